@@ -1,0 +1,1 @@
+//! Comparison benches (see the workspace README).

@@ -1,0 +1,1 @@
+//! `mproc-futex`: work in progress; see the workspace README.

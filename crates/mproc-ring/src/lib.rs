@@ -1,0 +1,1 @@
+//! `mproc-ring`: work in progress; see the workspace README.

@@ -1,0 +1,1 @@
+//! `mproc-shm`: work in progress; see the workspace README.

@@ -1,0 +1,1 @@
+//! `mproc`: work in progress; see the workspace README.
