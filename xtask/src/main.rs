@@ -1,1 +1,64 @@
-fn main() {}
+//! mproc's task runner, in the style of `cargo xtask` (matklad): plain Rust instead of shell
+//! scripts, so `.ci/run`, the GitHub workflow and a developer all run the same steps.
+//!
+//! * `cargo xtask test [--quick]`: the whole test matrix this machine can run (see [`test`]).
+//! * `cargo xtask fuzz TARGET [SECONDS]`: run one cargo-fuzz target for a bounded time.
+//! * `cargo xtask bench [--quick]`: the criterion benches (see [`bench`]).
+
+mod bench;
+mod fuzz;
+mod runner;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test [--quick]           run the test matrix; --quick skips release, loom, bench and fuzz steps
+  fuzz TARGET [SECONDS]    run one fuzz target (default 60 s); `fuzz --list` names them
+  bench [--quick]          run the benches; --quick only builds them and runs one short pass
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["test"] => test::run(false),
+        ["test", "--quick"] => test::run(true),
+        ["fuzz", "--list"] => fuzz::list().map(|targets| {
+            for target in targets {
+                println!("{target}");
+            }
+        }),
+        ["fuzz", target] => fuzz::run_one(target, fuzz::DEFAULT_SECONDS),
+        ["fuzz", target, seconds] => match seconds.parse() {
+            Ok(seconds) => fuzz::run_one(target, seconds),
+            Err(_) => Err(format!("SECONDS must be a whole number, not {seconds:?}")),
+        },
+        ["bench"] => bench::run(false),
+        ["bench", "--quick"] => bench::run(true),
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root, found from this crate's manifest directory (`xtask/`).
+fn project_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
