@@ -1,0 +1,107 @@
+//! Doorbells: the 32-bit words a blocking layer sleeps on (with `futex(2)`), plus a sleeper
+//! count so that a waker skips the wake system call when nobody sleeps.
+//!
+//! The ring never blocks and never calls the kernel; it only hosts the words. Every ring has
+//! an *items* doorbell (rung after a push, slept on by a consumer that found the ring empty)
+//! and a *space* doorbell (rung after a pop, slept on by a producer that found it full).
+//!
+//! # The protocol
+//!
+//! Sleeper (e.g. a consumer whose `try_pop` said `Empty`):
+//! 1. `let seen = bell.prepare_sleep();` — loads the word, registers as a sleeper, then
+//!    `fence(SeqCst)`;
+//! 2. retry the operation once (`try_pop`); if it succeeds, `bell.cancel_sleep()` and stop;
+//! 3. `futex::wait(bell.word(), seen, deadline)`; then `bell.cancel_sleep()` and go back to
+//!    retrying the operation (the wake may be spurious or for another sleeper).
+//!
+//! Waker (a producer after a successful push, or a batch of them):
+//! 1. `if bell.notify() { futex::wake(bell.word(), n) }` — `notify` does `fence(SeqCst)`,
+//!    reads the sleeper count, and only when it is nonzero bumps the word and returns `true`.
+//!
+//! Why no wake-up is lost: the sleeper's "register, fence, re-check" and the waker's
+//! "publish, fence, read sleepers" are a Dekker pair, so at least one side sees the other.
+//! If the waker sees no sleeper, the sleeper's re-check (step 2) sees the item. If it sees
+//! one, it bumps the word after the sleeper loaded `seen`, so `futex::wait` returns at once
+//! (value changed) or the wake arrives after the sleeper is queued.
+//!
+//! A sleeper that dies leaves the count too high: wakers then make a useless system call,
+//! nothing worse. A hostile peer can zero the count and make a wake-up be skipped; sleepers
+//! therefore always sleep with a deadline or a check interval (the facade's rule anyway,
+//! since it must also notice dead peers).
+
+use crate::sync::{AtomicU32, Ordering, fence};
+
+/// One futex word and its sleeper count, inside a ring header (`#[repr(C)]`, 8 bytes).
+#[repr(C)]
+#[derive(Debug)]
+pub struct Doorbell {
+    /// Changes (wrapping increment) whenever a sleeper must re-check.
+    word: AtomicU32,
+    /// Number of registered sleepers (untrusted: only a hint for skipping the wake).
+    sleepers: AtomicU32,
+}
+
+impl Doorbell {
+    pub(crate) fn new() -> Doorbell {
+        Doorbell {
+            word: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
+        }
+    }
+
+    /// The word to pass to `futex::wait` / `futex::wake`.
+    #[inline]
+    pub fn word(&self) -> &AtomicU32 {
+        &self.word
+    }
+
+    /// Current number of registered sleepers (a hint).
+    #[inline]
+    pub fn sleepers(&self) -> u32 {
+        // Relaxed: a statistic; the protocol's ordering comes from the fences.
+        self.sleepers.load(Ordering::Relaxed)
+    }
+
+    /// Step 1 of sleeping: returns the word's value to wait on; the caller must re-check its
+    /// condition before waiting and must call [`Doorbell::cancel_sleep`] afterwards.
+    #[inline]
+    pub fn prepare_sleep(&self) -> u32 {
+        // Acquire pairs with the Release bump in `notify`: if we see a bump, we see the
+        // publication that preceded it.
+        let seen = self.word.load(Ordering::Acquire);
+        // Relaxed increment, made visible to wakers by the SeqCst fence below.
+        self.sleepers.fetch_add(1, Ordering::Relaxed);
+        // Dekker with the fence in `notify`: our registration or their publication is seen.
+        fence(Ordering::SeqCst);
+        seen
+    }
+
+    /// Unregisters a sleeper (after the re-check succeeded or after waking up).
+    #[inline]
+    pub fn cancel_sleep(&self) {
+        // Relaxed: only a hint for wakers; a stale value costs one extra wake at worst.
+        self.sleepers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The waker's step, after publishing: returns `true` when someone sleeps, in which case
+    /// the word was bumped and the caller must `futex::wake` it.
+    #[inline]
+    pub fn notify(&self) -> bool {
+        // Dekker with the fence in `prepare_sleep`.
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence above.
+        if self.sleepers.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        self.bump();
+        true
+    }
+
+    /// Bumps the word unconditionally (e.g. when a role is released, so sleepers wake up and
+    /// notice the peer is gone). The caller should then wake the word.
+    #[inline]
+    pub fn bump(&self) {
+        // Release pairs with the Acquire in `prepare_sleep`.
+        self.word.fetch_add(1, Ordering::Release);
+    }
+}
