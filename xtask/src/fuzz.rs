@@ -20,12 +20,11 @@ pub(crate) fn list() -> Result<Vec<String>, String> {
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             in_bin = line == "[[bin]]";
-        } else if in_bin {
-            if let Some(value) = line.strip_prefix("name").map(str::trim_start) {
-                if let Some(value) = value.strip_prefix('=') {
-                    targets.push(value.trim().trim_matches('"').to_owned());
-                }
-            }
+        } else if in_bin
+            && let Some(value) = line.strip_prefix("name").map(str::trim_start)
+            && let Some(value) = value.strip_prefix('=')
+        {
+            targets.push(value.trim().trim_matches('"').to_owned());
         }
     }
     Ok(targets)
@@ -90,7 +89,12 @@ fn run_step(target: &str, seconds: u64) -> Step {
     ]);
     // libFuzzer stops itself at max_total_time; the step limit only catches a hang in the build.
     let minutes = seconds / 60 + 15;
-    toolchain.apply(Step::new(format!("fuzz: {target}"), "cargo", &args, minutes))
+    toolchain.apply(Step::new(
+        format!("fuzz: {target}"),
+        "cargo",
+        &args,
+        minutes,
+    ))
 }
 
 /// Installs cargo-fuzz when missing (as `.ci/run` does); false (and a failed step) if it can't.

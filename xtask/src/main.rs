@@ -1,9 +1,9 @@
 //! mproc's task runner, in the style of `cargo xtask` (matklad): plain Rust instead of shell
 //! scripts, so `.ci/run`, the GitHub workflow and a developer all run the same steps.
 //!
-//! * `cargo xtask test [--quick]`: the whole test matrix this machine can run (see [`test`]).
+//! * `cargo xtask test [--quick]`: the whole test matrix this machine can run (see [`mod@test`]).
 //! * `cargo xtask fuzz TARGET [SECONDS]`: run one cargo-fuzz target for a bounded time.
-//! * `cargo xtask bench [--quick]`: the criterion benches (see [`bench`]).
+//! * `cargo xtask bench [--quick]`: the criterion benches (see [`mod@bench`]).
 
 mod bench;
 mod fuzz;

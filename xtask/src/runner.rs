@@ -101,13 +101,22 @@ impl Matrix {
     /// Records a step that was not run, with the reason.
     pub(crate) fn skip(&mut self, name: &str, why: &str) {
         println!("\n==> [{name}] skipped: {why}");
-        self.rows
-            .push((name.to_owned(), Duration::ZERO, Outcome::Skipped(why.to_owned())));
+        self.rows.push((
+            name.to_owned(),
+            Duration::ZERO,
+            Outcome::Skipped(why.to_owned()),
+        ));
     }
 
     /// Prints the table; `Err` names the failed steps.
     pub(crate) fn finish(self) -> Result<(), String> {
-        let width = self.rows.iter().map(|(n, ..)| n.len()).max().unwrap_or(4).max(4);
+        let width = self
+            .rows
+            .iter()
+            .map(|(n, ..)| n.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         let total: Duration = self.rows.iter().map(|(_, d, _)| *d).sum();
         println!("\n{:<width$}  {:>8}  result", "step", "time");
         println!("{:-<width$}  {:->8}  ------", "", "");
@@ -125,7 +134,11 @@ impl Matrix {
             .filter(|(_, _, o)| o.is_failure())
             .map(|(n, ..)| n.as_str())
             .collect();
-        let passed = self.rows.iter().filter(|(_, _, o)| *o == Outcome::Passed).count();
+        let passed = self
+            .rows
+            .iter()
+            .filter(|(_, _, o)| *o == Outcome::Passed)
+            .count();
         // The plain closing line CI readers understand.
         println!("steps: {passed} passed, {} failed", failed.len());
         if failed.is_empty() {
@@ -170,9 +183,7 @@ fn run_bounded(step: &Step) -> Outcome {
 /// Kills every process in the group led by `pid` (the step and all it started).
 fn kill_group(pid: u32) {
     let group = format!("-{pid}");
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &group])
-        .status();
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
 }
 
 /// `1m05s` / `12.3s`.

@@ -33,7 +33,14 @@ pub(crate) fn run(quick: bool) -> Result<(), String> {
     matrix.run(Step::new(
         "clippy",
         "cargo",
-        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
         25,
     ));
     matrix.run(unit_tests(nextest, false));
@@ -55,7 +62,14 @@ pub(crate) fn run(quick: bool) -> Result<(), String> {
         Step::new(
             "clippy (loom cfg)",
             "cargo",
-            &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
             20,
         )
         .env("RUSTFLAGS", LOOM_RUSTFLAGS)
@@ -87,7 +101,11 @@ pub(crate) fn run(quick: bool) -> Result<(), String> {
 
 /// The unit and integration suites, with nextest's per-test time limits when it is there.
 fn unit_tests(nextest: bool, release: bool) -> Step {
-    let name = if release { "test (release)" } else { "test (debug)" };
+    let name = if release {
+        "test (release)"
+    } else {
+        "test (debug)"
+    };
     let mut args = if nextest {
         vec!["nextest", "run", "--workspace", "--profile", "ci"]
     } else {
