@@ -1,1 +1,86 @@
-//! `mproc-futex`: work in progress; see the workspace README.
+//! Process-shared futex waits and robust synchronisation primitives for mproc.
+//!
+//! This is the only crate of mproc that calls `futex(2)`. Every primitive is `#[repr(C)]`,
+//! built of fixed-width atomics, position-independent and initialised in place, so the same
+//! value works on the heap, in a `static`, or in memory shared between processes
+//! (`MAP_SHARED`), where sleepers in every process are woken (`FUTEX_PRIVATE_FLAG` is never
+//! used). Blocking calls take an optional absolute [`Deadline`] on `CLOCK_MONOTONIC`.
+//!
+//! # Map
+//!
+//! | item | Python | what |
+//! |------|--------|------|
+//! | [`futex`] | — | `wait(&AtomicU32, expected, deadline)` / `wake(&AtomicU32, n)`: sleep on any word |
+//! | [`Deadline`] | `timeout=` | absolute CLOCK_MONOTONIC deadline |
+//! | [`RawLock`], [`LockGuard`] | `Lock` | robust mutex: owner id in the word, `OwnerDied` takeover |
+//! | [`RawRLock`], [`RLockGuard`] | `RLock` | reentrant robust mutex owned by one thread of one participant |
+//! | [`Semaphore`], [`BoundedSemaphore`] | `Semaphore`, `BoundedSemaphore` | counting semaphore |
+//! | [`Event`] | `Event` | flag with set/clear/wait |
+//! | [`Condvar`] | `Condition` | condition variable used with a [`RawLock`] |
+//! | [`Barrier`] | `Barrier` | cyclic barrier with abort, reset and broken state |
+//! | [`Liveness`] | — | caller-supplied "is participant `id` alive?" |
+//! | [`Waiter`], [`Futex`] | — | how algorithms sleep (injected; loom swaps it) |
+//!
+//! Owners are *participant ids*: nonzero `u32`s below 2^30 (see [`MAX_PARTICIPANT_ID`]),
+//! handed out by `mproc-shm`'s participant table. A lock stores its owner's id in the very
+//! word it takes with a CAS, so a crash can never leave a lock taken by an unknown owner; a
+//! waiter asks the [`Liveness`] about the owner and takes a dead owner's lock over, being
+//! told so with `OwnerDied` (like `EOWNERDEAD`). Each primitive's docs say what a
+//! participant's death does to it.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use mproc_futex::{Deadline, Event, RawLock, AlwaysAlive};
+//!
+//! // In one process; the same types work inside a MAP_SHARED mapping across fork().
+//! let lock: RawLock = RawLock::new();
+//! let me = 1; // this participant's id
+//! {
+//!     let _guard = lock.lock(me, &AlwaysAlive, None).expect("fresh lock");
+//!     // ... critical section ...
+//! }
+//! let ev = Event::new();
+//! assert!(!ev.wait(Some(Deadline::after(Duration::from_millis(1)))));
+//! ev.set();
+//! assert!(ev.wait(None));
+//! ```
+//!
+//! # Loom
+//!
+//! With `RUSTFLAGS="--cfg mproc_loom"` the atomics come from loom and [`futex`] is emulated by
+//! a parking table in which a lost wake-up is a deadlock; deadlines then follow a logical clock
+//! moved by `futex::advance_clock`. See `tests/loom_*.rs`.
+#![deny(unsafe_code)]
+
+mod barrier;
+mod condvar;
+mod deadline;
+mod event;
+pub mod futex;
+mod liveness;
+mod lock;
+#[cfg(mproc_loom)]
+mod loom_park;
+mod rlock;
+mod semaphore;
+mod sync;
+#[cfg(not(mproc_loom))]
+mod sys;
+mod waiter;
+
+pub use barrier::{Barrier, BarrierWaitError, MAX_PARTIES};
+pub use condvar::{Condvar, CondvarWait, WaitTimeoutResult};
+pub use deadline::Deadline;
+pub use event::Event;
+
+pub use liveness::{AlwaysAlive, Liveness, MAX_PARTICIPANT_ID};
+pub use lock::{
+    AcquireError, Acquired, CHECK_INTERVAL_MAX, CHECK_INTERVAL_MIN, LockError, LockGuard, RawLock,
+    UnlockError,
+};
+
+pub use rlock::{RLockGuard, RawRLock};
+pub use semaphore::{BoundedSemaphore, ReleaseError, Semaphore};
+pub use waiter::{Futex, Waiter};

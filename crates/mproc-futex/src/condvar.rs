@@ -1,0 +1,166 @@
+//! [`Condvar`]: a condition variable used with a [`RawLock`] (Python's `Condition`).
+//!
+//! Algorithm: Rust std's futex condvar (`library/std/src/sys/sync/condvar/futex.rs`). One
+//! futex word is a notification counter. A waiter reads it *before* releasing the lock, then
+//! sleeps only while it still holds that value, so a notification made after the waiter
+//! released the lock can never be missed. `notify_one` bumps the counter and wakes one
+//! sleeper; `notify_all` bumps it and wakes all.
+//!
+//! `notify_all` wakes every sleeper, which then contend for the lock (a thundering herd).
+//! Requeueing them onto the lock word (`FUTEX_CMP_REQUEUE`) would avoid that, but a requeued
+//! sleeper would sleep on the lock word without its periodic owner-liveness check, so a lock
+//! owner that died would strand it; and loom could not model it. Robustness wins here; the
+//! herd costs one wake-up per sleeper, after which losers sleep on the lock with the usual
+//! spin-then-sleep path.
+//!
+//! Like every condition variable, wake-ups can be spurious: wait in a loop on a predicate.
+//!
+//! # Participant death
+//!
+//! A condvar holds no ownership. If a participant dies holding the lock, a waiter that
+//! re-acquires it gets `OwnerDied` (with the guard). A notification consumed by a process
+//! that then dies before acting on it is lost for the others, as with any crash.
+#![allow(unsafe_code)]
+
+use crate::deadline::Deadline;
+use crate::lock::{LockError, LockGuard};
+use crate::sync::{AtomicU32, Ordering};
+use crate::waiter::{Futex, Waiter};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// Whether a [`Condvar::wait`] returned because its deadline passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitTimeoutResult(bool);
+
+impl WaitTimeoutResult {
+    /// `true` if the deadline passed (Python's `Condition.wait` returning `False`).
+    pub fn timed_out(&self) -> bool {
+        self.0
+    }
+}
+
+/// What a successful (or `OwnerDied`) [`Condvar::wait`] hands back: the re-acquired guard and
+/// whether the wait timed out.
+pub type CondvarWait<'a, W> = (LockGuard<'a, W>, WaitTimeoutResult);
+
+/// A process-shared condition variable, `#[repr(C)]`, four bytes; all-zero bytes are valid.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use mproc_futex::{AlwaysAlive, Condvar, Deadline, RawLock};
+///
+/// let lock: RawLock = RawLock::new();
+/// let cv: Condvar = Condvar::new();
+/// let guard = lock.lock(1, &AlwaysAlive, None).unwrap();
+/// let (guard, res) = cv
+///     .wait(guard, Some(Deadline::after(Duration::from_millis(1))))
+///     .unwrap();
+/// assert!(res.timed_out());
+/// drop(guard);
+/// ```
+#[repr(C)]
+pub struct Condvar<W: Waiter = Futex> {
+    seq: AtomicU32,
+    _waiter: PhantomData<fn() -> W>,
+}
+
+impl<W: Waiter> Default for Condvar<W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<W: Waiter> fmt::Debug for Condvar<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condvar").finish_non_exhaustive()
+    }
+}
+
+impl<W: Waiter> Condvar<W> {
+    /// A condition variable (all-zero bytes).
+    #[cfg(not(mproc_loom))]
+    pub const fn new() -> Self {
+        Condvar {
+            seq: AtomicU32::new(0),
+            _waiter: PhantomData,
+        }
+    }
+
+    /// A condition variable.
+    #[cfg(mproc_loom)]
+    pub fn new() -> Self {
+        Condvar {
+            seq: AtomicU32::new(0),
+            _waiter: PhantomData,
+        }
+    }
+
+    /// Initialises a condition variable in place and returns it.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be valid for writes of four bytes, aligned to 4, and unused by anybody
+    /// during the call.
+    #[cfg(not(mproc_loom))]
+    pub unsafe fn init_at<'a>(ptr: *mut Self) -> &'a Self {
+        // SAFETY: delegated to the caller (valid, aligned, unshared memory).
+        unsafe {
+            ptr.write(Self::new());
+            &*ptr
+        }
+    }
+
+    /// Releases the guard's lock, sleeps until notified (or spuriously woken, or `deadline`
+    /// passes), and re-acquires the lock — without a deadline, like Python's `Condition.wait`.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::OwnerDied`] (carrying the guard and the timeout result) if the lock was
+    /// re-acquired from an owner that died; [`LockError::NotRecoverable`] if the lock became
+    /// unusable meanwhile.
+    pub fn wait<'a>(
+        &self,
+        guard: LockGuard<'a, W>,
+        deadline: Option<Deadline>,
+    ) -> Result<CondvarWait<'a, W>, LockError<CondvarWait<'a, W>>> {
+        // Relaxed: read while holding the lock; any notifier that changes the predicate
+        // does so under the lock after we release it, so its increment comes later in the
+        // counter's modification order (std's argument).
+        let seq = self.seq.load(Ordering::Relaxed);
+        let lock = guard.lock();
+        let me = guard.participant();
+        let liveness = guard.liveness();
+        // A failed unlock means a wrong liveness gave our lock away; we re-acquire anyway.
+        let _ = guard.unlock();
+        let woken = W::wait(&self.seq, seq, deadline);
+        let res = WaitTimeoutResult(!woken);
+        match lock.lock(me, liveness, None) {
+            Ok(g) => Ok((g, res)),
+            Err(e) => Err(e.map(|g| (g, res))),
+        }
+    }
+
+    /// Wakes one waiter (Python's `notify()`).
+    pub fn notify_one(&self) {
+        // Relaxed: the counter only needs to change; data is published by the lock.
+        self.seq.fetch_add(1, Ordering::Relaxed);
+        W::wake(&self.seq, 1);
+    }
+
+    /// Wakes `n` waiters (Python's `notify(n)`).
+    pub fn notify(&self, n: u32) {
+        // Relaxed: as in `notify_one`.
+        self.seq.fetch_add(1, Ordering::Relaxed);
+        W::wake(&self.seq, n);
+    }
+
+    /// Wakes every waiter (Python's `notify_all()`).
+    pub fn notify_all(&self) {
+        // Relaxed: as in `notify_one`.
+        self.seq.fetch_add(1, Ordering::Relaxed);
+        W::wake(&self.seq, u32::MAX);
+    }
+}

@@ -1,0 +1,172 @@
+//! [`Event`]: a flag that processes can wait for (Python's `multiprocessing.Event`).
+//!
+//! One futex word:
+//!
+//! | bits 2–31  | bit 1   | bit 0 |
+//! |------------|---------|-------|
+//! | generation | WAITERS | SET   |
+//!
+//! `set` bumps the generation, sets SET and clears WAITERS in one CAS, then wakes everybody if
+//! WAITERS was set. A waiter returns `true` once it sees SET *or* a generation different from
+//! the one it started with, so a `set()` immediately followed by `clear()` still releases
+//! everybody who was waiting, as in Python (where `wait` returns the notification, not a
+//! later re-read of the flag).
+//!
+//! # Participant death
+//!
+//! An event holds no ownership, so a dead participant blocks nobody. One that dies asleep
+//! leaves WAITERS set, which costs the next `set` one wake-up call that finds nobody.
+#![allow(unsafe_code)]
+
+use crate::deadline::Deadline;
+use crate::sync::{AtomicU32, Ordering};
+use crate::waiter::{Futex, Waiter};
+use std::fmt;
+use std::marker::PhantomData;
+
+const SET: u32 = 1;
+const WAITERS: u32 = 2;
+const GEN_ONE: u32 = 4;
+const GEN_MASK: u32 = !(SET | WAITERS);
+
+/// An event flag, `#[repr(C)]`, four bytes; all-zero bytes are a clear event.
+///
+/// # Examples
+///
+/// ```
+/// use mproc_futex::Event;
+///
+/// let ev: Event = Event::new();
+/// assert!(!ev.is_set());
+/// ev.set();
+/// assert!(ev.wait(None));
+/// ev.clear();
+/// assert!(!ev.is_set());
+/// ```
+#[repr(C)]
+pub struct Event<W: Waiter = Futex> {
+    word: AtomicU32,
+    _waiter: PhantomData<fn() -> W>,
+}
+
+impl<W: Waiter> Default for Event<W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<W: Waiter> fmt::Debug for Event<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("set", &self.is_set())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Waiter> Event<W> {
+    /// A clear event.
+    #[cfg(not(mproc_loom))]
+    pub const fn new() -> Self {
+        Event {
+            word: AtomicU32::new(0),
+            _waiter: PhantomData,
+        }
+    }
+
+    /// A clear event.
+    #[cfg(mproc_loom)]
+    pub fn new() -> Self {
+        Event {
+            word: AtomicU32::new(0),
+            _waiter: PhantomData,
+        }
+    }
+
+    /// Initialises a clear event in place and returns it.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be valid for writes of four bytes, aligned to 4, and unused by anybody
+    /// during the call.
+    #[cfg(not(mproc_loom))]
+    pub unsafe fn init_at<'a>(ptr: *mut Self) -> &'a Self {
+        // SAFETY: delegated to the caller (valid, aligned, unshared memory).
+        unsafe {
+            ptr.write(Self::new());
+            &*ptr
+        }
+    }
+
+    /// Whether the flag is set.
+    pub fn is_set(&self) -> bool {
+        // Acquire: pairs with the Release in `set`, so a caller that sees the flag also sees
+        // what the setter wrote before setting it.
+        self.word.load(Ordering::Acquire) & SET != 0
+    }
+
+    /// Sets the flag and wakes every waiter.
+    pub fn set(&self) {
+        // Relaxed: the CAS below synchronises.
+        let mut w = self.word.load(Ordering::Relaxed);
+        loop {
+            if w & SET != 0 {
+                return;
+            }
+            let next = (w & GEN_MASK).wrapping_add(GEN_ONE) | SET;
+            // Release: pairs with the Acquire loads in `is_set` and `wait`.
+            match self
+                .word
+                .compare_exchange_weak(w, next, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => w = now,
+            }
+        }
+        if w & WAITERS != 0 {
+            W::wake(&self.word, u32::MAX);
+        }
+    }
+
+    /// Clears the flag.
+    pub fn clear(&self) {
+        // Relaxed: clearing publishes nothing; waiters wait for a later `set`.
+        self.word.fetch_and(!SET, Ordering::Relaxed);
+    }
+
+    /// Waits until the flag is set or `deadline` passes. Returns `true` if the flag was set
+    /// (or was set and cleared again while waiting), `false` on timeout — Python's
+    /// `Event.wait(timeout)`.
+    pub fn wait(&self, deadline: Option<Deadline>) -> bool {
+        // Acquire: pairs with the Release CAS in `set`.
+        let mut w = self.word.load(Ordering::Acquire);
+        if w & SET != 0 {
+            return true;
+        }
+        let start_gen = w & GEN_MASK;
+        loop {
+            if w & SET != 0 || w & GEN_MASK != start_gen {
+                return true;
+            }
+            if w & WAITERS == 0 {
+                // Relaxed: announcing a sleeper publishes nothing.
+                if let Err(now) = self.word.compare_exchange_weak(
+                    w,
+                    w | WAITERS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    w = now;
+                    continue;
+                }
+                w |= WAITERS;
+            }
+            if !W::wait(&self.word, w, deadline) {
+                // Timed out; report a set that raced with the timeout.
+                let w = self.word.load(Ordering::Acquire);
+                return w & SET != 0 || w & GEN_MASK != start_gen;
+            }
+            // Acquire: pairs with the Release CAS in `set`.
+            w = self.word.load(Ordering::Acquire);
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! [`Semaphore`] and [`BoundedSemaphore`]: counting semaphores in shared memory.
+//!
+//! Two words: the permit count (the futex word) and a count of sleepers, so a release makes a
+//! system call only when somebody may sleep. The sleeper count and the permit count form a
+//! Dekker pair: a releaser adds permits then reads the sleeper count, a sleeper announces
+//! itself then reads the permits, with a `SeqCst` fence between on both sides, so at least one
+//! of them sees the other (and the kernel re-checks the permit word before sleeping).
+//!
+//! # Participant death
+//!
+//! Permits held by a process that dies are **not** returned (as with POSIX and Python
+//! semaphores: a semaphore does not know who holds its permits). A process that dies while
+//! asleep leaves the sleeper count one too high, which only costs later releases a wake-up
+//! call that finds nobody. Use a lock (robust) when ownership must survive crashes.
+#![allow(unsafe_code)]
+
+use crate::deadline::Deadline;
+use crate::sync::{AtomicU32, Ordering, fence};
+use crate::waiter::{Futex, Waiter};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// Why a release was refused; nothing was released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReleaseError {
+    /// [`BoundedSemaphore`] only: the release would raise the count above its initial value
+    /// (Python's `ValueError: Semaphore released too many times`).
+    #[error("semaphore released too many times")]
+    TooManyReleases,
+    /// The count would exceed `u32::MAX`.
+    #[error("semaphore count would overflow")]
+    Overflow,
+}
+
+/// A counting semaphore (Python's `multiprocessing.Semaphore`), `#[repr(C)]`, eight bytes.
+/// All-zero bytes are a semaphore with no permits; [`init`](Self::init) sets a count.
+///
+/// # Examples
+///
+/// ```
+/// use mproc_futex::Semaphore;
+///
+/// let sem: Semaphore = Semaphore::with_permits(1);
+/// assert!(sem.try_acquire());
+/// assert!(!sem.try_acquire());
+/// sem.release(1).unwrap();
+/// assert!(sem.acquire(None));
+/// ```
+#[repr(C)]
+pub struct Semaphore<W: Waiter = Futex> {
+    permits: AtomicU32,
+    sleepers: AtomicU32,
+    _waiter: PhantomData<fn() -> W>,
+}
+
+impl<W: Waiter> Default for Semaphore<W> {
+    fn default() -> Self {
+        Self::with_permits(0)
+    }
+}
+
+impl<W: Waiter> fmt::Debug for Semaphore<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Semaphore")
+            .field("permits", &self.value())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Waiter> Semaphore<W> {
+    /// A semaphore holding `permits` permits.
+    #[cfg(not(mproc_loom))]
+    pub const fn with_permits(permits: u32) -> Self {
+        Semaphore {
+            permits: AtomicU32::new(permits),
+            sleepers: AtomicU32::new(0),
+            _waiter: PhantomData,
+        }
+    }
+
+    /// A semaphore holding `permits` permits.
+    #[cfg(mproc_loom)]
+    pub fn with_permits(permits: u32) -> Self {
+        Semaphore {
+            permits: AtomicU32::new(permits),
+            sleepers: AtomicU32::new(0),
+            _waiter: PhantomData,
+        }
+    }
+
+    /// Initialises a semaphore in place with `permits` permits and returns it.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be valid for writes of `size_of::<Semaphore>()` bytes, aligned to 4, and
+    /// unused by anybody during the call.
+    #[cfg(not(mproc_loom))]
+    pub unsafe fn init_at<'a>(ptr: *mut Self, permits: u32) -> &'a Self {
+        // SAFETY: delegated to the caller (valid, aligned, unshared memory).
+        unsafe {
+            ptr.write(Self::with_permits(permits));
+            &*ptr
+        }
+    }
+
+    /// Sets the count of a semaphore nobody uses yet (e.g. a zeroed one in a fresh segment).
+    pub fn init(&self, permits: u32) {
+        // Release: publishes the count to whoever later observes the object as ready.
+        self.permits.store(permits, Ordering::Release);
+    }
+
+    /// The current number of permits (a snapshot; Python's `get_value`).
+    pub fn value(&self) -> u32 {
+        // Relaxed: a snapshot for display.
+        self.permits.load(Ordering::Relaxed)
+    }
+
+    /// Takes a permit if one is available, without sleeping (`acquire(block=False)`).
+    pub fn try_acquire(&self) -> bool {
+        // Relaxed: the CAS below is the synchronising access.
+        let mut c = self.permits.load(Ordering::Relaxed);
+        while c > 0 {
+            // Acquire: pairs with the Release in `release`, so what the releaser wrote before
+            // releasing is visible to the acquirer.
+            match self
+                .permits
+                .compare_exchange_weak(c, c - 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => c = now,
+            }
+        }
+        false
+    }
+
+    /// Takes a permit, sleeping until one is released or `deadline` passes; `false` on
+    /// timeout (Python's `acquire(timeout=...)` returning `False`).
+    pub fn acquire(&self, deadline: Option<Deadline>) -> bool {
+        loop {
+            if self.try_acquire() {
+                return true;
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return false;
+            }
+            // Announce ourselves, then look again (Dekker pair with `release`).
+            self.sleepers.fetch_add(1, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            // Relaxed: the fence orders it; the CAS in try_acquire does the Acquire.
+            let woken = if self.permits.load(Ordering::Relaxed) == 0 {
+                W::wait(&self.permits, 0, deadline)
+            } else {
+                true
+            };
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+            if !woken {
+                // One last try: a permit may have arrived with the timeout.
+                return self.try_acquire();
+            }
+        }
+    }
+
+    /// Adds `n` permits and wakes up to `n` sleepers (Python's `release(n)`).
+    ///
+    /// # Errors
+    ///
+    /// [`ReleaseError::Overflow`] if the count would exceed `u32::MAX`.
+    pub fn release(&self, n: u32) -> Result<(), ReleaseError> {
+        self.release_bounded(n, u32::MAX, ReleaseError::Overflow)
+    }
+
+    fn release_bounded(&self, n: u32, bound: u32, err: ReleaseError) -> Result<(), ReleaseError> {
+        if n == 0 {
+            return Ok(());
+        }
+        // Relaxed: the CAS below is the synchronising access.
+        let mut c = self.permits.load(Ordering::Relaxed);
+        loop {
+            let next = match c.checked_add(n) {
+                Some(next) if next <= bound => next,
+                Some(_) => return Err(err),
+                None => return Err(ReleaseError::Overflow),
+            };
+            // Release: pairs with the Acquire CAS in `try_acquire`.
+            match self
+                .permits
+                .compare_exchange_weak(c, next, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => c = now,
+            }
+        }
+        // Dekker pair with `acquire`: permits published, then look for sleepers.
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence.
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            W::wake(&self.permits, n);
+        }
+        Ok(())
+    }
+}
+
+/// A semaphore whose count may never exceed its initial value (Python's
+/// `multiprocessing.BoundedSemaphore`), `#[repr(C)]`, twelve bytes.
+///
+/// All-zero bytes are a semaphore with bound 0; call [`init`](Self::init) before use. The
+/// bound lives in shared memory too: a peer that corrupts it can only cause errors.
+/// Participant death: as for [`Semaphore`], permits held by a dead process are not returned.
+///
+/// # Examples
+///
+/// ```
+/// use mproc_futex::{BoundedSemaphore, ReleaseError};
+///
+/// let sem: BoundedSemaphore = BoundedSemaphore::with_permits(1);
+/// assert_eq!(sem.release(1), Err(ReleaseError::TooManyReleases));
+/// assert!(sem.acquire(None));
+/// assert_eq!(sem.release(1), Ok(()));
+/// ```
+#[repr(C)]
+pub struct BoundedSemaphore<W: Waiter = Futex> {
+    sem: Semaphore<W>,
+    bound: AtomicU32,
+}
+
+impl<W: Waiter> fmt::Debug for BoundedSemaphore<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundedSemaphore")
+            .field("permits", &self.value())
+            .field("bound", &self.bound())
+            .finish()
+    }
+}
+
+impl<W: Waiter> BoundedSemaphore<W> {
+    /// A semaphore with `permits` permits and the same bound.
+    #[cfg(not(mproc_loom))]
+    pub const fn with_permits(permits: u32) -> Self {
+        BoundedSemaphore {
+            sem: Semaphore::with_permits(permits),
+            bound: AtomicU32::new(permits),
+        }
+    }
+
+    /// A semaphore with `permits` permits and the same bound.
+    #[cfg(mproc_loom)]
+    pub fn with_permits(permits: u32) -> Self {
+        BoundedSemaphore {
+            sem: Semaphore::with_permits(permits),
+            bound: AtomicU32::new(permits),
+        }
+    }
+
+    /// Initialises in place with `permits` permits and that bound.
+    ///
+    /// # Safety
+    ///
+    /// As [`Semaphore::init_at`].
+    #[cfg(not(mproc_loom))]
+    pub unsafe fn init_at<'a>(ptr: *mut Self, permits: u32) -> &'a Self {
+        // SAFETY: delegated to the caller (valid, aligned, unshared memory).
+        unsafe {
+            ptr.write(Self::with_permits(permits));
+            &*ptr
+        }
+    }
+
+    /// Sets count and bound of a semaphore nobody uses yet.
+    pub fn init(&self, permits: u32) {
+        // Relaxed: published by the Release in `Semaphore::init`.
+        self.bound.store(permits, Ordering::Relaxed);
+        self.sem.init(permits);
+    }
+
+    /// The bound (initial value).
+    pub fn bound(&self) -> u32 {
+        // Relaxed: written once at initialisation.
+        self.bound.load(Ordering::Relaxed)
+    }
+
+    /// The current number of permits.
+    pub fn value(&self) -> u32 {
+        self.sem.value()
+    }
+
+    /// See [`Semaphore::try_acquire`].
+    pub fn try_acquire(&self) -> bool {
+        self.sem.try_acquire()
+    }
+
+    /// See [`Semaphore::acquire`].
+    pub fn acquire(&self, deadline: Option<Deadline>) -> bool {
+        self.sem.acquire(deadline)
+    }
+
+    /// Adds `n` permits unless that would exceed the bound.
+    ///
+    /// # Errors
+    ///
+    /// [`ReleaseError::TooManyReleases`] if the count would exceed the bound.
+    pub fn release(&self, n: u32) -> Result<(), ReleaseError> {
+        self.sem
+            .release_bounded(n, self.bound(), ReleaseError::TooManyReleases)
+    }
+}

@@ -1,0 +1,56 @@
+//! The one place that chooses between std and loom synchronisation types.
+//!
+//! Library code imports atomics, the spin hint, `yield_now` and the calling thread's id from
+//! here, never from `std` directly (clippy's `disallowed-types` enforces it), so that the same
+//! algorithms run under loom with `RUSTFLAGS="--cfg mproc_loom"`.
+#![allow(clippy::disallowed_types)]
+
+// Type aliases rather than re-exports: clippy's `disallowed-types` sees through a `use`, but
+// an alias is the shim's own name, so every other use in the crate goes through here.
+/// The 32-bit atomic every primitive is made of (std's, or loom's under `mproc_loom`).
+#[cfg(not(mproc_loom))]
+pub(crate) type AtomicU32 = std::sync::atomic::AtomicU32;
+/// The 32-bit atomic every primitive is made of (std's, or loom's under `mproc_loom`).
+#[cfg(mproc_loom)]
+pub(crate) type AtomicU32 = loom::sync::atomic::AtomicU32;
+
+#[cfg(not(mproc_loom))]
+pub(crate) use std::sync::atomic::{Ordering, fence};
+
+#[cfg(mproc_loom)]
+pub(crate) use loom::sync::atomic::{Ordering, fence};
+
+/// How many load-only iterations a lock spins before it goes to sleep. Under loom one
+/// iteration is enough to explore both outcomes and keeps models small.
+#[cfg(not(mproc_loom))]
+pub(crate) const SPIN_LIMIT: u32 = 100;
+#[cfg(mproc_loom)]
+pub(crate) const SPIN_LIMIT: u32 = 1;
+
+/// A spin-wait hint (`pause` on x86); under loom, a yield so the model makes progress.
+#[inline]
+pub(crate) fn spin_loop() {
+    #[cfg(not(mproc_loom))]
+    std::hint::spin_loop();
+    #[cfg(mproc_loom)]
+    loom::hint::spin_loop();
+}
+
+/// The calling thread's kernel id (`gettid(2)`), which the reentrant lock records as its
+/// owning thread. Under loom every model thread runs on one OS thread, so a per-model counter
+/// hands out small distinct ids instead.
+#[cfg(not(mproc_loom))]
+pub(crate) fn thread_id() -> u32 {
+    crate::sys::cached_gettid()
+}
+
+#[cfg(mproc_loom)]
+pub(crate) fn thread_id() -> u32 {
+    loom::lazy_static! {
+        static ref NEXT: AtomicU32 = AtomicU32::new(1);
+    }
+    loom::thread_local! {
+        static TID: u32 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    TID.with(|t| *t)
+}
