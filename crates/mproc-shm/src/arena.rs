@@ -1,0 +1,810 @@
+//! `Arena`: a lock-free shared-heap allocator inside a byte range of a segment, usable from
+//! any thread of any attached process at once.
+//!
+//! Algorithm: segregated power-of-two size classes (64 B, 128 B, ... up to the arena), each
+//! a Treiber stack (R. K. Treiber, *Systems Programming: Coping with Parallelism*, IBM
+//! 1986) whose 64-bit head packs a 32-bit ABA tag with a 32-bit block index, plus a
+//! lock-free bump pointer that carves fresh blocks from the untouched end.
+//!
+//! # Layout (all offsets relative to the arena start, which is 128-byte aligned)
+//!
+//! ```text
+//!      0  arena header: magic, version, class count, length       (64 B)
+//!     64  bump: offset of the first never-carved byte             (64 B, own cache line)
+//!    128  heads[32]: free-list heads, one cache line each        (2048 B)
+//!   2176  blocks, carved in order; block size = 64 << class, blocks are 64-aligned
+//! ```
+//!
+//! Each block starts with a 16-byte header: a `tag` word and a `next` word (the free-list
+//! link, only meaningful while the block is free). The user's bytes start 16 bytes in, or
+//! further for alignments above 16, in which case a second tag sits just before them and
+//! points back at the block. Free-list links live in the block header, never in user bytes.
+//!
+//! Tag word (state table):
+//!
+//! | bits   | field |
+//! |--------|-------|
+//! | 63..48 | `0xB10C` (marks a block tag) |
+//! | 47..40 | state: 1 allocated, 2 allocated with shifted data, 3 free, 4 shift mark (in front of shifted data) |
+//! | 39..32 | size class |
+//! | 31..0  | block index (block offset / 64) |
+//!
+//! # Crash safety
+//!
+//! Every step that changes shared state is one CAS, and each CAS is a commit point:
+//!
+//! * carving: the CAS of the block's (zero) tag to "allocated" claims the block; moving the
+//!   bump pointer past it is then done by the carver *or by anyone who finds the claimed
+//!   tag at the bump position* (helping). A carver killed between the two loses its block,
+//!   nobody waits.
+//! * pop: the CAS of the head claims the block, then a CAS of its tag from free to
+//!   allocated. Killed in between: that block is leaked.
+//! * free: the CAS of the tag from allocated to free (it also catches double frees), then a
+//!   push. Killed in between: that block is leaked (it shows in
+//!   [`ArenaStats::unlisted_free_blocks`]).
+//!
+//! A link read from a block that another thread popped meanwhile may be garbage, but then
+//! the head CAS fails (the tag changed); every index read from shared memory is bounds
+//! checked before use. A hostile or corrupt peer can make calls fail with
+//! [`ArenaError::Corrupt`] or leak blocks; it cannot make this process read or write outside
+//! the arena.
+//!
+//! # Fragmentation
+//!
+//! Requests are rounded up to a power of two including the 16-byte header (so up to about
+//! half of a block can be slack). Blocks never split or coalesce: memory once carved for a
+//! class stays in that class. A workload whose sizes drift can therefore run out of memory
+//! while free blocks of other classes exist; size the arena for the peak of each class, or
+//! keep messages in a few sizes. In exchange every alloc and free is O(1) and lock-free.
+//!
+//! Python has no equivalent (its `multiprocessing.heap` is process-private, guarded by a
+//! lock, and lives in the manager process).
+#![allow(unsafe_code)]
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use crate::offset::Offset;
+use crate::segment::Segment;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+const ARENA_MAGIC: u64 = u64::from_le_bytes(*b"MPROCARN");
+const ARENA_VERSION: u32 = 1;
+/// Smallest block and block alignment.
+const UNIT: u64 = 64;
+const NUM_CLASSES: usize = 32;
+const BLOCK_HEADER: u64 = 16;
+const HEADS_AT: u64 = 128;
+/// Offset of the first block.
+const FIRST_BLOCK: u64 = HEADS_AT + NUM_CLASSES as u64 * 64;
+/// Largest supported alignment of an allocation.
+pub const MAX_ALIGN: usize = 4096;
+/// Required alignment of the arena's start.
+pub const ARENA_ALIGN: u64 = 128;
+/// Smallest arena: its header plus one 64-byte block.
+pub const MIN_ARENA_LEN: u64 = FIRST_BLOCK + UNIT;
+/// Largest arena (block indexes are 32-bit, one value is reserved).
+pub const MAX_ARENA_LEN: u64 = (u32::MAX as u64 - 1) * UNIT;
+
+const TAG_MAGIC: u64 = 0xB10C;
+const ST_ALLOC: u8 = 1;
+const ST_ALLOC_SHIFTED: u8 = 2;
+const ST_FREE: u8 = 3;
+const ST_SHIFT_MARK: u8 = 4;
+
+fn make_tag(state: u8, class: u32, unit: u32) -> u64 {
+    (TAG_MAGIC << 48) | (u64::from(state) << 40) | (u64::from(class & 0xff) << 32) | u64::from(unit)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tag {
+    state: u8,
+    class: u32,
+    unit: u32,
+}
+
+fn parse_tag(t: u64) -> Option<Tag> {
+    if t >> 48 != TAG_MAGIC {
+        return None;
+    }
+    Some(Tag {
+        state: (t >> 40) as u8,
+        class: ((t >> 32) & 0xff) as u32,
+        unit: t as u32,
+    })
+}
+
+fn class_size(class: u32) -> u64 {
+    UNIT << class
+}
+
+/// Why an arena operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArenaError {
+    /// No free block of the needed class and no room left to carve one.
+    #[error("arena out of memory: no room for {size} bytes aligned to {align}")]
+    OutOfMemory {
+        /// Requested size.
+        size: usize,
+        /// Requested alignment.
+        align: usize,
+    },
+    /// The alignment is not a power of two, or exceeds [`MAX_ALIGN`].
+    #[error("invalid layout: size {size}, align {align} (align must be a power of two <= 4096)")]
+    InvalidLayout {
+        /// Requested size.
+        size: usize,
+        /// Requested alignment.
+        align: usize,
+    },
+    /// `free` was given an offset that is not the start of an allocated block.
+    #[error("offset {offset} is not an allocated block: {reason}")]
+    BadOffset {
+        /// The offset given.
+        offset: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `free` was given a block that is already free.
+    #[error("double free of the block at offset {offset}")]
+    DoubleFree {
+        /// The offset given.
+        offset: u64,
+    },
+    /// Shared arena state is inconsistent (a corrupt or hostile peer, or a bug).
+    #[error("arena corrupt at offset {offset}: {reason}")]
+    Corrupt {
+        /// Where (arena-relative offset, or 0 for the header).
+        offset: u64,
+        /// What was found.
+        reason: &'static str,
+    },
+    /// The byte range cannot hold an arena (too small, too large, misaligned, outside the
+    /// segment's region).
+    #[error("invalid arena range: {reason}")]
+    InvalidRange {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// `attach` found no initialised arena (or one of another layout) in the range.
+    #[error("no arena of this layout at the given range: {reason}")]
+    NotAnArena {
+        /// What did not match.
+        reason: &'static str,
+    },
+}
+
+/// What [`Arena::check`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArenaStats {
+    /// Bytes available for blocks (arena length minus its header).
+    pub capacity: u64,
+    /// Bytes carved into blocks so far.
+    pub carved: u64,
+    /// Blocks currently allocated (including any leaked by a crashed process).
+    pub allocated_blocks: u64,
+    /// Total size of those blocks (rounded class sizes, headers included).
+    pub allocated_bytes: u64,
+    /// Blocks on the free lists.
+    pub free_blocks: u64,
+    /// Total size of those blocks.
+    pub free_bytes: u64,
+    /// Blocks marked free but on no list: a process died between the two steps of `free`.
+    /// Always 0 unless a process crashed inside `free`.
+    pub unlisted_free_blocks: u64,
+}
+
+#[repr(C)]
+struct ArenaHeader {
+    magic: AtomicU64,
+    version: AtomicU32,
+    num_classes: AtomicU32,
+    len: AtomicU64,
+    _pad0: [AtomicU64; 5],
+    bump: AtomicU64,
+    _pad1: [AtomicU64; 7],
+    heads: [Head; NUM_CLASSES],
+}
+
+#[repr(C, align(64))]
+struct Head {
+    /// `(aba_tag << 32) | (block_index + 1)`; low half 0 = empty list.
+    word: AtomicU64,
+    _pad: [AtomicU64; 7],
+}
+
+const _: () = assert!(size_of::<ArenaHeader>() as u64 == FIRST_BLOCK);
+const _: () = assert!(FIRST_BLOCK.is_multiple_of(UNIT));
+
+/// A handle to an arena. See the [module docs](self) for the algorithm and guarantees.
+///
+/// Offsets handed out are [`Offset<u8>`]s relative to the *segment* base (for an arena made
+/// with [`Arena::init`]) or to `base_offset` (for [`Arena::init_raw`]), so they can be
+/// stored in shared memory and resolved by any process.
+pub struct Arena {
+    mem: NonNull<u8>,
+    /// Validated length, copied at init/attach; never re-read from shared memory.
+    len: u64,
+    base_offset: u64,
+    num_classes: u32,
+    _owner: Option<Arc<Segment>>,
+}
+
+// SAFETY: `mem` points into memory that outlives the handle (kept alive by `_owner`, or
+// guaranteed by the caller of `init_raw`/`attach_raw`), and every access to shared state
+// goes through atomics; user bytes are reached only through raw pointers handed out.
+unsafe impl Send for Arena {}
+// SAFETY: as above.
+unsafe impl Sync for Arena {}
+
+impl fmt::Debug for Arena {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Arena")
+            .field("base_offset", &self.base_offset)
+            .field("len", &self.len)
+            .field("classes", &self.num_classes)
+            .finish()
+    }
+}
+
+fn classes_for(len: u64) -> u32 {
+    let cap = len - FIRST_BLOCK;
+    let mut n = 0;
+    while (n as usize) < NUM_CLASSES && class_size(n) <= cap {
+        n += 1;
+    }
+    n
+}
+
+fn check_range(mem: NonNull<u8>, len: u64) -> Result<u64, ArenaError> {
+    if !(mem.as_ptr() as usize as u64).is_multiple_of(ARENA_ALIGN) {
+        return Err(ArenaError::InvalidRange {
+            reason: "the start must be 128-byte aligned",
+        });
+    }
+    if len < MIN_ARENA_LEN {
+        return Err(ArenaError::InvalidRange {
+            reason: "too small (at least 2240 bytes)",
+        });
+    }
+    if len > MAX_ARENA_LEN || usize::try_from(len).is_err() {
+        return Err(ArenaError::InvalidRange {
+            reason: "too large (at most 256 GiB)",
+        });
+    }
+    Ok(len - len % UNIT)
+}
+
+fn segment_range(seg: &Segment, offset: u64, len: u64) -> Result<NonNull<u8>, ArenaError> {
+    let usable = usize::try_from(len).map_err(|_| ArenaError::InvalidRange {
+        reason: "too large for this platform",
+    })?;
+    seg.resolve_slice(Offset::<u8>::new(offset), usable)
+        .map(|p| p.cast::<u8>())
+        .map_err(|_| ArenaError::InvalidRange {
+            reason: "outside the segment's user region",
+        })
+}
+
+impl Arena {
+    /// Initialises a new arena over `len` bytes at `offset` (from the segment base) of
+    /// `segment`'s user region. The range must be 128-byte aligned, and still zero-filled as
+    /// a fresh segment is (the carving protocol relies on untouched bytes being zero). The
+    /// arena keeps the segment alive.
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::InvalidRange`]; [`ArenaError::Corrupt`] if the range is not zeroed
+    /// where an arena header would go (an arena is already there, or other data).
+    pub fn init(segment: Arc<Segment>, offset: u64, len: u64) -> Result<Arena, ArenaError> {
+        let mem = segment_range(&segment, offset, len)?;
+        // SAFETY: `mem..mem+len` lies in the segment's mapping (checked by
+        // `resolve_slice`), which `segment` keeps alive inside the returned arena. Fresh
+        // segment memory is zero; the header check below refuses a reused range.
+        let mut arena = unsafe { Arena::init_raw(mem, len, offset)? };
+        arena._owner = Some(segment);
+        Ok(arena)
+    }
+
+    /// Attaches to an arena that [`Arena::init`] made (in any process) at the same range.
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::InvalidRange`], [`ArenaError::NotAnArena`].
+    pub fn attach(segment: Arc<Segment>, offset: u64, len: u64) -> Result<Arena, ArenaError> {
+        let mem = segment_range(&segment, offset, len)?;
+        // SAFETY: as in `init`: the range is inside the mapping, kept alive by `segment`.
+        let mut arena = unsafe { Arena::attach_raw(mem, len, offset)? };
+        arena._owner = Some(segment);
+        Ok(arena)
+    }
+
+    /// Initialises an arena over caller-provided memory (a heap buffer, or any mapping).
+    /// Offsets handed out are `base_offset + ` the position inside `mem`.
+    ///
+    /// # Safety
+    ///
+    /// * `mem..mem + len` must be valid for reads and writes, and stay so as long as this
+    ///   arena and every arena attached to it are used;
+    /// * the bytes must be zero-filled;
+    /// * other code may access the range only through the arena's own API and through the
+    ///   blocks it hands out.
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::InvalidRange`], [`ArenaError::Corrupt`] if the header area is not zero.
+    pub unsafe fn init_raw(
+        mem: NonNull<u8>,
+        len: u64,
+        base_offset: u64,
+    ) -> Result<Arena, ArenaError> {
+        let len = check_range(mem, len)?;
+        let arena = Arena {
+            mem,
+            len,
+            base_offset,
+            num_classes: classes_for(len),
+            _owner: None,
+        };
+        let h = arena.header();
+        // Relaxed: a sanity check of the caller's promise; the real publication is below.
+        if h.magic.load(Ordering::Relaxed) != 0 || h.bump.load(Ordering::Relaxed) != 0 {
+            return Err(ArenaError::Corrupt {
+                offset: 0,
+                reason: "range is not zeroed",
+            });
+        }
+        // Relaxed: published by the Release store of `magic`.
+        h.version.store(ARENA_VERSION, Ordering::Relaxed);
+        h.num_classes.store(arena.num_classes, Ordering::Relaxed);
+        h.len.store(len, Ordering::Relaxed);
+        h.bump.store(FIRST_BLOCK, Ordering::Relaxed);
+        // SYNC POINT: Release pairs with the Acquire load of `magic` in `attach_raw`.
+        h.magic.store(ARENA_MAGIC, Ordering::Release);
+        Ok(arena)
+    }
+
+    /// Attaches to an arena over caller-provided memory.
+    ///
+    /// # Safety
+    ///
+    /// As [`Arena::init_raw`], except that the bytes hold an arena instead of zeros.
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::InvalidRange`], [`ArenaError::NotAnArena`].
+    pub unsafe fn attach_raw(
+        mem: NonNull<u8>,
+        len: u64,
+        base_offset: u64,
+    ) -> Result<Arena, ArenaError> {
+        let len = check_range(mem, len)?;
+        let arena = Arena {
+            mem,
+            len,
+            base_offset,
+            num_classes: classes_for(len),
+            _owner: None,
+        };
+        let h = arena.header();
+        // SYNC POINT: Acquire pairs with the Release store in `init_raw`.
+        if h.magic.load(Ordering::Acquire) != ARENA_MAGIC {
+            return Err(ArenaError::NotAnArena {
+                reason: "no arena magic",
+            });
+        }
+        // Relaxed: after the Acquire above; the values are only compared, never used.
+        if h.version.load(Ordering::Relaxed) != ARENA_VERSION {
+            return Err(ArenaError::NotAnArena {
+                reason: "arena layout version differs",
+            });
+        }
+        if h.len.load(Ordering::Relaxed) != len {
+            return Err(ArenaError::NotAnArena {
+                reason: "arena length differs",
+            });
+        }
+        if h.num_classes.load(Ordering::Relaxed) != arena.num_classes {
+            return Err(ArenaError::NotAnArena {
+                reason: "class count differs",
+            });
+        }
+        Ok(arena)
+    }
+
+    fn header(&self) -> &ArenaHeader {
+        // SAFETY: `len >= MIN_ARENA_LEN > size_of::<ArenaHeader>()`, `mem` is 128-aligned
+        // (checked in `check_range`) and valid while `self` lives; the header is atomics
+        // only, valid for any bytes.
+        unsafe { self.mem.cast::<ArenaHeader>().as_ref() }
+    }
+
+    /// The 64-bit word at arena-relative `rel`.
+    fn word(&self, rel: u64) -> &AtomicU64 {
+        // Backstop: every caller validates `rel` against `self.len` first (values read from
+        // shared memory included). A failure here is a bug in this module, and panicking is
+        // better than touching memory outside the arena.
+        assert!(rel.is_multiple_of(8) && rel.checked_add(8).is_some_and(|e| e <= self.len));
+        // SAFETY: `rel + 8 <= len` and 8-aligned (asserted), the range is valid while `self`
+        // lives, and shared words are accessed only atomically.
+        unsafe { self.mem.add(rel as usize).cast::<AtomicU64>().as_ref() }
+    }
+
+    /// Bytes usable for blocks.
+    pub fn capacity(&self) -> u64 {
+        self.len - FIRST_BLOCK
+    }
+
+    /// Bytes carved into blocks so far (a cheap snapshot; blocks are never un-carved).
+    pub fn carved(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.header()
+            .bump
+            .load(Ordering::Relaxed)
+            .clamp(FIRST_BLOCK, self.len)
+            - FIRST_BLOCK
+    }
+
+    /// Largest size `alloc(size, 16)` can ever satisfy in this arena.
+    pub fn max_alloc(&self) -> usize {
+        (class_size(self.num_classes.saturating_sub(1)) - BLOCK_HEADER) as usize
+    }
+
+    fn class_for(&self, size: usize, align: usize) -> Option<u32> {
+        let size = size as u64;
+        let align = align as u64;
+        let need = if align <= 16 {
+            size.checked_add(BLOCK_HEADER)?
+        } else if align <= UNIT {
+            size.checked_add(align)?
+        } else {
+            size.checked_add(align + BLOCK_HEADER)?
+        };
+        let need = need.max(UNIT);
+        let class = 64 - (need - 1).leading_zeros() - 6;
+        (class < self.num_classes).then_some(class)
+    }
+
+    /// Allocates `size` bytes aligned to `align` (a power of two, at most 4096) and returns
+    /// their offset. The bytes are not zeroed.
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::InvalidLayout`], [`ArenaError::OutOfMemory`], [`ArenaError::Corrupt`].
+    pub fn alloc(&self, size: usize, align: usize) -> Result<Offset<u8>, ArenaError> {
+        if !align.is_power_of_two() || align > MAX_ALIGN {
+            return Err(ArenaError::InvalidLayout { size, align });
+        }
+        let class = self
+            .class_for(size, align)
+            .ok_or(ArenaError::OutOfMemory { size, align })?;
+        let block = match self.pop(class)? {
+            Some(b) => b,
+            None => self
+                .carve(class)?
+                .ok_or(ArenaError::OutOfMemory { size, align })?,
+        };
+        // The block is ours: compute where the data goes.
+        let block_addr = self.mem.as_ptr() as u64 + block;
+        let data_addr = (block_addr + BLOCK_HEADER).next_multiple_of(align.max(16) as u64);
+        let data = data_addr - self.mem.as_ptr() as u64;
+        debug_assert!(data + size as u64 <= block + class_size(class));
+        if data != block + BLOCK_HEADER {
+            let unit = (block / UNIT) as u32;
+            // Relaxed: the block is exclusively ours; the offset reaches other processes
+            // through a channel with its own Release/Acquire, which carries these stores.
+            self.word(data - BLOCK_HEADER)
+                .store(make_tag(ST_SHIFT_MARK, class, unit), Ordering::Relaxed);
+            self.word(block)
+                .store(make_tag(ST_ALLOC_SHIFTED, class, unit), Ordering::Relaxed);
+        }
+        Ok(Offset::new(self.base_offset + data))
+    }
+
+    /// Pops a block of `class` from its free list.
+    fn pop(&self, class: u32) -> Result<Option<u64>, ArenaError> {
+        let head = &self.header().heads[class as usize].word;
+        loop {
+            // SYNC POINT: Acquire pairs with the Release CAS in `push`: the link and the
+            // free tag written before the push are visible.
+            let h = head.load(Ordering::Acquire);
+            let idx = h as u32;
+            if idx == 0 {
+                return Ok(None);
+            }
+            let block = u64::from(idx - 1) * UNIT;
+            if block < FIRST_BLOCK || block + class_size(class) > self.len {
+                return Err(ArenaError::Corrupt {
+                    offset: block,
+                    reason: "free-list link out of bounds",
+                });
+            }
+            // Relaxed: ordered after the Acquire load of `h`. If another thread popped this
+            // block meanwhile, `next` may be anything; the CAS below then fails (the ABA tag
+            // moved on), and a bad value that does get installed is caught by the bounds
+            // check above on the next pop.
+            let next = self.word(block + 8).load(Ordering::Relaxed) as u32;
+            let new = (((h >> 32) as u32).wrapping_add(1) as u64) << 32 | u64::from(next);
+            // Acquire on success: we now own the block and read its tag.
+            if head
+                .compare_exchange_weak(h, new, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                let unit = idx - 1;
+                let tag = self.word(block);
+                // AcqRel: claims the block (commit point against a racing corrupt free).
+                return match tag.compare_exchange(
+                    make_tag(ST_FREE, class, unit),
+                    make_tag(ST_ALLOC, class, unit),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => Ok(Some(block)),
+                    Err(_) => Err(ArenaError::Corrupt {
+                        offset: block,
+                        reason: "block on a free list is not free",
+                    }),
+                };
+            }
+        }
+    }
+
+    /// Carves a fresh block of `class` at the bump pointer (with helping; see module docs).
+    fn carve(&self, class: u32) -> Result<Option<u64>, ArenaError> {
+        let bump = &self.header().bump;
+        let size = class_size(class);
+        loop {
+            // Acquire pairs with the AcqRel CAS below (by any process): the tag of the
+            // block before `b` is committed.
+            let b = bump.load(Ordering::Acquire);
+            if b < FIRST_BLOCK || !b.is_multiple_of(UNIT) || b > self.len {
+                return Err(ArenaError::Corrupt {
+                    offset: 0,
+                    reason: "bump pointer out of range",
+                });
+            }
+            if self.len - b < size {
+                return Ok(None);
+            }
+            let tag = self.word(b);
+            let unit = (b / UNIT) as u32;
+            // AcqRel: the commit point of carving; pairs with the Acquire load in helpers.
+            let cur = match tag.compare_exchange(
+                0,
+                make_tag(ST_ALLOC, class, unit),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    // Move the bump pointer past our block, unless someone helped already.
+                    // AcqRel: pairs with the Acquire load of `bump` above.
+                    let _ = bump.compare_exchange(b, b + size, Ordering::AcqRel, Ordering::Relaxed);
+                    return Ok(Some(b));
+                }
+                Err(cur) => cur,
+            };
+            // Someone claimed the block at `b`: help move the bump pointer past it.
+            let Some(t) = parse_tag(cur).filter(|t| t.unit == unit && t.class < self.num_classes)
+            else {
+                return Err(ArenaError::Corrupt {
+                    offset: b,
+                    reason: "garbage at the bump pointer",
+                });
+            };
+            let their = class_size(t.class);
+            if self.len - b < their {
+                return Err(ArenaError::Corrupt {
+                    offset: b,
+                    reason: "block at the bump pointer overruns the arena",
+                });
+            }
+            // AcqRel: pairs with the Acquire load of `bump` above. Failure: someone else moved it.
+            let _ = bump.compare_exchange(b, b + their, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+
+    /// Frees the block at `offset` (as returned by [`alloc`](Arena::alloc), by any process).
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::DoubleFree`]; [`ArenaError::BadOffset`] if `offset` is not the start
+    /// of an allocated block; [`ArenaError::Corrupt`]. Nothing is changed on error.
+    /// Freeing a *stale* offset whose block was freed and allocated again with the same
+    /// shape cannot be told apart from a correct free (as with any allocator).
+    pub fn free(&self, offset: Offset<u8>) -> Result<(), ArenaError> {
+        let off = offset.get();
+        let bad = |reason| {
+            Err(ArenaError::BadOffset {
+                offset: off,
+                reason,
+            })
+        };
+        let Some(data) = off.checked_sub(self.base_offset) else {
+            return bad("before the arena");
+        };
+        if data % 16 != 0 {
+            return bad("misaligned");
+        }
+        if data < FIRST_BLOCK + BLOCK_HEADER || data >= self.len {
+            return bad("outside the arena's blocks");
+        }
+        // Acquire: pairs with the Release that handed us the offset, via the tags' stores.
+        let front = self.word(data - BLOCK_HEADER).load(Ordering::Acquire);
+        let Some(ft) = parse_tag(front) else {
+            return bad("no block tag in front of it");
+        };
+        if ft.class >= self.num_classes {
+            return bad("bad size class");
+        }
+        let (block, expected, mark) = match ft.state {
+            ST_ALLOC | ST_FREE => {
+                let block = data - BLOCK_HEADER;
+                if u64::from(ft.unit) * UNIT != block {
+                    return bad("tag does not match its position");
+                }
+                if ft.state == ST_FREE {
+                    return Err(ArenaError::DoubleFree { offset: off });
+                }
+                (block, front, None)
+            }
+            ST_SHIFT_MARK => {
+                let block = u64::from(ft.unit) * UNIT;
+                let in_block = block >= FIRST_BLOCK
+                    && block + 2 * BLOCK_HEADER <= data
+                    && block
+                        .checked_add(class_size(ft.class))
+                        .is_some_and(|e| data < e && e <= self.len);
+                if !in_block {
+                    return bad("shift mark points outside its block");
+                }
+                (
+                    block,
+                    make_tag(ST_ALLOC_SHIFTED, ft.class, ft.unit),
+                    Some(data - BLOCK_HEADER),
+                )
+            }
+            _ => return bad("not the start of an allocation"),
+        };
+        let free_tag = make_tag(ST_FREE, ft.class, ft.unit);
+        // SYNC POINT (free): Release publishes the user's writes to the block to whoever
+        // allocates it next (with the Release of `push`); Acquire orders it after the
+        // checks. This CAS is the commit point and catches double frees.
+        match self.word(block).compare_exchange(
+            expected,
+            free_tag,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {}
+            Err(cur) if cur == free_tag => return Err(ArenaError::DoubleFree { offset: off }),
+            Err(_) => return bad("its block is not allocated with this shape"),
+        }
+        if let Some(mark) = mark {
+            // Relaxed: clearing our own mark so a stale second free is caught; published by
+            // the Release of `push`.
+            self.word(mark).store(0, Ordering::Relaxed);
+        }
+        self.push(ft.class, block);
+        Ok(())
+    }
+
+    fn push(&self, class: u32, block: u64) {
+        let head = &self.header().heads[class as usize].word;
+        let idx = (block / UNIT) as u32 + 1;
+        // Relaxed: the value is only a CAS expectation.
+        let mut h = head.load(Ordering::Relaxed);
+        loop {
+            // Relaxed: published by the Release CAS below.
+            self.word(block + 8)
+                .store(u64::from(h as u32), Ordering::Relaxed);
+            let new = (((h >> 32) as u32).wrapping_add(1) as u64) << 32 | u64::from(idx);
+            // SYNC POINT: Release pairs with the Acquire load in `pop`.
+            match head.compare_exchange_weak(h, new, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(cur) => h = cur,
+            }
+        }
+    }
+
+    /// A pointer to `len` bytes at `offset`, checked to lie inside the arena's blocks (not
+    /// that they are allocated).
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::BadOffset`].
+    pub fn ptr(&self, offset: Offset<u8>, len: usize) -> Result<NonNull<u8>, ArenaError> {
+        let off = offset.get();
+        let ok = off.checked_sub(self.base_offset).filter(|&d| {
+            d >= FIRST_BLOCK && d.checked_add(len as u64).is_some_and(|e| e <= self.len)
+        });
+        match ok {
+            // SAFETY: `d + len <= self.len`, inside the arena's memory.
+            Some(d) => Ok(unsafe { self.mem.add(d as usize) }),
+            None => Err(ArenaError::BadOffset {
+                offset: off,
+                reason: "outside the arena's blocks",
+            }),
+        }
+    }
+
+    /// Walks every block and every free list and checks that they agree. Run it while no
+    /// other thread or process allocates or frees (a test's quiescent point); concurrent
+    /// use may make it report errors, never undefined behaviour.
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::Corrupt`] naming the first inconsistency.
+    pub fn check(&self) -> Result<ArenaStats, ArenaError> {
+        let corrupt = |offset, reason| Err(ArenaError::Corrupt { offset, reason });
+        let h = self.header();
+        // Acquire: pairs with the AcqRel CASes of `bump`.
+        let bump = h.bump.load(Ordering::Acquire);
+        if bump < FIRST_BLOCK || !bump.is_multiple_of(UNIT) || bump > self.len {
+            return corrupt(0, "bump pointer out of range");
+        }
+        let mut stats = ArenaStats {
+            capacity: self.capacity(),
+            carved: bump - FIRST_BLOCK,
+            ..ArenaStats::default()
+        };
+        let mut blocks: HashMap<u64, (u32, u8, bool)> = HashMap::new();
+        let mut p = FIRST_BLOCK;
+        while p < bump {
+            // Acquire: pairs with the tag CASes.
+            let Some(t) = parse_tag(self.word(p).load(Ordering::Acquire)) else {
+                return corrupt(p, "no block tag");
+            };
+            if u64::from(t.unit) * UNIT != p || t.class >= self.num_classes {
+                return corrupt(p, "tag does not match its position");
+            }
+            let size = class_size(t.class);
+            if bump - p < size {
+                return corrupt(p, "block overruns the bump pointer");
+            }
+            match t.state {
+                ST_ALLOC | ST_ALLOC_SHIFTED => {
+                    stats.allocated_blocks += 1;
+                    stats.allocated_bytes += size;
+                }
+                ST_FREE => {}
+                _ => return corrupt(p, "bad block state"),
+            }
+            blocks.insert(p, (t.class, t.state, false));
+            p += size;
+        }
+        for class in 0..self.num_classes {
+            // Acquire: pairs with the Release CAS in `push`.
+            let mut idx = h.heads[class as usize].word.load(Ordering::Acquire) as u32;
+            let mut steps = 0usize;
+            while idx != 0 {
+                let block = u64::from(idx - 1) * UNIT;
+                let Some(entry) = blocks.get_mut(&block) else {
+                    return corrupt(block, "free list points at no block");
+                };
+                if entry.0 != class || entry.1 != ST_FREE {
+                    return corrupt(block, "free list holds a block of another class or state");
+                }
+                if entry.2 {
+                    return corrupt(block, "block listed twice (cycle)");
+                }
+                entry.2 = true;
+                stats.free_blocks += 1;
+                stats.free_bytes += class_size(class);
+                steps += 1;
+                if steps > blocks.len() {
+                    return corrupt(block, "free list longer than the heap");
+                }
+                // Relaxed: quiescent walk, after the Acquire of the head.
+                idx = self.word(block + 8).load(Ordering::Relaxed) as u32;
+            }
+        }
+        stats.unlisted_free_blocks = blocks
+            .values()
+            .filter(|(_, state, listed)| *state == ST_FREE && !listed)
+            .count() as u64;
+        Ok(stats)
+    }
+}
