@@ -6,6 +6,7 @@
 mod doorbell;
 mod layout;
 mod mem;
+mod mpmc;
 mod record;
 mod role;
 mod spsc;
@@ -13,6 +14,7 @@ mod sync;
 
 pub use doorbell::Doorbell;
 pub use layout::{AttachError, LayoutError, MAX_SLOT_SIZE, REGION_ALIGN, RingKind};
+pub use mpmc::{MAX_TRIES, MpmcRing, MpmcShape, RecoveryReport, TryPopError, TryPushError};
 pub use record::{
     ReadError, Record, RecordReader, RecordRing, RecordShape, RecordWriter, Reservation, WriteError,
 };

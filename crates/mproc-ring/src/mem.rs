@@ -155,3 +155,8 @@ pub(crate) mod loom_heap {
         }
     }
 }
+
+// The rings keep their shared state consistent across unwinding (claims are finished by
+// drop guards), so handles may cross `catch_unwind` boundaries.
+impl<H, C> std::panic::UnwindSafe for Mem<H, C> {}
+impl<H, C> std::panic::RefUnwindSafe for Mem<H, C> {}

@@ -1,0 +1,866 @@
+//! MPMC ring: bounded, fixed-size slots carrying a variable-length payload, with per-slot
+//! sequence words that record the state *and the claimant* of each slot.
+//!
+//! Algorithm: Vyukov's bounded MPMC queue with lap stamps, as in crossbeam's `ArrayQueue`,
+//! changed per DESIGN.md ("the hard parts" §3) so that the CAS that claims a slot also
+//! records who claimed it:
+//!
+//! | slot word (`u64`)                  | meaning                                          |
+//! |------------------------------------|--------------------------------------------------|
+//! | `EMPTY(pos)`                       | free for the producer of position `pos`          |
+//! | `WRITING(pos, id)`                 | claimed by producer `id`, being filled           |
+//! | `FULL(pos)`                        | holds the message of position `pos`              |
+//! | `FULL(pos, TOMB)`                  | tombstone: a dead producer's slot, skipped       |
+//! | `READING(pos, id)`                 | claimed by consumer `id`, being read             |
+//!
+//! Bits: `pos` (low 32 bits of the position) in 63..32, state in 31..30, id in 29..0.
+//!
+//! * push: load `tail`; CAS slot `tail` from `EMPTY(t)` to `WRITING(t, me)`; help `tail`
+//!   to `t + 1`; write; store `FULL(t)` (Release).
+//! * pop: load `head`; CAS slot `head` from `FULL(h)` to `READING(h, me)`; help `head` to
+//!   `h + 1`; read; store `EMPTY(h + cap)` (Release).
+//!
+//! `head` and `tail` are hints that everyone helps forward (a claimant that dies before
+//! helping does not stall anyone); the slot words are the truth. A producer or consumer that
+//! dies mid-claim leaves a word naming it, which [`MpmcRing::recover`] resolves.
+//!
+//! Every word, index and length read from the region is untrusted: indices are masked,
+//! lengths checked against the slot size, and every retry loop is bounded
+//! ([`MAX_TRIES`]), ending in `Contended` rather than spinning for ever if a peer keeps
+//! flipping words.
+#![allow(unsafe_code)]
+
+use core::ptr::NonNull;
+
+use crossbeam_utils::CachePadded;
+
+use crate::Doorbell;
+use crate::layout::{
+    AttachError, Common, LayoutError, MAX_SLOT_SIZE, REGION_ALIGN, RingKind, check_attach_region,
+    check_region, round_up,
+};
+use crate::mem::Mem;
+use crate::role::ParticipantId;
+use crate::sync::{AtomicU32, AtomicU64, Ordering, spin_loop};
+
+/// Attempts an operation makes before giving up with `Contended`.
+pub const MAX_TRIES: u32 = 1 << 12;
+
+const EMPTY: u64 = 0;
+const WRITING: u64 = 1;
+const FULL: u64 = 2;
+const READING: u64 = 3;
+const ID_MASK: u64 = (1 << 30) - 1;
+/// Claimant field of a tombstone (`FULL(pos, TOMB)`).
+const TOMB: u64 = ID_MASK;
+
+#[inline]
+fn enc(pos: u64, state: u64, id: u64) -> u64 {
+    ((pos & 0xFFFF_FFFF) << 32) | (state << 30) | (id & ID_MASK)
+}
+
+#[inline]
+fn dec(w: u64) -> (u32, u64, u64) {
+    ((w >> 32) as u32, (w >> 30) & 3, w & ID_MASK)
+}
+
+/// `pos_in_word - pos` as a signed lap distance.
+#[inline]
+fn dist(word_pos: u32, pos: u64) -> i64 {
+    i64::from(word_pos.wrapping_sub(pos as u32) as i32)
+}
+
+/// Shape of an [`MpmcRing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MpmcShape {
+    /// Number of slots; a power of two in `1..=2^30`.
+    pub capacity: u32,
+    /// Largest payload per slot, in bytes; `1..=MAX_SLOT_SIZE`.
+    pub slot_size: u32,
+}
+
+/// The shared header. Invariant (absent hostility): `head` and `tail` only grow, and each is
+/// at most one behind the first slot position not yet claimed by its side.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct MpmcHeader {
+    common: Common,
+    /// Messages lost because their producer died mid-write (tombstoned by `recover`).
+    lost_writes: AtomicU64,
+    /// Messages lost because their consumer died mid-read (freed by `recover`).
+    lost_reads: AtomicU64,
+    /// Messages dropped because their slot failed validation.
+    corrupt: AtomicU64,
+    items: Doorbell,
+    space: Doorbell,
+    /// Next position to pop (a hint consumers help forward).
+    head: CachePadded<AtomicU64>,
+    /// Next position to push (a hint producers help forward).
+    tail: CachePadded<AtomicU64>,
+}
+
+impl MpmcHeader {
+    fn new(capacity: u32, slot_size: u32, total: u64) -> MpmcHeader {
+        MpmcHeader {
+            common: Common::new(RingKind::Mpmc, capacity, slot_size, total),
+            lost_writes: AtomicU64::new(0),
+            lost_reads: AtomicU64::new(0),
+            corrupt: AtomicU64::new(0),
+            items: Doorbell::new(),
+            space: Doorbell::new(),
+            head: CachePadded::new(AtomicU64::new(0)),
+            tail: CachePadded::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+/// One slot's control words (16 bytes); the payload lives in a separate array.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct SlotCtl {
+    /// The state word (see the module table).
+    seq: AtomicU64,
+    /// Payload length; written before `FULL` is published, validated on read.
+    len: AtomicU32,
+    _reserved: AtomicU32,
+}
+
+impl SlotCtl {
+    fn new(i: u64) -> SlotCtl {
+        SlotCtl {
+            seq: AtomicU64::new(enc(i, EMPTY, 0)),
+            len: AtomicU32::new(0),
+            _reserved: AtomicU32::new(0),
+        }
+    }
+}
+
+/// What [`MpmcRing::recover`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Slots a dead producer was writing, turned into tombstones (messages lost).
+    pub tombstoned: u32,
+    /// Slots a dead consumer was reading, freed (messages lost).
+    pub freed: u32,
+}
+
+/// Why a push failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryPushError {
+    /// The next slot is not free (the ring is full, or its oldest message is still being
+    /// read). Python: `queue.Full`.
+    #[error("ring is full")]
+    Full,
+    /// The payload is longer than the slot size.
+    #[error("payload of {len} bytes exceeds the slot size {max}")]
+    TooLarge {
+        /// Bytes given (or returned by the fill closure).
+        len: usize,
+        /// The slot size.
+        max: u32,
+    },
+    /// `recover` resolved our claim while we held it (we were judged dead): the message is
+    /// lost and counted in [`MpmcRing::lost_writes`].
+    #[error("slot was recovered from us mid-write")]
+    Recovered,
+    /// The fill closure returned `None`; the claimed slot became a tombstone.
+    #[error("push cancelled by the writer")]
+    Cancelled,
+    /// Gave up after [`MAX_TRIES`] attempts (extreme contention or a hostile peer).
+    #[error("gave up after too many attempts")]
+    Contended,
+    /// A slot word that no valid execution produces (corrupt or hostile memory).
+    #[error("ring memory is corrupt")]
+    Corrupt,
+}
+
+/// Why a pop failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryPopError {
+    /// No message ready (the ring is empty, or its oldest message is still being written).
+    /// Python: `queue.Empty`.
+    #[error("ring is empty")]
+    Empty,
+    /// The output buffer is shorter than the message (which was consumed and is lost).
+    #[error("message of {len} bytes does not fit the buffer")]
+    BufferTooSmall {
+        /// The message's length.
+        len: usize,
+    },
+    /// Gave up after [`MAX_TRIES`] attempts.
+    #[error("gave up after too many attempts")]
+    Contended,
+    /// `recover` resolved our claim while we held it (we were judged dead): the message is
+    /// counted lost in [`MpmcRing::lost_reads`], and what `f` saw may have been torn.
+    #[error("slot was recovered from us mid-read")]
+    Recovered,
+    /// The slot failed validation; its message was dropped and counted.
+    #[error("ring memory is corrupt")]
+    Corrupt,
+}
+
+/// A bounded multi-producer multi-consumer ring of byte messages up to `slot_size` long.
+/// Python: the transport of `multiprocessing.Queue`.
+///
+/// Cheap to clone; every operation takes the caller's [`ParticipantId`], which is recorded
+/// in the slot it claims so a crash can be recovered exactly.
+#[derive(Debug, Clone)]
+pub struct MpmcRing {
+    mem: Mem<MpmcHeader, SlotCtl>,
+    cap: u32,
+    slot: u32,
+    stride: usize,
+}
+
+/// Moves a slot out of our claim: explicitly with [`Finish::finish`], or on unwinding.
+///
+/// The move is a CAS from our exact claim word, never a blind store: if `recover` declared
+/// us dead and resolved the slot meanwhile (a wrong liveness answer, or a stopped process
+/// judged dead), the slot may already belong to someone else, and we must not clobber it.
+struct Finish<'a> {
+    ctl: &'a SlotCtl,
+    claimed: u64,
+    word: u64,
+    armed: bool,
+}
+
+impl Finish<'_> {
+    fn cas(&self) -> bool {
+        // Release: our payload writes (or reads) happen before the next claimant's Acquire.
+        self.ctl
+            .seq
+            .compare_exchange(
+                self.claimed,
+                self.word,
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// Stores the final word; `false` if our claim was taken from us by `recover`.
+    fn finish(mut self) -> bool {
+        self.armed = false;
+        self.cas()
+    }
+}
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.cas();
+        }
+    }
+}
+
+impl MpmcRing {
+    /// Largest capacity.
+    pub const MAX_CAPACITY: u32 = 1 << 30;
+    /// Region alignment `init`/`attach` need.
+    pub const REQUIRED_ALIGN: usize = REGION_ALIGN;
+    /// Alignment of every slot's payload (enough for rkyv archives of common types).
+    pub const PAYLOAD_ALIGN: usize = 16;
+
+    fn check_shape(shape: MpmcShape) -> Result<(), LayoutError> {
+        if !shape.capacity.is_power_of_two() || shape.capacity > Self::MAX_CAPACITY {
+            return Err(LayoutError::BadCapacity(shape.capacity));
+        }
+        if shape.slot_size == 0 || shape.slot_size > MAX_SLOT_SIZE {
+            return Err(LayoutError::BadSlotSize(shape.slot_size));
+        }
+        Ok(())
+    }
+
+    const CTL_OFFSET: usize = round_up(size_of::<MpmcHeader>(), REGION_ALIGN);
+
+    fn stride(slot: u32) -> usize {
+        round_up(slot as usize, Self::PAYLOAD_ALIGN)
+    }
+
+    fn data_offset(cap: u32) -> usize {
+        round_up(
+            Self::CTL_OFFSET + cap as usize * size_of::<SlotCtl>(),
+            REGION_ALIGN,
+        )
+    }
+
+    /// Bytes a region must have for `shape`.
+    ///
+    /// # Errors
+    /// A bad capacity or slot size.
+    pub fn required_size(shape: MpmcShape) -> Result<usize, LayoutError> {
+        Self::check_shape(shape)?;
+        Ok(Self::data_offset(shape.capacity)
+            + shape.capacity as usize * Self::stride(shape.slot_size))
+    }
+
+    /// Initialises a ring in place.
+    ///
+    /// # Errors
+    /// Bad shape, region too small or misaligned.
+    ///
+    /// # Safety
+    /// As for [`crate::SpscRing::init`]: the region is valid, exclusively ours during init,
+    /// mapped while any handle lives, and otherwise used only through this crate.
+    #[cfg(not(mproc_loom))]
+    pub unsafe fn init(
+        region: NonNull<u8>,
+        len: usize,
+        shape: MpmcShape,
+    ) -> Result<MpmcRing, LayoutError> {
+        let total = Self::required_size(shape)?;
+        check_region(region, len, total)?;
+        let hdr = region.cast::<MpmcHeader>();
+        // SAFETY: `region` is aligned, holds `total` bytes, and is exclusively ours.
+        unsafe {
+            hdr.write(MpmcHeader::new(
+                shape.capacity,
+                shape.slot_size,
+                total as u64,
+            ));
+            let ctl = region.add(Self::CTL_OFFSET).cast::<SlotCtl>();
+            for i in 0..shape.capacity as usize {
+                ctl.add(i).write(SlotCtl::new(i as u64));
+            }
+            hdr.as_ref().common.publish();
+            Ok(Self::from_region(region, shape, None))
+        }
+    }
+
+    /// # Safety
+    /// `region` holds a valid ring of `shape` and stays mapped while handles live.
+    #[cfg(not(mproc_loom))]
+    unsafe fn from_region(
+        region: NonNull<u8>,
+        shape: MpmcShape,
+        keep: crate::layout::Keepalive,
+    ) -> MpmcRing {
+        // SAFETY: offsets within `required_size(shape)`, delegated to the caller.
+        let mem = unsafe {
+            Mem::in_place(
+                region.cast(),
+                region.add(Self::CTL_OFFSET).cast(),
+                region.add(Self::data_offset(shape.capacity)),
+                keep,
+            )
+        };
+        MpmcRing {
+            mem,
+            cap: shape.capacity,
+            slot: shape.slot_size,
+            stride: Self::stride(shape.slot_size),
+        }
+    }
+
+    /// Attaches to an initialised ring, validating its header; the validated shape is copied
+    /// into the handle and never re-read.
+    ///
+    /// # Errors
+    /// One [`AttachError`] per failed check.
+    ///
+    /// # Safety
+    /// As for [`MpmcRing::init`], minus the exclusivity.
+    #[cfg(not(mproc_loom))]
+    pub unsafe fn attach(region: NonNull<u8>, len: usize) -> Result<MpmcRing, AttachError> {
+        check_attach_region(region, len, Self::CTL_OFFSET)?;
+        // SAFETY: aligned and long enough for the header, which is atomics only.
+        let hdr = unsafe { region.cast::<MpmcHeader>().as_ref() };
+        let (capacity, slot_size, total) = hdr.common.validate(RingKind::Mpmc)?;
+        let shape = MpmcShape {
+            capacity,
+            slot_size,
+        };
+        match Self::check_shape(shape) {
+            Err(LayoutError::BadCapacity(c)) => return Err(AttachError::BadCapacity(c)),
+            Err(_) => return Err(AttachError::BadSlotSize(slot_size)),
+            Ok(()) => {}
+        }
+        let needed = Self::required_size(shape).expect("shape checked");
+        if total != needed as u64 {
+            return Err(AttachError::SizeMismatch {
+                recorded: total,
+                computed: needed as u64,
+            });
+        }
+        if len < needed {
+            return Err(AttachError::RegionTooSmall { needed, len });
+        }
+        // SAFETY: validated; lifetime delegated to the caller.
+        Ok(unsafe { Self::from_region(region, shape, None) })
+    }
+
+    /// A ring on the heap, for use within one process.
+    ///
+    /// # Errors
+    /// A bad shape.
+    pub fn new(shape: MpmcShape) -> Result<MpmcRing, LayoutError> {
+        let total = Self::required_size(shape)?;
+        #[cfg(not(mproc_loom))]
+        {
+            let buf = crate::layout::AlignedBuf::zeroed(total);
+            // SAFETY: a fresh, exclusive, aligned buffer of the right size.
+            let mut ring = unsafe { Self::init(buf.ptr(), buf.len(), shape) }?;
+            ring.mem.keep = Some(std::sync::Arc::new(buf));
+            Ok(ring)
+        }
+        #[cfg(mproc_loom)]
+        {
+            let hdr = MpmcHeader::new(shape.capacity, shape.slot_size, total as u64);
+            hdr.common.publish();
+            let ctl = (0..u64::from(shape.capacity)).map(SlotCtl::new).collect();
+            let stride = Self::stride(shape.slot_size);
+            Ok(MpmcRing {
+                mem: crate::mem::loom_heap::build(
+                    hdr,
+                    ctl,
+                    shape.capacity as usize * stride,
+                    shape.capacity as usize,
+                ),
+                cap: shape.capacity,
+                slot: shape.slot_size,
+                stride,
+            })
+        }
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> u32 {
+        self.cap
+    }
+
+    /// Largest payload per message.
+    pub fn slot_size(&self) -> u32 {
+        self.slot
+    }
+
+    /// Messages in the ring (claimed by producers and not yet claimed by consumers): a
+    /// snapshot always in `0..=capacity`, exact when nobody is mid-operation. Slots being
+    /// written count as present; slots being read do not.
+    pub fn len(&self) -> u32 {
+        let h = self.mem.hdr();
+        for _ in 0..8 {
+            // Acquire on all three: a tail that did not move around the head load gives a
+            // consistent pair (crossbeam's `ArrayQueue::len` approach).
+            let t1 = h.tail.load(Ordering::Acquire);
+            let hd = h.head.load(Ordering::Acquire);
+            if h.tail.load(Ordering::Acquire) == t1 {
+                return Self::clamp(t1.wrapping_sub(hd), self.cap);
+            }
+        }
+        Self::clamp(
+            h.tail
+                .load(Ordering::Acquire)
+                .wrapping_sub(h.head.load(Ordering::Acquire)),
+            self.cap,
+        )
+    }
+
+    fn clamp(d: u64, cap: u32) -> u32 {
+        // A head ahead of the tail (helped forward first) shows as a huge value: count 0.
+        if d > u64::from(u32::MAX) {
+            0
+        } else {
+            (d as u32).min(cap)
+        }
+    }
+
+    /// `len() == 0` (same guarantees).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `len() == capacity()` (same guarantees).
+    pub fn is_full(&self) -> bool {
+        self.len() == self.cap
+    }
+
+    /// Rung after pushes; consumers sleep on it (see [`Doorbell`]).
+    pub fn items_doorbell(&self) -> &Doorbell {
+        &self.mem.hdr().items
+    }
+
+    /// Rung after pops; producers sleep on it.
+    pub fn space_doorbell(&self) -> &Doorbell {
+        &self.mem.hdr().space
+    }
+
+    /// Messages lost because their producer died mid-write (since init).
+    pub fn lost_writes(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.mem.hdr().lost_writes.load(Ordering::Relaxed)
+    }
+
+    /// Messages lost because their consumer died mid-read (since init).
+    pub fn lost_reads(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.mem.hdr().lost_reads.load(Ordering::Relaxed)
+    }
+
+    /// Messages dropped because their slot failed validation (since init).
+    pub fn corrupt_count(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.mem.hdr().corrupt.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn ctl(&self, pos: u64) -> &SlotCtl {
+        self.mem.ctl((pos & u64::from(self.cap - 1)) as usize)
+    }
+
+    #[inline]
+    fn payload(&self, pos: u64) -> *mut u8 {
+        let i = (pos & u64::from(self.cap - 1)) as usize;
+        // SAFETY: `i < cap` (masked); the data area holds `cap * stride` bytes.
+        unsafe { self.mem.data.as_ptr().add(i * self.stride) }
+    }
+
+    /// Helps `word` from `from` to `from + 1` (failure means someone else did).
+    #[inline]
+    fn help(word: &AtomicU64, from: u64) {
+        // AcqRel: the index chain carries happens-before from each claim to later loaders
+        // (so a loader of the index never sees an older slot word than the helper did).
+        let _ = word.compare_exchange(
+            from,
+            from.wrapping_add(1),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Claims the slot at the tail for `me`; returns its position.
+    fn claim_write(&self, me: ParticipantId) -> Result<u64, TryPushError> {
+        let h = self.mem.hdr();
+        let cap = i64::from(self.cap);
+        let mut odd = None;
+        for _ in 0..MAX_TRIES {
+            // Acquire: pairs with the AcqRel helping CAS (see `help`).
+            let t = h.tail.load(Ordering::Acquire);
+            let ctl = self.ctl(t);
+            // Acquire: pairs with the Release store of `EMPTY(t)` by the consumer that freed
+            // this slot, so its reads of the payload happen before our writes.
+            let w = ctl.seq.load(Ordering::Acquire);
+            let (p, st, _) = dec(w);
+            let d = dist(p, t);
+            if d == 0 {
+                if st == EMPTY {
+                    // Acquire as above (the CAS reads the same freed word).
+                    if ctl
+                        .seq
+                        .compare_exchange(
+                            w,
+                            enc(t, WRITING, u64::from(me.get())),
+                            Ordering::Acquire,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                    {
+                        Self::help(&h.tail, t);
+                        return Ok(t);
+                    }
+                } else {
+                    // Claimed for this lap by another producer that has not moved the tail.
+                    Self::help(&h.tail, t);
+                }
+            } else if d == -cap && st != EMPTY {
+                // The previous lap's message is still in this slot: *possibly* full. If the
+                // tail has not moved meanwhile, it *really* was full when we looked.
+                if h.tail.load(Ordering::Acquire) == t {
+                    return Err(TryPushError::Full);
+                }
+            } else if d < 0 || d % cap != 0 {
+                // No valid execution shows this; seen twice in a row, it is corruption.
+                if odd == Some((t, w)) {
+                    return Err(TryPushError::Corrupt);
+                }
+                odd = Some((t, w));
+            }
+            // d > 0: our tail was stale; retry.
+            spin_loop();
+        }
+        Err(TryPushError::Contended)
+    }
+
+    /// Pushes a copy of `bytes`. Python: `Queue.put_nowait`.
+    ///
+    /// # Errors
+    /// `Full`, `TooLarge`, `Contended`, `Corrupt`.
+    pub fn try_push(&self, me: ParticipantId, bytes: &[u8]) -> Result<(), TryPushError> {
+        if bytes.len() > self.slot as usize {
+            return Err(TryPushError::TooLarge {
+                len: bytes.len(),
+                max: self.slot,
+            });
+        }
+        self.try_push_with(me, |buf| {
+            buf[..bytes.len()].copy_from_slice(bytes);
+            Some(bytes.len())
+        })
+    }
+
+    /// Claims a slot and lets `fill` write the message in place (e.g. serialise straight
+    /// into shared memory); `fill` gets the whole slot (`slot_size` bytes, aligned to
+    /// [`MpmcRing::PAYLOAD_ALIGN`]) and returns the length written, or `None` to cancel.
+    /// While `fill` runs, consumers wait behind this slot, so keep it short. If `fill`
+    /// panics or cancels, the slot becomes a tombstone that consumers skip.
+    ///
+    /// # Errors
+    /// `Full` (then `fill` is not called), `TooLarge` (returned length above the slot
+    /// size: the slot is tombstoned), `Cancelled`, `Contended`, `Corrupt`.
+    pub fn try_push_with(
+        &self,
+        me: ParticipantId,
+        fill: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Result<(), TryPushError> {
+        let pos = self.claim_write(me)?;
+        let ctl = self.ctl(pos);
+        let mut finish = Finish {
+            ctl,
+            claimed: enc(pos, WRITING, u64::from(me.get())),
+            word: enc(pos, FULL, TOMB),
+            armed: true,
+        };
+        let token = self
+            .mem
+            .guard((pos & u64::from(self.cap - 1)) as usize)
+            .write();
+        // SAFETY: we hold the slot (`WRITING(pos, me)`), so no one else touches its payload;
+        // the payload run is in bounds (masked index, `slot <= stride`).
+        let buf = unsafe { core::slice::from_raw_parts_mut(self.payload(pos), self.slot as usize) };
+        let r = fill(buf);
+        drop(token);
+        let res = match r {
+            Some(n) if n <= self.slot as usize => {
+                // Relaxed: published by the Release CAS to `FULL` in `finish`.
+                ctl.len.store(n as u32, Ordering::Relaxed);
+                finish.word = enc(pos, FULL, 0);
+                Ok(())
+            }
+            Some(n) => Err(TryPushError::TooLarge {
+                len: n,
+                max: self.slot,
+            }),
+            None => Err(TryPushError::Cancelled),
+        };
+        // Release (in `finish`): the payload and length happen before a consumer's Acquire
+        // of `FULL`.
+        if !finish.finish() {
+            return Err(TryPushError::Recovered);
+        }
+        res
+    }
+
+    /// Claims the message at the head for `me`; returns its position.
+    fn claim_read(&self, me: ParticipantId) -> Result<u64, TryPopError> {
+        let h = self.mem.hdr();
+        let cap = i64::from(self.cap);
+        let mut odd = None;
+        for _ in 0..MAX_TRIES {
+            // Acquire: pairs with the AcqRel helping CAS (see `help`).
+            let hd = h.head.load(Ordering::Acquire);
+            let ctl = self.ctl(hd);
+            // Acquire: pairs with the producer's Release store of `FULL(hd)`.
+            let w = ctl.seq.load(Ordering::Acquire);
+            let (p, st, id) = dec(w);
+            let d = dist(p, hd);
+            if d == 0 {
+                match st {
+                    FULL if id == TOMB => {
+                        // A dead producer's slot: free it for the next lap and move on.
+                        // Release: pairs with the next producer's Acquire claim.
+                        if ctl
+                            .seq
+                            .compare_exchange(
+                                w,
+                                enc(hd + u64::from(self.cap), EMPTY, 0),
+                                Ordering::Release,
+                                Ordering::Relaxed,
+                            )
+                            .is_ok()
+                        {
+                            Self::help(&h.head, hd);
+                        }
+                        continue;
+                    }
+                    FULL => {
+                        // Acquire as above.
+                        if ctl
+                            .seq
+                            .compare_exchange(
+                                w,
+                                enc(hd, READING, u64::from(me.get())),
+                                Ordering::Acquire,
+                                Ordering::Relaxed,
+                            )
+                            .is_ok()
+                        {
+                            Self::help(&h.head, hd);
+                            if id != 0 {
+                                // A FULL word with a claimant field: not ours to trust.
+                                self.drop_corrupt(hd);
+                                return Err(TryPopError::Corrupt);
+                            }
+                            return Ok(hd);
+                        }
+                    }
+                    READING => Self::help(&h.head, hd),
+                    WRITING => return Err(TryPopError::Empty),
+                    _ => {
+                        // EMPTY(hd): nothing claimed here yet, unless our read was stale.
+                        if h.tail.load(Ordering::Acquire) == hd {
+                            return Err(TryPopError::Empty);
+                        }
+                    }
+                }
+            } else if d == cap && st == EMPTY {
+                // Consumed already; the head is behind. Help it.
+                Self::help(&h.head, hd);
+            } else if d == -cap && st == READING {
+                // The previous lap's reader is still busy: nothing for us yet.
+                return Err(TryPopError::Empty);
+            } else if d < 0 || d % cap != 0 {
+                if odd == Some((hd, w)) {
+                    return Err(TryPopError::Corrupt);
+                }
+                odd = Some((hd, w));
+            }
+            spin_loop();
+        }
+        Err(TryPopError::Contended)
+    }
+
+    fn drop_corrupt(&self, pos: u64) {
+        // Relaxed: a statistic.
+        self.mem.hdr().corrupt.fetch_add(1, Ordering::Relaxed);
+        // Release: pairs with the next producer's Acquire claim.
+        self.ctl(pos)
+            .seq
+            .store(enc(pos + u64::from(self.cap), EMPTY, 0), Ordering::Release);
+    }
+
+    /// Pops the next message, lending its bytes to `f` in place; the slot is freed when `f`
+    /// returns (or unwinds). Python: `Queue.get_nowait`.
+    ///
+    /// # Errors
+    /// `Empty`, `Contended`, `Corrupt` (a bad length: the message is dropped and counted),
+    /// `Recovered`.
+    pub fn try_pop_with<R>(
+        &self,
+        me: ParticipantId,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, TryPopError> {
+        let pos = self.claim_read(me)?;
+        let ctl = self.ctl(pos);
+        // Relaxed: ordered after the producer's writes by the Acquire on `FULL`.
+        let len = ctl.len.load(Ordering::Relaxed);
+        if len > self.slot {
+            self.drop_corrupt(pos);
+            return Err(TryPopError::Corrupt);
+        }
+        let finish = Finish {
+            ctl,
+            claimed: enc(pos, READING, u64::from(me.get())),
+            word: enc(pos + u64::from(self.cap), EMPTY, 0),
+            armed: true,
+        };
+        let token = self
+            .mem
+            .guard((pos & u64::from(self.cap - 1)) as usize)
+            .read();
+        // SAFETY: we hold the slot (`READING(pos, me)`); `len <= slot` checked above; the
+        // run is in bounds (masked index).
+        let bytes = unsafe { core::slice::from_raw_parts(self.payload(pos), len as usize) };
+        let r = f(bytes);
+        drop(token);
+        if !finish.finish() {
+            return Err(TryPopError::Recovered);
+        }
+        Ok(r)
+    }
+
+    /// Pops the next message into `out`; returns its length.
+    ///
+    /// # Errors
+    /// As for `try_pop_with`, plus `BufferTooSmall` (the message is consumed and lost).
+    pub fn try_pop(&self, me: ParticipantId, out: &mut [u8]) -> Result<usize, TryPopError> {
+        self.try_pop_with(me, |b| {
+            if b.len() > out.len() {
+                return Err(TryPopError::BufferTooSmall { len: b.len() });
+            }
+            out[..b.len()].copy_from_slice(b);
+            Ok(b.len())
+        })?
+    }
+
+    /// Pops the next message into a fresh `Vec`.
+    ///
+    /// # Errors
+    /// As for `try_pop_with`.
+    pub fn try_pop_vec(&self, me: ParticipantId) -> Result<Vec<u8>, TryPopError> {
+        self.try_pop_with(me, <[u8]>::to_vec)
+    }
+
+    /// Resolves slots claimed by participants that `alive` says are dead: a dead producer's
+    /// slot becomes a tombstone that consumers skip, a dead consumer's slot becomes free
+    /// again; each is counted as a lost message ([`MpmcRing::lost_writes`],
+    /// [`MpmcRing::lost_reads`]). Live participants' slots are never touched (each change is
+    /// a CAS from the exact word naming the dead id, which only the dead could have moved).
+    ///
+    /// Who calls it: anyone, any time; it scans `capacity` words and is idempotent. The
+    /// facade calls it from its blocking slow path — when `try_pop` has said `Empty` or
+    /// `try_push` `Full` for longer than a check interval — and then notifies both
+    /// doorbells if the report is nonzero. The caller must not let a dead participant's id be
+    /// reused before recovery has run (mproc-shm reclaims ids only when its table fills).
+    pub fn recover(&self, alive: impl Fn(u32) -> bool) -> RecoveryReport {
+        let h = self.mem.hdr();
+        let mut rep = RecoveryReport::default();
+        let cap = u64::from(self.cap);
+        for i in 0..cap {
+            let ctl = self.mem.ctl(i as usize);
+            // Acquire: see the claimant's word as stored.
+            let w = ctl.seq.load(Ordering::Acquire);
+            let (p, st, id) = dec(w);
+            if u64::from(p) & (cap - 1) != i || id == 0 || id == TOMB {
+                continue;
+            }
+            let p = u64::from(p);
+            match st {
+                WRITING if !alive(id as u32) => {
+                    // Release: pairs with the consumer's Acquire that skips the tombstone.
+                    if ctl
+                        .seq
+                        .compare_exchange(
+                            w,
+                            enc(p, FULL, TOMB),
+                            Ordering::Release,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                    {
+                        // Relaxed: a statistic.
+                        h.lost_writes.fetch_add(1, Ordering::Relaxed);
+                        rep.tombstoned += 1;
+                    }
+                }
+                READING if !alive(id as u32) => {
+                    // Release: pairs with the next producer's Acquire claim.
+                    if ctl
+                        .seq
+                        .compare_exchange(
+                            w,
+                            enc(p + cap, EMPTY, 0),
+                            Ordering::Release,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                    {
+                        // Relaxed: a statistic.
+                        h.lost_reads.fetch_add(1, Ordering::Relaxed);
+                        rep.freed += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rep
+    }
+}
