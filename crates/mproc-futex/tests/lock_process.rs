@@ -1,0 +1,239 @@
+//! RawLock and RawRLock across processes: fork over MAP_SHARED memory, SIGKILL an owner.
+#![allow(unsafe_code)]
+
+mod common;
+
+use common::*;
+use mproc_futex::{AlwaysAlive, CHECK_INTERVAL_MAX, Deadline, LockError, RawLock, RawRLock};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const PROCS: u32 = 4;
+const INCREMENTS: u64 = if cfg!(debug_assertions) {
+    20_000
+} else {
+    100_000
+};
+
+#[repr(C)]
+struct Counter {
+    lock: RawLock,
+    value: UnsafeCell<u64>,
+}
+// SAFETY: `value` is only touched while `lock` is held.
+unsafe impl Sync for Counter {}
+
+#[test]
+fn processes_increment_exact_sum() {
+    let _g = FORK_LOCK.lock().unwrap();
+    let c: &'static Counter = shared_zeroed();
+    let pids: Vec<_> = (1..=PROCS)
+        .map(|me| {
+            fork(move || {
+                for _ in 0..INCREMENTS {
+                    let g = c.lock.lock(me, &AlwaysAlive, None);
+                    let Ok(g) = g else { return 2 };
+                    // SAFETY: we hold the lock.
+                    unsafe { *c.value.get() += 1 };
+                    drop(g);
+                }
+                0
+            })
+        })
+        .collect();
+    for pid in pids {
+        assert_eq!(wait_child(pid, CHILD_TIMEOUT), End::Code(0));
+    }
+    // SAFETY: all children are gone.
+    assert_eq!(unsafe { *c.value.get() }, PROCS as u64 * INCREMENTS);
+    assert!(!c.lock.is_locked());
+}
+
+#[repr(C)]
+struct KillScene {
+    lock: RawLock,
+    rlock: RawRLock,
+    ready: AtomicU32,
+}
+
+/// A child (participant 2) takes the lock and is SIGKILLed while holding it; the parent
+/// (participant 1) is already asleep in `lock`. Returns the delay from the kill to the
+/// parent's OwnerDied acquisition.
+fn killed_owner_round(rlock: bool, sleep_before_kill: Duration) -> Duration {
+    let s: &'static KillScene = shared_zeroed();
+    let child = fork(move || {
+        if rlock {
+            let g = s.rlock.lock(2, &AlwaysAlive, None);
+            let Ok(g) = g else { return 2 };
+            std::mem::forget(g);
+        } else {
+            let Ok(g) = s.lock.lock(2, &AlwaysAlive, None) else {
+                return 2;
+            };
+            std::mem::forget(g);
+        }
+        s.ready.store(1, Ordering::Release);
+        loop {
+            // SAFETY: pause just sleeps until a signal arrives.
+            unsafe { libc::pause() };
+        }
+    });
+    wait_until(Duration::from_secs(10), || {
+        s.ready.load(Ordering::Acquire) == 1
+    });
+    let killed_at = AtomicU64::new(0);
+    let t0 = Instant::now();
+    let delay = std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let alive = move |id: u32| id != 2 || !has_exited(child);
+            let deadline = Some(Deadline::after(Duration::from_secs(10)));
+            let died = if rlock {
+                match s.rlock.lock(1, &alive, deadline) {
+                    Err(LockError::OwnerDied(mut g)) => {
+                        assert!(g.is_inconsistent());
+                        g.mark_consistent();
+                        true
+                    }
+                    _ => false,
+                }
+            } else {
+                match s.lock.lock(1, &alive, deadline) {
+                    Err(LockError::OwnerDied(mut g)) => {
+                        assert_eq!(g.lock().owner(), Some(1));
+                        g.mark_consistent();
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            (died, t0.elapsed())
+        });
+        // Let the waiter fall asleep (and back off a few intervals) before the kill.
+        std::thread::sleep(sleep_before_kill);
+        killed_at.store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        kill(child);
+        let (died, at) = waiter.join().unwrap();
+        assert!(died, "expected OwnerDied");
+        at - Duration::from_nanos(killed_at.load(Ordering::Relaxed))
+    });
+    assert_eq!(wait_child(child, CHILD_TIMEOUT), End::Signal(libc::SIGKILL));
+    // After marking consistent and unlocking, the lock is normal again.
+    if rlock {
+        assert!(!s.rlock.is_locked());
+        drop(s.rlock.lock(1, &AlwaysAlive, None).unwrap());
+    } else {
+        assert!(!s.lock.is_locked() && !s.lock.is_not_recoverable());
+        drop(s.lock.lock(1, &AlwaysAlive, None).unwrap());
+    }
+    delay
+}
+
+fn report(name: &str, rlock: bool) {
+    let _g = FORK_LOCK.lock().unwrap();
+    // Kill at several phases of the sleeper's check cycle (it reaches the 32 ms cap after
+    // 31 ms of back-off), so the worst case shows up.
+    let delays: Vec<_> = [40, 52, 64, 76, 88]
+        .into_iter()
+        .map(|ms| killed_owner_round(rlock, Duration::from_millis(ms)))
+        .collect();
+    let worst = delays.iter().max().unwrap();
+    println!(
+        "{name}: takeover delay after SIGKILL (sleeper already asleep): {delays:?}, worst {worst:?} (documented bound {CHECK_INTERVAL_MAX:?} + scheduling)"
+    );
+    // Not a speed assertion: a generous sanity bound that only a missing liveness re-check
+    // (waiting for the 10 s deadline) would exceed.
+    assert!(*worst < CHECK_INTERVAL_MAX + Duration::from_secs(2));
+}
+
+#[test]
+fn sigkilled_owner_lock_taken_over() {
+    report("RawLock", false);
+}
+
+#[test]
+fn sigkilled_owner_rlock_taken_over() {
+    report("RawRLock", true);
+}
+
+#[repr(C)]
+struct Race {
+    lock: RawLock,
+    owner_died: AtomicU32,
+    acquired: AtomicU32,
+    in_section: AtomicU32,
+    overlap: AtomicU32,
+}
+
+/// A fake liveness declares owner 99 dead; several sleeping processes race to take over and
+/// exactly one is told OwnerDied; all get the lock in turn, never two at once.
+#[test]
+fn fake_death_hands_over_exactly_once() {
+    let _g = FORK_LOCK.lock().unwrap();
+    for _round in 0..5 {
+        let r: &'static Race = shared_zeroed();
+        // Participant 99 holds the lock and "dies" (never releases).
+        std::mem::forget(r.lock.lock(99, &AlwaysAlive, None).unwrap());
+        let pids: Vec<_> = (1..=4u32)
+            .map(|me| {
+                fork(move || {
+                    let dead_99 = |id: u32| id != 99;
+                    let res =
+                        r.lock
+                            .lock(me, &dead_99, Some(Deadline::after(Duration::from_secs(10))));
+                    let mut g = match res {
+                        Ok(g) => g,
+                        Err(LockError::OwnerDied(g)) => {
+                            r.owner_died.fetch_add(1, Ordering::SeqCst);
+                            g
+                        }
+                        Err(_) => return 3,
+                    };
+                    if r.in_section.fetch_add(1, Ordering::SeqCst) != 0 {
+                        r.overlap.fetch_add(1, Ordering::SeqCst);
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                    r.in_section.fetch_sub(1, Ordering::SeqCst);
+                    g.mark_consistent();
+                    r.acquired.fetch_add(1, Ordering::SeqCst);
+                    drop(g);
+                    0
+                })
+            })
+            .collect();
+        for pid in pids {
+            assert_eq!(wait_child(pid, CHILD_TIMEOUT), End::Code(0));
+        }
+        assert_eq!(r.owner_died.load(Ordering::SeqCst), 1);
+        assert_eq!(r.acquired.load(Ordering::SeqCst), 4);
+        assert_eq!(r.overlap.load(Ordering::SeqCst), 0);
+        assert!(!r.lock.is_locked());
+    }
+}
+
+/// An acquirer that arrives after the owner died takes over without waiting for an interval.
+#[test]
+fn arrival_after_death_takes_over_at_once() {
+    let _g = FORK_LOCK.lock().unwrap();
+    let s: &'static KillScene = shared_zeroed();
+    let child = fork(move || {
+        let Ok(g) = s.lock.lock(5, &AlwaysAlive, None) else {
+            return 2;
+        };
+        std::mem::forget(g);
+        0 // exits holding the lock
+    });
+    assert_eq!(wait_child(child, CHILD_TIMEOUT), End::Code(0));
+    let dead = |id: u32| id != 5;
+    let t = Instant::now();
+    match s.lock.try_lock(1, &dead) {
+        Err(LockError::OwnerDied(g)) => drop(g.unlock()), // not marked consistent
+        other => panic!("expected OwnerDied, got {other:?}"),
+    }
+    println!("takeover on arrival after death: {:?}", t.elapsed());
+    assert!(s.lock.is_not_recoverable());
+    assert!(matches!(
+        s.lock.lock(1, &AlwaysAlive, None),
+        Err(LockError::NotRecoverable)
+    ));
+}
