@@ -1,0 +1,488 @@
+//! Segments: create, open, validate; every error provoked on purpose.
+#![allow(clippy::disallowed_types)]
+
+mod common;
+
+use std::fs::OpenOptions;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{Unlink, unique_name};
+use mproc_shm::{
+    HEADER_SIZE, LAYOUT_VERSION, MAGIC, NameError, Offset, OffsetError, REGION_ALIGN, Segment,
+    SegmentError, SegmentOptions,
+};
+
+const FP: u64 = 0x1234_5678_9abc_def0;
+
+fn shm_path(name: &str) -> String {
+    format!("/dev/shm/{name}")
+}
+
+fn word(seg: &Segment, off: u64) -> &AtomicU64 {
+    let p = seg.resolve(Offset::<u64>::new(off)).expect("in bounds");
+    // SAFETY: in bounds and aligned (checked by `resolve`), valid while `seg` lives; only
+    // accessed atomically.
+    unsafe { AtomicU64::from_ptr(p.as_ptr()) }
+}
+
+#[test]
+fn anonymous_create_layout_and_seals() {
+    let seg = SegmentOptions::new()
+        .len(10_000)
+        .fingerprint(FP)
+        .create_anonymous()
+        .unwrap();
+    let page = 4096;
+    assert_eq!(seg.len() % page, 0);
+    let r = seg.region();
+    assert!(r.len() >= 10_000);
+    assert_eq!(r.offset() % REGION_ALIGN, 0);
+    assert_eq!(r.as_ptr().as_ptr() as usize % REGION_ALIGN as usize, 0);
+    assert_eq!(r.offset() as usize + r.len(), seg.len());
+    assert_eq!(seg.fingerprint(), FP);
+    assert_eq!(seg.creator_pid(), std::process::id());
+    assert!(seg.name().is_none());
+    // Sealed: nobody can shrink (SIGBUS) or grow it.
+    let file = std::fs::File::from(seg.as_fd().try_clone_to_owned().unwrap());
+    let err = file.set_len(4096).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+    let err = file.set_len(seg.len() as u64 * 2).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+    // Re-opening the same memfd validates it.
+    let again = Segment::from_fd(seg.as_fd().try_clone_to_owned().unwrap(), FP).unwrap();
+    assert_eq!(again.len(), seg.len());
+    word(&seg, r.offset()).store(77, Ordering::Relaxed);
+    assert_eq!(word(&again, r.offset()).load(Ordering::Relaxed), 77);
+}
+
+#[test]
+fn named_create_open_unlink_and_mode_0600() {
+    let name = unique_name("named");
+    let _guard = Unlink(name.clone());
+    let seg = SegmentOptions::new()
+        .len(1000)
+        .fingerprint(FP)
+        .create_named(&name)
+        .unwrap();
+    assert_eq!(seg.name().unwrap().as_str(), name);
+    let meta = std::fs::symlink_metadata(shm_path(&name)).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.len(), seg.len() as u64);
+    let off = seg.region().offset();
+    word(&seg, off).store(5, Ordering::Relaxed);
+
+    let other = Segment::open_named(&name, FP).unwrap();
+    assert_eq!(word(&other, off).load(Ordering::Relaxed), 5);
+    seg.unlink().unwrap();
+    assert!(!std::path::Path::new(&shm_path(&name)).exists());
+    // Mappings stay valid after unlink.
+    word(&other, off).store(6, Ordering::Relaxed);
+    assert_eq!(word(&seg, off).load(Ordering::Relaxed), 6);
+    assert!(matches!(seg.unlink(), Err(SegmentError::NotFound { .. })));
+}
+
+#[test]
+fn named_mode_is_applied_despite_umask() {
+    let name = unique_name("mode");
+    let _guard = Unlink(name.clone());
+    let _seg = SegmentOptions::new()
+        .mode(0o640)
+        .create_named(&name)
+        .unwrap();
+    let meta = std::fs::metadata(shm_path(&name)).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o640);
+}
+
+#[test]
+fn error_invalid_name() {
+    for (bad, want) in [
+        ("", NameError::Empty),
+        ("a/b", NameError::ContainsSlash),
+        ("..", NameError::DotDot),
+        ("a\0b", NameError::ContainsNul),
+    ] {
+        match SegmentOptions::new().create_named(bad) {
+            Err(SegmentError::InvalidName(e)) => assert_eq!(e, want),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+        assert!(matches!(
+            Segment::open_named(bad, FP),
+            Err(SegmentError::InvalidName(_))
+        ));
+    }
+    let long = "n".repeat(300);
+    assert!(matches!(
+        Segment::open_named(&long, FP),
+        Err(SegmentError::InvalidName(NameError::TooLong {
+            len: 300,
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn error_already_exists() {
+    let name = unique_name("exists");
+    let _guard = Unlink(name.clone());
+    let _seg = SegmentOptions::new().create_named(&name).unwrap();
+    let err = SegmentOptions::new().create_named(&name).unwrap_err();
+    assert!(matches!(err, SegmentError::AlreadyExists { .. }), "{err:?}");
+    assert!(err.to_string().contains("already exists"));
+}
+
+#[test]
+fn error_symlink_planted_at_name_is_not_followed() {
+    let name = unique_name("link");
+    let target = unique_name("target");
+    let _g1 = Unlink(name.clone());
+    let _g2 = Unlink(target.clone());
+    std::os::unix::fs::symlink(shm_path(&target), shm_path(&name)).unwrap();
+    // Creating: O_EXCL refuses the link, and the target is not created through it.
+    let err = SegmentOptions::new().create_named(&name).unwrap_err();
+    assert!(matches!(err, SegmentError::AlreadyExists { .. }), "{err:?}");
+    assert!(!std::path::Path::new(&shm_path(&target)).exists());
+    // Opening: O_NOFOLLOW refuses the link even when the target is a real segment.
+    let _real = SegmentOptions::new()
+        .fingerprint(FP)
+        .create_named(&target)
+        .unwrap();
+    let err = Segment::open_named(&name, FP).unwrap_err();
+    assert!(matches!(err, SegmentError::Symlink { .. }), "{err:?}");
+}
+
+#[test]
+fn error_not_found() {
+    let name = unique_name("missing");
+    assert!(matches!(
+        Segment::open_named(&name, FP),
+        Err(SegmentError::NotFound { .. })
+    ));
+    assert!(matches!(
+        Segment::unlink_named(&name),
+        Err(SegmentError::NotFound { .. })
+    ));
+}
+
+/// Creates a named segment, then edits its file with `edit`, then opens it.
+fn open_after_edit(edit: impl FnOnce(&std::fs::File)) -> Result<Segment, SegmentError> {
+    let name = unique_name("edit");
+    let _guard = Unlink(name.clone());
+    let _seg = SegmentOptions::new()
+        .fingerprint(FP)
+        .create_named(&name)
+        .unwrap();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(shm_path(&name))
+        .unwrap();
+    edit(&file);
+    SegmentOptions::new()
+        .fingerprint(FP)
+        .open_timeout(Duration::from_millis(50))
+        .open_named(&name)
+}
+
+#[test]
+fn error_truncated_file() {
+    let err = open_after_edit(|f| f.set_len(HEADER_SIZE + 8).unwrap()).unwrap_err();
+    assert!(
+        matches!(err, SegmentError::Truncated { file_len, .. } if file_len == HEADER_SIZE + 8),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn error_too_small() {
+    let err = open_after_edit(|f| f.set_len(20).unwrap()).unwrap_err();
+    assert!(
+        matches!(err, SegmentError::TooSmall { len: 20, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn error_not_ready_when_file_is_empty_or_unpublished() {
+    let err = open_after_edit(|f| f.set_len(0).unwrap()).unwrap_err();
+    assert!(matches!(err, SegmentError::NotReady { .. }), "{err:?}");
+    // A header whose creator never published READY.
+    let err = open_after_edit(|f| f.write_all_at(&0u32.to_ne_bytes(), 12).unwrap()).unwrap_err();
+    assert!(matches!(err, SegmentError::NotReady { .. }), "{err:?}");
+}
+
+#[test]
+fn error_not_mproc() {
+    let err = open_after_edit(|f| f.write_all_at(b"GARBAGE!", 0).unwrap()).unwrap_err();
+    match err {
+        SegmentError::NotMproc { found, expected } => {
+            assert_eq!(found, u64::from_ne_bytes(*b"GARBAGE!"));
+            assert_eq!(expected, MAGIC);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn error_version_mismatch() {
+    let v = (LAYOUT_VERSION + 1).to_ne_bytes();
+    let err = open_after_edit(|f| f.write_all_at(&v, 8).unwrap()).unwrap_err();
+    assert!(
+        matches!(err, SegmentError::VersionMismatch { found, expected }
+            if found == LAYOUT_VERSION + 1 && expected == LAYOUT_VERSION),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn error_fingerprint_mismatch() {
+    let name = unique_name("fp");
+    let _guard = Unlink(name.clone());
+    let _seg = SegmentOptions::new()
+        .fingerprint(1)
+        .create_named(&name)
+        .unwrap();
+    let err = Segment::open_named(&name, 2).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SegmentError::FingerprintMismatch {
+                found: 1,
+                expected: 2
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn error_corrupt_header() {
+    // participant_capacity = 0
+    let err = open_after_edit(|f| f.write_all_at(&0u32.to_ne_bytes(), 36).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SegmentError::CorruptHeader {
+                field: "participant_capacity",
+                value: 0
+            }
+        ),
+        "{err:?}"
+    );
+    // region_offset pointing into the header
+    let err = open_after_edit(|f| f.write_all_at(&8u64.to_ne_bytes(), 40).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SegmentError::CorruptHeader {
+                field: "region_offset",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // total_size not a page multiple
+    let err = open_after_edit(|f| f.write_all_at(&4095u64.to_ne_bytes(), 16).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SegmentError::CorruptHeader {
+                field: "total_size",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn error_not_regular_file() {
+    let dev_null = std::fs::File::open("/dev/null").unwrap();
+    let err = Segment::from_fd(dev_null.into(), FP).unwrap_err();
+    assert!(matches!(err, SegmentError::NotRegularFile), "{err:?}");
+}
+
+#[test]
+fn error_invalid_options() {
+    let err = SegmentOptions::new()
+        .participants(0)
+        .create_anonymous()
+        .unwrap_err();
+    assert!(
+        matches!(err, SegmentError::InvalidOptions { .. }),
+        "{err:?}"
+    );
+    let err = SegmentOptions::new()
+        .participants(5000)
+        .create_anonymous()
+        .unwrap_err();
+    assert!(
+        matches!(err, SegmentError::InvalidOptions { .. }),
+        "{err:?}"
+    );
+    let err = SegmentOptions::new()
+        .len(u64::MAX - 10)
+        .create_anonymous()
+        .unwrap_err();
+    assert!(
+        matches!(err, SegmentError::InvalidOptions { .. }),
+        "{err:?}"
+    );
+    let anon = SegmentOptions::new().create_anonymous().unwrap();
+    assert!(matches!(
+        anon.unlink(),
+        Err(SegmentError::InvalidOptions { .. })
+    ));
+}
+
+#[test]
+fn error_io_keeps_errno() {
+    // Far more than the address space: the kernel refuses, and the errno survives.
+    let err = SegmentOptions::new()
+        .len(1 << 60)
+        .create_anonymous()
+        .unwrap_err();
+    match &err {
+        SegmentError::Io { op, source } => {
+            assert!(source.raw_os_error().is_some(), "{op}: {source:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[test]
+fn offsets_resolve_with_bounds_and_alignment() {
+    let seg = SegmentOptions::new().len(4096).create_anonymous().unwrap();
+    let r = seg.region();
+    let end = seg.len() as u64;
+    assert!(seg.resolve(Offset::<u64>::new(r.offset())).is_ok());
+    assert!(seg.resolve(Offset::<u64>::new(end - 8)).is_ok());
+    assert!(matches!(
+        seg.resolve(Offset::<u64>::new(end - 4)),
+        Err(OffsetError::OutOfBounds { .. })
+    ));
+    assert!(matches!(
+        seg.resolve(Offset::<u64>::new(0)),
+        Err(OffsetError::OutOfBounds { .. })
+    ));
+    assert!(matches!(
+        seg.resolve(Offset::<u64>::new(r.offset() - 8)),
+        Err(OffsetError::OutOfBounds { .. })
+    ));
+    assert!(matches!(
+        seg.resolve(Offset::<u64>::new(u64::MAX - 3)),
+        Err(OffsetError::OutOfBounds { .. })
+    ));
+    assert!(matches!(
+        seg.resolve(Offset::<u64>::new(r.offset() + 4)),
+        Err(OffsetError::Misaligned { align: 8, .. })
+    ));
+    let s = seg
+        .resolve_slice(Offset::<u32>::new(r.offset()), r.len() / 4)
+        .unwrap();
+    assert_eq!(s.len(), r.len() / 4);
+    assert!(
+        seg.resolve_slice(Offset::<u32>::new(r.offset()), r.len() / 4 + 1)
+            .is_err()
+    );
+    assert!(
+        seg.resolve_slice(Offset::<u64>::new(r.offset()), usize::MAX)
+            .is_err()
+    );
+    let p = seg.resolve(Offset::<u64>::new(r.offset() + 64)).unwrap();
+    assert_eq!(
+        seg.offset_of(p.as_ptr()),
+        Some(Offset::new(r.offset() + 64))
+    );
+    assert_eq!(seg.offset_of(&0u64 as *const u64), None);
+}
+
+#[test]
+fn fork_parent_creates_child_writes_parent_reads() {
+    let seg = SegmentOptions::new()
+        .len(64 * 1024)
+        .create_anonymous()
+        .unwrap();
+    let r = seg.region();
+    let n = r.len() as u64 / 8;
+    let pid = common::fork(|| {
+        for i in 0..n {
+            word(&seg, r.offset() + i * 8).store(i * 3 + 1, Ordering::Relaxed);
+        }
+        0
+    });
+    assert_eq!(common::wait(pid), common::Exit::Code(0));
+    for i in 0..n {
+        assert_eq!(
+            word(&seg, r.offset() + i * 8).load(Ordering::Relaxed),
+            i * 3 + 1
+        );
+    }
+}
+
+#[test]
+fn named_segment_opened_by_unrelated_process() {
+    const TEST: &str = "named_segment_opened_by_unrelated_process";
+    if let Some(arg) = common::child_role() {
+        // Child side: a separate program that only knows the name.
+        let seg = Segment::open_named(&arg, FP).expect("child: open");
+        let id = seg.register().expect("child: register");
+        let off = seg.region().offset();
+        let v = word(&seg, off).load(Ordering::Acquire);
+        word(&seg, off + 8).store(v + 1, Ordering::Relaxed);
+        word(&seg, off + 16).store(u64::from(id.get()), Ordering::Release);
+        std::process::exit(0);
+    }
+    let name = unique_name("unrelated");
+    let _guard = Unlink(name.clone());
+    let seg = SegmentOptions::new()
+        .fingerprint(FP)
+        .create_named(&name)
+        .unwrap();
+    let off = seg.region().offset();
+    word(&seg, off).store(41, Ordering::Release);
+    let child = common::self_command(TEST, &name).spawn().unwrap();
+    let status = common::wait_child(child);
+    assert!(status.success(), "{status:?}");
+    assert_eq!(word(&seg, off + 8).load(Ordering::Relaxed), 42);
+    let id = word(&seg, off + 16).load(Ordering::Acquire) as u32;
+    assert_ne!(id, 0);
+    assert!(
+        !seg.is_alive(id),
+        "the child exited, so its participant is dead"
+    );
+}
+
+#[test]
+fn memfd_inherited_across_exec_and_reopened_from_its_number() {
+    const TEST: &str = "memfd_inherited_across_exec_and_reopened_from_its_number";
+    const CHILD_FD: i32 = 77;
+    if let Some(arg) = common::child_role() {
+        let fd: i32 = arg.parse().expect("fd number");
+        // SAFETY: the parent put the segment's file at this number for us (inherit_into).
+        let seg = unsafe { Segment::from_raw_fd(fd, FP) }.expect("child: from_raw_fd");
+        let off = seg.region().offset();
+        let v = word(&seg, off).load(Ordering::Acquire);
+        word(&seg, off + 8).store(v * 2, Ordering::Release);
+        std::process::exit(0);
+    }
+    let seg = SegmentOptions::new()
+        .fingerprint(FP)
+        .create_anonymous()
+        .unwrap();
+    let off = seg.region().offset();
+    word(&seg, off).store(21, Ordering::Release);
+    let mut cmd = common::self_command(TEST, &CHILD_FD.to_string());
+    seg.inherit_into(&mut cmd, CHILD_FD).unwrap();
+    let status = common::wait_child(cmd.spawn().unwrap());
+    assert!(status.success(), "{status:?}");
+    assert_eq!(word(&seg, off + 8).load(Ordering::Acquire), 42);
+    // Without inherit_into, the descriptor is close-on-exec.
+    assert!(
+        seg.inherit_into(&mut std::process::Command::new("true"), 2)
+            .is_err()
+    );
+}
