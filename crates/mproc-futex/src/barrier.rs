@@ -99,7 +99,7 @@ impl<W: Waiter> Barrier<W> {
     ///
     /// If `parties` is 0 or above [`MAX_PARTIES`].
     #[cfg(not(mproc_loom))]
-    pub const fn with_parties(parties: u32) -> Self {
+    pub const fn with_parties_for_waiter(parties: u32) -> Self {
         assert!(parties != 0 && parties <= MAX_PARTIES, "bad party count");
         Barrier {
             parties: AtomicU32::new(parties),
@@ -115,7 +115,7 @@ impl<W: Waiter> Barrier<W> {
     ///
     /// If `parties` is 0 or above [`MAX_PARTIES`].
     #[cfg(mproc_loom)]
-    pub fn with_parties(parties: u32) -> Self {
+    pub fn with_parties_for_waiter(parties: u32) -> Self {
         assert!(parties != 0 && parties <= MAX_PARTIES, "bad party count");
         Barrier {
             parties: AtomicU32::new(parties),
@@ -134,10 +134,10 @@ impl<W: Waiter> Barrier<W> {
     ///
     /// # Panics
     ///
-    /// As [`with_parties`](Self::with_parties).
+    /// As [`with_parties`](Self::with_parties_for_waiter).
     #[cfg(not(mproc_loom))]
     pub unsafe fn init_at<'a>(ptr: *mut Self, parties: u32) -> &'a Self {
-        let b = Self::with_parties(parties);
+        let b = Self::with_parties_for_waiter(parties);
         // SAFETY: delegated to the caller (valid, aligned, unshared memory).
         unsafe {
             ptr.write(b);
@@ -149,7 +149,7 @@ impl<W: Waiter> Barrier<W> {
     ///
     /// # Panics
     ///
-    /// As [`with_parties`](Self::with_parties).
+    /// As [`with_parties`](Self::with_parties_for_waiter).
     pub fn init(&self, parties: u32) {
         assert!(parties != 0 && parties <= MAX_PARTIES, "bad party count");
         // Release: publishes the count to whoever later observes the object as ready.
@@ -296,5 +296,15 @@ impl<W: Waiter> Barrier<W> {
             }
         }
         self.bump_and_wake();
+    }
+}
+
+impl Barrier {
+    crate::sync::loom_const_fn! {
+        /// A fresh value sleeping with [`Futex`] (see the type docs). For another [`Waiter`],
+        /// use [`Barrier::with_parties_for_waiter`].
+        pub fn with_parties(parties: u32) -> Self {
+            Self::with_parties_for_waiter(parties)
+        }
     }
 }

@@ -69,7 +69,7 @@ pub struct Condvar<W: Waiter = Futex> {
 
 impl<W: Waiter> Default for Condvar<W> {
     fn default() -> Self {
-        Self::new()
+        Self::new_for_waiter()
     }
 }
 
@@ -82,7 +82,7 @@ impl<W: Waiter> fmt::Debug for Condvar<W> {
 impl<W: Waiter> Condvar<W> {
     /// A condition variable (all-zero bytes).
     #[cfg(not(mproc_loom))]
-    pub const fn new() -> Self {
+    pub const fn new_for_waiter() -> Self {
         Condvar {
             seq: AtomicU32::new(0),
             _waiter: PhantomData,
@@ -91,7 +91,7 @@ impl<W: Waiter> Condvar<W> {
 
     /// A condition variable.
     #[cfg(mproc_loom)]
-    pub fn new() -> Self {
+    pub fn new_for_waiter() -> Self {
         Condvar {
             seq: AtomicU32::new(0),
             _waiter: PhantomData,
@@ -108,7 +108,7 @@ impl<W: Waiter> Condvar<W> {
     pub unsafe fn init_at<'a>(ptr: *mut Self) -> &'a Self {
         // SAFETY: delegated to the caller (valid, aligned, unshared memory).
         unsafe {
-            ptr.write(Self::new());
+            ptr.write(Self::new_for_waiter());
             &*ptr
         }
     }
@@ -162,5 +162,15 @@ impl<W: Waiter> Condvar<W> {
         // Relaxed: as in `notify_one`.
         self.seq.fetch_add(1, Ordering::Relaxed);
         W::wake(&self.seq, u32::MAX);
+    }
+}
+
+impl Condvar {
+    crate::sync::loom_const_fn! {
+        /// A fresh value sleeping with [`Futex`] (see the type docs). For another [`Waiter`],
+        /// use [`Condvar::new_for_waiter`].
+        pub fn new() -> Self {
+            Self::new_for_waiter()
+        }
     }
 }

@@ -51,7 +51,7 @@ pub struct Event<W: Waiter = Futex> {
 
 impl<W: Waiter> Default for Event<W> {
     fn default() -> Self {
-        Self::new()
+        Self::new_for_waiter()
     }
 }
 
@@ -66,7 +66,7 @@ impl<W: Waiter> fmt::Debug for Event<W> {
 impl<W: Waiter> Event<W> {
     /// A clear event.
     #[cfg(not(mproc_loom))]
-    pub const fn new() -> Self {
+    pub const fn new_for_waiter() -> Self {
         Event {
             word: AtomicU32::new(0),
             _waiter: PhantomData,
@@ -75,7 +75,7 @@ impl<W: Waiter> Event<W> {
 
     /// A clear event.
     #[cfg(mproc_loom)]
-    pub fn new() -> Self {
+    pub fn new_for_waiter() -> Self {
         Event {
             word: AtomicU32::new(0),
             _waiter: PhantomData,
@@ -92,7 +92,7 @@ impl<W: Waiter> Event<W> {
     pub unsafe fn init_at<'a>(ptr: *mut Self) -> &'a Self {
         // SAFETY: delegated to the caller (valid, aligned, unshared memory).
         unsafe {
-            ptr.write(Self::new());
+            ptr.write(Self::new_for_waiter());
             &*ptr
         }
     }
@@ -167,6 +167,16 @@ impl<W: Waiter> Event<W> {
             }
             // Acquire: pairs with the Release CAS in `set`.
             w = self.word.load(Ordering::Acquire);
+        }
+    }
+}
+
+impl Event {
+    crate::sync::loom_const_fn! {
+        /// A fresh value sleeping with [`Futex`] (see the type docs). For another [`Waiter`],
+        /// use [`Event::new_for_waiter`].
+        pub fn new() -> Self {
+            Self::new_for_waiter()
         }
     }
 }

@@ -123,7 +123,7 @@ pub struct RawLock<W: Waiter = Futex> {
 
 impl<W: Waiter> Default for RawLock<W> {
     fn default() -> Self {
-        Self::new()
+        Self::new_for_waiter()
     }
 }
 
@@ -138,7 +138,7 @@ impl<W: Waiter> fmt::Debug for RawLock<W> {
 impl<W: Waiter> RawLock<W> {
     /// An unlocked lock (all-zero bytes).
     #[cfg(not(mproc_loom))]
-    pub const fn new() -> Self {
+    pub const fn new_for_waiter() -> Self {
         RawLock {
             word: AtomicU32::new(UNLOCKED),
             _waiter: PhantomData,
@@ -147,7 +147,7 @@ impl<W: Waiter> RawLock<W> {
 
     /// An unlocked lock (loom atomics cannot be built in a `const fn`).
     #[cfg(mproc_loom)]
-    pub fn new() -> Self {
+    pub fn new_for_waiter() -> Self {
         RawLock {
             word: AtomicU32::new(UNLOCKED),
             _waiter: PhantomData,
@@ -165,7 +165,7 @@ impl<W: Waiter> RawLock<W> {
     pub unsafe fn init_at<'a>(ptr: *mut Self) -> &'a Self {
         // SAFETY: delegated to the caller (valid, aligned, unshared memory).
         unsafe {
-            ptr.write(Self::new());
+            ptr.write(Self::new_for_waiter());
             &*ptr
         }
     }
@@ -657,3 +657,13 @@ impl<G> fmt::Display for LockError<G> {
 }
 
 impl<G> std::error::Error for LockError<G> {}
+
+impl RawLock {
+    crate::sync::loom_const_fn! {
+        /// A fresh value sleeping with [`Futex`] (see the type docs). For another [`Waiter`],
+        /// use [`RawLock::new_for_waiter`].
+        pub fn new() -> Self {
+            Self::new_for_waiter()
+        }
+    }
+}

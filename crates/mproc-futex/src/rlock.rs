@@ -48,7 +48,7 @@ pub struct RawRLock<W: Waiter = Futex> {
 
 impl<W: Waiter> Default for RawRLock<W> {
     fn default() -> Self {
-        Self::new()
+        Self::new_for_waiter()
     }
 }
 
@@ -65,9 +65,9 @@ impl<W: Waiter> fmt::Debug for RawRLock<W> {
 impl<W: Waiter> RawRLock<W> {
     /// An unlocked lock (all-zero bytes).
     #[cfg(not(mproc_loom))]
-    pub const fn new() -> Self {
+    pub const fn new_for_waiter() -> Self {
         RawRLock {
-            lock: RawLock::new(),
+            lock: RawLock::new_for_waiter(),
             tid: AtomicU32::new(0),
             count: AtomicU32::new(0),
         }
@@ -75,9 +75,9 @@ impl<W: Waiter> RawRLock<W> {
 
     /// An unlocked lock.
     #[cfg(mproc_loom)]
-    pub fn new() -> Self {
+    pub fn new_for_waiter() -> Self {
         RawRLock {
-            lock: RawLock::new(),
+            lock: RawLock::new_for_waiter(),
             tid: AtomicU32::new(0),
             count: AtomicU32::new(0),
         }
@@ -92,7 +92,7 @@ impl<W: Waiter> RawRLock<W> {
     pub unsafe fn init_at<'a>(ptr: *mut Self) -> &'a Self {
         // SAFETY: delegated to the caller (valid, aligned, unshared memory).
         unsafe {
-            ptr.write(Self::new());
+            ptr.write(Self::new_for_waiter());
             &*ptr
         }
     }
@@ -290,5 +290,15 @@ impl<W: Waiter> Drop for RLockGuard<'_, W> {
         // The guard is !Send, so this is the acquiring thread; an error means a wrong
         // liveness let somebody take the lock from us.
         let _ = self.lock.release(self.me);
+    }
+}
+
+impl RawRLock {
+    crate::sync::loom_const_fn! {
+        /// A fresh value sleeping with [`Futex`] (see the type docs). For another [`Waiter`],
+        /// use [`RawRLock::new_for_waiter`].
+        pub fn new() -> Self {
+            Self::new_for_waiter()
+        }
     }
 }

@@ -55,7 +55,7 @@ pub struct Semaphore<W: Waiter = Futex> {
 
 impl<W: Waiter> Default for Semaphore<W> {
     fn default() -> Self {
-        Self::with_permits(0)
+        Self::with_permits_for_waiter(0)
     }
 }
 
@@ -70,7 +70,7 @@ impl<W: Waiter> fmt::Debug for Semaphore<W> {
 impl<W: Waiter> Semaphore<W> {
     /// A semaphore holding `permits` permits.
     #[cfg(not(mproc_loom))]
-    pub const fn with_permits(permits: u32) -> Self {
+    pub const fn with_permits_for_waiter(permits: u32) -> Self {
         Semaphore {
             permits: AtomicU32::new(permits),
             sleepers: AtomicU32::new(0),
@@ -80,7 +80,7 @@ impl<W: Waiter> Semaphore<W> {
 
     /// A semaphore holding `permits` permits.
     #[cfg(mproc_loom)]
-    pub fn with_permits(permits: u32) -> Self {
+    pub fn with_permits_for_waiter(permits: u32) -> Self {
         Semaphore {
             permits: AtomicU32::new(permits),
             sleepers: AtomicU32::new(0),
@@ -98,7 +98,7 @@ impl<W: Waiter> Semaphore<W> {
     pub unsafe fn init_at<'a>(ptr: *mut Self, permits: u32) -> &'a Self {
         // SAFETY: delegated to the caller (valid, aligned, unshared memory).
         unsafe {
-            ptr.write(Self::with_permits(permits));
+            ptr.write(Self::with_permits_for_waiter(permits));
             &*ptr
         }
     }
@@ -235,18 +235,18 @@ impl<W: Waiter> fmt::Debug for BoundedSemaphore<W> {
 impl<W: Waiter> BoundedSemaphore<W> {
     /// A semaphore with `permits` permits and the same bound.
     #[cfg(not(mproc_loom))]
-    pub const fn with_permits(permits: u32) -> Self {
+    pub const fn with_permits_for_waiter(permits: u32) -> Self {
         BoundedSemaphore {
-            sem: Semaphore::with_permits(permits),
+            sem: Semaphore::with_permits_for_waiter(permits),
             bound: AtomicU32::new(permits),
         }
     }
 
     /// A semaphore with `permits` permits and the same bound.
     #[cfg(mproc_loom)]
-    pub fn with_permits(permits: u32) -> Self {
+    pub fn with_permits_for_waiter(permits: u32) -> Self {
         BoundedSemaphore {
-            sem: Semaphore::with_permits(permits),
+            sem: Semaphore::with_permits_for_waiter(permits),
             bound: AtomicU32::new(permits),
         }
     }
@@ -260,7 +260,7 @@ impl<W: Waiter> BoundedSemaphore<W> {
     pub unsafe fn init_at<'a>(ptr: *mut Self, permits: u32) -> &'a Self {
         // SAFETY: delegated to the caller (valid, aligned, unshared memory).
         unsafe {
-            ptr.write(Self::with_permits(permits));
+            ptr.write(Self::with_permits_for_waiter(permits));
             &*ptr
         }
     }
@@ -301,5 +301,25 @@ impl<W: Waiter> BoundedSemaphore<W> {
     pub fn release(&self, n: u32) -> Result<(), ReleaseError> {
         self.sem
             .release_bounded(n, self.bound(), ReleaseError::TooManyReleases)
+    }
+}
+
+impl Semaphore {
+    crate::sync::loom_const_fn! {
+        /// A fresh value sleeping with [`Futex`] (see the type docs). For another [`Waiter`],
+        /// use [`Semaphore::with_permits_for_waiter`].
+        pub fn with_permits(permits: u32) -> Self {
+            Self::with_permits_for_waiter(permits)
+        }
+    }
+}
+
+impl BoundedSemaphore {
+    crate::sync::loom_const_fn! {
+        /// A bounded semaphore with `permits` permits and that bound, sleeping with [`Futex`].
+        /// (For another [`Waiter`], use [`BoundedSemaphore::with_permits_for_waiter`].)
+        pub fn with_permits(permits: u32) -> Self {
+            Self::with_permits_for_waiter(permits)
+        }
     }
 }

@@ -54,3 +54,15 @@ pub(crate) fn thread_id() -> u32 {
     }
     TID.with(|t| *t)
 }
+
+/// Defines a `const fn`, or under loom (whose atomics have no `const` constructor) a plain
+/// `fn`, from one body.
+macro_rules! loom_const_fn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $t:ty),*) -> $ret:ty $body:block) => {
+        #[cfg(not(mproc_loom))]
+        $(#[$m])* $vis const fn $name($($arg: $t),*) -> $ret $body
+        #[cfg(mproc_loom)]
+        $(#[$m])* $vis fn $name($($arg: $t),*) -> $ret $body
+    };
+}
+pub(crate) use loom_const_fn;

@@ -1,5 +1,5 @@
 //! RawLock and RawRLock across processes: fork over MAP_SHARED memory, SIGKILL an owner.
-#![allow(unsafe_code)]
+#![allow(unsafe_code, clippy::disallowed_types)] // tests use std atomics directly
 
 mod common;
 

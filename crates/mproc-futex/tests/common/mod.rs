@@ -79,8 +79,9 @@ pub fn kill(pid: libc::pid_t) {
 
 /// Whether child `pid` has terminated (zombie or reaped), without reaping it.
 pub fn has_exited(pid: libc::pid_t) -> bool {
-    // SAFETY: zeroed siginfo is valid; waitid with WNOWAIT leaves the child waitable.
+    // SAFETY: siginfo_t is plain data; all-zero is a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is writable; WNOWAIT leaves the child waitable.
     let r = unsafe {
         libc::waitid(
             libc::P_PID,

@@ -1,0 +1,57 @@
+//! Event: set/clear/wait, deadlines, set+clear releases current waiters, across processes.
+
+mod common;
+
+use common::*;
+use mproc_futex::{Deadline, Event};
+use std::time::{Duration, Instant};
+
+#[test]
+fn smoke_and_deadline() {
+    let e: Event = Event::new();
+    let t = Instant::now();
+    assert!(!e.wait(Some(Deadline::after(Duration::from_millis(30)))));
+    let el = t.elapsed();
+    assert!(
+        el >= Duration::from_millis(30) && el < Duration::from_secs(3),
+        "{el:?}"
+    );
+    e.set();
+    e.set();
+    assert!(e.is_set());
+    assert!(e.wait(Some(Deadline::now())));
+    e.clear();
+    assert!(!e.wait(Some(Deadline::now())));
+}
+
+#[test]
+fn set_then_clear_still_releases_sleepers() {
+    let e: Event = Event::new();
+    std::thread::scope(|s| {
+        let ts: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| e.wait(Some(Deadline::after(Duration::from_secs(10))))))
+            .collect();
+        std::thread::sleep(Duration::from_millis(30));
+        e.set();
+        e.clear();
+        for t in ts {
+            assert!(t.join().unwrap());
+        }
+    });
+}
+
+#[test]
+fn wakes_other_process() {
+    let _g = FORK_LOCK.lock().unwrap();
+    let e: &'static Event = shared_zeroed();
+    let child = fork(move || {
+        if e.wait(Some(Deadline::after(Duration::from_secs(10)))) {
+            0
+        } else {
+            4
+        }
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    e.set();
+    assert_eq!(wait_child(child, CHILD_TIMEOUT), End::Code(0));
+}

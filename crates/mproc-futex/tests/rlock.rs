@@ -1,0 +1,65 @@
+//! RawRLock: reentrancy, thread ownership, deadlines.
+
+use mproc_futex::{AcquireError, AlwaysAlive, Deadline, LockError, RawRLock, UnlockError};
+use std::time::{Duration, Instant};
+
+#[test]
+fn reentrant_and_counted() {
+    let l: RawRLock = RawRLock::new();
+    assert_eq!(std::mem::size_of::<RawRLock>(), 12);
+    let a = l.lock(1, &AlwaysAlive, None).unwrap();
+    let b = l.try_lock(1, &AlwaysAlive).unwrap();
+    assert_eq!(l.count(), 2);
+    drop(b);
+    assert!(l.is_locked());
+    drop(a);
+    assert!(!l.is_locked());
+    assert_eq!(l.release(1), Err(UnlockError::NotOwner));
+}
+
+#[test]
+fn other_thread_of_same_participant_cannot_release_or_reenter() {
+    let l: RawRLock = RawRLock::new();
+    assert_eq!(
+        l.acquire(1, &AlwaysAlive, None),
+        Ok(mproc_futex::Acquired::Clean)
+    );
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            assert_eq!(l.release(1), Err(UnlockError::NotOwner));
+            assert_eq!(
+                l.try_acquire(1, &AlwaysAlive),
+                Err(AcquireError::WouldBlock)
+            );
+            let t = Instant::now();
+            let r = l.lock(
+                1,
+                &AlwaysAlive,
+                Some(Deadline::after(Duration::from_millis(30))),
+            );
+            assert!(matches!(r, Err(LockError::Timeout)));
+            assert!(t.elapsed() >= Duration::from_millis(30));
+        });
+    });
+    assert_eq!(l.release(1), Ok(()));
+}
+
+#[test]
+fn other_participant_blocks_until_release() {
+    let l: RawRLock = RawRLock::new();
+    let g = l.lock(1, &AlwaysAlive, None).unwrap();
+    std::thread::scope(|s| {
+        let t = s.spawn(|| {
+            let g = l.lock(
+                2,
+                &AlwaysAlive,
+                Some(Deadline::after(Duration::from_secs(10))),
+            );
+            assert!(g.is_ok());
+            drop(g);
+        });
+        std::thread::sleep(Duration::from_millis(10));
+        drop(g);
+        t.join().unwrap();
+    });
+}
