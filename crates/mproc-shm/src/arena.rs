@@ -25,7 +25,7 @@
 //! | bits   | field |
 //! |--------|-------|
 //! | 63..48 | `0xB10C` (marks a block tag) |
-//! | 47..40 | state: 1 allocated, 2 allocated with shifted data, 3 free, 4 shift mark (in front of shifted data) |
+//! | 47..40 | state: 1 allocated, 2 allocated with shifted data, 3 free, 4 shift mark (in front of shifted data), 5 retired shift mark |
 //! | 39..32 | size class |
 //! | 31..0  | block index (block offset / 64) |
 //!
@@ -93,6 +93,7 @@ const ST_ALLOC: u8 = 1;
 const ST_ALLOC_SHIFTED: u8 = 2;
 const ST_FREE: u8 = 3;
 const ST_SHIFT_MARK: u8 = 4;
+const ST_SHIFT_FREED: u8 = 5;
 
 fn make_tag(state: u8, class: u32, unit: u32) -> u64 {
     (TAG_MAGIC << 48) | (u64::from(state) << 40) | (u64::from(class & 0xff) << 32) | u64::from(unit)
@@ -650,6 +651,7 @@ impl Arena {
                 }
                 (block, front, None)
             }
+            ST_SHIFT_FREED => return Err(ArenaError::DoubleFree { offset: off }),
             ST_SHIFT_MARK => {
                 let block = u64::from(ft.unit) * UNIT;
                 let in_block = block >= FIRST_BLOCK
@@ -683,9 +685,12 @@ impl Arena {
             Err(_) => return bad("its block is not allocated with this shape"),
         }
         if let Some(mark) = mark {
-            // Relaxed: clearing our own mark so a stale second free is caught; published by
-            // the Release of `push`.
-            self.word(mark).store(0, Ordering::Relaxed);
+            // Relaxed: retiring our own mark so a second free reports `DoubleFree` (until
+            // the block is reused); published by the Release of `push`.
+            self.word(mark).store(
+                make_tag(ST_SHIFT_FREED, ft.class, ft.unit),
+                Ordering::Relaxed,
+            );
         }
         self.push(ft.class, block);
         Ok(())

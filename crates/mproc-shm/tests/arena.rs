@@ -1,0 +1,450 @@
+//! Arena: errors, alignment, a model-based property test, threads, two processes × two
+//! threads, and a crash inside the allocator.
+#![allow(clippy::disallowed_types)]
+
+mod common;
+
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use common::{Exit, Rng};
+use mproc_shm::{Arena, ArenaError, Offset, SegmentOptions};
+use proptest::prelude::*;
+
+/// A zeroed, 128-byte aligned heap buffer (an arena's memory for in-process tests).
+struct HeapBuf {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+impl HeapBuf {
+    fn new(len: usize) -> HeapBuf {
+        let layout = Layout::from_size_align(len, 4096).unwrap();
+        // SAFETY: the layout has a nonzero size.
+        let ptr = NonNull::new(unsafe { alloc_zeroed(layout) }).expect("oom");
+        HeapBuf { ptr, layout }
+    }
+
+    fn arena(&self) -> Arena {
+        // SAFETY: the buffer is zeroed, valid for its length, and outlives every arena the
+        // tests make from it (they are dropped first).
+        unsafe { Arena::init_raw(self.ptr, self.layout.size() as u64, 0) }.unwrap()
+    }
+}
+
+impl Drop for HeapBuf {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+fn fill(arena: &Arena, off: Offset<u8>, len: usize, byte: u8) {
+    let p = arena.ptr(off, len).unwrap();
+    // SAFETY: `len` bytes at `p` belong to this live allocation.
+    unsafe { p.as_ptr().write_bytes(byte, len) };
+}
+
+fn holds(arena: &Arena, off: Offset<u8>, len: usize, byte: u8) -> bool {
+    let p = arena.ptr(off, len).unwrap();
+    // SAFETY: `len` bytes at `p` belong to this live allocation, written by `fill`.
+    let s = unsafe { std::slice::from_raw_parts(p.as_ptr(), len) };
+    s.iter().all(|&b| b == byte)
+}
+
+#[test]
+fn smoke_alloc_free_check() {
+    let buf = HeapBuf::new(64 * 1024);
+    let arena = buf.arena();
+    let a = arena.alloc(10, 8).unwrap();
+    let b = arena.alloc(100, 16).unwrap();
+    assert_ne!(a, b);
+    fill(&arena, a, 10, 1);
+    fill(&arena, b, 100, 2);
+    assert!(holds(&arena, a, 10, 1) && holds(&arena, b, 100, 2));
+    let st = arena.check().unwrap();
+    assert_eq!(
+        (st.allocated_blocks, st.free_blocks, st.unlisted_free_blocks),
+        (2, 0, 0)
+    );
+    arena.free(a).unwrap();
+    let st = arena.check().unwrap();
+    assert_eq!((st.allocated_blocks, st.free_blocks), (1, 1));
+    // The freed block is reused for the same class.
+    assert_eq!(arena.alloc(20, 8).unwrap(), a);
+    // A second arena handle over the same memory sees the same heap.
+    // SAFETY: same buffer, still alive, already initialised.
+    let other = unsafe { Arena::attach_raw(buf.ptr, buf.layout.size() as u64, 0) }.unwrap();
+    other.free(b).unwrap();
+    assert_eq!(arena.check().unwrap().free_blocks, 1);
+}
+
+#[test]
+fn errors_layout_oom_bad_offset_double_free() {
+    let buf = HeapBuf::new(16 * 1024);
+    let arena = buf.arena();
+    assert_eq!(
+        arena.alloc(8, 3),
+        Err(ArenaError::InvalidLayout { size: 8, align: 3 })
+    );
+    assert_eq!(
+        arena.alloc(8, 8192),
+        Err(ArenaError::InvalidLayout {
+            size: 8,
+            align: 8192
+        })
+    );
+    assert!(matches!(
+        arena.alloc(1 << 20, 8),
+        Err(ArenaError::OutOfMemory { .. })
+    ));
+    assert!(matches!(
+        arena.alloc(usize::MAX, 8),
+        Err(ArenaError::OutOfMemory { .. })
+    ));
+    // Exhaust, then recover everything.
+    let mut live = Vec::new();
+    loop {
+        match arena.alloc(40, 8) {
+            Ok(o) => live.push(o),
+            Err(ArenaError::OutOfMemory { .. }) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(!live.is_empty());
+    let x = live[0];
+    for bad in [
+        0,
+        1,
+        x.get() + 1,
+        x.get() + 16,
+        x.get() - 16,
+        u64::MAX,
+        16 * 1024,
+    ] {
+        assert!(
+            matches!(
+                arena.free(Offset::new(bad)),
+                Err(ArenaError::BadOffset { .. })
+            ),
+            "{bad}"
+        );
+    }
+    for o in &live {
+        arena.free(*o).unwrap();
+    }
+    assert_eq!(
+        arena.free(x),
+        Err(ArenaError::DoubleFree { offset: x.get() })
+    );
+    let st = arena.check().unwrap();
+    assert_eq!(st.allocated_blocks, 0);
+    assert_eq!(st.free_bytes, st.carved, "no loss");
+    // Attaching to a non-arena is refused.
+    let empty = HeapBuf::new(8192);
+    // SAFETY: valid zeroed buffer.
+    let err = unsafe { Arena::attach_raw(empty.ptr, 8192, 0) }.unwrap_err();
+    assert!(matches!(err, ArenaError::NotAnArena { .. }));
+    // Initialising twice is refused.
+    // SAFETY: valid buffer that already holds an arena (the call must refuse it).
+    let err = unsafe { Arena::init_raw(buf.ptr, 16 * 1024, 0) }.unwrap_err();
+    assert!(matches!(err, ArenaError::Corrupt { .. }));
+    // SAFETY: valid buffer; too small is refused before any access.
+    let err = unsafe { Arena::init_raw(empty.ptr, 100, 0) }.unwrap_err();
+    assert!(matches!(err, ArenaError::InvalidRange { .. }));
+}
+
+#[test]
+fn alignments_up_to_a_page() {
+    let buf = HeapBuf::new(256 * 1024);
+    let arena = buf.arena();
+    let mut live = Vec::new();
+    for shift in 0..=12 {
+        let align = 1usize << shift;
+        for size in [1, align, 3 * align + 1] {
+            let o = arena.alloc(size, align).unwrap();
+            let p = arena.ptr(o, size).unwrap();
+            assert_eq!(p.as_ptr() as usize % align, 0, "align {align} size {size}");
+            fill(&arena, o, size, shift as u8);
+            live.push((o, size, shift as u8));
+        }
+    }
+    for &(o, size, b) in &live {
+        assert!(holds(&arena, o, size, b), "overlap detected");
+    }
+    for &(o, ..) in &live {
+        arena.free(o).unwrap();
+    }
+    let st = arena.check().unwrap();
+    assert_eq!((st.allocated_blocks, st.unlisted_free_blocks), (0, 0));
+    assert_eq!(st.free_bytes, st.carved);
+}
+
+#[test]
+fn arena_in_a_segment_region() {
+    let seg = Arc::new(
+        SegmentOptions::new()
+            .len(1 << 16)
+            .create_anonymous()
+            .unwrap(),
+    );
+    let r = seg.region();
+    let arena = Arena::init(seg.clone(), r.offset(), r.len() as u64).unwrap();
+    let o = arena.alloc(64, 8).unwrap();
+    // Offsets are segment offsets: the segment resolves them too.
+    let p = seg.resolve_slice(o, 64).unwrap();
+    assert_eq!(p.cast::<u8>(), arena.ptr(o, 64).unwrap());
+    let again = Arena::attach(seg.clone(), r.offset(), r.len() as u64).unwrap();
+    again.free(o).unwrap();
+    assert!(matches!(
+        Arena::init(seg.clone(), r.offset() + 8, 4096),
+        Err(ArenaError::InvalidRange { .. })
+    ));
+    assert!(matches!(
+        Arena::init(seg.clone(), 0, 4096),
+        Err(ArenaError::InvalidRange { .. })
+    ));
+}
+
+/// One thread's workload: random sizes, a pattern per block checked before free.
+fn hammer(arena: &Arena, seed: u64, iters: usize) -> Result<(), String> {
+    let mut rng = Rng(seed | 1);
+    let mut live: Vec<(Offset<u8>, usize, u8)> = Vec::new();
+    for i in 0..iters {
+        if live.len() < 32 && (live.is_empty() || rng.below(2) == 0) {
+            let max = if rng.below(8) == 0 { 3000 } else { 200 };
+            let size = 1 + rng.below(max) as usize;
+            let align = 1 << rng.below(7);
+            match arena.alloc(size, align) {
+                Ok(o) => {
+                    let byte = (seed as u8).wrapping_add(i as u8) | 1;
+                    fill(arena, o, size, byte);
+                    live.push((o, size, byte));
+                }
+                Err(ArenaError::OutOfMemory { .. }) => {}
+                Err(e) => return Err(format!("alloc: {e}")),
+            }
+        } else {
+            let (o, size, byte) = live.swap_remove(rng.below(live.len() as u64) as usize);
+            if !holds(arena, o, size, byte) {
+                return Err(format!("block at {} was overwritten (overlap)", o.get()));
+            }
+            arena.free(o).map_err(|e| format!("free: {e}"))?;
+        }
+    }
+    for (o, size, byte) in live {
+        if !holds(arena, o, size, byte) {
+            return Err(format!("block at {} was overwritten (overlap)", o.get()));
+        }
+        arena.free(o).map_err(|e| format!("free: {e}"))?;
+    }
+    Ok(())
+}
+
+const ITERS: usize = if cfg!(debug_assertions) {
+    20_000
+} else {
+    200_000
+};
+
+#[test]
+fn four_threads_in_process() {
+    let buf = HeapBuf::new(1 << 20);
+    let arena = buf.arena();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                s.spawn({
+                    let arena = &arena;
+                    move || hammer(arena, 0x1000 + t, ITERS)
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+    });
+    let st = arena.check().unwrap();
+    assert_eq!((st.allocated_blocks, st.unlisted_free_blocks), (0, 0));
+    assert_eq!(st.free_bytes, st.carved, "no loss");
+}
+
+#[test]
+fn two_processes_times_two_threads() {
+    let seg = Arc::new(
+        SegmentOptions::new()
+            .len(1 << 20)
+            .create_anonymous()
+            .unwrap(),
+    );
+    let r = seg.region();
+    let arena = Arena::init(seg.clone(), r.offset(), r.len() as u64).unwrap();
+    let run = |base: u64| -> bool {
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..2)
+                .map(|t| {
+                    s.spawn({
+                        let arena = &arena;
+                        move || hammer(arena, base + t, ITERS)
+                    })
+                })
+                .collect();
+            hs.into_iter().all(|h| match h.join().unwrap() {
+                Ok(()) => true,
+                Err(e) => {
+                    eprintln!("{e}");
+                    false
+                }
+            })
+        })
+    };
+    let pid = common::fork(|| if run(0x2000) { 0 } else { 1 });
+    let ok = run(0x3000);
+    assert_eq!(common::wait(pid), Exit::Code(0), "child saw a corrupt heap");
+    assert!(ok, "parent saw a corrupt heap");
+    let st = arena.check().unwrap();
+    assert_eq!((st.allocated_blocks, st.unlisted_free_blocks), (0, 0));
+    assert_eq!(st.free_bytes, st.carved, "no loss");
+}
+
+#[test]
+fn a_process_killed_inside_the_allocator_leaks_at_most_its_blocks() {
+    let seg = Arc::new(
+        SegmentOptions::new()
+            .len(1 << 20)
+            .create_anonymous()
+            .unwrap(),
+    );
+    let r = seg.region();
+    let arena = Arena::init(seg.clone(), r.offset(), r.len() as u64).unwrap();
+    for round in 0..3u64 {
+        let before = arena.check().unwrap();
+        let pid = common::fork(|| {
+            // Allocate and free for ever; the parent kills us somewhere inside.
+            let mut i = 0;
+            loop {
+                let _ = hammer(&arena, 0x4000 + round * 1000 + i, 1000);
+                i += 1;
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20 + 15 * round));
+        common::kill(pid);
+        assert_eq!(common::wait(pid), Exit::Signal(libc::SIGKILL));
+        // Survivors go on, and the heap stays consistent.
+        hammer(&arena, 0x5000 + round, 2000).unwrap();
+        let st = arena.check().unwrap();
+        // The dead process's live blocks (at most 32) plus one in flight are lost.
+        assert!(
+            st.allocated_blocks - before.allocated_blocks <= 33,
+            "{st:?}"
+        );
+        assert!(
+            st.unlisted_free_blocks - before.unlisted_free_blocks <= 1,
+            "{st:?}"
+        );
+    }
+}
+
+/// The size class the arena uses for a request (mirrors the documented rule).
+fn class_bytes(size: usize, align: usize) -> u64 {
+    let need = if align <= 16 {
+        size as u64 + 16
+    } else if align <= 64 {
+        (size + align) as u64
+    } else {
+        (size + align + 16) as u64
+    };
+    need.max(64).next_power_of_two()
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Alloc { size: usize, align_shift: u8 },
+    Free { pick: usize },
+    BadFree { raw: u64 },
+    Check,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (1usize..3000, 0u8..9).prop_map(|(size, align_shift)| Op::Alloc { size, align_shift }),
+        3 => any::<usize>().prop_map(|pick| Op::Free { pick }),
+        1 => any::<u64>().prop_map(|raw| Op::BadFree { raw }),
+        1 => Just(Op::Check),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: if cfg!(debug_assertions) { 64 } else { 256 }, ..ProptestConfig::default() })]
+
+    /// The arena against an exact model: per-class free counts plus the bump pointer
+    /// predict every OutOfMemory; live blocks never overlap; check() agrees with the model.
+    #[test]
+    fn ops_match_the_model(ops in proptest::collection::vec(op(), 1..200)) {
+        const LEN: u64 = 48 * 1024;
+        let buf = HeapBuf::new(LEN as usize);
+        let arena = buf.arena();
+        let first = LEN - arena.capacity();
+        let mut bump = first;
+        let mut free: std::collections::HashMap<u64, u64> = Default::default();
+        let mut live: Vec<(Offset<u8>, usize, u64, u8)> = Vec::new();
+        for (n, op) in ops.into_iter().enumerate() {
+            match op {
+                Op::Alloc { size, align_shift } => {
+                    let align = 1usize << align_shift;
+                    let class = class_bytes(size, align);
+                    let expect_ok = free.get(&class).copied().unwrap_or(0) > 0 || LEN - bump >= class;
+                    match arena.alloc(size, align) {
+                        Ok(o) => {
+                            prop_assert!(expect_ok, "model predicted OOM");
+                            if free.get(&class).copied().unwrap_or(0) > 0 {
+                                *free.get_mut(&class).unwrap() -= 1;
+                            } else {
+                                bump += class;
+                            }
+                            let p = arena.ptr(o, size).unwrap();
+                            prop_assert_eq!(p.as_ptr() as usize % align, 0);
+                            for &(q, qs, ..) in &live {
+                                let disjoint = o.get() + size as u64 <= q.get() || q.get() + qs as u64 <= o.get();
+                                prop_assert!(disjoint, "overlapping allocations");
+                            }
+                            let byte = n as u8 | 1;
+                            fill(&arena, o, size, byte);
+                            live.push((o, size, class, byte));
+                        }
+                        Err(ArenaError::OutOfMemory { .. }) => prop_assert!(!expect_ok, "unexpected OOM"),
+                        Err(e) => prop_assert!(false, "alloc: {}", e),
+                    }
+                }
+                Op::Free { pick } if !live.is_empty() => {
+                    let (o, size, class, byte) = live.swap_remove(pick % live.len());
+                    prop_assert!(holds(&arena, o, size, byte));
+                    arena.free(o).unwrap();
+                    *free.entry(class).or_default() += 1;
+                    prop_assert_eq!(arena.free(o), Err(ArenaError::DoubleFree { offset: o.get() }));
+                }
+                Op::Free { .. } => {}
+                Op::BadFree { raw } => {
+                    // Any offset that is not a live block's start must be refused.
+                    if !live.iter().any(|l| l.0.get() == raw) {
+                        prop_assert!(arena.free(Offset::new(raw)).is_err());
+                    }
+                }
+                Op::Check => {
+                    let st = arena.check().unwrap();
+                    prop_assert_eq!(st.allocated_blocks, live.len() as u64);
+                    prop_assert_eq!(st.free_blocks, free.values().sum::<u64>());
+                    prop_assert_eq!(st.carved, bump - first);
+                }
+            }
+        }
+        for (o, size, _, byte) in live.drain(..) {
+            prop_assert!(holds(&arena, o, size, byte));
+            arena.free(o).unwrap();
+        }
+        let st = arena.check().unwrap();
+        prop_assert_eq!(st.allocated_blocks, 0);
+        prop_assert_eq!(st.free_bytes, st.carved);
+    }
+}
