@@ -5,6 +5,8 @@
 //! it is a wrong value, never a data race), followed by its data area at a 128-byte aligned
 //! offset. Nothing in a layout is a pointer or a `usize`; positions are `u64`, sizes `u32`.
 #![allow(unsafe_code)]
+// The in-place helpers serve `init`/`attach`, which loom builds leave out.
+#![cfg_attr(mproc_loom, allow(dead_code))]
 
 use core::ptr::NonNull;
 use std::alloc::Layout;

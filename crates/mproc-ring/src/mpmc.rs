@@ -29,6 +29,8 @@
 //! ([`MAX_TRIES`]), ending in `Contended` rather than spinning for ever if a peer keeps
 //! flipping words.
 #![allow(unsafe_code)]
+// `init`/`attach` (in-place layouts) are not built under loom, which uses heap values.
+#![cfg_attr(mproc_loom, allow(unused_imports))]
 
 use core::ptr::NonNull;
 

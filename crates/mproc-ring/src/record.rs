@@ -17,6 +17,8 @@
 //! bad one drops everything currently published (counted in `corrupt_count`) and reports
 //! `Corrupt`, since nothing after a bad length can be trusted.
 #![allow(unsafe_code)]
+// `init`/`attach` (in-place layouts) are not built under loom, which uses heap values.
+#![cfg_attr(mproc_loom, allow(unused_imports))]
 
 use core::ptr::NonNull;
 

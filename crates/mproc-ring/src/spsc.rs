@@ -11,6 +11,8 @@
 //! Every index read from the peer is validated (`0 <= tail - head <= capacity`) before use;
 //! a bad one makes the operation fail with `Corrupt`, never index out of bounds.
 #![allow(unsafe_code)]
+// `init`/`attach` (in-place layouts) are not built under loom, which uses heap values.
+#![cfg_attr(mproc_loom, allow(unused_imports))]
 
 use core::ptr::NonNull;
 

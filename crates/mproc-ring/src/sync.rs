@@ -31,6 +31,12 @@ pub(crate) struct DataGuard {
     cell: loom::cell::UnsafeCell<()>,
 }
 
+// SAFETY: under loom the cell is only a race detector: every access goes through loom's
+// tracked `get`/`get_mut`, which reports concurrent conflicting access instead of racing.
+#[cfg(mproc_loom)]
+#[allow(unsafe_code)]
+unsafe impl Sync for DataGuard {}
+
 /// Held while payload bytes are read (loom: a tracked shared access).
 #[cfg(mproc_loom)]
 pub(crate) type ReadToken = loom::cell::ConstPtr<()>;
@@ -71,6 +77,7 @@ impl DataGuard {
 
 /// Tokens for a run of units, held by chunk and reservation guards.
 #[derive(Debug, Default)]
+#[allow(dead_code)] // held for their `Drop`, which ends the tracked access
 pub(crate) struct Tokens {
     #[cfg(mproc_loom)]
     reads: Vec<ReadToken>,

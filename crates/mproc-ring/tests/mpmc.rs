@@ -1,4 +1,5 @@
 //! MPMC ring: smoke, capacity edges, model-based property tests, threads, recovery, attach.
+#![cfg(not(mproc_loom))]
 #![allow(unsafe_code)]
 
 mod common;

@@ -1,5 +1,6 @@
 //! Record ring: smoke, padding at the wrap, fragments, limits, model-based property tests,
 //! corruption handling, threads.
+#![cfg(not(mproc_loom))]
 #![allow(unsafe_code)]
 
 mod common;

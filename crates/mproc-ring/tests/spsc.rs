@@ -1,4 +1,5 @@
 //! SPSC ring: smoke, roles, chunks, model-based property tests, threads, attach.
+#![cfg(not(mproc_loom))]
 #![allow(unsafe_code)]
 
 mod common;

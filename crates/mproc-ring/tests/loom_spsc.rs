@@ -1,0 +1,87 @@
+//! Loom models of the SPSC ring (wrap-around at capacity 2) and the record ring (padding at
+//! the wrap). Run: `RUSTFLAGS="--cfg mproc_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p
+//! mproc-ring --release --test 'loom_*'`.
+
+#[cfg(mproc_loom)]
+mod tests {
+    use loom::thread;
+    use mproc_ring::{
+        ParticipantId, PopError, PushError, ReadError, RecordRing, RecordShape, SpscRing,
+        SpscShape, WriteError,
+    };
+
+    fn id(n: u32) -> ParticipantId {
+        ParticipantId::new(n).unwrap()
+    }
+
+    #[test]
+    fn spsc_wraps_at_capacity_two() {
+        loom::model(|| {
+            let r = SpscRing::new(SpscShape {
+                capacity: 2,
+                slot_size: 1,
+            })
+            .unwrap();
+            let mut p = r.claim_producer(id(1)).unwrap();
+            let mut c = r.claim_consumer(id(2)).unwrap();
+            let t = thread::spawn(move || {
+                let mut i = 0u8;
+                while i < 3 {
+                    match p.push(&[i]) {
+                        Ok(()) => i += 1,
+                        Err(PushError::Full) => thread::yield_now(),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+            let mut out = [0u8];
+            let mut next = 0u8;
+            while next < 3 {
+                match c.pop(&mut out) {
+                    Ok(()) => {
+                        assert_eq!(out[0], next);
+                        next += 1;
+                    }
+                    Err(PopError::Empty) => thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+                assert!(r.len() <= 2);
+            }
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn record_ring_pads_at_the_wrap() {
+        loom::model(|| {
+            // 4 units of 8 bytes; records: 1 unit, 2 units, then 2 units that need 1 unit of
+            // padding at the end before wrapping to offset 0.
+            let r = RecordRing::new(RecordShape { capacity: 32 }).unwrap();
+            let mut w = r.claim_writer(id(1)).unwrap();
+            let mut rd = r.claim_reader(id(2)).unwrap();
+            let msgs: [&[u8]; 3] = [b"", b"abcdefgh", b"12345678"];
+            let t = thread::spawn(move || {
+                let mut i = 0;
+                while i < msgs.len() {
+                    match w.try_write(msgs[i]) {
+                        Ok(()) => i += 1,
+                        Err(WriteError::Full) => thread::yield_now(),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+            let mut i = 0;
+            while i < msgs.len() {
+                match rd.try_read() {
+                    Ok(rec) => {
+                        assert_eq!(rec.bytes(), msgs[i]);
+                        i += 1;
+                    }
+                    Err(ReadError::Empty) => thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            t.join().unwrap();
+        });
+    }
+}
