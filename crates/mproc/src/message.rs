@@ -1,0 +1,290 @@
+//! Typed messages: one blanket trait, [`Message`], hiding rkyv 0.8's bounds, plus the
+//! crate-internal encode/decode helpers every channel uses.
+//!
+//! A message is any type rkyv can serialise, validate (bytecheck) and deserialise: derive
+//! `rkyv::Archive, rkyv::Serialize, rkyv::Deserialize` on your type (std types such as
+//! integers, `String`, `Vec<T>`, `Option<T>` and tuples already are). Python's counterpart is
+//! "picklable".
+//!
+//! # Validation modes
+//!
+//! Received bytes are validated before use, always. The channels' default (`get`, `recv`)
+//! **copies** the archive into private memory (a reusable thread-local buffer, so no
+//! allocation in steady state) and validates the copy: a hostile peer that rewrites the
+//! shared bytes after validation cannot reach the value. The zero-copy variants (`get_ref`,
+//! ...) validate in place, which is safe against buggy peers but not hostile ones (the bytes
+//! could change between the check and the read). Only an `unsafe fn` skips validation.
+//!
+//! # Alignment
+//!
+//! rkyv archives need 16-byte alignment ([`ARCHIVE_ALIGN`]). Ring payloads and arena blocks
+//! start 16-aligned; the helpers here check alignment and report a misaligned input as
+//! [`MessageError::Invalid`] rather than reading it.
+
+use std::cell::RefCell;
+
+use rkyv::api::high::{HighDeserializer, HighSerializer, HighValidator};
+use rkyv::bytecheck::CheckBytes;
+use rkyv::rancor;
+use rkyv::ser::allocator::ArenaHandle;
+use rkyv::ser::writer::Buffer;
+use rkyv::util::AlignedVec;
+use rkyv::{Archive, Archived, Deserialize, Serialize};
+
+/// Alignment every archive is written and read at.
+pub(crate) const ARCHIVE_ALIGN: usize = 16;
+
+/// A value that can travel through a `Queue` or `Connection`: anything rkyv 0.8 can
+/// serialise, validate and deserialise. Implemented for every such type; not meant to be
+/// implemented by hand.
+///
+/// Python: "picklable".
+///
+/// # Example
+///
+/// ```
+/// fn takes<T: mproc::Message>(_: T) {}
+/// takes(5u64);
+/// takes(String::from("hi"));
+/// takes((1u8, vec![Some(2i32)]));
+///
+/// #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+/// struct Job { id: u32, name: String }
+/// takes(Job { id: 1, name: "x".into() });
+/// ```
+pub trait Message:
+    Archive<
+        Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+                      + Deserialize<Self, HighDeserializer<rancor::Error>>,
+    > + for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>>
+    + for<'a, 'b> Serialize<HighSerializer<Buffer<'b>, ArenaHandle<'a>, rancor::Error>>
+    + Sized
+{
+}
+
+impl<T> Message for T where
+    T: Archive<
+            Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+                          + Deserialize<T, HighDeserializer<rancor::Error>>,
+        > + for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>>
+        + for<'a, 'b> Serialize<HighSerializer<Buffer<'b>, ArenaHandle<'a>, rancor::Error>>
+{
+}
+
+/// Why a message could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// rkyv could not serialise the value (its `Serialize` impl failed).
+    #[error("message could not be serialised: {0}")]
+    Encode(String),
+    /// The received bytes are not a valid archive of the expected type (a buggy or hostile
+    /// peer, or corrupt memory). The message is dropped. Python: `pickle.UnpicklingError`.
+    #[error("received message is invalid: {0}")]
+    Invalid(String),
+    /// The message is larger than the channel can ever carry.
+    #[error("message of {len} bytes is larger than the channel's limit of {max} bytes")]
+    TooLarge {
+        /// Encoded size in bytes.
+        len: usize,
+        /// The channel's largest message.
+        max: usize,
+    },
+}
+
+/// A type tag for fingerprints: the type's name plus the size and alignment of its archived
+/// form (`Archived<T>`), so two types that merely share a name in different builds are still
+/// told apart most of the time.
+pub(crate) fn type_tag<T: Message>() -> String {
+    format!(
+        "{}/{}/{}",
+        std::any::type_name::<T>(),
+        size_of::<Archived<T>>(),
+        align_of::<Archived<T>>()
+    )
+}
+
+thread_local! {
+    static SCRATCH: RefCell<AlignedVec> = RefCell::new(AlignedVec::new());
+}
+
+/// Runs `f` with this thread's reusable, 16-aligned scratch buffer (cleared), so steady-state
+/// sends and receives allocate nothing. Re-entrant: a nested call (a `Serialize` impl that
+/// itself sends) gets a fresh buffer.
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut AlignedVec) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let r = f(&mut buf);
+            // Do not keep a huge buffer for ever because of one huge message.
+            if buf.capacity() > 1 << 20 {
+                *buf = AlignedVec::new();
+            }
+            r
+        }
+        Err(_) => f(&mut AlignedVec::new()),
+    })
+}
+
+/// Serialises `value` into `out` (cleared first; reusing its allocation).
+///
+/// # Errors
+///
+/// [`MessageError::Encode`].
+pub(crate) fn encode_to_vec<T: Message>(
+    value: &T,
+    out: &mut AlignedVec,
+) -> Result<(), MessageError> {
+    out.clear();
+    let buf = std::mem::take(out);
+    match rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, buf) {
+        Ok(buf) => {
+            *out = buf;
+            Ok(())
+        }
+        Err(e) => Err(MessageError::Encode(e.to_string())),
+    }
+}
+
+/// Serialises `value` straight into `buf` (e.g. a ring slot; it must start
+/// [`ARCHIVE_ALIGN`]-aligned) and returns the archive's length. `None` when it does not fit:
+/// the caller falls back to [`encode_to_vec`] and an out-of-line copy.
+///
+/// # Errors
+///
+/// [`MessageError::Invalid`] if `buf` is misaligned; [`MessageError::Encode`] if the value's
+/// `Serialize` impl failed for another reason than running out of room (rkyv reports both the
+/// same way, so any failure after the buffer was used up is read as "does not fit").
+#[allow(dead_code)]
+pub(crate) fn encode_into_slice<T: Message>(
+    value: &T,
+    buf: &mut [u8],
+) -> Result<Option<usize>, MessageError> {
+    if !(buf.as_ptr() as usize).is_multiple_of(ARCHIVE_ALIGN) {
+        return Err(MessageError::Invalid("misaligned output buffer".into()));
+    }
+    let cap = buf.len();
+    match rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, Buffer::from(buf)) {
+        Ok(written) => Ok(Some(written.len())),
+        Err(e) => {
+            // rkyv's Buffer writer fails with an overflow message; anything else is the
+            // value's own failure.
+            let msg = e.to_string();
+            if msg.contains("overflow") || msg.contains("exceed") || cap == 0 {
+                Ok(None)
+            } else {
+                Err(MessageError::Encode(msg))
+            }
+        }
+    }
+}
+
+/// Validates `bytes` (bytecheck) as an archive of `T` and lends it in place.
+///
+/// # Errors
+///
+/// [`MessageError::Invalid`] if `bytes` is misaligned or not a valid archive.
+pub(crate) fn access<T: Message>(bytes: &[u8]) -> Result<&Archived<T>, MessageError> {
+    if !(bytes.as_ptr() as usize).is_multiple_of(ARCHIVE_ALIGN) {
+        return Err(MessageError::Invalid("misaligned archive".into()));
+    }
+    rkyv::access::<Archived<T>, rancor::Error>(bytes)
+        .map_err(|e| MessageError::Invalid(e.to_string()))
+}
+
+/// Validates `bytes` and deserialises a `T`.
+///
+/// # Errors
+///
+/// [`MessageError::Invalid`] as for [`access`], or if deserialisation fails.
+pub(crate) fn decode<T: Message>(bytes: &[u8]) -> Result<T, MessageError> {
+    let archived = access::<T>(bytes)?;
+    deserialize::<T>(archived)
+}
+
+/// Deserialises an already validated archive.
+///
+/// # Errors
+///
+/// [`MessageError::Invalid`] if rkyv's deserialiser fails.
+pub(crate) fn deserialize<T: Message>(archived: &Archived<T>) -> Result<T, MessageError> {
+    rkyv::deserialize::<T, rancor::Error>(archived)
+        .map_err(|e| MessageError::Invalid(e.to_string()))
+}
+
+/// Copies `bytes` (e.g. shared memory a peer may still write) into this thread's private
+/// scratch buffer, validates the copy and deserialises it: the default, hostile-peer-safe
+/// receive path.
+///
+/// # Errors
+///
+/// As [`decode`].
+#[allow(dead_code)]
+pub(crate) fn decode_copy<T: Message>(bytes: &[u8]) -> Result<T, MessageError> {
+    with_scratch(|buf| {
+        buf.extend_from_slice(bytes);
+        decode::<T>(buf)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_vec_and_slice() {
+        let v = (7u32, String::from("hello"), vec![1u64, 2, 3]);
+        let mut out = AlignedVec::new();
+        encode_to_vec(&v, &mut out).unwrap();
+        assert_eq!(decode::<(u32, String, Vec<u64>)>(&out).unwrap(), v);
+
+        let mut slot = AlignedVec::<16>::with_capacity(256);
+        slot.resize(256, 0);
+        let n = encode_into_slice(&v, &mut slot).unwrap().expect("fits");
+        assert_eq!(n, out.len());
+        assert_eq!(decode::<(u32, String, Vec<u64>)>(&slot[..n]).unwrap(), v);
+        assert_eq!(
+            decode_copy::<(u32, String, Vec<u64>)>(&slot[..n]).unwrap(),
+            v
+        );
+    }
+
+    #[test]
+    fn too_small_slice_is_none() {
+        let v = vec![9u8; 100];
+        let mut slot = AlignedVec::<16>::with_capacity(64);
+        slot.resize(64, 0);
+        assert_eq!(encode_into_slice(&v, &mut slot).unwrap(), None);
+    }
+
+    #[test]
+    fn garbage_and_misalignment_are_errors() {
+        let mut out = AlignedVec::new();
+        encode_to_vec(&String::from("abc"), &mut out).unwrap();
+        // Not a bool; not a char.
+        let mut bad = AlignedVec::<16>::new();
+        bad.extend_from_slice(&[7]);
+        assert!(matches!(
+            decode::<bool>(&bad),
+            Err(MessageError::Invalid(_))
+        ));
+        bad.clear();
+        bad.extend_from_slice(&[0xff; 4]);
+        assert!(matches!(
+            decode::<char>(&bad),
+            Err(MessageError::Invalid(_))
+        ));
+        let mut shifted = AlignedVec::<16>::new();
+        shifted.extend_from_slice(&[0u8]);
+        shifted.extend_from_slice(&out);
+        assert!(matches!(
+            access::<String>(&shifted[1..]),
+            Err(MessageError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn type_tags_differ() {
+        assert_ne!(type_tag::<u64>(), type_tag::<String>());
+    }
+}

@@ -1,0 +1,171 @@
+//! The holder table: how many handles of each role every participant holds, so a blocked
+//! receiver can tell that nobody can ever send again (DESIGN.md, "the hard parts" §4).
+//!
+//! One [`HolderEntry`] per participant-table index of the segment:
+//! `{ id, counts: [role 0, role 1], reserved }`, four `AtomicU32`s.
+//!
+//! * **Claim** (first acquire by a process whose id is not in its entry): under a
+//!   process-local mutex (threads of a process race for the same entry), zero the counts,
+//!   then store `id = me`. The previous id at that index is dead by construction: the
+//!   participant table only hands out an index whose liveness lock was free.
+//! * **Acquire** (a handle is created, cloned, adopted after fork, or imported after spawn):
+//!   `counts[role] += 1` in this process's entry.
+//! * **Release** (a handle this process holds is dropped or closed): `counts[role] -= 1`
+//!   (saturating). The caller then rings every doorbell of the object and wakes all, so
+//!   blocked peers re-check. A handle inherited through `fork` but not passed to the child
+//!   is *disowned* (its `Owner` is stale) and never acquires or releases.
+//! * **Live holders** of a role: the sum of `counts[role]` over entries whose `id` is nonzero
+//!   and alive (`Segment::is_alive`, an `F_OFD_GETLK`, asked only for other processes'
+//!   entries with a nonzero count). A process that dies stops counting at once, however it
+//!   died, with no cleanup by anyone.
+//!
+//! Reading an entry is `id`, `count`, `id` again: a claim stores `id` (Release) before the
+//! new owner's first increment (Release RMW), so a reader that saw the new count also sees the
+//! new id on its second read, and retries instead of crediting the count to the dead id.
+//!
+//! All counts are untrusted: a hostile peer can make them wrong, which makes EOF early or
+//! late for its peers — never undefined behaviour (every index comes from this process's
+//! own id, masked against the capacity validated at attach).
+
+use std::sync::Mutex;
+
+use super::sync::{AtomicU32, Ordering};
+use super::{MAX_ROLES, Object};
+
+/// Bytes per entry.
+pub(crate) const ENTRY_LEN: u64 = 16;
+
+/// One participant's holder counts (`#[repr(C)]`, 16 bytes, atomics only).
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct HolderEntry {
+    /// Full participant id of the process counting here; 0 = never claimed.
+    id: AtomicU32,
+    /// Handles held per role.
+    counts: [AtomicU32; MAX_ROLES as usize],
+    _reserved: AtomicU32,
+}
+
+const _: () = assert!(size_of::<HolderEntry>() as u64 == ENTRY_LEN);
+
+/// Serialises entry claims between threads of this process.
+static CLAIM: Mutex<()> = Mutex::new(());
+
+/// A holder role: `0` for a Queue; `0` (end A) or `1` (end B) for a Pipe.
+pub(crate) type Role = u32;
+
+impl Object {
+    fn entry(&self, index: u32) -> &HolderEntry {
+        assert!(index < self.holder_cap, "holder index out of range");
+        // SAFETY: `index < holder_cap` (checked), and the table of `holder_cap` entries was
+        // validated to lie inside the mapping, which `self.seg` keeps alive.
+        unsafe { self.holders.add(index as usize).as_ref() }
+    }
+
+    fn check_role(&self, role: Role) {
+        assert!(
+            role < self.roles,
+            "role {role} of an object with {} roles",
+            self.roles
+        );
+    }
+
+    /// Counts one more handle of `role` held by this process (registering the process and
+    /// claiming its entry first if needed).
+    ///
+    /// # Errors
+    ///
+    /// Registration failed ([`super::OpenError::Register`]).
+    ///
+    /// # Panics
+    ///
+    /// If `role` is not below the object's role count (a bug in the caller).
+    pub(crate) fn acquire(&self, role: Role) -> Result<(), super::OpenError> {
+        self.check_role(role);
+        let me = self.me()?;
+        let e = self.entry(me.index());
+        // Acquire: pairs with the Release store of `id` by a claim in this process.
+        if e.id.load(Ordering::Acquire) != me.get() {
+            let _g = CLAIM.lock().unwrap_or_else(|p| p.into_inner());
+            if e.id.load(Ordering::Acquire) != me.get() {
+                // Relaxed: ordered before the id store by its Release.
+                for c in &e.counts {
+                    c.store(0, Ordering::Relaxed);
+                }
+                // Release: the zeroed counts happen before any reader that sees our id.
+                e.id.store(me.get(), Ordering::Release);
+            }
+        }
+        // Release: our id store happens before a reader's Acquire of this count (see the
+        // module docs); AcqRel keeps the read of the old value ordered too.
+        e.counts[role as usize].fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Counts one handle of `role` fewer (saturating at zero). The caller must then wake
+    /// every sleeper of the object (see [`super::wait::wake_all`]).
+    ///
+    /// # Panics
+    ///
+    /// If `role` is not below the object's role count (a bug in the caller).
+    pub(crate) fn release(&self, role: Role) {
+        self.check_role(role);
+        let Ok(me) = self.me() else { return };
+        let e = self.entry(me.index());
+        // Acquire: as in `acquire`.
+        if e.id.load(Ordering::Acquire) != me.get() {
+            return; // never acquired here: nothing to give back
+        }
+        // AcqRel: the decrement is published to readers' Acquire loads; saturating, because
+        // the count is shared memory a peer could have zeroed.
+        let _ = e.counts[role as usize]
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1));
+    }
+
+    /// Handles of `role` held by live participants, this process's included.
+    ///
+    /// # Panics
+    ///
+    /// If `role` is not below the object's role count (a bug in the caller).
+    pub(crate) fn live_holders(&self, role: Role) -> u32 {
+        self.check_role(role);
+        let me = self.seg.participant().map_or(0, |p| p.get());
+        let mut total: u32 = 0;
+        for i in 0..self.holder_cap {
+            let e = self.entry(i);
+            // A bounded retry: a claim in progress settles after one re-read; a peer
+            // flipping the id for ever is hostile, and then we count what we saw.
+            for _ in 0..4 {
+                // Acquire (all three): see the module docs (id, count, id).
+                let id = e.id.load(Ordering::Acquire);
+                if id == 0 {
+                    break;
+                }
+                let c = e.counts[role as usize].load(Ordering::Acquire);
+                if e.id.load(Ordering::Acquire) != id {
+                    continue;
+                }
+                if c != 0 && (id == me || self.seg.is_alive(id)) {
+                    total = total.saturating_add(c);
+                }
+                break;
+            }
+        }
+        total
+    }
+
+    /// Handles of `role` held by this process (this process's entry only).
+    #[allow(dead_code)]
+    pub(crate) fn own_holders(&self, role: Role) -> u32 {
+        self.check_role(role);
+        let Some(me) = self.seg.participant() else {
+            return 0;
+        };
+        let e = self.entry(me.index());
+        // Acquire: as in `live_holders`.
+        if e.id.load(Ordering::Acquire) != me.get() {
+            return 0;
+        }
+        e.counts[role as usize].load(Ordering::Acquire)
+    }
+}

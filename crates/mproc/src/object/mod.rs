@@ -1,0 +1,484 @@
+//! Shared objects: the segment layout every facade object (Queue, Pipe, Lock, ...) uses,
+//! its holder table, and the blocking loop they share. Crate-internal.
+//!
+//! # Layout
+//!
+//! Each object lives in its own `mproc_shm::Segment` (anonymous memfd, or named in
+//! `/dev/shm`) whose fingerprint is [`fingerprint`]`(kind, type tag)`, so opening an object
+//! as the wrong kind or message type fails in `mproc-shm` before anything is mapped as a
+//! type. The segment's user region holds:
+//!
+//! ```text
+//! region start  ObjectHeader (128 B): magic (published last), version, kind, roles,
+//!               holder capacity, region count, up to MAX_REGIONS (offset, len) pairs
+//! +128          holder table: one HolderEntry (16 B) per participant-table entry
+//! (128-aligned) sub-region 0 (e.g. the ring)
+//! (128-aligned) sub-region 1 (e.g. the arena) ...
+//! ```
+//!
+//! Offsets are relative to the segment base. An opener waits (bounded) for the magic, then
+//! validates every field against the segment it mapped and copies the validated values into
+//! its process-local [`Object`]; nothing is re-read from shared memory for bounds.
+//!
+//! # Holders
+//!
+//! See [`holders`]: per-participant, per-role holder counts make EOF and `Disconnected` exact
+//! (DESIGN.md, "the hard parts" §4).
+//!
+//! # Blocking
+//!
+//! See [`wait`]: spin, then sleep on a ring doorbell in slices of at most
+//! [`wait::CHECK_INTERVAL`], re-checking holders' liveness and recovering the ring between
+//! slices.
+#![allow(unsafe_code)]
+
+mod error;
+pub(crate) mod holders;
+mod sync;
+pub(crate) mod wait;
+
+use std::os::fd::OwnedFd;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mproc_shm::{ParticipantId, REGION_ALIGN, Segment, SegmentOptions};
+
+pub use error::OpenError;
+use holders::HolderEntry;
+use sync::{AtomicU32, AtomicU64, Ordering};
+
+/// Written last by the creator (Release); an opener waits for it (Acquire).
+const OBJECT_MAGIC: u32 = u32::from_le_bytes(*b"MPOB");
+/// Layout version of the object header and holder table.
+pub(crate) const OBJECT_VERSION: u32 = 1;
+/// Most sub-regions an object can have.
+pub(crate) const MAX_REGIONS: usize = 6;
+/// Most roles an object can count holders for (Queue: 1, Pipe: 2).
+pub(crate) const MAX_ROLES: u32 = 2;
+/// Size of [`ObjectHeader`].
+const HEADER_LEN: u64 = 128;
+/// How long `open` waits for a creator to publish the header.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The kinds of shared object; part of the fingerprint and checked again in the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum ObjectKind {
+    /// `Queue<T>`: one MPMC ring + an arena.
+    Queue = 1,
+    /// `Pipe`/`Connection`: two record rings.
+    #[allow(dead_code)]
+    Pipe = 2,
+    /// `Lock` and the other synchronisation objects.
+    #[allow(dead_code)]
+    Lock = 3,
+}
+
+impl ObjectKind {
+    fn tag(self) -> &'static str {
+        match self {
+            ObjectKind::Queue => "mproc.Queue",
+            ObjectKind::Pipe => "mproc.Pipe",
+            ObjectKind::Lock => "mproc.Lock",
+        }
+    }
+}
+
+/// The fingerprint of an object of `kind` carrying `type_tag` (e.g. the message type's
+/// name plus the size and alignment of its archived form; see
+/// [`crate::message::type_tag`]): FNV-1a 64 over the kind tag, the object layout version
+/// and the type tag.
+pub(crate) fn fingerprint(kind: ObjectKind, type_tag: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(kind.tag().as_bytes());
+    eat(&OBJECT_VERSION.to_le_bytes());
+    eat(&[0xff]);
+    eat(type_tag.as_bytes());
+    // 0 would mean "no fingerprint" to some readers; never produce it.
+    if h == 0 { 1 } else { h }
+}
+
+/// The object header at the start of the user region (`#[repr(C)]`, 128 bytes, atomics
+/// only, so any bytes are a valid value; every field is validated before use).
+#[repr(C)]
+struct ObjectHeader {
+    magic: AtomicU32,
+    version: AtomicU32,
+    kind: AtomicU32,
+    roles: AtomicU32,
+    holder_capacity: AtomicU32,
+    region_count: AtomicU32,
+    _reserved: [AtomicU32; 2],
+    /// `[offset from the segment base, length]` per sub-region.
+    regions: [[AtomicU64; 2]; MAX_REGIONS],
+}
+
+const _: () = assert!(size_of::<ObjectHeader>() as u64 == HEADER_LEN);
+
+/// What to create: kind, fingerprint, number of holder roles and the byte sizes of the
+/// sub-regions (each placed at a [`REGION_ALIGN`] boundary).
+#[derive(Debug, Clone)]
+pub(crate) struct ObjectSpec<'a> {
+    /// The object kind (checked by openers).
+    pub(crate) kind: ObjectKind,
+    /// From [`fingerprint`].
+    pub(crate) fingerprint: u64,
+    /// Human-readable type for errors, e.g. `Queue<u64>`.
+    pub(crate) type_name: &'a str,
+    /// Holder roles (1 or 2).
+    pub(crate) roles: u32,
+    /// Sizes of the sub-regions, in order.
+    pub(crate) regions: &'a [u64],
+}
+
+/// One sub-region of an object, validated: in bounds of the user region, 128-aligned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SubRegion {
+    /// Offset from the segment base.
+    pub(crate) offset: u64,
+    /// Length in bytes.
+    pub(crate) len: u64,
+    /// First byte (inside the mapping, which the owning [`Object`] keeps alive).
+    pub(crate) ptr: NonNull<u8>,
+}
+
+/// A process-local view of a shared object: the segment, the validated header fields and
+/// pointers to the holder table and sub-regions. Cheap to share (`Arc` the segment); it does
+/// not count as a holder by itself — handles call [`Object::acquire`] / [`Object::release`].
+#[derive(Debug)]
+pub(crate) struct Object {
+    seg: Arc<Segment>,
+    kind: ObjectKind,
+    roles: u32,
+    holders: NonNull<HolderEntry>,
+    holder_cap: u32,
+    regions: Vec<SubRegion>,
+}
+
+// SAFETY: the pointers point into the segment's mapping, which `seg` (an `Arc`) keeps alive
+// as long as the `Object`; everything reached through them is atomics (holder table) or
+// handed to code that treats it as shared memory (rings, arena).
+unsafe impl Send for Object {}
+// SAFETY: as for `Send`; shared access goes through atomics only.
+unsafe impl Sync for Object {}
+
+impl Object {
+    /// Creates an object: a new anonymous segment (`name == None`) or named segment, the
+    /// header and holder table, then `init` for the sub-regions (ring `init`, arena
+    /// `init`, ...), and only then publishes the header (openers wait for that). This
+    /// process is registered as a participant, but holds no role yet.
+    ///
+    /// # Errors
+    ///
+    /// Segment creation ([`OpenError::Segment`]), registration, bad spec, or `init`'s error.
+    pub(crate) fn create(
+        spec: &ObjectSpec<'_>,
+        name: Option<&str>,
+        participants: Option<u32>,
+        init: impl FnOnce(&Object) -> Result<(), OpenError>,
+    ) -> Result<Object, OpenError> {
+        if spec.roles == 0 || spec.roles > MAX_ROLES {
+            return Err(OpenError::InvalidOptions(format!("{} roles", spec.roles)));
+        }
+        if spec.regions.len() > MAX_REGIONS {
+            return Err(OpenError::InvalidOptions("too many sub-regions".into()));
+        }
+        let mut opts = SegmentOptions::new();
+        opts.fingerprint(spec.fingerprint);
+        if let Some(p) = participants {
+            opts.participants(p);
+        }
+        let cap = participants.unwrap_or(mproc_shm::DEFAULT_PARTICIPANTS);
+        // Region-relative layout.
+        let mut cursor = round_up(HEADER_LEN + u64::from(cap) * holders::ENTRY_LEN);
+        let mut rel = Vec::with_capacity(spec.regions.len());
+        for &len in spec.regions {
+            rel.push((cursor, len));
+            cursor = len
+                .checked_add(cursor)
+                .map(round_up)
+                .ok_or_else(|| OpenError::InvalidOptions("object too large".into()))?;
+        }
+        opts.len(cursor);
+        let seg = match name {
+            None => opts.create_anonymous(),
+            Some(n) => opts.create_named(n),
+        }
+        .map_err(|e| OpenError::from_segment(e, spec.type_name))?;
+        let seg = Arc::new(seg);
+        let region = seg.region();
+        if seg.participant_capacity() != cap || (region.len() as u64) < cursor {
+            return Err(OpenError::Corrupt("segment smaller than requested".into()));
+        }
+        // SAFETY: the region is 128-aligned, at least HEADER_LEN long (checked above), and
+        // `ObjectHeader` is atomics only (valid for the zero bytes of a fresh segment).
+        let hdr = unsafe { region.as_ptr().cast::<ObjectHeader>().as_ref() };
+        // Relaxed stores: published by the Release store of `magic` below.
+        hdr.version.store(OBJECT_VERSION, Ordering::Relaxed);
+        hdr.kind.store(spec.kind as u32, Ordering::Relaxed);
+        hdr.roles.store(spec.roles, Ordering::Relaxed);
+        hdr.holder_capacity.store(cap, Ordering::Relaxed);
+        hdr.region_count.store(rel.len() as u32, Ordering::Relaxed);
+        for (i, &(off, len)) in rel.iter().enumerate() {
+            hdr.regions[i][0].store(region.offset() + off, Ordering::Relaxed);
+            hdr.regions[i][1].store(len, Ordering::Relaxed);
+        }
+        let obj = Object::from_header(seg, spec.kind, spec.roles)?;
+        obj.segment().register()?;
+        init(&obj)?;
+        // Release: every header field and whatever `init` wrote happen before an opener's
+        // Acquire load of the magic (`wait_ready`).
+        obj.header().magic.store(OBJECT_MAGIC, Ordering::Release);
+        Ok(obj)
+    }
+
+    /// Opens the named object `name`, expecting `kind`, `fingerprint` and `roles`; waits
+    /// (bounded) for its creator to finish, then validates the header. Registers this
+    /// process as a participant; holds no role yet.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::WrongType`] for another kind or message type, [`OpenError::Segment`]
+    /// (not found, ...), [`OpenError::NotReady`], [`OpenError::Corrupt`].
+    pub(crate) fn open_named(
+        name: &str,
+        kind: ObjectKind,
+        fingerprint: u64,
+        type_name: &str,
+        roles: u32,
+    ) -> Result<Object, OpenError> {
+        let seg = Segment::open_named(name, fingerprint)
+            .map_err(|e| OpenError::from_segment(e, type_name))?;
+        Object::attach(Arc::new(seg), kind, roles)
+    }
+
+    /// Opens an object from a descriptor of its segment (a spawned child importing a
+    /// handle). As [`Object::open_named`] otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`Object::open_named`].
+    pub(crate) fn from_fd(
+        fd: OwnedFd,
+        kind: ObjectKind,
+        fingerprint: u64,
+        type_name: &str,
+        roles: u32,
+    ) -> Result<Object, OpenError> {
+        let seg =
+            Segment::from_fd(fd, fingerprint).map_err(|e| OpenError::from_segment(e, type_name))?;
+        Object::attach(Arc::new(seg), kind, roles)
+    }
+
+    fn attach(seg: Arc<Segment>, kind: ObjectKind, roles: u32) -> Result<Object, OpenError> {
+        if (seg.region().len() as u64) < HEADER_LEN {
+            return Err(OpenError::Corrupt(
+                "user region smaller than an object header".into(),
+            ));
+        }
+        // SAFETY: the region is 128-aligned and at least HEADER_LEN long (checked above);
+        // the header is atomics only.
+        let hdr = unsafe { seg.region().as_ptr().cast::<ObjectHeader>().as_ref() };
+        let start = Instant::now();
+        // Acquire: pairs with the creator's Release store of the magic in `create`.
+        while hdr.magic.load(Ordering::Acquire) != OBJECT_MAGIC {
+            if start.elapsed() > OPEN_TIMEOUT {
+                return Err(OpenError::NotReady);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let obj = Object::from_header(seg, kind, roles)?;
+        obj.segment().register()?;
+        Ok(obj)
+    }
+
+    /// Validates the header (everything but the magic) and builds the local view.
+    fn from_header(seg: Arc<Segment>, kind: ObjectKind, roles: u32) -> Result<Object, OpenError> {
+        let region = seg.region();
+        // SAFETY: checked by both callers: aligned, long enough, atomics only.
+        let hdr = unsafe { region.as_ptr().cast::<ObjectHeader>().as_ref() };
+        let bad = |what: &str, v: u64| Err(OpenError::Corrupt(format!("{what} = {v}")));
+        // Relaxed loads: ordered after the creator's writes by the Acquire of the magic (or
+        // written by this very thread in `create`).
+        let version = hdr.version.load(Ordering::Relaxed);
+        if version != OBJECT_VERSION {
+            return bad("object layout version", version.into());
+        }
+        let k = hdr.kind.load(Ordering::Relaxed);
+        if k != kind as u32 {
+            return bad("object kind", k.into());
+        }
+        let r = hdr.roles.load(Ordering::Relaxed);
+        if r != roles {
+            return bad("holder roles", r.into());
+        }
+        let cap = hdr.holder_capacity.load(Ordering::Relaxed);
+        if cap != seg.participant_capacity() {
+            return bad("holder capacity", cap.into());
+        }
+        let start = region.offset();
+        let end = start + region.len() as u64;
+        let table_end = start + HEADER_LEN + u64::from(cap) * holders::ENTRY_LEN;
+        if table_end > end {
+            return bad("holder capacity", cap.into());
+        }
+        let n = hdr.region_count.load(Ordering::Relaxed);
+        if n as usize > MAX_REGIONS {
+            return bad("region count", n.into());
+        }
+        let mut regions = Vec::with_capacity(n as usize);
+        let mut floor = table_end;
+        for i in 0..n as usize {
+            let off = hdr.regions[i][0].load(Ordering::Relaxed);
+            let len = hdr.regions[i][1].load(Ordering::Relaxed);
+            let ok = off >= floor
+                && off.is_multiple_of(REGION_ALIGN)
+                && off.checked_add(len).is_some_and(|e| e <= end);
+            if !ok {
+                return bad("sub-region offset", off);
+            }
+            floor = off + len;
+            // SAFETY: `start <= off <= end - len` (checked), inside the mapping.
+            let ptr = unsafe { seg.base().add(off as usize) };
+            regions.push(SubRegion {
+                offset: off,
+                len,
+                ptr,
+            });
+        }
+        // SAFETY: the table starts HEADER_LEN into the region and ends by `end` (checked).
+        let holders = unsafe { region.as_ptr().add(HEADER_LEN as usize) }.cast::<HolderEntry>();
+        Ok(Object {
+            seg,
+            kind,
+            roles,
+            holders,
+            holder_cap: cap,
+            regions,
+        })
+    }
+
+    fn header(&self) -> &ObjectHeader {
+        // SAFETY: validated at construction; the mapping lives as long as `self.seg`.
+        unsafe { self.seg.region().as_ptr().cast::<ObjectHeader>().as_ref() }
+    }
+
+    /// The segment (keeps the mapping alive; share it with an `Arena`).
+    pub(crate) fn segment(&self) -> &Arc<Segment> {
+        &self.seg
+    }
+
+    /// The object's kind.
+    #[allow(dead_code)]
+    pub(crate) fn kind(&self) -> ObjectKind {
+        self.kind
+    }
+
+    /// Sub-region `i` (validated), or `None` past the end.
+    pub(crate) fn region(&self, i: usize) -> Option<SubRegion> {
+        self.regions.get(i).copied()
+    }
+
+    /// This process's participant id in the segment, registering if needed (first use in a
+    /// forked child). The fast path is two loads, no system call.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Register`].
+    pub(crate) fn me(&self) -> Result<ParticipantId, OpenError> {
+        match self.seg.participant() {
+            Some(id) => Ok(id),
+            None => Ok(self.seg.register()?),
+        }
+    }
+
+    /// [`Object::me`] as the ring crate's id type.
+    ///
+    /// # Errors
+    ///
+    /// As [`Object::me`]; [`OpenError::Corrupt`] for an id the ring cannot store (the one
+    /// value `2^30 - 1`, reserved for tombstones).
+    pub(crate) fn ring_id(&self) -> Result<mproc_ring::ParticipantId, OpenError> {
+        let me = self.me()?;
+        mproc_ring::ParticipantId::new(me.get())
+            .ok_or_else(|| OpenError::Corrupt(format!("participant id {me} out of ring range")))
+    }
+
+    /// A liveness oracle over the segment's participants, for `recover`.
+    pub(crate) fn liveness(&self) -> impl Fn(u32) -> bool + '_ {
+        self.seg.liveness()
+    }
+}
+
+fn round_up(x: u64) -> u64 {
+    x.div_ceil(REGION_ALIGN) * REGION_ALIGN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(fp: u64) -> ObjectSpec<'static> {
+        ObjectSpec {
+            kind: ObjectKind::Queue,
+            fingerprint: fp,
+            type_name: "Queue<test>",
+            roles: 2,
+            regions: &[1000, 4096],
+        }
+    }
+
+    #[test]
+    fn create_carves_aligned_regions_and_counts_holders() {
+        let obj = Object::create(
+            &spec(fingerprint(ObjectKind::Queue, "t")),
+            None,
+            Some(8),
+            |_| Ok(()),
+        )
+        .unwrap();
+        let r0 = obj.region(0).unwrap();
+        let r1 = obj.region(1).unwrap();
+        assert!(obj.region(2).is_none());
+        assert_eq!(r0.offset % REGION_ALIGN, 0);
+        assert!(r1.offset >= r0.offset + 1000);
+        assert_eq!(r1.offset % REGION_ALIGN, 0);
+        assert_eq!((r0.len, r1.len), (1000, 4096));
+        assert_eq!(obj.live_holders(0), 0);
+        obj.acquire(0).unwrap();
+        obj.acquire(0).unwrap();
+        obj.acquire(1).unwrap();
+        assert_eq!((obj.live_holders(0), obj.live_holders(1)), (2, 1));
+        assert_eq!(obj.own_holders(0), 2);
+        obj.release(0);
+        obj.release(1);
+        obj.release(1); // saturates
+        assert_eq!((obj.live_holders(0), obj.live_holders(1)), (1, 0));
+    }
+
+    #[test]
+    fn named_open_checks_fingerprint_and_kind() {
+        let name = format!("mproc-objtest-{}", std::process::id());
+        let fp = fingerprint(ObjectKind::Queue, "u64");
+        let obj = Object::create(&spec(fp), Some(&name), None, |_| Ok(())).unwrap();
+        obj.acquire(0).unwrap();
+        let other = Object::open_named(&name, ObjectKind::Queue, fp, "Queue<u64>", 2).unwrap();
+        assert_eq!(other.region(1).unwrap().len, 4096);
+        // Same process, another handle of the segment: another participant entry.
+        assert_eq!(other.live_holders(0), 1);
+        let wrong = fingerprint(ObjectKind::Queue, "String");
+        let err =
+            Object::open_named(&name, ObjectKind::Queue, wrong, "Queue<String>", 2).unwrap_err();
+        assert!(matches!(err, OpenError::WrongType { .. }), "{err}");
+        let err = Object::open_named(&name, ObjectKind::Queue, fp, "Queue<u64>", 1).unwrap_err();
+        assert!(matches!(err, OpenError::Corrupt(_)), "{err}");
+        obj.segment().unlink().unwrap();
+    }
+}

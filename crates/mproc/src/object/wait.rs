@@ -1,0 +1,113 @@
+//! The blocking loop every object shares: try, spin briefly, then sleep on a ring doorbell
+//! in slices of at most [`CHECK_INTERVAL`], re-checking the world between slices.
+//!
+//! ```text
+//! attempt ─ok→ Done
+//!   │ would block
+//!   ├─ spin SPIN_TRIES times (spin_loop hint), attempt again each time
+//!   └─ loop:
+//!        check(woken?)  → Some(Ok(r))  Done       (e.g. the item appeared during recovery)
+//!                       → Some(Err(s)) Stopped    (e.g. Disconnected: no live peer holder)
+//!        deadline passed → TimedOut
+//!        seen = bell.prepare_sleep(); attempt → ok: cancel_sleep, Done
+//!        futex::wait(bell.word(), seen, min(now + CHECK_INTERVAL, deadline)); cancel_sleep
+//!        attempt → ok: Done
+//! ```
+//!
+//! `check` runs before every sleep, so a peer's death (which rings no bell) is noticed within
+//! one interval, and a released holder (which rings every bell, see [`wake_all`]) at once.
+//! Its argument says whether the last sleep ended by timing out (a good moment for a ring
+//! `recover` scan) or was woken. Wakers use [`ring`]: `notify` + `futex::wake` only when
+//! someone sleeps, so the fast path costs no system call. The caller's deadline is absolute
+//! (`mproc_futex::Deadline`), so spurious wake-ups never stretch it.
+
+use std::time::Duration;
+
+use mproc_futex::{Deadline, futex};
+use mproc_ring::Doorbell;
+
+/// Longest single sleep: the bound on how late a sleeper notices a dead peer.
+pub(crate) const CHECK_INTERVAL: Duration = Duration::from_millis(50);
+/// Attempts in the spin phase before sleeping.
+pub(crate) const SPIN_TRIES: u32 = 64;
+
+/// How [`block`] ended.
+#[derive(Debug)]
+pub(crate) enum Outcome<R, S> {
+    /// `attempt` (or `check`) produced a result.
+    Done(R),
+    /// `check` asked to stop.
+    Stopped(S),
+    /// The deadline passed first.
+    TimedOut,
+}
+
+/// Blocks until `attempt` returns `Some`, `check` returns `Some`, or `deadline` passes.
+///
+/// * `attempt`: try the operation once; `None` means "would block".
+/// * `check(slept_out)`: called before each sleep (`slept_out` is `true` after a sleep that
+///   ran to the end of its slice, i.e. nobody rang): return `Some(Err(s))` to stop (e.g.
+///   disconnected), `Some(Ok(r))` to finish with a result, `None` to keep waiting.
+/// * `bell`: the doorbell wakers ring when `attempt` may succeed.
+pub(crate) fn block<R, S>(
+    bell: &Doorbell,
+    deadline: Option<Deadline>,
+    mut attempt: impl FnMut() -> Option<R>,
+    mut check: impl FnMut(bool) -> Option<Result<R, S>>,
+) -> Outcome<R, S> {
+    if let Some(r) = attempt() {
+        return Outcome::Done(r);
+    }
+    for _ in 0..SPIN_TRIES {
+        std::hint::spin_loop();
+        if let Some(r) = attempt() {
+            return Outcome::Done(r);
+        }
+    }
+    let mut slept_out = false;
+    loop {
+        match check(slept_out) {
+            Some(Ok(r)) => return Outcome::Done(r),
+            Some(Err(s)) => return Outcome::Stopped(s),
+            None => {}
+        }
+        if deadline.is_some_and(|d| d.has_passed()) {
+            return Outcome::TimedOut;
+        }
+        let seen = bell.prepare_sleep();
+        if let Some(r) = attempt() {
+            bell.cancel_sleep();
+            return Outcome::Done(r);
+        }
+        let slice = Deadline::after(CHECK_INTERVAL);
+        let until = match deadline {
+            Some(d) if d < slice => d,
+            _ => slice,
+        };
+        // `false` only when `until` passed: a slice that ran out (or the caller's deadline,
+        // which the next round reports).
+        slept_out = !futex::wait(bell.word(), seen, Some(until));
+        bell.cancel_sleep();
+        if let Some(r) = attempt() {
+            return Outcome::Done(r);
+        }
+    }
+}
+
+/// The waker's side: after publishing (a push, a pop, a freed block), wake sleepers on
+/// `bell` — a system call only if someone sleeps.
+#[inline]
+pub(crate) fn ring(bell: &Doorbell) {
+    if bell.notify() {
+        futex::wake_all(bell.word());
+    }
+}
+
+/// Bumps and wakes every doorbell in `bells` unconditionally: after a holder release or a
+/// recovery, so every sleeper re-checks at once.
+pub(crate) fn wake_all(bells: &[&Doorbell]) {
+    for bell in bells {
+        bell.bump();
+        futex::wake_all(bell.word());
+    }
+}
