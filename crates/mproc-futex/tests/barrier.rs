@@ -1,5 +1,6 @@
 //! Barrier: generations, indices, abort/reset, deadline breaks it, across processes.
 #![allow(clippy::disallowed_types)] // tests use std atomics directly
+#![cfg(not(mproc_loom))] // real processes, clocks and futexes; loom models are in loom_*.rs
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Condvar with RawLock: producer/consumer, notify_all, deadlines, across processes.
 #![allow(unsafe_code, clippy::disallowed_types)] // tests use std atomics directly
+#![cfg(not(mproc_loom))] // real processes, clocks and futexes; loom models are in loom_*.rs
 
 mod common;
 

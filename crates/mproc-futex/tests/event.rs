@@ -1,4 +1,5 @@
 //! Event: set/clear/wait, deadlines, set+clear releases current waiters, across processes.
+#![cfg(not(mproc_loom))] // real processes, clocks and futexes; loom models are in loom_*.rs
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! futex::wait / wake and Deadline: value check, deadlines, cross-process wake.
 #![allow(clippy::disallowed_types)] // tests use std atomics directly
+#![cfg(not(mproc_loom))] // real processes, clocks and futexes; loom models are in loom_*.rs
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! RawLock and RawRLock across processes: fork over MAP_SHARED memory, SIGKILL an owner.
 #![allow(unsafe_code, clippy::disallowed_types)] // tests use std atomics directly
+#![cfg(not(mproc_loom))] // real processes, clocks and futexes; loom models are in loom_*.rs
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! RawRLock: reentrancy, thread ownership, deadlines.
+#![cfg(not(mproc_loom))] // real processes, clocks and futexes; loom models are in loom_*.rs
 
 use mproc_futex::{AcquireError, AlwaysAlive, Deadline, LockError, RawRLock, UnlockError};
 use std::time::{Duration, Instant};

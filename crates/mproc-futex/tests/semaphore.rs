@@ -1,5 +1,6 @@
 //! Semaphore and BoundedSemaphore: model-based property test, deadlines, threads, processes.
 #![allow(clippy::disallowed_types)] // tests use std atomics directly
+#![cfg(not(mproc_loom))] // real processes, clocks and futexes; loom models are in loom_*.rs
 
 mod common;
 
