@@ -1,0 +1,611 @@
+//! Pipes: Python's `multiprocessing.Pipe` and `Connection`, over shared-memory record rings.
+//!
+//! ```
+//! use mproc::pipe;
+//!
+//! let (mut a, mut b) = pipe::pipe()?; // Python: a, b = Pipe()
+//! a.send(&String::from("hello"))?;
+//! assert_eq!(b.recv::<String>()?, "hello");
+//! b.send_bytes(b"raw bytes")?;
+//! assert_eq!(a.recv_bytes()?, b"raw bytes");
+//! drop(b); // the last holder of end B is gone ...
+//! assert!(a.recv::<u32>().is_err()); // ... so `recv` reports EOF instead of hanging
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Shape
+//!
+//! | Python | mproc |
+//! |---|---|
+//! | `a, b = Pipe()` | [`pipe()`] → `(Connection, Connection)` |
+//! | `r, w = Pipe(duplex=False)` | [`pipe_oneway()`] → `(PipeReader, PipeWriter)` — reader first, as in Python |
+//! | `conn.send(obj)` / `conn.recv()` | [`Connection::send`] / [`Connection::recv`] (any [`Message`], i.e. rkyv type) |
+//! | `conn.send_bytes(b)` / `conn.recv_bytes()` | [`Connection::send_bytes`] / [`Connection::recv_bytes`] |
+//! | `conn.recv_bytes_into(buf)` | [`Connection::recv_bytes_into`] (`&mut [u8]`), [`Connection::recv_bytes_into_vec`] |
+//! | `conn.poll(timeout)`, `poll(None)` | [`Connection::poll`]`(Some(timeout))`, `poll(None)` (blocks) |
+//! | `recv` after `poll(t)` | [`Connection::recv_timeout`] (one call, one deadline) |
+//! | `conn.close()` | [`Connection::close`] (consumes it; so does `drop`) |
+//! | `EOFError`, `BrokenPipeError`, `BufferTooShort` | [`RecvError::Disconnected`], [`SendError::Disconnected`], [`RecvIntoError::BufferTooShort`] |
+//! | `OSError('connection is read-only' / 'write-only')` | does not compile: a [`PipeReader`] has no `send`, a [`PipeWriter`] no `recv` |
+//! | `OSError('handle is closed')` | does not compile: `close` consumes the end |
+//!
+//! Each direction is one SPSC [`RecordRing`](mproc_ring::RecordRing) (64 KiB by default,
+//! see [`PipeOptions::capacity`]) in one shared-memory segment. Messages of any size work:
+//! one larger than a record is streamed through the ring in fragments and reassembled in the
+//! receiver's private memory; the receiver sees it only once it is whole.
+//!
+//! # EOF is exact
+//!
+//! Each end is one holder *role* of the pipe (end A, end B), counted per process in shared
+//! memory. `recv` on an end returns [`RecvError::Disconnected`] (Python's `EOFError`) exactly
+//! when nothing is buffered for it and **no live holder of the other end remains**: that end
+//! was closed, dropped, or its process died (however it died, even SIGKILLed). Everything
+//! sent before is received first; a message whose writer died while streaming it is dropped
+//! (never returned in part; counted by [`Connection::dropped_messages`]). So the seed's pipe
+//! program, whose receiver waits for a `None` that never comes, ends instead of hanging as
+//! Python's does (pitfall P6): see `examples/pipe.rs`.
+//!
+//! That works because an end is **not `Clone`** (a pipe direction has exactly one reader
+//! and one writer) and reaches a child process only by being **moved** into its arguments
+//! ([`Process::new`](crate::Process::new)`(target, (conn,))`, either start method): the parent
+//! keeps counting its copy until the child has adopted it, then drops it. A copy that a fork
+//! child inherits without being passed it is *disowned*: dropping it changes nothing, and
+//! using it panics (it would otherwise steal the parent's ring roles).
+//!
+//! `send` returns [`SendError::Disconnected`] (Python's `BrokenPipeError`) at once when the
+//! other end was closed or dropped; if its process died without closing it, at the latest
+//! when the ring is full (until then the send only fills a buffer nobody will read).
+//!
+//! # Blocking
+//!
+//! Blocking calls spin briefly, then sleep on the ring's doorbell futex, waking to re-check
+//! the peer's liveness at least every 50 ms. A send or receive that does not need to wait
+//! makes no system call when the peer is not asleep. All ends' methods take `&mut self`:
+//! move an end to another thread if needed (it is `Send`), but one end serves one thread at
+//! a time, as in Python.
+//!
+//! # Messages
+//!
+//! [`Connection::send`] serialises with rkyv into a reusable buffer and streams the bytes;
+//! [`Connection::recv`] validates (bytecheck) the private reassembled copy before
+//! deserialising — safe against a hostile peer. `send_bytes`/`recv_bytes` move raw bytes
+//! with the same framing, so a message sent with one may be received with the other
+//! (`recv::<T>` of raw bytes that are not a `T` archive is [`RecvError::Decode`]).
+
+mod end;
+mod error;
+mod frame;
+mod rings;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mproc_futex::Deadline;
+use mproc_ring::{RecordRing, RecordShape};
+
+pub use error::{RecvError, RecvIntoError, RecvTimeoutError, SendError};
+
+use self::end::End;
+use self::frame::Assembler;
+use crate::handle::{Exporter, Importer, PassError, Passable};
+use crate::message::{self, Message};
+use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+
+/// Default bytes of ring space per direction (Python's OS pipe buffer is 64 KiB too).
+pub const DEFAULT_CAPACITY: u32 = 64 << 10;
+/// Smallest ring capacity accepted by [`PipeOptions::capacity`].
+pub const MIN_CAPACITY: u32 = 1 << 10;
+/// Largest ring capacity accepted by [`PipeOptions::capacity`].
+pub const MAX_CAPACITY: u32 = 1 << 30;
+/// Participant-table entries of a pipe's segment: processes attached at the same time
+/// (entries of dead processes are reused).
+const PARTICIPANTS: u32 = 64;
+
+fn tag(duplex: bool) -> &'static str {
+    if duplex { "duplex" } else { "oneway" }
+}
+
+fn fingerprint(duplex: bool) -> u64 {
+    object::fingerprint(ObjectKind::Pipe, tag(duplex))
+}
+
+/// Options for a new pipe (builder). Python: `Pipe(duplex=...)`; the capacity has no Python
+/// counterpart (the OS pipe or socket buffer size).
+#[derive(Debug, Clone, Copy)]
+pub struct PipeOptions {
+    capacity: u32,
+}
+
+impl Default for PipeOptions {
+    fn default() -> Self {
+        PipeOptions::new()
+    }
+}
+
+impl PipeOptions {
+    /// Default options: [`DEFAULT_CAPACITY`] bytes per direction.
+    pub fn new() -> PipeOptions {
+        PipeOptions {
+            capacity: DEFAULT_CAPACITY,
+        }
+    }
+
+    /// Bytes of ring space per direction: a power of two in
+    /// [`MIN_CAPACITY`]`..=`[`MAX_CAPACITY`]. Larger messages still work (streamed).
+    pub fn capacity(&mut self, bytes: u32) -> &mut Self {
+        self.capacity = bytes;
+        self
+    }
+
+    fn create(&self, duplex: bool) -> Result<Arc<Object>, OpenError> {
+        let cap = self.capacity;
+        if !cap.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) {
+            return Err(OpenError::InvalidOptions(format!(
+                "pipe capacity {cap} is not a power of two in {MIN_CAPACITY}..={MAX_CAPACITY}"
+            )));
+        }
+        let shape = RecordShape { capacity: cap };
+        let ring_len = RecordRing::required_size(shape)
+            .map_err(|e| OpenError::InvalidOptions(e.to_string()))? as u64;
+        let regions = if duplex {
+            vec![ring_len; 2]
+        } else {
+            vec![ring_len]
+        };
+        let spec = ObjectSpec {
+            kind: ObjectKind::Pipe,
+            fingerprint: fingerprint(duplex),
+            type_name: if duplex { "Pipe" } else { "Pipe(duplex=false)" },
+            roles: 2,
+            regions: &regions,
+        };
+        let n = regions.len();
+        let obj = Object::create(&spec, None, Some(PARTICIPANTS), |obj| {
+            rings::init(obj, shape, n)
+        })?;
+        Ok(Arc::new(obj))
+    }
+
+    /// Creates a duplex pipe: two connected [`Connection`]s, each able to send and receive.
+    /// Python: `Pipe()` / `Pipe(duplex=True)`.
+    ///
+    /// # Errors
+    ///
+    /// An invalid capacity, or the shared-memory segment could not be created.
+    pub fn duplex(&self) -> Result<(Connection, Connection), OpenError> {
+        let obj = self.create(true)?;
+        let a = End::new(obj.clone(), true, 0, Assembler::default())?;
+        let b = End::new(obj, true, 1, Assembler::default())?;
+        Ok((Connection { end: a }, Connection { end: b }))
+    }
+
+    /// Creates a one-way pipe: `(reader, writer)`, in Python's order. Python:
+    /// `Pipe(duplex=False)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`PipeOptions::duplex`].
+    pub fn oneway(&self) -> Result<(PipeReader, PipeWriter), OpenError> {
+        let obj = self.create(false)?;
+        let r = End::new(obj.clone(), false, 0, Assembler::default())?;
+        let w = End::new(obj, false, 1, Assembler::default())?;
+        Ok((PipeReader { end: r }, PipeWriter { end: w }))
+    }
+}
+
+/// Creates a duplex pipe with default options. Python: `a, b = Pipe()`.
+///
+/// # Errors
+///
+/// The shared-memory segment could not be created.
+pub fn pipe() -> Result<(Connection, Connection), OpenError> {
+    PipeOptions::new().duplex()
+}
+
+/// Creates a one-way pipe with default options: `(reader, writer)`. Python:
+/// `r, w = Pipe(duplex=False)`.
+///
+/// # Errors
+///
+/// The shared-memory segment could not be created.
+pub fn pipe_oneway() -> Result<(PipeReader, PipeWriter), OpenError> {
+    PipeOptions::new().oneway()
+}
+
+// ---- shared implementations -------------------------------------------------------------
+
+impl End {
+    fn send_value<T: Message>(&mut self, value: &T) -> Result<(), SendError> {
+        message::with_scratch(|buf| {
+            message::encode_to_vec(value, buf).map_err(|e| SendError::Encode(e.to_string()))?;
+            self.send(buf)
+        })
+    }
+
+    fn recv_value<T: Message>(
+        &mut self,
+        deadline: Option<Deadline>,
+    ) -> Result<T, RecvTimeoutError> {
+        if !self.wait_message(deadline)? {
+            return Err(RecvTimeoutError::Disconnected);
+        }
+        // The assembled message is a private, 16-aligned copy: validate and decode it.
+        let r = message::decode::<T>(self.asm.message());
+        self.asm.consume();
+        r.map_err(|e| RecvTimeoutError::Decode(e.to_string()))
+    }
+
+    fn recv_vec(&mut self, deadline: Option<Deadline>) -> Result<Vec<u8>, RecvTimeoutError> {
+        if !self.wait_message(deadline)? {
+            return Err(RecvTimeoutError::Disconnected);
+        }
+        let v = self.asm.message().to_vec();
+        self.asm.consume();
+        Ok(v)
+    }
+
+    fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, RecvIntoError> {
+        match self.wait_message(None) {
+            Ok(true) => {}
+            Ok(false) => return Err(RecvIntoError::Disconnected),
+            Err(_) => return Err(RecvIntoError::Corrupt),
+        }
+        let msg = self.asm.message();
+        let n = msg.len();
+        if n > buf.len() {
+            return Err(RecvIntoError::BufferTooShort { needed: n });
+        }
+        buf[..n].copy_from_slice(msg);
+        self.asm.consume();
+        Ok(n)
+    }
+
+    fn recv_into_vec(&mut self, out: &mut Vec<u8>) -> Result<usize, RecvError> {
+        if !self.wait_message(None).map_err(untimed)? {
+            return Err(RecvError::Disconnected);
+        }
+        let msg = self.asm.message();
+        out.clear();
+        out.extend_from_slice(msg);
+        self.asm.consume();
+        Ok(out.len())
+    }
+
+    fn poll(&mut self, timeout: Option<Duration>) -> Result<bool, RecvError> {
+        match self.wait_message(Deadline::within(timeout)) {
+            Ok(_) => Ok(true), // a whole message, or EOF
+            Err(RecvTimeoutError::Timeout) => Ok(false),
+            Err(e) => Err(untimed(e)),
+        }
+    }
+
+    fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
+        self.check_owner();
+        let fd = out.fd(std::os::fd::AsFd::as_fd(&**self.obj.segment()))?;
+        out.value(&(self.duplex, self.role, fd, self.asm.export()))
+    }
+
+    fn import(input: &mut Importer) -> Result<End, PassError> {
+        type State = (bool, u32, u32, (Vec<u8>, Option<u64>, bool, bool, u64));
+        let (duplex, role, fd, asm): State = input.value()?;
+        if role > 1 {
+            return Err(PassError::Other(format!("bad pipe role {role}")));
+        }
+        let asm = Assembler::import(asm)
+            .ok_or_else(|| PassError::Other("inconsistent pipe receive state".into()))?;
+        let fd = input.take_fd(fd)?;
+        let obj = Object::from_fd(fd, ObjectKind::Pipe, fingerprint(duplex), tag(duplex), 2)
+            .map_err(|e| PassError::Other(e.to_string()))?;
+        End::new(Arc::new(obj), duplex, role, asm).map_err(|e| PassError::Other(e.to_string()))
+    }
+}
+
+fn untimed(e: RecvTimeoutError) -> RecvError {
+    match e {
+        RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout => RecvError::Disconnected,
+        RecvTimeoutError::Decode(s) => RecvError::Decode(s),
+        RecvTimeoutError::Corrupt => RecvError::Corrupt,
+    }
+}
+
+// ---- Connection ---------------------------------------------------------------------------
+
+/// One end of a duplex pipe (Python's `multiprocessing.connection.Connection` from `Pipe()`):
+/// sends to and receives from the other end. Not `Clone`; pass it to a child by moving it
+/// into the child's arguments. See the [module docs](self).
+///
+/// # Panics
+///
+/// Every method panics if this end was inherited through `fork` without being passed to the
+/// current process (a disowned copy; see the module docs).
+#[derive(Debug)]
+pub struct Connection {
+    end: End,
+}
+
+impl Connection {
+    /// Sends `value` (serialised with rkyv), blocking while the pipe is full. Any size works.
+    /// Python: `send(obj)`.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Disconnected`] (Python's `BrokenPipeError`) when no live holder of the
+    /// other end remains; [`SendError::Encode`] if serialisation fails (nothing is sent);
+    /// [`SendError::Corrupt`].
+    pub fn send<T: Message>(&mut self, value: &T) -> Result<(), SendError> {
+        self.end.send_value(value)
+    }
+
+    /// Sends `bytes` as one message. Python: `send_bytes(buf)` (slice first for
+    /// `offset`/`size`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send`], minus `Encode`.
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), SendError> {
+        self.end.send(bytes)
+    }
+
+    /// Receives the next message as a `T`, blocking until one arrives or EOF. Python:
+    /// `recv()`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Disconnected`] (Python's `EOFError`): nothing buffered and no live holder
+    /// of the other end; [`RecvError::Decode`]: the message (consumed) is not a valid `T`;
+    /// [`RecvError::Corrupt`].
+    pub fn recv<T: Message>(&mut self) -> Result<T, RecvError> {
+        self.end.recv_value(None).map_err(untimed)
+    }
+
+    /// As [`Connection::recv`], giving up after `timeout` (Python: `poll(timeout)` then
+    /// `recv()`). A message half-streamed at the deadline stays buffered for the next call.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`], otherwise as [`Connection::recv`].
+    pub fn recv_timeout<T: Message>(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.end.recv_value(Some(Deadline::after(timeout)))
+    }
+
+    /// Receives the next message's bytes. Python: `recv_bytes()`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Disconnected`], [`RecvError::Corrupt`].
+    pub fn recv_bytes(&mut self) -> Result<Vec<u8>, RecvError> {
+        self.end.recv_vec(None).map_err(untimed)
+    }
+
+    /// As [`Connection::recv_bytes`], giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`], otherwise as [`Connection::recv_bytes`].
+    pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
+        self.end.recv_vec(Some(Deadline::after(timeout)))
+    }
+
+    /// Receives the next message into `buf` and returns its length. Python:
+    /// `recv_bytes_into(buf)`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvIntoError::BufferTooShort`] if the message is longer than `buf`: unlike
+    /// Python, the message is kept, so retry with a buffer of `needed` bytes.
+    /// [`RecvIntoError::Disconnected`], [`RecvIntoError::Corrupt`].
+    pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvIntoError> {
+        self.end.recv_into_slice(buf)
+    }
+
+    /// Receives the next message into `out` (replacing its contents, reusing its allocation)
+    /// and returns its length. Python: `recv_bytes_into(bytearray)`, without the
+    /// `BufferTooShort` case.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::recv_bytes`].
+    pub fn recv_bytes_into_vec(&mut self, out: &mut Vec<u8>) -> Result<usize, RecvError> {
+        self.end.recv_into_vec(out)
+    }
+
+    /// Whether a whole message can be received, or the other end is gone (then `recv` returns
+    /// EOF at once) — waiting up to `timeout`; `None` waits for ever. Python: `poll(timeout)`,
+    /// `poll(None)`; `poll()` is `poll(Some(Duration::ZERO))`. Never consumes a message.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Corrupt`].
+    pub fn poll(&mut self, timeout: Option<Duration>) -> Result<bool, RecvError> {
+        self.end.poll(timeout)
+    }
+
+    /// Closes this end (Python: `close()`); the same as dropping it. The other end's `recv`
+    /// returns EOF once it has received everything sent before.
+    pub fn close(self) {
+        drop(self);
+    }
+
+    /// Messages this end dropped because they were malformed or torn (their writer died
+    /// mid-stream). Python has no counterpart (it would hang, pitfall P9).
+    pub fn dropped_messages(&self) -> u64 {
+        self.end.asm.dropped
+    }
+}
+
+impl Passable for Connection {
+    fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
+        self.end.export(out)
+    }
+
+    fn import(input: &mut Importer) -> Result<Self, PassError> {
+        let end = End::import(input)?;
+        if !end.duplex {
+            return Err(PassError::Other("not an end of a duplex pipe".into()));
+        }
+        Ok(Connection { end })
+    }
+
+    fn adopt(&mut self) -> Result<(), PassError> {
+        self.end
+            .adopt()
+            .map_err(|e| PassError::Other(e.to_string()))
+    }
+}
+
+// ---- one-way ends -------------------------------------------------------------------------
+
+/// The receiving end of a one-way pipe (Python: `r` of `r, w = Pipe(duplex=False)`). It has
+/// no `send`: Python's `OSError('connection is read-only')` is a compile error here. Methods
+/// are as on [`Connection`].
+#[derive(Debug)]
+pub struct PipeReader {
+    end: End,
+}
+
+impl PipeReader {
+    /// As [`Connection::recv`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::recv`].
+    pub fn recv<T: Message>(&mut self) -> Result<T, RecvError> {
+        self.end.recv_value(None).map_err(untimed)
+    }
+
+    /// As [`Connection::recv_timeout`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::recv_timeout`].
+    pub fn recv_timeout<T: Message>(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.end.recv_value(Some(Deadline::after(timeout)))
+    }
+
+    /// As [`Connection::recv_bytes`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::recv_bytes`].
+    pub fn recv_bytes(&mut self) -> Result<Vec<u8>, RecvError> {
+        self.end.recv_vec(None).map_err(untimed)
+    }
+
+    /// As [`Connection::recv_bytes_timeout`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::recv_bytes_timeout`].
+    pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
+        self.end.recv_vec(Some(Deadline::after(timeout)))
+    }
+
+    /// As [`Connection::recv_bytes_into`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::recv_bytes_into`].
+    pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvIntoError> {
+        self.end.recv_into_slice(buf)
+    }
+
+    /// As [`Connection::recv_bytes_into_vec`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::recv_bytes_into_vec`].
+    pub fn recv_bytes_into_vec(&mut self, out: &mut Vec<u8>) -> Result<usize, RecvError> {
+        self.end.recv_into_vec(out)
+    }
+
+    /// As [`Connection::poll`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::poll`].
+    pub fn poll(&mut self, timeout: Option<Duration>) -> Result<bool, RecvError> {
+        self.end.poll(timeout)
+    }
+
+    /// As [`Connection::close`].
+    pub fn close(self) {
+        drop(self);
+    }
+
+    /// As [`Connection::dropped_messages`].
+    pub fn dropped_messages(&self) -> u64 {
+        self.end.asm.dropped
+    }
+}
+
+/// The sending end of a one-way pipe (Python: `w` of `r, w = Pipe(duplex=False)`). It has no
+/// `recv` or `poll`: Python's `OSError('connection is write-only')` is a compile error here.
+#[derive(Debug)]
+pub struct PipeWriter {
+    end: End,
+}
+
+impl PipeWriter {
+    /// As [`Connection::send`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send`].
+    pub fn send<T: Message>(&mut self, value: &T) -> Result<(), SendError> {
+        self.end.send_value(value)
+    }
+
+    /// As [`Connection::send_bytes`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send_bytes`].
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), SendError> {
+        self.end.send(bytes)
+    }
+
+    /// As [`Connection::close`]: the reader gets EOF after draining.
+    pub fn close(self) {
+        drop(self);
+    }
+}
+
+impl Passable for PipeReader {
+    fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
+        self.end.export(out)
+    }
+
+    fn import(input: &mut Importer) -> Result<Self, PassError> {
+        let end = End::import(input)?;
+        if end.duplex || end.role != 0 {
+            return Err(PassError::Other("not the reader of a one-way pipe".into()));
+        }
+        Ok(PipeReader { end })
+    }
+
+    fn adopt(&mut self) -> Result<(), PassError> {
+        self.end
+            .adopt()
+            .map_err(|e| PassError::Other(e.to_string()))
+    }
+}
+
+impl Passable for PipeWriter {
+    fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
+        self.end.export(out)
+    }
+
+    fn import(input: &mut Importer) -> Result<Self, PassError> {
+        let end = End::import(input)?;
+        if end.duplex || end.role != 1 {
+            return Err(PassError::Other("not the writer of a one-way pipe".into()));
+        }
+        Ok(PipeWriter { end })
+    }
+
+    fn adopt(&mut self) -> Result<(), PassError> {
+        self.end
+            .adopt()
+            .map_err(|e| PassError::Other(e.to_string()))
+    }
+}
