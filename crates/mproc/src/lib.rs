@@ -3,6 +3,8 @@
 
 pub mod message;
 pub(crate) mod object;
+pub mod queue;
 
 pub use message::{Message, MessageError};
 pub use object::OpenError;
+pub use queue::Queue;

@@ -1,9 +1,33 @@
-//! Atomics for object headers in shared memory: always the real `std` ones.
+//! Atomics for object headers in shared memory: `#[repr(transparent)]` wrappers that deref
+//! to std's atomics (clippy's `disallowed-types` keeps std's atomics out of everywhere else).
 //!
-//! Object headers live in `mproc-shm` segments shared between processes (fork, exec,
-//! unrelated openers); loom cannot model `mmap` or other processes, so unlike the ring and
-//! lock shims there is no loom arm here. The rings and locks inside an object keep their own
-//! loom-checked shims.
+//! There is deliberately no loom arm: object headers and holder tables are overlaid on the
+//! bytes of `mproc-shm` segments shared between processes, which loom's atomics cannot be
+//! (not layout-compatible, built only by `new()`), and the concurrency here is across
+//! processes (fork, exec, unrelated openers). It is covered by multi-process tests; the
+//! rings and locks inside an object keep their own loom-checked shims.
 #![allow(clippy::disallowed_types)]
 
-pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::ops::Deref;
+
+pub(crate) use std::sync::atomic::Ordering;
+
+macro_rules! atomic {
+    ($name:ident, $std:ty) => {
+        /// A std atomic, layout-identical to the integer it overlays.
+        #[repr(transparent)]
+        #[derive(Debug, Default)]
+        pub(crate) struct $name($std);
+
+        impl Deref for $name {
+            type Target = $std;
+            #[inline]
+            fn deref(&self) -> &$std {
+                &self.0
+            }
+        }
+    };
+}
+
+atomic!(AtomicU32, std::sync::atomic::AtomicU32);
+atomic!(AtomicU64, std::sync::atomic::AtomicU64);

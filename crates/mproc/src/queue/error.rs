@@ -1,0 +1,193 @@
+//! Queue errors, shaped like std's and crossbeam's channel errors: a failed put hands the
+//! item back; each names its Python counterpart.
+
+use std::fmt;
+
+use crate::message::MessageError;
+
+/// Why [`Queue::put`](super::Queue::put) failed. The item comes back in every variant.
+#[derive(PartialEq, Eq, Clone)]
+pub enum PutError<T> {
+    /// The queue is full and no other handle can ever get from it (every other handle was
+    /// dropped or closed, or lives in a dead process). Python has no counterpart (its `put`
+    /// blocks for ever); crossbeam: `SendError`.
+    Disconnected(T),
+    /// This handle was closed, or is a copy inherited through `fork` that this process does
+    /// not hold (pass handles in `Process` args). Python: `ValueError: Queue is closed`.
+    Closed(T),
+    /// The item cannot be sent (its encoding failed, or it is larger than the queue's arena
+    /// can ever hold). Python: `pickle.PicklingError`.
+    Message(T, MessageError),
+}
+
+/// Why [`Queue::put_nowait`](super::Queue::put_nowait) failed. The item comes back.
+#[derive(PartialEq, Eq, Clone)]
+pub enum TryPutError<T> {
+    /// No room right now. Python: `queue.Full`.
+    Full(T),
+    /// As [`PutError::Disconnected`], reported only when the queue is also full.
+    Disconnected(T),
+    /// As [`PutError::Closed`].
+    Closed(T),
+    /// As [`PutError::Message`].
+    Message(T, MessageError),
+}
+
+/// Why [`Queue::put_timeout`](super::Queue::put_timeout) failed. The item comes back.
+#[derive(PartialEq, Eq, Clone)]
+pub enum PutTimeoutError<T> {
+    /// Still full when the timeout ran out. Python: `queue.Full` (from `put(timeout=...)`).
+    Timeout(T),
+    /// As [`PutError::Disconnected`].
+    Disconnected(T),
+    /// As [`PutError::Closed`].
+    Closed(T),
+    /// As [`PutError::Message`].
+    Message(T, MessageError),
+}
+
+impl<T> PutError<T> {
+    /// Takes the item back.
+    pub fn into_inner(self) -> T {
+        match self {
+            PutError::Disconnected(t) | PutError::Closed(t) | PutError::Message(t, _) => t,
+        }
+    }
+}
+
+impl<T> TryPutError<T> {
+    /// Takes the item back.
+    pub fn into_inner(self) -> T {
+        match self {
+            TryPutError::Full(t)
+            | TryPutError::Disconnected(t)
+            | TryPutError::Closed(t)
+            | TryPutError::Message(t, _) => t,
+        }
+    }
+
+    /// Whether the queue was full (Python's `queue.Full`).
+    pub fn is_full(&self) -> bool {
+        matches!(self, TryPutError::Full(_))
+    }
+}
+
+impl<T> PutTimeoutError<T> {
+    /// Takes the item back.
+    pub fn into_inner(self) -> T {
+        match self {
+            PutTimeoutError::Timeout(t)
+            | PutTimeoutError::Disconnected(t)
+            | PutTimeoutError::Closed(t)
+            | PutTimeoutError::Message(t, _) => t,
+        }
+    }
+}
+
+/// Why [`Queue::get`](super::Queue::get) failed.
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub enum GetError {
+    /// The queue is empty and no other handle can ever put (every other handle was dropped
+    /// or closed, or lives in a dead process). Python has no counterpart (its `get` blocks
+    /// for ever — the seed's consumer hangs there); crossbeam: `RecvError`.
+    Disconnected,
+    /// This handle was closed, or is an inherited copy this process does not hold.
+    /// Python: `ValueError: Queue is closed`.
+    Closed,
+    /// The next message failed validation (a buggy or hostile peer): it was dropped.
+    /// Python: `pickle.UnpicklingError`.
+    Message(MessageError),
+}
+
+/// Why [`Queue::get_nowait`](super::Queue::get_nowait) failed.
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub enum TryGetError {
+    /// Nothing to get right now. Python: `queue.Empty`.
+    Empty,
+    /// As [`GetError::Disconnected`] (the queue is also empty).
+    Disconnected,
+    /// As [`GetError::Closed`].
+    Closed,
+    /// As [`GetError::Message`].
+    Message(MessageError),
+}
+
+/// Why [`Queue::get_timeout`](super::Queue::get_timeout) failed.
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub enum GetTimeoutError {
+    /// Still empty when the timeout ran out. Python: `queue.Empty` (from
+    /// `get(timeout=...)`).
+    Timeout,
+    /// As [`GetError::Disconnected`].
+    Disconnected,
+    /// As [`GetError::Closed`].
+    Closed,
+    /// As [`GetError::Message`].
+    Message(MessageError),
+}
+
+macro_rules! put_fmt {
+    ($name:ident { $($var:ident => $text:literal),* }) => {
+        impl<T> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $( $name::$var(..) => f.write_str(concat!(stringify!($name), "::", stringify!($var), "(..)")), )*
+                    $name::Message(_, e) => write!(f, "{}::Message(.., {e:?})", stringify!($name)),
+                }
+            }
+        }
+        impl<T> fmt::Display for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $( $name::$var(..) => f.write_str($text), )*
+                    $name::Message(_, e) => write!(f, "{e}"),
+                }
+            }
+        }
+        impl<T> std::error::Error for $name<T> {}
+    };
+}
+
+put_fmt!(PutError {
+    Disconnected => "putting on a full queue that no other handle can get from",
+    Closed => "putting on a closed queue handle"
+});
+put_fmt!(TryPutError {
+    Full => "putting on a full queue",
+    Disconnected => "putting on a full queue that no other handle can get from",
+    Closed => "putting on a closed queue handle"
+});
+put_fmt!(PutTimeoutError {
+    Timeout => "timed out putting on a full queue",
+    Disconnected => "putting on a full queue that no other handle can get from",
+    Closed => "putting on a closed queue handle"
+});
+
+macro_rules! get_fmt {
+    ($name:ident { $($var:ident => $text:literal),* }) => {
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $( $name::$var => f.write_str($text), )*
+                    $name::Message(e) => write!(f, "{e}"),
+                }
+            }
+        }
+        impl std::error::Error for $name {}
+    };
+}
+
+get_fmt!(GetError {
+    Disconnected => "getting from an empty queue that no other handle can put on",
+    Closed => "getting from a closed queue handle"
+});
+get_fmt!(TryGetError {
+    Empty => "getting from an empty queue",
+    Disconnected => "getting from an empty queue that no other handle can put on",
+    Closed => "getting from a closed queue handle"
+});
+get_fmt!(GetTimeoutError {
+    Timeout => "timed out getting from an empty queue",
+    Disconnected => "getting from an empty queue that no other handle can put on",
+    Closed => "getting from a closed queue handle"
+});

@@ -1,0 +1,1021 @@
+//! [`Queue<T>`]: Python's `multiprocessing.Queue`, a bounded MPMC queue of typed messages in
+//! shared memory, over `mproc-ring`'s MPMC ring.
+//!
+//! # Python → mproc
+//!
+//! | Python | mproc |
+//! |---|---|
+//! | `Queue(maxsize)` | [`Queue::new`] / [`Queue::with_capacity`] / [`Queue::builder`] (bounded; capacity rounded up to a power of two) |
+//! | `put(item)` | [`Queue::put`] (blocks while full) |
+//! | `put(item, timeout=t)` | [`Queue::put_timeout`] |
+//! | `put_nowait(item)` / `queue.Full` | [`Queue::put_nowait`] / [`TryPutError::Full`] (the item comes back) |
+//! | `get()` | [`Queue::get`] (blocks while empty) |
+//! | `get(timeout=t)` / `get_nowait()` / `queue.Empty` | [`Queue::get_timeout`] / [`Queue::get_nowait`] / [`TryGetError::Empty`] |
+//! | — | [`Queue::get_ref`]: the archived value in place, zero copy |
+//! | `qsize()`, `empty()`, `full()` | [`Queue::qsize`], [`Queue::empty`], [`Queue::full`] (snapshots, as in Python) |
+//! | `close()` | [`Queue::close`] (this handle stops being a holder; later use is [`GetError::Closed`]) |
+//! | `Process(target, args=(q,))` | pass the queue (or a `clone()`) in `Process` args |
+//! | — | [`Queue::lost`]: in-flight items lost to dead processes |
+//!
+//! # Disconnected: how a blocked consumer learns nobody can ever put
+//!
+//! Every handle (each `clone`, each one passed to a child) counts as a *holder* in shared
+//! memory, per process. A [`Queue::get`] on an **empty** queue returns
+//! [`GetError::Disconnected`] exactly when no *other* live handle exists: every other handle
+//! was dropped or closed, or lives in a process that died (noticed within
+//! [`CHECK_INTERVAL`](crate::object::wait) = 50 ms, with no cleanup by anyone). Other
+//! handles of the same process (clones in other threads) do count. Likewise a
+//! [`Queue::put`] on a **full** queue returns [`PutError::Disconnected`] when no other handle
+//! could ever get. Items already in the queue are always delivered first. This is what lets
+//! the seed's consumer finish: the producer process exits, the parent moved (not cloned) its
+//! handle into the consumer, so the consumer's handle is the last one.
+//!
+//! `Queue` is `Send` but not `Sync`: threads each hold their own `clone()`, which keeps
+//! the count exact (with a shared `&Queue`, one thread's `get` could not tell another
+//! thread's coming `put` apart from nobody). A handle a child inherited through `fork`
+//! without being passed in its args is *disowned*: it does not count, and using it reports
+//! `Closed`. For a **named** queue another process may open it later: there
+//! `Disconnected` means "no other holder when the queue was found empty".
+//!
+//! # Crashes
+//!
+//! A process SIGKILLed mid-`put` or mid-`get` leaves a ring slot naming it; sleepers wake
+//! at least every 50 ms, and run the ring's recovery with the segment's liveness, so the
+//! slot is tombstoned (a dead producer's half-written item) or freed (a dead consumer's
+//! item), and nobody stalls. Each such item is lost and counted in [`Queue::lost`]. Items
+//! other processes committed are never lost or duplicated. A dead consumer of an
+//! out-of-line message leaks its arena block.
+//!
+//! # Messages
+//!
+//! Any [`Message`] (rkyv) type. An encoded message that fits the slot
+//! ([`QueueBuilder::slot_size`], default 127 bytes) travels inline in the ring; a larger one
+//! goes out of line in the queue's arena ([`QueueBuilder::arena_size`], default 1 MiB) and
+//! the slot carries its offset. Sending encodes into a reusable thread-local buffer, then
+//! copies into the slot: no slot is held while user `Serialize` code runs. Receiving copies
+//! the bytes into private memory and validates the copy (safe against hostile peers);
+//! [`Queue::get_ref`] validates out-of-line messages in place (zero copy; safe against buggy
+//! but not hostile peers).
+#![allow(unsafe_code)]
+
+mod error;
+mod pass;
+
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mproc_futex::Deadline;
+use mproc_ring::{MpmcRing, MpmcShape, TryPopError, TryPushError};
+use mproc_shm::{Arena, Offset};
+use rkyv::Archived;
+use rkyv::util::AlignedVec;
+
+pub use error::{GetError, GetTimeoutError, PutError, PutTimeoutError, TryGetError, TryPutError};
+
+use crate::handle::Owner;
+use crate::message::{self, ARCHIVE_ALIGN, Message, MessageError};
+use crate::object::wait::{self, Outcome};
+use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+
+/// The one holder role of a queue (every handle can put and get).
+const ROLE: u32 = 0;
+/// Last byte of a slot: the archive is inline, before it.
+const TAG_INLINE: u8 = 0x51;
+/// Last byte of a slot: 16 bytes before it are `(offset: u64, len: u64)` (LE) of an arena
+/// block holding the archive.
+const TAG_ARENA: u8 = 0xA7;
+const DESC_LEN: usize = 16;
+
+/// Default number of slots.
+pub const DEFAULT_CAPACITY: u32 = 256;
+/// Default largest inline message, in bytes (the ring slot is one byte more).
+pub const DEFAULT_SLOT_SIZE: u32 = 127;
+/// Default size of the arena for larger messages, in bytes.
+pub const DEFAULT_ARENA_SIZE: u64 = 1 << 20;
+
+/// What every handle of one queue in this process shares.
+struct Shared {
+    obj: Object,
+    ring: MpmcRing,
+    arena: Arena,
+}
+
+impl Shared {
+    fn bells(&self) -> [&mproc_ring::Doorbell; 2] {
+        [self.ring.items_doorbell(), self.ring.space_doorbell()]
+    }
+
+    fn recover(&self) {
+        let rep = self.ring.recover(self.obj.liveness());
+        if rep.tombstoned + rep.freed > 0 {
+            wait::wake_all(&self.bells());
+        }
+    }
+}
+
+/// A handle to a shared, bounded, multi-producer multi-consumer queue of `T`s — Python's
+/// `multiprocessing.Queue`. See the [module docs](self) for the holder rule, crashes and
+/// message sizes.
+///
+/// # Example
+///
+/// ```
+/// use mproc::queue::{Queue, TryGetError};
+///
+/// let q: Queue<String> = Queue::new()?;
+/// q.put("hello".to_string()).unwrap();
+/// assert_eq!(q.qsize(), 1);
+/// assert_eq!(q.get().unwrap(), "hello");
+/// assert_eq!(q.get_nowait(), Err(TryGetError::Disconnected)); // empty, and no other handle
+/// let other = q.clone();
+/// assert_eq!(q.get_nowait(), Err(TryGetError::Empty)); // `other` could still put
+/// # drop(other);
+/// # Ok::<(), mproc::OpenError>(())
+/// ```
+pub struct Queue<T: Message> {
+    shared: Arc<Shared>,
+    owner: Owner,
+    closed: Cell<bool>,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+/// Options for a new [`Queue`] (Python: the `maxsize` argument, and more).
+#[derive(Debug, Clone)]
+pub struct QueueBuilder<T> {
+    capacity: u32,
+    slot_size: u32,
+    arena_size: u64,
+    participants: Option<u32>,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T: Message> Default for QueueBuilder<T> {
+    fn default() -> Self {
+        QueueBuilder {
+            capacity: DEFAULT_CAPACITY,
+            slot_size: DEFAULT_SLOT_SIZE,
+            arena_size: DEFAULT_ARENA_SIZE,
+            participants: None,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Message> QueueBuilder<T> {
+    /// Most items in the queue at once (Python's `maxsize`), rounded up to a power of two;
+    /// at least 1. Default [`DEFAULT_CAPACITY`].
+    pub fn capacity(mut self, items: u32) -> Self {
+        self.capacity = items;
+        self
+    }
+
+    /// Largest encoded message carried inline in a slot; larger ones go through the arena.
+    /// Default [`DEFAULT_SLOT_SIZE`].
+    pub fn slot_size(mut self, bytes: u32) -> Self {
+        self.slot_size = bytes;
+        self
+    }
+
+    /// Bytes of shared heap for messages larger than a slot (0: none, so such messages are
+    /// refused). Default [`DEFAULT_ARENA_SIZE`].
+    pub fn arena_size(mut self, bytes: u64) -> Self {
+        self.arena_size = bytes;
+        self
+    }
+
+    /// How many processes can use the queue at once (the segment's participant table).
+    pub fn participants(mut self, processes: u32) -> Self {
+        self.participants = Some(processes);
+        self
+    }
+
+    /// Creates an anonymous queue (shared with children through `Process` args).
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::InvalidOptions`], or a segment error.
+    pub fn create(self) -> Result<Queue<T>, OpenError> {
+        self.build(None)
+    }
+
+    /// Creates a queue named `name` in `/dev/shm` (`O_EXCL`, mode 0600), which unrelated
+    /// processes open with [`Queue::open_named`]. The name stays until
+    /// [`Queue::unlink`].
+    ///
+    /// # Errors
+    ///
+    /// As [`QueueBuilder::create`]; an existing name is [`OpenError::Segment`]
+    /// (`AlreadyExists`).
+    pub fn create_named(self, name: &str) -> Result<Queue<T>, OpenError> {
+        self.build(Some(name))
+    }
+
+    fn build(self, name: Option<&str>) -> Result<Queue<T>, OpenError> {
+        let capacity = self
+            .capacity
+            .max(1)
+            .checked_next_power_of_two()
+            .unwrap_or(0);
+        let ring_slot = self.slot_size.saturating_add(1).max(DESC_LEN as u32 + 1);
+        let shape = MpmcShape {
+            capacity,
+            slot_size: ring_slot,
+        };
+        let ring_len =
+            MpmcRing::required_size(shape).map_err(|e| OpenError::InvalidOptions(e.to_string()))?;
+        let arena_len = if self.arena_size == 0 {
+            0
+        } else {
+            self.arena_size.max(mproc_shm::arena::MIN_ARENA_LEN)
+        };
+        let tname = type_name::<T>();
+        let spec = ObjectSpec {
+            kind: ObjectKind::Queue,
+            fingerprint: fingerprint::<T>(),
+            type_name: &tname,
+            roles: 1,
+            regions: &[ring_len as u64, arena_len],
+        };
+        let obj = Object::create(&spec, name, self.participants, |obj| {
+            let r = obj.region(0).expect("two regions");
+            // SAFETY: the sub-region is 128-aligned, `len` bytes inside the mapping (which
+            // `obj` keeps alive, and the `Shared` built below keeps `obj`), freshly zeroed
+            // and not yet published to anyone else.
+            unsafe { MpmcRing::init(r.ptr, r.len as usize, shape) }
+                .map_err(|e| OpenError::Corrupt(e.to_string()))?;
+            let a = obj.region(1).expect("two regions");
+            if a.len > 0 {
+                Arena::init(obj.segment().clone(), a.offset, a.len)?;
+            }
+            Ok(())
+        })?;
+        Queue::from_object(obj)
+    }
+}
+
+fn type_name<T>() -> String {
+    format!("Queue<{}>", std::any::type_name::<T>())
+}
+
+fn fingerprint<T: Message>() -> u64 {
+    object::fingerprint(ObjectKind::Queue, &message::type_tag::<T>())
+}
+
+impl<T: Message> Queue<T> {
+    /// A queue with the default options ([`DEFAULT_CAPACITY`] items). Python: `Queue()`
+    /// (which is unbounded; mproc queues are bounded shared memory).
+    ///
+    /// # Errors
+    ///
+    /// A segment error (out of memory, too many open files).
+    pub fn new() -> Result<Queue<T>, OpenError> {
+        Self::builder().create()
+    }
+
+    /// A queue of at most `capacity` items, rounded up to a power of two. Python:
+    /// `Queue(maxsize)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::new`].
+    pub fn with_capacity(capacity: u32) -> Result<Queue<T>, OpenError> {
+        Self::builder().capacity(capacity).create()
+    }
+
+    /// Options for a new queue.
+    pub fn builder() -> QueueBuilder<T> {
+        QueueBuilder::default()
+    }
+
+    /// Opens the named queue `name` that another process created with
+    /// [`QueueBuilder::create_named`], checking that it holds `T`s.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::WrongType`] if it is not a `Queue<T>` (e.g. a `Queue<u64>` opened as
+    /// `Queue<String>`); [`OpenError::Segment`] (`NotFound`, ...), [`OpenError::NotReady`],
+    /// [`OpenError::Corrupt`].
+    pub fn open_named(name: &str) -> Result<Queue<T>, OpenError> {
+        let obj = Object::open_named(
+            name,
+            ObjectKind::Queue,
+            fingerprint::<T>(),
+            &type_name::<T>(),
+            1,
+        )?;
+        Queue::from_object(obj)
+    }
+
+    /// Removes the name `name` from `/dev/shm`; open handles keep working.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Segment`] (`NotFound`, ...).
+    pub fn unlink_named(name: &str) -> Result<(), OpenError> {
+        mproc_shm::Segment::unlink_named(name).map_err(OpenError::Segment)
+    }
+
+    /// Removes this named queue's name; open handles keep working.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Segment`] (also for an anonymous queue).
+    pub fn unlink(&self) -> Result<(), OpenError> {
+        self.shared
+            .obj
+            .segment()
+            .unlink()
+            .map_err(OpenError::Segment)
+    }
+
+    /// Attaches to the ring and arena of an object and becomes a holder.
+    fn from_object(obj: Object) -> Result<Queue<T>, OpenError> {
+        let r = obj
+            .region(0)
+            .ok_or_else(|| OpenError::Corrupt("no ring region".into()))?;
+        // SAFETY: the sub-region was validated to lie inside the mapping, 128-aligned; the
+        // mapping lives as long as `obj`, which the `Shared` holding the ring keeps.
+        let ring = unsafe { MpmcRing::attach(r.ptr, r.len as usize) }
+            .map_err(|e| OpenError::Corrupt(format!("ring: {e}")))?;
+        if ring.slot_size() as usize <= DESC_LEN {
+            return Err(OpenError::Corrupt("ring slot too small".into()));
+        }
+        let a = obj
+            .region(1)
+            .ok_or_else(|| OpenError::Corrupt("no arena region".into()))?;
+        let arena = if a.len > 0 {
+            Arena::attach(obj.segment().clone(), a.offset, a.len)?
+        } else {
+            // A queue without an arena: a tiny private one that never fits a message
+            // would be odd; refuse out-of-line messages instead (see `stage`).
+            return Err(OpenError::InvalidOptions("a queue needs an arena".into()));
+        };
+        obj.acquire(ROLE)?;
+        Ok(Queue {
+            shared: Arc::new(Shared { obj, ring, arena }),
+            owner: Owner::current(),
+            closed: Cell::new(false),
+            _t: PhantomData,
+        })
+    }
+
+    /// Whether this handle may be used: not closed, and held by this process.
+    fn usable(&self) -> bool {
+        !self.closed.get() && self.owner.is_current()
+    }
+
+    /// Number of slots (the `maxsize` after rounding).
+    pub fn capacity(&self) -> u32 {
+        self.shared.ring.capacity()
+    }
+
+    /// Approximate number of items in the queue. Python: `qsize()` (also approximate
+    /// there); exact when nobody is mid-operation.
+    pub fn qsize(&self) -> usize {
+        self.shared.ring.len() as usize
+    }
+
+    /// Whether the queue looks empty. Python: `empty()` (same caveat as `qsize`).
+    pub fn empty(&self) -> bool {
+        self.shared.ring.is_empty()
+    }
+
+    /// Whether the queue looks full. Python: `full()` (same caveat as `qsize`).
+    pub fn full(&self) -> bool {
+        self.shared.ring.is_full()
+    }
+
+    /// In-flight items lost because the process putting or getting them died mid-operation
+    /// (since the queue was created). No Python counterpart.
+    pub fn lost(&self) -> u64 {
+        self.shared.ring.lost_writes() + self.shared.ring.lost_reads()
+    }
+
+    /// Messages dropped because they failed validation (a buggy or hostile peer).
+    pub fn corrupt(&self) -> u64 {
+        self.shared.ring.corrupt_count()
+    }
+
+    /// Handles held by live processes, this one included (a snapshot).
+    pub fn holders(&self) -> u32 {
+        self.shared.obj.live_holders(ROLE)
+    }
+
+    /// Stops this handle being a holder (Python: `close()`); later calls on it report
+    /// `Closed`. Idempotent; dropping the handle does the same.
+    pub fn close(&self) {
+        if self.usable() {
+            self.closed.set(true);
+            self.shared.obj.release(ROLE);
+            wait::wake_all(&self.shared.bells());
+        }
+        self.closed.set(true);
+    }
+
+    /// Whether [`Queue::close`] was called on this handle.
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// "No other live handle": the rule of the module docs (this handle is the `- 1`).
+    fn alone(&self) -> bool {
+        self.shared.obj.live_holders(ROLE) <= 1
+    }
+
+    // ------------------------------------------------------------------------------------
+    // put
+
+    /// Puts `item`, blocking while the queue is full. Python: `put(item)`.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Disconnected`] (full, and no other handle can ever get),
+    /// [`PutError::Closed`], [`PutError::Message`]. The item comes back in each.
+    pub fn put(&self, item: T) -> Result<(), PutError<T>> {
+        match self.put_deadline(item, None, true) {
+            Ok(()) => Ok(()),
+            Err(PutTimeoutError::Disconnected(t)) => Err(PutError::Disconnected(t)),
+            Err(PutTimeoutError::Closed(t)) => Err(PutError::Closed(t)),
+            Err(PutTimeoutError::Message(t, e)) => Err(PutError::Message(t, e)),
+            Err(PutTimeoutError::Timeout(_)) => unreachable!("no deadline"),
+        }
+    }
+
+    /// Puts `item`, blocking at most `timeout` while the queue is full. Python:
+    /// `put(item, timeout=t)`.
+    ///
+    /// # Errors
+    ///
+    /// [`PutTimeoutError::Timeout`] (Python's `queue.Full`), and as [`Queue::put`].
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
+        self.put_deadline(item, Some(Deadline::after(timeout)), true)
+    }
+
+    /// Puts `item` if there is room now. Python: `put_nowait(item)`.
+    ///
+    /// # Errors
+    ///
+    /// [`TryPutError::Full`] (Python's `queue.Full`), [`TryPutError::Disconnected`] (full,
+    /// and no other handle can ever get), [`TryPutError::Closed`], [`TryPutError::Message`].
+    /// The item comes back in each.
+    pub fn put_nowait(&self, item: T) -> Result<(), TryPutError<T>> {
+        match self.put_deadline(item, Some(Deadline::now()), false) {
+            Ok(()) => Ok(()),
+            Err(PutTimeoutError::Timeout(t)) => Err(TryPutError::Full(t)),
+            Err(PutTimeoutError::Disconnected(t)) => Err(TryPutError::Disconnected(t)),
+            Err(PutTimeoutError::Closed(t)) => Err(TryPutError::Closed(t)),
+            Err(PutTimeoutError::Message(t, e)) => Err(TryPutError::Message(t, e)),
+        }
+    }
+
+    fn put_deadline(
+        &self,
+        item: T,
+        deadline: Option<Deadline>,
+        block: bool,
+    ) -> Result<(), PutTimeoutError<T>> {
+        if !self.usable() {
+            return Err(PutTimeoutError::Closed(item));
+        }
+        let me = match self.shared.obj.ring_id() {
+            Ok(me) => me,
+            Err(e) => {
+                return Err(PutTimeoutError::Message(
+                    item,
+                    MessageError::Encode(e.to_string()),
+                ));
+            }
+        };
+        let sh = &*self.shared;
+        let res = message::with_scratch(|buf| {
+            message::encode_to_vec(&item, buf)?;
+            let staged = std::cell::RefCell::new(self.stage(buf)?);
+            let attempt = || self.try_push_staged(me, buf, &mut staged.borrow_mut());
+            let outcome = if block {
+                wait::block(sh.ring.space_doorbell(), deadline, attempt, |slept_out| {
+                    if slept_out {
+                        sh.recover();
+                    }
+                    if self.alone() {
+                        sh.recover();
+                        // One last try after recovery freed what dead consumers held.
+                        return Some(match attempt() {
+                            Some(r) => Ok(r),
+                            None => Err(()),
+                        });
+                    }
+                    None
+                })
+            } else {
+                match attempt() {
+                    Some(r) => Outcome::Done(r),
+                    None if self.alone() => {
+                        sh.recover();
+                        match attempt() {
+                            Some(r) => Outcome::Done(r),
+                            None => Outcome::Stopped(()),
+                        }
+                    }
+                    None => Outcome::TimedOut,
+                }
+            };
+            match outcome {
+                Outcome::Done(r) => r.map(|()| Ok(())),
+                Outcome::Stopped(()) => {
+                    staged.borrow_mut().release(&sh.arena);
+                    Ok(Err(true))
+                }
+                Outcome::TimedOut => {
+                    staged.borrow_mut().release(&sh.arena);
+                    Ok(Err(false))
+                }
+            }
+        });
+        match res {
+            Ok(Ok(())) => {
+                wait::ring(sh.ring.items_doorbell());
+                Ok(())
+            }
+            Ok(Err(true)) => Err(PutTimeoutError::Disconnected(item)),
+            Ok(Err(false)) => Err(PutTimeoutError::Timeout(item)),
+            Err(e) => Err(PutTimeoutError::Message(item, e)),
+        }
+    }
+
+    /// Decides where the encoded message goes: inline, or an arena block (allocated lazily
+    /// by the first push attempt, since the arena may be full for now).
+    fn stage(&self, bytes: &[u8]) -> Result<Staged, MessageError> {
+        let inline_max = self.shared.ring.slot_size() as usize - 1;
+        if bytes.len() <= inline_max {
+            return Ok(Staged::Inline);
+        }
+        let max = self.shared.arena.max_alloc();
+        if bytes.len() > max {
+            return Err(MessageError::TooLarge {
+                len: bytes.len(),
+                max,
+            });
+        }
+        Ok(Staged::Arena(None))
+    }
+
+    /// One push attempt; `None` means "would block" (full ring or full arena).
+    fn try_push_staged(
+        &self,
+        me: mproc_ring::ParticipantId,
+        bytes: &[u8],
+        staged: &mut Staged,
+    ) -> Option<Result<(), MessageError>> {
+        let sh = &*self.shared;
+        let mut frame = [0u8; DESC_LEN + 1];
+        let payload: &[u8] = match staged {
+            Staged::Sent => return Some(Ok(())),
+            Staged::Inline => bytes,
+            Staged::Arena(block) => {
+                let off = match block {
+                    Some(off) => *off,
+                    None => {
+                        let off = sh.arena.alloc(bytes.len(), ARCHIVE_ALIGN).ok()?;
+                        let Ok(p) = sh.arena.ptr(off, bytes.len()) else {
+                            let _ = sh.arena.free(off);
+                            return Some(Err(MessageError::Encode(
+                                "arena returned a bad block".into(),
+                            )));
+                        };
+                        // SAFETY: `p` points at `bytes.len()` bytes of a block we own until
+                        // a consumer frees it; nobody else writes it.
+                        unsafe {
+                            p.as_ptr()
+                                .copy_from_nonoverlapping(bytes.as_ptr(), bytes.len())
+                        };
+                        *block = Some(off);
+                        off
+                    }
+                };
+                frame[..8].copy_from_slice(&off.get().to_le_bytes());
+                frame[8..16].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+                &frame[..DESC_LEN]
+            }
+        };
+        let tag = match staged {
+            Staged::Inline | Staged::Sent => TAG_INLINE,
+            Staged::Arena(_) => TAG_ARENA,
+        };
+        let r = sh.ring.try_push_with(me, |slot| {
+            let n = payload.len();
+            if n + 1 > slot.len() {
+                return None;
+            }
+            slot[..n].copy_from_slice(payload);
+            slot[n] = tag;
+            Some(n + 1)
+        });
+        match r {
+            Ok(()) => {
+                *staged = Staged::Sent;
+                Some(Ok(()))
+            }
+            Err(TryPushError::Full | TryPushError::Contended | TryPushError::Recovered) => None,
+            Err(TryPushError::TooLarge { .. } | TryPushError::Cancelled) => {
+                Some(Err(MessageError::TooLarge {
+                    len: payload.len(),
+                    max: sh.ring.slot_size() as usize - 1,
+                }))
+            }
+            Err(TryPushError::Corrupt) => {
+                Some(Err(MessageError::Invalid("queue memory is corrupt".into())))
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // get
+
+    /// Takes the next item, blocking while the queue is empty. Python: `get()`.
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Disconnected`] (empty, and no other handle can ever put),
+    /// [`GetError::Closed`], [`GetError::Message`] (the next message was invalid and dropped).
+    pub fn get(&self) -> Result<T, GetError> {
+        self.get_deadline(None, true).map_err(|e| match e {
+            GetTimeoutError::Disconnected => GetError::Disconnected,
+            GetTimeoutError::Closed => GetError::Closed,
+            GetTimeoutError::Message(m) => GetError::Message(m),
+            GetTimeoutError::Timeout => unreachable!("no deadline"),
+        })
+    }
+
+    /// Takes the next item, blocking at most `timeout`. Python: `get(timeout=t)`. Returns
+    /// no sooner than the timeout when nothing arrives (and the queue stays connected).
+    ///
+    /// # Errors
+    ///
+    /// [`GetTimeoutError::Timeout`] (Python's `queue.Empty`), and as [`Queue::get`].
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
+        self.get_deadline(Some(Deadline::after(timeout)), true)
+    }
+
+    /// Takes the next item if there is one now. Python: `get_nowait()`.
+    ///
+    /// # Errors
+    ///
+    /// [`TryGetError::Empty`] (Python's `queue.Empty`), [`TryGetError::Disconnected`] (empty,
+    /// and no other handle can ever put), [`TryGetError::Closed`], [`TryGetError::Message`].
+    pub fn get_nowait(&self) -> Result<T, TryGetError> {
+        self.get_deadline(Some(Deadline::now()), false)
+            .map_err(|e| match e {
+                GetTimeoutError::Timeout => TryGetError::Empty,
+                GetTimeoutError::Disconnected => TryGetError::Disconnected,
+                GetTimeoutError::Closed => TryGetError::Closed,
+                GetTimeoutError::Message(m) => TryGetError::Message(m),
+            })
+    }
+
+    fn get_deadline(&self, deadline: Option<Deadline>, block: bool) -> Result<T, GetTimeoutError> {
+        message::with_scratch(|buf| {
+            match self.take_deadline(deadline, block, buf)? {
+                Taken::Inline => {}
+                Taken::Block(b) => {
+                    // The default mode: copy the block into private memory, free it (drop),
+                    // and validate the copy.
+                    buf.extend_from_slice(b.bytes());
+                }
+            }
+            message::decode::<T>(buf).map_err(GetTimeoutError::Message)
+        })
+    }
+
+    /// Takes the next item and lends its archived form (`&Archived<T>`) through a guard,
+    /// blocking while the queue is empty. Out-of-line messages are validated in place in the
+    /// arena and never copied (their block is freed when the guard drops); inline ones
+    /// (small by definition) are copied out of the slot first. Validating in place protects
+    /// against buggy peers, not hostile ones (which could rewrite the bytes after the check);
+    /// use [`Queue::get`] when peers are untrusted.
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::get`].
+    pub fn get_ref(&self) -> Result<Ref<'_, T>, GetError> {
+        self.get_ref_deadline(None, true).map_err(|e| match e {
+            GetTimeoutError::Disconnected => GetError::Disconnected,
+            GetTimeoutError::Closed => GetError::Closed,
+            GetTimeoutError::Message(m) => GetError::Message(m),
+            GetTimeoutError::Timeout => unreachable!("no deadline"),
+        })
+    }
+
+    /// [`Queue::get_ref`] without blocking.
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::get_nowait`].
+    pub fn get_ref_nowait(&self) -> Result<Ref<'_, T>, TryGetError> {
+        self.get_ref_deadline(Some(Deadline::now()), false)
+            .map_err(|e| match e {
+                GetTimeoutError::Timeout => TryGetError::Empty,
+                GetTimeoutError::Disconnected => TryGetError::Disconnected,
+                GetTimeoutError::Closed => TryGetError::Closed,
+                GetTimeoutError::Message(m) => TryGetError::Message(m),
+            })
+    }
+
+    fn get_ref_deadline(
+        &self,
+        deadline: Option<Deadline>,
+        block: bool,
+    ) -> Result<Ref<'_, T>, GetTimeoutError> {
+        let mut private = AlignedVec::new();
+        let raw = match self.take_deadline(deadline, block, &mut private)? {
+            Taken::Inline => RefBytes::Private(private),
+            Taken::Block(b) => RefBytes::Block(b),
+        };
+        message::access::<T>(raw.bytes()).map_err(GetTimeoutError::Message)?;
+        Ok(Ref {
+            raw,
+            _q: PhantomData,
+        })
+    }
+
+    /// Pops the next message: an inline one is copied into `sink` (cleared first), an
+    /// out-of-line one comes back as an owned arena block. Blocks per `deadline`/`block`.
+    fn take_deadline(
+        &self,
+        deadline: Option<Deadline>,
+        block: bool,
+        sink: &mut AlignedVec,
+    ) -> Result<Taken, GetTimeoutError> {
+        if !self.usable() {
+            return Err(GetTimeoutError::Closed);
+        }
+        let me = self
+            .shared
+            .obj
+            .ring_id()
+            .map_err(|e| GetTimeoutError::Message(MessageError::Invalid(e.to_string())))?;
+        let sh = &*self.shared;
+        let sink = Cell::new(Some(sink));
+        let take = || {
+            let s = sink.take().expect("sink present");
+            let r = self.try_take(me, s);
+            sink.set(Some(s));
+            r
+        };
+        let outcome = if block {
+            wait::block(sh.ring.items_doorbell(), deadline, take, |slept_out| {
+                if slept_out {
+                    sh.recover();
+                }
+                if self.alone() {
+                    sh.recover();
+                    return Some(take().ok_or(()));
+                }
+                None
+            })
+        } else {
+            match take() {
+                Some(r) => Outcome::Done(r),
+                None if self.alone() => {
+                    sh.recover();
+                    match take() {
+                        Some(r) => Outcome::Done(r),
+                        None => Outcome::Stopped(()),
+                    }
+                }
+                None => Outcome::TimedOut,
+            }
+        };
+        match outcome {
+            Outcome::Done(r) => r.map_err(GetTimeoutError::Message),
+            Outcome::Stopped(()) => Err(GetTimeoutError::Disconnected),
+            Outcome::TimedOut => Err(GetTimeoutError::Timeout),
+        }
+    }
+
+    /// One pop attempt: `None` = nothing to take now.
+    fn try_take(
+        &self,
+        me: mproc_ring::ParticipantId,
+        sink: &mut AlignedVec,
+    ) -> Option<Result<Taken, MessageError>> {
+        let sh = &*self.shared;
+        let r = sh
+            .ring
+            .try_pop_with(me, |slot| -> Result<Taken, MessageError> {
+                let Some((&tag, body)) = slot.split_last() else {
+                    return Err(MessageError::Invalid("empty slot".into()));
+                };
+                match tag {
+                    TAG_INLINE => {
+                        sink.clear();
+                        sink.extend_from_slice(body);
+                        Ok(Taken::Inline)
+                    }
+                    TAG_ARENA if body.len() == DESC_LEN => {
+                        let off = u64::from_le_bytes(body[..8].try_into().expect("8 bytes"));
+                        let len = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes"));
+                        Ok(Taken::Block(Block::claim(&self.shared, off, len)?))
+                    }
+                    _ => Err(MessageError::Invalid(format!("bad slot tag {tag:#x}"))),
+                }
+            });
+        match r {
+            Ok(taken) => {
+                // A slot is free: wake a producer blocked on a full ring.
+                wait::ring(sh.ring.space_doorbell());
+                Some(taken)
+            }
+            Err(TryPopError::Empty | TryPopError::Contended | TryPopError::Recovered) => None,
+            Err(TryPopError::Corrupt | TryPopError::BufferTooSmall { .. }) => Some(Err(
+                MessageError::Invalid("queue slot failed validation".into()),
+            )),
+        }
+    }
+}
+
+/// What a pop produced.
+enum Taken {
+    /// The archive was copied into the caller's sink.
+    Inline,
+    /// An out-of-line archive, in an arena block we now own.
+    Block(Block),
+}
+
+/// Where a staged put's bytes go.
+enum Staged {
+    Inline,
+    /// An arena block, once allocated.
+    Arena(Option<Offset<u8>>),
+    /// Pushed: the consumer owns the block now.
+    Sent,
+}
+
+impl Staged {
+    /// Frees an allocated block that was never sent.
+    fn release(&mut self, arena: &Arena) {
+        if let Staged::Arena(Some(off)) = *self {
+            let _ = arena.free(off);
+        }
+        *self = Staged::Sent;
+    }
+}
+
+/// An arena block taken from the queue: ours to read; freed on drop (then producers waiting
+/// for arena room are woken).
+struct Block {
+    shared: Arc<Shared>,
+    off: Offset<u8>,
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Block {
+    /// Checks a descriptor read from a slot (untrusted) and takes the block.
+    fn claim(shared: &Arc<Shared>, off: u64, len: u64) -> Result<Block, MessageError> {
+        let bad = || MessageError::Invalid(format!("bad arena descriptor ({off}, {len})"));
+        let arena = &shared.arena;
+        let len = usize::try_from(len).map_err(|_| bad())?;
+        if len > arena.max_alloc() {
+            return Err(bad());
+        }
+        let off = Offset::new(off);
+        let ptr = arena.ptr(off, len).map_err(|_| bad())?;
+        if !(ptr.as_ptr() as usize).is_multiple_of(ARCHIVE_ALIGN) {
+            return Err(bad());
+        }
+        Ok(Block {
+            shared: shared.clone(),
+            off,
+            ptr,
+            len,
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr+len` was checked to lie inside the arena, which is mapped while
+        // `self.shared` keeps the segment alive; the block was handed to us by the descriptor
+        // we consumed, so no honest peer writes it until we free it.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // A bad free (a hostile descriptor naming someone else's block) is refused by the
+        // arena; nothing else to do about it here.
+        let _ = self.shared.arena.free(self.off);
+        wait::ring(self.shared.ring.space_doorbell());
+    }
+}
+
+enum RefBytes {
+    Private(AlignedVec),
+    Block(Block),
+}
+
+impl RefBytes {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            RefBytes::Private(v) => v,
+            RefBytes::Block(b) => b.bytes(),
+        }
+    }
+}
+
+/// A received message lent in place as `&Archived<T>` (see [`Queue::get_ref`]); validated
+/// when it was taken. Dropping it frees the message's arena block.
+pub struct Ref<'q, T: Message> {
+    raw: RefBytes,
+    _q: PhantomData<&'q Queue<T>>,
+}
+
+impl<T: Message> Ref<'_, T> {
+    /// Deserialises the archived value into an owned `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError::Invalid`] if rkyv's deserialiser fails.
+    pub fn deserialize(&self) -> Result<T, MessageError> {
+        message::deserialize::<T>(self)
+    }
+
+    /// Whether the value is read in place in shared memory (an out-of-line message), as
+    /// opposed to a private copy (a small inline one).
+    pub fn is_in_place(&self) -> bool {
+        matches!(self.raw, RefBytes::Block(_))
+    }
+}
+
+impl<T: Message> Deref for Ref<'_, T> {
+    type Target = Archived<T>;
+
+    fn deref(&self) -> &Archived<T> {
+        // SAFETY: the bytes were validated as an `Archived<T>` (bytecheck, alignment) when
+        // this guard was made and are ours since: a private copy, or an arena block only we
+        // may touch until we free it on drop (a hostile peer writing it anyway is the
+        // documented limit of `get_ref`).
+        unsafe { rkyv::access_unchecked::<Archived<T>>(self.raw.bytes()) }
+    }
+}
+
+impl<T: Message> fmt::Debug for Ref<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ref")
+            .field("len", &self.raw.bytes().len())
+            .field("in_place", &self.is_in_place())
+            .finish()
+    }
+}
+
+impl<T: Message> Clone for Queue<T> {
+    /// Another handle to the same queue, counted as one more holder (Python: passing the
+    /// same queue to several processes). Cloning a closed or disowned handle gives one in
+    /// the same state.
+    fn clone(&self) -> Self {
+        // A usable handle's clone is counted (if counting fails, the clone starts closed);
+        // a closed or disowned handle's clone is the same.
+        let closed = if self.usable() {
+            self.shared.obj.acquire(ROLE).is_err()
+        } else {
+            self.closed.get()
+        };
+        Queue {
+            shared: self.shared.clone(),
+            owner: self.owner,
+            closed: Cell::new(closed),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Message> Drop for Queue<T> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl<T: Message> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("type", &std::any::type_name::<T>())
+            .field("capacity", &self.capacity())
+            .field("qsize", &self.qsize())
+            .field("closed", &self.closed.get())
+            .field("owned", &self.owner.is_current())
+            .field("name", &self.shared.obj.segment().name())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("obj", &self.obj)
+            .finish_non_exhaustive()
+    }
+}
