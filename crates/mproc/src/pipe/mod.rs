@@ -56,6 +56,27 @@
 //! other end was closed or dropped; if its process died without closing it, at the latest
 //! when the ring is full (until then the send only fills a buffer nobody will read).
 //!
+//! Direction is enforced by the types: a one-way pipe's reader cannot send and its writer
+//! cannot receive (Python raises `OSError` at run time; here it does not compile):
+//!
+//! ```compile_fail
+//! let (mut r, _w) = mproc::pipe_oneway()?;
+//! r.send(&1u32)?; // no `send` on a PipeReader
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ```compile_fail
+//! let (_r, mut w) = mproc::pipe_oneway()?;
+//! let _ = w.recv::<u32>(); // no `recv` on a PipeWriter
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ```compile_fail
+//! let (a, _b) = mproc::pipe()?;
+//! let _copy = a.clone(); // an end is not `Clone`: one reader and one writer per direction
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Blocking
 //!
 //! Blocking calls spin briefly, then sleep on the ring's doorbell futex, waking to re-check

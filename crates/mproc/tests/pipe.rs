@@ -1,0 +1,519 @@
+//! `Pipe` / `Connection` across real processes (fork, and spawn from a multithreaded parent):
+//! bytes and objects, poll, duplex, one-way, messages larger than the ring, exact EOF (peer
+//! closed, dropped, SIGKILLed; never before its data is drained), `BufferTooShort`,
+//! `BrokenPipe`, and crashes mid-stream. Every wait is bounded.
+
+use std::time::{Duration, Instant};
+
+use mproc::pipe::{PipeOptions, RecvError, RecvIntoError, RecvTimeoutError, SendError};
+use mproc::{Connection, PipeReader, PipeWriter, Process, StartMethod, pipe, pipe_oneway};
+
+/// Generous bound for anything that should happen "soon".
+const LONG: Duration = Duration::from_secs(20);
+
+fn fork<A: mproc::Args>(f: impl FnOnce(A) + Send + 'static, args: A) -> Process {
+    let mut p = Process::new(f, args).start_method(StartMethod::Fork);
+    p.start().expect("start");
+    p
+}
+
+/// Joins with a deadline; kills and fails on timeout. Returns the exit code.
+fn join(p: &Process) -> i32 {
+    match p.join_timeout(LONG).expect("join") {
+        Some(s) => s.exitcode(),
+        None => {
+            let _ = p.kill();
+            let _ = p.join_timeout(LONG);
+            panic!("child {:?} did not finish in time", p.pid());
+        }
+    }
+}
+
+/// A recognisable payload of `n` bytes.
+fn pattern(n: usize, seed: u32) -> Vec<u8> {
+    (0..n as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) ^ seed) as u8)
+        .collect()
+}
+
+#[test]
+fn bytes_and_objects_in_one_process() {
+    let (mut a, mut b) = pipe().unwrap();
+    a.send_bytes(b"").unwrap();
+    a.send_bytes(b"abc").unwrap();
+    a.send(&(7u32, String::from("seven"), vec![Some(1i64), None]))
+        .unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), b"");
+    assert_eq!(b.recv_bytes().unwrap(), b"abc");
+    assert_eq!(
+        b.recv::<(u32, String, Vec<Option<i64>>)>().unwrap(),
+        (7, "seven".to_string(), vec![Some(1), None])
+    );
+    // Raw bytes that are not an archive of the type: a decode error, message consumed.
+    a.send_bytes(&[0xff; 3]).unwrap();
+    assert!(matches!(b.recv::<String>(), Err(RecvError::Decode(_))));
+    a.send(&5u8).unwrap();
+    assert_eq!(b.recv::<u8>().unwrap(), 5);
+}
+
+#[test]
+fn bytes_and_objects_across_fork() {
+    let (a, mut b) = pipe().unwrap();
+    let p = fork(
+        |(mut a,): (Connection,)| {
+            a.send_bytes(b"raw").unwrap();
+            a.send(&String::from("typed")).unwrap();
+            a.send(&vec![1u64, 2, 3]).unwrap();
+        },
+        (a,),
+    );
+    assert_eq!(b.recv_bytes().unwrap(), b"raw");
+    assert_eq!(b.recv::<String>().unwrap(), "typed");
+    assert_eq!(b.recv::<Vec<u64>>().unwrap(), vec![1, 2, 3]);
+    assert_eq!(b.recv::<u8>(), Err(RecvError::Disconnected));
+    assert_eq!(join(&p), 0);
+}
+
+#[test]
+fn poll_with_and_without_data() {
+    let (mut a, mut b) = pipe().unwrap();
+    assert!(!b.poll(Some(Duration::ZERO)).unwrap());
+    let t = Instant::now();
+    assert!(!b.poll(Some(Duration::from_millis(100))).unwrap());
+    assert!(
+        t.elapsed() >= Duration::from_millis(100),
+        "poll returned early"
+    );
+    a.send(&1u32).unwrap();
+    assert!(b.poll(Some(Duration::ZERO)).unwrap());
+    assert!(b.poll(None).unwrap(), "poll does not consume");
+    assert_eq!(b.recv::<u32>().unwrap(), 1);
+    assert!(!b.poll(Some(Duration::ZERO)).unwrap());
+    // poll(None) blocks until a child sends.
+    let p = fork(
+        |(mut a,): (Connection,)| {
+            std::thread::sleep(Duration::from_millis(50));
+            a.send(&2u32).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        },
+        (a,),
+    );
+    assert!(b.poll(None).unwrap());
+    assert_eq!(b.recv::<u32>().unwrap(), 2);
+    // After the peer is gone, poll is true (EOF is readable) and recv says so.
+    assert_eq!(join(&p), 0);
+    assert!(b.poll(Some(Duration::ZERO)).unwrap());
+    assert_eq!(b.recv::<u32>(), Err(RecvError::Disconnected));
+}
+
+#[test]
+fn recv_timeout_times_out_then_receives() {
+    let (mut a, mut b) = pipe().unwrap();
+    let t = Instant::now();
+    assert_eq!(
+        b.recv_timeout::<u32>(Duration::from_millis(80)),
+        Err(RecvTimeoutError::Timeout)
+    );
+    assert!(t.elapsed() >= Duration::from_millis(80));
+    a.send(&9u32).unwrap();
+    assert_eq!(b.recv_timeout::<u32>(Duration::from_secs(5)), Ok(9));
+}
+
+#[test]
+fn duplex_both_ways_across_fork() {
+    let (mut a, b) = pipe().unwrap();
+    // The child echoes every number doubled, until EOF.
+    let p = fork(
+        |(mut b,): (Connection,)| {
+            while let Ok(n) = b.recv::<u64>() {
+                b.send(&(n * 2)).unwrap();
+            }
+        },
+        (b,),
+    );
+    for i in 0..200u64 {
+        a.send(&i).unwrap();
+        assert_eq!(a.recv_timeout::<u64>(LONG), Ok(i * 2));
+    }
+    // Both directions at once: pipeline 100 before reading.
+    for i in 0..100u64 {
+        a.send(&i).unwrap();
+    }
+    for i in 0..100u64 {
+        assert_eq!(a.recv_timeout::<u64>(LONG), Ok(i * 2));
+    }
+    a.close();
+    assert_eq!(join(&p), 0, "the child saw EOF and returned");
+}
+
+#[test]
+fn oneway_across_fork_in_python_order() {
+    // Python: r, w = Pipe(duplex=False). Sending on `r` or receiving on `w` does not
+    // compile (see the compile_fail doc tests in `mproc::pipe`).
+    let (mut r, w): (PipeReader, PipeWriter) = pipe_oneway().unwrap();
+    let p = fork(
+        |(mut w,): (PipeWriter,)| {
+            for i in 0..50u32 {
+                w.send(&format!("line {i}")).unwrap();
+            }
+            w.close();
+        },
+        (w,),
+    );
+    for i in 0..50u32 {
+        assert_eq!(r.recv::<String>().unwrap(), format!("line {i}"));
+    }
+    assert_eq!(r.recv::<String>(), Err(RecvError::Disconnected));
+    assert_eq!(join(&p), 0);
+}
+
+#[test]
+fn large_messages_stream_through_a_small_ring_intact() {
+    let (r, mut w) = PipeOptions::new().capacity(64 << 10).oneway().unwrap();
+    let sizes = [1 << 20, 0, 65_536, 1, 3 * (1 << 20) + 17];
+    let p = fork(
+        move |(mut r,): (PipeReader,)| {
+            for (i, n) in sizes.into_iter().enumerate() {
+                let got = r.recv_bytes().unwrap();
+                assert!(
+                    got == pattern(n, i as u32),
+                    "message {i} of {n} bytes corrupted"
+                );
+            }
+            // And a typed one larger than the ring.
+            let v: Vec<u64> = r.recv().unwrap();
+            assert_eq!(v, (0..100_000u64).collect::<Vec<_>>());
+        },
+        (r,),
+    );
+    for (i, n) in sizes.into_iter().enumerate() {
+        w.send_bytes(&pattern(n, i as u32)).unwrap();
+    }
+    w.send(&(0..100_000u64).collect::<Vec<_>>()).unwrap();
+    assert_eq!(join(&p), 0);
+}
+
+#[test]
+fn eof_after_peer_closes_but_not_before_its_data_is_drained() {
+    for how in ["close", "drop", "return"] {
+        let (a, mut b) = pipe().unwrap();
+        let p = fork(
+            move |(mut a,): (Connection,)| {
+                for i in 0..20u32 {
+                    a.send(&i).unwrap();
+                }
+                match how {
+                    "close" => a.close(),
+                    "drop" => drop(a),
+                    _ => {}
+                }
+                // Linger after closing: EOF must not wait for the process to exit, except
+                // when the end is only released by returning.
+                if how != "return" {
+                    std::thread::sleep(Duration::from_secs(3));
+                }
+            },
+            (a,),
+        );
+        // Let the child finish sending and close before we read anything.
+        std::thread::sleep(Duration::from_millis(100));
+        for i in 0..20u32 {
+            assert_eq!(b.recv::<u32>().unwrap(), i, "{how}: data lost");
+        }
+        let t = Instant::now();
+        assert_eq!(
+            b.recv_timeout::<u32>(LONG),
+            Err(RecvTimeoutError::Disconnected),
+            "{how}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "{how}: EOF waited for the child's exit"
+        );
+        let _ = p.kill();
+        join(&p);
+    }
+}
+
+#[test]
+fn eof_when_peer_is_sigkilled_while_we_wait() {
+    let (a, mut b) = pipe().unwrap();
+    let p = fork(
+        |(mut a,): (Connection,)| {
+            a.send(&1u32).unwrap();
+            std::thread::sleep(Duration::from_secs(30));
+            drop(a);
+        },
+        (a,),
+    );
+    assert_eq!(b.recv_timeout::<u32>(LONG), Ok(1));
+    let killer = std::thread::spawn({
+        let pid = p.pid().unwrap() as i32;
+        move || {
+            std::thread::sleep(Duration::from_millis(100));
+            // SAFETY: plain kill(2) of our own child.
+            unsafe_kill(pid);
+        }
+    });
+    let t = Instant::now();
+    assert_eq!(
+        b.recv_timeout::<u32>(LONG),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+    killer.join().unwrap();
+    assert_eq!(join(&p), -9);
+}
+
+fn unsafe_kill(pid: i32) {
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
+#[test]
+fn disowned_fork_copies_do_not_keep_the_pipe_open() {
+    // Python's P6: a child that merely inherits the write end keeps EOF from ever arriving.
+    let (a, mut b) = pipe().unwrap();
+    // This child inherits both ends by fork but is passed neither: it must not count.
+    let bystander = fork(|()| std::thread::sleep(Duration::from_secs(30)), ());
+    let sender = fork(
+        |(mut a,): (Connection,)| {
+            a.send(&String::from("only")).unwrap();
+        },
+        (a,),
+    );
+    assert_eq!(b.recv_timeout::<String>(LONG).as_deref(), Ok("only"));
+    assert_eq!(
+        b.recv_timeout::<String>(LONG),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert_eq!(join(&sender), 0);
+    bystander.kill().unwrap();
+    assert_eq!(join(&bystander), -9);
+}
+
+#[test]
+fn send_to_a_closed_peer_is_broken_pipe() {
+    let (mut a, b) = pipe().unwrap();
+    drop(b);
+    assert_eq!(a.send(&1u8), Err(SendError::Disconnected));
+    assert_eq!(a.send_bytes(b"x"), Err(SendError::Disconnected));
+
+    // A peer in a child that is killed: at the latest once the ring is full.
+    let (mut w_side, r_side) = PipeOptions::new().capacity(4096).duplex().unwrap();
+    let p = fork(
+        |(_r,): (Connection,)| std::thread::sleep(Duration::from_secs(30)),
+        (r_side,),
+    );
+    p.kill().unwrap();
+    assert_eq!(join(&p), -9);
+    let t = Instant::now();
+    let mut result = Ok(());
+    for _ in 0..10_000 {
+        result = w_side.send_bytes(&[0u8; 100]);
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(result, Err(SendError::Disconnected));
+    assert!(t.elapsed() < LONG);
+}
+
+#[test]
+fn recv_bytes_into_buffer_too_short_keeps_the_message() {
+    let (mut a, mut b) = pipe().unwrap();
+    a.send_bytes(b"hello world").unwrap();
+    let mut small = [0u8; 4];
+    assert_eq!(
+        b.recv_bytes_into(&mut small),
+        Err(RecvIntoError::BufferTooShort { needed: 11 })
+    );
+    assert_eq!(small, [0; 4], "buffer untouched");
+    let mut big = [0u8; 32];
+    assert_eq!(b.recv_bytes_into(&mut big), Ok(11));
+    assert_eq!(&big[..11], b"hello world");
+    a.send_bytes(b"again").unwrap();
+    let mut v = vec![1, 2, 3, 4, 5, 6, 7, 8];
+    assert_eq!(b.recv_bytes_into_vec(&mut v), Ok(5));
+    assert_eq!(v, b"again");
+    drop(a);
+    assert_eq!(
+        b.recv_bytes_into(&mut big),
+        Err(RecvIntoError::Disconnected)
+    );
+}
+
+#[test]
+fn writer_killed_mid_stream_loses_nothing_it_committed() {
+    // The child streams numbered 256 KiB messages through a 16 KiB ring until killed; the
+    // parent reads slowly so the child is always mid-message. Survivor: every whole message
+    // intact and in order, then EOF (never a partial message, never a hang).
+    let (mut r, w) = PipeOptions::new().capacity(16 << 10).oneway().unwrap();
+    let p = fork(
+        |(mut w,): (PipeWriter,)| {
+            for i in 0u32.. {
+                let mut m = i.to_le_bytes().to_vec();
+                m.extend_from_slice(&pattern(256 << 10, i));
+                if w.send_bytes(&m).is_err() {
+                    break;
+                }
+            }
+        },
+        (w,),
+    );
+    let mut next = 0u32;
+    for _ in 0..3 {
+        let m = r.recv_bytes().unwrap();
+        assert_eq!(m[..4], next.to_le_bytes());
+        assert!(m[4..] == pattern(256 << 10, next));
+        next += 1;
+    }
+    // Pull part of the next message into the receiver, then kill the writer mid-stream.
+    let _ = r.poll(Some(Duration::from_millis(5)));
+    p.kill().unwrap();
+    assert_eq!(join(&p), -9);
+    loop {
+        match r.recv_bytes_timeout(LONG) {
+            Ok(m) => {
+                assert_eq!(
+                    m[..4],
+                    next.to_le_bytes(),
+                    "a message was lost or duplicated"
+                );
+                assert!(
+                    m[4..] == pattern(256 << 10, next),
+                    "message {next} corrupted"
+                );
+                next += 1;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(
+        r.dropped_messages() <= 1,
+        "at most the one in-flight message is dropped"
+    );
+}
+
+#[test]
+fn reader_killed_leaves_writer_with_broken_pipe_and_others_unaffected() {
+    // Kill a reading child mid-stream; the writer is told, a second pipe keeps working.
+    let (r, mut w) = PipeOptions::new().capacity(8 << 10).oneway().unwrap();
+    let (mut r2, mut w2) = pipe_oneway().unwrap();
+    let p = fork(
+        |(mut r,): (PipeReader,)| {
+            while r.recv_bytes().is_ok() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        },
+        (r,),
+    );
+    w.send_bytes(&pattern(100_000, 1)).unwrap();
+    p.kill().unwrap();
+    assert_eq!(join(&p), -9);
+    let t = Instant::now();
+    let mut res = Ok(());
+    while res.is_ok() && t.elapsed() < LONG {
+        res = w.send_bytes(&pattern(10_000, 2));
+    }
+    assert_eq!(res, Err(SendError::Disconnected));
+    w2.send(&3u8).unwrap();
+    assert_eq!(r2.recv::<u8>(), Ok(3));
+}
+
+#[test]
+fn handle_passed_through_two_generations_of_fork() {
+    let (a, mut b) = pipe().unwrap();
+    let p = fork(
+        |(a,): (Connection,)| {
+            let gc = Process::new(
+                |(mut a,): (Connection,)| a.send(&String::from("from grandchild")).unwrap(),
+                (a,),
+            )
+            .start_method(StartMethod::Fork);
+            let mut gc = gc;
+            gc.start().unwrap();
+            assert_eq!(
+                gc.join_timeout(LONG).unwrap().map(|s| s.exitcode()),
+                Some(0)
+            );
+        },
+        (a,),
+    );
+    assert_eq!(
+        b.recv_timeout::<String>(LONG).as_deref(),
+        Ok("from grandchild")
+    );
+    assert_eq!(
+        b.recv_timeout::<String>(LONG),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert_eq!(join(&p), 0);
+}
+
+#[test]
+fn used_end_can_be_passed_and_the_child_takes_over_its_ring_roles() {
+    // The parent sends and receives on `a` first (claiming both ring roles), then passes it.
+    let (mut a, mut b) = pipe().unwrap();
+    a.send(&1u32).unwrap();
+    b.send(&10u32).unwrap();
+    assert_eq!(a.recv::<u32>(), Ok(10));
+    let p = fork(
+        |(mut a,): (Connection,)| {
+            a.send(&2u32).unwrap();
+            assert_eq!(a.recv::<u32>(), Ok(20));
+        },
+        (a,),
+    );
+    assert_eq!(b.recv_timeout::<u32>(LONG), Ok(1));
+    assert_eq!(b.recv_timeout::<u32>(LONG), Ok(2));
+    b.send(&20u32).unwrap();
+    assert_eq!(
+        b.recv_timeout::<u32>(LONG),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert_eq!(join(&p), 0);
+}
+
+// ---- spawn ----------------------------------------------------------------------------------
+
+fn spawned_echo((mut conn, mut log): (Connection, PipeWriter)) {
+    while let Ok(s) = conn.recv::<String>() {
+        conn.send(&s.to_uppercase()).unwrap();
+    }
+    log.send(&String::from("echo saw EOF")).unwrap();
+}
+mproc::entry!(spawned_echo);
+
+#[test]
+fn handles_passed_to_a_spawned_child_of_a_multithreaded_parent() {
+    // Another thread is running while we start the child: spawn is the safe method then.
+    let busy = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(300)));
+    let (mut a, b) = pipe().unwrap();
+    let (mut log_r, log_w) = pipe_oneway().unwrap();
+    let mut p = Process::new(spawned_echo, (b, log_w)).start_method(StartMethod::Spawn);
+    p.start().expect("spawn");
+    for word in ["alpha", "beta", "gamma"] {
+        a.send(&word.to_string()).unwrap();
+        assert_eq!(a.recv_timeout::<String>(LONG), Ok(word.to_uppercase()));
+    }
+    // A large message through the spawned child too.
+    let big = "x".repeat(300_000);
+    a.send(&big).unwrap();
+    assert_eq!(a.recv_timeout::<String>(LONG).map(|s| s.len()), Ok(300_000));
+    a.close();
+    assert_eq!(
+        log_r.recv_timeout::<String>(LONG).as_deref(),
+        Ok("echo saw EOF")
+    );
+    assert_eq!(
+        log_r.recv_timeout::<String>(LONG),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert_eq!(join(&p), 0);
+    busy.join().unwrap();
+}
