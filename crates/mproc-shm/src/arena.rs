@@ -455,7 +455,8 @@ impl Arena {
     }
 
     fn class_for(&self, size: usize, align: usize) -> Option<u32> {
-        let size = size as u64;
+        // A zero-size request takes one byte, so its data never sits at its block's end.
+        let size = size.max(1) as u64;
         let align = align as u64;
         let need = if align <= 16 {
             size.checked_add(BLOCK_HEADER)?
@@ -470,7 +471,7 @@ impl Arena {
     }
 
     /// Allocates `size` bytes aligned to `align` (a power of two, at most 4096) and returns
-    /// their offset. The bytes are not zeroed.
+    /// their offset. The bytes are not zeroed. A zero-size request is served as one byte.
     ///
     /// # Errors
     ///

@@ -348,6 +348,7 @@ fn a_process_killed_inside_the_allocator_leaks_at_most_its_blocks() {
 
 /// The size class the arena uses for a request (mirrors the documented rule).
 fn class_bytes(size: usize, align: usize) -> u64 {
+    let size = size.max(1);
     let need = if align <= 16 {
         size as u64 + 16
     } else if align <= 64 {
