@@ -517,3 +517,63 @@ fn handles_passed_to_a_spawned_child_of_a_multithreaded_parent() {
     assert_eq!(join(&p), 0);
     busy.join().unwrap();
 }
+
+fn spawned_reader((mut r, mut report): (PipeReader, PipeWriter)) {
+    let m = r.recv_bytes().unwrap();
+    report.send(&(m == pattern(1 << 20, 77))).unwrap();
+}
+mproc::entry!(spawned_reader);
+
+#[test]
+fn reader_passed_mid_message_hands_its_partial_message_to_the_child() {
+    let (mut r, mut w) = PipeOptions::new().capacity(16 << 10).oneway().unwrap();
+    let (mut report_r, report_w) = pipe_oneway().unwrap();
+    let writer = std::thread::spawn(move || w.send_bytes(&pattern(1 << 20, 77)));
+    std::thread::sleep(Duration::from_millis(50));
+    // Pulls the fragments published so far into this end's private buffer: not whole yet.
+    assert!(!r.poll(Some(Duration::ZERO)).unwrap());
+    let mut p = Process::new(spawned_reader, (r, report_w)).start_method(StartMethod::Spawn);
+    p.start().expect("spawn");
+    assert_eq!(
+        report_r.recv_timeout::<bool>(LONG),
+        Ok(true),
+        "child got the message intact"
+    );
+    assert_eq!(writer.join().unwrap(), Ok(()));
+    assert_eq!(join(&p), 0);
+}
+
+#[test]
+fn a_captured_end_is_disowned_in_the_child() {
+    // Captured by the closure instead of passed as an argument: the fork child has a copy it
+    // does not hold; using it panics (exit code 1) rather than stealing the parent's roles.
+    let (a, mut b) = pipe().unwrap();
+    let p = fork(
+        move |()| {
+            let mut a = a;
+            let _ = a.send(&1u8);
+        },
+        (),
+    );
+    assert_eq!(join(&p), 1);
+    // The parent's copy went away with the closure after start: EOF, nothing was sent.
+    assert_eq!(
+        b.recv_timeout::<u8>(LONG),
+        Err(RecvTimeoutError::Disconnected)
+    );
+}
+
+#[test]
+fn ends_are_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Connection>();
+    is_send::<PipeReader>();
+    is_send::<PipeWriter>();
+    let (mut a, b) = pipe().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut b = b;
+        b.recv::<u32>()
+    });
+    a.send(&4u32).unwrap();
+    assert_eq!(t.join().unwrap(), Ok(4));
+}
