@@ -673,7 +673,7 @@ impl MpmcRing {
                             .seq
                             .compare_exchange(
                                 w,
-                                enc(hd + u64::from(self.cap), EMPTY, 0),
+                                enc(hd.wrapping_add(u64::from(self.cap)), EMPTY, 0),
                                 Ordering::Release,
                                 Ordering::Relaxed,
                             )
@@ -736,7 +736,7 @@ impl MpmcRing {
         // Release: pairs with the next producer's Acquire claim.
         self.ctl(pos)
             .seq
-            .store(enc(pos + u64::from(self.cap), EMPTY, 0), Ordering::Release);
+            .store(enc(pos.wrapping_add(u64::from(self.cap)), EMPTY, 0), Ordering::Release);
     }
 
     /// Pops the next message, lending its bytes to `f` in place; the slot is freed when `f`
@@ -761,7 +761,7 @@ impl MpmcRing {
         let finish = Finish {
             ctl,
             claimed: enc(pos, READING, u64::from(me.get())),
-            word: enc(pos + u64::from(self.cap), EMPTY, 0),
+            word: enc(pos.wrapping_add(u64::from(self.cap)), EMPTY, 0),
             armed: true,
         };
         let token = self

@@ -332,7 +332,7 @@ pub struct Reservation<'a> {
 
 impl Reservation<'_> {
     fn record_unit(&self) -> u64 {
-        self.w.tail + u64::from(self.pad)
+        self.w.tail.wrapping_add(u64::from(self.pad))
     }
 
     /// The record's payload bytes (`len` of them), to fill in place.

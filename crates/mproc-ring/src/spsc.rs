@@ -8,7 +8,8 @@
 //! reloaded only when the cache says "full" / "empty" — so most operations touch no shared
 //! cache line but their own.
 //!
-//! Every index read from the peer is validated (`0 <= tail - head <= capacity`) before use;
+//! Positions use wrapping arithmetic (a hostile peer may store any value). Every index read
+//! from the peer is validated (`0 <= tail - head <= capacity`, and it only moved forward) before use;
 //! a bad one makes the operation fail with `Corrupt`, never index out of bounds.
 #![allow(unsafe_code)]
 // `init`/`attach` (in-place layouts) are not built under loom, which uses heap values.
@@ -554,7 +555,7 @@ impl Producer {
     /// Free slots, reloading the consumer's index if the cached one says fewer than `want`.
     pub(crate) fn free(&mut self, want: u32) -> Result<u32, PushError> {
         let cap = u64::from(self.ring.cap);
-        let free = cap - (self.tail - self.cached_head);
+        let free = cap - self.tail.wrapping_sub(self.cached_head);
         if free >= u64::from(want) {
             return Ok(free as u32);
         }
@@ -562,7 +563,8 @@ impl Producer {
         // so its reads of the slots it freed happen before our writes into them.
         let head = self.ring.mem.hdr().head.load(Ordering::Acquire);
         let used = self.tail.wrapping_sub(head);
-        if used > cap || head < self.cached_head {
+        // Valid: at most `cap` in use, and the head only moved forward (less in use than before).
+        if used > cap || used > self.tail.wrapping_sub(self.cached_head) {
             return Err(PushError::Corrupt);
         }
         self.cached_head = head;
@@ -578,7 +580,7 @@ impl Producer {
     }
 
     pub(crate) fn publish(&mut self, n: u32) {
-        self.tail += u64::from(n);
+        self.tail = self.tail.wrapping_add(u64::from(n));
         // Release: our slot writes happen before the consumer's Acquire load of tail.
         self.ring.mem.hdr().tail.store(self.tail, Ordering::Release);
     }
@@ -736,7 +738,7 @@ impl Consumer {
     }
 
     pub(crate) fn avail(&mut self, want: u32) -> Result<u32, PopError> {
-        let have = self.cached_tail - self.head;
+        let have = self.cached_tail.wrapping_sub(self.head);
         if have >= u64::from(want) {
             return Ok(have as u32);
         }
@@ -744,7 +746,8 @@ impl Consumer {
         // so its slot writes are visible before we read them.
         let tail = self.ring.mem.hdr().tail.load(Ordering::Acquire);
         let have = tail.wrapping_sub(self.head);
-        if have > u64::from(self.ring.cap) || tail < self.cached_tail {
+        // Valid: at most `cap` published, and the tail only moved forward (more than before).
+        if have > u64::from(self.ring.cap) || have < self.cached_tail.wrapping_sub(self.head) {
             // Relaxed: a statistic.
             self.ring.mem.hdr().corrupt.fetch_add(1, Ordering::Relaxed);
             return Err(PopError::Corrupt);
@@ -762,7 +765,7 @@ impl Consumer {
     }
 
     pub(crate) fn release_slots(&mut self, n: u32) {
-        self.head += u64::from(n);
+        self.head = self.head.wrapping_add(u64::from(n));
         // Release: our reads of the slots happen before the producer reuses them.
         self.ring.mem.hdr().head.store(self.head, Ordering::Release);
     }
