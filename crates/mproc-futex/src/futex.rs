@@ -11,7 +11,7 @@
 //! Under `--cfg mproc_loom` the same functions are emulated by a parking table (a loom `Mutex`
 //! and `Condvar` keyed by the word's address; see `loom_park.rs`), so a lost wake-up shows as
 //! a loom deadlock instead of passing silently. There, deadlines follow a logical clock that
-//! only [`advance_clock`] moves: a model that never advances it checks that nothing depends
+//! only `advance_clock` (loom builds only) moves: a model that never advances it checks that nothing depends
 //! on a timeout to make progress.
 
 use crate::deadline::Deadline;

@@ -97,8 +97,15 @@ pub enum UnlockError {
 }
 
 /// A robust mutual-exclusion lock in one process-shared `u32` (Python's
-/// `multiprocessing.Lock`, without data). See the [module docs](self) for the word layout and
-/// what happens when an owner dies.
+/// `multiprocessing.Lock`, without data).
+///
+/// The word holds the owner's participant id in bits 0–29, bit 30 = "somebody may sleep",
+/// bit 31 = "taken over from a dead owner, not yet marked consistent" (with no owner: not
+/// recoverable). A waiter asks the [`Liveness`] about the owner before its first sleep, on
+/// every new owner, and after each check interval (1 ms doubling to [`CHECK_INTERVAL_MAX`]);
+/// a dead owner's lock is CASed over by exactly one acquirer, who gets
+/// [`Acquired::OwnerDied`]. Worst-case takeover delay for a sleeper: [`CHECK_INTERVAL_MAX`]
+/// plus scheduling plus the liveness query; for a later arrival: none.
 ///
 /// `#[repr(C)]`, four bytes, position-independent: all-zero bytes are an unlocked lock, so it
 /// can live in a zeroed shared segment, in a `static` or on the heap, and works the same.
