@@ -1,6 +1,9 @@
 //! RawRLock: reentrancy, thread ownership, deadlines.
 #![cfg(not(mproc_loom))] // real processes, clocks and futexes; loom models are in loom_*.rs
 
+mod common;
+
+use common::*;
 use mproc_futex::{AcquireError, AlwaysAlive, Deadline, LockError, RawRLock, UnlockError};
 use std::time::{Duration, Instant};
 
@@ -63,4 +66,23 @@ fn other_participant_blocks_until_release() {
         drop(g);
         t.join().unwrap();
     });
+}
+
+/// The thread id is cached per thread; a forked child must not inherit its parent's cached
+/// id, or it would "re-enter" a lock that the parent's thread holds.
+#[test]
+fn forked_child_does_not_inherit_thread_identity() {
+    let _g = FORK_LOCK.lock().unwrap();
+    let l: &'static RawRLock = shared_zeroed();
+    assert_eq!(
+        l.acquire(1, &AlwaysAlive, None),
+        Ok(mproc_futex::Acquired::Clean)
+    );
+    let child = fork(move || match l.try_acquire(1, &AlwaysAlive) {
+        Err(AcquireError::WouldBlock) => 0,
+        _ => 8,
+    });
+    assert_eq!(wait_child(child, CHILD_TIMEOUT), End::Code(0));
+    assert_eq!(l.count(), 1);
+    l.release(1).unwrap();
 }
