@@ -187,9 +187,7 @@ impl End {
                 Err(_) => None,
             }
         };
-        let check = |_slept_out: bool| {
-            peer_gone(obj, peer).then_some(Err(SendError::Disconnected))
-        };
+        let check = |_slept_out: bool| peer_gone(obj, peer).then_some(Err(SendError::Disconnected));
         match wait::block(ring.space_doorbell(), None, attempt, check) {
             Outcome::Done(r) => r,
             Outcome::Stopped(e) => Err(e),
