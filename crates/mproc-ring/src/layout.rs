@@ -211,7 +211,7 @@ pub(crate) fn check_region(
     len: usize,
     needed: usize,
 ) -> Result<(), LayoutError> {
-    if region.as_ptr() as usize % REGION_ALIGN != 0 {
+    if !(region.as_ptr() as usize).is_multiple_of(REGION_ALIGN) {
         return Err(LayoutError::Misaligned);
     }
     if len < needed {
@@ -226,7 +226,7 @@ pub(crate) fn check_attach_region(
     len: usize,
     header: usize,
 ) -> Result<(), AttachError> {
-    if region.as_ptr() as usize % REGION_ALIGN != 0 {
+    if !(region.as_ptr() as usize).is_multiple_of(REGION_ALIGN) {
         return Err(AttachError::Misaligned);
     }
     if len < header {

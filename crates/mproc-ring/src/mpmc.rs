@@ -629,7 +629,7 @@ impl MpmcRing {
         // the payload run is in bounds (masked index, `slot <= stride`).
         let buf = unsafe { core::slice::from_raw_parts_mut(self.payload(pos), self.slot as usize) };
         let r = fill(buf);
-        drop(token);
+        crate::sync::end(token);
         let res = match r {
             Some(n) if n <= self.slot as usize => {
                 // Relaxed: published by the Release CAS to `FULL` in `finish`.
@@ -734,9 +734,10 @@ impl MpmcRing {
         // Relaxed: a statistic.
         self.mem.hdr().corrupt.fetch_add(1, Ordering::Relaxed);
         // Release: pairs with the next producer's Acquire claim.
-        self.ctl(pos)
-            .seq
-            .store(enc(pos.wrapping_add(u64::from(self.cap)), EMPTY, 0), Ordering::Release);
+        self.ctl(pos).seq.store(
+            enc(pos.wrapping_add(u64::from(self.cap)), EMPTY, 0),
+            Ordering::Release,
+        );
     }
 
     /// Pops the next message, lending its bytes to `f` in place; the slot is freed when `f`
@@ -772,7 +773,7 @@ impl MpmcRing {
         // run is in bounds (masked index).
         let bytes = unsafe { core::slice::from_raw_parts(self.payload(pos), len as usize) };
         let r = f(bytes);
-        drop(token);
+        crate::sync::end(token);
         if !finish.finish() {
             return Err(TryPopError::Recovered);
         }
@@ -812,6 +813,7 @@ impl MpmcRing {
     /// `try_push` `Full` for longer than a check interval — and then notifies both
     /// doorbells if the report is nonzero. The caller must not let a dead participant's id be
     /// reused before recovery has run (mproc-shm reclaims ids only when its table fills).
+    #[allow(clippy::collapsible_match)] // a CAS in a match guard would hide the side effect
     pub fn recover(&self, alive: impl Fn(u32) -> bool) -> RecoveryReport {
         let h = self.mem.hdr();
         let mut rep = RecoveryReport::default();

@@ -272,7 +272,7 @@ impl RecordWriter {
     /// As for `try_write`.
     pub fn try_write_fragment(&mut self, bytes: &[u8], more: bool) -> Result<(), WriteError> {
         let mut r = self.reserve(bytes.len())?;
-        r.as_mut().copy_from_slice(bytes);
+        r.bytes_mut().copy_from_slice(bytes);
         r.commit_len(bytes.len(), more);
         Ok(())
     }
@@ -336,7 +336,7 @@ impl Reservation<'_> {
     }
 
     /// The record's payload bytes (`len` of them), to fill in place.
-    pub fn as_mut(&mut self) -> &mut [u8] {
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
         let h = header_at(&self.w.ring, self.record_unit());
         // SAFETY: the record's units are free, ours, contiguous and in bounds (`reserve`
         // placed the record before the ring's end); the payload follows the 8-byte header.
@@ -357,10 +357,10 @@ impl Reservation<'_> {
         let h = header_at(&self.w.ring, self.record_unit());
         let flags = if more { FLAG_MORE } else { 0 };
         let hdr = u64::from(len) | (u64::from(flags) << 32);
-        // SAFETY: the record's header unit is ours and in bounds (see `as_mut`).
+        // SAFETY: the record's header unit is ours and in bounds (see `bytes_mut`).
         unsafe { h.cast::<[u8; 8]>().write(hdr.to_le_bytes()) };
         let units = self.pad + 1 + len.div_ceil(UNIT);
-        drop(self._tokens);
+        crate::sync::end(self._tokens);
         self.w.publish(units);
     }
 }
@@ -390,7 +390,7 @@ impl RecordReader {
             let h = header_at(&self.c.ring, self.c.head);
             // SAFETY: the unit at `head` is published (Acquire in `avail`) and in bounds.
             let hdr = u64::from_le_bytes(unsafe { h.cast::<[u8; 8]>().read() });
-            drop(t);
+            crate::sync::end(t);
             let (len, flags) = (hdr as u32, (hdr >> 32) as u32);
             let to_end = cap - off;
             if flags == FLAG_PAD {

@@ -609,7 +609,7 @@ impl Producer {
         unsafe {
             core::ptr::copy_nonoverlapping(elem.as_ptr(), self.ring.slot_ptr(self.tail), elem.len())
         };
-        drop(_t);
+        crate::sync::end(_t);
         self.publish(1);
         Ok(())
     }
@@ -621,7 +621,7 @@ impl Producer {
     /// `WrongLength` if `elems.len()` is not a multiple of `slot_size`; `Corrupt`.
     pub fn push_slice(&mut self, elems: &[u8]) -> Result<u32, PushError> {
         let s = self.ring.slot as usize;
-        if elems.len() % s != 0 {
+        if !elems.len().is_multiple_of(s) {
             return Err(PushError::WrongLength {
                 len: elems.len(),
                 slot_size: self.ring.slot,
@@ -709,7 +709,7 @@ impl WriteChunk<'_> {
     /// Publishes the first `k` elements (`k <= n`, clamped).
     pub fn commit(self, k: u32) {
         let k = k.min(self.n);
-        drop(self._tokens);
+        crate::sync::end(self._tokens);
         self.producer.publish(k);
     }
 
@@ -803,7 +803,7 @@ impl Consumer {
             core::slice::from_raw_parts(self.ring.slot_ptr(self.head), self.ring.slot as usize)
         };
         let r = f(bytes);
-        drop(t);
+        crate::sync::end(t);
         self.release_slots(1);
         Ok(r)
     }
@@ -891,7 +891,7 @@ impl ReadChunk<'_> {
     /// Frees the first `k` elements (`k <= n`, clamped).
     pub fn commit(self, k: u32) {
         let k = k.min(self.n);
-        drop(self._tokens);
+        crate::sync::end(self._tokens);
         self.consumer.release_slots(k);
     }
 

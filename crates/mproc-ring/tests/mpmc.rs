@@ -1,6 +1,6 @@
 //! MPMC ring: smoke, capacity edges, model-based property tests, threads, recovery, attach.
 #![cfg(not(mproc_loom))]
-#![allow(unsafe_code)]
+#![allow(unsafe_code, clippy::disallowed_types)]
 
 mod common;
 
@@ -156,8 +156,8 @@ fn attach_validates() {
     let b = unsafe { MpmcRing::attach(mem.ptr, mem.len) }.unwrap();
     a.try_push(id(1), b"via a").unwrap();
     assert_eq!(b.try_pop_vec(id(2)).unwrap(), b"via a");
-    // SAFETY: as above.
     assert!(matches!(
+        // SAFETY: as above.
         unsafe { MpmcRing::attach(mem.ptr, size - 1) },
         Err(AttachError::RegionTooSmall { .. })
     ));

@@ -62,7 +62,7 @@ fn fragments_and_reserve() {
     let mut rd = r.claim_reader(id(2)).unwrap();
     w.try_write_fragment(b"part1", true).unwrap();
     let mut res = w.reserve(40).unwrap();
-    res.as_mut()[..5].copy_from_slice(b"part2");
+    res.bytes_mut()[..5].copy_from_slice(b"part2");
     res.commit_len(5, false);
     let mut out = Vec::new();
     assert!(rd.try_read_into(&mut out).unwrap());
@@ -70,7 +70,7 @@ fn fragments_and_reserve() {
     assert!(!rd.try_read_into(&mut out).unwrap());
     assert_eq!(out, b"part2");
     // A dropped reservation publishes nothing.
-    drop(w.reserve(8).unwrap());
+    let _ = w.reserve(8).unwrap();
     assert!(matches!(rd.try_read(), Err(ReadError::Empty)));
 }
 
