@@ -1,0 +1,308 @@
+//! `Process` with the fork start method: exit codes, join with timeout, liveness, signals,
+//! daemons, dropping without zombies. Every wait is bounded.
+#![allow(unsafe_code)]
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use mproc::{Process, ProcessError, StartError, StartMethod};
+
+/// Generous bound for anything that should happen "at once".
+const LONG: Duration = Duration::from_secs(10);
+
+fn fork(p: Process) -> Process {
+    let mut p = p.start_method(StartMethod::Fork);
+    p.start().expect("start");
+    p
+}
+
+fn exitcode_within(p: &Process, limit: Duration) -> i32 {
+    match p.join_timeout(limit).expect("join") {
+        Some(status) => status.exitcode(),
+        None => {
+            let _ = p.kill();
+            let _ = p.join_timeout(LONG);
+            panic!("child {:?} did not end within {limit:?}", p.pid());
+        }
+    }
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: valid out-array of two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors owned by nobody else.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// Reads a pipe to EOF (or `max` bytes) with a deadline.
+fn read_to_end(fd: OwnedFd, limit: Duration) -> Vec<u8> {
+    read_up_to(fd, usize::MAX, limit)
+}
+
+fn read_up_to(fd: OwnedFd, max: usize, limit: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "pipe not closed in time; got {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32) };
+        // SAFETY: `buf` is valid for its length.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n == 0 {
+            return out;
+        }
+        if n > 0 {
+            out.extend_from_slice(&buf[..n as usize]);
+            if out.len() >= max {
+                return out;
+            }
+        }
+    }
+}
+
+/// The kernel's state letter for `pid` (`None` once it is gone).
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S ..."; comm may contain spaces, so split after the last ')'.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+#[test]
+fn normal_return_is_exitcode_zero() {
+    let p = fork(Process::new(|()| {}, ()));
+    assert_eq!(exitcode_within(&p, LONG), 0);
+    assert_eq!(p.exitcode(), Some(0));
+    assert!(p.status().unwrap().success());
+}
+
+#[test]
+fn process_exit_code_is_reported() {
+    let p = fork(Process::new(
+        |(code,): (i32,)| std::process::exit(code),
+        (3,),
+    ));
+    assert_eq!(exitcode_within(&p, LONG), 3);
+}
+
+#[test]
+fn panic_exits_1_with_message_on_stderr() {
+    let (r, w) = pipe();
+    let wfd = w.as_raw_fd();
+    let p = fork(
+        Process::new(
+            move |(fd,): (i32,)| {
+                // Point the child's stderr at our pipe, then panic.
+                // SAFETY: `fd` is the inherited write end of the test's pipe.
+                unsafe { libc::dup2(fd, 2) };
+                panic!("boom from the child");
+            },
+            (wfd,),
+        )
+        .name("Panicker"),
+    );
+    drop(w);
+    let err = String::from_utf8(read_to_end(r, LONG)).unwrap();
+    assert_eq!(exitcode_within(&p, LONG), 1);
+    assert!(err.contains("boom from the child"), "stderr was {err:?}");
+    assert!(
+        err.contains("Process Panicker: panicked at"),
+        "stderr was {err:?}"
+    );
+}
+
+#[test]
+fn kill_is_minus_9_and_terminate_is_minus_15() {
+    let sleeper = || Process::new(|()| std::thread::sleep(Duration::from_secs(60)), ());
+    let p = fork(sleeper());
+    assert!(p.is_alive());
+    p.kill().unwrap();
+    assert_eq!(exitcode_within(&p, LONG), -9);
+    assert_eq!(p.status().unwrap().to_string(), "exitcode=-SIGKILL");
+    // Signalling a reaped child is a no-op, as in Python.
+    p.kill().unwrap();
+
+    let p = fork(sleeper());
+    p.terminate().unwrap();
+    assert_eq!(exitcode_within(&p, LONG), -15);
+}
+
+#[test]
+fn join_timeout_returns_none_in_time_then_is_alive_transitions() {
+    let p = fork(Process::new(
+        |()| std::thread::sleep(Duration::from_secs(60)),
+        (),
+    ));
+    assert!(p.is_alive());
+    assert_eq!(p.exitcode(), None);
+    let t0 = Instant::now();
+    assert_eq!(p.join_timeout(Duration::from_millis(200)).unwrap(), None);
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(200),
+        "returned early: {waited:?}"
+    );
+    assert!(waited < LONG, "join_timeout overran: {waited:?}");
+    assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), None);
+    assert!(p.is_alive());
+    p.terminate().unwrap();
+    assert_eq!(exitcode_within(&p, LONG), -15);
+    assert!(!p.is_alive());
+}
+
+#[test]
+fn not_started_and_started_twice() {
+    let mut p = Process::new(|()| {}, ()).start_method(StartMethod::Fork);
+    assert!(!p.is_alive());
+    assert_eq!(p.exitcode(), None);
+    assert_eq!(p.pid(), None);
+    assert!(matches!(p.join(), Err(ProcessError::NotStarted)));
+    p.start().unwrap();
+    assert!(matches!(p.start(), Err(StartError::AlreadyStarted)));
+    assert_eq!(exitcode_within(&p, LONG), 0);
+    p.close().unwrap();
+}
+
+#[test]
+fn close_refuses_a_running_child() {
+    let p = fork(Process::new(
+        |()| std::thread::sleep(Duration::from_secs(60)),
+        (),
+    ));
+    let p = p.close().expect_err("still running").0;
+    p.kill().unwrap();
+    exitcode_within(&p, LONG);
+    p.close().unwrap();
+}
+
+#[test]
+fn names_and_current_process() {
+    let main = mproc::current_process();
+    let p = Process::new(|()| {}, ());
+    assert!(p.get_name().starts_with("Process-"), "{}", p.get_name());
+    // The child reports its name and parent through its exit code: 0 when all match.
+    let name = p.get_name().to_string();
+    let parent = main.pid;
+    let p = fork(
+        Process::new(
+            move |()| {
+                let me = mproc::current_process();
+                let ok = me.name == "Child"
+                    && me.identity.len() == main.identity.len() + 1
+                    && mproc::parent_process().is_some_and(|pp| pp.pid == parent && pp.is_alive());
+                std::process::exit(if ok { 0 } else { 1 });
+            },
+            (),
+        )
+        .name("Child"),
+    );
+    assert_ne!(name, "Child");
+    assert_eq!(exitcode_within(&p, LONG), 0);
+}
+
+#[test]
+fn dropping_an_unjoined_handle_leaves_no_zombie() {
+    // The child outlives its handle briefly, then exits on its own.
+    let p = fork(Process::new(
+        |()| std::thread::sleep(Duration::from_millis(300)),
+        (),
+    ));
+    let pid = p.pid().unwrap();
+    drop(p); // still running: handed to the reaper, not killed
+    assert!(
+        matches!(proc_state(pid), Some(c) if c != 'Z'),
+        "dropping must not kill the child"
+    );
+    // Once it has exited, the next Process operation (here the explicit call) reaps it.
+    let gone = wait_until(LONG, || {
+        mproc::reap_dropped_children();
+        proc_state(pid).is_none()
+    });
+    assert!(gone, "pid {pid} state {:?}", proc_state(pid));
+}
+
+#[test]
+fn dropping_a_finished_handle_reaps_it() {
+    let p = fork(Process::new(|()| {}, ()));
+    let pid = p.pid().unwrap();
+    // Wait for it to become a zombie without reaping it through the handle.
+    assert!(wait_until(LONG, || proc_state(pid) == Some('Z')));
+    drop(p);
+    assert_eq!(proc_state(pid), None);
+}
+
+/// A forked intermediate starts a daemon and a non-daemon grandchild, reports both pids, and
+/// exits. The daemon must die with it; the other must live on.
+#[test]
+fn daemon_child_dies_with_its_parent() {
+    let (r, w) = pipe();
+    let wfd = w.as_raw_fd();
+    let mid = fork(Process::new(
+        move |(fd,): (i32,)| {
+            let sleeper = || Process::new(|()| std::thread::sleep(Duration::from_secs(30)), ());
+            let mut daemon = sleeper().daemon(true).start_method(StartMethod::Fork);
+            let mut plain = sleeper().start_method(StartMethod::Fork);
+            daemon.start().unwrap();
+            plain.start().unwrap();
+            let pids = [daemon.pid().unwrap(), plain.pid().unwrap()];
+            let bytes: Vec<u8> = pids.iter().flat_map(|p| p.to_le_bytes()).collect();
+            // SAFETY: writing a valid buffer to the inherited pipe.
+            unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+            std::mem::forget((daemon, plain));
+        },
+        (wfd,),
+    ));
+    drop(w);
+    assert_eq!(exitcode_within(&mid, LONG), 0);
+    // Not to EOF: the grandchildren inherited the write end.
+    let bytes = read_up_to(r, 8, LONG);
+    assert_eq!(bytes.len(), 8, "intermediate reported {bytes:?}");
+    let daemon = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+    let plain = u32::from_le_bytes(bytes[4..].try_into().unwrap());
+    let dead = |pid| matches!(proc_state(pid), None | Some('Z') | Some('X'));
+    assert!(
+        wait_until(LONG, || dead(daemon)),
+        "daemon {daemon} survived its parent"
+    );
+    let plain_alive = !dead(plain);
+    // SAFETY: kill(2) with integers; clean up the orphan either way.
+    unsafe { libc::kill(plain as i32, libc::SIGKILL) };
+    assert!(plain_alive, "non-daemon child died with its parent");
+}
+
+#[test]
+fn join_from_another_thread_while_killing() {
+    let p = std::sync::Arc::new(fork(Process::new(
+        |()| std::thread::sleep(Duration::from_secs(60)),
+        (),
+    )));
+    let joiner = {
+        let p = p.clone();
+        std::thread::spawn(move || p.join_timeout(LONG).unwrap().map(|s| s.exitcode()))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    p.kill().unwrap();
+    assert_eq!(joiner.join().unwrap(), Some(-9));
+}
