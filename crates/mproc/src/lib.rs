@@ -8,6 +8,7 @@
 //! | [`handle`] | how handles reach children: [`Passable`], [`Args`], fork epochs ([`handle::Owner`]) |
 //! | [`queue`] | [`Queue`]: Python's `multiprocessing.Queue` over the MPMC ring |
 //! | [`message`] | [`Message`]: the rkyv bound every queued type meets |
+//! | [`pipe`] | [`pipe()`], [`pipe_oneway()`] → [`Connection`] / [`PipeReader`] + [`PipeWriter`]: Python's `Pipe` over SPSC record rings, exact EOF |
 //!
 //! # Example
 //!
@@ -46,12 +47,14 @@
 pub mod handle;
 pub mod message;
 pub(crate) mod object;
+pub mod pipe;
 pub mod process;
 pub mod queue;
 
 pub use handle::{Args, PassError, Passable, Plain};
 pub use message::{Message, MessageError};
 pub use object::OpenError;
+pub use pipe::{Connection, PipeReader, PipeWriter, pipe, pipe_oneway};
 pub use process::{
     ExitStatus, Process, ProcessError, StartError, StartMethod, StartStage, StillRunning,
     current_process, get_start_method, parent_process, reap_dropped_children, set_start_method,

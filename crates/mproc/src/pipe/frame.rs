@@ -74,7 +74,7 @@ pub(super) fn push(
             }
             Err(e) => return Err(e),
         };
-        let buf = r.as_mut();
+        let buf = r.bytes_mut();
         buf[..HEADER].copy_from_slice(&(msg.len() as u64).to_le_bytes());
         buf[HEADER..].copy_from_slice(&msg[..first]);
         r.commit_len(HEADER + first, more);
