@@ -37,7 +37,7 @@
 //!   bump pointer past it is then done by the carver *or by anyone who finds the claimed
 //!   tag at the bump position* (helping). A carver killed between the two loses its block,
 //!   nobody waits.
-//! * pop: the CAS of the head claims the block, then a CAS of its tag from free to
+//! * pop: the CAS of the head claims the block, then its tag is checked (free) and set to
 //!   allocated. Killed in between: that block is leaked.
 //! * free: the CAS of the tag from allocated to free (it also catches double frees), then a
 //!   push. Killed in between: that block is leaked (it shows in
@@ -537,19 +537,19 @@ impl Arena {
             {
                 let unit = idx - 1;
                 let tag = self.word(block);
-                // AcqRel: claims the block (commit point against a racing corrupt free).
-                return match tag.compare_exchange(
-                    make_tag(ST_FREE, class, unit),
-                    make_tag(ST_ALLOC, class, unit),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => Ok(Some(block)),
-                    Err(_) => Err(ArenaError::Corrupt {
+                // The head CAS made the block exclusively ours, so a check and a plain store
+                // suffice (no second CAS). Relaxed: the Acquire CAS above ordered us after
+                // the push that listed the block.
+                if tag.load(Ordering::Relaxed) != make_tag(ST_FREE, class, unit) {
+                    return Err(ArenaError::Corrupt {
                         offset: block,
                         reason: "block on a free list is not free",
-                    }),
-                };
+                    });
+                }
+                // Relaxed: the offset reaches other processes through a channel with its
+                // own Release/Acquire, which carries this store.
+                tag.store(make_tag(ST_ALLOC, class, unit), Ordering::Relaxed);
+                return Ok(Some(block));
             }
         }
     }
