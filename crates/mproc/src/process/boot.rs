@@ -79,13 +79,13 @@ pub(crate) fn fork_child<A: Args>(
 ) -> ! {
     // Anything that unwinds here would unwind into the parent's code (copied by fork).
     let outcome = catch_unwind(AssertUnwindSafe(move || {
-        if let Some(parent) = daemon_parent {
-            if !sys::die_with_parent(parent) {
-                handshake.fail(
-                    StartStage::ParentGone,
-                    "parent exited before the daemon child armed PR_SET_PDEATHSIG",
-                );
-            }
+        if let Some(parent) = daemon_parent
+            && !sys::die_with_parent(parent)
+        {
+            handshake.fail(
+                StartStage::ParentGone,
+                "parent exited before the daemon child armed PR_SET_PDEATHSIG",
+            );
         }
         sys::stdin_to_devnull();
         match catch_unwind(AssertUnwindSafe(|| args.adopt_all())) {

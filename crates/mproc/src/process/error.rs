@@ -108,4 +108,4 @@ pub enum ProcessError {
 /// `ValueError('Cannot close a process while it is still running…')`). Gives the process back.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot close a process while it is still running")]
-pub struct StillRunning(pub super::Process);
+pub struct StillRunning(pub Box<super::Process>);

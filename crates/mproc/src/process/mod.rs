@@ -456,7 +456,7 @@ impl Process {
     /// [`StillRunning`], giving the process back.
     pub fn close(self) -> Result<(), StillRunning> {
         if self.is_alive() {
-            Err(StillRunning(self))
+            Err(StillRunning(Box::new(self)))
         } else {
             Ok(())
         }

@@ -11,7 +11,7 @@
 #![allow(unsafe_code)]
 
 use std::io::{Seek, SeekFrom, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
@@ -42,22 +42,33 @@ pub(crate) struct SpawnRequest {
     pub(crate) values: Vec<Vec<u8>>,
 }
 
+/// Moves `fd` to a number `>= 3`: a parent that closed its stdio would otherwise get 0..=2
+/// for these descriptors, and the child's stdio set-up would overwrite them.
+fn above_stdio(fd: OwnedFd) -> std::io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        Ok(fd)
+    } else {
+        sys::dup_cloexec(fd.as_fd())
+    }
+}
+
 /// Forks and execs the child. Returns its pid and the parent's end of the hand-shake pipe.
 /// `exported` are the exporter's descriptors; the caller keeps them open until the hand-shake
 /// ends.
 pub(crate) fn spawn_child(
     request: &SpawnRequest,
     exported: &[RawFd],
-) -> Result<(libc::pid_t, std::os::fd::OwnedFd), StartError> {
+) -> Result<(libc::pid_t, OwnedFd), StartError> {
     if !boot::hook_linked() {
         return Err(StartError::HookNotLinked);
     }
     let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(request)
         .map_err(|e| StartError::Io(std::io::Error::other(e.to_string())))?;
-    let mut req_file = std::fs::File::from(sys::memfd(c"mproc-spawn")?);
+    let mut req_file = std::fs::File::from(above_stdio(sys::memfd(c"mproc-spawn")?)?);
     req_file.write_all(&bytes)?;
     req_file.seek(SeekFrom::Start(0))?;
     let (hs_r, hs_w) = sys::pipe()?;
+    let hs_w = above_stdio(hs_w)?;
 
     let mut keep: Vec<RawFd> = Vec::with_capacity(exported.len() + 2);
     keep.push(hs_w.as_raw_fd());
@@ -84,10 +95,10 @@ pub(crate) fn spawn_child(
             for &fd in &keep {
                 sys::clear_cloexec(fd)?;
             }
-            if let Some(parent) = daemon_parent {
-                if !sys::die_with_parent(parent) {
-                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-                }
+            if let Some(parent) = daemon_parent
+                && !sys::die_with_parent(parent)
+            {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
             Ok(())
         });
