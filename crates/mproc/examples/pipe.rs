@@ -31,14 +31,14 @@ use mproc::{Connection, Process};
 
 /// What the two processes report, one line at a time (stdout in `main`; a test collects the
 /// lines from both processes).
-pub type Log = fn(&str);
+pub(crate) type Log = fn(&str);
 
 /// Bound on each `join`, so a bug fails instead of hanging.
-pub const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The seed's `sender`: sends 'Hello', 'World', 'Bye' (Python strings, which may be `None`:
 /// `Option<String>` here), printing each, then closes its end.
-pub fn sender(mut conn: Connection, log: Log) {
+pub(crate) fn sender(mut conn: Connection, log: Log) {
     for message in ["Hello", "World", "Bye"] {
         conn.send(&Some(message.to_string())).expect("send");
         log(&format!("Sent message: {message}"));
@@ -49,7 +49,7 @@ pub fn sender(mut conn: Connection, log: Log) {
 /// The seed's `receiver`: prints messages until it gets `None` — which never comes. mproc
 /// tells it that the sending end is gone instead (Python's `EOFError`, which the seed never
 /// gets to see because its receiver hangs).
-pub fn receiver(mut conn: Connection, log: Log) {
+pub(crate) fn receiver(mut conn: Connection, log: Log) {
     loop {
         match conn.recv::<Option<String>>() {
             Ok(Some(message)) => log(&format!("Received message: {message}")),
@@ -71,7 +71,7 @@ pub fn receiver(mut conn: Connection, log: Log) {
 ///
 /// Creating the pipe, starting or joining a process, or a process that did not finish within
 /// [`JOIN_TIMEOUT`] (it is killed first).
-pub fn run(log: Log) -> Result<(i32, i32), Box<dyn Error>> {
+pub(crate) fn run(log: Log) -> Result<(i32, i32), Box<dyn Error>> {
     let (parent_conn, child_conn) = mproc::pipe()?;
     // The connections are moved into the processes' arguments: each child holds exactly its
     // own end, and the parent holds none once both have started.

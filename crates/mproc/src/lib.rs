@@ -8,7 +8,7 @@
 //! | [`handle`] | how handles reach children: [`Passable`], [`Args`], fork epochs ([`handle::Owner`]) |
 //! | [`queue`] | [`Queue`]: Python's `multiprocessing.Queue` over the MPMC ring |
 //! | [`message`] | [`Message`]: the rkyv bound every queued type meets |
-//! | [`pipe`] | [`pipe()`], [`pipe_oneway()`] → [`Connection`] / [`PipeReader`] + [`PipeWriter`]: Python's `Pipe` over SPSC record rings, exact EOF |
+//! | [`pipe`](mod@pipe) | [`pipe()`], [`pipe_oneway()`] → [`Connection`] / [`PipeReader`] + [`PipeWriter`]: Python's `Pipe` over SPSC record rings, exact EOF |
 //!
 //! # Example
 //!

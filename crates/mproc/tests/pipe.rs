@@ -251,8 +251,7 @@ fn eof_when_peer_is_sigkilled_while_we_wait() {
         let pid = p.pid().unwrap() as i32;
         move || {
             std::thread::sleep(Duration::from_millis(100));
-            // SAFETY: plain kill(2) of our own child.
-            unsafe_kill(pid);
+            sigkill(pid);
         }
     });
     let t = Instant::now();
@@ -265,7 +264,7 @@ fn eof_when_peer_is_sigkilled_while_we_wait() {
     assert_eq!(join(&p), -9);
 }
 
-fn unsafe_kill(pid: i32) {
+fn sigkill(pid: i32) {
     #[allow(unsafe_code)]
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe {

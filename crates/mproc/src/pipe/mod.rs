@@ -29,7 +29,7 @@
 //! | `OSError('connection is read-only' / 'write-only')` | does not compile: a [`PipeReader`] has no `send`, a [`PipeWriter`] no `recv` |
 //! | `OSError('handle is closed')` | does not compile: `close` consumes the end |
 //!
-//! Each direction is one SPSC [`RecordRing`](mproc_ring::RecordRing) (64 KiB by default,
+//! Each direction is one SPSC [`RecordRing`] (64 KiB by default,
 //! see [`PipeOptions::capacity`]) in one shared-memory segment. Messages of any size work:
 //! one larger than a record is streamed through the ring in fragments and reassembled in the
 //! receiver's private memory; the receiver sees it only once it is whole.
