@@ -306,3 +306,18 @@ fn join_from_another_thread_while_killing() {
     p.kill().unwrap();
     assert_eq!(joiner.join().unwrap(), Some(-9));
 }
+
+#[test]
+fn grandchild_names_follow_python() {
+    let p = fork(Process::new(
+        |()| {
+            let me = mproc::current_process();
+            let gc = Process::new(|()| {}, ());
+            // Python: a grandchild is `Process-N:M`.
+            let want = format!("{}:1", me.name);
+            std::process::exit(if gc.get_name() == want { 0 } else { 1 });
+        },
+        (),
+    ));
+    assert_eq!(exitcode_within(&p, LONG), 0);
+}

@@ -250,3 +250,41 @@ fn failed_start_releases_the_parents_copy() {
     assert!(p.start().is_err());
     assert_eq!(obs.holders(), 0);
 }
+
+/// A raw `fork()` that bypasses `Process` still makes every inherited handle foreign (the
+/// `pthread_atfork` child hook bumps the epoch).
+#[test]
+fn raw_fork_disowns_inherited_handles() {
+    let h = Holder::new();
+    let obs = h.observer();
+    // SAFETY: the child only reads an atomic, drops a handle and `_exit`s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let ok = !h.owner.unwrap().is_current();
+        drop(h); // must not decrement
+        // SAFETY: leaving the forked child without returning into the harness.
+        unsafe { libc::_exit(if ok && obs.holders() == 1 { 0 } else { 1 }) };
+    }
+    let deadline = Instant::now() + LONG;
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child with a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            break;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: killing our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("raw fork child hung");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "status {status:#x}"
+    );
+    assert_eq!(obs.holders(), 1);
+    assert!(h.owner.unwrap().is_current());
+}

@@ -297,3 +297,59 @@ fn read_to_end(fd: OwnedFd) -> Vec<u8> {
         }
     }
 }
+
+fn sleeps_then_exits(_: ()) {
+    std::thread::sleep(Duration::from_secs(30));
+}
+mproc::entry!(sleeps_then_exits);
+
+/// A forked intermediate spawns a daemon (PR_SET_PDEATHSIG armed in `pre_exec`, kept across
+/// exec) and reports its pid; when the intermediate exits, the daemon dies.
+#[test]
+fn spawned_daemon_dies_with_its_parent() {
+    let (r, w) = pipe();
+    let wfd = w.as_raw_fd();
+    let mut mid = Process::new(
+        move |(fd,): (i32,)| {
+            let mut d = Process::new(sleeps_then_exits, ())
+                .daemon(true)
+                .start_method(StartMethod::Spawn);
+            d.start().unwrap();
+            let pid = d.pid().unwrap().to_le_bytes();
+            // SAFETY: writing a valid buffer to the inherited pipe.
+            unsafe { libc::write(fd, pid.as_ptr().cast(), pid.len()) };
+            std::mem::forget(d);
+        },
+        (wfd,),
+    )
+    .start_method(StartMethod::Fork);
+    mid.start().unwrap();
+    drop(w);
+    assert_eq!(exitcode(&mid), 0);
+    let mut buf = [0u8; 4];
+    let mut pfd = libc::pollfd {
+        fd: r.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; then a read into a valid 4-byte buffer.
+    let n = unsafe {
+        libc::poll(&mut pfd, 1, LONG.as_millis() as i32);
+        libc::read(r.as_raw_fd(), buf.as_mut_ptr().cast(), 4)
+    };
+    assert_eq!(n, 4);
+    let daemon = u32::from_le_bytes(buf);
+    let deadline = Instant::now() + LONG;
+    let dead = || {
+        std::fs::read_to_string(format!("/proc/{daemon}/stat"))
+            .map(|s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(true)
+    };
+    while !dead() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(dead(), "spawned daemon {daemon} survived its parent");
+}
