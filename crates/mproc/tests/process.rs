@@ -321,3 +321,31 @@ fn grandchild_names_follow_python() {
     ));
     assert_eq!(exitcode_within(&p, LONG), 0);
 }
+
+#[test]
+fn process_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Process>();
+}
+
+#[test]
+fn sentinel_becomes_readable_when_the_child_ends() {
+    let p = fork(Process::new(
+        |()| std::thread::sleep(Duration::from_secs(60)),
+        (),
+    ));
+    let fd = p.sentinel().expect("this kernel has pidfds").as_raw_fd();
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let ready_now = unsafe { libc::poll(&mut pfd, 1, 0) };
+    assert_eq!(ready_now, 0, "readable while running");
+    p.kill().unwrap();
+    // SAFETY: as above.
+    let ready_later = unsafe { libc::poll(&mut pfd, 1, LONG.as_millis() as i32) };
+    assert_eq!(ready_later, 1);
+    assert_eq!(exitcode_within(&p, LONG), -9);
+}
