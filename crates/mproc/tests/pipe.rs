@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use mproc::pipe::{PipeOptions, RecvError, RecvIntoError, RecvTimeoutError, SendError};
+use mproc::pipe::{PipeOptions, RecvBytesError, RecvError, RecvTimeoutError, SendError};
 use mproc::{Connection, PipeReader, PipeWriter, Process, StartMethod, pipe, pipe_oneway};
 
 /// Generous bound for anything that should happen "soon".
@@ -328,7 +328,7 @@ fn recv_bytes_into_buffer_too_short_keeps_the_message() {
     let mut small = [0u8; 4];
     assert_eq!(
         b.recv_bytes_into(&mut small),
-        Err(RecvIntoError::BufferTooShort { needed: 11 })
+        Err(RecvBytesError::BufferTooShort { needed: 11 })
     );
     assert_eq!(small, [0; 4], "buffer untouched");
     let mut big = [0u8; 32];
@@ -338,10 +338,24 @@ fn recv_bytes_into_buffer_too_short_keeps_the_message() {
     let mut v = vec![1, 2, 3, 4, 5, 6, 7, 8];
     assert_eq!(b.recv_bytes_into_vec(&mut v), Ok(5));
     assert_eq!(v, b"again");
+    // recv_bytes(maxlength): a longer message stays queued; retry with a larger limit.
+    a.send_bytes(&[7u8; 30_000]).unwrap();
+    assert_eq!(
+        b.recv_bytes_max(10),
+        Err(RecvBytesError::MessageTooLong {
+            len: 30_000,
+            max: 10
+        })
+    );
+    assert_eq!(
+        b.recv_bytes_into(&mut big),
+        Err(RecvBytesError::BufferTooShort { needed: 30_000 })
+    );
+    assert_eq!(b.recv_bytes_max(30_000).map(|v| v.len()), Ok(30_000));
     drop(a);
     assert_eq!(
         b.recv_bytes_into(&mut big),
-        Err(RecvIntoError::Disconnected)
+        Err(RecvBytesError::Disconnected)
     );
 }
 
@@ -575,4 +589,30 @@ fn ends_are_send() {
     });
     a.send(&4u32).unwrap();
     assert_eq!(t.join().unwrap(), Ok(4));
+}
+
+#[test]
+fn a_too_long_message_is_not_pulled_into_memory_and_stays_queued() {
+    // 4 MiB through a 4 KiB ring from a child: recv_bytes_max(16) reads only the first
+    // fragment (the writer stays blocked on the full ring), then a larger limit gets it all.
+    let (mut r, w) = PipeOptions::new().capacity(4096).oneway().unwrap();
+    let p = fork(
+        |(mut w,): (PipeWriter,)| {
+            w.send_bytes(&pattern(4 << 20, 5)).unwrap();
+            w.send(&1u8).unwrap();
+        },
+        (w,),
+    );
+    assert_eq!(
+        r.recv_bytes_max(16),
+        Err(RecvBytesError::MessageTooLong {
+            len: 4 << 20,
+            max: 16
+        })
+    );
+    let m = r.recv_bytes_max(4 << 20).unwrap();
+    assert!(m == pattern(4 << 20, 5));
+    assert_eq!(r.recv::<u8>(), Ok(1));
+    assert_eq!(r.recv::<u8>(), Err(RecvError::Disconnected));
+    assert_eq!(join(&p), 0);
 }

@@ -197,34 +197,38 @@ impl End {
 
     // ---- receiving ----------------------------------------------------------------------
 
-    /// Waits until a whole message is assembled (`Ok(true)`), EOF (`Ok(false)`: nothing
-    /// buffered and no live writer; a torn partial message was discarded), or `deadline`.
+    /// Waits until a whole message is assembled ([`Got::Message`]), EOF ([`Got::Eof`]:
+    /// nothing buffered and no live writer; a torn partial message was discarded), the
+    /// message announces more than `limit` bytes ([`Got::TooLong`], nothing more is read of
+    /// it), or `deadline`.
     pub(super) fn wait_message(
         &mut self,
         deadline: Option<Deadline>,
-    ) -> Result<bool, RecvTimeoutError> {
+        limit: u64,
+    ) -> Result<Got, RecvTimeoutError> {
         self.check_owner();
-        if self.asm.is_complete() {
-            return Ok(true);
-        }
         let ring = self
             .incoming
             .as_ref()
             .expect("a readable end has an incoming ring");
         let (obj, reader, asm, peer) = (&*self.obj, &mut self.reader, &mut self.asm, 1 - self.role);
-        let mut attempt = || -> Option<Result<bool, RecvTimeoutError>> {
+        let mut attempt = || -> Option<Result<Got, RecvTimeoutError>> {
+            if asm.is_complete() {
+                return Some(Ok(Got::Message));
+            }
             let r = match claim_reader(obj, ring, reader) {
                 Claim::Got(r) => r,
                 Claim::Busy => return None,
                 Claim::Corrupt => return Some(Err(RecvTimeoutError::Corrupt)),
             };
             let mut consumed = false;
-            let res = asm.pull(r, &mut consumed);
+            let res = asm.pull_limited(r, &mut consumed, limit);
             if consumed {
                 wait::ring(ring.space_doorbell());
             }
             match res {
-                Ok(Pulled::Complete) => Some(Ok(true)),
+                Ok(Pulled::Complete) => Some(Ok(Got::Message)),
+                Ok(Pulled::TooLong(total)) => Some(Ok(Got::TooLong(total))),
                 Ok(Pulled::Empty) => None,
                 Err(_) => Some(Err(RecvTimeoutError::Corrupt)),
             }
@@ -241,12 +245,23 @@ impl End {
                     Some(r) => r,
                     None => {
                         asm.discard_partial();
-                        Ok(false)
+                        Ok(Got::Eof)
                     }
                 }
             }
         }
     }
+}
+
+/// What [`End::wait_message`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Got {
+    /// A whole message is ready in the assembler.
+    Message,
+    /// End of file.
+    Eof,
+    /// The next message has this many bytes, more than the caller's limit.
+    TooLong(u64),
 }
 
 /// Whether no live participant holds role `peer`.

@@ -53,10 +53,11 @@ impl From<RecvError> for RecvTimeoutError {
     }
 }
 
-/// Why [`recv_bytes_into`](super::Connection::recv_bytes_into) failed.
+/// Why [`recv_bytes_into`](super::Connection::recv_bytes_into) or
+/// [`recv_bytes_max`](super::Connection::recv_bytes_max) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum RecvIntoError {
+pub enum RecvBytesError {
     /// The next message is `needed` bytes, more than the buffer holds. Python:
     /// `multiprocessing.BufferTooShort` — but unlike Python (pitfall P13) the message is
     /// **not** consumed: retry with a buffer of at least `needed` bytes.
@@ -64,6 +65,17 @@ pub enum RecvIntoError {
     BufferTooShort {
         /// Length of the pending message.
         needed: usize,
+    },
+    /// The next message is `len` bytes, more than the `max` accepted. Python:
+    /// `OSError('bad message length')` from `recv_bytes(maxlength)` — but unlike Python
+    /// (pitfall P12) the connection stays usable and the message stays queued: retry with a
+    /// larger `max`. Only the message's first fragment has been read.
+    #[error("message of {len} bytes is longer than the maximum of {max}")]
+    MessageTooLong {
+        /// Length the message announced.
+        len: u64,
+        /// The limit given.
+        max: usize,
     },
     /// As [`RecvError::Disconnected`] (Python's `EOFError`).
     #[error("end of file: the other end is closed")]

@@ -128,12 +128,21 @@ pub(super) enum Pulled {
     Complete,
     /// The ring ran dry before a whole message arrived.
     Empty,
+    /// The message being assembled announced more bytes than the caller's limit; what was
+    /// read of it stays buffered (a later call with a larger limit continues).
+    TooLong(u64),
 }
 
 impl Assembler {
     /// Whether a whole message is ready.
     pub(super) fn is_complete(&self) -> bool {
         self.complete
+    }
+
+    /// The length announced by the message being assembled (or ready), if its first record
+    /// has arrived.
+    pub(super) fn announced(&self) -> Option<u64> {
+        self.total
     }
 
     /// Whether part of a message has been received (its writer is mid-stream).
@@ -171,12 +180,32 @@ impl Assembler {
     ///
     /// # Errors
     /// `Corrupt`: a malformed record or message (dropped; the stream resynchronises).
+    #[cfg(test)]
     pub(super) fn pull(
         &mut self,
         r: &mut RecordReader,
         consumed: &mut bool,
     ) -> Result<Pulled, ReadError> {
+        self.pull_limited(r, consumed, u64::MAX)
+    }
+
+    /// As `pull`, but stops (without reading further) once the message being assembled
+    /// announces more than `limit` bytes: [`Pulled::TooLong`].
+    ///
+    /// # Errors
+    /// As `pull`.
+    pub(super) fn pull_limited(
+        &mut self,
+        r: &mut RecordReader,
+        consumed: &mut bool,
+        limit: u64,
+    ) -> Result<Pulled, ReadError> {
         while !self.complete {
+            if let Some(total) = self.total
+                && total > limit
+            {
+                return Ok(Pulled::TooLong(total));
+            }
             let rec = match r.try_read() {
                 Ok(rec) => rec,
                 Err(ReadError::Empty) => return Ok(Pulled::Empty),
@@ -369,6 +398,36 @@ mod tests {
         assert_eq!(a.pull(&mut r, &mut c), Ok(Pulled::Complete));
         assert_eq!(a.message(), b"ok");
         assert_eq!(a.dropped, 3);
+    }
+
+    #[test]
+    fn limit_stops_before_pulling_the_rest() {
+        let (mut w, mut r, cap) = ring(1024);
+        let frag = fragment_len(&w, cap);
+        let msg = vec![1u8; 600];
+        let mut st = Outgoing::default();
+        assert!(push(&mut w, frag, &msg, &mut st).unwrap().progressed);
+        let mut a = Assembler::default();
+        let mut c = false;
+        assert_eq!(
+            a.pull_limited(&mut r, &mut c, 100),
+            Ok(Pulled::TooLong(600))
+        );
+        assert_eq!(a.announced(), Some(600));
+        assert_eq!(
+            a.pull_limited(&mut r, &mut c, 599),
+            Ok(Pulled::TooLong(600))
+        );
+        let mut rounds = 0;
+        loop {
+            push(&mut w, frag, &msg, &mut st).unwrap();
+            if a.pull_limited(&mut r, &mut c, 600).unwrap() == Pulled::Complete {
+                break;
+            }
+            rounds += 1;
+            assert!(rounds < 100);
+        }
+        assert_eq!(a.message(), &msg[..]);
     }
 
     #[test]

@@ -21,11 +21,12 @@
 //! | `r, w = Pipe(duplex=False)` | [`pipe_oneway()`] → `(PipeReader, PipeWriter)` — reader first, as in Python |
 //! | `conn.send(obj)` / `conn.recv()` | [`Connection::send`] / [`Connection::recv`] (any [`Message`], i.e. rkyv type) |
 //! | `conn.send_bytes(b)` / `conn.recv_bytes()` | [`Connection::send_bytes`] / [`Connection::recv_bytes`] |
+//! | `conn.recv_bytes(maxlength)` | [`Connection::recv_bytes_max`] (keeps a longer message queued) |
 //! | `conn.recv_bytes_into(buf)` | [`Connection::recv_bytes_into`] (`&mut [u8]`), [`Connection::recv_bytes_into_vec`] |
 //! | `conn.poll(timeout)`, `poll(None)` | [`Connection::poll`]`(Some(timeout))`, `poll(None)` (blocks) |
 //! | `recv` after `poll(t)` | [`Connection::recv_timeout`] (one call, one deadline) |
 //! | `conn.close()` | [`Connection::close`] (consumes it; so does `drop`) |
-//! | `EOFError`, `BrokenPipeError`, `BufferTooShort` | [`RecvError::Disconnected`], [`SendError::Disconnected`], [`RecvIntoError::BufferTooShort`] |
+//! | `EOFError`, `BrokenPipeError`, `BufferTooShort` | [`RecvError::Disconnected`], [`SendError::Disconnected`], [`RecvBytesError::BufferTooShort`] |
 //! | `OSError('connection is read-only' / 'write-only')` | does not compile: a [`PipeReader`] has no `send`, a [`PipeWriter`] no `recv` |
 //! | `OSError('handle is closed')` | does not compile: `close` consumes the end |
 //!
@@ -104,9 +105,9 @@ use std::time::Duration;
 use mproc_futex::Deadline;
 use mproc_ring::{RecordRing, RecordShape};
 
-pub use error::{RecvError, RecvIntoError, RecvTimeoutError, SendError};
+pub use error::{RecvBytesError, RecvError, RecvTimeoutError, SendError};
 
-use self::end::End;
+use self::end::{End, Got};
 use self::frame::Assembler;
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::message::{self, Message};
@@ -247,8 +248,9 @@ impl End {
         &mut self,
         deadline: Option<Deadline>,
     ) -> Result<T, RecvTimeoutError> {
-        if !self.wait_message(deadline)? {
-            return Err(RecvTimeoutError::Disconnected);
+        match self.wait_message(deadline, u64::MAX)? {
+            Got::Message => {}
+            Got::Eof | Got::TooLong(_) => return Err(RecvTimeoutError::Disconnected),
         }
         // The assembled message is a private, 16-aligned copy: validate and decode it.
         let r = message::decode::<T>(self.asm.message());
@@ -257,33 +259,63 @@ impl End {
     }
 
     fn recv_vec(&mut self, deadline: Option<Deadline>) -> Result<Vec<u8>, RecvTimeoutError> {
-        if !self.wait_message(deadline)? {
-            return Err(RecvTimeoutError::Disconnected);
+        match self.wait_message(deadline, u64::MAX)? {
+            Got::Message => {}
+            Got::Eof | Got::TooLong(_) => return Err(RecvTimeoutError::Disconnected),
         }
         let v = self.asm.message().to_vec();
         self.asm.consume();
         Ok(v)
     }
 
-    fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, RecvIntoError> {
-        match self.wait_message(None) {
-            Ok(true) => {}
-            Ok(false) => return Err(RecvIntoError::Disconnected),
-            Err(_) => return Err(RecvIntoError::Corrupt),
+    /// Waits for a message of at most `max` bytes (the message is kept if it is longer).
+    fn wait_bytes(&mut self, max: usize) -> Result<(), RecvBytesError> {
+        match self.wait_message(None, max as u64) {
+            Ok(Got::Message) => {
+                let len = self.asm.message().len();
+                if len > max {
+                    return Err(RecvBytesError::MessageTooLong {
+                        len: len as u64,
+                        max,
+                    });
+                }
+                Ok(())
+            }
+            Ok(Got::TooLong(len)) => Err(RecvBytesError::MessageTooLong { len, max }),
+            Ok(Got::Eof) | Err(RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout) => {
+                Err(RecvBytesError::Disconnected)
+            }
+            Err(_) => Err(RecvBytesError::Corrupt),
+        }
+    }
+
+    fn recv_max(&mut self, max: usize) -> Result<Vec<u8>, RecvBytesError> {
+        self.wait_bytes(max)?;
+        let v = self.asm.message().to_vec();
+        self.asm.consume();
+        Ok(v)
+    }
+
+    fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, RecvBytesError> {
+        match self.wait_bytes(buf.len()) {
+            Ok(()) => {}
+            Err(RecvBytesError::MessageTooLong { len, .. }) => {
+                let needed = usize::try_from(len).unwrap_or(usize::MAX);
+                return Err(RecvBytesError::BufferTooShort { needed });
+            }
+            Err(e) => return Err(e),
         }
         let msg = self.asm.message();
         let n = msg.len();
-        if n > buf.len() {
-            return Err(RecvIntoError::BufferTooShort { needed: n });
-        }
         buf[..n].copy_from_slice(msg);
         self.asm.consume();
         Ok(n)
     }
 
     fn recv_into_vec(&mut self, out: &mut Vec<u8>) -> Result<usize, RecvError> {
-        if !self.wait_message(None).map_err(untimed)? {
-            return Err(RecvError::Disconnected);
+        match self.wait_message(None, u64::MAX).map_err(untimed)? {
+            Got::Message => {}
+            Got::Eof | Got::TooLong(_) => return Err(RecvError::Disconnected),
         }
         let msg = self.asm.message();
         out.clear();
@@ -293,7 +325,7 @@ impl End {
     }
 
     fn poll(&mut self, timeout: Option<Duration>) -> Result<bool, RecvError> {
-        match self.wait_message(Deadline::within(timeout)) {
+        match self.wait_message(Deadline::within(timeout), u64::MAX) {
             Ok(_) => Ok(true), // a whole message, or EOF
             Err(RecvTimeoutError::Timeout) => Ok(false),
             Err(e) => Err(untimed(e)),
@@ -407,15 +439,27 @@ impl Connection {
         self.end.recv_vec(Some(Deadline::after(timeout)))
     }
 
+    /// Receives the next message's bytes if it has at most `max` bytes. Python:
+    /// `recv_bytes(maxlength)`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvBytesError::MessageTooLong`] if it is longer: unlike Python, the message stays
+    /// queued and the connection usable (only its first fragment was read), so retry with a
+    /// larger `max`. [`RecvBytesError::Disconnected`], [`RecvBytesError::Corrupt`].
+    pub fn recv_bytes_max(&mut self, max: usize) -> Result<Vec<u8>, RecvBytesError> {
+        self.end.recv_max(max)
+    }
+
     /// Receives the next message into `buf` and returns its length. Python:
     /// `recv_bytes_into(buf)`.
     ///
     /// # Errors
     ///
-    /// [`RecvIntoError::BufferTooShort`] if the message is longer than `buf`: unlike
+    /// [`RecvBytesError::BufferTooShort`] if the message is longer than `buf`: unlike
     /// Python, the message is kept, so retry with a buffer of `needed` bytes.
-    /// [`RecvIntoError::Disconnected`], [`RecvIntoError::Corrupt`].
-    pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvIntoError> {
+    /// [`RecvBytesError::Disconnected`], [`RecvBytesError::Corrupt`].
+    pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvBytesError> {
         self.end.recv_into_slice(buf)
     }
 
@@ -521,12 +565,21 @@ impl PipeReader {
         self.end.recv_vec(Some(Deadline::after(timeout)))
     }
 
+    /// As [`Connection::recv_bytes_max`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::recv_bytes_max`].
+    pub fn recv_bytes_max(&mut self, max: usize) -> Result<Vec<u8>, RecvBytesError> {
+        self.end.recv_max(max)
+    }
+
     /// As [`Connection::recv_bytes_into`].
     ///
     /// # Errors
     ///
     /// As [`Connection::recv_bytes_into`].
-    pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvIntoError> {
+    pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvBytesError> {
         self.end.recv_into_slice(buf)
     }
 
@@ -628,5 +681,50 @@ impl Passable for PipeWriter {
         self.end
             .adopt()
             .map_err(|e| PassError::Other(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that writes garbage records (as a buggy or hostile writer could) makes `recv`
+    /// fail with `Corrupt` or `Decode` — never a panic, never a partial message — and the
+    /// stream carries on with the next well-formed message.
+    #[test]
+    fn garbage_records_are_errors_and_the_stream_recovers() {
+        let (mut a, mut b) = pipe().unwrap();
+        let ring = rings::attach(&a.end.obj, 1).unwrap(); // ring 1 carries A → B
+        let me = a.end.obj.ring_id().unwrap();
+        {
+            let mut w = ring.claim_writer(me).unwrap();
+            w.try_write(&u64::MAX.to_le_bytes()).unwrap(); // claims an absurd length
+            w.try_write(b"abc").unwrap(); // shorter than the length header
+            let mut rec = 3u64.to_le_bytes().to_vec();
+            rec.extend_from_slice(&[0xff; 3]); // well framed, not an archive of u64
+            w.try_write(&rec).unwrap();
+            std::mem::forget(w); // keep the role, as the end's own writer would
+        }
+        assert_eq!(b.recv::<u64>(), Err(RecvError::Corrupt));
+        assert_eq!(b.recv::<u64>(), Err(RecvError::Corrupt));
+        assert!(matches!(b.recv::<u64>(), Err(RecvError::Decode(_))));
+        assert_eq!(b.dropped_messages(), 2);
+        a.send(&5u64).unwrap();
+        assert_eq!(b.recv::<u64>(), Ok(5));
+    }
+
+    #[test]
+    fn capacity_is_checked() {
+        for bad in [0, 1000, MIN_CAPACITY / 2, MAX_CAPACITY * 2] {
+            assert!(matches!(
+                PipeOptions::new().capacity(bad).duplex(),
+                Err(OpenError::InvalidOptions(_))
+            ));
+        }
+        let (mut r, mut w) = PipeOptions::new().capacity(MIN_CAPACITY).oneway().unwrap();
+        let big = vec![3u8; 10_000];
+        let t = std::thread::spawn(move || w.send_bytes(&big));
+        assert_eq!(r.recv_bytes().unwrap(), vec![3u8; 10_000]);
+        assert_eq!(t.join().unwrap(), Ok(()));
     }
 }
