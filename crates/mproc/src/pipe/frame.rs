@@ -141,6 +141,7 @@ impl Assembler {
 
     /// The length announced by the message being assembled (or ready), if its first record
     /// has arrived.
+    #[cfg(test)]
     pub(super) fn announced(&self) -> Option<u64> {
         self.total
     }
