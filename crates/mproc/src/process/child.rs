@@ -6,11 +6,23 @@ use std::time::{Duration, Instant};
 
 use super::error::ProcessError;
 use super::status::ExitStatus;
+use super::sync::{AtomicBool, Ordering};
 use super::sys::{self, PollFd};
 
 /// Smallest and largest sleep of the no-pidfd fallback's `waitpid(WNOHANG)` loop.
 const BACKOFF_MIN: Duration = Duration::from_millis(1);
 const BACKOFF_MAX: Duration = Duration::from_millis(50);
+
+/// Test switch: behave as on a kernel without pidfds (Linux < 5.3).
+static NO_PIDFD: AtomicBool = AtomicBool::new(false);
+
+/// Makes every child started from now on use the `waitpid(WNOHANG)` fallback instead of a
+/// pidfd, as on kernels without `pidfd_open`. For tests of that path.
+#[doc(hidden)]
+pub fn __disable_pidfd() {
+    // Relaxed: see `ChildProc::new`.
+    NO_PIDFD.store(true, Ordering::Relaxed);
+}
 
 /// A started child, from its parent's side.
 ///
@@ -33,9 +45,15 @@ enum Reaped {
 impl ChildProc {
     /// Wraps a freshly created, unreaped child; opens its pidfd where the kernel has one.
     pub(crate) fn new(pid: libc::pid_t) -> Self {
+        // Relaxed: a test-only switch, set before any child is started.
+        let pidfd = if NO_PIDFD.load(Ordering::Relaxed) {
+            None
+        } else {
+            sys::pidfd_open(pid).ok()
+        };
         ChildProc {
             pid,
-            pidfd: sys::pidfd_open(pid).ok(),
+            pidfd,
             status: Mutex::new(Reaped::Running),
         }
     }

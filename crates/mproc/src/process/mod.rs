@@ -107,6 +107,8 @@ pub use status::ExitStatus;
 #[doc(hidden)]
 pub use boot::{SpawnedChild, run_entry};
 #[doc(hidden)]
+pub use child::__disable_pidfd;
+#[doc(hidden)]
 pub use registry::{ENTRIES, EntryPoint, type_id_of_val};
 
 use self::child::ChildProc;
