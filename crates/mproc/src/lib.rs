@@ -45,6 +45,7 @@
 #![deny(unsafe_code)]
 
 pub mod handle;
+pub mod lock;
 pub mod message;
 pub(crate) mod object;
 pub mod pipe;
@@ -52,6 +53,7 @@ pub mod process;
 pub mod queue;
 
 pub use handle::{Args, PassError, Passable, Plain};
+pub use lock::{Lock, LockGuard};
 pub use message::{Message, MessageError};
 pub use object::OpenError;
 pub use pipe::{Connection, PipeReader, PipeWriter, pipe, pipe_oneway};

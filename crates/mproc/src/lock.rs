@@ -1,0 +1,341 @@
+//! [`Lock`]: Python's `multiprocessing.Lock`, a robust mutual-exclusion lock shared between
+//! processes, over `mproc-futex`'s [`RawLock`].
+//!
+//! # Python → mproc
+//!
+//! | Python | mproc |
+//! |---|---|
+//! | `Lock()` | [`Lock::new`] |
+//! | `lock.acquire()` / `with lock:` | [`Lock::acquire`] → a [`LockGuard`] that releases on drop |
+//! | `lock.acquire(block=False)` | [`Lock::try_acquire`] |
+//! | `lock.acquire(timeout=t)` | [`Lock::acquire_timeout`] |
+//! | `lock.release()` | drop the guard, or [`LockGuard::unlock`] |
+//! | `Process(target, args=(lock,))` | pass the lock (or a `clone()`) in `Process` args |
+//! | — | [`AcquireError::OwnerDied`]: the holder died holding it (`EOWNERDEAD`) |
+//!
+//! # A holder that dies
+//!
+//! The lock word records its owner (the holder's participant id in the lock's segment). If
+//! that process dies holding the lock — SIGKILL, a crash, anything — the next acquirer takes
+//! it over within [`mproc_futex::CHECK_INTERVAL_MAX`] (32 ms) of noticing, and is told so the
+//! way std reports poisoning: [`AcquireError::OwnerDied`] *carries the guard* (the lock is
+//! held). Repair what the lock protects, call [`LockGuard::mark_consistent`], and go on.
+//! Unlocking without marking it consistent makes the lock permanently unusable
+//! ([`AcquireError::NotRecoverable`], like `ENOTRECOVERABLE`), because nobody vouched for
+//! the data. Python has no counterpart: a `multiprocessing.Lock` whose holder died stays
+//! locked for ever.
+//!
+//! # Threads
+//!
+//! The owner is a *process* (threads of a process share its participant id), as in Python,
+//! where a `multiprocessing.Lock` may be released by any thread. Mutual exclusion between
+//! threads holds all the same: a second acquire sleeps until the first guard is dropped.
+//!
+//! # Example
+//!
+//! ```
+//! use mproc::{Lock, Process};
+//! use std::time::Duration;
+//!
+//! let lock = Lock::new()?;
+//! let mut child = Process::new(
+//!     |(lock,): (Lock,)| {
+//!         let _held = lock.acquire().expect("lock");
+//!         // ... one process at a time here ...
+//!     },
+//!     (lock.clone(),),
+//! );
+//! child.start()?;
+//! {
+//!     let _held = lock.acquire()?;
+//! }
+//! assert_eq!(child.join_timeout(Duration::from_secs(10))?.map(|s| s.exitcode()), Some(0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![allow(unsafe_code)]
+
+use std::fmt;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mproc_futex::{Deadline, Liveness, RawLock};
+use mproc_shm::{RegisterError, Segment};
+
+use crate::handle::{Exporter, Importer, PassError, Passable};
+use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+
+/// The lock's only sub-region: one [`RawLock`] word (a region is 128-byte aligned, so the
+/// word has a cache line pair to itself).
+const LOCK_REGION: u64 = 128;
+const TYPE_NAME: &str = "Lock";
+
+fn fingerprint() -> u64 {
+    object::fingerprint(ObjectKind::Lock, "RawLock/v1")
+}
+
+/// A lock shared between processes (Python's `multiprocessing.Lock`). See the
+/// [module docs](self).
+///
+/// Cloning gives another handle to the same lock; pass a handle to a child in
+/// [`Process`](crate::Process) args.
+#[derive(Clone)]
+pub struct Lock {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    obj: Object,
+    liveness: SegmentLiveness,
+}
+
+/// Asks the lock's segment whether a participant lives (the kernel-released OFD lock).
+struct SegmentLiveness(Arc<Segment>);
+
+impl Liveness for SegmentLiveness {
+    fn is_alive(&self, id: u32) -> bool {
+        self.0.is_alive(id)
+    }
+}
+
+impl fmt::Debug for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lock")
+            .field("owner", &self.raw().owner())
+            .field("segment", self.shared.obj.segment())
+            .finish()
+    }
+}
+
+/// Holds a [`Lock`]; releases it when dropped (Python's `release()`, or leaving `with`).
+pub type LockGuard<'a> = mproc_futex::LockGuard<'a>;
+
+/// Why [`Lock::acquire`] and friends did not simply return a guard.
+///
+/// Shaped like std's `PoisonError`: [`OwnerDied`](Self::OwnerDied) still carries the guard.
+pub enum AcquireError<'a> {
+    /// The lock *was* acquired, from a holder that died holding it (`EOWNERDEAD`; Python has
+    /// none). Repair the protected state, call [`LockGuard::mark_consistent`], carry on.
+    OwnerDied(LockGuard<'a>),
+    /// [`Lock::try_acquire`] only: a live process holds the lock (Python's
+    /// `acquire(block=False)` returning `False`).
+    WouldBlock,
+    /// The timeout passed first (Python's `acquire(timeout=t)` returning `False`).
+    Timeout,
+    /// A holder died and its successor released the lock without marking it consistent
+    /// (`ENOTRECOVERABLE`); the lock stays unusable.
+    NotRecoverable,
+    /// This process could not register in the lock's segment (every participant entry is
+    /// held by a live process).
+    Register(RegisterError),
+}
+
+impl<'a> AcquireError<'a> {
+    /// The guard of an [`OwnerDied`](Self::OwnerDied) acquisition (like
+    /// `PoisonError::into_inner`); `None` otherwise.
+    pub fn into_inner(self) -> Option<LockGuard<'a>> {
+        match self {
+            AcquireError::OwnerDied(guard) => Some(guard),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for AcquireError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcquireError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            AcquireError::WouldBlock => f.write_str("WouldBlock"),
+            AcquireError::Timeout => f.write_str("Timeout"),
+            AcquireError::NotRecoverable => f.write_str("NotRecoverable"),
+            AcquireError::Register(e) => f.debug_tuple("Register").field(e).finish(),
+        }
+    }
+}
+
+impl fmt::Display for AcquireError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcquireError::OwnerDied(_) => f.write_str("the previous holder died holding the lock"),
+            AcquireError::WouldBlock => f.write_str("the lock is held by another process"),
+            AcquireError::Timeout => f.write_str("timed out waiting for the lock"),
+            AcquireError::NotRecoverable => f.write_str(
+                "the lock is not recoverable: a holder died and the lock was not marked consistent",
+            ),
+            AcquireError::Register(e) => write!(f, "cannot register in the lock's segment: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AcquireError<'_> {}
+
+impl<'a> From<mproc_futex::LockError<LockGuard<'a>>> for AcquireError<'a> {
+    fn from(e: mproc_futex::LockError<LockGuard<'a>>) -> Self {
+        match e {
+            mproc_futex::LockError::OwnerDied(guard) => AcquireError::OwnerDied(guard),
+            mproc_futex::LockError::WouldBlock => AcquireError::WouldBlock,
+            mproc_futex::LockError::Timeout => AcquireError::Timeout,
+            mproc_futex::LockError::NotRecoverable => AcquireError::NotRecoverable,
+        }
+    }
+}
+
+impl Lock {
+    /// A new, unlocked lock in its own anonymous segment (Python: `Lock()`).
+    ///
+    /// # Errors
+    ///
+    /// A segment error (out of memory, too many open files).
+    pub fn new() -> Result<Lock, OpenError> {
+        Self::create(None)
+    }
+
+    /// A new lock under `name` in `/dev/shm`, which unrelated processes can
+    /// [`open_named`](Self::open_named).
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
+    pub fn create_named(name: &str) -> Result<Lock, OpenError> {
+        Self::create(Some(name))
+    }
+
+    /// Opens the lock created under `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::WrongType`] if `name` holds another kind of object, [`OpenError::Segment`]
+    /// if it does not exist, [`OpenError::Corrupt`] for a damaged header.
+    pub fn open_named(name: &str) -> Result<Lock, OpenError> {
+        let obj = Object::open_named(name, ObjectKind::Lock, fingerprint(), TYPE_NAME, 1)?;
+        Self::from_object(obj)
+    }
+
+    /// Removes `name`; open handles keep working.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Segment`] if there is no such name.
+    pub fn unlink_named(name: &str) -> Result<(), OpenError> {
+        Segment::unlink_named(name).map_err(OpenError::Segment)
+    }
+
+    fn create(name: Option<&str>) -> Result<Lock, OpenError> {
+        let spec = ObjectSpec {
+            kind: ObjectKind::Lock,
+            fingerprint: fingerprint(),
+            type_name: TYPE_NAME,
+            roles: 1,
+            regions: &[LOCK_REGION],
+        };
+        // The segment is zero-filled, and all-zero bytes are an unlocked `RawLock`: nothing
+        // to initialise.
+        let obj = Object::create(&spec, name, None, |_| Ok(()))?;
+        Self::from_object(obj)
+    }
+
+    fn from_object(obj: Object) -> Result<Lock, OpenError> {
+        let region = obj
+            .region(0)
+            .ok_or_else(|| OpenError::Corrupt("lock object has no lock region".into()))?;
+        if region.len < size_of::<RawLock>() as u64 {
+            return Err(OpenError::Corrupt(format!(
+                "lock region of {} bytes",
+                region.len
+            )));
+        }
+        let liveness = SegmentLiveness(obj.segment().clone());
+        Ok(Lock {
+            shared: Arc::new(Shared { obj, liveness }),
+        })
+    }
+
+    fn raw(&self) -> &RawLock {
+        let region = self.shared.obj.region(0).expect("checked in from_object");
+        // SAFETY: `from_object` checked that region 0 exists and holds at least a `RawLock`;
+        // it is 128-byte aligned (object layout), inside the mapping that `self.shared.obj`
+        // keeps alive as long as `&self`; `RawLock` is one atomic word, valid for any bytes,
+        // and is only ever accessed atomically.
+        unsafe { region.ptr.cast::<RawLock>().as_ref() }
+    }
+
+    /// This process's participant id in the lock's segment (registering on first use, e.g.
+    /// in a forked child that inherited the handle).
+    fn me(&self) -> Result<u32, AcquireError<'_>> {
+        let segment = self.shared.obj.segment();
+        match segment.participant() {
+            Some(id) => Ok(id.get()),
+            None => segment
+                .register()
+                .map(|id| id.get())
+                .map_err(AcquireError::Register),
+        }
+    }
+
+    fn lock_until(&self, deadline: Option<Deadline>) -> Result<LockGuard<'_>, AcquireError<'_>> {
+        let me = self.me()?;
+        Ok(self.raw().lock(me, &self.shared.liveness, deadline)?)
+    }
+
+    /// Blocks until the lock is held (Python: `acquire()`).
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::OwnerDied`] (with the guard: the lock is held),
+    /// [`AcquireError::NotRecoverable`], [`AcquireError::Register`].
+    pub fn acquire(&self) -> Result<LockGuard<'_>, AcquireError<'_>> {
+        self.lock_until(None)
+    }
+
+    /// Blocks at most `timeout` (Python: `acquire(timeout=t)`); the deadline is absolute on
+    /// the monotonic clock, so spurious wake-ups never stretch it.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::Timeout`], and as for [`acquire`](Self::acquire).
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, AcquireError<'_>> {
+        self.lock_until(Some(Deadline::after(timeout)))
+    }
+
+    /// Takes the lock if it is free (or its holder is dead) without sleeping (Python:
+    /// `acquire(block=False)`).
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::WouldBlock`], and as for [`acquire`](Self::acquire).
+    pub fn try_acquire(&self) -> Result<LockGuard<'_>, AcquireError<'_>> {
+        let me = self.me()?;
+        Ok(self.raw().try_lock(me, &self.shared.liveness)?)
+    }
+
+    /// Whether some process holds the lock now (a snapshot; Python has no such method).
+    pub fn is_locked(&self) -> bool {
+        self.raw().is_locked()
+    }
+}
+
+impl Passable for Lock {
+    fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
+        let index = out.fd(self.shared.obj.segment().as_fd())?;
+        out.value(&index)
+    }
+
+    fn import(input: &mut Importer) -> Result<Self, PassError> {
+        let index: u32 = input.value()?;
+        let fd = input.take_fd(index)?;
+        let obj = Object::from_fd(fd, ObjectKind::Lock, fingerprint(), TYPE_NAME, 1)
+            .map_err(|e| PassError::Other(e.to_string()))?;
+        Lock::from_object(obj).map_err(|e| PassError::Other(e.to_string()))
+    }
+
+    fn adopt(&mut self) -> Result<(), PassError> {
+        // A lock keeps no holder count (nothing waits for "every lock handle is gone"), so
+        // adopting only registers the child's own participant entry: its acquisitions are
+        // then recorded under its own id, and its death is told apart from the parent's.
+        self.shared
+            .obj
+            .me()
+            .map(drop)
+            .map_err(|e| PassError::Other(e.to_string()))
+    }
+}

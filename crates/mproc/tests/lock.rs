@@ -1,0 +1,239 @@
+//! `mproc::Lock` across real processes: Python's `_TestLock` semantics, the seed's example,
+//! and a holder SIGKILLed while holding the lock. Every wait is bounded.
+#![allow(unsafe_code)]
+
+#[path = "../examples/lock.rs"]
+mod lock_example;
+
+use std::collections::HashSet;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use mproc::lock::AcquireError;
+use mproc::{Lock, Process, Queue};
+
+const LONG: Duration = Duration::from_secs(20);
+
+fn join_ok(p: &Process) {
+    let status = p
+        .join_timeout(LONG)
+        .expect("join")
+        .expect("the child did not finish in time");
+    assert!(status.success(), "child failed: {status:?}");
+}
+
+/// One `u64` in a `MAP_SHARED` anonymous page, visible to forked children.
+struct SharedCounter(NonNull<u64>);
+
+// SAFETY: the page is only accessed under the test's `Lock` or after every writer exited.
+unsafe impl Send for SharedCounter {}
+
+impl SharedCounter {
+    fn new() -> SharedCounter {
+        // SAFETY: a fresh anonymous shared mapping; no existing memory is touched.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        SharedCounter(NonNull::new(p.cast()).unwrap())
+    }
+
+    /// A deliberately non-atomic read-modify-write: only the lock makes it exact.
+    fn bump(&self) {
+        // SAFETY: the page is mapped for the life of the process and 8-aligned; callers hold
+        // the lock, so no other process touches the word meanwhile.
+        unsafe {
+            let v = self.0.as_ptr().read_volatile();
+            std::hint::spin_loop();
+            self.0.as_ptr().write_volatile(v + 1);
+        }
+    }
+
+    fn get(&self) -> u64 {
+        // SAFETY: as in `bump`; read after every writer has exited.
+        unsafe { self.0.as_ptr().read_volatile() }
+    }
+}
+
+#[test]
+fn acquire_release_and_try_acquire() {
+    let lock = Lock::new().unwrap();
+    assert!(!lock.is_locked());
+    let guard = lock.acquire().unwrap();
+    assert!(lock.is_locked());
+    // Python: lock.acquire(False) is False while held (here by another thread of ours:
+    // a second acquire of the same process still has to wait for the first).
+    let other = lock.clone();
+    std::thread::spawn(move || {
+        assert!(matches!(other.try_acquire(), Err(AcquireError::WouldBlock)))
+    })
+    .join()
+    .unwrap();
+    drop(guard);
+    assert!(!lock.is_locked());
+    let guard = lock.try_acquire().unwrap();
+    guard.unlock().unwrap();
+}
+
+#[test]
+fn try_acquire_fails_while_another_process_holds_it() {
+    let lock = Lock::new().unwrap();
+    let held = Queue::<u8>::new().unwrap();
+    let release = Queue::<u8>::new().unwrap();
+    let mut p = Process::new(
+        |(lock, held, release): (Lock, Queue<u8>, Queue<u8>)| {
+            let _g = lock.acquire().unwrap();
+            held.put(1).unwrap();
+            release.get_timeout(LONG).unwrap();
+        },
+        (lock.clone(), held.clone(), release.clone()),
+    );
+    p.start().unwrap();
+    held.get_timeout(LONG).unwrap();
+    assert!(matches!(lock.try_acquire(), Err(AcquireError::WouldBlock)));
+    // Python: acquire(timeout=0.2) returns False no sooner than 0.2 s.
+    let start = Instant::now();
+    assert!(matches!(
+        lock.acquire_timeout(Duration::from_millis(200)),
+        Err(AcquireError::Timeout)
+    ));
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    release.put(1).unwrap();
+    let g = lock.acquire_timeout(LONG).unwrap();
+    drop(g);
+    join_ok(&p);
+}
+
+#[test]
+fn processes_increment_a_shared_counter_exactly() {
+    let per_process: u64 = if cfg!(debug_assertions) {
+        2_000
+    } else {
+        20_000
+    };
+    let lock = Lock::new().unwrap();
+    let counter = SharedCounter::new();
+    let mut children = Vec::new();
+    for _ in 0..4 {
+        let counter_addr = counter.0.as_ptr() as usize;
+        let mut p = Process::new(
+            move |(lock,): (Lock,)| {
+                let counter = SharedCounter(NonNull::new(counter_addr as *mut u64).unwrap());
+                for _ in 0..per_process {
+                    let _g = lock.acquire().unwrap();
+                    counter.bump();
+                }
+            },
+            (lock.clone(),),
+        );
+        p.start().unwrap();
+        children.push(p);
+    }
+    for p in &children {
+        join_ok(p);
+    }
+    assert_eq!(counter.get(), 4 * per_process);
+}
+
+#[test]
+fn holder_killed_while_holding_hands_over_with_owner_died() {
+    let lock = Lock::new().unwrap();
+    let held = Queue::<u8>::new().unwrap();
+    let mut p = Process::new(
+        |(lock, held): (Lock, Queue<u8>)| {
+            let guard = lock.acquire().unwrap();
+            held.put(1).unwrap();
+            std::mem::forget(guard);
+            std::thread::sleep(Duration::from_secs(60));
+        },
+        (lock.clone(), held.clone()),
+    );
+    p.start().unwrap();
+    held.get_timeout(LONG).unwrap();
+    assert!(lock.is_locked());
+    p.kill().unwrap();
+    let status = p.join_timeout(LONG).unwrap().unwrap();
+    assert_eq!(status.exitcode(), -9);
+
+    let start = Instant::now();
+    let mut guard = match lock.acquire_timeout(LONG) {
+        Err(AcquireError::OwnerDied(guard)) => guard,
+        other => panic!("expected OwnerDied, got {other:?}"),
+    };
+    eprintln!("takeover after SIGKILL: {:?}", start.elapsed());
+    assert!(guard.is_inconsistent());
+    guard.mark_consistent();
+    drop(guard);
+    // Marked consistent: the next acquisition is clean.
+    lock.acquire_timeout(LONG).unwrap().unlock().unwrap();
+}
+
+#[test]
+fn not_marking_consistent_makes_the_lock_unrecoverable() {
+    let lock = Lock::new().unwrap();
+    let mut p = Process::new(
+        |(lock,): (Lock,)| {
+            std::mem::forget(lock.acquire().unwrap());
+            // Exit while holding it: the process dies, the lock word still names it.
+        },
+        (lock.clone(),),
+    );
+    p.start().unwrap();
+    join_ok(&p);
+    let guard = lock
+        .acquire_timeout(LONG)
+        .unwrap_err()
+        .into_inner()
+        .expect("OwnerDied");
+    drop(guard); // released without repair
+    assert!(matches!(
+        lock.acquire_timeout(Duration::from_millis(100)),
+        Err(AcquireError::NotRecoverable)
+    ));
+}
+
+#[test]
+fn named_lock_opens_by_name_and_checks_the_kind() {
+    let name = format!("mproc-test-lock-{}", std::process::id());
+    let lock = Lock::create_named(&name).unwrap();
+    let same = Lock::open_named(&name).unwrap();
+    let g = lock.acquire().unwrap();
+    assert!(same.is_locked());
+    drop(g);
+    assert!(!same.is_locked());
+    // A queue's name is not a lock.
+    let qname = format!("mproc-test-lock-q-{}", std::process::id());
+    let _q = Queue::<u8>::builder().create_named(&qname).unwrap();
+    let err = Lock::open_named(&qname).unwrap_err();
+    assert!(err.to_string().contains("another kind"), "{err}");
+    Lock::unlink_named(&name).unwrap();
+    Queue::<u8>::unlink_named(&qname).unwrap();
+    assert!(Lock::open_named(&name).is_err());
+}
+
+#[test]
+fn example_lock_writes_every_line_whole() {
+    let path = std::env::temp_dir().join(format!("mproc-lock-test-{}.txt", std::process::id()));
+    let lines = lock_example::run(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        lines.len() as u32,
+        lock_example::WORKERS * lock_example::LINES
+    );
+    let mut seen = HashSet::new();
+    for line in &lines {
+        let words: Vec<&str> = line.split(' ').collect();
+        assert!(
+            matches!(words.as_slice(), ["worker", _, "line", _, "is", "whole"]),
+            "torn line: {line:?}"
+        );
+        assert!(seen.insert(line.clone()), "duplicate line {line:?}");
+    }
+}
