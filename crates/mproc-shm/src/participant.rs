@@ -29,6 +29,13 @@
 //!   inherited registrations stale (a fork epoch). The child registers its own entry on its
 //!   first [`Segment::register`]. Registration also compares the pid, for forks that bypass
 //!   `pthread_atfork` (a raw `clone`). The liveness descriptors are close-on-exec.
+//!   One window remains, inherent to `fork`: the kernel copies the descriptor table at
+//!   once, and the child closes its copies only when it first runs its handler. If a
+//!   process forks and then dies (or drops its registration) before that child is first
+//!   scheduled, it keeps reading as alive until the child runs — normally microseconds,
+//!   longer on a loaded machine or if the child is stopped before it runs. The error is
+//!   always towards "alive", never a live participant reported dead, so callers that poll
+//!   liveness (owner-death takeover) see the death on a later check.
 //!
 //! Python's `multiprocessing` has no equivalent: it tracks children by pid and sentinel
 //! pipes, which says nothing about unrelated processes sharing a segment.
@@ -41,7 +48,6 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, RawFd};
 use std::ptr::NonNull;
-use std::sync::Once;
 
 use crate::error::RegisterError;
 use crate::header::Entry;
@@ -127,7 +133,42 @@ static FORK_EPOCH: AtomicU32 = AtomicU32::new(0);
 /// Serialises registration, release and fork (the prepare handler takes it), so a fork
 /// never copies a liveness descriptor that is not yet in `LIVENESS_FDS`.
 static REG_LOCK: AtomicU32 = AtomicU32::new(0);
-static ATFORK: Once = Once::new();
+/// `pthread_atfork` installation: `(installer_pid << 2) | state`, state 0 = not installed,
+/// 1 = being installed by `installer_pid`, 2 = installed. Not a `std::sync::Once`: a fork
+/// while another thread is inside `call_once` would leave the child's `Once` running for
+/// ever. Here a child that inherits "being installed by someone else" just starts over.
+static ATFORK: AtomicU32 = AtomicU32::new(0);
+const INSTALLED: u32 = 2;
+
+fn ensure_atfork() -> std::io::Result<()> {
+    let me = sys::getpid();
+    loop {
+        // Acquire pairs with the Release store of INSTALLED below.
+        let w = ATFORK.load(Ordering::Acquire);
+        match w & 3 {
+            INSTALLED => return Ok(()),
+            0 => {
+                let mine = (me << 2) | 1;
+                // Relaxed: the CAS only elects the installer; INSTALLED is published below.
+                if ATFORK
+                    .compare_exchange(w, mine, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    let r = sys::atfork(atfork_prepare, atfork_parent, atfork_child);
+                    // Release pairs with the Acquire load above.
+                    ATFORK.store(if r.is_ok() { INSTALLED } else { 0 }, Ordering::Release);
+                    return r;
+                }
+            }
+            _ if w >> 2 != me => {
+                // Forked while our parent was installing: start over in this process.
+                // Relaxed: as above.
+                let _ = ATFORK.compare_exchange(w, 0, Ordering::Relaxed, Ordering::Relaxed);
+            }
+            _ => std::thread::yield_now(),
+        }
+    }
+}
 
 fn lock_global() {
     let mut spins = 0u32;
@@ -174,6 +215,8 @@ unsafe extern "C" fn atfork_child() {
     // Relaxed: single-threaded child; later threads are spawned after this (thread spawn
     // synchronises).
     FORK_EPOCH.fetch_add(1, Ordering::Relaxed);
+    // This handler runs, so the handlers are installed in this process too.
+    ATFORK.store(INSTALLED, Ordering::Relaxed);
     unlock_global();
 }
 
@@ -263,11 +306,7 @@ impl Table {
                 return Ok(id);
             }
         }
-        let mut installed = Ok(());
-        ATFORK.call_once(|| {
-            installed = sys::atfork(atfork_prepare, atfork_parent, atfork_child);
-        });
-        installed.map_err(|source| RegisterError::Io {
+        ensure_atfork().map_err(|source| RegisterError::Io {
             op: "pthread_atfork",
             source,
         })?;
