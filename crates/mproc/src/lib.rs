@@ -49,6 +49,7 @@ pub mod lock;
 pub mod message;
 pub(crate) mod object;
 pub mod pipe;
+pub mod pool;
 pub mod process;
 pub mod queue;
 
