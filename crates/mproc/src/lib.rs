@@ -52,6 +52,7 @@ pub mod pipe;
 pub mod pool;
 pub mod process;
 pub mod queue;
+pub mod sync;
 
 pub use handle::{Args, PassError, Passable, Plain};
 pub use lock::{Lock, LockGuard};

@@ -55,24 +55,25 @@
 #![allow(unsafe_code)]
 
 use std::fmt;
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mproc_futex::{Deadline, Liveness, RawLock};
+use mproc_futex::{Deadline, RawLock};
 use mproc_shm::{RegisterError, Segment};
 
 use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+use crate::object::OpenError;
+use crate::sync::backing::{Backing, Kind, Shared};
 
-/// The lock's only sub-region: one [`RawLock`] word (a region is 128-byte aligned, so the
-/// word has a cache line pair to itself).
-const LOCK_REGION: u64 = 128;
-const TYPE_NAME: &str = "Lock";
-
-fn fingerprint() -> u64 {
-    object::fingerprint(ObjectKind::Lock, "RawLock/v1")
-}
+/// The lock's shared state: one [`RawLock`] word. Anonymous locks live in the small-object
+/// [pool](crate::pool) (4 bytes of a shared segment, not a segment each); named locks in
+/// their own named segment.
+const KIND: Kind = Kind {
+    tag: "RawLock/v1",
+    name: "Lock",
+    size: size_of::<RawLock>(),
+    align: align_of::<RawLock>(),
+};
 
 /// A lock shared between processes (Python's `multiprocessing.Lock`). See the
 /// [module docs](self).
@@ -84,25 +85,11 @@ pub struct Lock {
     shared: Arc<Shared>,
 }
 
-struct Shared {
-    obj: Object,
-    liveness: SegmentLiveness,
-}
-
-/// Asks the lock's segment whether a participant lives (the kernel-released OFD lock).
-struct SegmentLiveness(Arc<Segment>);
-
-impl Liveness for SegmentLiveness {
-    fn is_alive(&self, id: u32) -> bool {
-        self.0.is_alive(id)
-    }
-}
-
 impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lock")
             .field("owner", &self.raw().owner())
-            .field("segment", self.shared.obj.segment())
+            .field("backing", &self.shared.backing)
             .finish()
     }
 }
@@ -181,13 +168,17 @@ impl<'a> From<mproc_futex::LockError<LockGuard<'a>>> for AcquireError<'a> {
 }
 
 impl Lock {
-    /// A new, unlocked lock in its own anonymous segment (Python: `Lock()`).
+    /// A new, unlocked lock (Python: `Lock()`), in the small-object [pool](crate::pool).
     ///
     /// # Errors
     ///
-    /// A segment error (out of memory, too many open files).
+    /// A segment error when a new pool segment is needed and cannot be made (out of memory,
+    /// too many open files).
     pub fn new() -> Result<Lock, OpenError> {
-        Self::create(None)
+        // All-zero bytes are an unlocked `RawLock`: nothing to initialise.
+        Ok(Lock {
+            shared: Shared::new(Backing::new(&KIND, |_| ())?),
+        })
     }
 
     /// A new lock under `name` in `/dev/shm`, which unrelated processes can
@@ -197,7 +188,9 @@ impl Lock {
     ///
     /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
     pub fn create_named(name: &str) -> Result<Lock, OpenError> {
-        Self::create(Some(name))
+        Ok(Lock {
+            shared: Shared::new(Backing::create_named(&KIND, name, |_| ())?),
+        })
     }
 
     /// Opens the lock created under `name`.
@@ -207,8 +200,9 @@ impl Lock {
     /// [`OpenError::WrongType`] if `name` holds another kind of object, [`OpenError::Segment`]
     /// if it does not exist, [`OpenError::Corrupt`] for a damaged header.
     pub fn open_named(name: &str) -> Result<Lock, OpenError> {
-        let obj = Object::open_named(name, ObjectKind::Lock, fingerprint(), TYPE_NAME, 1)?;
-        Self::from_object(obj)
+        Ok(Lock {
+            shared: Shared::new(Backing::open_named(&KIND, name)?),
+        })
     }
 
     /// Removes `name`; open handles keep working.
@@ -220,56 +214,16 @@ impl Lock {
         Segment::unlink_named(name).map_err(OpenError::Segment)
     }
 
-    fn create(name: Option<&str>) -> Result<Lock, OpenError> {
-        let spec = ObjectSpec {
-            kind: ObjectKind::Lock,
-            fingerprint: fingerprint(),
-            type_name: TYPE_NAME,
-            roles: 1,
-            regions: &[LOCK_REGION],
-        };
-        // The segment is zero-filled, and all-zero bytes are an unlocked `RawLock`: nothing
-        // to initialise.
-        let obj = Object::create(&spec, name, None, |_| Ok(()))?;
-        Self::from_object(obj)
-    }
-
-    fn from_object(obj: Object) -> Result<Lock, OpenError> {
-        let region = obj
-            .region(0)
-            .ok_or_else(|| OpenError::Corrupt("lock object has no lock region".into()))?;
-        if region.len < size_of::<RawLock>() as u64 {
-            return Err(OpenError::Corrupt(format!(
-                "lock region of {} bytes",
-                region.len
-            )));
-        }
-        let liveness = SegmentLiveness(obj.segment().clone());
-        Ok(Lock {
-            shared: Arc::new(Shared { obj, liveness }),
-        })
-    }
-
     fn raw(&self) -> &RawLock {
-        let region = self.shared.obj.region(0).expect("checked in from_object");
-        // SAFETY: `from_object` checked that region 0 exists and holds at least a `RawLock`;
-        // it is 128-byte aligned (object layout), inside the mapping that `self.shared.obj`
-        // keeps alive as long as `&self`; `RawLock` is one atomic word, valid for any bytes,
-        // and is only ever accessed atomically.
-        unsafe { region.ptr.cast::<RawLock>().as_ref() }
+        // SAFETY: the backing was made for KIND, whose state is one `RawLock` (an atomic
+        // word, valid for any bytes, only ever accessed atomically).
+        unsafe { self.shared.state::<RawLock>() }
     }
 
     /// This process's participant id in the lock's segment (registering on first use, e.g.
     /// in a forked child that inherited the handle).
     fn me(&self) -> Result<u32, AcquireError<'_>> {
-        let segment = self.shared.obj.segment();
-        match segment.participant() {
-            Some(id) => Ok(id.get()),
-            None => segment
-                .register()
-                .map(|id| id.get())
-                .map_err(AcquireError::Register),
-        }
+        self.shared.backing.me().map_err(AcquireError::Register)
     }
 
     fn lock_until(&self, deadline: Option<Deadline>) -> Result<LockGuard<'_>, AcquireError<'_>> {
@@ -316,26 +270,19 @@ impl Lock {
 
 impl Passable for Lock {
     fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
-        let index = out.fd(self.shared.obj.segment().as_fd())?;
-        out.value(&index)
+        self.shared.backing.export(out)
     }
 
     fn import(input: &mut Importer) -> Result<Self, PassError> {
-        let index: u32 = input.value()?;
-        let fd = input.take_fd(index)?;
-        let obj = Object::from_fd(fd, ObjectKind::Lock, fingerprint(), TYPE_NAME, 1)
-            .map_err(|e| PassError::Other(e.to_string()))?;
-        Lock::from_object(obj).map_err(|e| PassError::Other(e.to_string()))
+        Ok(Lock {
+            shared: Shared::new(Backing::import(&KIND, input)?),
+        })
     }
 
     fn adopt(&mut self) -> Result<(), PassError> {
-        // A lock keeps no holder count (nothing waits for "every lock handle is gone"), so
-        // adopting only registers the child's own participant entry: its acquisitions are
-        // then recorded under its own id, and its death is told apart from the parent's.
-        self.shared
-            .obj
-            .me()
-            .map(drop)
-            .map_err(|e| PassError::Other(e.to_string()))
+        // Registers the child's own participant entry (its acquisitions are then recorded
+        // under its own id, and its death is told apart from the parent's) and, for a pool
+        // lock, takes the child's hold on the cell.
+        self.shared.backing.adopt()
     }
 }

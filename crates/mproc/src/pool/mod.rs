@@ -59,8 +59,6 @@
 //! process at the instant another thread holds it would leave the child's copy locked (as
 //! with any lock and `fork`); use the spawn start method from heavily multithreaded parents.
 #![allow(unsafe_code)]
-// Users (Lock and the synchronisation family, Value/Array) land in following commits.
-#![allow(dead_code)]
 
 mod shim;
 
@@ -405,6 +403,7 @@ impl PoolCell {
     }
 
     /// Whether participant `id` of the pool segment is alive.
+    #[allow(dead_code)]
     pub(crate) fn is_alive(&self, id: u32) -> bool {
         self.seg.seg.is_alive(id)
     }
