@@ -53,6 +53,9 @@ pub mod pool;
 pub mod process;
 pub mod queue;
 pub mod sync;
+pub mod shared;
+pub mod simple_queue;
+pub mod joinable_queue;
 
 pub use handle::{Args, PassError, Passable, Plain};
 pub use lock::{Lock, LockGuard};
@@ -64,6 +67,8 @@ pub use process::{
     current_process, get_start_method, parent_process, reap_dropped_children, set_start_method,
 };
 pub use queue::Queue;
+pub use simple_queue::SimpleQueue;
+pub use joinable_queue::{JoinableQueue, TaskDoneError};
 
 /// Implementation details used by [`entry!`]; not a public API.
 #[doc(hidden)]
