@@ -1,0 +1,123 @@
+//! Allocations per message on the hot path (with a counting allocator supplied by the
+//! caller: the report binary installs one as `#[global_allocator]`) and the memory a queue
+//! maps.
+
+use std::collections::HashSet;
+
+use crate::body::AllocProbe;
+use crate::transport::{Payload, message_buf, put_seq, slots_for};
+use crate::BenchError;
+
+/// Messages per allocation-count run (after as many again for warm-up).
+pub const ALLOC_MSGS: u64 = 10_000;
+
+/// Allocations per `put` + `get` pair on one `Queue<P>` handle, in one thread, steady state.
+///
+/// # Errors
+/// A queue error.
+pub fn queue_put_get<P: Payload>(probe: AllocProbe) -> Result<f64, BenchError> {
+    let q = crate::mech::mproc_api::queue_for::<P>(slots_for(P::SIZE))?;
+    let round = |seq| -> Result<(), BenchError> {
+        q.put(P::with_seq(seq)).map_err(crate::error::api)?;
+        let got = q.get().map_err(crate::error::api)?;
+        std::hint::black_box(got.seq());
+        Ok(())
+    };
+    for seq in 0..ALLOC_MSGS {
+        round(seq)?;
+    }
+    let a0 = probe();
+    for seq in 0..ALLOC_MSGS {
+        round(seq)?;
+    }
+    Ok((probe() - a0) as f64 / ALLOC_MSGS as f64)
+}
+
+/// Allocations per `send_bytes` + `recv_bytes_into` of `size` bytes over one mproc pipe.
+///
+/// # Errors
+/// A pipe error.
+pub fn pipe_bytes(size: usize, probe: AllocProbe) -> Result<f64, BenchError> {
+    let (mut a, mut b) = mproc::pipe().map_err(crate::error::api)?;
+    let mut buf = message_buf(size);
+    let mut out = message_buf(size);
+    let mut round = |seq| -> Result<(), BenchError> {
+        put_seq(&mut buf, seq);
+        a.send_bytes(&buf).map_err(crate::error::api)?;
+        b.recv_bytes_into(&mut out).map_err(crate::error::api)?;
+        Ok(())
+    };
+    for seq in 0..ALLOC_MSGS {
+        round(seq)?;
+    }
+    let a0 = probe();
+    for seq in 0..ALLOC_MSGS {
+        round(seq)?;
+    }
+    Ok((probe() - a0) as f64 / ALLOC_MSGS as f64)
+}
+
+/// Allocations per typed `send::<u64>` + `recv::<u64>` over one mproc pipe.
+///
+/// # Errors
+/// A pipe error.
+pub fn pipe_typed_u64(probe: AllocProbe) -> Result<f64, BenchError> {
+    let (mut a, mut b) = mproc::pipe().map_err(crate::error::api)?;
+    let mut round = |seq: u64| -> Result<(), BenchError> {
+        a.send(&seq).map_err(crate::error::api)?;
+        std::hint::black_box(b.recv::<u64>().map_err(crate::error::api)?);
+        Ok(())
+    };
+    for seq in 0..ALLOC_MSGS {
+        round(seq)?;
+    }
+    let a0 = probe();
+    for seq in 0..ALLOC_MSGS {
+        round(seq)?;
+    }
+    Ok((probe() - a0) as f64 / ALLOC_MSGS as f64)
+}
+
+/// Address ranges mapped by this process now (from `/proc/self/maps`).
+fn mappings() -> Result<HashSet<(u64, u64)>, BenchError> {
+    let maps = std::fs::read_to_string("/proc/self/maps")?;
+    Ok(maps
+        .lines()
+        .filter_map(|l| {
+            let range = l.split_whitespace().next()?;
+            let (a, b) = range.split_once('-')?;
+            Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+        })
+        .collect())
+}
+
+/// Bytes of address space that `make` maps (new ranges in `/proc/self/maps` while its
+/// result is alive): the shared segment of a queue, its control pages, anything else.
+///
+/// # Errors
+/// `/proc/self/maps` unreadable, or `make` failed.
+pub fn mapped_by<T>(make: impl FnOnce() -> Result<T, BenchError>) -> Result<u64, BenchError> {
+    let before = mappings()?;
+    let obj = make()?;
+    let after = mappings()?;
+    drop(obj);
+    Ok(after
+        .difference(&before)
+        .map(|(a, b)| b - a)
+        .sum())
+}
+
+/// The segment bytes of a `Queue<u64>` with `capacity` slots and `arena` arena bytes
+/// (default slot size).
+///
+/// # Errors
+/// As [`mapped_by`].
+pub fn queue_bytes(capacity: u32, arena: u64) -> Result<u64, BenchError> {
+    mapped_by(|| {
+        mproc::Queue::<u64>::builder()
+            .capacity(capacity)
+            .arena_size(arena)
+            .create()
+            .map_err(crate::error::api)
+    })
+}

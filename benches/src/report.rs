@@ -1,0 +1,240 @@
+//! Report helpers: the machine description, number formatting, target verdicts and the
+//! hand-written SVG chart (no plotting dependency).
+
+use std::fmt::Write as _;
+
+/// The machine at the top of the report.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// `model name` from `/proc/cpuinfo`.
+    pub cpu: String,
+    /// Online CPUs.
+    pub cores: usize,
+    /// `uname -r`.
+    pub kernel: String,
+}
+
+/// Reads the machine description.
+pub fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    Machine {
+        cpu,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        kernel,
+    }
+}
+
+/// The 1/5/15-minute load averages (`/proc/loadavg`).
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// `12.3 M/s`-style rate.
+pub fn rate(x: f64) -> String {
+    if !x.is_finite() {
+        "n/a".to_owned()
+    } else if x >= 1e9 {
+        format!("{:.2} G", x / 1e9)
+    } else if x >= 1e6 {
+        format!("{:.2} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1} k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// Bytes per second as `MB/s` / `GB/s` (decimal).
+pub fn bytes_rate(x: f64) -> String {
+    if x >= 1e9 {
+        format!("{:.2} GB/s", x / 1e9)
+    } else {
+        format!("{:.1} MB/s", x / 1e6)
+    }
+}
+
+/// Nanoseconds as `ns` / `µs` / `ms`.
+pub fn ns(x: f64) -> String {
+    if !x.is_finite() {
+        "n/a".to_owned()
+    } else if x >= 1e6 {
+        format!("{:.2} ms", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.2} µs", x / 1e3)
+    } else {
+        format!("{x:.0} ns")
+    }
+}
+
+/// A ratio as `3.2×`.
+pub fn ratio(x: f64) -> String {
+    if !x.is_finite() {
+        "n/a".to_owned()
+    } else if x >= 100.0 {
+        format!("{x:.0}×")
+    } else if x >= 10.0 {
+        format!("{x:.1}×")
+    } else {
+        format!("{x:.2}×")
+    }
+}
+
+/// Whether a target is met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Met.
+    Met,
+    /// Missed.
+    Missed,
+    /// Could not be measured here (a peer is missing, an API does not exist).
+    NotMeasured,
+}
+
+impl Verdict {
+    /// `met` → Met, else Missed; a NaN measurement → NotMeasured.
+    pub fn of(measured: f64, met: bool) -> Verdict {
+        if !measured.is_finite() {
+            Verdict::NotMeasured
+        } else if met {
+            Verdict::Met
+        } else {
+            Verdict::Missed
+        }
+    }
+
+    /// Text for the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Met => "**met**",
+            Verdict::Missed => "**MISSED**",
+            Verdict::NotMeasured => "not measured",
+        }
+    }
+}
+
+/// One bar of the chart.
+#[derive(Debug, Clone)]
+pub struct Bar {
+    /// Label at the left.
+    pub label: String,
+    /// Value (must be > 0 to be drawn).
+    pub value: f64,
+    /// mproc's own bars are drawn in a different colour.
+    pub mproc: bool,
+}
+
+/// One panel of horizontal bars on a log scale.
+#[derive(Debug, Clone)]
+pub struct Panel {
+    /// Title above the bars.
+    pub title: String,
+    /// Formats a value for the label at the end of its bar.
+    pub fmt: fn(f64) -> String,
+    /// The bars, top to bottom.
+    pub bars: Vec<Bar>,
+}
+
+const LABEL_W: f64 = 230.0;
+const BAR_W: f64 = 420.0;
+const ROW_H: f64 = 20.0;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Renders panels, one under the other, as an SVG document (log-scale bars).
+pub fn svg(title: &str, subtitle: &str, panels: &[Panel]) -> String {
+    let width = LABEL_W + BAR_W + 110.0;
+    let mut y = 48.0;
+    let mut body = String::new();
+    for p in panels {
+        let vals: Vec<f64> = p
+            .bars
+            .iter()
+            .map(|b| b.value)
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .collect();
+        let lo = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = vals.iter().cloned().fold(0.0, f64::max);
+        let (l0, l1) = if vals.is_empty() {
+            (0.0, 1.0)
+        } else {
+            (lo.log10().floor() - 0.0, hi.log10().ceil().max(lo.log10().floor() + 1.0))
+        };
+        let x_of = |v: f64| LABEL_W + BAR_W * ((v.log10() - l0) / (l1 - l0)).clamp(0.0, 1.0);
+        y += 22.0;
+        let _ = writeln!(
+            body,
+            r#"<text x="10" y="{y}" font-size="14" font-weight="bold">{}</text>"#,
+            esc(&p.title)
+        );
+        y += 8.0;
+        let top = y;
+        for b in &p.bars {
+            let ok = b.value.is_finite() && b.value > 0.0;
+            let w = if ok { (x_of(b.value) - LABEL_W).max(1.0) } else { 0.0 };
+            let colour = if b.mproc { "#d9480f" } else { "#4c6ef5" };
+            let _ = writeln!(
+                body,
+                r#"<text x="{}" y="{}" font-size="12" text-anchor="end">{}</text>"#,
+                LABEL_W - 6.0,
+                y + 14.0,
+                esc(&b.label)
+            );
+            let _ = writeln!(
+                body,
+                r#"<rect x="{LABEL_W}" y="{}" width="{w:.1}" height="{}" fill="{colour}"/>"#,
+                y + 3.0,
+                ROW_H - 6.0
+            );
+            let text = if ok { (p.fmt)(b.value) } else { "n/a".to_owned() };
+            let _ = writeln!(
+                body,
+                r#"<text x="{:.1}" y="{}" font-size="11">{}</text>"#,
+                LABEL_W + w + 4.0,
+                y + 14.0,
+                esc(&text)
+            );
+            y += ROW_H;
+        }
+        // Decade grid lines.
+        let mut d = l0;
+        while d <= l1 + 1e-9 {
+            let x = x_of(10f64.powf(d));
+            let _ = writeln!(
+                body,
+                r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{y}" stroke="#adb5bd" stroke-width="0.5" stroke-dasharray="2,2"/>"##
+            );
+            let _ = writeln!(
+                body,
+                r##"<text x="{x:.1}" y="{}" font-size="9" fill="#868e96" text-anchor="middle">{}</text>"##,
+                y + 11.0,
+                esc(&(p.fmt)(10f64.powf(d)))
+            );
+            d += 1.0;
+        }
+        y += 18.0;
+    }
+    let height = y + 10.0;
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<text x="10" y="22" font-size="16" font-weight="bold">{}</text>
+<text x="10" y="40" font-size="11" fill="#495057">{}</text>
+{body}</svg>
+"##,
+        esc(title),
+        esc(subtitle)
+    )
+}
