@@ -1,0 +1,266 @@
+//! [`Condition`]: Python's `multiprocessing.Condition` across processes: a robust lock and
+//! `mproc-futex`'s [`Condvar`] (a notification counter: `notify` never waits for anybody).
+#![allow(unsafe_code)]
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mproc_futex::{Condvar, Deadline, LockGuard, RawLock};
+
+use super::backing::{Backing, Kind, Shared};
+use super::error::AcquireError;
+use super::handle::shared_handle;
+use crate::object::OpenError;
+
+/// The shared state: the lock and the condition variable's counter.
+#[repr(C)]
+struct CondState {
+    lock: RawLock,
+    cv: Condvar,
+}
+
+const KIND: Kind = Kind {
+    tag: "Condition/v1",
+    name: "Condition",
+    size: size_of::<CondState>(),
+    align: align_of::<CondState>(),
+};
+
+/// A condition variable with its own lock, shared between processes (Python's
+/// `multiprocessing.Condition`).
+///
+/// Acquire it to get a [`ConditionGuard`]; the guard waits ([`ConditionGuard::wait`],
+/// [`wait_timeout`](ConditionGuard::wait_timeout), [`wait_for`](ConditionGuard::wait_for))
+/// and notifies ([`notify`](ConditionGuard::notify), [`notify_all`](ConditionGuard::notify_all)),
+/// so Python's "lock not owned" errors cannot happen. The lock is not reentrant (see the
+/// [module docs](super#why-condition-uses-a-plain-lock)). Wake-ups can be spurious, as with
+/// every condition variable: wait in a loop on a predicate, or use `wait_for`.
+///
+/// Death: a holder that dies gives the next acquirer (or a waiter re-taking the lock)
+/// [`AcquireError::OwnerDied`] with the guard; a waiter that dies changes nothing for the
+/// others (`notify` never waits for acknowledgements, unlike Python's, which hangs).
+///
+/// # Examples
+///
+/// ```
+/// use mproc::sync::Condition;
+/// use std::time::Duration;
+///
+/// let cond = Condition::new()?;
+/// let guard = cond.acquire()?;
+/// let (guard, notified) = guard.wait_timeout(Duration::from_millis(1))?;
+/// assert!(!notified);
+/// guard.notify_all();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Condition {
+    shared: Arc<Shared>,
+}
+
+shared_handle!(Condition, KIND);
+
+impl fmt::Debug for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condition")
+            .field("owner", &self.state().lock.owner())
+            .finish()
+    }
+}
+
+/// What [`ConditionGuard::wait_timeout`] and [`ConditionGuard::wait_for`] return: the guard
+/// (the lock is held again) and Python's boolean result.
+pub type WaitResult<'a> = (ConditionGuard<'a>, bool);
+
+impl Condition {
+    /// A new condition (with its lock unlocked) in the small-object [pool](crate::pool)
+    /// (Python: `Condition()`).
+    ///
+    /// # Errors
+    ///
+    /// A segment error when a new pool segment cannot be made.
+    pub fn new() -> Result<Condition, OpenError> {
+        // All-zero bytes are an unlocked lock and a fresh counter.
+        Condition::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
+    }
+
+    /// A new condition under `name` in `/dev/shm`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
+    pub fn create_named(name: &str) -> Result<Condition, OpenError> {
+        let backing = Backing::create_named(&KIND, name, |_| ())?;
+        Condition::from_shared(Shared::new(backing))
+    }
+
+    fn from_shared(shared: Arc<Shared>) -> Result<Condition, OpenError> {
+        Ok(Condition { shared })
+    }
+
+    fn state(&self) -> &CondState {
+        // SAFETY: the backing was made for KIND, whose state is a `CondState` (atomics only,
+        // valid for any bytes, only accessed atomically).
+        unsafe { self.shared.state::<CondState>() }
+    }
+
+    fn guard<'a>(
+        &'a self,
+        r: Result<LockGuard<'a>, mproc_futex::LockError<LockGuard<'a>>>,
+    ) -> Result<ConditionGuard<'a>, AcquireError<ConditionGuard<'a>>> {
+        let wrap = |g| ConditionGuard {
+            guard: g,
+            cv: &self.state().cv,
+        };
+        r.map(wrap).map_err(|e| AcquireError::from(e).map(wrap))
+    }
+
+    fn me(&self) -> Result<u32, AcquireError<ConditionGuard<'_>>> {
+        self.shared.backing.me().map_err(AcquireError::Register)
+    }
+
+    /// Takes the condition's lock (Python: `acquire()` / `with cond:`).
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::OwnerDied`] (with the guard), [`AcquireError::NotRecoverable`],
+    /// [`AcquireError::Register`].
+    pub fn acquire(&self) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
+        let me = self.me()?;
+        self.guard(self.state().lock.lock(me, &self.shared.liveness, None))
+    }
+
+    /// Takes the lock, waiting at most `timeout` (Python: `acquire(timeout=t)`).
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::Timeout`], and as for [`acquire`](Self::acquire).
+    pub fn acquire_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
+        let me = self.me()?;
+        let deadline = Some(Deadline::after(timeout));
+        self.guard(self.state().lock.lock(me, &self.shared.liveness, deadline))
+    }
+
+    /// Takes the lock without sleeping (Python: `acquire(block=False)`).
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::WouldBlock`], and as for [`acquire`](Self::acquire).
+    pub fn try_acquire(&self) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
+        let me = self.me()?;
+        self.guard(self.state().lock.try_lock(me, &self.shared.liveness))
+    }
+}
+
+/// Holds a [`Condition`]'s lock; waits and notifies through it; releases the lock on drop.
+#[must_use = "if unused the lock will immediately unlock"]
+pub struct ConditionGuard<'a> {
+    guard: LockGuard<'a>,
+    cv: &'a Condvar,
+}
+
+impl fmt::Debug for ConditionGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConditionGuard")
+            .field("guard", &self.guard)
+            .finish()
+    }
+}
+
+impl<'a> ConditionGuard<'a> {
+    fn wait_until(
+        self,
+        deadline: Option<Deadline>,
+    ) -> Result<WaitResult<'a>, AcquireError<WaitResult<'a>>> {
+        let cv = self.cv;
+        let wrap = |(guard, res): (LockGuard<'a>, mproc_futex::WaitTimeoutResult)| {
+            (ConditionGuard { guard, cv }, !res.timed_out())
+        };
+        cv.wait(self.guard, deadline)
+            .map(wrap)
+            .map_err(|e| AcquireError::from(e).map(wrap))
+    }
+
+    /// Releases the lock, sleeps until notified (or woken spuriously), and takes the lock
+    /// again (Python: `wait()`).
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::OwnerDied`] (with the guard) if a holder died while we slept;
+    /// [`AcquireError::NotRecoverable`].
+    pub fn wait(self) -> Result<ConditionGuard<'a>, AcquireError<ConditionGuard<'a>>> {
+        self.wait_until(None)
+            .map(|(g, _)| g)
+            .map_err(|e| e.map(|(g, _)| g))
+    }
+
+    /// As [`wait`](Self::wait), for at most `timeout`; the `bool` is `false` if the timeout
+    /// passed (Python: `wait(timeout)`; `Duration::ZERO` returns `false` at once). The lock
+    /// is held again either way.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_timeout(
+        self,
+        timeout: Duration,
+    ) -> Result<WaitResult<'a>, AcquireError<WaitResult<'a>>> {
+        self.wait_until(Some(Deadline::after(timeout)))
+    }
+
+    /// Waits until `predicate()` is true, or `timeout` passes (`None`: no limit); returns the
+    /// predicate's last value (Python: `wait_for(predicate, timeout)`). The predicate is
+    /// evaluated first, and always with the lock held; the deadline is absolute (monotonic),
+    /// so spurious wake-ups never stretch it.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_for(
+        self,
+        mut predicate: impl FnMut() -> bool,
+        timeout: Option<Duration>,
+    ) -> Result<WaitResult<'a>, AcquireError<WaitResult<'a>>> {
+        let deadline = Deadline::within(timeout);
+        let mut guard = self;
+        loop {
+            if predicate() {
+                return Ok((guard, true));
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return Ok((guard, false));
+            }
+            let (g, _) = guard.wait_until(deadline)?;
+            guard = g;
+        }
+    }
+
+    /// Wakes one waiter, if any (Python: `notify()`).
+    pub fn notify(&self) {
+        self.cv.notify_one();
+    }
+
+    /// Wakes up to `n` waiters (Python: `notify(n)`).
+    pub fn notify_n(&self, n: u32) {
+        self.cv.notify(n);
+    }
+
+    /// Wakes every waiter (Python: `notify_all()`).
+    pub fn notify_all(&self) {
+        self.cv.notify_all();
+    }
+
+    /// Declares the protected state repaired after [`AcquireError::OwnerDied`].
+    pub fn mark_consistent(&mut self) {
+        self.guard.mark_consistent();
+    }
+
+    /// Whether [`mark_consistent`](Self::mark_consistent) is still needed.
+    pub fn is_inconsistent(&self) -> bool {
+        self.guard.is_inconsistent()
+    }
+}

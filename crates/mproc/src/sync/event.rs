@@ -1,0 +1,113 @@
+//! [`Event`]: Python's `multiprocessing.Event` across processes, over `mproc-futex`'s
+//! [`Event`](mproc_futex::Event).
+#![allow(unsafe_code)]
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mproc_futex::Deadline;
+
+use super::backing::{Backing, Kind, Shared};
+use super::handle::shared_handle;
+use crate::object::OpenError;
+
+type RawEvent = mproc_futex::Event;
+
+const KIND: Kind = Kind {
+    tag: "Event/v1",
+    name: "Event",
+    size: size_of::<RawEvent>(),
+    align: align_of::<RawEvent>(),
+};
+
+/// A flag shared between processes (Python's `multiprocessing.Event`): [`set`](Self::set)
+/// wakes every waiter, [`clear`](Self::clear) resets it.
+///
+/// Unlike Python's, `set` never waits for the waiters to acknowledge, so a waiter that died
+/// cannot make it hang (Python's P10).
+///
+/// # Examples
+///
+/// ```
+/// use mproc::sync::Event;
+/// use std::time::Duration;
+///
+/// let ev = Event::new()?;
+/// assert!(!ev.wait_timeout(Duration::from_millis(1)));
+/// ev.set();
+/// assert!(ev.is_set() && ev.wait_timeout(Duration::ZERO));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Event {
+    shared: Arc<Shared>,
+}
+
+shared_handle!(Event, KIND);
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.is_set() { "set" } else { "unset" };
+        write!(f, "<Event {state}>")
+    }
+}
+
+impl Event {
+    /// A new, unset event in the small-object [pool](crate::pool) (Python: `Event()`).
+    ///
+    /// # Errors
+    ///
+    /// A segment error when a new pool segment cannot be made.
+    pub fn new() -> Result<Event, OpenError> {
+        // All-zero bytes are an unset `mproc_futex::Event`.
+        Event::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
+    }
+
+    /// A new, unset event under `name` in `/dev/shm`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
+    pub fn create_named(name: &str) -> Result<Event, OpenError> {
+        let backing = Backing::create_named(&KIND, name, |_| ())?;
+        Event::from_shared(Shared::new(backing))
+    }
+
+    fn from_shared(shared: Arc<Shared>) -> Result<Event, OpenError> {
+        Ok(Event { shared })
+    }
+
+    fn raw(&self) -> &RawEvent {
+        // SAFETY: the backing was made for KIND, whose state is one `mproc_futex::Event`
+        // (an atomic word, valid for any bytes).
+        unsafe { self.shared.state::<RawEvent>() }
+    }
+
+    /// Whether the flag is set (Python: `is_set()`).
+    pub fn is_set(&self) -> bool {
+        self.raw().is_set()
+    }
+
+    /// Sets the flag and wakes every waiter (Python: `set()`).
+    pub fn set(&self) {
+        self.raw().set();
+    }
+
+    /// Clears the flag (Python: `clear()`).
+    pub fn clear(&self) {
+        self.raw().clear();
+    }
+
+    /// Waits until the flag is set (Python: `wait()`, which then returns `True`).
+    pub fn wait(&self) {
+        while !self.raw().wait(None) {}
+    }
+
+    /// Waits at most `timeout`; returns whether the flag was set (Python: `wait(timeout)`;
+    /// `Duration::ZERO` never blocks). A `set` followed at once by `clear` still wakes the
+    /// waiters with `true`.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.raw().wait(Some(Deadline::after(timeout)))
+    }
+}

@@ -1,0 +1,55 @@
+//! What every synchronisation handle shares: opening and unlinking by name (kind-checked)
+//! and passing to children. One macro, so the handle types stay small.
+
+/// Implements `open_named`, `unlink_named` and [`Passable`](crate::Passable) for a handle
+/// type with a `fn from_shared(Arc<Shared>) -> Result<Self, OpenError>` and a `shared: Arc<Shared>` field.
+macro_rules! shared_handle {
+    ($ty:ident, $kind:expr) => {
+        impl $ty {
+            /// Opens the object created under `name` by
+            #[doc = concat!("[`", stringify!($ty), "::create_named`], checking its kind.")]
+            ///
+            /// # Errors
+            ///
+            /// [`OpenError::WrongType`](crate::OpenError::WrongType) if `name` holds another
+            /// kind of object, [`OpenError::Segment`](crate::OpenError::Segment) if it does
+            /// not exist, [`OpenError::Corrupt`](crate::OpenError::Corrupt) for a damaged
+            /// header.
+            pub fn open_named(name: &str) -> Result<$ty, crate::OpenError> {
+                let backing = crate::sync::backing::Backing::open_named(&$kind, name)?;
+                $ty::from_shared(crate::sync::backing::Shared::new(backing))
+            }
+
+            /// Removes the name `/dev/shm/<name>` after checking that it holds this kind of
+            /// object; open handles keep working.
+            ///
+            /// # Errors
+            ///
+            /// As [`open_named`](Self::open_named).
+            pub fn unlink_named(name: &str) -> Result<(), crate::OpenError> {
+                let backing = crate::sync::backing::Backing::open_named(&$kind, name)?;
+                mproc_shm::Segment::unlink_named(name)
+                    .map_err(crate::OpenError::Segment)
+                    .map(|()| drop(backing))
+            }
+        }
+
+        impl crate::Passable for $ty {
+            fn export(&self, out: &mut crate::handle::Exporter) -> Result<(), crate::PassError> {
+                self.shared.backing.export(out)
+            }
+
+            fn import(input: &mut crate::handle::Importer) -> Result<Self, crate::PassError> {
+                let backing = crate::sync::backing::Backing::import(&$kind, input)?;
+                $ty::from_shared(crate::sync::backing::Shared::new(backing))
+                    .map_err(|e| crate::PassError::Other(e.to_string()))
+            }
+
+            fn adopt(&mut self) -> Result<(), crate::PassError> {
+                self.shared.backing.adopt()
+            }
+        }
+    };
+}
+
+pub(crate) use shared_handle;
