@@ -69,6 +69,7 @@ pub use process::{
 pub use queue::Queue;
 pub use simple_queue::SimpleQueue;
 pub use joinable_queue::{JoinableQueue, TaskDoneError};
+pub use shared::{Array, AtomicValue, RawArray, RawValue, Shareable, Value};
 
 /// Implementation details used by [`entry!`]; not a public API.
 #[doc(hidden)]

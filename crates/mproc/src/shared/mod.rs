@@ -1,4 +1,251 @@
-//! Shared plain data: Python's `multiprocessing.sharedctypes` (`Value`, `Array`, `RawValue`,
-//! `RawArray`), and the atomics shim the shared counters use.
+//! Shared plain data: Python's `multiprocessing.sharedctypes` — [`Value`], [`Array`],
+//! [`RawValue`], [`RawArray`] — plus [`AtomicValue`] for integers where a lock is needless.
+//!
+//! # Python → mproc
+//!
+//! | Python | mproc |
+//! |---|---|
+//! | `Value('Q', 5)` | [`Value::new(5u64)`](Value::new) — typed, no typecodes |
+//! | `v.value` (read / write, each under the lock) | [`Value::get`] / [`Value::set`] |
+//! | `with v.get_lock(): v.value += 1` | [`*v.lock()? += 1`](Value::lock) — a [`ValueGuard`] (`Deref`/`DerefMut`), or [`Value::update`] |
+//! | `v.get_lock()` | [`Value::get_lock`] → the [`Lock`](crate::Lock) |
+//! | `Value('i', 0, lock=lk)` | [`Value::with_lock`] (several values under one lock) |
+//! | `Value('i', lock=False)`, `RawValue('i')` | [`RawValue`]: no lock; `get`/`set` are unsynchronised (see below) |
+//! | — | [`AtomicValue`]: `fetch_add`, `compare_exchange`, ... on a shared integer, no lock |
+//! | `Array('i', 10)`, `Array('i', [1, 2])` | [`Array::zeroed(10)`](Array::zeroed), [`Array::from_slice`] |
+//! | `len(a)`, `a[i]`, `a[i] = x`, `a[:]` | [`Array::len`], [`Array::get`], [`Array::set`], [`Array::to_vec`] (each takes the lock once) |
+//! | `with a.get_lock(): ...` | [`Array::lock`] → an [`ArrayGuard`] (`&[T]` / `&mut [T]`) |
+//! | `RawArray('i', 10)` | [`RawArray`] |
+//! | `Structure` subclasses | any `#[repr(C)]` type with an `unsafe impl` [`Shareable`] |
+//!
+//! # What can be shared: [`Shareable`]
+//!
+//! Plain old data only: integers, floats, arrays of them, and `#[repr(C)]` structs of those
+//! whose every byte pattern is a valid value. `bool` and `char` are deliberately not
+//! [`Shareable`] — a buggy or hostile peer could store a byte that is not a valid `bool`, which
+//! would be undefined behaviour in us — use a `u8`, or [`AtomicValue<bool>`] (which maps any
+//! nonzero byte to `true`). mproc has its own marker trait instead of depending on `bytemuck`:
+//! the contract is exactly what shared memory needs (any bit pattern valid, no padding, no
+//! pointers), and a type that is `bytemuck::Pod` meets it, so bridging is a one-line
+//! `unsafe impl`.
+//!
+//! # Where the data lives
+//!
+//! Anonymous values and arrays are cells of the small-object [pool](crate::pool): creating
+//! 10,000 of them needs no more descriptors or mappings than creating one. Each [`Value`]'s
+//! lock is a [`Lock`](crate::Lock), another pool cell. Named ones (`create_named`) each have
+//! their own named segment (a value's lock is named `name` + `".lock"`), and opening one
+//! checks its type: opening a `Value<u64>` as a `Value<i32>` is [`OpenError::WrongType`].
+//!
+//! # Locks, and a holder that dies
+//!
+//! Every access to a [`Value`]'s or [`Array`]'s data through mproc's safe API holds its lock,
+//! so accesses never race. If a process dies holding the lock — perhaps halfway through
+//! writing a multi-word value — the next locker gets [`LockError::OwnerDied`], which **carries
+//! the guard** (std's `PoisonError` shape): the data may be half-written; repair it, call
+//! [`ValueGuard::mark_consistent`] and carry on. Unlocking without marking makes the lock
+//! [`LockError::NotRecoverable`] for good. Python has no counterpart (a dead holder's lock
+//! stays locked for ever).
+//!
+//! `RawValue`/`RawArray` (Python's `lock=False`) have no lock: their `get`/`set` copy the
+//! value in word-sized atomic pieces (Acquire loads, Release stores), so concurrent use is
+//! never undefined behaviour — but a value wider than one word may be read *torn* (half old,
+//! half new), and there is no read-modify-write. Use [`AtomicValue`] for counters and flags.
+//!
+//! A [`ValueGuard`] lends the data in place (`&T` / `&mut T` into shared memory): safe
+//! against buggy peers, which go through the lock, but not against a hostile process that
+//! writes the memory without it (as with [`Queue::get_ref`](crate::Queue::get_ref)).
+//! [`Value::get`] and [`Value::set`] copy through atomics and stay sound even then.
+//!
+//! # Example
+//!
+//! ```
+//! use mproc::{Process, Value};
+//! use std::time::Duration;
+//!
+//! let counter = Value::new(0u64)?;
+//! let mut child = Process::new(
+//!     |(c,): (Value<u64>,)| {
+//!         for _ in 0..100 {
+//!             *c.lock().expect("lock") += 1; // read-modify-write under the lock
+//!         }
+//!     },
+//!     (counter.clone(),),
+//! );
+//! child.start()?;
+//! for _ in 0..100 {
+//!     counter.update(|v| *v += 1).expect("lock");
+//! }
+//! child.join_timeout(Duration::from_secs(10))?;
+//! assert_eq!(counter.get().expect("lock"), 200);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![allow(unsafe_code)]
 
+mod array;
+mod atomic;
+mod error;
 pub(crate) mod sync;
+mod value;
+
+use std::collections::HashSet;
+use std::ptr::NonNull;
+use std::sync::{Mutex, OnceLock};
+
+pub use array::{Array, ArrayGuard, RawArray};
+pub use atomic::{AtomicInteger, AtomicPrimitive, AtomicValue};
+pub use error::LockError;
+pub use value::{RawValue, Value, ValueGuard};
+
+#[allow(unused_imports)] // for doc links
+use crate::object::OpenError;
+use sync::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+
+/// Plain old data that may live in shared memory: [`Value<T>`], [`Array<T>`],
+/// [`RawValue<T>`], [`RawArray<T>`].
+///
+/// Implemented for the integer and float types (not `usize`/`isize`, whose width is not
+/// fixed; not `bool`/`char`, which have invalid bit patterns) and for arrays of
+/// `Shareable` types. Implement it for your own `#[repr(C)]` structs with an `unsafe impl`.
+///
+/// # Safety
+///
+/// Implementers guarantee that the type:
+/// * is valid for **every** bit pattern of its size (a peer may write any bytes);
+/// * has **no padding** bytes (values are copied byte-wise into shared memory, and padding is
+///   uninitialised);
+/// * has a fixed layout, the same in every process using it: a primitive, an array, or a
+///   `#[repr(C)]` / `#[repr(transparent)]` struct whose fields are all `Shareable`;
+/// * holds no pointers, references or process-local handles (they would mean nothing in
+///   another process) and needs no `Drop`;
+/// * has an alignment of at most 4096 bytes.
+///
+/// A type that is `bytemuck::Pod` meets every point.
+///
+/// # Example
+///
+/// ```
+/// use mproc::shared::Shareable;
+///
+/// #[repr(C)]
+/// #[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// struct Point {
+///     x: f64,
+///     y: f64,
+/// }
+/// // SAFETY: `repr(C)`, two `f64`s (any bits are valid), no padding, no pointers.
+/// unsafe impl Shareable for Point {}
+///
+/// let p = mproc::Value::new(Point { x: 1.0, y: 2.0 })?;
+/// p.lock().expect("lock").y = 3.0;
+/// assert_eq!(p.get().expect("lock"), Point { x: 1.0, y: 3.0 });
+/// # Ok::<(), mproc::OpenError>(())
+/// ```
+pub unsafe trait Shareable: Copy + Send + Sync + 'static {}
+
+macro_rules! shareable {
+    ($($t:ty),*) => { $(
+        // SAFETY: a primitive number: every bit pattern is valid, no padding, no pointers.
+        unsafe impl Shareable for $t {}
+    )* };
+}
+shareable!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128, f32, f64);
+
+// SAFETY: an array of `Shareable`s has no padding between elements (size is a multiple of
+// alignment) and inherits every other property from `T`.
+unsafe impl<T: Shareable, const N: usize> Shareable for [T; N] {}
+
+/// The type tag of a shared `T` for object `what`: name, size and alignment, interned (the
+/// pool and object layers take `&'static str` tags; one leaked string per distinct type).
+pub(crate) fn tag_of<T>(what: &str) -> &'static str {
+    intern(format!(
+        "{what}<{}>/v1/{}/{}",
+        std::any::type_name::<T>(),
+        size_of::<T>(),
+        align_of::<T>()
+    ))
+}
+
+/// The Rust name of `what<T>` for errors, interned.
+pub(crate) fn name_of<T>(what: &str) -> &'static str {
+    intern(format!("{what}<{}>", std::any::type_name::<T>()))
+}
+
+fn intern(s: String) -> &'static str {
+    static TABLE: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut table = TABLE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(&found) = table.get(s.as_str()) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(s.into_boxed_str());
+    table.insert(leaked);
+    leaked
+}
+
+/// Width of the atomic pieces `T` is copied in: its alignment, at most 8.
+fn piece<T>() -> usize {
+    align_of::<T>().min(8)
+}
+
+/// Copies a `T` out of shared memory in atomic pieces (`order` per piece: Acquire or
+/// Relaxed).
+///
+/// # Safety
+///
+/// `src` must be valid for reads of `size_of::<T>()` bytes, aligned for `T`, for the duration
+/// of the call (inside a mapping the caller keeps alive).
+pub(crate) unsafe fn load<T: Shareable>(src: NonNull<u8>, order: Ordering) -> T {
+    let mut out = std::mem::MaybeUninit::<T>::uninit();
+    let dst = out.as_mut_ptr().cast::<u8>();
+    let w = piece::<T>();
+    let mut i = 0;
+    while i < size_of::<T>() {
+        // SAFETY: `i + w <= size_of::<T>()` (the size is a multiple of the alignment, hence
+        // of `w`), so both `src + i` and `dst + i` are in bounds and `w`-aligned (both bases
+        // are aligned for `T`); shared memory is only read through atomics here.
+        unsafe {
+            let s = src.as_ptr().add(i);
+            let d = dst.add(i);
+            match w {
+                8 => d.cast::<u64>().write((*s.cast::<AtomicU64>()).load(order)),
+                4 => d.cast::<u32>().write((*s.cast::<AtomicU32>()).load(order)),
+                2 => d.cast::<u16>().write((*s.cast::<AtomicU16>()).load(order)),
+                _ => d.write((*s.cast::<AtomicU8>()).load(order)),
+            }
+        }
+        i += w;
+    }
+    // SAFETY: every byte was written above, and `T: Shareable` is valid for any bytes.
+    unsafe { out.assume_init() }
+}
+
+/// Copies `value` into shared memory in atomic pieces (`order` per piece: Release or
+/// Relaxed).
+///
+/// # Safety
+///
+/// `dst` must be valid for writes of `size_of::<T>()` bytes, aligned for `T`, for the
+/// duration of the call.
+pub(crate) unsafe fn store<T: Shareable>(dst: NonNull<u8>, value: T, order: Ordering) {
+    let src = (&raw const value).cast::<u8>();
+    let w = piece::<T>();
+    let mut i = 0;
+    while i < size_of::<T>() {
+        // SAFETY: as in `load`; `value` has no padding (`Shareable`), so every byte read is
+        // initialised.
+        unsafe {
+            let s = src.add(i);
+            let d = dst.as_ptr().add(i);
+            match w {
+                8 => (*d.cast::<AtomicU64>()).store(s.cast::<u64>().read(), order),
+                4 => (*d.cast::<AtomicU32>()).store(s.cast::<u32>().read(), order),
+                2 => (*d.cast::<AtomicU16>()).store(s.cast::<u16>().read(), order),
+                _ => (*d.cast::<AtomicU8>()).store(s.read(), order),
+            }
+        }
+        i += w;
+    }
+}

@@ -1,0 +1,328 @@
+//! [`AtomicValue<T>`]: a shared integer (or `bool`) updated with atomic instructions, no lock.
+//!
+//! Every operation is `SeqCst`: these are cross-process counters and flags, where the
+//! simplest ordering is the one to reason with, and on x86-64 it costs nothing over AcqRel
+//! for read-modify-writes.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use mproc_shm::Segment;
+
+use super::sync::{
+    AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering,
+};
+use super::{name_of, tag_of};
+use crate::handle::{Exporter, Importer, PassError, Passable};
+use crate::object::OpenError;
+use crate::sync::backing::{Backing, Kind};
+
+mod sealed {
+    /// Only mproc's primitive types are [`AtomicPrimitive`](super::AtomicPrimitive)s.
+    #[allow(unreachable_pub)]
+    pub trait Sealed {}
+}
+
+/// The types an [`AtomicValue`] can hold: `u8`..`u64`, `i8`..`i64` and `bool`. Sealed.
+pub trait AtomicPrimitive: sealed::Sealed + Copy + Send + Sync + 'static {
+    /// The atomic type that holds it in shared memory.
+    #[doc(hidden)]
+    type Atom;
+
+    /// Writes `value` into a fresh, unshared state.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be valid for writes of one `Self::Atom`, aligned for it, not yet shared.
+    #[doc(hidden)]
+    unsafe fn init(p: NonNull<u8>, value: Self);
+}
+
+/// The integer [`AtomicPrimitive`]s (with `fetch_add` and friends). Sealed.
+pub trait AtomicInteger: AtomicPrimitive {}
+
+fn kind<T: AtomicPrimitive>() -> Kind {
+    Kind {
+        tag: tag_of::<T>("AtomicValue"),
+        name: name_of::<T>("AtomicValue"),
+        size: size_of::<T::Atom>(),
+        align: align_of::<T::Atom>(),
+    }
+}
+
+/// A shared integer or `bool` updated atomically, without a lock (no Python counterpart:
+/// Python's `Value` always locks; this is its fast path for counters and flags).
+///
+/// # Example
+///
+/// ```
+/// use mproc::AtomicValue;
+///
+/// let hits = AtomicValue::new(0u64)?;
+/// assert_eq!(hits.fetch_add(5), 0);
+/// assert_eq!(hits.compare_exchange(5, 7), Ok(5));
+/// assert_eq!(hits.load(), 7);
+/// # Ok::<(), mproc::OpenError>(())
+/// ```
+pub struct AtomicValue<T: AtomicPrimitive> {
+    backing: Arc<Backing>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: AtomicPrimitive> AtomicValue<T> {
+    /// A new shared atomic holding `value`, in the small-object pool.
+    ///
+    /// # Errors
+    ///
+    /// A segment error when a new pool segment is needed and cannot be made.
+    pub fn new(value: T) -> Result<Self, OpenError> {
+        // SAFETY: `init` runs on the fresh state of this kind (one `T::Atom`), unshared.
+        Self::create(None, |p| unsafe { T::init(p, value) })
+    }
+
+    /// A new shared atomic holding `value`, named `name` in `/dev/shm`, which unrelated
+    /// processes open with [`AtomicValue::open_named`].
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
+    pub fn create_named(name: &str, value: T) -> Result<Self, OpenError> {
+        // SAFETY: as in `new`.
+        Self::create(Some(name), |p| unsafe { T::init(p, value) })
+    }
+
+    fn create(name: Option<&str>, init: impl FnOnce(NonNull<u8>)) -> Result<Self, OpenError> {
+        let kind = kind::<T>();
+        let backing = match name {
+            None => Backing::new(&kind, init)?,
+            Some(n) => Backing::create_named(&kind, n, init)?,
+        };
+        Ok(AtomicValue {
+            backing: Arc::new(backing),
+            _t: PhantomData,
+        })
+    }
+
+    /// Opens the atomic value named `name`, checking that it holds a `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::WrongType`], [`OpenError::Segment`] (`NotFound`, ...).
+    pub fn open_named(name: &str) -> Result<Self, OpenError> {
+        Ok(AtomicValue {
+            backing: Arc::new(Backing::open_named(&kind::<T>(), name)?),
+            _t: PhantomData,
+        })
+    }
+
+    /// Removes the name `name`; open handles keep working.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Segment`] if there is no such name.
+    pub fn unlink_named(name: &str) -> Result<(), OpenError> {
+        Segment::unlink_named(name).map_err(OpenError::Segment)
+    }
+
+    fn atom(&self) -> &T::Atom {
+        // SAFETY: the backing holds `size_of::<T::Atom>()` bytes aligned for it (the kind's
+        // layout, checked when made, opened or imported), alive as long as `&self`; an atomic
+        // integer is valid for any bytes and only ever accessed atomically.
+        unsafe { self.backing.data().cast::<T::Atom>().as_ref() }
+    }
+}
+
+macro_rules! atomic_int {
+    ($($t:ty => $atom:ty),* $(,)?) => { $(
+        impl sealed::Sealed for $t {}
+        impl AtomicPrimitive for $t {
+            type Atom = $atom;
+
+            unsafe fn init(p: NonNull<u8>, value: $t) {
+                // SAFETY: delegated to the caller (a fresh, aligned, unshared state).
+                // Relaxed: the backing's Release publish orders it.
+                unsafe { p.cast::<$atom>().as_ref() }.store(value, Ordering::Relaxed);
+            }
+        }
+        impl AtomicInteger for $t {}
+
+        impl AtomicValue<$t> {
+            /// The value now.
+            pub fn load(&self) -> $t {
+                self.atom().load(Ordering::SeqCst)
+            }
+
+            /// Stores `value`.
+            pub fn store(&self, value: $t) {
+                self.atom().store(value, Ordering::SeqCst)
+            }
+
+            /// Stores `value`, returning the previous value.
+            pub fn swap(&self, value: $t) -> $t {
+                self.atom().swap(value, Ordering::SeqCst)
+            }
+
+            /// Stores `new` if the value is `current`: `Ok(previous)` if it did, `Err(actual)`
+            /// if not.
+            ///
+            /// # Errors
+            ///
+            /// `Err(actual)` when the value was not `current`.
+            pub fn compare_exchange(&self, current: $t, new: $t) -> Result<$t, $t> {
+                self.atom()
+                    .compare_exchange(current, new, Ordering::SeqCst, Ordering::SeqCst)
+            }
+
+            /// Adds `value` (wrapping on overflow), returning the previous value.
+            pub fn fetch_add(&self, value: $t) -> $t {
+                self.atom().fetch_add(value, Ordering::SeqCst)
+            }
+
+            /// Subtracts `value` (wrapping on overflow), returning the previous value.
+            pub fn fetch_sub(&self, value: $t) -> $t {
+                self.atom().fetch_sub(value, Ordering::SeqCst)
+            }
+
+            /// Bitwise and with `value`, returning the previous value.
+            pub fn fetch_and(&self, value: $t) -> $t {
+                self.atom().fetch_and(value, Ordering::SeqCst)
+            }
+
+            /// Bitwise or with `value`, returning the previous value.
+            pub fn fetch_or(&self, value: $t) -> $t {
+                self.atom().fetch_or(value, Ordering::SeqCst)
+            }
+
+            /// Bitwise xor with `value`, returning the previous value.
+            pub fn fetch_xor(&self, value: $t) -> $t {
+                self.atom().fetch_xor(value, Ordering::SeqCst)
+            }
+
+            /// Stores the maximum of the value and `value`, returning the previous value.
+            pub fn fetch_max(&self, value: $t) -> $t {
+                self.atom().fetch_max(value, Ordering::SeqCst)
+            }
+
+            /// Stores the minimum of the value and `value`, returning the previous value.
+            pub fn fetch_min(&self, value: $t) -> $t {
+                self.atom().fetch_min(value, Ordering::SeqCst)
+            }
+
+            /// Applies `f` until it succeeds against concurrent writers (a CAS loop),
+            /// returning the previous value; `Err(current)` if `f` returned `None`.
+            ///
+            /// # Errors
+            ///
+            /// `Err(current)` when `f` declined.
+            pub fn fetch_update(&self, f: impl FnMut($t) -> Option<$t>) -> Result<$t, $t> {
+                self.atom().fetch_update(Ordering::SeqCst, Ordering::SeqCst, f)
+            }
+        }
+    )* };
+}
+
+atomic_int!(
+    u8 => AtomicU8,
+    u16 => AtomicU16,
+    u32 => AtomicU32,
+    u64 => AtomicU64,
+    i8 => AtomicI8,
+    i16 => AtomicI16,
+    i32 => AtomicI32,
+    i64 => AtomicI64,
+);
+
+impl sealed::Sealed for bool {}
+impl AtomicPrimitive for bool {
+    type Atom = AtomicU8;
+
+    unsafe fn init(p: NonNull<u8>, value: bool) {
+        // SAFETY: delegated to the caller (a fresh, aligned, unshared state). Relaxed: the
+        // backing's Release publish orders it.
+        unsafe { p.cast::<AtomicU8>().as_ref() }.store(u8::from(value), Ordering::Relaxed);
+    }
+}
+
+/// A shared flag. Stored as a byte: any nonzero byte reads as `true`, so a peer writing a
+/// stray value can never make an invalid `bool`.
+impl AtomicValue<bool> {
+    /// The flag now.
+    pub fn load(&self) -> bool {
+        self.atom().load(Ordering::SeqCst) != 0
+    }
+
+    /// Stores `value`.
+    pub fn store(&self, value: bool) {
+        self.atom().store(u8::from(value), Ordering::SeqCst)
+    }
+
+    /// Stores `value`, returning the previous value.
+    pub fn swap(&self, value: bool) -> bool {
+        self.atom().swap(u8::from(value), Ordering::SeqCst) != 0
+    }
+
+    /// Stores `new` if the flag is `current`: `Ok(previous)` if it did, `Err(actual)` if not.
+    ///
+    /// # Errors
+    ///
+    /// `Err(actual)` when the flag was not `current`.
+    pub fn compare_exchange(&self, current: bool, new: bool) -> Result<bool, bool> {
+        // Compare on the byte actually stored (any nonzero byte is `true`). Bounded: only a
+        // peer rewriting the byte between our load and CAS makes us go round again, and we
+        // give up (reporting the value we saw) after a few tries rather than spin.
+        let mut raw = self.atom().load(Ordering::SeqCst);
+        for _ in 0..64 {
+            if (raw != 0) != current {
+                return Err(raw != 0);
+            }
+            match self.atom().compare_exchange(
+                raw,
+                u8::from(new),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return Ok(current),
+                Err(now) => raw = now,
+            }
+        }
+        Err(raw != 0)
+    }
+}
+
+impl<T: AtomicPrimitive> Clone for AtomicValue<T> {
+    /// Another handle to the same shared atomic.
+    fn clone(&self) -> Self {
+        AtomicValue {
+            backing: self.backing.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: AtomicPrimitive> fmt::Debug for AtomicValue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AtomicValue")
+            .field("type", &std::any::type_name::<T>())
+            .field("backing", &self.backing)
+            .finish()
+    }
+}
+
+impl<T: AtomicPrimitive> Passable for AtomicValue<T> {
+    fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
+        self.backing.export(out)
+    }
+
+    fn import(input: &mut Importer) -> Result<Self, PassError> {
+        Ok(AtomicValue {
+            backing: Arc::new(Backing::import(&kind::<T>(), input)?),
+            _t: PhantomData,
+        })
+    }
+
+    fn adopt(&mut self) -> Result<(), PassError> {
+        self.backing.adopt()
+    }
+}
