@@ -1,0 +1,102 @@
+//! `mproc::sync::Event` across real processes: Python's `_TestEvent.test_event` essentials,
+//! waiters in several processes, and a waiter SIGKILLed (set never hangs, unlike Python's,
+//! P10). Every wait is bounded.
+
+use std::time::{Duration, Instant};
+
+use mproc::sync::Event;
+use mproc::{OpenError, Process, StartMethod};
+
+const LONG: Duration = Duration::from_secs(20);
+
+fn exit_code(p: &Process) -> i32 {
+    p.join_timeout(LONG)
+        .expect("join")
+        .expect("the child did not finish in time")
+        .exitcode()
+}
+
+#[test]
+fn python_test_event() {
+    let ev = Event::new().unwrap();
+    assert!(!ev.is_set());
+    assert!(!ev.wait_timeout(Duration::ZERO));
+    let t0 = Instant::now();
+    assert!(!ev.wait_timeout(Duration::from_millis(100)));
+    assert!(t0.elapsed() >= Duration::from_millis(100), "never early");
+    ev.set();
+    assert!(ev.is_set());
+    assert!(ev.wait_timeout(Duration::ZERO));
+    ev.wait();
+    ev.clear();
+    assert!(!ev.is_set() && !ev.wait_timeout(Duration::ZERO));
+    assert_eq!(format!("{ev:?}"), "<Event unset>");
+}
+
+#[test]
+fn set_wakes_waiters_in_every_process() {
+    let ev = Event::new().unwrap();
+    let kids: Vec<Process> = (0..3)
+        .map(|_| {
+            let mut p = Process::new(
+                |(ev,): (Event,)| std::process::exit(if ev.wait_timeout(LONG) { 0 } else { 1 }),
+                (ev.clone(),),
+            );
+            p.start().unwrap();
+            p
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    ev.set();
+    for p in &kids {
+        assert_eq!(exit_code(p), 0);
+    }
+}
+
+#[test]
+fn a_killed_waiter_does_not_hang_set() {
+    let ev = Event::new().unwrap();
+    let ready = Event::new().unwrap();
+    let mut doomed = Process::new(
+        |(ev, ready): (Event, Event)| {
+            ready.set();
+            ev.wait();
+        },
+        (ev.clone(), ready.clone()),
+    );
+    doomed.start().unwrap();
+    assert!(ready.wait_timeout(LONG));
+    std::thread::sleep(Duration::from_millis(20)); // let it sleep on the event
+    doomed.kill().unwrap();
+    assert_eq!(exit_code(&doomed), -9);
+    let mut survivor = Process::new(
+        |(ev,): (Event,)| std::process::exit(if ev.wait_timeout(LONG) { 0 } else { 1 }),
+        (ev.clone(),),
+    );
+    survivor.start().unwrap();
+    let t0 = Instant::now();
+    ev.set(); // Python's hangs here for ever
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert_eq!(exit_code(&survivor), 0);
+}
+
+fn spawned_wait((ev,): (Event,)) {
+    std::process::exit(if ev.wait_timeout(LONG) { 0 } else { 1 });
+}
+mproc::entry!(spawned_wait);
+
+#[test]
+fn named_and_spawned() {
+    let name = format!("mproc-test-event-{}", std::process::id());
+    let ev = Event::create_named(&name).unwrap();
+    let other = Event::open_named(&name).unwrap();
+    let mut p = Process::new(spawned_wait, (other,)).start_method(StartMethod::Spawn);
+    p.start().unwrap();
+    ev.set();
+    assert_eq!(exit_code(&p), 0);
+    assert!(matches!(
+        mproc::sync::Semaphore::open_named(&name),
+        Err(OpenError::WrongType { .. })
+    ));
+    Event::unlink_named(&name).unwrap();
+}
