@@ -1,6 +1,6 @@
 //! [`SimpleQueue<T>`]: Python's `multiprocessing.SimpleQueue`, the lightest queue — `put`,
 //! `get`, `empty`, `close` and nothing else — as a thin layer over the facade's
-//! [`Queue`](crate::Queue).
+//! [`Queue`].
 //!
 //! # Python → mproc
 //!
