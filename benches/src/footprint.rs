@@ -33,7 +33,8 @@ pub fn queue_put_get<P: Payload>(probe: AllocProbe) -> Result<f64, BenchError> {
     Ok((probe() - a0) as f64 / ALLOC_MSGS as f64)
 }
 
-/// Allocations per `send_bytes` + `recv_bytes_into` of `size` bytes over one mproc pipe.
+/// Allocations per `send_bytes` + `recv_bytes_into` of `size` bytes over one mproc pipe
+/// (one thread sends then receives, so `size` must fit the pipe's ring: at most a few KiB).
 ///
 /// # Errors
 /// A pipe error.
