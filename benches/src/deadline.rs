@@ -101,8 +101,8 @@ impl<'a> Spin<'a> {
     pub fn turn(&mut self) -> Result<(), BenchError> {
         std::hint::spin_loop();
         self.turns = self.turns.wrapping_add(1);
-        if self.turns % 1024 == 0 {
-            if self.turns % (64 << 10) == 0 {
+        if self.turns.is_multiple_of(1024) {
+            if self.turns.is_multiple_of(64 << 10) {
                 std::thread::yield_now();
             }
             if self.deadline.passed() {

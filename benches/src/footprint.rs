@@ -4,9 +4,9 @@
 
 use std::collections::HashSet;
 
+use crate::BenchError;
 use crate::body::AllocProbe;
 use crate::transport::{Payload, message_buf, put_seq, slots_for};
-use crate::BenchError;
 
 /// Messages per allocation-count run (after as many again for warm-up).
 pub const ALLOC_MSGS: u64 = 10_000;
@@ -87,7 +87,10 @@ fn mappings() -> Result<HashSet<(u64, u64)>, BenchError> {
         .filter_map(|l| {
             let range = l.split_whitespace().next()?;
             let (a, b) = range.split_once('-')?;
-            Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+            Some((
+                u64::from_str_radix(a, 16).ok()?,
+                u64::from_str_radix(b, 16).ok()?,
+            ))
         })
         .collect())
 }
@@ -102,14 +105,12 @@ pub fn mapped_by<T>(make: impl FnOnce() -> Result<T, BenchError>) -> Result<u64,
     let obj = make()?;
     let after = mappings()?;
     drop(obj);
-    Ok(after
-        .difference(&before)
-        .map(|(a, b)| b - a)
-        .sum())
+    Ok(after.difference(&before).map(|(a, b)| b - a).sum())
 }
 
 /// The segment bytes of a `Queue<u64>` with `capacity` slots and `arena` arena bytes
-/// (default slot size).
+/// (default slot size; a queue needs an arena, and a request below the smallest arena is
+/// rounded up to it).
 ///
 /// # Errors
 /// As [`mapped_by`].

@@ -134,7 +134,13 @@ const COUNTER: usize = 16;
 const DONE: usize = 32;
 
 /// One side of a hand-off run: wait for go, `n` critical sections, stamp the finish.
-fn side(ctl: Ctl, me: usize, n: u64, deadline: Deadline, mut locked: impl FnMut(&dyn Fn())) -> Result<(), BenchError> {
+fn side(
+    ctl: Ctl,
+    me: usize,
+    n: u64,
+    deadline: Deadline,
+    mut locked: impl FnMut(&dyn Fn()),
+) -> Result<(), BenchError> {
     // Acquire: pairs with the parent's Release store of GO.
     while ctl.word(GO).load(Ordering::Acquire) == 0 {
         if deadline.passed() {
@@ -186,9 +192,15 @@ fn handoff(
     theirs?;
     let count = ctl.word(COUNTER).load(Ordering::Acquire);
     if count != 2 * n {
-        return Err(BenchError::Corrupt(format!("counter {count}, expected {}", 2 * n)));
+        return Err(BenchError::Corrupt(format!(
+            "counter {count}, expected {}",
+            2 * n
+        )));
     }
-    let end = ctl.word(DONE).load(Ordering::Acquire).max(ctl.word(DONE + 8).load(Ordering::Acquire));
+    let end = ctl
+        .word(DONE)
+        .load(Ordering::Acquire)
+        .max(ctl.word(DONE + 8).load(Ordering::Acquire));
     Ok(Duration::from_nanos(end.saturating_sub(go)) / (2 * n) as u32)
 }
 

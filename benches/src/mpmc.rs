@@ -84,7 +84,8 @@ pub fn run(producers: u32, consumers: u32, n: u64) -> Result<MpmcRun, BenchError
                     count += 1;
                     if v & LAST != 0 {
                         // Relaxed: read by the parent after reaping this process.
-                        ctl.word(STAMP + 32 * c).fetch_max(now_ns(), Ordering::Relaxed);
+                        ctl.word(STAMP + 32 * c)
+                            .fetch_max(now_ns(), Ordering::Relaxed);
                     }
                 }
                 ctl.word(COUNT + 32 * c).store(count, Ordering::Relaxed);
@@ -146,7 +147,9 @@ pub fn run(producers: u32, consumers: u32, n: u64) -> Result<MpmcRun, BenchError
     }
     let want = u64::from(producers) * n;
     if items != want {
-        return Err(BenchError::Corrupt(format!("{items} items received, {want} sent")));
+        return Err(BenchError::Corrupt(format!(
+            "{items} items received, {want} sent"
+        )));
     }
     Ok(MpmcRun {
         producers,

@@ -81,7 +81,9 @@ impl Peer {
 
     /// Runs `body` on a new thread (in-process references such as crossbeam-channel).
     pub fn thread(body: impl FnOnce() -> Result<(), BenchError> + Send + 'static) -> Peer {
-        Peer::Thread(std::thread::spawn(move || body().map_err(|e| e.to_string())))
+        Peer::Thread(std::thread::spawn(move || {
+            body().map_err(|e| e.to_string())
+        }))
     }
 
     /// Waits (bounded) for the peer to finish; kills a child that does not.
@@ -117,7 +119,10 @@ impl Peer {
             },
             Peer::Process(p) => match p.join_timeout(REAP_LIMIT).map_err(crate::error::api)? {
                 Some(s) if s.success() => Ok(()),
-                Some(s) => Err(BenchError::Peer(format!("child exit code {}", s.exitcode()))),
+                Some(s) => Err(BenchError::Peer(format!(
+                    "child exit code {}",
+                    s.exitcode()
+                ))),
                 None => {
                     let _ = p.kill();
                     let _ = p.join_timeout(Duration::from_secs(5));

@@ -150,7 +150,9 @@ const BAR_W: f64 = 420.0;
 const ROW_H: f64 = 20.0;
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Renders panels, one under the other, as an SVG document (log-scale bars).
@@ -170,7 +172,10 @@ pub fn svg(title: &str, subtitle: &str, panels: &[Panel]) -> String {
         let (l0, l1) = if vals.is_empty() {
             (0.0, 1.0)
         } else {
-            (lo.log10().floor() - 0.0, hi.log10().ceil().max(lo.log10().floor() + 1.0))
+            (
+                lo.log10().floor() - 0.0,
+                hi.log10().ceil().max(lo.log10().floor() + 1.0),
+            )
         };
         let x_of = |v: f64| LABEL_W + BAR_W * ((v.log10() - l0) / (l1 - l0)).clamp(0.0, 1.0);
         y += 22.0;
@@ -183,7 +188,11 @@ pub fn svg(title: &str, subtitle: &str, panels: &[Panel]) -> String {
         let top = y;
         for b in &p.bars {
             let ok = b.value.is_finite() && b.value > 0.0;
-            let w = if ok { (x_of(b.value) - LABEL_W).max(1.0) } else { 0.0 };
+            let w = if ok {
+                (x_of(b.value) - LABEL_W).max(1.0)
+            } else {
+                0.0
+            };
             let colour = if b.mproc { "#d9480f" } else { "#4c6ef5" };
             let _ = writeln!(
                 body,
@@ -198,7 +207,11 @@ pub fn svg(title: &str, subtitle: &str, panels: &[Panel]) -> String {
                 y + 3.0,
                 ROW_H - 6.0
             );
-            let text = if ok { (p.fmt)(b.value) } else { "n/a".to_owned() };
+            let text = if ok {
+                (p.fmt)(b.value)
+            } else {
+                "n/a".to_owned()
+            };
             let _ = writeln!(
                 body,
                 r#"<text x="{:.1}" y="{}" font-size="11">{}</text>"#,

@@ -34,8 +34,14 @@ fn pipe2() -> Result<(OwnedFd, OwnedFd), BenchError> {
 fn socketpair(kind: libc::c_int) -> Result<(OwnedFd, OwnedFd), BenchError> {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a valid out-array of two ints.
-    if unsafe { libc::socketpair(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) }
-        != 0
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            kind | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } != 0
     {
         return Err(std::io::Error::last_os_error().into());
     }

@@ -39,7 +39,11 @@ fn flag_pair() -> Result<(FlagEnd, FlagEnd), BenchError> {
             tx: 0,
             rx: 128,
         },
-        FlagEnd { map, tx: 128, rx: 0 },
+        FlagEnd {
+            map,
+            tx: 128,
+            rx: 0,
+        },
     ))
 }
 

@@ -110,7 +110,9 @@ impl Transport for Lamport {
         put_seq(&mut e.buf, seq);
         // SAFETY: the slot is ours (the consumer is past it, checked above) and `slot >=
         // buf.len()` bytes long.
-        unsafe { std::ptr::copy_nonoverlapping(e.buf.as_ptr(), e.tx.slot_ptr(e.tail), e.buf.len()) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(e.buf.as_ptr(), e.tx.slot_ptr(e.tail), e.buf.len())
+        };
         e.tail += 1;
         // Release: the slot write happens before the consumer's Acquire load of tail.
         e.tx.word(TAIL).store(e.tail, Ordering::Release);

@@ -99,9 +99,8 @@ impl Transport for PosixMq {
         let ts = deadline.realtime_timespec();
         loop {
             // SAFETY: `buf` is valid for its length; `ts` a valid timespec.
-            let r = unsafe {
-                libc::mq_timedsend(e.tx.0, e.buf.as_ptr().cast(), e.buf.len(), 0, &ts)
-            };
+            let r =
+                unsafe { libc::mq_timedsend(e.tx.0, e.buf.as_ptr().cast(), e.buf.len(), 0, &ts) };
             if r == 0 {
                 return Ok(());
             }

@@ -17,8 +17,11 @@ use crate::shm::SharedMap;
 use crate::transport::{get_seq, message_buf, put_seq, slots_for};
 use crate::{BenchError, Deadline, Spin, Transport};
 
+/// A shared mapping, the two regions in it, and each region's length.
+type Regions = (Rc<SharedMap>, [NonNull<u8>; 2], usize);
+
 /// Two regions of `len` bytes each (page aligned) in one shared mapping.
-fn two_regions(len: usize) -> Result<(Rc<SharedMap>, [NonNull<u8>; 2], usize), BenchError> {
+fn two_regions(len: usize) -> Result<Regions, BenchError> {
     let len = len.next_multiple_of(4096);
     let map = Rc::new(SharedMap::new(2 * len)?);
     // SAFETY: `len` is inside the mapping of `2 * len` bytes.

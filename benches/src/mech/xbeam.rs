@@ -36,7 +36,8 @@ impl<P: Payload> Transport for Crossbeam<P> {
 
     #[inline]
     fn send(e: &mut XbeamEnd<P>, seq: u64, _: &Deadline) -> Result<(), BenchError> {
-        e.tx.send(P::with_seq(seq)).map_err(|_| BenchError::Peer("disconnected".into()))
+        e.tx.send(P::with_seq(seq))
+            .map_err(|_| BenchError::Peer("disconnected".into()))
     }
 
     #[inline]

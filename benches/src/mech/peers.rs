@@ -1,0 +1,58 @@
+//! Third-party peers behind the `peers` feature: `ipc-channel` (Servo's; Unix sockets with
+//! fd passing underneath on Linux), as bytes channels, one per direction, inherited by a
+//! forked child. The receiver gets a fresh `Vec<u8>` per message (ipc-channel's API).
+//!
+//! iceoryx2 is not here: see `benches/README.md`.
+
+use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender};
+
+use crate::transport::{get_seq, message_buf, put_seq};
+use crate::{BenchError, Deadline, Transport};
+
+/// One end: a bytes sender and a bytes receiver.
+#[derive(Debug)]
+pub struct IpcEnd {
+    tx: IpcBytesSender,
+    rx: IpcBytesReceiver,
+    buf: Vec<u8>,
+}
+
+/// `ipc_channel::ipc::bytes_channel()`.
+#[derive(Debug)]
+pub struct IpcChannel;
+
+impl Transport for IpcChannel {
+    const NAME: &'static str = "ipc-channel";
+    const BLOCKING: bool = true;
+    type End = IpcEnd;
+
+    fn pair(size: usize) -> Result<(IpcEnd, IpcEnd), BenchError> {
+        let (t1, r1) = ipc::bytes_channel().map_err(crate::error::api)?;
+        let (t2, r2) = ipc::bytes_channel().map_err(crate::error::api)?;
+        Ok((
+            IpcEnd {
+                tx: t1,
+                rx: r2,
+                buf: message_buf(size),
+            },
+            IpcEnd {
+                tx: t2,
+                rx: r1,
+                buf: message_buf(size),
+            },
+        ))
+    }
+
+    fn send(e: &mut IpcEnd, seq: u64, _: &Deadline) -> Result<(), BenchError> {
+        put_seq(&mut e.buf, seq);
+        e.tx.send(&e.buf).map_err(crate::error::api)
+    }
+
+    fn recv(e: &mut IpcEnd, deadline: &Deadline) -> Result<u64, BenchError> {
+        match e.rx.try_recv_timeout(deadline.remaining()) {
+            Ok(v) => get_seq(&v),
+            Err(ipc::TryRecvError::Empty) => Err(BenchError::Timeout("an ipc-channel message")),
+            Err(err) => Err(crate::error::api(format!("{err:?}"))),
+        }
+    }
+}
