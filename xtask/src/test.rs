@@ -10,7 +10,7 @@
 //! | clippy (loom cfg) | the `mproc_loom` arm compiles and is lint-clean |
 //! | test (release) | the suites again in release: multi-process stress runs at full size |
 //! | loom: CRATE/FILE | every `crates/*/tests/loom_*.rs`, release, bounded preemptions |
-//! | bench build | `cargo bench --no-run` |
+//! | bench build, bench smoke | `cargo bench --no-run`, then one short iteration of every comparison body (`cargo xtask bench --quick`) |
 //! | fuzz build / fuzz: TARGET | every fuzz target, a short bounded run each (builds `cfg(fuzzing)`) |
 //!
 //! `--quick` keeps the first five steps. Release and loom builds use their own target
@@ -89,12 +89,7 @@ pub(crate) fn run(quick: bool) -> Result<(), String> {
             .env("LOOM_MAX_PREEMPTIONS", "2"),
         );
     }
-    matrix.run(Step::new(
-        "bench build",
-        "cargo",
-        &["bench", "--workspace", "--no-run"],
-        25,
-    ));
+    crate::bench::quick_steps(&mut matrix);
     fuzz::smoke(&mut matrix, FUZZ_SMOKE_SECONDS)?;
     matrix.finish()
 }
