@@ -45,5 +45,10 @@ pub(crate) fn quick_steps(matrix: &mut Matrix) {
     ));
     let mut args = REPORT.to_vec();
     args.push("--quick");
-    matrix.run(Step::new("bench smoke (report --quick)", "cargo", &args, 10));
+    matrix.run(Step::new(
+        "bench smoke (report --quick)",
+        "cargo",
+        &args,
+        10,
+    ));
 }
