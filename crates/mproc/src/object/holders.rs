@@ -2,11 +2,13 @@
 //! receiver can tell that nobody can ever send again (DESIGN.md, "the hard parts" §4).
 //!
 //! One [`HolderEntry`] per participant-table index of the segment:
-//! `{ id, counts: [role 0, role 1], reserved }`, four `AtomicU32`s.
+//! `{ id, counts: [role 0, role 1, role 2] }`, four `AtomicU32`s. What a role means is the
+//! object's business (Queue: handles, handles blocked in `get()`, handles blocked in `put()`;
+//! Pipe: end A, end B).
 //!
-//! * **Claim** (first acquire by a process whose id is not in its entry): under a
-//!   process-local mutex (threads of a process race for the same entry), zero the counts,
-//!   then store `id = me`. The previous id at that index is dead by construction: the
+//! * **Claim** (first acquire by a process whose id is not in its entry): a CAS of `id` to
+//!   `me | CLAIMING` elects one of this process's threads, which zeroes the counts, then
+//!   stores `id = me` (lock-free, so fork-safe; see `claim`). The previous id at that index is dead by construction: the
 //!   participant table only hands out an index whose liveness lock was free.
 //! * **Acquire** (a handle is created, cloned, adopted after fork, or imported after spawn):
 //!   `counts[role] += 1` in this process's entry.
@@ -27,8 +29,6 @@
 //! late for its peers — never undefined behaviour (every index comes from this process's
 //! own id, masked against the capacity validated at attach).
 
-use std::sync::Mutex;
-
 use super::sync::{AtomicU32, Ordering};
 use super::{MAX_ROLES, Object};
 
@@ -43,15 +43,55 @@ pub(crate) struct HolderEntry {
     id: AtomicU32,
     /// Handles held per role.
     counts: [AtomicU32; MAX_ROLES as usize],
-    _reserved: AtomicU32,
 }
 
 const _: () = assert!(size_of::<HolderEntry>() as u64 == ENTRY_LEN);
 
-/// Serialises entry claims between threads of this process.
-static CLAIM: Mutex<()> = Mutex::new(());
+/// Bit 31 of `id` while a claim is in progress (participant ids fit in 30 bits).
+const CLAIMING: u32 = 1 << 31;
 
-/// A holder role: `0` for a Queue; `0` (end A) or `1` (end B) for a Pipe.
+/// Makes `e` this process's entry (`me`), zeroing the dead previous owner's counts.
+///
+/// Lock-free, so a `fork` in another thread can never leave a child blocked on a lock it
+/// inherited held: the CAS `old -> me | CLAIMING` elects one claimer among this process's
+/// threads; it zeroes the counts and stores `me` (Release). The losers spin (bounded by the
+/// winner's few stores) until they see `me`. If the winner's thread is gone (a forked child
+/// whose parent was mid-claim), `me` differs in the child anyway (the child registers its
+/// own id), so nobody waits on it.
+fn claim(e: &HolderEntry, me: u32) -> Result<(), super::OpenError> {
+    // Bounded: only a hostile peer flipping the word could keep us here.
+    for _ in 0..1 << 16 {
+        // Acquire: pairs with the Release store of `me` by the winning claimer.
+        let id = e.id.load(Ordering::Acquire);
+        if id == me {
+            return Ok(());
+        }
+        if id == me | CLAIMING {
+            std::hint::spin_loop();
+            std::thread::yield_now();
+            continue;
+        }
+        // Acquire on success: nothing to see; the zeroing below is ordered by the Release
+        // store of `me`.
+        if e.id
+            .compare_exchange(id, me | CLAIMING, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            // Relaxed: ordered before the id store by its Release.
+            for c in &e.counts {
+                c.store(0, Ordering::Relaxed);
+            }
+            // Release: the zeroed counts happen before any reader that sees our id.
+            e.id.store(me, Ordering::Release);
+            return Ok(());
+        }
+    }
+    Err(super::OpenError::Corrupt(
+        "holder entry keeps changing".into(),
+    ))
+}
+
+/// A holder role: an index below the object's role count (at most [`MAX_ROLES`]).
 pub(crate) type Role = u32;
 
 impl Object {
@@ -75,7 +115,8 @@ impl Object {
     ///
     /// # Errors
     ///
-    /// Registration failed ([`super::OpenError::Register`]).
+    /// Registration failed ([`super::OpenError::Register`]); [`super::OpenError::Corrupt`] if
+    /// the entry keeps changing under us (a hostile peer).
     ///
     /// # Panics
     ///
@@ -84,18 +125,7 @@ impl Object {
         self.check_role(role);
         let me = self.me()?;
         let e = self.entry(me.index());
-        // Acquire: pairs with the Release store of `id` by a claim in this process.
-        if e.id.load(Ordering::Acquire) != me.get() {
-            let _g = CLAIM.lock().unwrap_or_else(|p| p.into_inner());
-            if e.id.load(Ordering::Acquire) != me.get() {
-                // Relaxed: ordered before the id store by its Release.
-                for c in &e.counts {
-                    c.store(0, Ordering::Relaxed);
-                }
-                // Release: the zeroed counts happen before any reader that sees our id.
-                e.id.store(me.get(), Ordering::Release);
-            }
-        }
+        claim(e, me.get())?;
         // Release: our id store happens before a reader's Acquire of this count (see the
         // module docs); AcqRel keeps the read of the old value ordered too.
         e.counts[role as usize].fetch_add(1, Ordering::AcqRel);
@@ -138,7 +168,9 @@ impl Object {
             for _ in 0..4 {
                 // Acquire (all three): see the module docs (id, count, id).
                 let id = e.id.load(Ordering::Acquire);
-                if id == 0 {
+                if id == 0 || id & CLAIMING != 0 {
+                    // Never claimed, or being claimed: the counts are being zeroed and the
+                    // new owner has not counted a handle yet.
                     break;
                 }
                 let c = e.counts[role as usize].load(Ordering::Acquire);

@@ -54,8 +54,8 @@ const OBJECT_MAGIC: u32 = u32::from_le_bytes(*b"MPOB");
 pub(crate) const OBJECT_VERSION: u32 = 1;
 /// Most sub-regions an object can have.
 pub(crate) const MAX_REGIONS: usize = 6;
-/// Most roles an object can count holders for (Queue: 1, Pipe: 2).
-pub(crate) const MAX_ROLES: u32 = 2;
+/// Most roles an object can count holders for (Queue: 3, Pipe: 2).
+pub(crate) const MAX_ROLES: u32 = 3;
 /// Size of [`ObjectHeader`].
 const HEADER_LEN: u64 = 128;
 /// How long `open` waits for a creator to publish the header.
@@ -132,7 +132,7 @@ pub(crate) struct ObjectSpec<'a> {
     pub(crate) fingerprint: u64,
     /// Human-readable type for errors, e.g. `Queue<u64>`.
     pub(crate) type_name: &'a str,
-    /// Holder roles (1 or 2).
+    /// Holder roles (1 to [`MAX_ROLES`]).
     pub(crate) roles: u32,
     /// Sizes of the sub-regions, in order.
     pub(crate) regions: &'a [u64],

@@ -21,14 +21,17 @@
 //!
 //! Every handle (each `clone`, each one passed to a child) counts as a *holder* in shared
 //! memory, per process. A [`Queue::get`] on an **empty** queue returns
-//! [`GetError::Disconnected`] exactly when no *other* live handle exists: every other handle
-//! was dropped or closed, or lives in a process that died (noticed within
-//! [`CHECK_INTERVAL`](crate::object::wait) = 50 ms, with no cleanup by anyone). Other
-//! handles of the same process (clones in other threads) do count. Likewise a
-//! [`Queue::put`] on a **full** queue returns [`PutError::Disconnected`] when no other handle
-//! could ever get. Items already in the queue are always delivered first. This is what lets
-//! the seed's consumer finish: the producer process exits, the parent moved (not cloned) its
-//! handle into the consumer, so the consumer's handle is the last one.
+//! [`GetError::Disconnected`] exactly when no *other* live handle could put: every other
+//! handle was dropped or closed, lives in a process that died (noticed within 50 ms, with
+//! no cleanup by anyone), or is itself blocked in an untimed [`Queue::get`] on this empty
+//! queue (a wait that could otherwise never end: so several consumers all finish once the
+//! producers are gone). Handles in `get_timeout` are not counted as blocked: they may put
+//! after their timeout. Other handles of the same process (clones in other threads) count
+//! like any other. Likewise a [`Queue::put`] on a **full** queue returns
+//! [`PutError::Disconnected`] when no other handle could ever get. Items already in the
+//! queue are always delivered first. This is what lets the seed's consumer finish: the
+//! producer process exits, the parent moved (not cloned) its handle into the consumer, so
+//! the consumer's handle is the last one.
 //!
 //! `Queue` is `Send` but not `Sync`: threads each hold their own `clone()`, which keeps
 //! the count exact (with a shared `&Queue`, one thread's `get` could not tell another
@@ -82,8 +85,14 @@ use crate::message::{self, ARCHIVE_ALIGN, Message, MessageError};
 use crate::object::wait::{self, Outcome};
 use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
 
-/// The one holder role of a queue (every handle can put and get).
+/// Holder role: handles (every handle can put and get).
 const ROLE: u32 = 0;
+/// Holder role: handles blocked in an untimed `get()` on an empty queue.
+const BLOCKED_GET: u32 = 1;
+/// Holder role: handles blocked in an untimed `put()` on a full queue.
+const BLOCKED_PUT: u32 = 2;
+/// Holder roles of a queue object.
+const ROLES: u32 = 3;
 /// Last byte of a slot: the archive is inline, before it.
 const TAG_INLINE: u8 = 0x51;
 /// Last byte of a slot: 16 bytes before it are `(offset: u64, len: u64)` (LE) of an arena
@@ -238,7 +247,7 @@ impl<T: Message> QueueBuilder<T> {
             kind: ObjectKind::Queue,
             fingerprint: fingerprint::<T>(),
             type_name: &tname,
-            roles: 1,
+            roles: ROLES,
             regions: &[ring_len as u64, arena_len],
         };
         let obj = Object::create(&spec, name, self.participants, |obj| {
@@ -306,7 +315,7 @@ impl<T: Message> Queue<T> {
             ObjectKind::Queue,
             fingerprint::<T>(),
             &type_name::<T>(),
-            1,
+            ROLES,
         )?;
         Queue::from_object(obj)
     }
@@ -422,9 +431,18 @@ impl<T: Message> Queue<T> {
         self.closed.get()
     }
 
-    /// "No other live handle": the rule of the module docs (this handle is the `- 1`).
-    fn alone(&self) -> bool {
-        self.shared.obj.live_holders(ROLE) <= 1
+    /// The rule of the module docs: every *other* live handle is gone or itself blocked
+    /// in an untimed call counted under `blocked_role` (so it cannot act either).
+    /// `self_blocked`: this handle is registered under `blocked_role` (exclude it).
+    fn no_free_peer(&self, blocked_role: u32, self_blocked: bool) -> bool {
+        let obj = &self.shared.obj;
+        // Blocked first, then handles: a blocked handle only unblocks when a free peer acts,
+        // and a free peer keeps `others > blocked` in either order.
+        let blocked = obj
+            .live_holders(blocked_role)
+            .saturating_sub(u32::from(self_blocked));
+        let others = obj.live_holders(ROLE).saturating_sub(1);
+        others <= blocked
     }
 
     // ------------------------------------------------------------------------------------
@@ -496,12 +514,14 @@ impl<T: Message> Queue<T> {
             message::encode_to_vec(&item, buf)?;
             let staged = std::cell::RefCell::new(self.stage(buf)?);
             let attempt = || self.try_push_staged(me, buf, &mut staged.borrow_mut());
+            let mut parked = Parked::new(sh, BLOCKED_PUT, block && deadline.is_none());
             let outcome = if block {
                 wait::block(sh.ring.space_doorbell(), deadline, attempt, |slept_out| {
                     if slept_out {
                         sh.recover();
                     }
-                    if self.alone() {
+                    parked.enter();
+                    if self.no_free_peer(BLOCKED_PUT, parked.on) {
                         sh.recover();
                         // One last try after recovery freed what dead consumers held.
                         return Some(match attempt() {
@@ -514,7 +534,7 @@ impl<T: Message> Queue<T> {
             } else {
                 match attempt() {
                     Some(r) => Outcome::Done(r),
-                    None if self.alone() => {
+                    None if self.no_free_peer(BLOCKED_PUT, false) => {
                         sh.recover();
                         match attempt() {
                             Some(r) => Outcome::Done(r),
@@ -766,12 +786,14 @@ impl<T: Message> Queue<T> {
             sink.set(Some(s));
             r
         };
+        let mut parked = Parked::new(sh, BLOCKED_GET, block && deadline.is_none());
         let outcome = if block {
             wait::block(sh.ring.items_doorbell(), deadline, take, |slept_out| {
                 if slept_out {
                     sh.recover();
                 }
-                if self.alone() {
+                parked.enter();
+                if self.no_free_peer(BLOCKED_GET, parked.on) {
                     sh.recover();
                     return Some(take().ok_or(()));
                 }
@@ -780,7 +802,7 @@ impl<T: Message> Queue<T> {
         } else {
             match take() {
                 Some(r) => Outcome::Done(r),
-                None if self.alone() => {
+                None if self.no_free_peer(BLOCKED_GET, false) => {
                     sh.recover();
                     match take() {
                         Some(r) => Outcome::Done(r),
@@ -844,6 +866,43 @@ enum Taken {
     Inline,
     /// An out-of-line archive, in an arena block we now own.
     Block(Block),
+}
+
+/// Registration of this handle as blocked in an untimed `get()`/`put()` (see
+/// `no_free_peer`), undone on drop.
+struct Parked<'a> {
+    shared: &'a Shared,
+    role: u32,
+    wanted: bool,
+    on: bool,
+}
+
+impl<'a> Parked<'a> {
+    fn new(shared: &'a Shared, role: u32, wanted: bool) -> Self {
+        Parked {
+            shared,
+            role,
+            wanted,
+            on: false,
+        }
+    }
+
+    /// Registers (once) and wakes every sleeper, so a peer that was waiting for this
+    /// handle re-checks now.
+    fn enter(&mut self) {
+        if self.wanted && !self.on && self.shared.obj.acquire(self.role).is_ok() {
+            self.on = true;
+            wait::wake_all(&self.shared.bells());
+        }
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        if self.on {
+            self.shared.obj.release(self.role);
+        }
+    }
 }
 
 /// Where a staged put's bytes go.

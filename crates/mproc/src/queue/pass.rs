@@ -10,7 +10,7 @@
 
 use std::os::fd::AsFd;
 
-use super::{Queue, ROLE, fingerprint, type_name};
+use super::{Queue, ROLE, ROLES, fingerprint, type_name};
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::message::Message;
 use crate::object::{Object, ObjectKind};
@@ -34,7 +34,7 @@ impl<T: Message> Passable for Queue<T> {
             ObjectKind::Queue,
             fingerprint::<T>(),
             &type_name::<T>(),
-            1,
+            ROLES,
         )
         .map_err(|e| PassError::Other(e.to_string()))?;
         Queue::from_object(obj).map_err(|e| PassError::Other(e.to_string()))
