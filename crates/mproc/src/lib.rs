@@ -1,10 +1,79 @@
-//! `mproc`: work in progress; see the workspace README.
+//! `mproc`: Python's `multiprocessing` for Rust on Linux.
+//!
+//! # Map
+//!
+//! | module | what |
+//! |---|---|
+//! | [`process`] | [`Process`] (start, join, exitcode, terminate, kill, daemon), [`StartMethod`] (fork / spawn), [`entry!`] |
+//! | [`handle`] | how handles reach children: [`Passable`], [`Args`], fork epochs ([`handle::Owner`]) |
+//! | [`queue`] | [`Queue`]: Python's `multiprocessing.Queue` over the MPMC ring |
+//! | [`message`] | [`Message`]: the rkyv bound every queued type meets |
+//! | [`pipe`](mod@pipe) | [`pipe()`], [`pipe_oneway()`] → [`Connection`] / [`PipeReader`] + [`PipeWriter`]: Python's `Pipe` over SPSC record rings, exact EOF |
+//!
+//! # Example
+//!
+//! ```
+//! use mproc::Process;
+//! use std::time::Duration;
+//!
+//! // Fork (the default start method): the closure runs in the child.
+//! let mut p = Process::new(|(a, b): (u32, u32)| assert_eq!(a + b, 5), (2u32, 3u32));
+//! p.start()?;
+//! let status = p.join_timeout(Duration::from_secs(10))?.expect("child finished");
+//! assert!(status.success());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Spawn (re-exec the binary; safe from multithreaded parents) needs the target registered:
+//!
+//! ```
+//! use mproc::{Process, StartMethod};
+//! use std::time::Duration;
+//!
+//! fn worker((label,): (String,)) {
+//!     std::process::exit(label.len() as i32);
+//! }
+//! mproc::entry!(worker);
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut p = Process::new(worker, ("four".to_string(),)).start_method(StartMethod::Spawn);
+//! p.start()?;
+//! assert_eq!(p.join_timeout(Duration::from_secs(10))?.map(|s| s.exitcode()), Some(4));
+//! # Ok(())
+//! # }
+//! ```
 #![deny(unsafe_code)]
 
+pub mod handle;
+pub mod lock;
 pub mod message;
 pub(crate) mod object;
+pub mod pipe;
+pub mod pool;
+pub mod process;
 pub mod queue;
+pub mod sync;
+pub mod shared;
+pub mod simple_queue;
+pub mod joinable_queue;
 
+pub use handle::{Args, PassError, Passable, Plain};
+pub use lock::{Lock, LockGuard};
 pub use message::{Message, MessageError};
 pub use object::OpenError;
+pub use pipe::{Connection, PipeReader, PipeWriter, pipe, pipe_oneway};
+pub use process::{
+    ExitStatus, Process, ProcessError, StartError, StartMethod, StartStage, StillRunning,
+    current_process, get_start_method, parent_process, reap_dropped_children, set_start_method,
+};
 pub use queue::Queue;
+pub use simple_queue::SimpleQueue;
+pub use joinable_queue::{JoinableQueue, TaskDoneError};
+pub use shared::{Array, AtomicValue, RawArray, RawValue, Shareable, Value};
+
+/// Implementation details used by [`entry!`]; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::process::{ENTRIES, EntryPoint, SpawnedChild, run_entry, type_id_of_val};
+    pub use linkme;
+}
