@@ -10,10 +10,14 @@ use mproc::{OpenError, Process, StartMethod};
 const LONG: Duration = Duration::from_secs(20);
 
 fn exit_code(p: &Process) -> i32 {
-    p.join_timeout(LONG)
-        .expect("join")
-        .expect("the child did not finish in time")
-        .exitcode()
+    match p.join_timeout(LONG).expect("join") {
+        Some(status) => status.exitcode(),
+        None => {
+            let _ = p.kill();
+            let _ = p.join_timeout(LONG);
+            panic!("the child did not finish in time (killed)");
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,216 @@
+//! `mproc::sync::Condition` across real processes: Python's `_TestCondition` essentials
+//! (notify, notify_all, wait timeouts, wait_for), a waiter SIGKILLed (notify never hangs,
+//! unlike Python's, P10) and a holder SIGKILLed (OwnerDied). Every wait is bounded.
+#![allow(unsafe_code, clippy::disallowed_types)]
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use mproc::Process;
+use mproc::sync::{AcquireError, Condition, Event};
+
+const LONG: Duration = Duration::from_secs(20);
+
+fn exit_code(p: &Process) -> i32 {
+    match p.join_timeout(LONG).expect("join") {
+        Some(status) => status.exitcode(),
+        None => {
+            let _ = p.kill();
+            let _ = p.join_timeout(LONG);
+            panic!("the child did not finish in time (killed)");
+        }
+    }
+}
+
+/// One `AtomicU32` in a `MAP_SHARED` anonymous page, visible to forked children (the
+/// state a condition protects).
+#[derive(Clone, Copy)]
+struct Word(NonNull<AtomicU32>);
+
+// SAFETY: the page is shared memory accessed only through atomics.
+unsafe impl Send for Word {}
+
+impl Word {
+    fn new() -> Word {
+        // SAFETY: a fresh anonymous shared mapping; no existing memory is touched.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        Word(NonNull::new(p.cast()).unwrap())
+    }
+
+    fn get(&self) -> &AtomicU32 {
+        // SAFETY: the page is zero-initialised and never unmapped.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+#[test]
+fn python_test_timeout_and_wait_for_timeout() {
+    let cond = Condition::new().unwrap();
+    let g = cond.acquire().unwrap();
+    let (g, notified) = g.wait_timeout(Duration::ZERO).unwrap();
+    assert!(!notified);
+    let t0 = Instant::now();
+    let (g, notified) = g.wait_timeout(Duration::from_millis(100)).unwrap();
+    assert!(!notified && t0.elapsed() >= Duration::from_millis(100));
+    // wait_for evaluates first, and returns the predicate's last value.
+    let (g, ok) = g.wait_for(|| true, Some(Duration::ZERO)).unwrap();
+    assert!(ok);
+    let t0 = Instant::now();
+    let (g, ok) = g
+        .wait_for(|| false, Some(Duration::from_millis(100)))
+        .unwrap();
+    assert!(!ok && t0.elapsed() >= Duration::from_millis(100));
+    // The lock is held again after every wait.
+    assert!(matches!(cond.try_acquire(), Err(AcquireError::WouldBlock)));
+    drop(g);
+    drop(cond.try_acquire().unwrap());
+}
+
+#[test]
+fn notify_wakes_a_waiter_in_another_process() {
+    let cond = Condition::new().unwrap();
+    let state = Word::new();
+    let mut p = Process::new(
+        move |(cond,): (Condition,)| {
+            let g = cond.acquire().unwrap();
+            // Announce we wait (under the lock), then wait for the parent's 2.
+            state.get().store(1, Ordering::SeqCst);
+            g.notify();
+            let (g, ok) = g
+                .wait_for(|| state.get().load(Ordering::SeqCst) == 2, Some(LONG))
+                .unwrap();
+            // `exit` runs no destructors: release first.
+            drop(g);
+            std::process::exit(if ok { 0 } else { 1 });
+        },
+        (cond.clone(),),
+    );
+    p.start().unwrap();
+    let g = cond.acquire().unwrap();
+    let (g, ok) = g
+        .wait_for(|| state.get().load(Ordering::SeqCst) == 1, Some(LONG))
+        .unwrap();
+    assert!(ok);
+    state.get().store(2, Ordering::SeqCst);
+    g.notify();
+    drop(g);
+    assert_eq!(exit_code(&p), 0);
+}
+
+#[test]
+fn notify_all_wakes_every_waiter() {
+    let cond = Condition::new().unwrap();
+    let state = Word::new(); // low 16 bits: waiters; bit 16: go
+    let kids: Vec<Process> = (0..3)
+        .map(|_| {
+            let mut p = Process::new(
+                move |(cond,): (Condition,)| {
+                    let g = cond.acquire().unwrap();
+                    state.get().fetch_add(1, Ordering::SeqCst);
+                    let (g, ok) = g
+                        .wait_for(
+                            || state.get().load(Ordering::SeqCst) & 0x1_0000 != 0,
+                            Some(LONG),
+                        )
+                        .unwrap();
+                    // `exit` runs no destructors: release first, or the others see
+                    // OwnerDied (the lock is robust).
+                    drop(g);
+                    std::process::exit(if ok { 0 } else { 1 });
+                },
+                (cond.clone(),),
+            );
+            p.start().unwrap();
+            p
+        })
+        .collect();
+    let deadline = Instant::now() + LONG;
+    while state.get().load(Ordering::SeqCst) != 3 {
+        assert!(Instant::now() < deadline, "children never waited");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let g = cond.acquire().unwrap();
+    state.get().fetch_or(0x1_0000, Ordering::SeqCst);
+    g.notify_all();
+    drop(g);
+    for p in &kids {
+        assert_eq!(exit_code(p), 0);
+    }
+}
+
+#[test]
+fn a_killed_waiter_does_not_hang_notify() {
+    let cond = Condition::new().unwrap();
+    let ready = Event::new().unwrap();
+    let mut p = Process::new(
+        |(cond, ready): (Condition, Event)| {
+            let g = cond.acquire().unwrap();
+            ready.set();
+            let _ = g.wait();
+            std::thread::sleep(Duration::from_secs(60));
+        },
+        (cond.clone(), ready.clone()),
+    );
+    p.start().unwrap();
+    assert!(ready.wait_timeout(LONG));
+    // Once we get the lock, the child is asleep in `wait` (it released the lock there).
+    let g = cond.acquire_timeout(LONG).unwrap();
+    drop(g);
+    p.kill().unwrap();
+    assert_eq!(exit_code(&p), -9);
+    let t0 = Instant::now();
+    let g = cond.acquire_timeout(LONG).unwrap();
+    g.notify(); // Python's hangs here for ever
+    g.notify_all();
+    drop(g);
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_killed_holder_gives_owner_died() {
+    let cond = Condition::new().unwrap();
+    let ready = Event::new().unwrap();
+    let mut p = Process::new(
+        |(cond, ready): (Condition, Event)| {
+            std::mem::forget(cond.acquire().unwrap());
+            ready.set();
+            std::thread::sleep(Duration::from_secs(60));
+        },
+        (cond.clone(), ready.clone()),
+    );
+    p.start().unwrap();
+    assert!(ready.wait_timeout(LONG));
+    p.kill().unwrap();
+    assert_eq!(exit_code(&p), -9);
+    let mut g = match cond.acquire_timeout(LONG) {
+        Err(AcquireError::OwnerDied(g)) => g,
+        other => panic!("expected OwnerDied, got {other:?}"),
+    };
+    assert!(g.is_inconsistent());
+    g.mark_consistent();
+    drop(g);
+    drop(cond.acquire_timeout(LONG).unwrap());
+}
+
+#[test]
+fn named_condition() {
+    let name = format!("mproc-test-cond-{}", std::process::id());
+    let cond = Condition::create_named(&name).unwrap();
+    let same = Condition::open_named(&name).unwrap();
+    let g = cond.acquire().unwrap();
+    assert!(matches!(same.try_acquire(), Err(AcquireError::WouldBlock)));
+    drop(g);
+    assert!(mproc::Lock::open_named(&name).is_err());
+    Condition::unlink_named(&name).unwrap();
+}
