@@ -67,6 +67,7 @@ pub use process::{
     current_process, get_start_method, parent_process, reap_dropped_children, set_start_method,
 };
 pub use queue::Queue;
+pub use sync::{Barrier, BoundedSemaphore, Condition, Event, RLock, Semaphore};
 pub use simple_queue::SimpleQueue;
 pub use joinable_queue::{JoinableQueue, TaskDoneError};
 pub use shared::{Array, AtomicValue, RawArray, RawValue, Shareable, Value};

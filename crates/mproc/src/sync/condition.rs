@@ -48,8 +48,8 @@ const KIND: Kind = Kind {
 /// use std::time::Duration;
 ///
 /// let cond = Condition::new()?;
-/// let guard = cond.acquire()?;
-/// let (guard, notified) = guard.wait_timeout(Duration::from_millis(1))?;
+/// let guard = cond.acquire().expect("free");
+/// let (guard, notified) = guard.wait_timeout(Duration::from_millis(1)).expect("re-taken");
 /// assert!(!notified);
 /// guard.notify_all();
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -42,8 +42,8 @@ pub type RLockGuard<'a> = mproc_futex::RLockGuard<'a>;
 /// use mproc::sync::RLock;
 ///
 /// let lock = RLock::new()?;
-/// let outer = lock.acquire()?;
-/// let inner = lock.acquire()?; // the same thread may re-enter
+/// let outer = lock.acquire().expect("free");
+/// let inner = lock.acquire().expect("ours"); // the same thread may re-enter
 /// assert_eq!(lock.count(), 2);
 /// drop(inner);
 /// drop(outer);
