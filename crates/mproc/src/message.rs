@@ -27,7 +27,6 @@ use rkyv::api::high::{HighDeserializer, HighSerializer, HighValidator};
 use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
 use rkyv::ser::allocator::ArenaHandle;
-use rkyv::ser::writer::Buffer;
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Archived, Deserialize, Serialize};
 
@@ -57,7 +56,6 @@ pub trait Message:
         Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
                       + Deserialize<Self, HighDeserializer<rancor::Error>>,
     > + for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>>
-    + for<'a, 'b> Serialize<HighSerializer<Buffer<'b>, ArenaHandle<'a>, rancor::Error>>
     + Sized
 {
 }
@@ -67,7 +65,6 @@ impl<T> Message for T where
             Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
                           + Deserialize<T, HighDeserializer<rancor::Error>>,
         > + for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>>
-        + for<'a, 'b> Serialize<HighSerializer<Buffer<'b>, ArenaHandle<'a>, rancor::Error>>
 {
 }
 
@@ -146,39 +143,6 @@ pub(crate) fn encode_to_vec<T: Message>(
     }
 }
 
-/// Serialises `value` straight into `buf` (e.g. a ring slot; it must start
-/// [`ARCHIVE_ALIGN`]-aligned) and returns the archive's length. `None` when it does not fit:
-/// the caller falls back to [`encode_to_vec`] and an out-of-line copy.
-///
-/// # Errors
-///
-/// [`MessageError::Invalid`] if `buf` is misaligned; [`MessageError::Encode`] if the value's
-/// `Serialize` impl failed for another reason than running out of room (rkyv reports both the
-/// same way, so any failure after the buffer was used up is read as "does not fit").
-#[allow(dead_code)]
-pub(crate) fn encode_into_slice<T: Message>(
-    value: &T,
-    buf: &mut [u8],
-) -> Result<Option<usize>, MessageError> {
-    if !(buf.as_ptr() as usize).is_multiple_of(ARCHIVE_ALIGN) {
-        return Err(MessageError::Invalid("misaligned output buffer".into()));
-    }
-    let cap = buf.len();
-    match rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, Buffer::from(buf)) {
-        Ok(written) => Ok(Some(written.len())),
-        Err(e) => {
-            // rkyv's Buffer writer fails with an overflow message; anything else is the
-            // value's own failure.
-            let msg = e.to_string();
-            if msg.contains("overflow") || msg.contains("exceed") || cap == 0 {
-                Ok(None)
-            } else {
-                Err(MessageError::Encode(msg))
-            }
-        }
-    }
-}
-
 /// Validates `bytes` (bytecheck) as an archive of `T` and lends it in place.
 ///
 /// # Errors
@@ -232,29 +196,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn roundtrip_vec_and_slice() {
+    fn roundtrip_vec_and_copy() {
         let v = (7u32, String::from("hello"), vec![1u64, 2, 3]);
         let mut out = AlignedVec::new();
         encode_to_vec(&v, &mut out).unwrap();
         assert_eq!(decode::<(u32, String, Vec<u64>)>(&out).unwrap(), v);
-
-        let mut slot = AlignedVec::<16>::with_capacity(256);
-        slot.resize(256, 0);
-        let n = encode_into_slice(&v, &mut slot).unwrap().expect("fits");
-        assert_eq!(n, out.len());
-        assert_eq!(decode::<(u32, String, Vec<u64>)>(&slot[..n]).unwrap(), v);
-        assert_eq!(
-            decode_copy::<(u32, String, Vec<u64>)>(&slot[..n]).unwrap(),
-            v
-        );
-    }
-
-    #[test]
-    fn too_small_slice_is_none() {
-        let v = vec![9u8; 100];
-        let mut slot = AlignedVec::<16>::with_capacity(64);
-        slot.resize(64, 0);
-        assert_eq!(encode_into_slice(&v, &mut slot).unwrap(), None);
+        assert_eq!(decode_copy::<(u32, String, Vec<u64>)>(&out).unwrap(), v);
     }
 
     #[test]

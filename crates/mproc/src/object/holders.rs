@@ -21,6 +21,17 @@
 //!   entries with a nonzero count). A process that dies stops counting at once, however it
 //!   died, with no cleanup by anyone.
 //!
+//! **Consistent scans.** Summing entry by entry is not a snapshot: while a handle moves from
+//! a parent (a high index) to its child (a low index), a scan could read the child's entry
+//! before the child's increment and the parent's after the parent's decrement, and see nobody.
+//! So every count change is followed by a SeqCst bump of the header's `holder_changes`, and a
+//! scan is only trusted if that word did not change while it ran (a seqlock read). A hand-over
+//! orders the child's increment and bump before the parent's decrement, so a scan that missed
+//! the increment either overlaps the bump (and is retried) or ends before the decrement (and
+//! saw the parent's count). A scan that keeps being overtaken reports at least one holder:
+//! holders are actively changing, so somebody is alive, and the caller re-checks within its
+//! check interval.
+//!
 //! Reading an entry is `id`, `count`, `id` again: a claim stores `id` (Release) before the
 //! new owner's first increment (Release RMW), so a reader that saw the new count also sees the
 //! new id on its second read, and retries instead of crediting the count to the dead id.
@@ -46,6 +57,9 @@ pub(crate) struct HolderEntry {
 }
 
 const _: () = assert!(size_of::<HolderEntry>() as u64 == ENTRY_LEN);
+
+/// Scans of the holder table tried before [`Object::live_holders`] settles for "somebody".
+const SCAN_TRIES: u32 = 8;
 
 /// Bit 31 of `id` while a claim is in progress (participant ids fit in 30 bits).
 const CLAIMING: u32 = 1 << 31;
@@ -126,9 +140,11 @@ impl Object {
         let me = self.me()?;
         let e = self.entry(me.index());
         claim(e, me.get())?;
-        // Release: our id store happens before a reader's Acquire of this count (see the
-        // module docs); AcqRel keeps the read of the old value ordered too.
-        e.counts[role as usize].fetch_add(1, Ordering::AcqRel);
+        // SeqCst: ordered before the `holder_changes` bump below, so a consistent scan that
+        // starts after the bump sees this count (see "Consistent scans"); it also releases
+        // our id store to a reader's Acquire of this count.
+        e.counts[role as usize].fetch_add(1, Ordering::SeqCst);
+        self.note_holder_change();
         Ok(())
     }
 
@@ -146,10 +162,18 @@ impl Object {
         if e.id.load(Ordering::Acquire) != me.get() {
             return; // never acquired here: nothing to give back
         }
-        // AcqRel: the decrement is published to readers' Acquire loads; saturating, because
-        // the count is shared memory a peer could have zeroed.
+        // SeqCst: ordered before the `holder_changes` bump (see "Consistent scans");
+        // saturating, because the count is shared memory a peer could have zeroed.
         let _ = e.counts[role as usize]
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1));
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_sub(1));
+        self.note_holder_change();
+    }
+
+    /// Marks that a holder count changed, so a scan that overlapped the change retries.
+    fn note_holder_change(&self) {
+        // SeqCst: the count change above and a scanner's two loads of this word are in one
+        // total order (the seqlock argument in the module docs).
+        self.header().holder_changes.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Handles of `role` held by live participants, this process's included.
@@ -159,6 +183,21 @@ impl Object {
     /// If `role` is not below the object's role count (a bug in the caller).
     pub(crate) fn live_holders(&self, role: Role) -> u32 {
         self.check_role(role);
+        let mut total = 0;
+        for _ in 0..SCAN_TRIES {
+            // SeqCst (both loads): see "Consistent scans" in the module docs.
+            let before = self.header().holder_changes.load(Ordering::SeqCst);
+            total = self.scan_holders(role);
+            if self.header().holder_changes.load(Ordering::SeqCst) == before {
+                return total;
+            }
+        }
+        // Overtaken every time: holders are changing right now, so somebody is alive.
+        total.max(1)
+    }
+
+    /// One pass over the table (not a snapshot by itself; see [`Object::live_holders`]).
+    fn scan_holders(&self, role: Role) -> u32 {
         let me = self.seg.participant().map_or(0, |p| p.get());
         let mut total: u32 = 0;
         for i in 0..self.holder_cap {

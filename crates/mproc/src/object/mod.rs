@@ -115,7 +115,10 @@ struct ObjectHeader {
     roles: AtomicU32,
     holder_capacity: AtomicU32,
     region_count: AtomicU32,
-    _reserved: [AtomicU32; 2],
+    /// Bumped (SeqCst) after every holder-count change, so a scan of the holder table can
+    /// tell it saw one consistent state (see [`holders`]).
+    holder_changes: AtomicU32,
+    _reserved: AtomicU32,
     /// `[offset from the segment base, length]` per sub-region.
     regions: [[AtomicU64; 2]; MAX_REGIONS],
 }
