@@ -3,146 +3,156 @@
 //! and the record ring. Never asserts on time.
 #![allow(unsafe_code, missing_docs)]
 
-use std::ptr::NonNull;
-use std::time::{Duration, Instant};
+// In-place rings (`init` over shared memory) are not built under `--cfg mproc_loom`, where
+// ring headers are loom values on the heap; the bench is then an empty binary.
+#[cfg(mproc_loom)]
+fn main() {}
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use mproc_ring::{MpmcRing, MpmcShape, ParticipantId, RecordRing, RecordShape};
+#[cfg(not(mproc_loom))]
+criterion::criterion_main!(bench::benches);
 
-fn id(n: u32) -> ParticipantId {
-    ParticipantId::new(n).unwrap()
-}
+#[cfg(not(mproc_loom))]
+mod bench {
+    use std::ptr::NonNull;
+    use std::time::{Duration, Instant};
 
-struct Shared(NonNull<u8>, usize);
+    use criterion::{Criterion, Throughput, criterion_group};
+    use mproc_ring::{MpmcRing, MpmcShape, ParticipantId, RecordRing, RecordShape};
 
-impl Shared {
-    fn new(len: usize) -> Shared {
-        // SAFETY: anonymous shared mapping; checked for failure.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED);
-        Shared(NonNull::new(p.cast()).unwrap(), len)
+    fn id(n: u32) -> ParticipantId {
+        ParticipantId::new(n).unwrap()
     }
-}
 
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // SAFETY: mapped in `new` with this length.
-        unsafe { libc::munmap(self.0.as_ptr().cast(), self.1) };
-    }
-}
+    struct Shared(NonNull<u8>, usize);
 
-/// Forks a producer running `f`, times the parent's `consume`, reaps the child (bounded).
-fn with_child(f: impl FnOnce(), consume: impl FnOnce()) -> Duration {
-    // SAFETY: the child runs `f` (lock-free ring operations) and `_exit`s.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        f();
-        // SAFETY: leave the child without running the parent's destructors.
-        unsafe { libc::_exit(0) };
-    }
-    let start = Instant::now();
-    consume();
-    let d = start.elapsed();
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut st = 0;
-        // SAFETY: reaping our own child.
-        if unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) } == pid {
-            break;
-        }
-        if Instant::now() > end {
-            // SAFETY: killing and reaping our own child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut st, 0);
-            }
-            panic!("producer child hung");
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    d
-}
-
-fn cross_process(c: &mut Criterion) {
-    let mut g = c.benchmark_group("cross_process");
-    g.measurement_time(Duration::from_secs(3)).sample_size(10);
-    for size in [8usize, 64, 1024] {
-        g.throughput(Throughput::Elements(1));
-        g.bench_function(format!("mpmc_{size}B"), |b| {
-            let shape = MpmcShape {
-                capacity: 1024,
-                slot_size: size as u32,
-            };
-            let mem = Shared::new(MpmcRing::required_size(shape).unwrap());
-            b.iter_custom(|iters| {
-                // SAFETY: a fresh shared mapping per sample; outlives both processes' use.
-                let r = unsafe { MpmcRing::init(mem.0, mem.1, shape) }.unwrap();
-                let msg = vec![0x5a_u8; size];
-                let mut out = vec![0u8; size];
-                with_child(
-                    || {
-                        for _ in 0..iters {
-                            while r.try_push(id(1), &msg).is_err() {
-                                std::hint::spin_loop();
-                            }
-                        }
-                    },
-                    || {
-                        for _ in 0..iters {
-                            while r.try_pop(id(2), &mut out).is_err() {
-                                std::hint::spin_loop();
-                            }
-                        }
-                    },
+    impl Shared {
+        fn new(len: usize) -> Shared {
+            // SAFETY: anonymous shared mapping; checked for failure.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
                 )
-            })
-        });
-        g.bench_function(format!("record_{size}B"), |b| {
-            let shape = RecordShape { capacity: 1 << 16 };
-            let mem = Shared::new(RecordRing::required_size(shape).unwrap());
-            b.iter_custom(|iters| {
-                // SAFETY: as above.
-                let r = unsafe { RecordRing::init(mem.0, mem.1, shape) }.unwrap();
-                let msg = vec![0x5a_u8; size];
-                let mut rd = r.claim_reader(id(2)).unwrap();
-                let d = with_child(
-                    || {
-                        let mut w = r.claim_writer(id(1)).unwrap();
-                        for _ in 0..iters {
-                            while w.try_write(&msg).is_err() {
-                                std::hint::spin_loop();
-                            }
-                        }
-                    },
-                    || {
-                        for _ in 0..iters {
-                            loop {
-                                if let Ok(rec) = rd.try_read() {
-                                    std::hint::black_box(rec.bytes());
-                                    break;
-                                }
-                                std::hint::spin_loop();
-                            }
-                        }
-                    },
-                );
-                drop(rd);
-                d
-            })
-        });
+            };
+            assert_ne!(p, libc::MAP_FAILED);
+            Shared(NonNull::new(p.cast()).unwrap(), len)
+        }
     }
-    g.finish();
-}
 
-criterion_group!(benches, cross_process);
-criterion_main!(benches);
+    impl Drop for Shared {
+        fn drop(&mut self) {
+            // SAFETY: mapped in `new` with this length.
+            unsafe { libc::munmap(self.0.as_ptr().cast(), self.1) };
+        }
+    }
+
+    /// Forks a producer running `f`, times the parent's `consume`, reaps the child (bounded).
+    fn with_child(f: impl FnOnce(), consume: impl FnOnce()) -> Duration {
+        // SAFETY: the child runs `f` (lock-free ring operations) and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            f();
+            // SAFETY: leave the child without running the parent's destructors.
+            unsafe { libc::_exit(0) };
+        }
+        let start = Instant::now();
+        consume();
+        let d = start.elapsed();
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut st = 0;
+            // SAFETY: reaping our own child.
+            if unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) } == pid {
+                break;
+            }
+            if Instant::now() > end {
+                // SAFETY: killing and reaping our own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut st, 0);
+                }
+                panic!("producer child hung");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        d
+    }
+
+    fn cross_process(c: &mut Criterion) {
+        let mut g = c.benchmark_group("cross_process");
+        g.measurement_time(Duration::from_secs(3)).sample_size(10);
+        for size in [8usize, 64, 1024] {
+            g.throughput(Throughput::Elements(1));
+            g.bench_function(format!("mpmc_{size}B"), |b| {
+                let shape = MpmcShape {
+                    capacity: 1024,
+                    slot_size: size as u32,
+                };
+                let mem = Shared::new(MpmcRing::required_size(shape).unwrap());
+                b.iter_custom(|iters| {
+                    // SAFETY: a fresh shared mapping per sample; outlives both processes' use.
+                    let r = unsafe { MpmcRing::init(mem.0, mem.1, shape) }.unwrap();
+                    let msg = vec![0x5a_u8; size];
+                    let mut out = vec![0u8; size];
+                    with_child(
+                        || {
+                            for _ in 0..iters {
+                                while r.try_push(id(1), &msg).is_err() {
+                                    std::hint::spin_loop();
+                                }
+                            }
+                        },
+                        || {
+                            for _ in 0..iters {
+                                while r.try_pop(id(2), &mut out).is_err() {
+                                    std::hint::spin_loop();
+                                }
+                            }
+                        },
+                    )
+                })
+            });
+            g.bench_function(format!("record_{size}B"), |b| {
+                let shape = RecordShape { capacity: 1 << 16 };
+                let mem = Shared::new(RecordRing::required_size(shape).unwrap());
+                b.iter_custom(|iters| {
+                    // SAFETY: as above.
+                    let r = unsafe { RecordRing::init(mem.0, mem.1, shape) }.unwrap();
+                    let msg = vec![0x5a_u8; size];
+                    let mut rd = r.claim_reader(id(2)).unwrap();
+                    let d = with_child(
+                        || {
+                            let mut w = r.claim_writer(id(1)).unwrap();
+                            for _ in 0..iters {
+                                while w.try_write(&msg).is_err() {
+                                    std::hint::spin_loop();
+                                }
+                            }
+                        },
+                        || {
+                            for _ in 0..iters {
+                                loop {
+                                    if let Ok(rec) = rd.try_read() {
+                                        std::hint::black_box(rec.bytes());
+                                        break;
+                                    }
+                                    std::hint::spin_loop();
+                                }
+                            }
+                        },
+                    );
+                    drop(rd);
+                    d
+                })
+            });
+        }
+        g.finish();
+    }
+
+    criterion_group!(benches, cross_process);
+}

@@ -44,7 +44,16 @@
 //! ```
 #![deny(unsafe_code)]
 
+// The facade runs over real segments, futexes and processes, none of which loom can model;
+// its lower crates carry the loom models (DESIGN.md, "Loom, concretely").
+#[cfg(mproc_loom)]
+compile_error!(
+    "the mproc facade has no loom mode: run the loom models of mproc-ring and mproc-futex \
+     (`cargo xtask test` does)"
+);
+
 pub mod handle;
+pub mod joinable_queue;
 pub mod lock;
 pub mod message;
 pub(crate) mod object;
@@ -52,12 +61,12 @@ pub mod pipe;
 pub mod pool;
 pub mod process;
 pub mod queue;
-pub mod sync;
 pub mod shared;
 pub mod simple_queue;
-pub mod joinable_queue;
+pub mod sync;
 
 pub use handle::{Args, PassError, Passable, Plain};
+pub use joinable_queue::{JoinableQueue, TaskDoneError};
 pub use lock::{Lock, LockGuard};
 pub use message::{Message, MessageError};
 pub use object::OpenError;
@@ -67,10 +76,9 @@ pub use process::{
     current_process, get_start_method, parent_process, reap_dropped_children, set_start_method,
 };
 pub use queue::Queue;
-pub use sync::{Barrier, BoundedSemaphore, Condition, Event, RLock, Semaphore};
-pub use simple_queue::SimpleQueue;
-pub use joinable_queue::{JoinableQueue, TaskDoneError};
 pub use shared::{Array, AtomicValue, RawArray, RawValue, Shareable, Value};
+pub use simple_queue::SimpleQueue;
+pub use sync::{Barrier, BoundedSemaphore, Condition, Event, RLock, Semaphore};
 
 /// Implementation details used by [`entry!`]; not a public API.
 #[doc(hidden)]
