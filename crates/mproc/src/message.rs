@@ -17,7 +17,7 @@
 //!
 //! # Alignment
 //!
-//! rkyv archives need 16-byte alignment ([`ARCHIVE_ALIGN`]). Ring payloads and arena blocks
+//! rkyv archives need 16-byte alignment (`ARCHIVE_ALIGN`). Ring payloads and arena blocks
 //! start 16-aligned; the helpers here check alignment and report a misaligned input as
 //! [`MessageError::Invalid`] rather than reading it.
 
