@@ -361,7 +361,7 @@ impl<T: Message> JoinableQueue<T> {
     /// [`OpenError::Segment`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         let a = Queue::<T>::unlink_named(name);
-        let b = mproc_shm::Segment::unlink_named(&tasks_name(name)).map_err(OpenError::Segment);
+        let b = crate::names::unlink(&tasks_name(name));
         a.and(b)
     }
 

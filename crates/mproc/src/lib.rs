@@ -56,6 +56,7 @@ pub mod handle;
 pub mod joinable_queue;
 pub mod lock;
 pub mod message;
+pub mod names;
 pub(crate) mod object;
 pub mod pipe;
 pub mod pool;

@@ -61,7 +61,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mproc_futex::{Deadline, RawLock};
-use mproc_shm::{RegisterError, Segment};
+use mproc_shm::RegisterError;
 
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::object::OpenError;
@@ -183,7 +183,7 @@ impl Lock {
         })
     }
 
-    /// A new lock under `name` in `/dev/shm`, which unrelated processes can
+    /// A new lock under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]), which unrelated processes can
     /// [`open_named`](Self::open_named).
     ///
     /// # Errors
@@ -213,7 +213,7 @@ impl Lock {
     ///
     /// [`OpenError::Segment`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        Segment::unlink_named(name).map_err(OpenError::Segment)
+        crate::names::unlink(name)
     }
 
     fn raw(&self) -> &RawLock {

@@ -90,7 +90,7 @@ impl<T: Message> SimpleQueue<T> {
         })
     }
 
-    /// Creates a queue of [`DEFAULT_CAPACITY`] items named `name` in `/dev/shm`, which
+    /// Creates a queue of [`DEFAULT_CAPACITY`] items named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]), which
     /// unrelated processes open with [`SimpleQueue::open_named`] (or [`Queue::open_named`]).
     ///
     /// # Errors

@@ -212,7 +212,7 @@ impl Object {
         opts.len(cursor);
         let seg = match name {
             None => opts.create_anonymous(),
-            Some(n) => opts.create_named(n),
+            Some(n) => opts.create_named(&crate::names::shm_name(n)),
         }
         .map_err(|e| OpenError::from_segment(e, spec.type_name))?;
         let seg = Arc::new(seg);
@@ -257,7 +257,7 @@ impl Object {
         type_name: &str,
         roles: u32,
     ) -> Result<Object, OpenError> {
-        let seg = Segment::open_named(name, fingerprint)
+        let seg = Segment::open_named(&crate::names::shm_name(name), fingerprint)
             .map_err(|e| OpenError::from_segment(e, type_name))?;
         Object::attach(Arc::new(seg), kind, roles)
     }

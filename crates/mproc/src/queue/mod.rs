@@ -212,7 +212,7 @@ impl<T: Message> QueueBuilder<T> {
         self.build(None)
     }
 
-    /// Creates a queue named `name` in `/dev/shm` (`O_EXCL`, mode 0600), which unrelated
+    /// Creates a queue named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]) (`O_EXCL`, mode 0600), which unrelated
     /// processes open with [`Queue::open_named`]. The name stays until
     /// [`Queue::unlink`].
     ///
@@ -326,7 +326,7 @@ impl<T: Message> Queue<T> {
     ///
     /// [`OpenError::Segment`] (`NotFound`, ...).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        mproc_shm::Segment::unlink_named(name).map_err(OpenError::Segment)
+        crate::names::unlink(name)
     }
 
     /// Removes this named queue's name; open handles keep working.

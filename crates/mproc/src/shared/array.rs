@@ -13,8 +13,6 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mproc_shm::Segment;
-
 use super::sync::{AtomicU64, Ordering};
 use super::value::LOCK_SUFFIX;
 use super::{LockError, Shareable, load, name_of, store, tag_of};
@@ -73,7 +71,7 @@ impl<T: Shareable> RawArray<T> {
         Self::create("RawArray", None, Init::Copy(items))
     }
 
-    /// A new shared array holding a copy of `items`, named `name` in `/dev/shm`.
+    /// A new shared array holding a copy of `items`, named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]).
     ///
     /// # Errors
     ///
@@ -98,7 +96,7 @@ impl<T: Shareable> RawArray<T> {
     ///
     /// [`OpenError::Segment`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        Segment::unlink_named(name).map_err(OpenError::Segment)
+        crate::names::unlink(name)
     }
 
     fn create(what: &str, name: Option<&str>, init: Init<'_, T>) -> Result<RawArray<T>, OpenError> {
@@ -361,7 +359,7 @@ impl<T: Shareable> Array<T> {
     ///
     /// [`OpenError::Segment`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        let a = Segment::unlink_named(name).map_err(OpenError::Segment);
+        let a = crate::names::unlink(name);
         let b = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));
         a.and(b)
     }

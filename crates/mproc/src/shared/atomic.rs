@@ -9,8 +9,6 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use mproc_shm::Segment;
-
 use super::sync::{
     AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering,
 };
@@ -82,7 +80,7 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
         Self::create(None, |p| unsafe { T::init(p, value) })
     }
 
-    /// A new shared atomic holding `value`, named `name` in `/dev/shm`, which unrelated
+    /// A new shared atomic holding `value`, named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]), which unrelated
     /// processes open with [`AtomicValue::open_named`].
     ///
     /// # Errors
@@ -123,7 +121,7 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
     ///
     /// [`OpenError::Segment`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        Segment::unlink_named(name).map_err(OpenError::Segment)
+        crate::names::unlink(name)
     }
 
     fn atom(&self) -> &T::Atom {

@@ -7,8 +7,6 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mproc_shm::Segment;
-
 use super::sync::Ordering;
 use super::{LockError, Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
@@ -51,7 +49,7 @@ impl<T: Shareable> RawValue<T> {
         Self::create(kind::<T>("RawValue"), None, value)
     }
 
-    /// A new shared `T` named `name` in `/dev/shm`, which unrelated processes open with
+    /// A new shared `T` named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]), which unrelated processes open with
     /// [`RawValue::open_named`].
     ///
     /// # Errors
@@ -77,7 +75,7 @@ impl<T: Shareable> RawValue<T> {
     ///
     /// [`OpenError::Segment`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        Segment::unlink_named(name).map_err(OpenError::Segment)
+        crate::names::unlink(name)
     }
 
     fn create(kind: Kind, name: Option<&str>, value: T) -> Result<RawValue<T>, OpenError> {
@@ -241,7 +239,7 @@ impl<T: Shareable> Value<T> {
     ///
     /// [`OpenError::Segment`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        let a = Segment::unlink_named(name).map_err(OpenError::Segment);
+        let a = crate::names::unlink(name);
         let b = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));
         a.and(b)
     }

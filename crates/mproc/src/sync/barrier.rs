@@ -176,7 +176,7 @@ impl Barrier {
         Ok(b)
     }
 
-    /// A barrier for `parties` parties under `name` in `/dev/shm`.
+    /// A barrier for `parties` parties under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]).
     ///
     /// # Errors
     ///

@@ -85,7 +85,7 @@ impl Condition {
         Condition::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
     }
 
-    /// A new condition under `name` in `/dev/shm`.
+    /// A new condition under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]).
     ///
     /// # Errors
     ///

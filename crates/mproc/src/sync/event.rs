@@ -64,7 +64,7 @@ impl Event {
         Event::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
     }
 
-    /// A new, unset event under `name` in `/dev/shm`.
+    /// A new, unset event under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]).
     ///
     /// # Errors
     ///

@@ -20,7 +20,7 @@ macro_rules! shared_handle {
                 $ty::from_shared(crate::sync::backing::Shared::new(backing))
             }
 
-            /// Removes the name `/dev/shm/<name>` after checking that it holds this kind of
+            /// Removes the name `/dev/shm/mproc.<name>` after checking that it holds this kind of
             /// object; open handles keep working.
             ///
             /// # Errors
@@ -28,9 +28,7 @@ macro_rules! shared_handle {
             /// As [`open_named`](Self::open_named).
             pub fn unlink_named(name: &str) -> Result<(), crate::OpenError> {
                 let backing = crate::sync::backing::Backing::open_named(&$kind, name)?;
-                mproc_shm::Segment::unlink_named(name)
-                    .map_err(crate::OpenError::Segment)
-                    .map(|()| drop(backing))
+                crate::names::unlink(name).map(|()| drop(backing))
             }
         }
 

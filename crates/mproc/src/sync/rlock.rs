@@ -78,7 +78,7 @@ impl RLock {
         RLock::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
     }
 
-    /// A new reentrant lock under `name` in `/dev/shm` (see the [module docs](super) for
+    /// A new reentrant lock under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]) (see the [module docs](super) for
     /// names).
     ///
     /// # Errors

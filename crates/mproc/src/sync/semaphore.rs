@@ -75,7 +75,7 @@ impl Semaphore {
         Semaphore::from_shared(Shared::new(backing))
     }
 
-    /// A semaphore with `value` permits under `name` in `/dev/shm`.
+    /// A semaphore with `value` permits under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]).
     ///
     /// # Errors
     ///
@@ -182,7 +182,7 @@ impl BoundedSemaphore {
         BoundedSemaphore::from_shared(Shared::new(backing))
     }
 
-    /// A bounded semaphore under `name` in `/dev/shm`.
+    /// A bounded semaphore under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]).
     ///
     /// # Errors
     ///
