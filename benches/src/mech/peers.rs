@@ -51,10 +51,9 @@ impl Transport for IpcChannel {
     /// Plain blocking `recv` (the bytes receiver has no timed variant): a dead peer closes
     /// its socket and ends it with an error; the `alarm` watchdog backs it up.
     fn recv(e: &mut IpcEnd, _: &Deadline) -> Result<u64, BenchError> {
-        let v = e
-            .rx
-            .recv()
-            .map_err(|err| crate::error::api(format!("{err:?}")))?;
+        let v =
+            e.rx.recv()
+                .map_err(|err| crate::error::api(format!("{err:?}")))?;
         get_seq(&v)
     }
 }
