@@ -87,3 +87,9 @@ pub mod __private {
     pub use crate::process::{ENTRIES, EntryPoint, SpawnedChild, run_entry, type_id_of_val};
     pub use linkme;
 }
+
+/// The READMEs' Rust examples run as doc tests, so the front pages cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
