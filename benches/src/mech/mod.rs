@@ -13,7 +13,7 @@ pub mod xbeam;
 pub use fd::{Pipe2, SeqPacket, UnixStream};
 pub use flag::{FutexFlag, SpinFlag};
 pub use lamport::Lamport;
-pub use mproc_api::{MprocPipe, QueueT};
+pub use mproc_api::{MprocPipe, QueueT, queue_for};
 pub use mq::PosixMq;
 #[cfg(feature = "peers")]
 pub use peers::IpcChannel;

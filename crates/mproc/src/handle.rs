@@ -124,6 +124,11 @@ impl Owner {
         self.epoch == epoch()
     }
 
+    /// [`Owner::is_current`] against an epoch the caller already read with [`epoch`].
+    pub(crate) fn held_in(&self, epoch: u64) -> bool {
+        self.epoch == epoch
+    }
+
     /// Re-stamps the handle as held by the current process. Call it from
     /// [`Passable::adopt`], together with registering this process as a holder.
     pub fn adopt(&mut self) {

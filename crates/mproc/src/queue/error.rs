@@ -191,3 +191,32 @@ get_fmt!(GetTimeoutError {
     Disconnected => "getting from an empty queue that no other handle can put on",
     Closed => "getting from a closed queue handle"
 });
+
+/// Why a batch put ([`Queue::put_many`](super::Queue::put_many),
+/// [`Queue::put_many_nowait`](super::Queue::put_many_nowait)) stopped early: the first
+/// `done` items were put, then `error` (which hands the failed item back) happened; the
+/// items after it were not taken from the iterator (pass `iter.by_ref()` to keep them).
+#[derive(PartialEq, Eq, Clone)]
+pub struct BatchPutError<E> {
+    /// Items put before the error.
+    pub done: usize,
+    /// The error of the item that failed (it carries the item).
+    pub error: E,
+}
+
+impl<E: fmt::Debug> fmt::Debug for BatchPutError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchPutError")
+            .field("done", &self.done)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for BatchPutError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (after {} items were put)", self.error, self.done)
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for BatchPutError<E> {}

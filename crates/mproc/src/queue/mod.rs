@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `Queue(maxsize)` | [`Queue::new`] / [`Queue::with_capacity`] / [`Queue::builder`] (bounded; capacity rounded up to a power of two) |
 //! | `put(item)` | [`Queue::put`] (blocks while full) |
+//! | a loop of `put` / `get` | [`Queue::put_many`], [`Queue::put_many_nowait`], [`Queue::get_many`] (one notification per batch) |
 //! | `put(item, timeout=t)` | [`Queue::put_timeout`] |
 //! | `put_nowait(item)` / `queue.Full` | [`Queue::put_nowait`] / [`TryPutError::Full`] (the item comes back) |
 //! | `get()` | [`Queue::get`] (blocks while empty) |
@@ -54,7 +55,7 @@
 //! Any [`Message`] (rkyv) type. An encoded message that fits the slot
 //! ([`QueueBuilder::slot_size`], default 127 bytes) travels inline in the ring; a larger one
 //! goes out of line in the queue's arena ([`QueueBuilder::arena_size`], default 1 MiB) and
-//! the slot carries its offset. Sending encodes into a reusable thread-local buffer, then
+//! the slot carries its offset. Sending encodes into a reusable per-handle buffer, then
 //! copies into the slot: no slot is held while user `Serialize` code runs. Receiving copies
 //! the bytes into private memory and validates the copy (safe against hostile peers);
 //! [`Queue::get_ref`] validates out-of-line messages in place (zero copy; safe against buggy
@@ -64,7 +65,7 @@
 mod error;
 mod pass;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -78,7 +79,9 @@ use mproc_shm::{Arena, Offset};
 use rkyv::Archived;
 use rkyv::util::AlignedVec;
 
-pub use error::{GetError, GetTimeoutError, PutError, PutTimeoutError, TryGetError, TryPutError};
+pub use error::{
+    BatchPutError, GetError, GetTimeoutError, PutError, PutTimeoutError, TryGetError, TryPutError,
+};
 
 use crate::handle::Owner;
 use crate::message::{self, ARCHIVE_ALIGN, Message, MessageError};
@@ -150,6 +153,12 @@ pub struct Queue<T: Message> {
     shared: Arc<Shared>,
     owner: Owner,
     closed: Cell<bool>,
+    /// This process's ring participant id, cached with the fork epoch it was looked up in
+    /// (a forked child's copy sees another epoch and looks it up again).
+    me: Cell<Option<(u64, mproc_ring::ParticipantId)>>,
+    /// This handle's encode/receive buffer (steady state allocates nothing; a re-entrant
+    /// use, e.g. a `Serialize` impl that puts on the same handle, gets a fresh one).
+    scratch: RefCell<AlignedVec>,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -369,6 +378,8 @@ impl<T: Message> Queue<T> {
             shared: Arc::new(Shared { obj, ring, arena }),
             owner: Owner::current(),
             closed: Cell::new(false),
+            me: Cell::new(None),
+            scratch: RefCell::new(AlignedVec::new()),
             _t: PhantomData,
         })
     }
@@ -376,6 +387,43 @@ impl<T: Message> Queue<T> {
     /// Whether this handle may be used: not closed, and held by this process.
     fn usable(&self) -> bool {
         !self.closed.get() && self.owner.is_current()
+    }
+
+    /// The per-call entry check: `Ok(None)` when the handle is not [usable](Self::usable),
+    /// else this process's ring id — cached per handle and fork epoch, so the steady state
+    /// costs one epoch read instead of the segment's participant lookup.
+    fn enter(&self) -> Result<Option<mproc_ring::ParticipantId>, OpenError> {
+        if self.closed.get() {
+            return Ok(None);
+        }
+        let epoch = crate::handle::epoch();
+        if !self.owner.held_in(epoch) {
+            return Ok(None);
+        }
+        if let Some((e, id)) = self.me.get()
+            && e == epoch
+        {
+            return Ok(Some(id));
+        }
+        let id = self.shared.obj.ring_id()?;
+        self.me.set(Some((epoch, id)));
+        Ok(Some(id))
+    }
+
+    /// Runs `f` with this handle's scratch buffer (cleared); a re-entrant call gets a fresh
+    /// one. A buffer grown past 1 MiB by one huge message is not kept.
+    fn with_scratch<R>(&self, f: impl FnOnce(&mut AlignedVec) -> R) -> R {
+        match self.scratch.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                let r = f(&mut buf);
+                if buf.capacity() > 1 << 20 {
+                    *buf = AlignedVec::new();
+                }
+                r
+            }
+            Err(_) => f(&mut AlignedVec::new()),
+        }
     }
 
     /// Number of slots (the `maxsize` after rounding).
@@ -491,17 +539,161 @@ impl<T: Message> Queue<T> {
         }
     }
 
+    // ------------------------------------------------------------------------------------
+    // batches
+
+    /// Puts every item of `items` in order, blocking while the queue is full, and returns
+    /// how many were put. Python: a loop of `put(item)`; here consumers are notified once
+    /// per run of items that fit (and before blocking), not once per item.
+    ///
+    /// # Errors
+    ///
+    /// The first item that fails stops the batch: [`BatchPutError`] says how many were put
+    /// before it and carries its [`PutError`] (with the item). Later items stay in the
+    /// iterator.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let q: mproc::Queue<u64> = mproc::Queue::new()?;
+    /// assert_eq!(q.put_many(0..10).unwrap(), 10);
+    /// let mut out = Vec::new();
+    /// assert_eq!(q.get_many(&mut out, 64).unwrap(), 10);
+    /// assert_eq!(out, (0..10).collect::<Vec<_>>());
+    /// # Ok::<(), mproc::OpenError>(())
+    /// ```
+    pub fn put_many<I: IntoIterator<Item = T>>(
+        &self,
+        items: I,
+    ) -> Result<usize, BatchPutError<PutError<T>>> {
+        self.put_batch(items, |item| self.put(item))
+    }
+
+    /// Puts items of `items` in order while there is room now, without blocking; returns
+    /// how many were put (all of them, or an error).
+    ///
+    /// # Errors
+    ///
+    /// [`BatchPutError`] with [`TryPutError::Full`] (the item that did not fit comes back;
+    /// later items stay in the iterator) or another [`TryPutError`].
+    pub fn put_many_nowait<I: IntoIterator<Item = T>>(
+        &self,
+        items: I,
+    ) -> Result<usize, BatchPutError<TryPutError<T>>> {
+        self.put_batch(items, |item| self.put_nowait(item))
+    }
+
+    /// The batch loop: a quiet one-shot push per item (no notification), falling back to
+    /// `slow` (a full single put, which reports exact errors and notifies) after ringing for
+    /// the items pushed so far.
+    fn put_batch<I: IntoIterator<Item = T>, E>(
+        &self,
+        items: I,
+        slow: impl Fn(T) -> Result<(), E>,
+    ) -> Result<usize, BatchPutError<E>> {
+        let bell = self.shared.ring.items_doorbell();
+        let mut done = 0;
+        let mut pending = false;
+        for item in items {
+            match self.put_quiet(item) {
+                Ok(()) => pending = true,
+                Err(item) => {
+                    if pending {
+                        // Before anything that may block: consumers must see what is in.
+                        wait::ring(bell);
+                        pending = false;
+                    }
+                    if let Err(error) = slow(item) {
+                        return Err(BatchPutError { done, error });
+                    }
+                }
+            }
+            done += 1;
+        }
+        if pending {
+            wait::ring(bell);
+        }
+        Ok(done)
+    }
+
+    /// One push attempt that does not notify consumers (the caller rings once for a batch);
+    /// the item comes back when it did not go in now for any reason (the slow path then
+    /// tells which).
+    fn put_quiet(&self, item: T) -> Result<(), T> {
+        let Ok(Some(me)) = self.enter() else {
+            return Err(item);
+        };
+        let sh = &*self.shared;
+        let ok = self.with_scratch(|buf| {
+            if message::encode_to_vec(&item, buf).is_err() {
+                return false;
+            }
+            let Ok(mut staged) = self.stage(buf) else {
+                return false;
+            };
+            match self.try_push_staged(me, buf, &mut staged) {
+                Some(Ok(())) => true,
+                _ => {
+                    staged.release(&sh.arena);
+                    false
+                }
+            }
+        });
+        if ok { Ok(()) } else { Err(item) }
+    }
+
+    /// Takes up to `max` items into `out` (appended, in queue order): blocks for the first
+    /// as [`Queue::get`] does, then takes what is there without blocking. Returns how many
+    /// were taken (0 only when `max` is 0). Producers are notified once per batch.
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::get`] for the first item. An invalid later message ends the batch with
+    /// [`GetError::Message`]; the items taken before it are in `out`.
+    pub fn get_many(&self, out: &mut Vec<T>, max: usize) -> Result<usize, GetError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        out.push(self.get()?);
+        let Ok(Some(me)) = self.enter() else {
+            return Ok(1);
+        };
+        let mut n = 1;
+        let mut freed = false;
+        let res = self.with_scratch(|buf| {
+            while n < max {
+                buf.clear();
+                let taken = match self.try_take(me, buf, false) {
+                    None => return Ok(()),
+                    Some(r) => {
+                        freed = true;
+                        r?
+                    }
+                };
+                if let Taken::Block(b) = taken {
+                    buf.extend_from_slice(b.bytes());
+                }
+                out.push(message::decode::<T>(buf)?);
+                n += 1;
+            }
+            Ok(())
+        });
+        if freed {
+            wait::ring(self.shared.ring.space_doorbell());
+        }
+        res.map_err(GetError::Message)?;
+        Ok(n)
+    }
+
     fn put_deadline(
         &self,
         item: T,
         deadline: Option<Deadline>,
         block: bool,
     ) -> Result<(), PutTimeoutError<T>> {
-        if !self.usable() {
-            return Err(PutTimeoutError::Closed(item));
-        }
-        let me = match self.shared.obj.ring_id() {
-            Ok(me) => me,
+        let me = match self.enter() {
+            Ok(Some(me)) => me,
+            Ok(None) => return Err(PutTimeoutError::Closed(item)),
             Err(e) => {
                 return Err(PutTimeoutError::Message(
                     item,
@@ -510,7 +702,7 @@ impl<T: Message> Queue<T> {
             }
         };
         let sh = &*self.shared;
-        let res = message::with_scratch(|buf| {
+        let res = self.with_scratch(|buf| {
             message::encode_to_vec(&item, buf)?;
             let staged = std::cell::RefCell::new(self.stage(buf)?);
             let attempt = || self.try_push_staged(me, buf, &mut staged.borrow_mut());
@@ -698,7 +890,7 @@ impl<T: Message> Queue<T> {
     }
 
     fn get_deadline(&self, deadline: Option<Deadline>, block: bool) -> Result<T, GetTimeoutError> {
-        message::with_scratch(|buf| {
+        self.with_scratch(|buf| {
             match self.take_deadline(deadline, block, buf)? {
                 Taken::Inline => {}
                 Taken::Block(b) => {
@@ -770,19 +962,15 @@ impl<T: Message> Queue<T> {
         block: bool,
         sink: &mut AlignedVec,
     ) -> Result<Taken, GetTimeoutError> {
-        if !self.usable() {
-            return Err(GetTimeoutError::Closed);
-        }
         let me = self
-            .shared
-            .obj
-            .ring_id()
-            .map_err(|e| GetTimeoutError::Message(MessageError::Invalid(e.to_string())))?;
+            .enter()
+            .map_err(|e| GetTimeoutError::Message(MessageError::Invalid(e.to_string())))?
+            .ok_or(GetTimeoutError::Closed)?;
         let sh = &*self.shared;
         let sink = Cell::new(Some(sink));
         let take = || {
             let s = sink.take().expect("sink present");
-            let r = self.try_take(me, s);
+            let r = self.try_take(me, s, true);
             sink.set(Some(s));
             r
         };
@@ -819,11 +1007,13 @@ impl<T: Message> Queue<T> {
         }
     }
 
-    /// One pop attempt: `None` = nothing to take now.
+    /// One pop attempt: `None` = nothing to take now. `notify`: wake producers waiting for
+    /// room (a batch passes `false` and rings once at its end).
     fn try_take(
         &self,
         me: mproc_ring::ParticipantId,
         sink: &mut AlignedVec,
+        notify: bool,
     ) -> Option<Result<Taken, MessageError>> {
         let sh = &*self.shared;
         let r = sh
@@ -849,7 +1039,9 @@ impl<T: Message> Queue<T> {
         match r {
             Ok(taken) => {
                 // A slot is free: wake a producer blocked on a full ring.
-                wait::ring(sh.ring.space_doorbell());
+                if notify {
+                    wait::ring(sh.ring.space_doorbell());
+                }
                 Some(taken)
             }
             Err(TryPopError::Empty | TryPopError::Contended | TryPopError::Recovered) => None,
@@ -1047,6 +1239,8 @@ impl<T: Message> Clone for Queue<T> {
             shared: self.shared.clone(),
             owner: self.owner,
             closed: Cell::new(closed),
+            me: Cell::new(None),
+            scratch: RefCell::new(AlignedVec::new()),
             _t: PhantomData,
         }
     }
