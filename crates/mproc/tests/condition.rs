@@ -3,25 +3,15 @@
 //! unlike Python's, P10) and a holder SIGKILLed (OwnerDied). Every wait is bounded.
 #![allow(unsafe_code, clippy::disallowed_types)]
 
+mod common;
+
+use common::{LONG, exit_code};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use mproc::Process;
 use mproc::sync::{AcquireError, Condition, Event};
-
-const LONG: Duration = Duration::from_secs(20);
-
-fn exit_code(p: &Process) -> i32 {
-    match p.join_timeout(LONG).expect("join") {
-        Some(status) => status.exitcode(),
-        None => {
-            let _ = p.kill();
-            let _ = p.join_timeout(LONG);
-            panic!("the child did not finish in time (killed)");
-        }
-    }
-}
 
 /// One `AtomicU32` in a `MAP_SHARED` anonymous page, visible to forked children (the
 /// state a condition protects).
@@ -33,19 +23,7 @@ unsafe impl Send for Word {}
 
 impl Word {
     fn new() -> Word {
-        // SAFETY: a fresh anonymous shared mapping; no existing memory is touched.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED);
-        Word(NonNull::new(p.cast()).unwrap())
+        Word(common::shared_page().cast())
     }
 
     fn get(&self) -> &AtomicU32 {

@@ -2,23 +2,13 @@
 //! waiters in several processes, and a waiter SIGKILLed (set never hangs, unlike Python's,
 //! P10). Every wait is bounded.
 
+mod common;
+
+use common::{LONG, exit_code};
 use std::time::{Duration, Instant};
 
 use mproc::sync::Event;
 use mproc::{OpenError, Process, StartMethod};
-
-const LONG: Duration = Duration::from_secs(20);
-
-fn exit_code(p: &Process) -> i32 {
-    match p.join_timeout(LONG).expect("join") {
-        Some(status) => status.exitcode(),
-        None => {
-            let _ = p.kill();
-            let _ = p.join_timeout(LONG);
-            panic!("the child did not finish in time (killed)");
-        }
-    }
-}
 
 #[test]
 fn python_test_event() {

@@ -2,6 +2,9 @@
 //! and a holder SIGKILLed while holding the lock. Every wait is bounded.
 #![allow(unsafe_code)]
 
+mod common;
+
+use common::LONG;
 #[path = "../examples/lock.rs"]
 mod lock_example;
 
@@ -11,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use mproc::lock::AcquireError;
 use mproc::{Lock, Process, Queue};
-
-const LONG: Duration = Duration::from_secs(20);
 
 fn join_ok(p: &Process) {
     let status = p
@@ -30,19 +31,7 @@ unsafe impl Send for SharedCounter {}
 
 impl SharedCounter {
     fn new() -> SharedCounter {
-        // SAFETY: a fresh anonymous shared mapping; no existing memory is touched.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED);
-        SharedCounter(NonNull::new(p.cast()).unwrap())
+        SharedCounter(common::shared_page().cast())
     }
 
     /// A deliberately non-atomic read-modify-write: only the lock makes it exact.

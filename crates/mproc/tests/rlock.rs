@@ -3,23 +3,13 @@
 //! checked, and a spawned child. Every wait is bounded.
 #![allow(unsafe_code)]
 
+mod common;
+
+use common::{LONG, exit_code};
 use std::time::Duration;
 
 use mproc::sync::{AcquireError, Event, NotOwner, RLock};
 use mproc::{OpenError, Process, StartMethod};
-
-const LONG: Duration = Duration::from_secs(20);
-
-fn exit_code(p: &Process) -> i32 {
-    match p.join_timeout(LONG).expect("join") {
-        Some(status) => status.exitcode(),
-        None => {
-            let _ = p.kill();
-            let _ = p.join_timeout(LONG);
-            panic!("the child did not finish in time (killed)");
-        }
-    }
-}
 
 #[test]
 fn reentrant_in_one_thread_and_not_in_another() {

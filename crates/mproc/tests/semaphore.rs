@@ -3,25 +3,15 @@
 //! not returned), named open with the kind checked. Every wait is bounded.
 #![allow(unsafe_code, clippy::disallowed_types)]
 
+mod common;
+
+use common::{LONG, exit_code};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use mproc::sync::{BoundedSemaphore, Event, ReleaseError, Semaphore};
 use mproc::{OpenError, Process};
-
-const LONG: Duration = Duration::from_secs(20);
-
-fn exit_code(p: &Process) -> i32 {
-    match p.join_timeout(LONG).expect("join") {
-        Some(status) => status.exitcode(),
-        None => {
-            let _ = p.kill();
-            let _ = p.join_timeout(LONG);
-            panic!("the child did not finish in time (killed)");
-        }
-    }
-}
 
 /// Two `AtomicU32`s in a `MAP_SHARED` anonymous page, visible to forked children.
 #[derive(Clone, Copy)]
@@ -32,19 +22,7 @@ unsafe impl Send for Words {}
 
 impl Words {
     fn new() -> Words {
-        // SAFETY: a fresh anonymous shared mapping; no existing memory is touched.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED);
-        Words(NonNull::new(p.cast()).unwrap())
+        Words(common::shared_page().cast())
     }
 
     fn get(&self, i: usize) -> &AtomicU32 {
