@@ -2,6 +2,8 @@
 
 pub mod fd;
 pub mod flag;
+#[cfg(feature = "peers")]
+pub mod iceoryx;
 pub mod lamport;
 pub mod mproc_api;
 pub mod mq;
@@ -12,6 +14,8 @@ pub mod xbeam;
 
 pub use fd::{Pipe2, SeqPacket, UnixStream};
 pub use flag::{FutexFlag, SpinFlag};
+#[cfg(feature = "peers")]
+pub use iceoryx::Iceoryx2;
 pub use lamport::Lamport;
 pub use mproc_api::{MprocPipe, QueueT, queue_for};
 pub use mq::PosixMq;

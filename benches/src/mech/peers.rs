@@ -2,7 +2,7 @@
 //! fd passing underneath on Linux), as bytes channels, one per direction, inherited by a
 //! forked child. The receiver gets a fresh `Vec<u8>` per message (ipc-channel's API).
 //!
-//! iceoryx2 is not here: see `benches/README.md`.
+//! iceoryx2, the other `peers` transport, has its own module ([`super::iceoryx`]).
 
 use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender};
 
