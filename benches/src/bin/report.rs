@@ -408,7 +408,7 @@ fn main() {
     let _ = writeln!(w, "# mproc benchmark report\n");
     let _ = writeln!(
         w,
-        "* machine: **{}**, {} cores, Linux {}\n* load average (1/5/15 min): {} at start, {} at end — a shared machine; other jobs ran beside this one\n* mode: {}; wall time {:.0} s\n* reproduce: `cargo xtask bench` (this report: `cargo run --profile bench -p mproc-benches --bin report`)\n",
+        "* machine: **{}**, {} cores, Linux {}\n* load average (1/5/15 min): {} at start, {} at end — a shared machine; other jobs ran beside this one\n* mode: {}; wall time {:.0} s\n* reproduce: `cargo xtask bench` (this report: `cargo run --profile bench -p mproc-benches{} --bin report`)\n",
         machine.cpu,
         machine.cores,
         machine.kernel,
@@ -419,7 +419,12 @@ fn main() {
         } else {
             "full"
         },
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        if cfg!(feature = "peers") {
+            " --features peers"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         w,
