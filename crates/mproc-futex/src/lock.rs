@@ -407,8 +407,19 @@ impl<W: Waiter> RawLock<W> {
     /// # Errors
     ///
     /// [`UnlockError::NotOwner`] if the word does not name `me` as owner (nothing changes).
+    #[inline]
     pub fn release(&self, me: u32) -> Result<(), UnlockError> {
-        let mut w = self.word.load(Ordering::Relaxed);
+        if me == 0 {
+            return Err(UnlockError::NotOwner);
+        }
+        // Fast path: held by `me` with no flag set (nobody waits, consistent). Release: as
+        // in the loop below; the failure value starts the loop.
+        let Err(mut w) =
+            self.word
+                .compare_exchange(me, UNLOCKED, Ordering::Release, Ordering::Relaxed)
+        else {
+            return Ok(());
+        };
         loop {
             if me == 0 || w & OWNER_MASK != me {
                 return Err(UnlockError::NotOwner);
@@ -494,6 +505,32 @@ impl<W: Waiter> RawLock<W> {
     ) -> Result<LockGuard<'a, W>, LockError<LockGuard<'a, W>>> {
         let r = self.acquire(me, liveness, deadline);
         self.guard(me, liveness, r)
+    }
+
+    /// The uncontended fast path of [`lock`](Self::lock): one CAS from unlocked, with none
+    /// of the result plumbing. `None` when the lock is not free right now (held, contended,
+    /// inconsistent or not recoverable); then call `lock` or `try_lock`, which handle all
+    /// of those.
+    ///
+    /// # Panics
+    ///
+    /// If `me` is not a valid participant id.
+    #[inline]
+    pub fn lock_if_free<'a>(
+        &'a self,
+        me: u32,
+        liveness: &'a dyn Liveness,
+    ) -> Option<LockGuard<'a, W>> {
+        check_id(me);
+        // Acquire: pairs with the Release CAS in `release` (see `acquire`).
+        self.word
+            .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| LockGuard {
+                lock: self,
+                me,
+                liveness,
+            })
     }
 
     /// Like [`lock`](Self::lock) without sleeping.

@@ -220,6 +220,7 @@ unsafe extern "C" fn atfork_child() {
     unlock_global();
 }
 
+#[inline]
 fn current_epoch() -> u32 {
     // Relaxed: the epoch only changes in a forked child before it runs anything else.
     FORK_EPOCH.load(Ordering::Relaxed)
@@ -284,6 +285,7 @@ impl Table {
     }
 
     /// The cached id, if registered in this process (not a stale copy from before a fork).
+    #[inline]
     pub(crate) fn current(&self, state: &RegState) -> Option<ParticipantId> {
         // Acquire pairs with the Release store in `register`.
         let w = state.word.load(Ordering::Acquire);

@@ -578,6 +578,7 @@ impl Segment {
 
     /// This process's participant id, if it registered through this handle (and not only
     /// its parent before a fork).
+    #[inline]
     pub fn participant(&self) -> Option<ParticipantId> {
         self.table.current(&self.reg)
     }

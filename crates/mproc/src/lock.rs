@@ -216,6 +216,7 @@ impl Lock {
         crate::names::unlink(name)
     }
 
+    #[inline]
     fn raw(&self) -> &RawLock {
         // SAFETY: the backing was made for KIND, whose state is one `RawLock` (an atomic
         // word, valid for any bytes, only ever accessed atomically).
@@ -228,6 +229,7 @@ impl Lock {
         self.shared.backing.me().map_err(AcquireError::Register)
     }
 
+    #[inline(never)]
     fn lock_until(&self, deadline: Option<Deadline>) -> Result<LockGuard<'_>, AcquireError<'_>> {
         let me = self.me()?;
         Ok(self.raw().lock(me, &self.shared.liveness, deadline)?)
@@ -239,7 +241,14 @@ impl Lock {
     ///
     /// [`AcquireError::OwnerDied`] (with the guard: the lock is held),
     /// [`AcquireError::NotRecoverable`], [`AcquireError::Register`].
+    #[inline]
     pub fn acquire(&self) -> Result<LockGuard<'_>, AcquireError<'_>> {
+        // Fast path (inlined, so the guard is not passed back through memory): registered in this process already, and the lock is free.
+        if let Some(me) = self.shared.backing.segment().participant()
+            && let Some(guard) = self.raw().lock_if_free(me.get(), &self.shared.liveness)
+        {
+            return Ok(guard);
+        }
         self.lock_until(None)
     }
 

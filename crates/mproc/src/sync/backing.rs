@@ -115,6 +115,7 @@ impl Backing {
     }
 
     /// The shared state: `kind.size` bytes aligned to `kind.align`, valid as long as `self`.
+    #[inline]
     pub(crate) fn data(&self) -> NonNull<u8> {
         match self {
             Backing::Pool(c) => c.data(),
@@ -123,6 +124,7 @@ impl Backing {
     }
 
     /// The segment whose participant table the state's owner ids refer to.
+    #[inline]
     pub(crate) fn segment(&self) -> &Arc<Segment> {
         match self {
             Backing::Pool(c) => c.segment(),
@@ -221,6 +223,7 @@ impl Shared {
     /// `T` must be the kind's state type (size and alignment as the [`Kind`] the backing was
     /// made with), valid for any bytes (atomics only) and accessed only through shared
     /// references.
+    #[inline]
     pub(crate) unsafe fn state<T>(&self) -> &T {
         // SAFETY: delegated to the caller (type); the backing's data is `size_of::<T>()`
         // bytes, suitably aligned, alive as long as `self`.
