@@ -22,11 +22,12 @@
 //! [`MessageError::Invalid`] rather than reading it.
 
 use std::cell::RefCell;
+use std::fmt;
 
 use rkyv::api::high::{HighDeserializer, HighSerializer, HighValidator};
 use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
-use rkyv::ser::allocator::ArenaHandle;
+use rkyv::ser::allocator::{Arena, ArenaHandle};
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Archived, Deserialize, Serialize};
 
@@ -101,46 +102,82 @@ pub(crate) fn type_tag<T: Message>() -> String {
     )
 }
 
-thread_local! {
-    static SCRATCH: RefCell<AlignedVec> = RefCell::new(AlignedVec::new());
+/// A reusable encoding workspace: the output buffer and rkyv's scratch arena, both kept
+/// between messages, so a steady stream of sends allocates nothing and skips rkyv's
+/// thread-local arena (whose per-call acquire and shrink cost as much as encoding a small
+/// value).
+pub(crate) struct Scratch {
+    /// The encoded archive; on the receiving side, a private copy of a received one.
+    pub(crate) buf: AlignedVec,
+    arena: Arena,
 }
 
-/// Runs `f` with this thread's reusable, 16-aligned scratch buffer (cleared), so steady-state
-/// sends and receives allocate nothing. Re-entrant: a nested call (a `Serialize` impl that
-/// itself sends) gets a fresh buffer.
-pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut AlignedVec) -> R) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.clear();
-            let r = f(&mut buf);
-            // Do not keep a huge buffer for ever because of one huge message.
-            if buf.capacity() > 1 << 20 {
-                *buf = AlignedVec::new();
-            }
-            r
-        }
-        Err(_) => f(&mut AlignedVec::new()),
-    })
-}
-
-/// Serialises `value` into `out` (cleared first; reusing its allocation).
-///
-/// # Errors
-///
-/// [`MessageError::Encode`].
-pub(crate) fn encode_to_vec<T: Message>(
-    value: &T,
-    out: &mut AlignedVec,
-) -> Result<(), MessageError> {
-    out.clear();
-    let buf = std::mem::take(out);
-    match rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, buf) {
-        Ok(buf) => {
-            *out = buf;
-            Ok(())
-        }
-        Err(e) => Err(MessageError::Encode(e.to_string())),
+impl fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scratch")
+            .field("buf", &self.buf.len())
+            .finish_non_exhaustive()
     }
+}
+
+impl Scratch {
+    /// Largest buffer kept between messages: one huge message does not pin its memory.
+    const KEEP: usize = 1 << 20;
+
+    pub(crate) fn new() -> Scratch {
+        Scratch {
+            buf: AlignedVec::new(),
+            arena: Arena::new(),
+        }
+    }
+
+    /// Empties the buffer for the next message, first letting go of what one huge message
+    /// grew.
+    pub(crate) fn reset(&mut self) {
+        if self.buf.capacity() > Self::KEEP {
+            self.buf = AlignedVec::new();
+            self.arena.shrink();
+        }
+        self.buf.clear();
+    }
+
+    /// Serialises `value` into [`Scratch::buf`] (cleared first, its allocation reused).
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError::Encode`].
+    pub(crate) fn encode<T: Message>(&mut self, value: &T) -> Result<(), MessageError> {
+        self.buf.clear();
+        let buf = std::mem::take(&mut self.buf);
+        match rkyv::api::high::to_bytes_in_with_alloc::<_, _, rancor::Error>(
+            value,
+            buf,
+            self.arena.acquire(),
+        ) {
+            Ok(buf) => {
+                self.buf = buf;
+                Ok(())
+            }
+            Err(e) => Err(MessageError::Encode(e.to_string())),
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
+}
+
+/// Runs `f` with this thread's reusable [`Scratch`] (reset), for senders that have no
+/// handle of their own to keep one in. Re-entrant: a nested call (a `Serialize` impl that
+/// itself sends) gets a fresh one.
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => {
+            s.reset();
+            f(&mut s)
+        }
+        Err(_) => f(&mut Scratch::new()),
+    })
 }
 
 /// Validates `bytes` (bytecheck) as an archive of `T` and lends it in place.
@@ -185,9 +222,9 @@ pub(crate) fn deserialize<T: Message>(archived: &Archived<T>) -> Result<T, Messa
 /// As [`decode`].
 #[allow(dead_code)]
 pub(crate) fn decode_copy<T: Message>(bytes: &[u8]) -> Result<T, MessageError> {
-    with_scratch(|buf| {
-        buf.extend_from_slice(bytes);
-        decode::<T>(buf)
+    with_scratch(|s| {
+        s.buf.extend_from_slice(bytes);
+        decode::<T>(&s.buf)
     })
 }
 
@@ -198,16 +235,26 @@ mod tests {
     #[test]
     fn roundtrip_vec_and_copy() {
         let v = (7u32, String::from("hello"), vec![1u64, 2, 3]);
-        let mut out = AlignedVec::new();
-        encode_to_vec(&v, &mut out).unwrap();
-        assert_eq!(decode::<(u32, String, Vec<u64>)>(&out).unwrap(), v);
-        assert_eq!(decode_copy::<(u32, String, Vec<u64>)>(&out).unwrap(), v);
+        let mut s = Scratch::new();
+        for round in 0..3 {
+            // Reused between messages, including after one too big to keep.
+            s.reset();
+            s.encode(&v).unwrap();
+            assert_eq!(decode::<(u32, String, Vec<u64>)>(&s.buf).unwrap(), v);
+            assert_eq!(decode_copy::<(u32, String, Vec<u64>)>(&s.buf).unwrap(), v);
+            if round == 1 {
+                s.encode(&vec![0u8; 2 << 20]).unwrap();
+                s.reset();
+                assert!(s.buf.capacity() <= Scratch::KEEP);
+            }
+        }
     }
 
     #[test]
     fn garbage_and_misalignment_are_errors() {
-        let mut out = AlignedVec::new();
-        encode_to_vec(&String::from("abc"), &mut out).unwrap();
+        let mut s = Scratch::new();
+        s.encode(&String::from("abc")).unwrap();
+        let out = &s.buf;
         // Not a bool; not a char.
         let mut bad = AlignedVec::<16>::new();
         bad.extend_from_slice(&[7]);
@@ -223,7 +270,7 @@ mod tests {
         ));
         let mut shifted = AlignedVec::<16>::new();
         shifted.extend_from_slice(&[0u8]);
-        shifted.extend_from_slice(&out);
+        shifted.extend_from_slice(out);
         assert!(matches!(
             access::<String>(&shifted[1..]),
             Err(MessageError::Invalid(_))

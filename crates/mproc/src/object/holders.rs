@@ -20,6 +20,10 @@
 //!   and alive (`Segment::is_alive`, an `F_OFD_GETLK`, asked only for other processes'
 //!   entries with a nonzero count). A process that dies stops counting at once, however it
 //!   died, with no cleanup by anyone.
+//! * **Recorded holders** of a role: the same sum without asking the kernel (every recorded
+//!   id counts as alive). It can only over-count, so "no recorded holder" is exact; blocking
+//!   loops use it before their first sleep, where a system call per peer would sit on the
+//!   wake-up path, and ask for live holders from the next check on (see `wait::Round`).
 //!
 //! **Consistent scans.** Summing entry by entry is not a snapshot: while a handle moves from
 //! a parent (a high index) to its child (a low index), a scan could read the child's entry
@@ -182,12 +186,28 @@ impl Object {
     ///
     /// If `role` is not below the object's role count (a bug in the caller).
     pub(crate) fn live_holders(&self, role: Role) -> u32 {
+        self.holders(role, true)
+    }
+
+    /// Handles of `role` recorded in the table, counting every recorded participant as
+    /// alive (no system call): an upper bound of [`Object::live_holders`], exact when 0.
+    ///
+    /// # Panics
+    ///
+    /// If `role` is not below the object's role count (a bug in the caller).
+    pub(crate) fn recorded_holders(&self, role: Role) -> u32 {
+        self.holders(role, false)
+    }
+
+    /// A consistent sum (see "Consistent scans"), asking the kernel about other
+    /// participants' liveness when `ask_liveness`.
+    fn holders(&self, role: Role, ask_liveness: bool) -> u32 {
         self.check_role(role);
         let mut total = 0;
         for _ in 0..SCAN_TRIES {
             // SeqCst (both loads): see "Consistent scans" in the module docs.
             let before = self.header().holder_changes.load(Ordering::SeqCst);
-            total = self.scan_holders(role);
+            total = self.scan_holders(role, ask_liveness);
             if self.header().holder_changes.load(Ordering::SeqCst) == before {
                 return total;
             }
@@ -197,7 +217,7 @@ impl Object {
     }
 
     /// One pass over the table (not a snapshot by itself; see [`Object::live_holders`]).
-    fn scan_holders(&self, role: Role) -> u32 {
+    fn scan_holders(&self, role: Role, ask_liveness: bool) -> u32 {
         let me = self.seg.participant().map_or(0, |p| p.get());
         let mut total: u32 = 0;
         for i in 0..self.holder_cap {
@@ -216,7 +236,7 @@ impl Object {
                 if e.id.load(Ordering::Acquire) != id {
                     continue;
                 }
-                if c != 0 && (id == me || self.seg.is_alive(id)) {
+                if c != 0 && (id == me || !ask_liveness || self.seg.is_alive(id)) {
                     total = total.saturating_add(c);
                 }
                 break;

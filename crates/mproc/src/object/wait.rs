@@ -6,7 +6,7 @@
 //!   │ would block
 //!   ├─ spin SPIN_TRIES times (spin_loop hint), attempt again each time
 //!   └─ loop:
-//!        check(woken?)  → Some(Ok(r))  Done       (e.g. the item appeared during recovery)
+//!        check(round)   → Some(Ok(r))  Done       (e.g. the item appeared during recovery)
 //!                       → Some(Err(s)) Stopped    (e.g. Disconnected: no live peer holder)
 //!        deadline passed → TimedOut
 //!        seen = bell.prepare_sleep(); attempt → ok: cancel_sleep, Done
@@ -16,8 +16,11 @@
 //!
 //! `check` runs before every sleep, so a peer's death (which rings no bell) is noticed within
 //! one interval, and a released holder (which rings every bell, see [`wake_all`]) at once.
-//! Its argument says whether the last sleep ended by timing out (a good moment for a ring
-//! `recover` scan) or was woken. Wakers use [`ring`]: `notify` + `futex::wake` only when
+//! Its argument, a [`Round`], says whether this is the first check of the call (then it
+//! must make no system call: it sits between "would block" and the sleep, i.e. on the path
+//! of the wake-up that usually follows at once, and the kernel's liveness answer costs
+//! microseconds; a dead peer is then caught one slice later), or whether the last sleep
+//! ended by timing out (a good moment for a ring `recover` scan) or was woken. Wakers use [`ring`]: `notify` + `futex::wake` only when
 //! someone sleeps, so the fast path costs no system call. The caller's deadline is absolute
 //! (`mproc_futex::Deadline`), so spurious wake-ups never stretch it.
 
@@ -30,6 +33,25 @@ use mproc_ring::Doorbell;
 pub(crate) const CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// Attempts in the spin phase before sleeping.
 pub(crate) const SPIN_TRIES: u32 = 64;
+
+/// Which pre-sleep check this is (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Round {
+    /// Before the first sleep: decide from shared memory only (recorded holders, no
+    /// liveness system calls), and make no system call that could be skipped.
+    First,
+    /// After a sleep that something woke.
+    Woken,
+    /// After a sleep that ran to the end of its slice: nobody rang.
+    SleptOut,
+}
+
+impl Round {
+    /// Whether this check may ask the kernel which peers are alive.
+    pub(crate) fn asks_liveness(self) -> bool {
+        self != Round::First
+    }
+}
 
 /// How [`block`] ended.
 #[derive(Debug)]
@@ -45,15 +67,14 @@ pub(crate) enum Outcome<R, S> {
 /// Blocks until `attempt` returns `Some`, `check` returns `Some`, or `deadline` passes.
 ///
 /// * `attempt`: try the operation once; `None` means "would block".
-/// * `check(slept_out)`: called before each sleep (`slept_out` is `true` after a sleep that
-///   ran to the end of its slice, i.e. nobody rang): return `Some(Err(s))` to stop (e.g.
-///   disconnected), `Some(Ok(r))` to finish with a result, `None` to keep waiting.
+/// * `check(round)`: called before each sleep (see [`Round`]): return `Some(Err(s))` to
+///   stop (e.g. disconnected), `Some(Ok(r))` to finish with a result, `None` to keep waiting.
 /// * `bell`: the doorbell wakers ring when `attempt` may succeed.
 pub(crate) fn block<R, S>(
     bell: &Doorbell,
     deadline: Option<Deadline>,
     mut attempt: impl FnMut() -> Option<R>,
-    mut check: impl FnMut(bool) -> Option<Result<R, S>>,
+    mut check: impl FnMut(Round) -> Option<Result<R, S>>,
 ) -> Outcome<R, S> {
     if let Some(r) = attempt() {
         return Outcome::Done(r);
@@ -64,9 +85,9 @@ pub(crate) fn block<R, S>(
             return Outcome::Done(r);
         }
     }
-    let mut slept_out = false;
+    let mut round = Round::First;
     loop {
-        match check(slept_out) {
+        match check(round) {
             Some(Ok(r)) => return Outcome::Done(r),
             Some(Err(s)) => return Outcome::Stopped(s),
             None => {}
@@ -86,7 +107,11 @@ pub(crate) fn block<R, S>(
         };
         // `false` only when `until` passed: a slice that ran out (or the caller's deadline,
         // which the next round reports).
-        slept_out = !futex::wait(bell.word(), seen, Some(until));
+        round = if futex::wait(bell.word(), seen, Some(until)) {
+            Round::Woken
+        } else {
+            Round::SleptOut
+        };
         bell.cancel_sleep();
         if let Some(r) = attempt() {
             return Outcome::Done(r);
@@ -100,6 +125,16 @@ pub(crate) fn block<R, S>(
 pub(crate) fn ring(bell: &Doorbell) {
     if bell.notify() {
         futex::wake_all(bell.word());
+    }
+}
+
+/// [`ring`]s every doorbell in `bells`: for news sleepers should see soon but that no
+/// sleeper's progress depends on at once (a handle registering as blocked), so a system call
+/// is made only for a bell with sleepers. A sleeper caught between its check and its
+/// registration as a sleeper misses it and sees it at its next check, one slice later.
+pub(crate) fn ring_all(bells: &[&Doorbell]) {
+    for bell in bells {
+        ring(bell);
     }
 }
 

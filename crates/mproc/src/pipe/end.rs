@@ -31,7 +31,7 @@ use super::error::{RecvTimeoutError, SendError};
 use super::frame::{self, Assembler, Outgoing, Pulled};
 use super::rings;
 use crate::handle::Owner;
-use crate::object::wait::{self, Outcome};
+use crate::object::wait::{self, Outcome, Round};
 use crate::object::{Object, OpenError};
 
 /// Which rings an end uses.
@@ -163,7 +163,7 @@ impl End {
         // Fast check, one load of a word that rarely changes: the peer released its reader
         // role (closed, dropped, or handing over). Only then count live holders. A peer that
         // died without closing is noticed when the ring fills (see `SendError`).
-        if ring.reader_role() == Role::Closed && peer_gone(&self.obj, self.peer()) {
+        if ring.reader_role() == Role::Closed && peer_gone(&self.obj, self.peer(), true) {
             return Err(SendError::Disconnected);
         }
         let cap = ring.capacity();
@@ -187,7 +187,9 @@ impl End {
                 Err(_) => None,
             }
         };
-        let check = |_slept_out: bool| peer_gone(obj, peer).then_some(Err(SendError::Disconnected));
+        let check = |round: Round| {
+            peer_gone(obj, peer, round.asks_liveness()).then_some(Err(SendError::Disconnected))
+        };
         match wait::block(ring.space_doorbell(), None, attempt, check) {
             Outcome::Done(r) => r,
             Outcome::Stopped(e) => Err(e),
@@ -233,7 +235,7 @@ impl End {
                 Err(_) => Some(Err(RecvTimeoutError::Corrupt)),
             }
         };
-        let check = |_slept_out: bool| peer_gone(obj, peer).then_some(Err(()));
+        let check = |round: Round| peer_gone(obj, peer, round.asks_liveness()).then_some(Err(()));
         let out = wait::block(ring.items_doorbell(), deadline, &mut attempt, check);
         match out {
             Outcome::Done(r) => r,
@@ -273,8 +275,18 @@ pub(super) enum Got {
 /// after the first ended sees the child, unless a further hand-over completed in between
 /// with the same unlucky timing. (An exact fix is an acquire generation in the object
 /// header, re-read around the scan; see the report on the holder table.)
-fn peer_gone(obj: &Object, peer: u32) -> bool {
-    obj.live_holders(peer) == 0 && obj.live_holders(peer) == 0
+///
+/// Without `ask_liveness`, recorded holders count as alive (no system call): a `true` is
+/// still exact, a dead peer shows up at the next, asking, check.
+fn peer_gone(obj: &Object, peer: u32, ask_liveness: bool) -> bool {
+    let holders = |role| {
+        if ask_liveness {
+            obj.live_holders(role)
+        } else {
+            obj.recorded_holders(role)
+        }
+    };
+    holders(peer) == 0 && holders(peer) == 0
 }
 
 /// The writer role of `ring`, claimed for this process on first use.

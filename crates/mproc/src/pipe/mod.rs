@@ -238,9 +238,10 @@ pub fn pipe_oneway() -> Result<(PipeReader, PipeWriter), OpenError> {
 
 impl End {
     fn send_value<T: Message>(&mut self, value: &T) -> Result<(), SendError> {
-        message::with_scratch(|buf| {
-            message::encode_to_vec(value, buf).map_err(|e| SendError::Encode(e.to_string()))?;
-            self.send(buf)
+        message::with_scratch(|s| {
+            s.encode(value)
+                .map_err(|e| SendError::Encode(e.to_string()))?;
+            self.send(&s.buf)
         })
     }
 

@@ -84,8 +84,8 @@ pub use error::{
 };
 
 use crate::handle::Owner;
-use crate::message::{self, ARCHIVE_ALIGN, Message, MessageError};
-use crate::object::wait::{self, Outcome};
+use crate::message::{self, ARCHIVE_ALIGN, Message, MessageError, Scratch};
+use crate::object::wait::{self, Outcome, Round};
 use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
 
 /// Holder role: handles (every handle can put and get).
@@ -156,9 +156,9 @@ pub struct Queue<T: Message> {
     /// This process's ring participant id, cached with the fork epoch it was looked up in
     /// (a forked child's copy sees another epoch and looks it up again).
     me: Cell<Option<(u64, mproc_ring::ParticipantId)>>,
-    /// This handle's encode/receive buffer (steady state allocates nothing; a re-entrant
-    /// use, e.g. a `Serialize` impl that puts on the same handle, gets a fresh one).
-    scratch: RefCell<AlignedVec>,
+    /// This handle's encode/receive workspace (steady state allocates nothing; a
+    /// re-entrant use, e.g. a `Serialize` impl that puts on the same handle, gets a fresh one).
+    scratch: RefCell<Scratch>,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -379,7 +379,7 @@ impl<T: Message> Queue<T> {
             owner: Owner::current(),
             closed: Cell::new(false),
             me: Cell::new(None),
-            scratch: RefCell::new(AlignedVec::new()),
+            scratch: RefCell::new(Scratch::new()),
             _t: PhantomData,
         })
     }
@@ -410,19 +410,14 @@ impl<T: Message> Queue<T> {
         Ok(Some(id))
     }
 
-    /// Runs `f` with this handle's scratch buffer (cleared); a re-entrant call gets a fresh
-    /// one. A buffer grown past 1 MiB by one huge message is not kept.
-    fn with_scratch<R>(&self, f: impl FnOnce(&mut AlignedVec) -> R) -> R {
+    /// Runs `f` with this handle's [`Scratch`] (reset); a re-entrant call gets a fresh one.
+    fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
         match self.scratch.try_borrow_mut() {
-            Ok(mut buf) => {
-                buf.clear();
-                let r = f(&mut buf);
-                if buf.capacity() > 1 << 20 {
-                    *buf = AlignedVec::new();
-                }
-                r
+            Ok(mut s) => {
+                s.reset();
+                f(&mut s)
             }
-            Err(_) => f(&mut AlignedVec::new()),
+            Err(_) => f(&mut Scratch::new()),
         }
     }
 
@@ -482,14 +477,22 @@ impl<T: Message> Queue<T> {
     /// The rule of the module docs: every *other* live handle is gone or itself blocked
     /// in an untimed call counted under `blocked_role` (so it cannot act either).
     /// `self_blocked`: this handle is registered under `blocked_role` (exclude it).
-    fn no_free_peer(&self, blocked_role: u32, self_blocked: bool) -> bool {
+    /// Without `ask_liveness`, every recorded holder counts as alive (no system call): a
+    /// `true` is then still exact (dead holders can only hide free peers, never add one),
+    /// while a `false` may count a dead peer as free until the next, asking, check.
+    fn no_free_peer(&self, blocked_role: u32, self_blocked: bool, ask_liveness: bool) -> bool {
         let obj = &self.shared.obj;
+        let holders = |role| {
+            if ask_liveness {
+                obj.live_holders(role)
+            } else {
+                obj.recorded_holders(role)
+            }
+        };
         // Blocked first, then handles: a blocked handle only unblocks when a free peer acts,
         // and a free peer keeps `others > blocked` in either order.
-        let blocked = obj
-            .live_holders(blocked_role)
-            .saturating_sub(u32::from(self_blocked));
-        let others = obj.live_holders(ROLE).saturating_sub(1);
+        let blocked = holders(blocked_role).saturating_sub(u32::from(self_blocked));
+        let others = holders(ROLE).saturating_sub(1);
         others <= blocked
     }
 
@@ -624,14 +627,14 @@ impl<T: Message> Queue<T> {
             return Err(item);
         };
         let sh = &*self.shared;
-        let ok = self.with_scratch(|buf| {
-            if message::encode_to_vec(&item, buf).is_err() {
+        let ok = self.with_scratch(|s| {
+            if s.encode(&item).is_err() {
                 return false;
             }
-            let Ok(mut staged) = self.stage(buf) else {
+            let Ok(mut staged) = self.stage(&s.buf) else {
                 return false;
             };
-            match self.try_push_staged(me, buf, &mut staged) {
+            match self.try_push_staged(me, &s.buf, &mut staged) {
                 Some(Ok(())) => true,
                 _ => {
                     staged.release(&sh.arena);
@@ -660,7 +663,8 @@ impl<T: Message> Queue<T> {
         };
         let mut n = 1;
         let mut freed = false;
-        let res = self.with_scratch(|buf| {
+        let res = self.with_scratch(|s| {
+            let buf = &mut s.buf;
             while n < max {
                 buf.clear();
                 let taken = match self.try_take(me, buf, false) {
@@ -691,6 +695,14 @@ impl<T: Message> Queue<T> {
         deadline: Option<Deadline>,
         block: bool,
     ) -> Result<(), PutTimeoutError<T>> {
+        // Fast path: a free slot now, without the blocking machinery.
+        let item = match self.put_quiet(item) {
+            Ok(()) => {
+                wait::ring(self.shared.ring.items_doorbell());
+                return Ok(());
+            }
+            Err(item) => item,
+        };
         let me = match self.enter() {
             Ok(Some(me)) => me,
             Ok(None) => return Err(PutTimeoutError::Closed(item)),
@@ -702,18 +714,19 @@ impl<T: Message> Queue<T> {
             }
         };
         let sh = &*self.shared;
-        let res = self.with_scratch(|buf| {
-            message::encode_to_vec(&item, buf)?;
+        let res = self.with_scratch(|s| {
+            s.encode(&item)?;
+            let buf = &s.buf;
             let staged = std::cell::RefCell::new(self.stage(buf)?);
             let attempt = || self.try_push_staged(me, buf, &mut staged.borrow_mut());
             let mut parked = Parked::new(sh, BLOCKED_PUT, block && deadline.is_none());
             let outcome = if block {
-                wait::block(sh.ring.space_doorbell(), deadline, attempt, |slept_out| {
-                    if slept_out {
+                wait::block(sh.ring.space_doorbell(), deadline, attempt, |round| {
+                    if round == Round::SleptOut {
                         sh.recover();
                     }
                     parked.enter();
-                    if self.no_free_peer(BLOCKED_PUT, parked.on) {
+                    if self.no_free_peer(BLOCKED_PUT, parked.on, round.asks_liveness()) {
                         sh.recover();
                         // One last try after recovery freed what dead consumers held.
                         return Some(match attempt() {
@@ -726,7 +739,7 @@ impl<T: Message> Queue<T> {
             } else {
                 match attempt() {
                     Some(r) => Outcome::Done(r),
-                    None if self.no_free_peer(BLOCKED_PUT, false) => {
+                    None if self.no_free_peer(BLOCKED_PUT, false, true) => {
                         sh.recover();
                         match attempt() {
                             Some(r) => Outcome::Done(r),
@@ -890,8 +903,18 @@ impl<T: Message> Queue<T> {
     }
 
     fn get_deadline(&self, deadline: Option<Deadline>, block: bool) -> Result<T, GetTimeoutError> {
-        self.with_scratch(|buf| {
-            match self.take_deadline(deadline, block, buf)? {
+        self.with_scratch(|s| {
+            let buf = &mut s.buf;
+            // Fast path: a message there now, without the blocking machinery.
+            let now = match self.enter() {
+                Ok(Some(me)) => self.try_take(me, buf, true),
+                _ => None,
+            };
+            let taken = match now {
+                Some(r) => r.map_err(GetTimeoutError::Message)?,
+                None => self.take_deadline(deadline, block, buf)?,
+            };
+            match taken {
                 Taken::Inline => {}
                 Taken::Block(b) => {
                     // The default mode: copy the block into private memory, free it (drop),
@@ -976,12 +999,12 @@ impl<T: Message> Queue<T> {
         };
         let mut parked = Parked::new(sh, BLOCKED_GET, block && deadline.is_none());
         let outcome = if block {
-            wait::block(sh.ring.items_doorbell(), deadline, take, |slept_out| {
-                if slept_out {
+            wait::block(sh.ring.items_doorbell(), deadline, take, |round| {
+                if round == Round::SleptOut {
                     sh.recover();
                 }
                 parked.enter();
-                if self.no_free_peer(BLOCKED_GET, parked.on) {
+                if self.no_free_peer(BLOCKED_GET, parked.on, round.asks_liveness()) {
                     sh.recover();
                     return Some(take().ok_or(()));
                 }
@@ -990,7 +1013,7 @@ impl<T: Message> Queue<T> {
         } else {
             match take() {
                 Some(r) => Outcome::Done(r),
-                None if self.no_free_peer(BLOCKED_GET, false) => {
+                None if self.no_free_peer(BLOCKED_GET, false, true) => {
                     sh.recover();
                     match take() {
                         Some(r) => Outcome::Done(r),
@@ -1079,12 +1102,12 @@ impl<'a> Parked<'a> {
         }
     }
 
-    /// Registers (once) and wakes every sleeper, so a peer that was waiting for this
-    /// handle re-checks now.
+    /// Registers (once) and rings every bell, so a peer asleep waiting for this handle
+    /// re-checks now (a system call only if someone sleeps; see `wait::ring_all`).
     fn enter(&mut self) {
         if self.wanted && !self.on && self.shared.obj.acquire(self.role).is_ok() {
             self.on = true;
-            wait::wake_all(&self.shared.bells());
+            wait::ring_all(&self.shared.bells());
         }
     }
 }
@@ -1240,7 +1263,7 @@ impl<T: Message> Clone for Queue<T> {
             owner: self.owner,
             closed: Cell::new(closed),
             me: Cell::new(None),
-            scratch: RefCell::new(AlignedVec::new()),
+            scratch: RefCell::new(Scratch::new()),
             _t: PhantomData,
         }
     }
