@@ -17,7 +17,7 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 pub const REGION_ALIGN: usize = 128;
 
 /// Layout version; bumped on any change to a header or a slot word.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 /// Which ring a region holds, as recorded in its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,6 +22,9 @@ use crate::sync::DataGuard;
 pub(crate) struct Mem<H, C = ()> {
     pub(crate) hdr: NonNull<H>,
     pub(crate) ctl: NonNull<C>,
+    /// Bytes from one control word to the next: `size_of::<C>()` for an array of them, more
+    /// when each sits at the head of its slot (the MPMC ring's interleaved layout).
+    pub(crate) ctl_stride: usize,
     pub(crate) data: NonNull<u8>,
     pub(crate) guards: NonNull<DataGuard>,
     /// Number of guards (units) behind `guards`.
@@ -34,6 +37,7 @@ impl<H, C> Clone for Mem<H, C> {
         Mem {
             hdr: self.hdr,
             ctl: self.ctl,
+            ctl_stride: self.ctl_stride,
             data: self.data,
             guards: self.guards,
             units: self.units,
@@ -60,20 +64,24 @@ unsafe impl<H: Sync, C: Sync> Send for Mem<H, C> {}
 unsafe impl<H: Sync, C: Sync> Sync for Mem<H, C> {}
 
 impl<H, C> Mem<H, C> {
-    /// Pointers into one in-place region; the guards are zero-sized.
+    /// Pointers into one in-place region, control words `ctl_stride` bytes apart; the
+    /// guards are zero-sized.
     ///
     /// # Safety
-    /// `hdr`, `ctl` and `data` must point into a live region laid out by the ring's `init`.
+    /// `hdr`, `ctl` and `data` must point into a live region laid out by the ring's `init`,
+    /// with a properly aligned `C` every `ctl_stride` bytes from `ctl`, one per slot.
     #[cfg_attr(mproc_loom, allow(dead_code))]
     pub(crate) unsafe fn in_place(
         hdr: NonNull<H>,
         ctl: NonNull<C>,
+        ctl_stride: usize,
         data: NonNull<u8>,
         keep: Keepalive,
     ) -> Self {
         Mem {
             hdr,
             ctl,
+            ctl_stride,
             data,
             guards: NonNull::dangling(),
             units: usize::MAX,
@@ -92,8 +100,8 @@ impl<H, C> Mem<H, C> {
     #[inline]
     pub(crate) fn ctl(&self, i: usize) -> &C {
         // SAFETY: callers pass a masked index `< capacity`, and the region (or the loom
-        // box) holds `capacity` control words.
-        unsafe { self.ctl.add(i).as_ref() }
+        // box) holds `capacity` control words, `ctl_stride` bytes apart.
+        unsafe { self.ctl.byte_add(i * self.ctl_stride).as_ref() }
     }
 
     /// The race guard of data unit `i` (zero-sized outside loom).
@@ -138,6 +146,7 @@ pub(crate) mod loom_heap {
         let mem = Mem {
             hdr: NonNull::from(&*hdr),
             ctl: NonNull::new(ctl.as_mut_ptr()).expect("box pointer"),
+            ctl_stride: size_of::<C>(),
             data: data.ptr(),
             guards: NonNull::new(guards.as_ptr().cast_mut()).expect("box pointer"),
             units,

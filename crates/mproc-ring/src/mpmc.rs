@@ -116,7 +116,7 @@ impl MpmcHeader {
     }
 }
 
-/// One slot's control words (16 bytes); the payload lives in a separate array.
+/// One slot's control words (16 bytes), at the head of the slot; the payload follows them.
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct SlotCtl {
@@ -136,6 +136,10 @@ impl SlotCtl {
         }
     }
 }
+
+// The in-place layout puts `CTL_LEN` bytes of control words at the head of each slot.
+#[cfg(not(mproc_loom))]
+const _: () = assert!(size_of::<SlotCtl>() == MpmcRing::CTL_LEN);
 
 /// What [`MpmcRing::recover`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -273,17 +277,15 @@ impl MpmcRing {
         Ok(())
     }
 
-    const CTL_OFFSET: usize = round_up(size_of::<MpmcHeader>(), REGION_ALIGN);
+    /// Where slot 0 starts.
+    const SLOTS_OFFSET: usize = round_up(size_of::<MpmcHeader>(), REGION_ALIGN);
+    /// Bytes of a slot's control words in the in-place layout (its payload follows them).
+    const CTL_LEN: usize = 16;
 
+    /// Bytes per slot: the control words, then the payload, so a small message and its
+    /// state word share a cache line (one line moves between cores per message, not two).
     fn stride(slot: u32) -> usize {
-        round_up(slot as usize, Self::PAYLOAD_ALIGN)
-    }
-
-    fn data_offset(cap: u32) -> usize {
-        round_up(
-            Self::CTL_OFFSET + cap as usize * size_of::<SlotCtl>(),
-            REGION_ALIGN,
-        )
+        Self::CTL_LEN + round_up(slot as usize, Self::PAYLOAD_ALIGN)
     }
 
     /// Bytes a region must have for `shape`.
@@ -292,8 +294,7 @@ impl MpmcRing {
     /// A bad capacity or slot size.
     pub fn required_size(shape: MpmcShape) -> Result<usize, LayoutError> {
         Self::check_shape(shape)?;
-        Ok(Self::data_offset(shape.capacity)
-            + shape.capacity as usize * Self::stride(shape.slot_size))
+        Ok(Self::SLOTS_OFFSET + shape.capacity as usize * Self::stride(shape.slot_size))
     }
 
     /// Initialises a ring in place.
@@ -320,9 +321,13 @@ impl MpmcRing {
                 shape.slot_size,
                 total as u64,
             ));
-            let ctl = region.add(Self::CTL_OFFSET).cast::<SlotCtl>();
+            let slots = region.add(Self::SLOTS_OFFSET);
+            let stride = Self::stride(shape.slot_size);
             for i in 0..shape.capacity as usize {
-                ctl.add(i).write(SlotCtl::new(i as u64));
+                slots
+                    .add(i * stride)
+                    .cast::<SlotCtl>()
+                    .write(SlotCtl::new(i as u64));
             }
             hdr.as_ref().common.publish();
             Ok(Self::from_region(region, shape, None))
@@ -341,8 +346,9 @@ impl MpmcRing {
         let mem = unsafe {
             Mem::in_place(
                 region.cast(),
-                region.add(Self::CTL_OFFSET).cast(),
-                region.add(Self::data_offset(shape.capacity)),
+                region.add(Self::SLOTS_OFFSET).cast(),
+                Self::stride(shape.slot_size),
+                region.add(Self::SLOTS_OFFSET + Self::CTL_LEN),
                 keep,
             )
         };
@@ -364,7 +370,7 @@ impl MpmcRing {
     /// As for [`MpmcRing::init`], minus the exclusivity.
     #[cfg(not(mproc_loom))]
     pub unsafe fn attach(region: NonNull<u8>, len: usize) -> Result<MpmcRing, AttachError> {
-        check_attach_region(region, len, Self::CTL_OFFSET)?;
+        check_attach_region(region, len, Self::SLOTS_OFFSET)?;
         // SAFETY: aligned and long enough for the header, which is atomics only.
         let hdr = unsafe { region.cast::<MpmcHeader>().as_ref() };
         let (capacity, slot_size, total) = hdr.common.validate(RingKind::Mpmc)?;
@@ -626,7 +632,7 @@ impl MpmcRing {
             .guard((pos & u64::from(self.cap - 1)) as usize)
             .write();
         // SAFETY: we hold the slot (`WRITING(pos, me)`), so no one else touches its payload;
-        // the payload run is in bounds (masked index, `slot <= stride`).
+        // the payload run is in bounds (masked index, `slot <= stride - CTL_LEN`).
         let buf = unsafe { core::slice::from_raw_parts_mut(self.payload(pos), self.slot as usize) };
         let r = fill(buf);
         crate::sync::end(token);

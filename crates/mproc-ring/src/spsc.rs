@@ -204,7 +204,7 @@ impl SpscRing {
         let data = unsafe { region.add(SpscHeader::DATA_OFFSET) };
         SpscRing {
             // SAFETY: delegated to the caller.
-            mem: unsafe { Mem::in_place(hdr, NonNull::dangling(), data, keep) },
+            mem: unsafe { Mem::in_place(hdr, NonNull::dangling(), 0, data, keep) },
             cap: shape.capacity,
             slot: shape.slot_size,
         }
@@ -553,6 +553,7 @@ impl Producer {
     }
 
     /// Free slots, reloading the consumer's index if the cached one says fewer than `want`.
+    #[inline]
     pub(crate) fn free(&mut self, want: u32) -> Result<u32, PushError> {
         let cap = u64::from(self.ring.cap);
         let free = cap - self.tail.wrapping_sub(self.cached_head);
@@ -579,6 +580,7 @@ impl Producer {
         self.free(u32::MAX)
     }
 
+    #[inline]
     pub(crate) fn publish(&mut self, n: u32) {
         self.tail = self.tail.wrapping_add(u64::from(n));
         // Release: our slot writes happen before the consumer's Acquire load of tail.
@@ -589,6 +591,7 @@ impl Producer {
     ///
     /// # Errors
     /// `Full`, `WrongLength`, `Corrupt`.
+    #[inline]
     pub fn push(&mut self, elem: &[u8]) -> Result<(), PushError> {
         if elem.len() != self.ring.slot as usize {
             return Err(PushError::WrongLength {
@@ -737,6 +740,7 @@ impl Consumer {
         &self.ring
     }
 
+    #[inline]
     pub(crate) fn avail(&mut self, want: u32) -> Result<u32, PopError> {
         let have = self.cached_tail.wrapping_sub(self.head);
         if have >= u64::from(want) {
@@ -764,6 +768,7 @@ impl Consumer {
         self.avail(u32::MAX)
     }
 
+    #[inline]
     pub(crate) fn release_slots(&mut self, n: u32) {
         self.head = self.head.wrapping_add(u64::from(n));
         // Release: our reads of the slots happen before the producer reuses them.
@@ -774,6 +779,7 @@ impl Consumer {
     ///
     /// # Errors
     /// `Empty`, `WrongLength` (buffer too short), `Corrupt`.
+    #[inline]
     pub fn pop(&mut self, out: &mut [u8]) -> Result<(), PopError> {
         if out.len() < self.ring.slot as usize {
             return Err(PopError::WrongLength {
@@ -788,6 +794,7 @@ impl Consumer {
     ///
     /// # Errors
     /// `Empty`, `Corrupt`.
+    #[inline]
     pub fn pop_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Result<R, PopError> {
         if self.avail(1)? == 0 {
             return Err(PopError::Empty);
