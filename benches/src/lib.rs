@@ -6,7 +6,7 @@
 //! |---|---|
 //! | [`transport`] | [`Transport`]: create a pair, send a sequence number, receive one — the one abstraction every mechanism implements |
 //! | [`body`] | the bench bodies over it: one-way [`throughput`](body::throughput), round-trip [`round_trip`](body::round_trip) (awake and after idle) |
-//! | [`mech`] | the mechanisms: mproc `Queue` and `Pipe`, raw `mproc-ring` SPSC/record/MPMC, `pipe(2)`, Unix stream and seqpacket sockets, POSIX mq, a naive shared-memory ring, spin and futex floors, crossbeam-channel (threads); `ipc-channel` behind the `peers` feature |
+//! | [`mech`] | the mechanisms: mproc `Queue` and `Pipe`, raw `mproc-ring` SPSC/record/MPMC, `pipe(2)`, Unix stream and seqpacket sockets, POSIX mq, a naive shared-memory ring, spin and futex floors, crossbeam-channel (threads); `ipc-channel` and `iceoryx2` behind the `peers` feature |
 //! | [`batch`] | `Queue<u64>` batch throughput (`put_many` / `get_many`) across two processes |
 //! | [`mpmc`] | many producers → many consumers over one mproc `Queue` |
 //! | [`lock`] | `Lock` uncontended and cross-process hand-off against std, parking_lot and a robust process-shared `pthread_mutex_t` |
