@@ -713,10 +713,13 @@ impl MpmcRing {
                     READING => Self::help(&h.head, hd),
                     WRITING => return Err(TryPopError::Empty),
                     _ => {
-                        // EMPTY(hd): nothing claimed here yet, unless our read was stale.
-                        if h.tail.load(Ordering::Acquire) == hd {
-                            return Err(TryPopError::Empty);
-                        }
+                        // EMPTY(hd): no producer has claimed this lap's slot, so nothing
+                        // is behind it either (producers claim in order: the tail only
+                        // passes a claimed slot). A stale read can only make this a
+                        // momentary Empty, as if we had looked a moment earlier. Not
+                        // consulting the producers' tail here keeps a polling consumer off
+                        // their cache line.
+                        return Err(TryPopError::Empty);
                     }
                 }
             } else if d == cap && st == EMPTY {
