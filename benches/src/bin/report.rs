@@ -177,21 +177,88 @@ fn rtt_cell<T: Transport>(plan: &Plan, idle: bool, mproc: bool) -> Cell<Latency>
     }
 }
 
+/// One entry of [`rtt_interleaved`]: name, is-mproc, and the bench body for `n` samples.
+type RttRun = (
+    &'static str,
+    bool,
+    fn(u64, Option<Duration>) -> Result<Latency, BenchError>,
+);
+
+/// Round trips of the transports the targets compare (mproc's against the spin and futex
+/// floors), measured in [`RTT_CHUNKS`] alternating chunks rather than one after another:
+/// the machine's state drifts over a run (load, how deep an idle vCPU sleeps; a bare futex
+/// round trip after idle was seen to move between 5 and 12 µs within minutes), and
+/// alternating spreads that drift over all of them instead of letting it land on whichever
+/// ran during it. Each transport's chunks are merged into one sample set.
+fn rtt_interleaved(plan: &Plan, idle: bool, runs: &[RttRun]) -> Vec<Cell<Latency>> {
+    let total = if idle { plan.rtt_idle } else { plan.rtt_awake };
+    let gap = idle.then_some(plan.idle);
+    let chunk = (total / RTT_CHUNKS).max(1);
+    let mut merged: Vec<Result<Latency, BenchError>> = runs
+        .iter()
+        .map(|_| {
+            Ok(Latency {
+                samples_ns: Vec::new(),
+                allocs: 0,
+            })
+        })
+        .collect();
+    for round in 0..RTT_CHUNKS {
+        for ((name, _, run), acc) in runs.iter().zip(merged.iter_mut()) {
+            progress(&format!(
+                "round trip {name} ({}, chunk {}/{RTT_CHUNKS})",
+                if idle { "after idle" } else { "awake" },
+                round + 1
+            ));
+            if let Ok(sum) = acc {
+                match run(chunk, gap) {
+                    Ok(l) => {
+                        sum.samples_ns.extend(l.samples_ns);
+                        sum.allocs += l.allocs;
+                    }
+                    Err(e) => *acc = Err(e),
+                }
+            }
+        }
+    }
+    runs.iter()
+        .zip(merged)
+        .map(|(&(name, mproc, _), result)| Cell {
+            name,
+            mproc,
+            result: result.map(|mut l| {
+                l.samples_ns.sort_unstable();
+                l
+            }),
+        })
+        .collect()
+}
+
+/// Chunks per transport in [`rtt_interleaved`].
+const RTT_CHUNKS: u64 = 5;
+
+fn rtt_run<T: Transport>(n: u64, gap: Option<Duration>) -> Result<Latency, BenchError> {
+    body::round_trip::<T>(8, n / 10 + 10, n, gap, allocs)
+}
+
 fn rtt_table(plan: &Plan, idle: bool) -> Vec<Cell<Latency>> {
-    let mut out = vec![
-        rtt_cell::<QueueT<u64>>(plan, idle, true),
-        rtt_cell::<MprocPipe>(plan, idle, true),
+    let mut compared: Vec<RttRun> = vec![
+        (QueueT::<u64>::NAME, true, rtt_run::<QueueT<u64>>),
+        (MprocPipe::NAME, true, rtt_run::<MprocPipe>),
+        (FutexFlag::NAME, false, rtt_run::<FutexFlag>),
     ];
+    if !idle {
+        compared.push((SpinFlag::NAME, false, rtt_run::<SpinFlag>));
+    }
+    let mut out = rtt_interleaved(plan, idle, &compared);
     if !idle {
         out.push(rtt_cell::<RawSpsc>(plan, idle, true));
         out.push(rtt_cell::<RawMpmc>(plan, idle, true));
-        out.push(rtt_cell::<SpinFlag>(plan, idle, false));
         out.push(rtt_cell::<Lamport>(plan, idle, false));
         // Busy-polls (never sleeps), so only in the awake table.
         #[cfg(feature = "peers")]
         out.push(rtt_cell::<Iceoryx2>(plan, idle, false));
     }
-    out.push(rtt_cell::<FutexFlag>(plan, idle, false));
     out.push(rtt_cell::<Pipe2>(plan, idle, false));
     out.push(rtt_cell::<UnixStream>(plan, idle, false));
     out.push(rtt_cell::<SeqPacket>(plan, idle, false));
