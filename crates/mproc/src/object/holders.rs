@@ -189,19 +189,14 @@ impl Object {
         self.holders(role, true)
     }
 
-    /// Handles of `role` recorded in the table, counting every recorded participant as
-    /// alive (no system call): an upper bound of [`Object::live_holders`], exact when 0.
+    /// [`Object::live_holders`] when `ask_liveness`; otherwise the *recorded* holders
+    /// (every recorded participant counted as alive, no system call): an upper bound of
+    /// the live count, exact when 0. A consistent sum either way (see "Consistent scans").
     ///
     /// # Panics
     ///
     /// If `role` is not below the object's role count (a bug in the caller).
-    pub(crate) fn recorded_holders(&self, role: Role) -> u32 {
-        self.holders(role, false)
-    }
-
-    /// A consistent sum (see "Consistent scans"), asking the kernel about other
-    /// participants' liveness when `ask_liveness`.
-    fn holders(&self, role: Role, ask_liveness: bool) -> u32 {
+    pub(crate) fn holders(&self, role: Role, ask_liveness: bool) -> u32 {
         self.check_role(role);
         let mut total = 0;
         for _ in 0..SCAN_TRIES {

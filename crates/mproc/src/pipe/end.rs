@@ -279,14 +279,7 @@ pub(super) enum Got {
 /// Without `ask_liveness`, recorded holders count as alive (no system call): a `true` is
 /// still exact, a dead peer shows up at the next, asking, check.
 fn peer_gone(obj: &Object, peer: u32, ask_liveness: bool) -> bool {
-    let holders = |role| {
-        if ask_liveness {
-            obj.live_holders(role)
-        } else {
-            obj.recorded_holders(role)
-        }
-    };
-    holders(peer) == 0 && holders(peer) == 0
+    obj.holders(peer, ask_liveness) == 0 && obj.holders(peer, ask_liveness) == 0
 }
 
 /// The writer role of `ring`, claimed for this process on first use.

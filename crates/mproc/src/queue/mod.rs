@@ -481,14 +481,7 @@ impl<T: Message> Queue<T> {
     /// `true` is then still exact (dead holders can only hide free peers, never add one),
     /// while a `false` may count a dead peer as free until the next, asking, check.
     fn no_free_peer(&self, blocked_role: u32, self_blocked: bool, ask_liveness: bool) -> bool {
-        let obj = &self.shared.obj;
-        let holders = |role| {
-            if ask_liveness {
-                obj.live_holders(role)
-            } else {
-                obj.recorded_holders(role)
-            }
-        };
+        let holders = |role| self.shared.obj.holders(role, ask_liveness);
         // Blocked first, then handles: a blocked handle only unblocks when a free peer acts,
         // and a free peer keeps `others > blocked` in either order.
         let blocked = holders(blocked_role).saturating_sub(u32::from(self_blocked));
