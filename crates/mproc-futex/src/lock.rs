@@ -409,7 +409,9 @@ impl<W: Waiter> RawLock<W> {
     /// [`UnlockError::NotOwner`] if the word does not name `me` as owner (nothing changes).
     #[inline]
     pub fn release(&self, me: u32) -> Result<(), UnlockError> {
-        if me == 0 {
+        // Not an id (0, or flag bits set): it owns nothing, and must not match a word that
+        // carries those flags in the fast path below.
+        if me == 0 || me & !OWNER_MASK != 0 {
             return Err(UnlockError::NotOwner);
         }
         // Fast path: held by `me` with no flag set (nobody waits, consistent). Release: as
@@ -421,7 +423,7 @@ impl<W: Waiter> RawLock<W> {
             return Ok(());
         };
         loop {
-            if me == 0 || w & OWNER_MASK != me {
+            if w & OWNER_MASK != me {
                 return Err(UnlockError::NotOwner);
             }
             let new = if w & INCONSISTENT != 0 {
@@ -460,7 +462,7 @@ impl<W: Waiter> RawLock<W> {
     pub fn mark_consistent(&self, me: u32) -> Result<(), UnlockError> {
         let mut w = self.word.load(Ordering::Relaxed);
         loop {
-            if me == 0 || w & OWNER_MASK != me {
+            if w & OWNER_MASK != me {
                 return Err(UnlockError::NotOwner);
             }
             if w & INCONSISTENT == 0 {

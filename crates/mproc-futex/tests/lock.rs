@@ -1,3 +1,214 @@
 //! RawLock in one process: smoke, errors, deadlines, system-call economy, threads.
 #![allow(clippy::disallowed_types)] // tests use std atomics directly
 #![cfg(not(mproc_loom))] // real processes, clocks and futexes; loom models are in loom_*.rs
+
+use mproc_futex::{
+    AcquireError, Acquired, AlwaysAlive, Deadline, Futex, LockError, RawLock, UnlockError, Waiter,
+};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+#[test]
+fn smoke() {
+    let l: RawLock = RawLock::new();
+    assert_eq!(std::mem::size_of::<RawLock>(), 4);
+    assert_eq!(l.word(), 0);
+    assert_eq!(l.acquire(3, &AlwaysAlive, None), Ok(Acquired::Clean));
+    assert_eq!(l.owner(), Some(3));
+    assert_eq!(
+        l.try_acquire(4, &AlwaysAlive),
+        Err(AcquireError::WouldBlock)
+    );
+    assert_eq!(l.release(4), Err(UnlockError::NotOwner));
+    assert_eq!(l.release(3), Ok(()));
+    assert_eq!(l.release(3), Err(UnlockError::NotOwner));
+    assert_eq!(l.word(), 0);
+}
+
+#[test]
+#[should_panic(expected = "participant id")]
+fn id_zero_panics() {
+    let l: RawLock = RawLock::new();
+    let _ = l.acquire(0, &AlwaysAlive, None);
+}
+
+#[test]
+#[should_panic(expected = "participant id")]
+fn id_too_large_panics() {
+    let l: RawLock = RawLock::new();
+    let _ = l.try_acquire(1 << 30, &AlwaysAlive);
+}
+
+#[test]
+fn deadline_is_respected() {
+    let l: RawLock = RawLock::new();
+    let _held = l.lock(1, &AlwaysAlive, None).unwrap();
+    for ms in [0u64, 20, 70] {
+        let t = Instant::now();
+        let r = l.lock(
+            2,
+            &AlwaysAlive,
+            Some(Deadline::after(Duration::from_millis(ms))),
+        );
+        let e = t.elapsed();
+        assert!(matches!(r, Err(LockError::Timeout)));
+        assert!(
+            e >= Duration::from_millis(ms),
+            "returned early: {e:?} < {ms} ms"
+        );
+        assert!(
+            e < Duration::from_millis(ms) + Duration::from_secs(2),
+            "absurdly late: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn takeover_then_not_recoverable_wakes_sleepers() {
+    let l: RawLock = RawLock::new();
+    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    let dead9 = |id: u32| id != 9;
+    let g = match l.lock(1, &dead9, None) {
+        Err(LockError::OwnerDied(g)) => g,
+        other => panic!("{other:?}"),
+    };
+    assert!(g.is_inconsistent());
+    std::thread::scope(|s| {
+        let sleeper = s.spawn(|| {
+            l.lock(
+                2,
+                &AlwaysAlive,
+                Some(Deadline::after(Duration::from_secs(10))),
+            )
+            .err()
+            .map(|e| e.to_string())
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        drop(g); // unlock without mark_consistent
+        let msg = sleeper.join().unwrap();
+        assert_eq!(
+            msg.as_deref(),
+            Some(LockError::<()>::NotRecoverable.to_string().as_str())
+        );
+    });
+    assert!(l.is_not_recoverable());
+    assert!(matches!(
+        l.try_lock(3, &AlwaysAlive),
+        Err(LockError::NotRecoverable)
+    ));
+}
+
+#[test]
+fn mark_consistent_restores_normal_lock() {
+    let l: RawLock = RawLock::new();
+    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    let mut g = l
+        .try_lock(1, &|id| id != 9)
+        .unwrap_err()
+        .into_inner()
+        .unwrap();
+    g.mark_consistent();
+    assert!(!g.is_inconsistent());
+    g.unlock().unwrap();
+    assert_eq!(l.word(), 0);
+}
+
+static WAKES: AtomicUsize = AtomicUsize::new(0);
+struct CountingWaiter;
+impl Waiter for CountingWaiter {
+    fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> bool {
+        Futex::wait(word, expected, deadline)
+    }
+    fn wake(word: &AtomicU32, n: u32) -> usize {
+        WAKES.fetch_add(1, Ordering::SeqCst);
+        Futex::wake(word, n)
+    }
+}
+
+#[test]
+fn unlock_makes_no_syscall_without_sleepers() {
+    let l: RawLock<CountingWaiter> = RawLock::new_for_waiter();
+    for _ in 0..1000 {
+        drop(l.lock(1, &AlwaysAlive, None).unwrap());
+    }
+    assert_eq!(WAKES.load(Ordering::SeqCst), 0);
+    // With a sleeper, the unlock wakes it.
+    let g = l.lock(1, &AlwaysAlive, None).unwrap();
+    std::thread::scope(|s| {
+        let t = s.spawn(|| drop(l.lock(2, &AlwaysAlive, None).unwrap()));
+        let t0 = Instant::now();
+        while l.word() & (1 << 30) == 0 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "sleeper never announced itself"
+            );
+            std::thread::yield_now();
+        }
+        drop(g);
+        t.join().unwrap();
+    });
+    assert!(WAKES.load(Ordering::SeqCst) >= 1);
+}
+
+#[test]
+fn threads_mutual_exclusion() {
+    const THREADS: u32 = 4;
+    let iters = if cfg!(debug_assertions) {
+        20_000
+    } else {
+        200_000
+    };
+    let l: RawLock = RawLock::new();
+    let inside = AtomicU32::new(0);
+    let total = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for me in 1..=THREADS {
+            let (l, inside, total) = (&l, &inside, &total);
+            s.spawn(move || {
+                for _ in 0..iters {
+                    let g = l.lock(me, &AlwaysAlive, None).unwrap();
+                    assert_eq!(inside.fetch_add(1, Ordering::Relaxed), 0);
+                    total.fetch_add(1, Ordering::Relaxed);
+                    inside.fetch_sub(1, Ordering::Relaxed);
+                    drop(g);
+                }
+            });
+        }
+    });
+    assert_eq!(total.load(Ordering::Relaxed), THREADS as usize * iters);
+    assert_eq!(l.word(), 0);
+}
+
+#[test]
+fn zeroed_bytes_are_an_unlocked_lock() {
+    let mut mem = std::mem::MaybeUninit::<RawLock>::zeroed();
+    // SAFETY: all-zero bytes are a valid unlocked RawLock (documented layout).
+    let l = unsafe { mem.assume_init_mut() };
+    assert!(!l.is_locked());
+    drop(l.lock(1, &AlwaysAlive, None).unwrap());
+}
+
+#[test]
+fn release_with_a_non_id_is_not_owner_and_changes_nothing() {
+    let l = RawLock::new();
+    // Flag bits are not part of any id: they must never match a word that carries them.
+    for bad in [0, 1 << 30, 1 << 31, 1 | (1 << 30), 1 | (1 << 31)] {
+        assert_eq!(l.release(bad), Err(UnlockError::NotOwner), "{bad:#x}");
+    }
+    let g = l.lock(1, &AlwaysAlive, None).unwrap();
+    assert_eq!(l.release(1 | (1 << 30)), Err(UnlockError::NotOwner));
+    assert!(l.is_locked());
+    drop(g);
+    assert!(!l.is_locked());
+    // A not-recoverable word is the INCONSISTENT flag alone: "releasing" it with that value
+    // as an id must not unlock it.
+    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    let g = match l.lock(1, &|id: u32| id != 9, None) {
+        Err(LockError::OwnerDied(g)) => g,
+        other => panic!("{other:?}"),
+    };
+    drop(g); // without mark_consistent: not recoverable
+    assert!(l.is_not_recoverable());
+    assert_eq!(l.release(1 << 31), Err(UnlockError::NotOwner));
+    assert!(l.is_not_recoverable());
+}
