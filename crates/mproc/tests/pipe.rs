@@ -264,6 +264,28 @@ fn eof_when_peer_is_sigkilled_while_we_wait() {
     assert_eq!(join(&p), -9);
 }
 
+#[test]
+fn poll_sees_eof_once_the_peer_is_sigkilled() {
+    // `poll()` never sleeps, so it must ask the kernel itself whether the writer lives.
+    let (a, mut b) = pipe().unwrap();
+    let p = fork(
+        |(a,): (Connection,)| {
+            let _keep = a;
+            std::thread::sleep(Duration::from_secs(30));
+        },
+        (a,),
+    );
+    sigkill(p.pid().unwrap() as i32);
+    assert_eq!(join(&p), -9);
+    // Python: `poll()` is true at EOF (the next `recv` raises EOFError).
+    assert_eq!(
+        b.poll(Some(Duration::ZERO)),
+        Ok(true),
+        "poll() after the only writer was SIGKILLed"
+    );
+    assert_eq!(b.recv::<u32>(), Err(RecvError::Disconnected));
+}
+
 fn sigkill(pid: i32) {
     #[allow(unsafe_code)]
     // SAFETY: kill(2) has no memory-safety preconditions.

@@ -385,6 +385,28 @@ fn get_is_disconnected_when_the_other_holder_process_dies() {
     assert!(!st.success());
 }
 
+#[test]
+fn zero_timeout_get_and_put_see_a_sigkilled_peer() {
+    // A call whose deadline has already passed never sleeps; it must still ask the kernel
+    // whether the other holder lives, or a polling loop would never see it die.
+    let q: Queue<u32> = Queue::with_capacity(1).unwrap();
+    let mut p = Process::new(holder_sleeps, (q.clone(), 0u32));
+    p.start().unwrap();
+    assert_eq!(q.get_timeout(Duration::ZERO), Err(GetTimeoutError::Timeout));
+    p.kill().unwrap();
+    let st = p.join_timeout(LONG).unwrap().unwrap();
+    assert!(!st.success());
+    assert_eq!(
+        q.get_timeout(Duration::ZERO),
+        Err(GetTimeoutError::Disconnected)
+    );
+    q.put(1).unwrap();
+    assert!(matches!(
+        q.put_timeout(2, Duration::ZERO),
+        Err(PutTimeoutError::Disconnected(2))
+    ));
+}
+
 fn idle_child((): ()) {
     std::thread::sleep(Duration::from_secs(2));
 }

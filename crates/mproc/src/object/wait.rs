@@ -8,7 +8,8 @@
 //!   └─ loop:
 //!        check(round)   → Some(Ok(r))  Done       (e.g. the item appeared during recovery)
 //!                       → Some(Err(s)) Stopped    (e.g. Disconnected: no live peer holder)
-//!        deadline passed → TimedOut
+//!        deadline passed → TimedOut (after one more check that asks the kernel, if the
+//!                          only check so far was the first, syscall-free one)
 //!        seen = bell.prepare_sleep(); attempt → ok: cancel_sleep, Done
 //!        futex::wait(bell.word(), seen, min(now + CHECK_INTERVAL, deadline)); cancel_sleep
 //!        attempt → ok: Done
@@ -16,12 +17,15 @@
 //!
 //! `check` runs before every sleep, so a peer's death (which rings no bell) is noticed within
 //! one interval, and a released holder (which rings every bell, see [`wake_all`]) at once.
-//! Its argument, a [`Round`], says whether this is the first check of the call (then it
-//! must make no system call: it sits between "would block" and the sleep, i.e. on the path
-//! of the wake-up that usually follows at once, and the kernel's liveness answer costs
-//! microseconds; a dead peer is then caught one slice later), or whether the last sleep
-//! ended by timing out (a good moment for a ring `recover` scan) or was woken. Wakers use [`ring`]: `notify` + `futex::wake` only when
-//! someone sleeps, so the fast path costs no system call. The caller's deadline is absolute
+//! Its argument, a [`Round`], says which check this is. The first one makes no system call:
+//! it sits between "would block" and the sleep, on the path of the wake-up that usually
+//! follows at once, and the kernel's liveness answer costs microseconds; a dead peer is then
+//! caught by the next check, one slice later. If the caller's deadline has already passed
+//! after it, one more check asks the kernel before the wait reports a timeout, so a call
+//! with a zero or short deadline (`poll()`, `get_timeout(ZERO)`) still sees a dead peer.
+//! Later checks say whether the last sleep ran out (a good moment for a ring `recover`
+//! scan) or was woken. Wakers use [`ring`]: `notify` + `futex::wake` only when someone
+//! sleeps, so the fast path costs no system call. The caller's deadline is absolute
 //! (`mproc_futex::Deadline`), so spurious wake-ups never stretch it.
 
 use std::time::Duration;
@@ -44,6 +48,9 @@ pub(crate) enum Round {
     Woken,
     /// After a sleep that ran to the end of its slice: nobody rang.
     SleptOut,
+    /// The caller's deadline has passed: a last check, asking the kernel, before the wait
+    /// reports a timeout (so a call with a zero or short deadline still sees a dead peer).
+    Deadline,
 }
 
 impl Round {
@@ -93,6 +100,11 @@ pub(crate) fn block<R, S>(
             None => {}
         }
         if deadline.is_some_and(|d| d.has_passed()) {
+            if round == Round::First {
+                // No sleep follows, so no wake-up path to keep clear: ask the kernel now.
+                round = Round::Deadline;
+                continue;
+            }
             return Outcome::TimedOut;
         }
         let seen = bell.prepare_sleep();
