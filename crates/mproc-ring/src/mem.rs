@@ -1,8 +1,8 @@
 //! The memory abstraction: where a ring's header, slot words and bytes live.
 //!
-//! The algorithms only ever see a [`Mem`]: a pointer to a header `H` built of atomics, an
-//! optional array of per-slot control words `C`, a pointer to the data bytes, and the loom
-//! race guards. Two ways to fill it:
+//! The algorithms only ever see a [`Mem`]: a pointer to a header `H` built of atomics,
+//! optional per-slot control words `C` (an array, or one at the head of each slot, a fixed
+//! stride apart), a pointer to the data bytes, and the loom race guards. Two ways to fill it:
 //!
 //! * **in place** (`init`/`attach` over a caller's region, and heap rings in normal builds):
 //!   header, control words and data are all inside one region, at offsets fixed by the

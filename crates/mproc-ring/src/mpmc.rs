@@ -518,7 +518,8 @@ impl MpmcRing {
     #[inline]
     fn payload(&self, pos: u64) -> *mut u8 {
         let i = (pos & u64::from(self.cap - 1)) as usize;
-        // SAFETY: `i < cap` (masked); the data area holds `cap * stride` bytes.
+        // SAFETY: `i < cap` (masked); slot `i`'s payload, `stride - CTL_LEN >= slot` bytes from
+        // `data + i * stride`, lies inside the region (in place) or the loom data buffer.
         unsafe { self.mem.data.as_ptr().add(i * self.stride) }
     }
 

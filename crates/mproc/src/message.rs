@@ -136,7 +136,10 @@ impl Scratch {
     pub(crate) fn reset(&mut self) {
         if self.buf.capacity() > Self::KEEP {
             self.buf = AlignedVec::new();
-            self.arena.shrink();
+        }
+        // (`Arena::shrink` keeps its largest block, so only a new arena lets it go.)
+        if self.arena.capacity() > Self::KEEP {
+            self.arena = Arena::new();
         }
         self.buf.clear();
     }

@@ -477,9 +477,11 @@ impl<T: Message> Queue<T> {
     /// The rule of the module docs: every *other* live handle is gone or itself blocked
     /// in an untimed call counted under `blocked_role` (so it cannot act either).
     /// `self_blocked`: this handle is registered under `blocked_role` (exclude it).
-    /// Without `ask_liveness`, every recorded holder counts as alive (no system call): a
-    /// `true` is then still exact (dead holders can only hide free peers, never add one),
-    /// while a `false` may count a dead peer as free until the next, asking, check.
+    /// Without `ask_liveness`, every recorded holder counts as alive (no system call). A
+    /// `true` is then still exact: counting a dead holder as alive can only add a phantom
+    /// free peer (a dead blocked holder adds one to both counts, since a process's blocked
+    /// count never exceeds its handle count), never hide one. A `false` may count a dead
+    /// peer as free until the next, asking, check.
     fn no_free_peer(&self, blocked_role: u32, self_blocked: bool, ask_liveness: bool) -> bool {
         let holders = |role| self.shared.obj.holders(role, ask_liveness);
         // Blocked first, then handles: a blocked handle only unblocks when a free peer acts,
@@ -499,13 +501,8 @@ impl<T: Message> Queue<T> {
     /// [`PutError::Disconnected`] (full, and no other handle can ever get),
     /// [`PutError::Closed`], [`PutError::Message`]. The item comes back in each.
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
-        match self.put_deadline(item, None, true) {
-            Ok(()) => Ok(()),
-            Err(PutTimeoutError::Disconnected(t)) => Err(PutError::Disconnected(t)),
-            Err(PutTimeoutError::Closed(t)) => Err(PutError::Closed(t)),
-            Err(PutTimeoutError::Message(t, e)) => Err(PutError::Message(t, e)),
-            Err(PutTimeoutError::Timeout(_)) => unreachable!("no deadline"),
-        }
+        self.put_deadline(item, None, true)
+            .map_err(untimed_put_error)
     }
 
     /// Puts `item`, blocking at most `timeout` while the queue is full. Python:
@@ -526,13 +523,8 @@ impl<T: Message> Queue<T> {
     /// and no other handle can ever get), [`TryPutError::Closed`], [`TryPutError::Message`].
     /// The item comes back in each.
     pub fn put_nowait(&self, item: T) -> Result<(), TryPutError<T>> {
-        match self.put_deadline(item, Some(Deadline::now()), false) {
-            Ok(()) => Ok(()),
-            Err(PutTimeoutError::Timeout(t)) => Err(TryPutError::Full(t)),
-            Err(PutTimeoutError::Disconnected(t)) => Err(TryPutError::Disconnected(t)),
-            Err(PutTimeoutError::Closed(t)) => Err(TryPutError::Closed(t)),
-            Err(PutTimeoutError::Message(t, e)) => Err(TryPutError::Message(t, e)),
-        }
+        self.put_deadline(item, Some(Deadline::now()), false)
+            .map_err(nowait_put_error)
     }
 
     // ------------------------------------------------------------------------------------
@@ -562,7 +554,7 @@ impl<T: Message> Queue<T> {
         &self,
         items: I,
     ) -> Result<usize, BatchPutError<PutError<T>>> {
-        self.put_batch(items, |item| self.put(item))
+        self.put_batch(items, None, true, untimed_put_error)
     }
 
     /// Puts items of `items` in order while there is room now, without blocking; returns
@@ -576,66 +568,77 @@ impl<T: Message> Queue<T> {
         &self,
         items: I,
     ) -> Result<usize, BatchPutError<TryPutError<T>>> {
-        self.put_batch(items, |item| self.put_nowait(item))
+        self.put_batch(items, Some(Deadline::now()), false, nowait_put_error)
     }
 
-    /// The batch loop: a quiet one-shot push per item (no notification), falling back to
-    /// `slow` (a full single put, which reports exact errors and notifies) after ringing for
-    /// the items pushed so far.
+    /// The batch loop: each item is encoded once and pushed with one quiet attempt (no
+    /// notification); when that would block, consumers are notified of the items pushed
+    /// so far and the item takes the single-put path (blocking per `deadline`/`block`, and
+    /// reporting exact errors, mapped by `error`).
     fn put_batch<I: IntoIterator<Item = T>, E>(
         &self,
         items: I,
-        slow: impl Fn(T) -> Result<(), E>,
+        deadline: Option<Deadline>,
+        block: bool,
+        error: impl Fn(PutTimeoutError<T>) -> E,
     ) -> Result<usize, BatchPutError<E>> {
         let bell = self.shared.ring.items_doorbell();
         let mut done = 0;
         let mut pending = false;
-        for item in items {
-            match self.put_quiet(item) {
-                Ok(()) => pending = true,
-                Err(item) => {
-                    if pending {
-                        // Before anything that may block: consumers must see what is in.
-                        wait::ring(bell);
-                        pending = false;
+        let res = self.with_scratch(|s| {
+            for item in items {
+                let me = match self.enter() {
+                    Ok(Some(me)) => me,
+                    Ok(None) => return Err(PutTimeoutError::Closed(item)),
+                    Err(e) => {
+                        let e = MessageError::Encode(e.to_string());
+                        return Err(PutTimeoutError::Message(item, e));
                     }
-                    if let Err(error) = slow(item) {
-                        return Err(BatchPutError { done, error });
+                };
+                if let Err(e) = s.encode(&item) {
+                    return Err(PutTimeoutError::Message(item, e));
+                }
+                let quiet = match self.stage(&s.buf) {
+                    Ok(mut staged) => {
+                        let r = self.try_push_staged(me, &s.buf, &mut staged);
+                        if r.is_none() {
+                            // Would block: the slow path stages again.
+                            staged.release(&self.shared.arena);
+                        }
+                        r
+                    }
+                    Err(e) => Some(Err(e)),
+                };
+                match quiet {
+                    Some(Ok(())) => pending = true,
+                    Some(Err(e)) => return Err(PutTimeoutError::Message(item, e)),
+                    None => {
+                        if pending {
+                            // Before anything that may block: consumers must see what is in.
+                            wait::ring(bell);
+                            pending = false;
+                        }
+                        match self.push_encoded(me, &s.buf, deadline, block) {
+                            Ok(Ok(())) => {}
+                            Ok(Err(fail)) => return Err(fail.with(item)),
+                            Err(e) => return Err(PutTimeoutError::Message(item, e)),
+                        }
                     }
                 }
+                done += 1;
             }
-            done += 1;
-        }
+            Ok(())
+        });
         if pending {
             wait::ring(bell);
         }
-        Ok(done)
-    }
-
-    /// One push attempt that does not notify consumers (the caller rings once for a batch);
-    /// the item comes back when it did not go in now for any reason (the slow path then
-    /// tells which).
-    fn put_quiet(&self, item: T) -> Result<(), T> {
-        let Ok(Some(me)) = self.enter() else {
-            return Err(item);
-        };
-        let sh = &*self.shared;
-        let ok = self.with_scratch(|s| {
-            if s.encode(&item).is_err() {
-                return false;
-            }
-            let Ok(mut staged) = self.stage(&s.buf) else {
-                return false;
-            };
-            match self.try_push_staged(me, &s.buf, &mut staged) {
-                Some(Ok(())) => true,
-                _ => {
-                    staged.release(&sh.arena);
-                    false
-                }
-            }
-        });
-        if ok { Ok(()) } else { Err(item) }
+        match res {
+            Ok(()) => Ok(done),
+            Err(e) => Err(BatchPutError {
+                done,
+                error: error(e),
+            }),
+        }
     }
 
     /// Takes up to `max` items into `out` (appended, in queue order): blocks for the first
@@ -688,14 +691,6 @@ impl<T: Message> Queue<T> {
         deadline: Option<Deadline>,
         block: bool,
     ) -> Result<(), PutTimeoutError<T>> {
-        // Fast path: a free slot now, without the blocking machinery.
-        let item = match self.put_quiet(item) {
-            Ok(()) => {
-                wait::ring(self.shared.ring.items_doorbell());
-                return Ok(());
-            }
-            Err(item) => item,
-        };
         let me = match self.enter() {
             Ok(Some(me)) => me,
             Ok(None) => return Err(PutTimeoutError::Closed(item)),
@@ -706,63 +701,72 @@ impl<T: Message> Queue<T> {
                 ));
             }
         };
-        let sh = &*self.shared;
         let res = self.with_scratch(|s| {
             s.encode(&item)?;
-            let buf = &s.buf;
-            let staged = std::cell::RefCell::new(self.stage(buf)?);
-            let attempt = || self.try_push_staged(me, buf, &mut staged.borrow_mut());
-            let mut parked = Parked::new(sh, BLOCKED_PUT, block && deadline.is_none());
-            let outcome = if block {
-                wait::block(sh.ring.space_doorbell(), deadline, attempt, |round| {
-                    if round == Round::SleptOut {
-                        sh.recover();
-                    }
-                    parked.enter();
-                    if self.no_free_peer(BLOCKED_PUT, parked.on, round.asks_liveness()) {
-                        sh.recover();
-                        // One last try after recovery freed what dead consumers held.
-                        return Some(match attempt() {
-                            Some(r) => Ok(r),
-                            None => Err(()),
-                        });
-                    }
-                    None
-                })
-            } else {
-                match attempt() {
-                    Some(r) => Outcome::Done(r),
-                    None if self.no_free_peer(BLOCKED_PUT, false, true) => {
-                        sh.recover();
-                        match attempt() {
-                            Some(r) => Outcome::Done(r),
-                            None => Outcome::Stopped(()),
-                        }
-                    }
-                    None => Outcome::TimedOut,
-                }
-            };
-            match outcome {
-                Outcome::Done(r) => r.map(|()| Ok(())),
-                Outcome::Stopped(()) => {
-                    staged.borrow_mut().release(&sh.arena);
-                    Ok(Err(true))
-                }
-                Outcome::TimedOut => {
-                    staged.borrow_mut().release(&sh.arena);
-                    Ok(Err(false))
-                }
-            }
+            self.push_encoded(me, &s.buf, deadline, block)
         });
         match res {
-            Ok(Ok(())) => {
-                wait::ring(sh.ring.items_doorbell());
-                Ok(())
-            }
-            Ok(Err(true)) => Err(PutTimeoutError::Disconnected(item)),
-            Ok(Err(false)) => Err(PutTimeoutError::Timeout(item)),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(fail)) => Err(fail.with(item)),
             Err(e) => Err(PutTimeoutError::Message(item, e)),
         }
+    }
+
+    /// Pushes the encoded message `buf`: one attempt first, without the blocking machinery,
+    /// then blocking per `deadline`/`block`. Notifies consumers when it is in.
+    fn push_encoded(
+        &self,
+        me: mproc_ring::ParticipantId,
+        buf: &[u8],
+        deadline: Option<Deadline>,
+        block: bool,
+    ) -> Result<Result<(), PutFail>, MessageError> {
+        let sh = &*self.shared;
+        let mut staged = self.stage(buf)?;
+        if let Some(r) = self.try_push_staged(me, buf, &mut staged) {
+            r?;
+            wait::ring(sh.ring.items_doorbell());
+            return Ok(Ok(()));
+        }
+        let staged = std::cell::RefCell::new(staged);
+        let attempt = || self.try_push_staged(me, buf, &mut staged.borrow_mut());
+        let mut parked = Parked::new(sh, BLOCKED_PUT, block && deadline.is_none());
+        let outcome = if block {
+            wait::block(sh.ring.space_doorbell(), deadline, attempt, |round| {
+                if round == Round::SleptOut {
+                    sh.recover();
+                }
+                parked.enter();
+                if self.no_free_peer(BLOCKED_PUT, parked.on, round.asks_liveness()) {
+                    sh.recover();
+                    // One last try after recovery freed what dead consumers held.
+                    return Some(match attempt() {
+                        Some(r) => Ok(r),
+                        None => Err(()),
+                    });
+                }
+                None
+            })
+        } else if self.no_free_peer(BLOCKED_PUT, false, true) {
+            sh.recover();
+            match attempt() {
+                Some(r) => Outcome::Done(r),
+                None => Outcome::Stopped(()),
+            }
+        } else {
+            Outcome::TimedOut
+        };
+        let fail = match outcome {
+            Outcome::Done(r) => {
+                r?;
+                wait::ring(sh.ring.items_doorbell());
+                return Ok(Ok(()));
+            }
+            Outcome::Stopped(()) => PutFail::Disconnected,
+            Outcome::TimedOut => PutFail::Timeout,
+        };
+        staged.borrow_mut().release(&sh.arena);
+        Ok(Err(fail))
     }
 
     /// Decides where the encoded message goes: inline, or an arena block (allocated lazily
@@ -1065,6 +1069,44 @@ impl<T: Message> Queue<T> {
                 MessageError::Invalid("queue slot failed validation".into()),
             )),
         }
+    }
+}
+
+/// Why a push of an encoded message did not happen (the caller adds the item back).
+#[derive(Debug, Clone, Copy)]
+enum PutFail {
+    /// Full, and no other handle can ever get.
+    Disconnected,
+    /// Still full at the deadline.
+    Timeout,
+}
+
+impl PutFail {
+    fn with<T>(self, item: T) -> PutTimeoutError<T> {
+        match self {
+            PutFail::Disconnected => PutTimeoutError::Disconnected(item),
+            PutFail::Timeout => PutTimeoutError::Timeout(item),
+        }
+    }
+}
+
+/// A put without a deadline cannot time out.
+fn untimed_put_error<T>(e: PutTimeoutError<T>) -> PutError<T> {
+    match e {
+        PutTimeoutError::Disconnected(t) => PutError::Disconnected(t),
+        PutTimeoutError::Closed(t) => PutError::Closed(t),
+        PutTimeoutError::Message(t, e) => PutError::Message(t, e),
+        PutTimeoutError::Timeout(_) => unreachable!("no deadline"),
+    }
+}
+
+/// A put that does not wait: a timeout means "full now" (Python's `queue.Full`).
+fn nowait_put_error<T>(e: PutTimeoutError<T>) -> TryPutError<T> {
+    match e {
+        PutTimeoutError::Timeout(t) => TryPutError::Full(t),
+        PutTimeoutError::Disconnected(t) => TryPutError::Disconnected(t),
+        PutTimeoutError::Closed(t) => TryPutError::Closed(t),
+        PutTimeoutError::Message(t, e) => TryPutError::Message(t, e),
     }
 }
 
