@@ -197,18 +197,39 @@ impl Object {
     ///
     /// If `role` is not below the object's role count (a bug in the caller).
     pub(crate) fn holders(&self, role: Role, ask_liveness: bool) -> u32 {
-        self.check_role(role);
-        let mut total = 0;
+        match self.holders_snapshot([role], ask_liveness) {
+            Ok([total]) => total,
+            // Overtaken every time: holders are changing right now, so somebody is alive.
+            Err([total]) => total.max(1),
+        }
+    }
+
+    /// The holders of several roles read in *one* consistent scan (see "Consistent
+    /// scans"), so the sums can be compared with each other; `Err` (with the last,
+    /// unreliable sums) when every scan was overtaken by a holder change, i.e. holders are
+    /// changing right now.
+    ///
+    /// # Panics
+    ///
+    /// If a role is not below the object's role count (a bug in the caller).
+    pub(crate) fn holders_snapshot<const N: usize>(
+        &self,
+        roles: [Role; N],
+        ask_liveness: bool,
+    ) -> Result<[u32; N], [u32; N]> {
+        for role in roles {
+            self.check_role(role);
+        }
+        let mut totals = [0; N];
         for _ in 0..SCAN_TRIES {
             // SeqCst (both loads): see "Consistent scans" in the module docs.
             let before = self.header().holder_changes.load(Ordering::SeqCst);
-            total = self.scan_holders(role, ask_liveness);
+            totals = roles.map(|role| self.scan_holders(role, ask_liveness));
             if self.header().holder_changes.load(Ordering::SeqCst) == before {
-                return total;
+                return Ok(totals);
             }
         }
-        // Overtaken every time: holders are changing right now, so somebody is alive.
-        total.max(1)
+        Err(totals)
     }
 
     /// One pass over the table (not a snapshot by itself; see [`Object::live_holders`]).

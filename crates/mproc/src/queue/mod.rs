@@ -483,11 +483,17 @@ impl<T: Message> Queue<T> {
     /// count never exceeds its handle count), never hide one. A `false` may count a dead
     /// peer as free until the next, asking, check.
     fn no_free_peer(&self, blocked_role: u32, self_blocked: bool, ask_liveness: bool) -> bool {
-        let holders = |role| self.shared.obj.holders(role, ask_liveness);
-        // Blocked first, then handles: a blocked handle only unblocks when a free peer acts,
-        // and a free peer keeps `others > blocked` in either order.
-        let blocked = holders(blocked_role).saturating_sub(u32::from(self_blocked));
-        let others = holders(ROLE).saturating_sub(1);
+        // Both counts from one consistent scan, so they describe the same moment. A scan
+        // that keeps being overtaken means holders are changing right now: somebody acts.
+        let Ok([blocked, handles]) = self
+            .shared
+            .obj
+            .holders_snapshot([blocked_role, ROLE], ask_liveness)
+        else {
+            return false;
+        };
+        let blocked = blocked.saturating_sub(u32::from(self_blocked));
+        let others = handles.saturating_sub(1);
         others <= blocked
     }
 
