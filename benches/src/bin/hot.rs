@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use mproc_benches::body::{self, no_allocs};
-use mproc_benches::mech::{FutexFlag, Lamport, QueueT, RawMpmc, SpinFlag};
+use mproc_benches::mech::{FutexFlag, Lamport, QueueT, RawMpmc, RawSpsc, SpinFlag};
 use mproc_benches::{BenchError, Transport, lock};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -71,6 +71,9 @@ fn main() {
         });
         row("tput raw MPMC 8B", "msg/s", rounds, || {
             tput::<RawMpmc>(5_000_000)
+        });
+        row("tput raw SPSC 8B", "msg/s", rounds, || {
+            tput::<RawSpsc>(20_000_000)
         });
         row("tput naive ring 8B", "msg/s", rounds, || {
             tput::<Lamport>(20_000_000)
