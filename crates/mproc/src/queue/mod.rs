@@ -718,8 +718,8 @@ impl<T: Message> Queue<T> {
         }
     }
 
-    /// Pushes the encoded message `buf`: one attempt first, without the blocking machinery,
-    /// then blocking per `deadline`/`block`. Notifies consumers when it is in.
+    /// Pushes the encoded message `buf`, blocking per `deadline`/`block`. Notifies consumers
+    /// when it is in.
     fn push_encoded(
         &self,
         me: mproc_ring::ParticipantId,
@@ -729,38 +729,19 @@ impl<T: Message> Queue<T> {
     ) -> Result<Result<(), PutFail>, MessageError> {
         let sh = &*self.shared;
         let mut staged = self.stage(buf)?;
-        if let Some(r) = self.try_push_staged(me, buf, &mut staged) {
-            r?;
-            wait::ring(sh.ring.items_doorbell());
-            return Ok(Ok(()));
-        }
-        let staged = std::cell::RefCell::new(staged);
-        let attempt = || self.try_push_staged(me, buf, &mut staged.borrow_mut());
-        let mut parked = Parked::new(sh, BLOCKED_PUT, block && deadline.is_none());
-        let outcome = if block {
-            wait::block(sh.ring.space_doorbell(), deadline, attempt, |round| {
-                if round == Round::SleptOut {
-                    sh.recover();
-                }
-                parked.enter();
-                if self.no_free_peer(BLOCKED_PUT, parked.on, round.asks_liveness()) {
-                    sh.recover();
-                    // One last try after recovery freed what dead consumers held.
-                    return Some(match attempt() {
-                        Some(r) => Ok(r),
-                        None => Err(()),
-                    });
-                }
-                None
-            })
-        } else if self.no_free_peer(BLOCKED_PUT, false, true) {
-            sh.recover();
-            match attempt() {
-                Some(r) => Outcome::Done(r),
-                None => Outcome::Stopped(()),
+        // Fast path: a free slot now, taken without the waiting machinery.
+        let outcome = match self.try_push_staged(me, buf, &mut staged) {
+            Some(r) => Outcome::Done(r),
+            None => {
+                let staged = RefCell::new(&mut staged);
+                self.wait_until(
+                    sh.ring.space_doorbell(),
+                    BLOCKED_PUT,
+                    deadline,
+                    block,
+                    || self.try_push_staged(me, buf, &mut staged.borrow_mut()),
+                )
             }
-        } else {
-            Outcome::TimedOut
         };
         let fail = match outcome {
             Outcome::Done(r) => {
@@ -771,7 +752,7 @@ impl<T: Message> Queue<T> {
             Outcome::Stopped(()) => PutFail::Disconnected,
             Outcome::TimedOut => PutFail::Timeout,
         };
-        staged.borrow_mut().release(&sh.arena);
+        staged.release(&sh.arena);
         Ok(Err(fail))
     }
 
@@ -908,7 +889,7 @@ impl<T: Message> Queue<T> {
     fn get_deadline(&self, deadline: Option<Deadline>, block: bool) -> Result<T, GetTimeoutError> {
         self.with_scratch(|s| {
             let buf = &mut s.buf;
-            // Fast path: a message there now, without the blocking machinery.
+            // Fast path: a message there now, taken without the waiting machinery.
             let now = match self.enter() {
                 Ok(Some(me)) => self.try_take(me, buf, true),
                 _ => None,
@@ -1000,37 +981,52 @@ impl<T: Message> Queue<T> {
             sink.set(Some(s));
             r
         };
-        let mut parked = Parked::new(sh, BLOCKED_GET, block && deadline.is_none());
-        let outcome = if block {
-            wait::block(sh.ring.items_doorbell(), deadline, take, |round| {
-                if round == Round::SleptOut {
-                    sh.recover();
-                }
-                parked.enter();
-                if self.no_free_peer(BLOCKED_GET, parked.on, round.asks_liveness()) {
-                    sh.recover();
-                    return Some(take().ok_or(()));
-                }
-                None
-            })
-        } else {
-            match take() {
-                Some(r) => Outcome::Done(r),
-                None if self.no_free_peer(BLOCKED_GET, false, true) => {
-                    sh.recover();
-                    match take() {
-                        Some(r) => Outcome::Done(r),
-                        None => Outcome::Stopped(()),
-                    }
-                }
-                None => Outcome::TimedOut,
-            }
-        };
+        let outcome = self.wait_until(sh.ring.items_doorbell(), BLOCKED_GET, deadline, block, take);
         match outcome {
             Outcome::Done(r) => r.map_err(GetTimeoutError::Message),
             Outcome::Stopped(()) => Err(GetTimeoutError::Disconnected),
             Outcome::TimedOut => Err(GetTimeoutError::Timeout),
         }
+    }
+
+    /// Retries `attempt` (a push or a pop) until it succeeds, sleeping on `bell` when
+    /// `block` (until `deadline`), else trying once. Gives up with `Stopped` when no other
+    /// handle can ever act (`no_free_peer` with `blocked_role`), after a ring recovery and
+    /// one last try. An untimed blocking wait counts itself under `blocked_role` while it
+    /// waits (see [`Parked`]).
+    fn wait_until<R>(
+        &self,
+        bell: &mproc_ring::Doorbell,
+        blocked_role: u32,
+        deadline: Option<Deadline>,
+        block: bool,
+        attempt: impl Fn() -> Option<R>,
+    ) -> Outcome<R, ()> {
+        let sh = &*self.shared;
+        // One last try after recovery freed what dead peers held.
+        let last_try = || {
+            sh.recover();
+            attempt().ok_or(())
+        };
+        if !block {
+            return match attempt() {
+                Some(r) => Outcome::Done(r),
+                None if self.no_free_peer(blocked_role, false, true) => match last_try() {
+                    Ok(r) => Outcome::Done(r),
+                    Err(()) => Outcome::Stopped(()),
+                },
+                None => Outcome::TimedOut,
+            };
+        }
+        let mut parked = Parked::new(sh, blocked_role, deadline.is_none());
+        wait::block(bell, deadline, &attempt, |round| {
+            if round == Round::SleptOut {
+                sh.recover();
+            }
+            parked.enter();
+            self.no_free_peer(blocked_role, parked.on, round.asks_liveness())
+                .then(last_try)
+        })
     }
 
     /// One pop attempt: `None` = nothing to take now. `notify`: wake producers waiting for
