@@ -2,20 +2,13 @@
 //! `test_rawarray`, `test_array_from_size`), named arrays with their type checked, a spawned
 //! child, and a holder that dies. Every wait is bounded.
 
-use std::time::Duration;
+mod common;
+
+use common::{LONG, join_ok};
+
 
 use mproc::shared::LockError;
 use mproc::{Array, OpenError, Process, RawArray, StartMethod};
-
-const LONG: Duration = Duration::from_secs(20);
-
-fn join_ok(p: &Process) {
-    let status = p
-        .join_timeout(LONG)
-        .expect("join")
-        .expect("the child did not finish in time");
-    assert!(status.success(), "child failed: {status:?}");
-}
 
 /// Python's `f`: running sums, in place.
 fn prefix_sums(seq: &mut [i32]) {

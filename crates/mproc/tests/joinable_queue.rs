@@ -2,20 +2,14 @@
 //! called too often (`ValueError`), `join` woken by another process, a failed `put` that is not
 //! counted, named queues and a spawned worker. Every wait is bounded.
 
+mod common;
+
+use common::{LONG, join_ok};
+
 use std::time::{Duration, Instant};
 
 use mproc::queue::TryPutError;
 use mproc::{JoinableQueue, Process, StartMethod, TaskDoneError};
-
-const LONG: Duration = Duration::from_secs(20);
-
-fn join_ok(p: &Process) {
-    let status = p
-        .join_timeout(LONG)
-        .expect("join")
-        .expect("the child did not finish in time");
-    assert!(status.success(), "child failed: {status:?}");
-}
 
 /// Python's `_test_task_done` worker: `for obj in iter(q.get, None): sleep; q.task_done()`.
 fn worker((q,): (JoinableQueue<Option<u32>>,)) {

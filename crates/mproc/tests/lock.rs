@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::LONG;
+use common::{LONG, join_ok};
 #[path = "../examples/lock.rs"]
 mod lock_example;
 
@@ -14,14 +14,6 @@ use std::time::{Duration, Instant};
 
 use mproc::lock::AcquireError;
 use mproc::{Lock, Process, Queue};
-
-fn join_ok(p: &Process) {
-    let status = p
-        .join_timeout(LONG)
-        .expect("join")
-        .expect("the child did not finish in time");
-    assert!(status.success(), "child failed: {status:?}");
-}
 
 /// One `u64` in a `MAP_SHARED` anonymous page, visible to forked children.
 struct SharedCounter(NonNull<u64>);

@@ -3,30 +3,19 @@
 //! closed, dropped, SIGKILLed; never before its data is drained), `BufferTooShort`,
 //! `BrokenPipe`, and crashes mid-stream. Every wait is bounded.
 
+mod common;
+
+use common::{LONG, exit_code};
+
 use std::time::{Duration, Instant};
 
 use mproc::pipe::{PipeOptions, RecvBytesError, RecvError, RecvTimeoutError, SendError};
 use mproc::{Connection, PipeReader, PipeWriter, Process, StartMethod, pipe, pipe_oneway};
 
-/// Generous bound for anything that should happen "soon".
-const LONG: Duration = Duration::from_secs(20);
-
 fn fork<A: mproc::Args>(f: impl FnOnce(A) + Send + 'static, args: A) -> Process {
     let mut p = Process::new(f, args).start_method(StartMethod::Fork);
     p.start().expect("start");
     p
-}
-
-/// Joins with a deadline; kills and fails on timeout. Returns the exit code.
-fn join(p: &Process) -> i32 {
-    match p.join_timeout(LONG).expect("join") {
-        Some(s) => s.exitcode(),
-        None => {
-            let _ = p.kill();
-            let _ = p.join_timeout(LONG);
-            panic!("child {:?} did not finish in time", p.pid());
-        }
-    }
 }
 
 /// A recognisable payload of `n` bytes.
@@ -71,7 +60,7 @@ fn bytes_and_objects_across_fork() {
     assert_eq!(b.recv::<String>().unwrap(), "typed");
     assert_eq!(b.recv::<Vec<u64>>().unwrap(), vec![1, 2, 3]);
     assert_eq!(b.recv::<u8>(), Err(RecvError::Disconnected));
-    assert_eq!(join(&p), 0);
+    assert_eq!(exit_code(&p), 0);
 }
 
 #[test]
@@ -101,7 +90,7 @@ fn poll_with_and_without_data() {
     assert!(b.poll(None).unwrap());
     assert_eq!(b.recv::<u32>().unwrap(), 2);
     // After the peer is gone, poll is true (EOF is readable) and recv says so.
-    assert_eq!(join(&p), 0);
+    assert_eq!(exit_code(&p), 0);
     assert!(b.poll(Some(Duration::ZERO)).unwrap());
     assert_eq!(b.recv::<u32>(), Err(RecvError::Disconnected));
 }
@@ -143,7 +132,7 @@ fn duplex_both_ways_across_fork() {
         assert_eq!(a.recv_timeout::<u64>(LONG), Ok(i * 2));
     }
     a.close();
-    assert_eq!(join(&p), 0, "the child saw EOF and returned");
+    assert_eq!(exit_code(&p), 0, "the child saw EOF and returned");
 }
 
 #[test]
@@ -164,7 +153,7 @@ fn oneway_across_fork_in_python_order() {
         assert_eq!(r.recv::<String>().unwrap(), format!("line {i}"));
     }
     assert_eq!(r.recv::<String>(), Err(RecvError::Disconnected));
-    assert_eq!(join(&p), 0);
+    assert_eq!(exit_code(&p), 0);
 }
 
 #[test]
@@ -190,7 +179,7 @@ fn large_messages_stream_through_a_small_ring_intact() {
         w.send_bytes(&pattern(n, i as u32)).unwrap();
     }
     w.send(&(0..100_000u64).collect::<Vec<_>>()).unwrap();
-    assert_eq!(join(&p), 0);
+    assert_eq!(exit_code(&p), 0);
 }
 
 #[test]
@@ -231,7 +220,7 @@ fn eof_after_peer_closes_but_not_before_its_data_is_drained() {
             "{how}: EOF waited for the child's exit"
         );
         let _ = p.kill();
-        join(&p);
+        exit_code(&p);
     }
 }
 
@@ -261,7 +250,7 @@ fn eof_when_peer_is_sigkilled_while_we_wait() {
     );
     assert!(t.elapsed() < Duration::from_secs(5));
     killer.join().unwrap();
-    assert_eq!(join(&p), -9);
+    assert_eq!(exit_code(&p), -9);
 }
 
 #[test]
@@ -276,7 +265,7 @@ fn poll_sees_eof_once_the_peer_is_sigkilled() {
         (a,),
     );
     sigkill(p.pid().unwrap() as i32);
-    assert_eq!(join(&p), -9);
+    assert_eq!(exit_code(&p), -9);
     // Python: `poll()` is true at EOF (the next `recv` raises EOFError).
     assert_eq!(
         b.poll(Some(Duration::ZERO)),
@@ -311,9 +300,9 @@ fn disowned_fork_copies_do_not_keep_the_pipe_open() {
         b.recv_timeout::<String>(LONG),
         Err(RecvTimeoutError::Disconnected)
     );
-    assert_eq!(join(&sender), 0);
+    assert_eq!(exit_code(&sender), 0);
     bystander.kill().unwrap();
-    assert_eq!(join(&bystander), -9);
+    assert_eq!(exit_code(&bystander), -9);
 }
 
 #[test]
@@ -330,7 +319,7 @@ fn send_to_a_closed_peer_is_broken_pipe() {
         (r_side,),
     );
     p.kill().unwrap();
-    assert_eq!(join(&p), -9);
+    assert_eq!(exit_code(&p), -9);
     let t = Instant::now();
     let mut result = Ok(());
     for _ in 0..10_000 {
@@ -409,7 +398,7 @@ fn writer_killed_mid_stream_loses_nothing_it_committed() {
     // Pull part of the next message into the receiver, then kill the writer mid-stream.
     let _ = r.poll(Some(Duration::from_millis(5)));
     p.kill().unwrap();
-    assert_eq!(join(&p), -9);
+    assert_eq!(exit_code(&p), -9);
     loop {
         match r.recv_bytes_timeout(LONG) {
             Ok(m) => {
@@ -449,7 +438,7 @@ fn reader_killed_leaves_writer_with_broken_pipe_and_others_unaffected() {
     );
     w.send_bytes(&pattern(100_000, 1)).unwrap();
     p.kill().unwrap();
-    assert_eq!(join(&p), -9);
+    assert_eq!(exit_code(&p), -9);
     let t = Instant::now();
     let mut res = Ok(());
     while res.is_ok() && t.elapsed() < LONG {
@@ -487,7 +476,7 @@ fn handle_passed_through_two_generations_of_fork() {
         b.recv_timeout::<String>(LONG),
         Err(RecvTimeoutError::Disconnected)
     );
-    assert_eq!(join(&p), 0);
+    assert_eq!(exit_code(&p), 0);
 }
 
 #[test]
@@ -511,7 +500,7 @@ fn used_end_can_be_passed_and_the_child_takes_over_its_ring_roles() {
         b.recv_timeout::<u32>(LONG),
         Err(RecvTimeoutError::Disconnected)
     );
-    assert_eq!(join(&p), 0);
+    assert_eq!(exit_code(&p), 0);
 }
 
 // ---- spawn ----------------------------------------------------------------------------------
@@ -549,7 +538,7 @@ fn handles_passed_to_a_spawned_child_of_a_multithreaded_parent() {
         log_r.recv_timeout::<String>(LONG),
         Err(RecvTimeoutError::Disconnected)
     );
-    assert_eq!(join(&p), 0);
+    assert_eq!(exit_code(&p), 0);
     busy.join().unwrap();
 }
 
@@ -575,7 +564,7 @@ fn reader_passed_mid_message_hands_its_partial_message_to_the_child() {
         "child got the message intact"
     );
     assert_eq!(writer.join().unwrap(), Ok(()));
-    assert_eq!(join(&p), 0);
+    assert_eq!(exit_code(&p), 0);
 }
 
 #[test]
@@ -590,7 +579,7 @@ fn a_captured_end_is_disowned_in_the_child() {
         },
         (),
     );
-    assert_eq!(join(&p), 1);
+    assert_eq!(exit_code(&p), 1);
     // The parent's copy went away with the closure after start: EOF, nothing was sent.
     assert_eq!(
         b.recv_timeout::<u8>(LONG),
@@ -636,5 +625,5 @@ fn a_too_long_message_is_not_pulled_into_memory_and_stays_queued() {
     assert!(m == pattern(4 << 20, 5));
     assert_eq!(r.recv::<u8>(), Ok(1));
     assert_eq!(r.recv::<u8>(), Err(RecvError::Disconnected));
-    assert_eq!(join(&p), 0);
+    assert_eq!(exit_code(&p), 0);
 }

@@ -2,6 +2,10 @@
 //! fixed number of descriptors and mappings; handles passed to a spawned child share one
 //! mapping there. Every wait is bounded.
 
+mod common;
+
+use common::exit_code;
+
 use std::time::Duration;
 
 use mproc::sync::{Event, Semaphore};
@@ -9,17 +13,6 @@ use mproc::{Lock, Process, StartMethod};
 
 const LONG: Duration = Duration::from_secs(30);
 const N: usize = 10_000;
-
-fn exit_code(p: &Process) -> i32 {
-    match p.join_timeout(LONG).expect("join") {
-        Some(status) => status.exitcode(),
-        None => {
-            let _ = p.kill();
-            let _ = p.join_timeout(LONG);
-            panic!("the child did not finish in time (killed)");
-        }
-    }
-}
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()

@@ -1,6 +1,10 @@
 //! Queue: Python parity, threads, processes (fork and spawn), Disconnected, crashes, named
 //! queues, and the seed's producer/consumer example. Every wait is bounded.
 
+mod common;
+
+use common::{LONG, join_ok};
+
 use std::collections::HashSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -15,20 +19,11 @@ use mproc::{OpenError, Process, Queue, StartMethod};
 mod producer_consumer;
 
 /// Upper bound on any single blocking call in these tests.
-const LONG: Duration = Duration::from_secs(20);
 const N: u64 = if cfg!(debug_assertions) {
     2_000
 } else {
     20_000
 };
-
-fn join_ok(p: &Process) {
-    let st = p
-        .join_timeout(LONG)
-        .expect("join")
-        .expect("child finished in time");
-    assert!(st.success(), "child failed: {st:?}");
-}
 
 // ---------------------------------------------------------------------------------------
 // Python parity (single process).

@@ -2,20 +2,14 @@
 //! `test_close`), `put` blocking on a full queue, and passing to a spawned child. Every wait is
 //! bounded.
 
+mod common;
+
+use common::{LONG, join_ok};
+
 use std::time::Duration;
 
 use mproc::queue::{GetError, GetTimeoutError, PutError};
 use mproc::{Process, Queue, SimpleQueue, StartMethod};
-
-const LONG: Duration = Duration::from_secs(20);
-
-fn join_ok(p: &Process) {
-    let status = p
-        .join_timeout(LONG)
-        .expect("join")
-        .expect("the child did not finish in time");
-    assert!(status.success(), "child failed: {status:?}");
-}
 
 /// Python's `test_empty`: the child reports `empty()` twice while the parent waits; the
 /// first report sees an empty queue, the second sees the first item.

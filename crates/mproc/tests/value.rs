@@ -3,20 +3,14 @@
 //! a holder that dies holding the lock (owner death carries the guard), named values with
 //! their type checked, a spawned child, and many values from the pool. Every wait is bounded.
 
+mod common;
+
+use common::{LONG, join_ok};
+
 use std::time::Duration;
 
 use mproc::shared::LockError;
 use mproc::{AtomicValue, Lock, OpenError, Process, Queue, RawValue, StartMethod, Value};
-
-const LONG: Duration = Duration::from_secs(20);
-
-fn join_ok(p: &Process) {
-    let status = p
-        .join_timeout(LONG)
-        .expect("join")
-        .expect("the child did not finish in time");
-    assert!(status.success(), "child failed: {status:?}");
-}
 
 /// Python's `codes_values`: ('i', 4343, 24234), ('d', 3.625, -4.25), ('h', -232, 234),
 /// ('q', 2**33, 2**34), ('c', b'x', b'y').

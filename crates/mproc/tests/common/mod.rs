@@ -1,26 +1,37 @@
-//! Helpers shared by the facade's multi-process tests: a bounded join and a page of
+//! Helpers shared by the facade's multi-process tests: bounded joins and a page of
 //! `MAP_SHARED` memory that forked children see. Each test binary uses a subset.
 #![allow(dead_code, unsafe_code)]
 
 use std::ptr::NonNull;
 use std::time::Duration;
 
-use mproc::Process;
+use mproc::{ExitStatus, Process};
 
 /// The bound on every wait in these tests.
 pub(crate) const LONG: Duration = Duration::from_secs(20);
 
-/// Joins `p` within [`LONG`] and returns Python's `exitcode`; kills the child and fails
-/// the test if it does not finish in time.
-pub(crate) fn exit_code(p: &Process) -> i32 {
+/// Joins `p` within [`LONG`]; kills the child and fails the test if it does not finish in
+/// time.
+pub(crate) fn join(p: &Process) -> ExitStatus {
     match p.join_timeout(LONG).expect("join") {
-        Some(status) => status.exitcode(),
+        Some(status) => status,
         None => {
             let _ = p.kill();
             let _ = p.join_timeout(LONG);
-            panic!("the child did not finish in time (killed)");
+            panic!("the child {:?} did not finish in time (killed)", p.pid());
         }
     }
+}
+
+/// [`join`], then Python's `exitcode`.
+pub(crate) fn exit_code(p: &Process) -> i32 {
+    join(p).exitcode()
+}
+
+/// [`join`], and the child must have succeeded.
+pub(crate) fn join_ok(p: &Process) {
+    let status = join(p);
+    assert!(status.success(), "child failed: {status:?}");
 }
 
 /// One zero-filled 4096-byte `MAP_SHARED | MAP_ANONYMOUS` page, never unmapped, shared with
