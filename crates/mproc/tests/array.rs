@@ -6,7 +6,6 @@ mod common;
 
 use common::{LONG, join_ok};
 
-
 use mproc::shared::LockError;
 use mproc::{Array, OpenError, Process, RawArray, StartMethod};
 

@@ -84,9 +84,8 @@ fn indexes_and_action_across_processes() {
     }
 }
 
-#[test]
-fn abort_breaks_current_and_later_waiters_until_reset() {
-    let b = Barrier::new(2).unwrap();
+/// A child party that waits (bounded) and exits 0 exactly when its wait ends `Broken`.
+fn party_expecting_broken(b: &Barrier) -> Process {
     let mut p = Process::new(
         |(b,): (Barrier,)| {
             let r = b.wait_timeout(LONG);
@@ -99,11 +98,23 @@ fn abort_breaks_current_and_later_waiters_until_reset() {
         (b.clone(),),
     );
     p.start().unwrap();
+    p
+}
+
+/// Waits (bounded) until one party is waiting at `b`.
+fn until_one_waits(b: &Barrier) {
     let deadline = Instant::now() + LONG;
     while b.n_waiting() != 1 {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+#[test]
+fn abort_breaks_current_and_later_waiters_until_reset() {
+    let b = Barrier::new(2).unwrap();
+    let p = party_expecting_broken(&b);
+    until_one_waits(&b);
     b.abort();
     assert_eq!(exit_code(&p), 0);
     assert!(b.is_broken());
@@ -123,23 +134,8 @@ fn abort_breaks_current_and_later_waiters_until_reset() {
 #[test]
 fn reset_breaks_waiters() {
     let b = Barrier::new(2).unwrap();
-    let mut p = Process::new(
-        |(b,): (Barrier,)| {
-            let r = b.wait_timeout(LONG);
-            std::process::exit(if matches!(r, Err(BarrierError::Broken)) {
-                0
-            } else {
-                1
-            });
-        },
-        (b.clone(),),
-    );
-    p.start().unwrap();
-    let deadline = Instant::now() + LONG;
-    while b.n_waiting() != 1 {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let p = party_expecting_broken(&b);
+    until_one_waits(&b);
     b.reset();
     assert_eq!(exit_code(&p), 0);
     assert!(!b.is_broken());
@@ -148,18 +144,7 @@ fn reset_breaks_waiters() {
 #[test]
 fn a_timeout_breaks_the_barrier_for_everybody() {
     let b = Barrier::new(3).unwrap();
-    let mut p = Process::new(
-        |(b,): (Barrier,)| {
-            let r = b.wait_timeout(LONG);
-            std::process::exit(if matches!(r, Err(BarrierError::Broken)) {
-                0
-            } else {
-                1
-            });
-        },
-        (b.clone(),),
-    );
-    p.start().unwrap();
+    let p = party_expecting_broken(&b);
     let t0 = Instant::now();
     assert!(matches!(
         b.wait_timeout(Duration::from_millis(200)),
@@ -181,11 +166,7 @@ fn a_party_killed_while_waiting_breaks_the_barrier() {
         (b.clone(),),
     );
     p.start().unwrap();
-    let deadline = Instant::now() + LONG;
-    while b.n_waiting() != 1 {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    until_one_waits(&b);
     p.kill().unwrap();
     assert_eq!(exit_code(&p), -9);
     // Python: a ghost waiter, and the survivor blocks for ever. Here: broken, promptly.
