@@ -27,13 +27,18 @@ pub(crate) const SPIN_LIMIT: u32 = 100;
 #[cfg(mproc_loom)]
 pub(crate) const SPIN_LIMIT: u32 = 1;
 
-/// A spin-wait hint (`pause` on x86); under loom, a yield so the model makes progress.
+/// A spin-wait hint (`pause` on x86); under loom, nothing.
+///
+/// Only the lock's spin uses it, and that spin is bounded by [`SPIN_LIMIT`], so loom needs no
+/// yield to make progress. A yield would be wrong there: loom then refuses to run the
+/// spinner again until another thread has taken a step, and the holder's next step is its
+/// release, so no model could ever put a waiter to sleep behind a holder (every "no lost
+/// wake-up" model passed without a single sleep). Each load of the spin is a loom
+/// scheduling point of its own, so a release during the spin is still explored.
 #[inline]
 pub(crate) fn spin_loop() {
     #[cfg(not(mproc_loom))]
     std::hint::spin_loop();
-    #[cfg(mproc_loom)]
-    loom::hint::spin_loop();
 }
 
 /// The calling thread's kernel id (`gettid(2)`), which the reentrant lock records as its
