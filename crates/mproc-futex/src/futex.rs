@@ -71,6 +71,33 @@ pub fn advance_clock() {
     crate::loom_park::advance_clock()
 }
 
+/// How the calling thread's parked waits ended (loom builds only; see [`sleeps`]).
+#[cfg(mproc_loom)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sleeps {
+    /// Waits that parked and were ended by a [`wake`] on their word.
+    pub woken: u32,
+    /// Waits that parked and were ended by their deadline (a clock tick the model made).
+    pub timed_out: u32,
+}
+
+/// How the calling model thread's waits have ended so far in this loom execution. A wait
+/// that returned at once because the word did not hold `expected` is in neither count. Only
+/// under `--cfg mproc_loom`: models use it to tell which outcome an iteration reached (slept
+/// and was woken, or never slept, or got out only by a timeout).
+#[cfg(mproc_loom)]
+pub fn sleeps() -> Sleeps {
+    crate::loom_park::sleeps()
+}
+
+/// How many sleepers are parked in loom's table right now, on any word. Only under
+/// `--cfg mproc_loom`: a model polls it (with `loom::thread::yield_now`) to wait until
+/// several threads sleep at once before it wakes them.
+#[cfg(mproc_loom)]
+pub fn parked() -> usize {
+    crate::loom_park::parked()
+}
+
 /// `futex(addr, FUTEX_WAKE, 1)`: [`wake`] one sleeper; `true` if one was woken.
 pub fn wake_one(word: &AtomicU32) -> bool {
     wake(word, 1) > 0

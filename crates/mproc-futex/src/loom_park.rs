@@ -1,19 +1,26 @@
 //! Loom's stand-in for the kernel's futex queues: a parking table keyed by address.
 //!
 //! One loom `Mutex` guards the list of parked sleepers and one `Condvar` is notified on every
-//! wake, clock tick or park. `wait` compares the word with `expected` *under the table lock*,
+//! wake and clock tick. `wait` compares the word with `expected` *under the table lock*,
 //! and wakers change the word before taking the table lock, which is exactly the atomicity
 //! the kernel gives `FUTEX_WAIT`: a wake-up can never fall between the check and the sleep.
 //! So if an algorithm forgets to wake somebody, loom reports a deadlock.
 //!
 //! Deadlines use a logical clock that only [`advance_clock`] moves, so a model decides when
 //! (and whether) timeouts fire, and replays deterministically.
+//!
+//! Two read-only hooks let models see what the table saw: [`parked`] (how many sleepers are
+//! parked now, so a model can wait until several sleep on one word at once) and [`sleeps`]
+//! (how the calling thread's parked waits ended: woken, or timed out), so a model can tell a
+//! sleeper that was woken from one that only got out by a timeout.
 #![allow(clippy::disallowed_types)]
 
 use crate::deadline::Deadline;
+use crate::futex::Sleeps;
 use crate::sync::{AtomicU32, Ordering};
 use loom::sync::atomic::AtomicU64;
 use loom::sync::{Condvar, Mutex};
+use std::cell::Cell;
 
 #[derive(Default)]
 struct Parked {
@@ -26,6 +33,29 @@ struct Table {
     parked: Mutex<Parked>,
     changed: Condvar,
     clock: AtomicU64,
+}
+
+loom::thread_local! {
+    /// The calling model thread's [`Sleeps`]; loom gives each execution fresh threads.
+    static SLEEPS: Cell<Sleeps> = Cell::new(Sleeps::default());
+}
+
+/// How the calling thread's parked waits have ended so far in this execution.
+pub(crate) fn sleeps() -> Sleeps {
+    SLEEPS.with(Cell::get)
+}
+
+/// How many sleepers are parked right now, on any word.
+pub(crate) fn parked() -> usize {
+    TABLE.parked.lock().unwrap().sleepers.len()
+}
+
+fn count(f: impl FnOnce(&mut Sleeps)) {
+    SLEEPS.with(|c| {
+        let mut s = c.get();
+        f(&mut s);
+        c.set(s);
+    });
 }
 
 loom::lazy_static! {
@@ -60,10 +90,12 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
     g.sleepers.push((addr, ticket));
     loop {
         if !g.sleepers.iter().any(|&(_, t)| t == ticket) {
+            count(|s| s.woken += 1);
             return true;
         }
         if deadline.is_some_and(|d| d.has_passed()) {
             g.sleepers.retain(|&(_, t)| t != ticket);
+            count(|s| s.timed_out += 1);
             return false;
         }
         g = TABLE.changed.wait(g).unwrap();
