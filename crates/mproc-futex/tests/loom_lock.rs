@@ -1,10 +1,16 @@
-//! Loom models of RawLock and RawRLock: mutual exclusion, no lost wake-up, owner-death
-//! takeover (exactly once), timeouts.
+//! Loom models of RawLock and RawRLock: mutual exclusion, no lost wake-up (with one sleeper
+//! and with two asleep on the lock at once), owner-death takeover (exactly once), timeouts.
 //!
-//! Run: `RUSTFLAGS="--cfg mproc_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p mproc-futex --release --test 'loom_*'`
+//! Every model counts its outcome arms (`tests/common/arms.rs`) and fails if one was never
+//! reached. Run: `RUSTFLAGS="--cfg mproc_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p mproc-futex --release --test 'loom_*'`
+
+#[cfg(mproc_loom)]
+#[path = "common/arms.rs"]
+mod arms;
 
 #[cfg(mproc_loom)]
 mod tests {
+    use super::arms::Arms;
     use loom::cell::UnsafeCell;
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -19,28 +25,43 @@ mod tests {
     // SAFETY: `data` is only touched while `lock` is held (loom checks it).
     unsafe impl Sync for Shared {}
 
-    fn incr(s: &Shared, me: u32) {
-        let g = s.lock.lock(me, &AlwaysAlive, None).unwrap();
-        // SAFETY: lock held; loom's cell tracks the access.
-        s.data.with_mut(|p| unsafe { *p += 1 });
-        drop(g);
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared {
+            lock: RawLock::new(),
+            data: UnsafeCell::new(0),
+        })
     }
 
-    fn run_mutual_exclusion(threads: u32) {
-        loom::model(move || {
-            let s = Arc::new(Shared {
-                lock: RawLock::new(),
-                data: UnsafeCell::new(0),
-            });
+    /// Takes the lock as `me`, increments the data, releases. Returns the data's previous
+    /// value (how many went before) and whether this thread slept and was woken on the way.
+    /// No deadline and no clock tick is involved, so a sleeper nobody wakes is a loom deadlock.
+    fn incr(s: &Shared, me: u32) -> (u32, bool) {
+        let before = futex::sleeps();
+        let g = s.lock.lock(me, &AlwaysAlive, None).unwrap();
+        // SAFETY: lock held; loom's cell tracks the access.
+        let prev = s.data.with_mut(|p| unsafe {
+            *p += 1;
+            *p - 1
+        });
+        drop(g);
+        let after = futex::sleeps();
+        assert_eq!(after.timed_out, before.timed_out, "no deadline: no timeout");
+        (prev, after.woken > before.woken)
+    }
+
+    fn run_mutual_exclusion(arms: &'static Arms<2>, builder: loom::model::Builder, threads: u32) {
+        arms.check(builder, move || {
+            let s = shared();
             let hs: Vec<_> = (2..=threads)
                 .map(|me| {
                     let s = s.clone();
-                    thread::spawn(move || incr(&s, me))
+                    thread::spawn(move || incr(&s, me).1)
                 })
                 .collect();
-            incr(&s, 1);
-            for h in hs {
-                h.join().unwrap();
+            let mut slept = vec![incr(&s, 1).1];
+            slept.extend(hs.into_iter().map(|h| h.join().unwrap()));
+            for slept in slept {
+                arms.either(slept, "slept and was woken", "never slept");
             }
             // SAFETY: all threads joined.
             assert_eq!(s.data.with(|p| unsafe { *p }), threads);
@@ -50,30 +71,58 @@ mod tests {
 
     #[test]
     fn mutual_exclusion_two_threads() {
-        run_mutual_exclusion(2);
+        static ARMS: Arms<2> = Arms::new(
+            "mutual_exclusion_two_threads",
+            ["slept and was woken", "never slept"],
+        );
+        run_mutual_exclusion(&ARMS, loom::model::Builder::new(), 2);
     }
 
+    /// Three threads at preemption bound 1 (bound 2 takes minutes). It never puts two threads
+    /// to sleep at once; `two_sleepers_on_one_lock` does that.
     #[test]
     fn mutual_exclusion_three_threads() {
+        static ARMS: Arms<2> = Arms::new(
+            "mutual_exclusion_three_threads",
+            ["slept and was woken", "never slept"],
+        );
         let mut b = loom::model::Builder::new();
         b.preemption_bound = Some(1);
-        b.check(|| {
-            let s = Arc::new(Shared {
-                lock: RawLock::new(),
-                data: UnsafeCell::new(0),
-            });
+        run_mutual_exclusion(&ARMS, b, 3);
+    }
+
+    /// Holder 1 keeps the lock until waiters 2 and 3 are *both* asleep on it, then releases.
+    /// Its release wakes one of them, which takes the now-free lock in the slow path and must
+    /// leave the WAITERS bit set: the other sleeper is still parked, and only the next
+    /// release's wake gets it out (there is no deadline and no clock tick, so a liveness
+    /// check slice never ends its sleep). Taking the lock without WAITERS strands it: a loom
+    /// deadlock. Both waiters must report that a wake, not a timeout, ended their sleep.
+    #[test]
+    fn two_sleepers_on_one_lock() {
+        static ARMS: Arms<2> = Arms::new(
+            "two_sleepers_on_one_lock",
+            ["waiter 2 went first", "waiter 3 went first"],
+        );
+        ARMS.model(|| {
+            let s = shared();
+            let g = s.lock.lock(1, &AlwaysAlive, None).unwrap();
             let hs: Vec<_> = (2..=3)
                 .map(|me| {
                     let s = s.clone();
                     thread::spawn(move || incr(&s, me))
                 })
                 .collect();
-            incr(&s, 1);
-            for h in hs {
-                h.join().unwrap();
+            while futex::parked() < 2 {
+                thread::yield_now();
             }
-            // SAFETY: all threads joined.
-            assert_eq!(s.data.with(|p| unsafe { *p }), 3);
+            drop(g);
+            let ends: Vec<_> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+            for (prev, slept) in &ends {
+                assert!(slept, "both waiters slept and were woken");
+                assert!(*prev < 2);
+            }
+            ARMS.either(ends[0].0 == 0, "waiter 2 went first", "waiter 3 went first");
+            assert_eq!(s.lock.word(), 0);
         });
     }
 
@@ -81,28 +130,37 @@ mod tests {
     /// otherwise, since no deadline is involved).
     #[test]
     fn no_lost_wakeup() {
-        loom::model(|| {
-            let s = Arc::new(Shared {
-                lock: RawLock::new(),
-                data: UnsafeCell::new(0),
-            });
+        static ARMS: Arms<2> = Arms::new(
+            "no_lost_wakeup",
+            ["waiter slept and was woken", "waiter never slept"],
+        );
+        ARMS.model(|| {
+            let s = shared();
             let g = s.lock.lock(1, &AlwaysAlive, None).unwrap();
             let s2 = s.clone();
-            let h = thread::spawn(move || incr(&s2, 2));
+            let h = thread::spawn(move || incr(&s2, 2).1);
             drop(g);
-            h.join().unwrap();
+            let slept = h.join().unwrap();
+            ARMS.either(slept, "waiter slept and was woken", "waiter never slept");
             assert_eq!(s.lock.word(), 0);
         });
     }
 
-    /// Owner 9 is dead from the start; two acquirers race: exactly one is told OwnerDied.
+    /// Owner 9 is dead from the start; two acquirers race: exactly one is told OwnerDied; the
+    /// other either slept behind the new owner (and was woken) or never had to.
     #[test]
     fn dead_owner_taken_over_exactly_once() {
-        loom::model(|| {
-            let s = Arc::new(Shared {
-                lock: RawLock::new(),
-                data: UnsafeCell::new(0),
-            });
+        static ARMS: Arms<4> = Arms::new(
+            "dead_owner_taken_over_exactly_once",
+            [
+                "1 took over",
+                "2 took over",
+                "other slept behind the new owner",
+                "other never slept",
+            ],
+        );
+        ARMS.model(|| {
+            let s = shared();
             std::mem::forget(s.lock.lock(9, &AlwaysAlive, None).unwrap());
             let died = Arc::new(AtomicU32::new(0));
             let hs: Vec<_> = (1..=2)
@@ -111,9 +169,21 @@ mod tests {
                     thread::spawn(move || {
                         let dead9 = |id: u32| id != 9;
                         let mut g = match s.lock.lock(me, &dead9, None) {
-                            Ok(g) => g,
+                            Ok(g) => {
+                                ARMS.either(
+                                    futex::sleeps().woken > 0,
+                                    "other slept behind the new owner",
+                                    "other never slept",
+                                );
+                                g
+                            }
                             Err(LockError::OwnerDied(g)) => {
                                 died.fetch_add(1, Ordering::Relaxed);
+                                ARMS.hit(if me == 1 {
+                                    "1 took over"
+                                } else {
+                                    "2 took over"
+                                });
                                 g
                             }
                             Err(e) => panic!("{e}"),
@@ -135,10 +205,18 @@ mod tests {
 
     /// The owner dies while the acquirer may already sleep; one tick of the check interval
     /// later the acquirer must have noticed (a sleeper that computed its check deadline after
-    /// the liveness check would sleep for ever: loom deadlock).
+    /// the liveness check would sleep for ever: loom deadlock). Nobody ever wakes the lock, so
+    /// a sleeper gets out only when its check slice times out.
     #[test]
     fn owner_dies_while_acquirer_sleeps() {
-        loom::model(|| {
+        static ARMS: Arms<2> = Arms::new(
+            "owner_dies_while_acquirer_sleeps",
+            [
+                "death seen before sleeping",
+                "death seen when a check slice timed out",
+            ],
+        );
+        ARMS.model(|| {
             let lock = Arc::new(RawLock::new());
             let dead = Arc::new(AtomicBool::new(false));
             std::mem::forget(lock.lock(9, &AlwaysAlive, None).unwrap());
@@ -149,6 +227,13 @@ mod tests {
                     Err(LockError::OwnerDied(g)) => drop(g), // not marked: not recoverable
                     other => panic!("expected OwnerDied, got {other:?}"),
                 }
+                let sl = futex::sleeps();
+                assert_eq!(sl.woken, 0, "nobody wakes this lock");
+                ARMS.either(
+                    sl.timed_out == 0,
+                    "death seen before sleeping",
+                    "death seen when a check slice timed out",
+                );
             });
             dead.store(true, Ordering::Release);
             futex::advance_clock();
@@ -160,15 +245,30 @@ mod tests {
     /// A timed acquire either gets the lock or times out, and never leaves it unusable.
     #[test]
     fn timeout_or_acquire() {
-        loom::model(|| {
+        static ARMS: Arms<3> = Arms::new(
+            "timeout_or_acquire",
+            [
+                "acquired without sleeping",
+                "acquired after a wake",
+                "timed out",
+            ],
+        );
+        ARMS.model(|| {
             let lock = Arc::new(RawLock::new());
             let g = lock.lock(1, &AlwaysAlive, None).unwrap();
             let l2 = lock.clone();
             let h = thread::spawn(move || {
                 let d = Some(Deadline::after(Duration::from_millis(1)));
                 match l2.lock(2, &AlwaysAlive, d) {
-                    Ok(g) => drop(g),
-                    Err(LockError::Timeout) => {}
+                    Ok(g) => {
+                        drop(g);
+                        ARMS.either(
+                            futex::sleeps().woken > 0,
+                            "acquired after a wake",
+                            "acquired without sleeping",
+                        );
+                    }
+                    Err(LockError::Timeout) => ARMS.hit("timed out"),
                     Err(e) => panic!("{e}"),
                 }
             });
@@ -209,7 +309,11 @@ mod tests {
 
     #[test]
     fn rlock_reentrant_mutual_exclusion() {
-        loom::model(|| {
+        static ARMS: Arms<2> = Arms::new(
+            "rlock_reentrant_mutual_exclusion",
+            ["slept and was woken", "never slept"],
+        );
+        ARMS.model(|| {
             let l = Arc::new(RawRLock::new());
             let data = Arc::new(UnsafeCell::new(0u32));
             let work = |l: &RawRLock, data: &UnsafeCell<u32>, me: u32| {
@@ -219,6 +323,9 @@ mod tests {
                 data.with_mut(|p| unsafe { *p += 1 });
                 drop(b);
                 drop(a);
+                let sl = futex::sleeps();
+                assert_eq!(sl.timed_out, 0);
+                ARMS.either(sl.woken > 0, "slept and was woken", "never slept");
             };
             let (l2, d2) = (l.clone(), data.clone());
             // Same participant id, different threads: reentrancy is per thread.
