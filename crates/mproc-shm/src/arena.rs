@@ -57,6 +57,15 @@
 //! while free blocks of other classes exist; size the arena for the peak of each class, or
 //! keep messages in a few sizes. In exchange every alloc and free is O(1) and lock-free.
 //!
+//! # Verification
+//!
+//! The algorithm is written over a word abstraction (`Words`, in the crate-private `words`
+//! module): [`Arena`] overlays std atomics on the arena's bytes, and under `--cfg
+//! mproc_loom` `model::ModelArena` runs the same code on loom atomics built with `new()`.
+//! `tests/loom_arena.rs` model-checks the ABA case (a stale pop whose block was popped and
+//! freed meanwhile), a pop racing a push, and two carvers helping each other; the
+//! multi-process, property and crash tests in `tests/arena.rs` cover the rest.
+//!
 //! Python has no equivalent (its `multiprocessing.heap` is process-private, guarded by a
 //! lock, and lives in the manager process).
 #![allow(unsafe_code)]
@@ -69,6 +78,7 @@ use std::sync::Arc;
 use crate::offset::Offset;
 use crate::segment::Segment;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::words::{InPlace, Word, Words};
 
 const ARENA_MAGIC: u64 = u64::from_le_bytes(*b"MPROCARN");
 const ARENA_VERSION: u32 = 1;
@@ -76,6 +86,9 @@ const ARENA_VERSION: u32 = 1;
 const UNIT: u64 = 64;
 const NUM_CLASSES: usize = 32;
 const BLOCK_HEADER: u64 = 16;
+/// Offset of the bump pointer.
+const BUMP_AT: u64 = 64;
+/// Offset of the first free-list head; head `c` is at `HEADS_AT + 64 * c`.
 const HEADS_AT: u64 = 128;
 /// Offset of the first block.
 const FIRST_BLOCK: u64 = HEADS_AT + NUM_CLASSES as u64 * 64;
@@ -218,6 +231,9 @@ struct Head {
 }
 
 const _: () = assert!(size_of::<ArenaHeader>() as u64 == FIRST_BLOCK);
+const _: () = assert!(core::mem::offset_of!(ArenaHeader, bump) as u64 == BUMP_AT);
+const _: () = assert!(core::mem::offset_of!(ArenaHeader, heads) as u64 == HEADS_AT);
+const _: () = assert!(size_of::<Head>() == 64 && core::mem::offset_of!(Head, word) == 0);
 const _: () = assert!(FIRST_BLOCK.is_multiple_of(UNIT));
 
 /// A handle to an arena. See the [module docs](self) for the algorithm and guarantees.
@@ -226,29 +242,51 @@ const _: () = assert!(FIRST_BLOCK.is_multiple_of(UNIT));
 /// with [`Arena::init`]) or to `base_offset` (for [`Arena::init_raw`]), so they can be
 /// stored in shared memory and resolved by any process.
 pub struct Arena {
-    mem: NonNull<u8>,
-    /// Validated length, copied at init/attach; never re-read from shared memory.
-    len: u64,
-    base_offset: u64,
-    num_classes: u32,
+    /// The words overlay the arena's bytes, which outlive the handle (kept alive by
+    /// `_owner`, or guaranteed by the caller of `init_raw`/`attach_raw`).
+    heap: Heap<InPlace>,
     _owner: Option<Arc<Segment>>,
 }
 
-// SAFETY: `mem` points into memory that outlives the handle (kept alive by `_owner`, or
-// guaranteed by the caller of `init_raw`/`attach_raw`), and every access to shared state
-// goes through atomics; user bytes are reached only through raw pointers handed out.
-unsafe impl Send for Arena {}
-// SAFETY: as above.
-unsafe impl Sync for Arena {}
+// `Arena` is `Send + Sync` through `InPlace`'s impls; keep it so (it is public API).
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Arena>();
+};
 
 impl fmt::Debug for Arena {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Arena")
-            .field("base_offset", &self.base_offset)
-            .field("len", &self.len)
-            .field("classes", &self.num_classes)
+            .field("base_offset", &self.heap.base_offset)
+            .field("len", &self.heap.len)
+            .field("classes", &self.heap.num_classes)
             .finish()
     }
+}
+
+/// The allocator proper, written over the word abstraction ([`Words`]) so that the same code
+/// runs in place on shared bytes ([`Arena`]) and, under `--cfg mproc_loom`, on loom's model
+/// memory (`model::ModelArena`). It touches shared state only through `mem`'s words.
+#[derive(Debug)]
+struct Heap<M> {
+    mem: M,
+    /// Validated length, copied at init/attach; never re-read from shared memory.
+    len: u64,
+    /// Added to arena-relative offsets to make the offsets handed out.
+    base_offset: u64,
+    num_classes: u32,
+}
+
+/// What [`Heap`] notes through [`Words::note`] (recorded only by model memory).
+mod event {
+    /// A pop's head CAS failed (the head moved since it was read); it retries.
+    pub(super) const POP_RETRY: &str = "pop: head CAS failed, retry";
+    /// A push's head CAS failed; it retries.
+    pub(super) const PUSH_RETRY: &str = "push: head CAS failed, retry";
+    /// A carver lost the tag CAS at the bump position to another carver; it helps, retries.
+    pub(super) const CARVE_LOST: &str = "carve: block claimed by another, help and retry";
+    /// A carver found its own bump CAS already done by a helper.
+    pub(super) const CARVE_HELPED: &str = "carve: bump pointer moved by a helper";
 }
 
 fn classes_for(len: u64) -> u32 {
@@ -343,13 +381,9 @@ impl Arena {
         base_offset: u64,
     ) -> Result<Arena, ArenaError> {
         let len = check_range(mem, len)?;
-        let arena = Arena {
-            mem,
-            len,
-            base_offset,
-            num_classes: classes_for(len),
-            _owner: None,
-        };
+        // SAFETY: `mem` is 128-aligned (checked) and the caller keeps `mem..mem + len` valid
+        // and touched only through this arena's API and the blocks it hands out.
+        let arena = Arena::in_place(unsafe { InPlace::new(mem, len) }, len, base_offset);
         let h = arena.header();
         // Relaxed: a sanity check of the caller's promise; the real publication is below.
         if h.magic.load(Ordering::Relaxed) != 0 || h.bump.load(Ordering::Relaxed) != 0 {
@@ -360,7 +394,8 @@ impl Arena {
         }
         // Relaxed: published by the Release store of `magic`.
         h.version.store(ARENA_VERSION, Ordering::Relaxed);
-        h.num_classes.store(arena.num_classes, Ordering::Relaxed);
+        h.num_classes
+            .store(arena.heap.num_classes, Ordering::Relaxed);
         h.len.store(len, Ordering::Relaxed);
         h.bump.store(FIRST_BLOCK, Ordering::Relaxed);
         // SYNC POINT: Release pairs with the Acquire load of `magic` in `attach_raw`.
@@ -383,13 +418,8 @@ impl Arena {
         base_offset: u64,
     ) -> Result<Arena, ArenaError> {
         let len = check_range(mem, len)?;
-        let arena = Arena {
-            mem,
-            len,
-            base_offset,
-            num_classes: classes_for(len),
-            _owner: None,
-        };
+        // SAFETY: as in `init_raw`: aligned, and valid as long as the caller promises.
+        let arena = Arena::in_place(unsafe { InPlace::new(mem, len) }, len, base_offset);
         let h = arena.header();
         // SYNC POINT: Acquire pairs with the Release store in `init_raw`.
         if h.magic.load(Ordering::Acquire) != ARENA_MAGIC {
@@ -408,7 +438,7 @@ impl Arena {
                 reason: "arena length differs",
             });
         }
-        if h.num_classes.load(Ordering::Relaxed) != arena.num_classes {
+        if h.num_classes.load(Ordering::Relaxed) != arena.heap.num_classes {
             return Err(ArenaError::NotAnArena {
                 reason: "class count differs",
             });
@@ -416,41 +446,134 @@ impl Arena {
         Ok(arena)
     }
 
-    fn header(&self) -> &ArenaHeader {
-        // SAFETY: `len >= MIN_ARENA_LEN > size_of::<ArenaHeader>()`, `mem` is 128-aligned
-        // (checked in `check_range`) and valid while `self` lives; the header is atomics
-        // only, valid for any bytes.
-        unsafe { self.mem.cast::<ArenaHeader>().as_ref() }
+    fn in_place(mem: InPlace, len: u64, base_offset: u64) -> Arena {
+        Arena {
+            heap: Heap {
+                mem,
+                len,
+                base_offset,
+                num_classes: classes_for(len),
+            },
+            _owner: None,
+        }
     }
 
-    /// The 64-bit word at arena-relative `rel`.
-    fn word(&self, rel: u64) -> &AtomicU64 {
-        // Backstop: every caller validates `rel` against `self.len` first (values read from
-        // shared memory included). A failure here is a bug in this module, and panicking is
-        // better than touching memory outside the arena.
-        assert!(rel.is_multiple_of(8) && rel.checked_add(8).is_some_and(|e| e <= self.len));
-        // SAFETY: `rel + 8 <= len` and 8-aligned (asserted), the range is valid while `self`
-        // lives, and shared words are accessed only atomically.
-        unsafe { self.mem.add(rel as usize).cast::<AtomicU64>().as_ref() }
+    /// The header, for `init_raw`/`attach_raw` (the algorithm reaches the bump pointer and
+    /// the list heads as words, see [`Heap::bump`]).
+    fn header(&self) -> &ArenaHeader {
+        // SAFETY: `len >= MIN_ARENA_LEN > size_of::<ArenaHeader>()`, the base is 128-aligned
+        // (checked in `check_range`) and valid while `self` lives; the header is atomics
+        // only, valid for any bytes.
+        unsafe { self.heap.mem.base().cast::<ArenaHeader>().as_ref() }
     }
 
     /// Bytes usable for blocks.
     pub fn capacity(&self) -> u64 {
-        self.len - FIRST_BLOCK
+        self.heap.capacity()
     }
 
     /// Bytes carved into blocks so far (a cheap snapshot; blocks are never un-carved).
     pub fn carved(&self) -> u64 {
+        self.heap.carved()
+    }
+
+    /// Largest size `alloc(size, 16)` can ever satisfy in this arena.
+    pub fn max_alloc(&self) -> usize {
+        self.heap.max_alloc()
+    }
+
+    /// Allocates `size` bytes aligned to `align` (a power of two, at most 4096) and returns
+    /// their offset. The bytes are not zeroed. A zero-size request is served as one byte.
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::InvalidLayout`], [`ArenaError::OutOfMemory`], [`ArenaError::Corrupt`].
+    #[inline]
+    pub fn alloc(&self, size: usize, align: usize) -> Result<Offset<u8>, ArenaError> {
+        self.heap.alloc(size, align)
+    }
+
+    /// Frees the block at `offset` (as returned by [`alloc`](Arena::alloc), by any process).
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::DoubleFree`]; [`ArenaError::BadOffset`] if `offset` is not the start
+    /// of an allocated block; [`ArenaError::Corrupt`]. Nothing is changed on error.
+    /// Freeing a *stale* offset whose block was freed and allocated again with the same
+    /// shape cannot be told apart from a correct free (as with any allocator).
+    #[inline]
+    pub fn free(&self, offset: Offset<u8>) -> Result<(), ArenaError> {
+        self.heap.free(offset)
+    }
+
+    /// A pointer to `len` bytes at `offset`, checked to lie inside the arena's blocks (not
+    /// that they are allocated).
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::BadOffset`].
+    pub fn ptr(&self, offset: Offset<u8>, len: usize) -> Result<NonNull<u8>, ArenaError> {
+        let off = offset.get();
+        let ok = off.checked_sub(self.heap.base_offset).filter(|&d| {
+            d >= FIRST_BLOCK
+                && d.checked_add(len as u64)
+                    .is_some_and(|e| e <= self.heap.len)
+        });
+        match ok {
+            // SAFETY: `d + len <= self.len`, inside the arena's memory.
+            Some(d) => Ok(unsafe { self.heap.mem.base().add(d as usize) }),
+            None => Err(ArenaError::BadOffset {
+                offset: off,
+                reason: "outside the arena's blocks",
+            }),
+        }
+    }
+
+    /// Walks every block and every free list and checks that they agree. Run it while no
+    /// other thread or process allocates or frees (a test's quiescent point); concurrent
+    /// use may make it report errors, never undefined behaviour.
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::Corrupt`] naming the first inconsistency.
+    pub fn check(&self) -> Result<ArenaStats, ArenaError> {
+        self.heap.check()
+    }
+}
+
+impl<M: Words> Heap<M> {
+    /// The 64-bit word at arena-relative `rel` (bounds asserted by `M` as a backstop).
+    #[inline(always)]
+    fn word(&self, rel: u64) -> &M::Word {
+        self.mem.word(rel)
+    }
+
+    /// The bump pointer (the header's `bump`).
+    #[inline(always)]
+    fn bump(&self) -> &M::Word {
+        self.mem.word(BUMP_AT)
+    }
+
+    /// The free-list head of `class` (the header's `heads[class].word`).
+    #[inline(always)]
+    fn head(&self, class: u32) -> &M::Word {
+        debug_assert!(class < self.num_classes);
+        self.mem.word(HEADS_AT + u64::from(class) * 64)
+    }
+
+    fn capacity(&self) -> u64 {
+        self.len - FIRST_BLOCK
+    }
+
+    fn carved(&self) -> u64 {
         // Relaxed: a statistic.
-        self.header()
-            .bump
+        self.bump()
             .load(Ordering::Relaxed)
             .clamp(FIRST_BLOCK, self.len)
             - FIRST_BLOCK
     }
 
-    /// Largest size `alloc(size, 16)` can ever satisfy in this arena.
-    pub fn max_alloc(&self) -> usize {
+    fn max_alloc(&self) -> usize {
         (class_size(self.num_classes.saturating_sub(1)) - BLOCK_HEADER) as usize
     }
 
@@ -470,13 +593,8 @@ impl Arena {
         (class < self.num_classes).then_some(class)
     }
 
-    /// Allocates `size` bytes aligned to `align` (a power of two, at most 4096) and returns
-    /// their offset. The bytes are not zeroed. A zero-size request is served as one byte.
-    ///
-    /// # Errors
-    ///
-    /// [`ArenaError::InvalidLayout`], [`ArenaError::OutOfMemory`], [`ArenaError::Corrupt`].
-    pub fn alloc(&self, size: usize, align: usize) -> Result<Offset<u8>, ArenaError> {
+    /// [`Arena::alloc`].
+    fn alloc(&self, size: usize, align: usize) -> Result<Offset<u8>, ArenaError> {
         if !align.is_power_of_two() || align > MAX_ALIGN {
             return Err(ArenaError::InvalidLayout { size, align });
         }
@@ -490,9 +608,9 @@ impl Arena {
                 .ok_or(ArenaError::OutOfMemory { size, align })?,
         };
         // The block is ours: compute where the data goes.
-        let block_addr = self.mem.as_ptr() as u64 + block;
+        let block_addr = self.mem.addr() + block;
         let data_addr = (block_addr + BLOCK_HEADER).next_multiple_of(align.max(16) as u64);
-        let data = data_addr - self.mem.as_ptr() as u64;
+        let data = data_addr - self.mem.addr();
         debug_assert!(data + size as u64 <= block + class_size(class));
         if data != block + BLOCK_HEADER {
             let unit = (block / UNIT) as u32;
@@ -508,7 +626,7 @@ impl Arena {
 
     /// Pops a block of `class` from its free list.
     fn pop(&self, class: u32) -> Result<Option<u64>, ArenaError> {
-        let head = &self.header().heads[class as usize].word;
+        let head = self.head(class);
         loop {
             // SYNC POINT: Acquire pairs with the Release CAS in `push`: the link and the
             // free tag written before the push are visible.
@@ -551,12 +669,13 @@ impl Arena {
                 tag.store(make_tag(ST_ALLOC, class, unit), Ordering::Relaxed);
                 return Ok(Some(block));
             }
+            self.mem.note(event::POP_RETRY, block);
         }
     }
 
     /// Carves a fresh block of `class` at the bump pointer (with helping; see module docs).
     fn carve(&self, class: u32) -> Result<Option<u64>, ArenaError> {
-        let bump = &self.header().bump;
+        let bump = self.bump();
         let size = class_size(class);
         loop {
             // Acquire pairs with the AcqRel CAS below (by any process): the tag of the
@@ -583,12 +702,18 @@ impl Arena {
                 Ok(_) => {
                     // Move the bump pointer past our block, unless someone helped already.
                     // AcqRel: pairs with the Acquire load of `bump` above.
-                    let _ = bump.compare_exchange(b, b + size, Ordering::AcqRel, Ordering::Relaxed);
+                    if bump
+                        .compare_exchange(b, b + size, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_err()
+                    {
+                        self.mem.note(event::CARVE_HELPED, b);
+                    }
                     return Ok(Some(b));
                 }
                 Err(cur) => cur,
             };
             // Someone claimed the block at `b`: help move the bump pointer past it.
+            self.mem.note(event::CARVE_LOST, b);
             let Some(t) = parse_tag(cur).filter(|t| t.unit == unit && t.class < self.num_classes)
             else {
                 return Err(ArenaError::Corrupt {
@@ -608,15 +733,8 @@ impl Arena {
         }
     }
 
-    /// Frees the block at `offset` (as returned by [`alloc`](Arena::alloc), by any process).
-    ///
-    /// # Errors
-    ///
-    /// [`ArenaError::DoubleFree`]; [`ArenaError::BadOffset`] if `offset` is not the start
-    /// of an allocated block; [`ArenaError::Corrupt`]. Nothing is changed on error.
-    /// Freeing a *stale* offset whose block was freed and allocated again with the same
-    /// shape cannot be told apart from a correct free (as with any allocator).
-    pub fn free(&self, offset: Offset<u8>) -> Result<(), ArenaError> {
+    /// [`Arena::free`].
+    fn free(&self, offset: Offset<u8>) -> Result<(), ArenaError> {
         let off = offset.get();
         let bad = |reason| {
             Err(ArenaError::BadOffset {
@@ -698,7 +816,7 @@ impl Arena {
     }
 
     fn push(&self, class: u32, block: u64) {
-        let head = &self.header().heads[class as usize].word;
+        let head = self.head(class);
         let idx = (block / UNIT) as u32 + 1;
         // Relaxed: the value is only a CAS expectation.
         let mut h = head.load(Ordering::Relaxed);
@@ -712,42 +830,15 @@ impl Arena {
                 Ok(_) => return,
                 Err(cur) => h = cur,
             }
+            self.mem.note(event::PUSH_RETRY, block);
         }
     }
 
-    /// A pointer to `len` bytes at `offset`, checked to lie inside the arena's blocks (not
-    /// that they are allocated).
-    ///
-    /// # Errors
-    ///
-    /// [`ArenaError::BadOffset`].
-    pub fn ptr(&self, offset: Offset<u8>, len: usize) -> Result<NonNull<u8>, ArenaError> {
-        let off = offset.get();
-        let ok = off.checked_sub(self.base_offset).filter(|&d| {
-            d >= FIRST_BLOCK && d.checked_add(len as u64).is_some_and(|e| e <= self.len)
-        });
-        match ok {
-            // SAFETY: `d + len <= self.len`, inside the arena's memory.
-            Some(d) => Ok(unsafe { self.mem.add(d as usize) }),
-            None => Err(ArenaError::BadOffset {
-                offset: off,
-                reason: "outside the arena's blocks",
-            }),
-        }
-    }
-
-    /// Walks every block and every free list and checks that they agree. Run it while no
-    /// other thread or process allocates or frees (a test's quiescent point); concurrent
-    /// use may make it report errors, never undefined behaviour.
-    ///
-    /// # Errors
-    ///
-    /// [`ArenaError::Corrupt`] naming the first inconsistency.
-    pub fn check(&self) -> Result<ArenaStats, ArenaError> {
+    /// [`Arena::check`].
+    fn check(&self) -> Result<ArenaStats, ArenaError> {
         let corrupt = |offset, reason| Err(ArenaError::Corrupt { offset, reason });
-        let h = self.header();
         // Acquire: pairs with the AcqRel CASes of `bump`.
-        let bump = h.bump.load(Ordering::Acquire);
+        let bump = self.bump().load(Ordering::Acquire);
         if bump < FIRST_BLOCK || !bump.is_multiple_of(UNIT) || bump > self.len {
             return corrupt(0, "bump pointer out of range");
         }
@@ -783,7 +874,7 @@ impl Arena {
         }
         for class in 0..self.num_classes {
             // Acquire: pairs with the Release CAS in `push`.
-            let mut idx = h.heads[class as usize].word.load(Ordering::Acquire) as u32;
+            let mut idx = self.head(class).load(Ordering::Acquire) as u32;
             let mut steps = 0usize;
             while idx != 0 {
                 let block = u64::from(idx - 1) * UNIT;
@@ -812,5 +903,106 @@ impl Arena {
             .filter(|(_, state, listed)| *state == ST_FREE && !listed)
             .count() as u64;
         Ok(stats)
+    }
+}
+
+#[cfg(mproc_loom)]
+pub mod model {
+    //! The loom arm (`--cfg mproc_loom` only): the arena's algorithm over loom's model memory.
+    //!
+    //! [`ModelArena`] runs exactly the code [`Arena`](super::Arena) runs (the shared `Heap`), over words that
+    //! are loom atomics built with `new()` instead of std atomics overlaid on a segment. There are
+    //! no user bytes: it hands out offsets, which a model may compare and free but not resolve.
+    //! The algorithm notes the branches it takes ([`take_events`]), so a model can assert that
+    //! the interleavings it wants were reached. `tests/loom_arena.rs` holds the models.
+    use super::{ArenaError, ArenaStats, FIRST_BLOCK, Heap, MIN_ARENA_LEN, UNIT, classes_for};
+    use super::{BUMP_AT, Words, event};
+    use crate::offset::Offset;
+    use crate::sync::Ordering;
+    use crate::words::ModelWords;
+
+    /// Noted when a pop's head CAS fails and it retries; the offset is the block it expected
+    /// to take.
+    pub const POP_RETRY: &str = event::POP_RETRY;
+    /// Noted when a push's head CAS fails and it retries; the offset is the pushed block.
+    pub const PUSH_RETRY: &str = event::PUSH_RETRY;
+    /// Noted when a carver loses the block at the bump pointer to another carver.
+    pub const CARVE_LOST: &str = event::CARVE_LOST;
+    /// Noted when a carver's own bump CAS finds that a helper already moved the pointer.
+    pub const CARVE_HELPED: &str = event::CARVE_HELPED;
+
+    /// Offset of the first block (the first block carved has this offset plus 16).
+    pub const FIRST_BLOCK_OFFSET: u64 = FIRST_BLOCK;
+
+    /// An arena over loom model memory. Build it inside `loom::model`.
+    #[derive(Debug)]
+    pub struct ModelArena {
+        heap: Heap<ModelWords>,
+    }
+
+    impl ModelArena {
+        /// A fresh arena of `len` bytes whose handed-out offsets are arena-relative (base 0),
+        /// set up as [`Arena::init_raw`](super::Arena::init_raw) sets up zeroed bytes. Keep
+        /// `len` small: every word of it is a loom atomic.
+        ///
+        /// # Errors
+        ///
+        /// [`ArenaError::InvalidRange`] if `len` is below [`super::MIN_ARENA_LEN`].
+        pub fn new(len: u64) -> Result<ModelArena, ArenaError> {
+            if len < MIN_ARENA_LEN {
+                return Err(ArenaError::InvalidRange {
+                    reason: "too small (at least 2240 bytes)",
+                });
+            }
+            let len = len - len % UNIT;
+            let heap = Heap {
+                mem: ModelWords::new(len),
+                len,
+                base_offset: 0,
+                num_classes: classes_for(len),
+            };
+            // Relaxed: nothing else runs yet; threads spawned later synchronise with us.
+            // (The header's magic, version and length are not read by the algorithm.)
+            heap.mem.word(BUMP_AT).store(FIRST_BLOCK, Ordering::Relaxed);
+            Ok(ModelArena { heap })
+        }
+
+        /// As [`Arena::alloc`](super::Arena::alloc).
+        ///
+        /// # Errors
+        ///
+        /// As [`Arena::alloc`](super::Arena::alloc).
+        pub fn alloc(&self, size: usize, align: usize) -> Result<Offset<u8>, ArenaError> {
+            self.heap.alloc(size, align)
+        }
+
+        /// As [`Arena::free`](super::Arena::free).
+        ///
+        /// # Errors
+        ///
+        /// As [`Arena::free`](super::Arena::free).
+        pub fn free(&self, offset: Offset<u8>) -> Result<(), ArenaError> {
+            self.heap.free(offset)
+        }
+
+        /// As [`Arena::check`](super::Arena::check) (run it at a quiescent point).
+        ///
+        /// # Errors
+        ///
+        /// As [`Arena::check`](super::Arena::check).
+        pub fn check(&self) -> Result<ArenaStats, ArenaError> {
+            self.heap.check()
+        }
+
+        /// As [`Arena::carved`](super::Arena::carved).
+        pub fn carved(&self) -> u64 {
+            self.heap.carved()
+        }
+    }
+
+    /// The events (`POP_RETRY`, ...) the current loom thread's arena calls noted since the
+    /// last call, oldest first, each with its arena-relative offset.
+    pub fn take_events() -> Vec<(&'static str, u64)> {
+        crate::words::take_events()
     }
 }

@@ -62,6 +62,7 @@ pub mod participant;
 mod segment;
 mod sync;
 mod sys;
+mod words;
 
 pub use arena::{Arena, ArenaError, ArenaStats};
 pub use error::{OffsetError, RegisterError, SegmentError};
