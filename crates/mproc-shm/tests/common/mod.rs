@@ -1,6 +1,8 @@
-//! Shared helpers for the multi-process tests: bounded fork/wait, unique names, and
-//! re-invoking the test binary as an unrelated child process.
+//! Shared helpers for the tests: bounded fork/wait, unique names, re-invoking the test binary
+//! as an unrelated child process, and outcome-arm counters for the loom models (`arms`).
 #![allow(dead_code, unreachable_pub, clippy::disallowed_types)]
+
+pub mod arms;
 
 use std::panic::AssertUnwindSafe;
 use std::process::{Child, Command};
