@@ -88,6 +88,9 @@
 #[allow(clippy::unnecessary_safety_comment)]
 mod doorbell;
 pub use doorbell::Doorbell;
+#[cfg(any(feature = "test-hooks", mproc_loom))]
+#[doc(hidden)]
+pub mod fault;
 pub use layout::{AttachError, LayoutError, MAX_SLOT_SIZE, REGION_ALIGN, RingKind};
 pub use mpmc::{MAX_TRIES, MpmcRing, MpmcShape, RecoveryReport, TryPopError, TryPushError};
 pub use record::{

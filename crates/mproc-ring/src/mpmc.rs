@@ -216,6 +216,9 @@ pub struct MpmcRing {
     cap: u32,
     slot: u32,
     stride: usize,
+    /// Test-only fault hook of this handle (see [`crate::fault`]).
+    #[cfg(any(feature = "test-hooks", mproc_loom))]
+    hook: Option<crate::fault::Hook>,
 }
 
 /// Moves a slot out of our claim: explicitly with [`Finish::finish`], or on unwinding.
@@ -357,6 +360,8 @@ impl MpmcRing {
             cap: shape.capacity,
             slot: shape.slot_size,
             stride: Self::stride(shape.slot_size),
+            #[cfg(feature = "test-hooks")]
+            hook: None,
         }
     }
 
@@ -427,6 +432,7 @@ impl MpmcRing {
                 cap: shape.capacity,
                 slot: shape.slot_size,
                 stride,
+                hook: None,
             })
         }
     }
@@ -523,6 +529,27 @@ impl MpmcRing {
         unsafe { self.mem.data.as_ptr().add(i * self.stride) }
     }
 
+    /// A handle that calls `hook` at each [`FaultPoint`](crate::fault::FaultPoint) it passes
+    /// (test builds only: feature `test-hooks` or `--cfg mproc_loom`; see [`crate::fault`]).
+    #[doc(hidden)]
+    #[cfg(any(feature = "test-hooks", mproc_loom))]
+    pub fn with_fault_hook(
+        &self,
+        hook: impl Fn(crate::fault::FaultPoint) + Send + Sync + std::panic::RefUnwindSafe + 'static,
+    ) -> MpmcRing {
+        MpmcRing {
+            hook: Some(crate::fault::Hook(std::sync::Arc::new(hook))),
+            ..self.clone()
+        }
+    }
+
+    #[cfg(any(feature = "test-hooks", mproc_loom))]
+    fn fault_point(&self, point: crate::fault::FaultPoint) {
+        if let Some(hook) = &self.hook {
+            (hook.0)(point);
+        }
+    }
+
     /// Helps `word` from `from` to `from + 1` (failure means someone else did).
     #[inline]
     fn help(word: &AtomicU64, from: u64) {
@@ -563,6 +590,8 @@ impl MpmcRing {
                         )
                         .is_ok()
                     {
+                        #[cfg(any(feature = "test-hooks", mproc_loom))]
+                        self.fault_point(crate::fault::FaultPoint::WriteClaimed { pos: t });
                         Self::help(&h.tail, t);
                         return Ok(t);
                     }
@@ -576,6 +605,11 @@ impl MpmcRing {
                 if h.tail.load(Ordering::Acquire) == t {
                     return Err(TryPushError::Full);
                 }
+            } else if d == cap {
+                // Position `t` was claimed and its lap is over (e.g. a producer died between
+                // its claim and its help, and its tombstone was consumed): the tail is behind
+                // and nobody else will move it. Help it (or our `t` was stale: no effect).
+                Self::help(&h.tail, t);
             } else if d < 0 || d % cap != 0 {
                 // No valid execution shows this; seen twice in a row, it is corruption.
                 if odd == Some((t, w)) {
@@ -702,6 +736,8 @@ impl MpmcRing {
                             )
                             .is_ok()
                         {
+                            #[cfg(any(feature = "test-hooks", mproc_loom))]
+                            self.fault_point(crate::fault::FaultPoint::ReadClaimed { pos: hd });
                             Self::help(&h.head, hd);
                             if id != 0 {
                                 // A FULL word with a claimant field: not ours to trust.
@@ -723,8 +759,10 @@ impl MpmcRing {
                         return Err(TryPopError::Empty);
                     }
                 }
-            } else if d == cap && st == EMPTY {
-                // Consumed already; the head is behind. Help it.
+            } else if d == cap {
+                // Consumed (or freed by `recover`) already, and maybe refilled for the next
+                // lap: the head is behind (its claimant died before helping), or our `hd`
+                // was stale. Help it.
                 Self::help(&h.head, hd);
             } else if d == -cap && st == READING {
                 // The previous lap's reader is still busy: nothing for us yet.

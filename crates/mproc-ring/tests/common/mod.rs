@@ -1,14 +1,28 @@
-//! Helpers shared by the integration tests: ids, shared anonymous memory, bounded fork.
+//! Helpers shared by the integration tests: ids, shared anonymous memory, bounded fork,
+//! killed claimants.
 #![allow(dead_code, unsafe_code, unreachable_pub)]
 
+use std::fmt::Debug;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use mproc_ring::ParticipantId;
+use mproc_ring::fault::Killed;
 
 /// A participant id from a small number (test shorthand).
 pub fn id(n: u32) -> ParticipantId {
     ParticipantId::new(n).expect("valid test id")
+}
+
+/// Runs `op`, a ring call on a handle whose fault hook calls `fault::kill`, and asserts that
+/// it was killed there (unwound with `Killed`); any other panic goes on unwinding.
+pub fn expect_killed<T: Debug>(op: impl FnOnce() -> T) {
+    match catch_unwind(AssertUnwindSafe(op)) {
+        Err(payload) if payload.is::<Killed>() => {}
+        Err(payload) => resume_unwind(payload),
+        Ok(v) => panic!("the fault hook should have killed this call; it returned {v:?}"),
+    }
 }
 
 /// Scales an iteration count down in debug builds.

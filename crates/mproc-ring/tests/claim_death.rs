@@ -1,0 +1,193 @@
+//! A claimant frozen or dead between its claim CAS and its help of the tail or head — the
+//! crash window a random SIGKILL almost never hits — made deterministic with the test-only
+//! fault hook (`MpmcRing::with_fault_hook`, feature `test-hooks`). The ring's promise: such a
+//! claimant stalls nobody; a dead one's message is lost and counted once `recover` runs.
+//!
+//! "Frozen": the hook runs the other participants' operations while the claimant's own call
+//! is suspended at the point, then lets it finish. "Dead": the hook kills the call there
+//! (`fault::kill`), leaving the claim in the slot word. One thread, no timing, no loops: every
+//! ring call is itself bounded (`MAX_TRIES`, then `Contended`), so a stall fails an assertion.
+//! The same windows under loom, racing recovery: `loom_mpmc.rs`.
+#![cfg(not(mproc_loom))]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::{expect_killed, id};
+use mproc_ring::fault::{FaultPoint, kill};
+use mproc_ring::{MpmcRing, MpmcShape, TryPopError, TryPushError};
+
+fn ring(capacity: u32) -> MpmcRing {
+    MpmcRing::new(MpmcShape {
+        capacity,
+        slot_size: 8,
+    })
+    .unwrap()
+}
+
+/// Pops everything left, in order.
+fn drain(r: &MpmcRing) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    loop {
+        match r.try_pop_vec(id(20)) {
+            Ok(v) => got.push(v),
+            Err(TryPopError::Empty) => return got,
+            Err(e) => panic!("drain: {e}"),
+        }
+    }
+}
+
+/// Two full laps of pushes and pops: every slot word and both hints are where they belong.
+fn laps_work(r: &MpmcRing) {
+    for lap in 0..2u8 {
+        for i in 0..r.capacity() as u8 {
+            assert_eq!(r.try_push(id(21), &[lap, i]), Ok(()), "lap {lap}, push {i}");
+        }
+        assert_eq!(r.try_push(id(21), b"over"), Err(TryPushError::Full));
+        for i in 0..r.capacity() as u8 {
+            assert_eq!(
+                r.try_pop_vec(id(22)),
+                Ok(vec![lap, i]),
+                "lap {lap}, pop {i}"
+            );
+        }
+        assert_eq!(r.try_pop_vec(id(22)), Err(TryPopError::Empty));
+    }
+}
+
+/// What the hook saw the others do, recorded for the test to check after the call.
+type Log<T> = Arc<Mutex<Vec<T>>>;
+
+#[test]
+fn a_producer_frozen_between_claim_and_help_stalls_no_producer() {
+    let r = ring(4);
+    type Seen = (Result<(), TryPushError>, Result<Vec<u8>, TryPopError>);
+    let log: Log<Seen> = Arc::default();
+    let frozen = {
+        let (r, log) = (r.clone(), log.clone());
+        r.clone().with_fault_hook(move |p| {
+            assert_eq!(p, FaultPoint::WriteClaimed { pos: 0 });
+            // P1 holds WRITING(0) and has not helped the tail: P2 must help it past.
+            let pushed = r.try_push(id(2), b"p2");
+            // The consumer waits behind the claimed slot (FIFO), without spinning out.
+            let popped = r.try_pop_vec(id(3));
+            log.lock().unwrap().push((pushed, popped));
+        })
+    };
+    assert_eq!(frozen.try_push(id(1), b"p1"), Ok(()));
+    assert_eq!(
+        *log.lock().unwrap(),
+        [(Ok(()), Err(TryPopError::Empty))],
+        "while P1 was frozen after its claim"
+    );
+    assert_eq!(drain(&r), [b"p1".to_vec(), b"p2".to_vec()]);
+    assert_eq!(r.lost_writes(), 0);
+    laps_work(&r);
+}
+
+#[test]
+fn a_producer_dead_between_claim_and_help_stalls_no_producer() {
+    let r = ring(4);
+    expect_killed(|| r.with_fault_hook(|_| kill()).try_push(id(1), b"p1"));
+    // P1's claim WRITING(0, 1) is in slot 0 and the tail still says 0.
+    assert_eq!(
+        r.try_push(id(2), b"p2"),
+        Ok(()),
+        "P2 must pass the dead claim"
+    );
+    assert_eq!(
+        r.try_pop_vec(id(3)),
+        Err(TryPopError::Empty),
+        "behind the dead claim"
+    );
+    assert_eq!(r.recover(|p| p != 1).tombstoned, 1);
+    assert_eq!(r.lost_writes(), 1);
+    assert_eq!(drain(&r), [b"p2".to_vec()], "the tombstone is skipped");
+    laps_work(&r);
+}
+
+/// The dead producer's tombstone is consumed before any other producer comes by, so nobody
+/// helped the tail past its claim: the next producer finds the slot a lap ahead of the tail.
+#[test]
+fn a_producer_dead_between_claim_and_help_then_skipped_stalls_no_producer() {
+    let r = ring(2);
+    expect_killed(|| r.with_fault_hook(|_| kill()).try_push(id(1), b"p1"));
+    assert_eq!(r.recover(|p| p != 1).tombstoned, 1);
+    assert_eq!(
+        r.try_pop_vec(id(3)),
+        Err(TryPopError::Empty),
+        "skips the tombstone"
+    );
+    assert_eq!(
+        r.try_push(id(2), b"p2"),
+        Ok(()),
+        "the tail must move past the dead claim"
+    );
+    assert_eq!(drain(&r), [b"p2".to_vec()]);
+    assert_eq!(r.lost_writes(), 1);
+    laps_work(&r);
+}
+
+#[test]
+fn a_consumer_frozen_between_claim_and_help_stalls_no_consumer() {
+    let r = ring(4);
+    r.try_push(id(1), b"a").unwrap();
+    r.try_push(id(1), b"b").unwrap();
+    let log: Log<Result<Vec<u8>, TryPopError>> = Arc::default();
+    let frozen = {
+        let (r, log) = (r.clone(), log.clone());
+        r.clone().with_fault_hook(move |p| {
+            assert_eq!(p, FaultPoint::ReadClaimed { pos: 0 });
+            // C1 holds READING(0) and has not helped the head: C2 must help it past.
+            log.lock().unwrap().push(r.try_pop_vec(id(3)));
+        })
+    };
+    assert_eq!(frozen.try_pop_vec(id(2)), Ok(b"a".to_vec()));
+    assert_eq!(
+        *log.lock().unwrap(),
+        [Ok(b"b".to_vec())],
+        "while C1 was frozen"
+    );
+    assert_eq!(r.lost_reads(), 0);
+    assert_eq!(drain(&r), Vec::<Vec<u8>>::new());
+    laps_work(&r);
+}
+
+#[test]
+fn a_consumer_dead_between_claim_and_help_stalls_no_consumer() {
+    let r = ring(4);
+    for m in [b"a", b"b", b"c"] {
+        r.try_push(id(1), m).unwrap();
+    }
+    expect_killed(|| r.with_fault_hook(|_| kill()).try_pop_vec(id(2)));
+    // C1's claim READING(0, 2) is in slot 0 and the head still says 0.
+    assert_eq!(
+        r.try_pop_vec(id(3)),
+        Ok(b"b".to_vec()),
+        "C2 must pass the dead claim"
+    );
+    assert_eq!(r.recover(|p| p != 2).freed, 1);
+    assert_eq!(r.lost_reads(), 1);
+    assert_eq!(drain(&r), [b"c".to_vec()]);
+    laps_work(&r);
+}
+
+/// The dead consumer's slot is freed and refilled before any other consumer comes by, so
+/// nobody helped the head past its claim: the next consumer finds the slot a lap ahead.
+#[test]
+fn a_consumer_dead_between_claim_and_help_then_refilled_stalls_no_consumer() {
+    let r = ring(2);
+    r.try_push(id(1), b"a").unwrap();
+    r.try_push(id(1), b"b").unwrap();
+    expect_killed(|| r.with_fault_hook(|_| kill()).try_pop_vec(id(2)));
+    assert_eq!(r.recover(|p| p != 2).freed, 1);
+    assert_eq!(r.try_push(id(1), b"c"), Ok(()), "reuses the freed slot");
+    assert_eq!(
+        drain(&r),
+        [b"b".to_vec(), b"c".to_vec()],
+        "the head must move past the dead claim"
+    );
+    assert_eq!(r.lost_reads(), 1);
+    laps_work(&r);
+}
