@@ -1,14 +1,21 @@
 //! Loom models of the MPMC ring: 2 producers / 1 consumer and 1 / 2 at the full and empty
-//! boundaries, and recovery racing with a participant declared dead mid-claim.
+//! boundaries; recovery racing with a writer and with a reader declared dead mid-claim; and a
+//! producer and a consumer killed between their claim CAS and their help of the tail or head
+//! (through the test-only fault hook), which must stall nobody.
+//!
+//! Every model counts its outcome arms and fails unless each was reached (`common::arms`).
+
+#[cfg(mproc_loom)]
+mod common;
 
 #[cfg(mproc_loom)]
 mod tests {
     use loom::thread;
-    use mproc_ring::{MpmcRing, MpmcShape, ParticipantId, TryPopError, TryPushError};
+    use mproc_ring::fault::{FaultPoint, kill};
+    use mproc_ring::{MpmcRing, MpmcShape, TryPopError, TryPushError};
 
-    fn id(n: u32) -> ParticipantId {
-        ParticipantId::new(n).unwrap()
-    }
+    use crate::common::arms::Arms;
+    use crate::common::{expect_killed, id};
 
     fn ring(capacity: u32) -> MpmcRing {
         MpmcRing::new(MpmcShape {
@@ -18,51 +25,75 @@ mod tests {
         .unwrap()
     }
 
-    fn push_until_ok(r: &MpmcRing, me: ParticipantId, v: &[u8]) {
+    /// Drains what is left after the threads joined (single-threaded, so exact).
+    fn drain(r: &MpmcRing) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
         loop {
-            match r.try_push(me, v) {
-                Ok(()) => return,
-                Err(TryPushError::Full) => thread::yield_now(),
+            match r.try_pop_vec(id(20)) {
+                Ok(v) => got.push(v),
+                Err(TryPopError::Empty) => return got,
                 Err(e) => panic!("{e}"),
             }
         }
     }
 
-    /// Drains what is left after the threads joined (single-threaded, so exact).
-    fn drain(r: &MpmcRing) -> Vec<u8> {
-        let mut got = Vec::new();
-        while let Ok(v) = r.try_pop_vec(id(20)) {
-            got.push(v[0]);
+    /// One more full lap, single-threaded: every slot word was left at the right lap (a
+    /// word one lap off makes a push or pop here fail).
+    fn full_lap_works(r: &MpmcRing) {
+        for i in 0..r.capacity() as u8 {
+            r.try_push(id(21), &[i]).unwrap();
         }
-        got
+        assert_eq!(r.try_push(id(21), b"x"), Err(TryPushError::Full));
+        for i in 0..r.capacity() as u8 {
+            assert_eq!(r.try_pop_vec(id(22)).unwrap(), [i]);
+        }
+        assert!(r.is_empty());
     }
 
     /// Capacity 1, two producers racing one consumer: each push either lands or says `Full`
     /// (only when the slot really holds the other message); nothing is lost or duplicated.
     #[test]
     fn two_producers_one_consumer_at_full() {
-        loom::model(|| {
+        static ARMS: Arms<3> = Arms::new(
+            "two_producers_one_consumer_at_full",
+            [
+                "a push saw Full",
+                "the consumer took one",
+                "the consumer saw Empty",
+            ],
+        );
+        ARMS.model(|| {
             let r = ring(1);
             let hs: Vec<_> = (1..=2u8)
                 .map(|p| {
                     let r = r.clone();
                     thread::spawn(move || match r.try_push(id(u32::from(p)), &[p]) {
                         Ok(()) => Some(p),
-                        Err(TryPushError::Full) => None,
+                        Err(TryPushError::Full) => {
+                            ARMS.hit("a push saw Full");
+                            None
+                        }
                         Err(e) => panic!("{e}"),
                     })
                 })
                 .collect();
             let mut got = Vec::new();
-            match r.try_pop_vec(id(9)) {
-                Ok(v) => got.push(v[0]),
-                Err(TryPopError::Empty) => {}
+            let c = {
+                let r = r.clone();
+                thread::spawn(move || r.try_pop_vec(id(9)))
+            };
+            match c.join().unwrap() {
+                Ok(v) => {
+                    ARMS.hit("the consumer took one");
+                    got.push(v[0]);
+                }
+                Err(TryPopError::Empty) => ARMS.hit("the consumer saw Empty"),
                 Err(e) => panic!("{e}"),
             }
             assert!(r.len() <= 1);
             let pushed: Vec<u8> = hs.into_iter().filter_map(|h| h.join().unwrap()).collect();
             assert!(!pushed.is_empty(), "with one slot, at least one push lands");
-            got.extend(drain(&r));
+            got.extend(drain(&r).into_iter().map(|v| v[0]));
             got.sort();
             assert_eq!(got, pushed);
         });
@@ -72,7 +103,15 @@ mod tests {
     /// there or already taken) and two consumers racing at the empty boundary.
     #[test]
     fn one_producer_two_consumers_at_empty() {
-        loom::model(|| {
+        static ARMS: Arms<3> = Arms::new(
+            "one_producer_two_consumers_at_empty",
+            [
+                "both consumers took one",
+                "one took, one saw Empty",
+                "both saw Empty",
+            ],
+        );
+        ARMS.model(|| {
             let r = ring(2);
             let hs: Vec<_> = (0..2u32)
                 .map(|c| {
@@ -87,73 +126,209 @@ mod tests {
             r.try_push(id(1), &[1]).unwrap();
             r.try_push(id(1), &[2]).unwrap();
             let mut got: Vec<u8> = hs.into_iter().filter_map(|h| h.join().unwrap()).collect();
+            ARMS.hit(match got.len() {
+                2 => "both consumers took one",
+                1 => "one took, one saw Empty",
+                _ => "both saw Empty",
+            });
             if got == [2] {
                 panic!("message 2 taken while message 1 was left behind");
             }
-            got.extend(drain(&r));
+            got.extend(drain(&r).into_iter().map(|v| v[0]));
             got.sort();
             assert_eq!(got, [1, 2]);
             assert!(r.is_empty());
         });
     }
 
+    /// A writer declared dead (id 5, alive in fact) races recovery and a live producer: its
+    /// push either finishes untouched or is tombstoned mid-write (`Recovered`, counted once,
+    /// its message never delivered); the live producer's message is never lost.
     #[test]
     fn recovery_of_a_writer_declared_dead() {
-        loom::model(|| {
+        static ARMS: Arms<2> = Arms::new(
+            "recovery_of_a_writer_declared_dead",
+            ["recovered mid-write", "the write finished untouched"],
+        );
+        ARMS.model(|| {
             let r = ring(2);
             let dead = id(5);
             let r2 = r.clone();
-            // The "dead" writer: recovery may resolve its slot while it is mid-claim.
             let w = thread::spawn(move || r2.try_push(dead, b"d"));
             let r3 = r.clone();
             let rec = thread::spawn(move || r3.recover(|p| p != 5).tombstoned);
-            push_until_ok(&r, id(1), b"l"); // capacity 2: at most one other message
+            // Capacity 2: at most one other message, so never Full.
+            r.try_push(id(1), b"l").unwrap();
             let res = w.join().unwrap();
             let tombstoned = rec.join().unwrap();
             assert_eq!(u64::from(tombstoned), r.lost_writes());
-            let mut got = Vec::new();
-            while let Ok(v) = r.try_pop_vec(id(9)) {
-                got.push(v);
-            }
+            let got = drain(&r);
             match res {
                 Ok(()) => {
+                    ARMS.hit("the write finished untouched");
                     assert_eq!(tombstoned, 0);
                     assert!(got.contains(&b"d".to_vec()));
                 }
                 Err(TryPushError::Recovered) => {
+                    ARMS.hit("recovered mid-write");
                     assert_eq!(tombstoned, 1);
                     assert!(!got.contains(&b"d".to_vec()));
                 }
-                Err(TryPushError::Full) => {}
                 Err(e) => panic!("{e}"),
             }
-            // The live producer's message is never lost.
             assert!(got.contains(&b"l".to_vec()));
-            assert!(r.is_empty());
+            full_lap_works(&r);
         });
     }
 
+    /// A reader declared dead (id 6, alive in fact) races recovery on its own thread, and a
+    /// producer pushes into the other slot meanwhile. Either the read finishes (nothing
+    /// freed) or recovery frees the slot mid-read (`Recovered`, counted once). Then the
+    /// reader's slot is reused: a freed word one lap off stalls or corrupts that push or the
+    /// lap after it. (Nobody reuses the slot while the reader may still be in it: a reader
+    /// wrongly judged dead can see torn bytes, as `TryPopError::Recovered` documents, and
+    /// loom would rightly call that a race.)
     #[test]
     fn recovery_of_a_reader_declared_dead() {
-        loom::model(|| {
-            let r = ring(1);
+        static ARMS: Arms<2> = Arms::new(
+            "recovery_of_a_reader_declared_dead",
+            ["recovered mid-read", "the read finished untouched"],
+        );
+        ARMS.model(|| {
+            let r = ring(2);
             r.try_push(id(1), b"m").unwrap();
-            let r2 = r.clone();
-            let reader = thread::spawn(move || r2.try_pop_vec(id(6)));
-            let freed = r.recover(|p| p != 6).freed;
+            let reader = {
+                let r = r.clone();
+                thread::spawn(move || r.try_pop_vec(id(6)))
+            };
+            let rec = {
+                let r = r.clone();
+                thread::spawn(move || r.recover(|p| p != 6).freed)
+            };
+            r.try_push(id(1), b"x").unwrap();
             let res = reader.join().unwrap();
+            let freed = rec.join().unwrap();
             assert_eq!(u64::from(freed), r.lost_reads());
             match res {
                 Ok(v) => {
+                    ARMS.hit("the read finished untouched");
                     assert_eq!(v, b"m");
                     assert_eq!(freed, 0);
                 }
-                Err(TryPopError::Recovered) => assert_eq!(freed, 1),
+                Err(TryPopError::Recovered) => {
+                    ARMS.hit("recovered mid-read");
+                    assert_eq!(freed, 1);
+                }
                 Err(e) => panic!("{e}"),
             }
-            // Either way the slot is free again: a push succeeds and no message remains.
-            r.try_push(id(1), b"n").unwrap();
-            assert_eq!(r.try_pop_vec(id(2)).unwrap(), b"n");
+            // Position 2 reuses the reader's slot (0): it needs EMPTY(2).
+            r.try_push(id(1), b"y").unwrap();
+            assert_eq!(drain(&r), [b"x".to_vec(), b"y".to_vec()]);
+            full_lap_works(&r);
+        });
+    }
+
+    /// A producer (id 5) killed right after its claim CAS, before it helps the tail: the
+    /// live producer still pushes (helping the tail past the dead claim when it comes second)
+    /// without any recovery; recovery, racing the claim, tombstones it exactly once; the
+    /// consumer gets the live message; the ring keeps working.
+    #[test]
+    fn a_producer_killed_between_claim_and_help() {
+        static ARMS: Arms<4> = Arms::new(
+            "a_producer_killed_between_claim_and_help",
+            [
+                "the live push passed the dead claim",
+                "the live push claimed first",
+                "the racing recovery found the dead claim",
+                "the dead claim came after the racing recovery",
+            ],
+        );
+        ARMS.model(|| {
+            let r = ring(2);
+            let dead = {
+                let r = r.with_fault_hook(|_| kill());
+                thread::spawn(move || expect_killed(|| r.try_push(id(5), b"d")))
+            };
+            let live = {
+                let r = r.with_fault_hook(|p| {
+                    if let FaultPoint::WriteClaimed { pos } = p {
+                        ARMS.either(
+                            pos == 1,
+                            "the live push passed the dead claim",
+                            "the live push claimed first",
+                        );
+                    }
+                });
+                thread::spawn(move || r.try_push(id(1), b"l"))
+            };
+            // No recovery before the live push is done: it must not need one.
+            live.join().unwrap().unwrap();
+            let first = r.recover(|p| p != 5).tombstoned;
+            ARMS.either(
+                first == 1,
+                "the racing recovery found the dead claim",
+                "the dead claim came after the racing recovery",
+            );
+            dead.join().unwrap();
+            let second = r.recover(|p| p != 5).tombstoned;
+            assert_eq!(first + second, 1);
+            assert_eq!(r.lost_writes(), 1);
+            assert_eq!(drain(&r), [b"l".to_vec()]);
+            full_lap_works(&r);
+        });
+    }
+
+    /// A consumer (id 6) killed right after its claim CAS, before it helps the head: the
+    /// live consumer still pops (helping the head past the dead claim when it comes second)
+    /// without any recovery; recovery frees the dead claim exactly once; producers get the
+    /// slot back; the ring keeps working.
+    #[test]
+    fn a_consumer_killed_between_claim_and_help() {
+        static ARMS: Arms<4> = Arms::new(
+            "a_consumer_killed_between_claim_and_help",
+            [
+                "the live pop passed the dead claim",
+                "the live pop claimed first",
+                "the racing recovery found the dead claim",
+                "the dead claim came after the racing recovery",
+            ],
+        );
+        ARMS.model(|| {
+            let r = ring(2);
+            r.try_push(id(1), b"a").unwrap();
+            r.try_push(id(1), b"b").unwrap();
+            let dead = {
+                let r = r.with_fault_hook(|_| kill());
+                thread::spawn(move || expect_killed(|| r.try_pop_vec(id(6))))
+            };
+            let live = {
+                let r = r.with_fault_hook(|p| {
+                    if let FaultPoint::ReadClaimed { pos } = p {
+                        ARMS.either(
+                            pos == 1,
+                            "the live pop passed the dead claim",
+                            "the live pop claimed first",
+                        );
+                    }
+                });
+                thread::spawn(move || r.try_pop_vec(id(7)))
+            };
+            // No recovery before the live pop is done: it must not need one.
+            let got = live.join().unwrap().unwrap();
+            assert!(got == b"a" || got == b"b", "{got:?}");
+            let first = r.recover(|p| p != 6).freed;
+            ARMS.either(
+                first == 1,
+                "the racing recovery found the dead claim",
+                "the dead claim came after the racing recovery",
+            );
+            dead.join().unwrap();
+            let second = r.recover(|p| p != 6).freed;
+            assert_eq!(first + second, 1);
+            assert_eq!(r.lost_reads(), 1);
+            // No pop in between: the freed slot is refilled before any consumer helps the
+            // head past a dead claim that the live pop did not pass.
+            full_lap_works(&r);
         });
     }
 }

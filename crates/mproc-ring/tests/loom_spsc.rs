@@ -1,22 +1,28 @@
 //! Loom models of the SPSC ring (wrap-around at capacity 2) and the record ring (padding at
 //! the wrap). Run: `RUSTFLAGS="--cfg mproc_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p
-//! mproc-ring --release --test 'loom_*'`.
+//! mproc-ring --release --test 'loom_*'`. Each model asserts that every outcome arm was
+//! reached (`common::arms`).
+
+#[cfg(mproc_loom)]
+mod common;
 
 #[cfg(mproc_loom)]
 mod tests {
     use loom::thread;
     use mproc_ring::{
-        ParticipantId, PopError, PushError, ReadError, RecordRing, RecordShape, SpscRing,
-        SpscShape, WriteError,
+        PopError, PushError, ReadError, RecordRing, RecordShape, SpscRing, SpscShape, WriteError,
     };
 
-    fn id(n: u32) -> ParticipantId {
-        ParticipantId::new(n).unwrap()
-    }
+    use crate::common::arms::Arms;
+    use crate::common::id;
 
     #[test]
     fn spsc_wraps_at_capacity_two() {
-        loom::model(|| {
+        static ARMS: Arms<2> = Arms::new(
+            "spsc_wraps_at_capacity_two",
+            ["a push saw Full", "a pop saw Empty"],
+        );
+        ARMS.model(|| {
             let r = SpscRing::new(SpscShape {
                 capacity: 2,
                 slot_size: 1,
@@ -29,7 +35,10 @@ mod tests {
                 while i < 3 {
                     match p.push(&[i]) {
                         Ok(()) => i += 1,
-                        Err(PushError::Full) => thread::yield_now(),
+                        Err(PushError::Full) => {
+                            ARMS.hit("a push saw Full");
+                            thread::yield_now();
+                        }
                         Err(e) => panic!("{e}"),
                     }
                 }
@@ -42,7 +51,10 @@ mod tests {
                         assert_eq!(out[0], next);
                         next += 1;
                     }
-                    Err(PopError::Empty) => thread::yield_now(),
+                    Err(PopError::Empty) => {
+                        ARMS.hit("a pop saw Empty");
+                        thread::yield_now();
+                    }
                     Err(e) => panic!("{e}"),
                 }
                 assert!(r.len() <= 2);
@@ -53,7 +65,11 @@ mod tests {
 
     #[test]
     fn record_ring_pads_at_the_wrap() {
-        loom::model(|| {
+        static ARMS: Arms<2> = Arms::new(
+            "record_ring_pads_at_the_wrap",
+            ["a write saw Full", "a read saw Empty"],
+        );
+        ARMS.model(|| {
             // 4 units of 8 bytes; records: 1 unit, 2 units, then 2 units that need 1 unit of
             // padding at the end before wrapping to offset 0.
             let r = RecordRing::new(RecordShape { capacity: 32 }).unwrap();
@@ -65,7 +81,10 @@ mod tests {
                 while i < msgs.len() {
                     match w.try_write(msgs[i]) {
                         Ok(()) => i += 1,
-                        Err(WriteError::Full) => thread::yield_now(),
+                        Err(WriteError::Full) => {
+                            ARMS.hit("a write saw Full");
+                            thread::yield_now();
+                        }
                         Err(e) => panic!("{e}"),
                     }
                 }
@@ -77,7 +96,10 @@ mod tests {
                         assert_eq!(rec.bytes(), msgs[i]);
                         i += 1;
                     }
-                    Err(ReadError::Empty) => thread::yield_now(),
+                    Err(ReadError::Empty) => {
+                        ARMS.hit("a read saw Empty");
+                        thread::yield_now();
+                    }
                     Err(e) => panic!("{e}"),
                 }
             }

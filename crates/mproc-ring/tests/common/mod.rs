@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: ids, shared anonymous memory, bounded fork,
-//! killed claimants.
+//! killed claimants, and (loom) outcome coverage.
 #![allow(dead_code, unsafe_code, unreachable_pub)]
+
+#[cfg(mproc_loom)]
+pub mod arms;
 
 use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
