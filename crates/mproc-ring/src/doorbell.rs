@@ -15,8 +15,10 @@
 //!    retrying the operation (the wake may be spurious or for another sleeper).
 //!
 //! Waker (a producer after a successful push, or a batch of them):
-//! 1. `if bell.notify() { futex::wake(bell.word(), n) }` — `notify` does `fence(SeqCst)`,
+//! 1. `if bell.notify() { futex::wake(bell.word(), all) }` — `notify` does `fence(SeqCst)`,
 //!    reads the sleeper count, and only when it is nonzero bumps the word and returns `true`.
+//!    Wake every sleeper: one ring may stand for several items, so a wake of one can leave a
+//!    second sleeper asleep behind an item (loom's two-sleeper models fail that way).
 //!
 //! Why no wake-up is lost: the sleeper's "register, fence, re-check" and the waker's
 //! "publish, fence, read sleepers" are a Dekker pair, so at least one side sees the other.

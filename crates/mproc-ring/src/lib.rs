@@ -35,6 +35,16 @@
 //!   `0..=capacity`, exact when the ring is quiescent.
 //! * **Blocking** is not done here: the [`Doorbell`] docs give the sleep/wake protocol.
 //!
+//! # Verification
+//!
+//! Loom models (`--cfg mproc_loom`, `tests/loom_*.rs`) of every ring, of MPMC crash recovery
+//! racing its participants, of a claimant killed between its claim and its help, and of the
+//! doorbell with one and with two sleepers; each model asserts that every outcome arm it
+//! names was reached, so a model that explores nothing fails. Deterministic tests stop or
+//! kill an MPMC claimant at that point through a test-only fault hook (feature `test-hooks`,
+//! turned on only by this crate's own dev-dependency on itself; without it the hook is not
+//! compiled). Property tests against `VecDeque`, threads, fork + SIGKILL, and fuzzing.
+//!
 //! # Example
 //!
 //! ```

@@ -20,9 +20,17 @@
 //! * pop: load `head`; CAS slot `head` from `FULL(h)` to `READING(h, me)`; help `head` to
 //!   `h + 1`; read; store `EMPTY(h + cap)` (Release).
 //!
-//! `head` and `tail` are hints that everyone helps forward (a claimant that dies before
-//! helping does not stall anyone); the slot words are the truth. A producer or consumer that
-//! dies mid-claim leaves a word naming it, which [`MpmcRing::recover`] resolves.
+//! `head` and `tail` are hints that everyone helps forward; the slot words are the truth. A
+//! claimant that stops or dies between its claim and its help stalls nobody: the next one
+//! helps the hint past a slot claimed for this lap, or past a slot already a lap ahead (the
+//! dead claim was resolved and its lap finished before anyone came by). A producer or
+//! consumer that dies mid-claim leaves a word naming it, which [`MpmcRing::recover`]
+//! resolves.
+//!
+//! Verification: loom models (`tests/loom_mpmc.rs`, each asserting that every outcome arm was
+//! reached) and deterministic tests (`tests/claim_death.rs`) stop or kill a claimant right
+//! after its claim CAS through a test-only fault hook (`with_fault_hook`, compiled only with
+//! the `test-hooks` feature or under loom); fork + SIGKILL tests in `tests/process.rs`.
 //!
 //! Every word, index and length read from the region is untrusted: indices are masked,
 //! lengths checked against the slot size, and every retry loop is bounded
