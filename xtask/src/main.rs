@@ -4,9 +4,11 @@
 //! * `cargo xtask test [--quick]`: the whole test matrix this machine can run (see [`mod@test`]).
 //! * `cargo xtask fuzz TARGET [SECONDS]`: run one cargo-fuzz target for a bounded time.
 //! * `cargo xtask bench [--quick]`: the criterion benches (see [`mod@bench`]).
+//! * `cargo xtask loom [FILTER]`: the loom models, each its own step (see [`mod@loom`]).
 
 mod bench;
 mod fuzz;
+mod loom;
 mod runner;
 mod test;
 
@@ -20,6 +22,7 @@ commands:
   test [--quick]           run the test matrix; --quick skips release, loom, bench and fuzz steps
   fuzz TARGET [SECONDS]    run one fuzz target (default 60 s); `fuzz --list` names them
   bench [--quick]          run the benches; --quick only builds them and runs one short pass
+  loom [FILTER]            run the loom models (each its own step) whose name contains FILTER
 ";
 
 fn main() -> ExitCode {
@@ -38,6 +41,8 @@ fn main() -> ExitCode {
             Ok(seconds) => fuzz::run_one(target, seconds),
             Err(_) => Err(format!("SECONDS must be a whole number, not {seconds:?}")),
         },
+        ["loom"] => loom::run(None),
+        ["loom", filter] => loom::run(Some(filter)),
         ["bench"] => bench::run(false),
         ["bench", "--quick"] => bench::run(true),
         _ => {

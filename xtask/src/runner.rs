@@ -108,6 +108,16 @@ impl Matrix {
         ));
     }
 
+    /// Records a step that could not even be started as it should (a listing failed, say).
+    pub(crate) fn record_failure(&mut self, name: &str, why: &str) {
+        println!("\n==> [{name}] FAILED: {why}");
+        self.rows.push((
+            name.to_owned(),
+            Duration::ZERO,
+            Outcome::Failed(why.to_owned()),
+        ));
+    }
+
     /// Prints the table; `Err` names the failed steps.
     pub(crate) fn finish(self) -> Result<(), String> {
         let width = self
