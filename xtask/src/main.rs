@@ -5,10 +5,13 @@
 //! * `cargo xtask fuzz TARGET [SECONDS]`: run one cargo-fuzz target for a bounded time.
 //! * `cargo xtask bench [--quick]`: the criterion benches (see [`mod@bench`]).
 //! * `cargo xtask loom [FILTER]`: the loom models, each its own step (see [`mod@loom`]).
+//! * `cargo xtask mutants [CRATE...]`: mutation testing of the concurrency files (see
+//!   [`mod@mutants`]).
 
 mod bench;
 mod fuzz;
 mod loom;
+mod mutants;
 mod runner;
 mod test;
 
@@ -23,9 +26,15 @@ commands:
   fuzz TARGET [SECONDS]    run one fuzz target (default 60 s); `fuzz --list` names them
   bench [--quick]          run the benches; --quick only builds them and runs one short pass
   loom [FILTER]            run the loom models (each its own step) whose name contains FILTER
+  mutants [CRATE...] [--shard K/N] [--iterate]
+                           mutation-test the lower crates' concurrency files (hours; not in test)
 ";
 
 fn main() -> ExitCode {
+    // cargo-mutants runs this binary as its `cargo` (see `mutants`).
+    if let Some(code) = mutants::as_cargo_wrapper() {
+        return code;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
@@ -43,6 +52,7 @@ fn main() -> ExitCode {
         },
         ["loom"] => loom::run(None),
         ["loom", filter] => loom::run(Some(filter)),
+        ["mutants", rest @ ..] => mutants::run(rest),
         ["bench"] => bench::run(false),
         ["bench", "--quick"] => bench::run(true),
         _ => {
