@@ -6,6 +6,10 @@
 //! (`--exact NAME`): a deadlock or a hang fails that model's row of the table and the rest
 //! still run.
 //!
+//! An `#[ignore]`d model is a *canary*: a model over a deliberately broken primitive (a
+//! lock whose wake does nothing, say) that must fail, which shows that the suite can. It
+//! runs with `--ignored` and its step passes only when the model fails.
+//!
 //! `cargo xtask loom [FILTER]` runs the models whose `crate/file::model` name contains
 //! FILTER; `cargo xtask test` runs them all.
 
@@ -57,12 +61,13 @@ pub(crate) fn steps(matrix: &mut Matrix, filter: Option<&str>) -> Result<(), Str
                 "the suite lists no model",
             );
         }
-        for model in models {
-            let name = format!("loom: {}/{}::{model}", suite.krate, suite.file);
+        for (model, canary) in models {
+            let kind = if canary { "loom canary" } else { "loom" };
+            let name = format!("{kind}: {}/{}::{model}", suite.krate, suite.file);
             if filter.is_some_and(|f| !name.contains(f)) {
                 continue;
             }
-            let args = [
+            let mut args = vec![
                 "test",
                 "--release",
                 "-p",
@@ -73,7 +78,12 @@ pub(crate) fn steps(matrix: &mut Matrix, filter: Option<&str>) -> Result<(), Str
                 "--exact",
                 &model,
             ];
-            matrix.run(loom_step(&name, &args, MODEL_MINUTES));
+            if canary {
+                args.push("--ignored");
+                matrix.run(loom_step(&name, &args, MODEL_MINUTES).must_fail());
+            } else {
+                matrix.run(loom_step(&name, &args, MODEL_MINUTES));
+            }
         }
     }
     Ok(())
@@ -93,11 +103,32 @@ fn loom_step(name: &str, args: &[&str], minutes: u64) -> Step {
         .env("LOOM_MAX_PREEMPTIONS", MAX_PREEMPTIONS)
 }
 
-/// The models of one suite, as libtest's `--list --format terse` names them.
-fn list_models(suite: &Suite) -> Result<Vec<String>, String> {
+/// The models of one suite, as libtest's `--list --format terse` names them, each with
+/// whether it is a canary (`#[ignore]`d).
+fn list_models(suite: &Suite) -> Result<Vec<(String, bool)>, String> {
+    let all = list(suite, false)?;
+    let ignored = list(suite, true)?;
+    Ok(all
+        .into_iter()
+        .map(|model| {
+            let canary = ignored.contains(&model);
+            (model, canary)
+        })
+        .collect())
+}
+
+fn list(suite: &Suite, ignored_only: bool) -> Result<Vec<String>, String> {
     let output = Command::new("cargo")
-        .args(["test", "--release", "-p", &suite.krate, "--test", &suite.file])
+        .args([
+            "test",
+            "--release",
+            "-p",
+            &suite.krate,
+            "--test",
+            &suite.file,
+        ])
         .args(["--", "--list", "--format", "terse"])
+        .args(ignored_only.then_some("--ignored"))
         .env("RUSTFLAGS", RUSTFLAGS)
         .env("CARGO_TARGET_DIR", TARGET_DIR)
         .current_dir(crate::project_root())

@@ -84,7 +84,10 @@ pub(crate) fn run(args: &[&str]) -> Result<(), String> {
         println!("{krate}: {}", report.summary());
         for name in report.missed {
             let listed = explained.contains(&normalise(&name));
-            println!("  missed: {name}{}", if listed { "" } else { "  (UNEXPLAINED)" });
+            println!(
+                "  missed: {name}{}",
+                if listed { "" } else { "  (UNEXPLAINED)" }
+            );
             if !listed {
                 unexplained.push(name);
             }
@@ -138,8 +141,7 @@ fn run_crate(krate: &str, passthrough: &[String]) -> Result<Report, String> {
         .map(|(_, f)| *f)
         .expect("crate names are checked by the caller");
     let output = root.join("target/mutants").join(krate);
-    std::fs::create_dir_all(&output)
-        .map_err(|e| format!("creating {}: {e}", output.display()))?;
+    std::fs::create_dir_all(&output).map_err(|e| format!("creating {}: {e}", output.display()))?;
     let real_cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let me = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
 
@@ -198,7 +200,8 @@ fn normalise(name: &str) -> String {
     let mut parts = name.splitn(4, ':');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(file), Some(line), Some(col), Some(rest))
-            if line.chars().all(|c| c.is_ascii_digit()) && col.chars().all(|c| c.is_ascii_digit()) =>
+            if line.chars().all(|c| c.is_ascii_digit())
+                && col.chars().all(|c| c.is_ascii_digit()) =>
         {
             format!("{file}:{}", rest.trim_start())
         }
@@ -209,8 +212,8 @@ fn normalise(name: &str) -> String {
 /// The mutants [`SURVIVORS`] explains: each `` `name` `` at the start of a list item.
 fn explained_survivors() -> Result<BTreeSet<String>, String> {
     let path = crate::project_root().join(SURVIVORS);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     Ok(text
         .lines()
         .filter_map(|line| line.trim_start().strip_prefix("- `"))

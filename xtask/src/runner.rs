@@ -17,6 +17,7 @@ pub(crate) struct Step {
     args: Vec<String>,
     env: Vec<(String, String)>,
     limit: Duration,
+    must_fail: bool,
 }
 
 impl Step {
@@ -28,12 +29,20 @@ impl Step {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             env: Vec::new(),
             limit: Duration::from_secs(minutes * 60),
+            must_fail: false,
         }
     }
 
     /// Sets an environment variable for this step only.
     pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Turns the step into a canary: it passes only if the command fails (a planted bug
+    /// that the suite must catch). A canary that runs past its limit still fails.
+    pub(crate) fn must_fail(mut self) -> Self {
+        self.must_fail = true;
         self
     }
 
@@ -86,7 +95,13 @@ impl Matrix {
     pub(crate) fn run(&mut self, step: Step) -> &Outcome {
         println!("\n==> [{}] {}", step.name, step.command_line());
         let start = Instant::now();
-        let outcome = run_bounded(&step);
+        let outcome = match (run_bounded(&step), step.must_fail) {
+            (Outcome::Passed, true) => {
+                Outcome::Failed("a canary must fail, and this one passed".to_owned())
+            }
+            (Outcome::Failed(_), true) => Outcome::Passed,
+            (outcome, _) => outcome,
+        };
         let elapsed = start.elapsed();
         println!(
             "<== [{}] {} in {}",

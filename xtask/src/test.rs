@@ -16,8 +16,8 @@
 //! `--quick` keeps the first five steps. Release and loom builds use their own target
 //! directories so that switching flags never throws away the debug build.
 
-use crate::{fuzz, loom};
 use crate::runner::{Matrix, Step};
+use crate::{fuzz, loom};
 
 /// Seconds each fuzz target runs in the smoke step.
 const FUZZ_SMOKE_SECONDS: u64 = 20;

@@ -282,8 +282,9 @@ mod tests {
     /// A waiter whose wake does nothing: the model must report the lost wake-up as a
     /// deadlock, which shows that the parking table really catches one. Ignored because
     /// loom's deadlock panic aborts the process (a loom object panics again while unwinding),
-    /// so `should_panic` cannot observe it; run it by hand with `--ignored` and expect an
-    /// abort whose message starts with "deadlock".
+    /// so `should_panic` cannot observe it. `cargo xtask loom` runs every ignored model as a
+    /// canary (with `--ignored`, in its own process) whose step passes only when it fails; by
+    /// hand, expect an abort whose message starts with "deadlock".
     struct NoWake;
     impl mproc_futex::Waiter for NoWake {
         fn wait(w: &AtomicU32, expected: u32, d: Option<Deadline>) -> bool {
