@@ -28,9 +28,12 @@
 //!   write out of bounds, panic, or loop for ever. Lent slices (`Record::bytes`, chunks,
 //!   `try_pop_with`) point into shared memory that only a protocol-breaking peer writes
 //!   while we hold them; the facade copies before validating when it distrusts peers.
-//! * **Crashes.** MPMC slot words carry their claimant ([`MpmcRing::recover`] resolves a dead
-//!   producer's or consumer's slot, counting the lost message); SPSC roles are claimed with
-//!   the holder's id and can be taken over from a dead holder.
+//! * **Crashes.** MPMC slot words carry their claimant: an operation stuck on a dead
+//!   producer's or consumer's claim finds it in O(1) ([`MpmcRing::stuck_claim`]) and resolves
+//!   exactly that slot ([`MpmcRing::recover_claim`]), counting the lost message, so recovery
+//!   can be every caller's job, a poller's as much as a sleeper's; [`MpmcRing::recover`]
+//!   scans the whole ring. SPSC roles are claimed with the holder's id and can be taken over
+//!   from a dead holder.
 //! * **Observers** (`len`, `is_empty`, `is_full`) are snapshots clamped to
 //!   `0..=capacity`, exact when the ring is quiescent.
 //! * **Blocking** is not done here: the [`Doorbell`] docs give the sleep/wake protocol.
@@ -102,7 +105,10 @@ pub use doorbell::Doorbell;
 #[doc(hidden)]
 pub mod fault;
 pub use layout::{AttachError, LayoutError, MAX_SLOT_SIZE, REGION_ALIGN, RingKind};
-pub use mpmc::{MAX_TRIES, MpmcRing, MpmcShape, RecoveryReport, TryPopError, TryPushError};
+pub use mpmc::{
+    Claim, MAX_TRIES, MpmcRing, MpmcShape, Recovered, RecoveryReport, Side, TryPopError,
+    TryPushError,
+};
 pub use record::{
     ReadError, Record, RecordReader, RecordRing, RecordShape, RecordWriter, Reservation, WriteError,
 };

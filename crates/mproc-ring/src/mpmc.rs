@@ -24,8 +24,35 @@
 //! claimant that stops or dies between its claim and its help stalls nobody: the next one
 //! helps the hint past a slot claimed for this lap, or past a slot already a lap ahead (the
 //! dead claim was resolved and its lap finished before anyone came by). A producer or
-//! consumer that dies mid-claim leaves a word naming it, which [`MpmcRing::recover`]
-//! resolves.
+//! consumer that dies mid-claim leaves a word naming it, which [`MpmcRing::recover_claim`]
+//! (one slot) or [`MpmcRing::recover`] (a scan) resolves.
+//!
+//! # Recovery is every caller's job
+//!
+//! A dead claimant's word blocks one side of the ring for ever: a producer's `WRITING` at the
+//! head holds back every message committed behind it (consumers see `Empty` while
+//! [`MpmcRing::len`] counts them all), and a consumer's `READING` of the previous lap at the
+//! tail makes the ring look full to producers. DESIGN.md ("Crash model") wants *any*
+//! operation that is stuck there — blocking or timed, `*_nowait`, `qsize`/`empty`/`full`,
+//! batch calls — to be able to recover it, at bounded cost. The ring has no clock and makes
+//! no system call, so it offers the two halves and leaves the timing to the caller:
+//!
+//! * [`MpmcRing::stuck_claim`]`(side)`: one look (two loads, no scan) at the one slot that
+//!   side is stuck on — the head slot for consumers ([`Side::Head`]), the tail slot for
+//!   producers ([`Side::Tail`]) — returning the [`Claim`] there, if any. Equal `Claim`s are
+//!   the same claim seen again; the next lap's claim of the same slot is a different one.
+//! * [`MpmcRing::recover_claim`]`(claim, alive)`: asks `alive(claimant)` once and, if it is
+//!   dead, resolves exactly that slot by a CAS from exactly the observed word (the same
+//!   routine [`MpmcRing::recover`] runs on each slot); a live claimant's slot, or a word that
+//!   moved on, is left alone.
+//!
+//! The caller (the facade) remembers the `Claim` it was stuck on and when it first saw it,
+//! asks for liveness only when the same `Claim` is still there after a short interval (then
+//! restarts the interval if the claimant is alive), and after a recovery rings both doorbells
+//! and retries at once (consumers skip the tombstone; producers claim the freed slot). That
+//! is O(1) loads per operation and at most one liveness question per interval per stuck
+//! claim, however fast the caller polls. [`MpmcRing::recover`], the scan, stays for the
+//! paths that look for claims nobody is stuck on yet: disconnect checks and teardown.
 //!
 //! Verification: loom models (`tests/loom_mpmc.rs`, each asserting that every outcome arm was
 //! reached) and deterministic tests (`tests/claim_death.rs`) stop or kill a claimant right
@@ -156,6 +183,67 @@ pub struct RecoveryReport {
     pub tombstoned: u32,
     /// Slots a dead consumer was reading, freed (messages lost).
     pub freed: u32,
+}
+
+/// An end of the ring, where one kind of operation can be stuck on another participant's
+/// claim (see [`MpmcRing::stuck_claim`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Where consumers pop: a pop that says `Empty` may be stuck behind a producer's claim
+    /// on the head slot (`WRITING` of the head's lap), with messages committed behind it.
+    Head,
+    /// Where producers push: a push that says `Full` may be stuck on a consumer's claim on
+    /// the tail slot (`READING` of the previous lap), which a reader has not freed.
+    Tail,
+}
+
+/// A claim an operation found itself stuck on: one observation of one slot word, from
+/// [`MpmcRing::stuck_claim`], to hand to [`MpmcRing::recover_claim`].
+///
+/// Opaque but comparable: two `Claim`s are equal exactly when they are the same slot word at
+/// the same position, so a caller can tell "still stuck on the claim I saw before" from "stuck
+/// on a new claim" (the next lap's claim of the same slot, even by the same participant, is a
+/// different `Claim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Claim {
+    /// The slot word exactly as observed (position, state and claimant).
+    word: u64,
+    /// The claimed position (full width; the word holds its low 32 bits).
+    pos: u64,
+}
+
+impl Claim {
+    /// The claimed position (the message's place in the ring's order).
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// The claimant's participant id as stored in the slot (raw: from shared memory, so
+    /// possibly not a valid [`ParticipantId`] if a peer scribbled; ask liveness about it).
+    pub fn claimant(&self) -> u32 {
+        (self.word & ID_MASK) as u32
+    }
+
+    /// The side this claim blocks: [`Side::Head`] for a producer's (writing) claim,
+    /// [`Side::Tail`] for a consumer's (reading) one.
+    pub fn side(&self) -> Side {
+        if dec(self.word).1 == WRITING {
+            Side::Head
+        } else {
+            Side::Tail
+        }
+    }
+}
+
+/// What recovery did to one slot ([`MpmcRing::recover_claim`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Recovered {
+    /// A dead producer's slot became a tombstone that consumers skip; its message is lost
+    /// and counted in [`MpmcRing::lost_writes`].
+    Tombstoned,
+    /// A dead consumer's slot was freed for the next lap; its message is lost and counted
+    /// in [`MpmcRing::lost_reads`].
+    Freed,
 }
 
 /// Why a push failed.
@@ -458,6 +546,15 @@ impl MpmcRing {
     /// Messages in the ring (claimed by producers and not yet claimed by consumers): a
     /// snapshot always in `0..=capacity`, exact when nobody is mid-operation. Slots being
     /// written count as present; slots being read do not.
+    ///
+    /// A claim whose producer died counts too, as does its tombstone until a pop skips it:
+    /// `len` is the distance between the tail and the head hints and does not look at slot
+    /// words. So with a dead producer's claim on the head slot and `k` messages committed
+    /// behind it, `len` says `k + 1` while `try_pop` says `Empty` — `qsize()` overcounts by
+    /// the dead claims not yet recovered and skipped, and `empty()` can say `false` while
+    /// nothing can be popped. A caller that reports `len` can check
+    /// [`stuck_claim`](MpmcRing::stuck_claim)`(Side::Head)` as a pop would (see the module
+    /// docs); after `recover_claim`, the next pop skips the tombstone and `len` drops by one.
     pub fn len(&self) -> u32 {
         let h = self.mem.hdr();
         for _ in 0..8 {
@@ -864,63 +961,143 @@ impl MpmcRing {
     /// [`MpmcRing::lost_reads`]). Live participants' slots are never touched (each change is
     /// a CAS from the exact word naming the dead id, which only the dead could have moved).
     ///
-    /// Who calls it: anyone, any time; it scans `capacity` words and is idempotent. The
-    /// facade calls it from its blocking slow path — when `try_pop` has said `Empty` or
-    /// `try_push` `Full` for longer than a check interval — and then notifies both
-    /// doorbells if the report is nonzero. The caller must not let a dead participant's id be
-    /// reused before recovery has run (mproc-shm reclaims ids only when its table fills).
-    #[allow(clippy::collapsible_match)] // a CAS in a match guard would hide the side effect
+    /// Who calls it: anyone, any time; it scans `capacity` words, asks `alive` once per
+    /// claimed slot, and is idempotent. A caller stuck on one claim should use
+    /// [`stuck_claim`](MpmcRing::stuck_claim) and [`recover_claim`](MpmcRing::recover_claim)
+    /// instead (O(1), the same resolution; see the module docs); the scan is for the paths
+    /// that look for claims nobody is stuck on yet (disconnect checks, teardown). After a
+    /// nonzero report, notify both doorbells. The caller must not let a dead participant's id
+    /// be reused before recovery has run (mproc-shm reclaims ids only when its table fills).
     pub fn recover(&self, alive: impl Fn(u32) -> bool) -> RecoveryReport {
-        let h = self.mem.hdr();
         let mut rep = RecoveryReport::default();
         let cap = u64::from(self.cap);
         for i in 0..cap {
             let ctl = self.mem.ctl(i as usize);
             // Acquire: see the claimant's word as stored.
             let w = ctl.seq.load(Ordering::Acquire);
-            let (p, st, id) = dec(w);
-            if u64::from(p) & (cap - 1) != i || id == 0 || id == TOMB {
+            // A word naming another slot's position is corrupt: not a claim to resolve.
+            if u64::from(dec(w).0) & (cap - 1) != i {
                 continue;
             }
-            let p = u64::from(p);
-            match st {
-                WRITING if !alive(id as u32) => {
-                    // Release: pairs with the consumer's Acquire that skips the tombstone.
-                    if ctl
-                        .seq
-                        .compare_exchange(
-                            w,
-                            enc(p, FULL, TOMB),
-                            Ordering::Release,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                    {
-                        // Relaxed: a statistic.
-                        h.lost_writes.fetch_add(1, Ordering::Relaxed);
-                        rep.tombstoned += 1;
-                    }
-                }
-                READING if !alive(id as u32) => {
-                    // Release: pairs with the next producer's Acquire claim.
-                    if ctl
-                        .seq
-                        .compare_exchange(
-                            w,
-                            enc(p + cap, EMPTY, 0),
-                            Ordering::Release,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                    {
-                        // Relaxed: a statistic.
-                        h.lost_reads.fetch_add(1, Ordering::Relaxed);
-                        rep.freed += 1;
-                    }
-                }
-                _ => {}
+            match self.resolve_dead(ctl, w, &alive) {
+                Some(Recovered::Tombstoned) => rep.tombstoned += 1,
+                Some(Recovered::Freed) => rep.freed += 1,
+                None => {}
             }
         }
         rep
+    }
+
+    /// One look at the slot that `side` is stuck on, if it is stuck on another participant's
+    /// claim: two loads (the hint, then its slot's word), no scan, no liveness question.
+    ///
+    /// * [`Side::Head`] (call it after a pop said `Empty`): the head slot holds a producer's
+    ///   claim of the head's own lap, `WRITING(head, id)`. The head cannot pass it, so every
+    ///   message committed behind it waits (and `len` counts them).
+    /// * [`Side::Tail`] (after a push said `Full`): the tail slot still holds the previous
+    ///   lap's reader, `READING(tail - capacity, id)`; the ring looks full only because that
+    ///   reader has not finished.
+    ///
+    /// `None` when the side is not stuck on a claim: truly empty or full, a committed message
+    /// or a tombstone there, a hint that is momentarily behind (the next pop or push helps it
+    /// forward), or a word no valid execution shows.
+    ///
+    /// The answer is a snapshot: a live claimant may finish a moment later. A caller keeps
+    /// the returned [`Claim`] and when it first saw it, and only when a later call returns an
+    /// equal `Claim` after a short interval hands it to
+    /// [`recover_claim`](MpmcRing::recover_claim) (see the module docs).
+    #[must_use]
+    pub fn stuck_claim(&self, side: Side) -> Option<Claim> {
+        let h = self.mem.hdr();
+        let (pos, lap, state) = match side {
+            // Acquire: pairs with the AcqRel helping CAS (see `help`), as in `claim_read`.
+            Side::Head => (h.head.load(Ordering::Acquire), 0, WRITING),
+            // Acquire: as above, as in `claim_write`.
+            Side::Tail => (
+                h.tail.load(Ordering::Acquire),
+                -i64::from(self.cap),
+                READING,
+            ),
+        };
+        // Acquire: the same look a pop (push) at this index takes, ordered after the index
+        // load, so a claim reported here is one that pop (push) would have met.
+        let w = self.ctl(pos).seq.load(Ordering::Acquire);
+        let (p, st, id) = dec(w);
+        if st != state || dist(p, pos) != lap || id == 0 || id == TOMB {
+            return None;
+        }
+        Some(Claim {
+            word: w,
+            pos: pos.wrapping_add_signed(lap),
+        })
+    }
+
+    /// Recovers `claim` (from [`stuck_claim`](MpmcRing::stuck_claim)) if its claimant is
+    /// dead: asks `alive(claim.claimant())` once and, if it says `false`, resolves exactly
+    /// that slot by a CAS from exactly the observed word — a producer's claim becomes a
+    /// tombstone (counted in [`lost_writes`](MpmcRing::lost_writes)), a consumer's is freed
+    /// (counted in [`lost_reads`](MpmcRing::lost_reads)) — the same resolution
+    /// [`recover`](MpmcRing::recover) applies to each slot it scans.
+    ///
+    /// Returns what it did, or `None` when the claimant is alive or the word has moved on
+    /// (the claimant finished, or someone else recovered it: then `alive` is not asked at
+    /// all). Never touches a live claimant's slot, never resolves a slot twice, and costs one
+    /// load plus, for a dead claimant, one CAS.
+    ///
+    /// After `Some`, notify both doorbells (sleepers on either side may now proceed) and
+    /// retry the pop or push at once: consumers skip the tombstone, producers claim the freed
+    /// slot. Call it only for a claim seen stuck for a while (an equal `Claim` from two
+    /// `stuck_claim` calls a short interval apart): each call asks liveness, which may cost a
+    /// system call. As for `recover`, a dead participant's id must not be reused before
+    /// recovery has run.
+    #[must_use]
+    pub fn recover_claim(&self, claim: Claim, alive: impl Fn(u32) -> bool) -> Option<Recovered> {
+        let ctl = self.ctl(claim.pos);
+        // Acquire: as in `recover`.
+        let w = ctl.seq.load(Ordering::Acquire);
+        if w != claim.word {
+            return None;
+        }
+        self.resolve_dead(ctl, w, alive)
+    }
+
+    /// Resolves one slot whose word was just seen to be `w`, if `w` is a claim whose claimant
+    /// `alive` says is dead: the one routine behind both `recover` (each slot) and
+    /// `recover_claim` (one slot). Asks `alive` at most once, and only about a claim. Changes
+    /// the slot only by a CAS from `w`, which nobody but the claimant (dead) or another
+    /// recoverer moves: a live participant's slot is never touched, and a slot is resolved
+    /// and counted once.
+    fn resolve_dead(
+        &self,
+        ctl: &SlotCtl,
+        w: u64,
+        alive: impl Fn(u32) -> bool,
+    ) -> Option<Recovered> {
+        let h = self.mem.hdr();
+        let (p, st, id) = dec(w);
+        if id == 0 || id == TOMB {
+            return None;
+        }
+        let p = u64::from(p);
+        let (resolved, lost, done) = match st {
+            WRITING => (enc(p, FULL, TOMB), &h.lost_writes, Recovered::Tombstoned),
+            READING => (
+                enc(p + u64::from(self.cap), EMPTY, 0),
+                &h.lost_reads,
+                Recovered::Freed,
+            ),
+            _ => return None,
+        };
+        if alive(id as u32) {
+            return None;
+        }
+        // Release: a tombstone pairs with the Acquire of the consumer that skips it; a freed
+        // slot with the next producer's Acquire claim.
+        ctl.seq
+            .compare_exchange(w, resolved, Ordering::Release, Ordering::Relaxed)
+            .ok()?;
+        // Relaxed: a statistic.
+        lost.fetch_add(1, Ordering::Relaxed);
+        Some(done)
     }
 }
