@@ -666,20 +666,16 @@ impl<T: Message> Queue<T> {
         let mut n = 1;
         let mut freed = false;
         let res = self.with_scratch(|s| {
-            let buf = &mut s.buf;
+            let sink = RefCell::new(&mut s.buf);
+            let decode = |popped: Popped<'_>| decode_private::<T>(&mut sink.borrow_mut(), popped);
             while n < max {
-                buf.clear();
-                let taken = match self.try_take(me, buf, false) {
+                match self.try_take(me, false, &decode) {
                     None => return Ok(()),
                     Some(r) => {
                         freed = true;
-                        r?
+                        out.push(r?);
                     }
-                };
-                if let Taken::Block(b) = taken {
-                    buf.extend_from_slice(b.bytes());
                 }
-                out.push(message::decode::<T>(buf)?);
                 n += 1;
             }
             Ok(())
@@ -888,25 +884,17 @@ impl<T: Message> Queue<T> {
 
     fn get_deadline(&self, deadline: Option<Deadline>, block: bool) -> Result<T, GetTimeoutError> {
         self.with_scratch(|s| {
-            let buf = &mut s.buf;
+            let sink = RefCell::new(&mut s.buf);
+            let decode = |popped: Popped<'_>| decode_private::<T>(&mut sink.borrow_mut(), popped);
             // Fast path: a message there now, taken without the waiting machinery.
             let now = match self.enter() {
-                Ok(Some(me)) => self.try_take(me, buf, true),
+                Ok(Some(me)) => self.try_take(me, true, &decode),
                 _ => None,
             };
-            let taken = match now {
-                Some(r) => r.map_err(GetTimeoutError::Message)?,
-                None => self.take_deadline(deadline, block, buf)?,
-            };
-            match taken {
-                Taken::Inline => {}
-                Taken::Block(b) => {
-                    // The default mode: copy the block into private memory, free it (drop),
-                    // and validate the copy.
-                    buf.extend_from_slice(b.bytes());
-                }
+            match now {
+                Some(r) => r.map_err(GetTimeoutError::Message),
+                None => self.take_deadline(deadline, block, &decode),
             }
-            message::decode::<T>(buf).map_err(GetTimeoutError::Message)
         })
     }
 
@@ -949,38 +937,41 @@ impl<T: Message> Queue<T> {
         deadline: Option<Deadline>,
         block: bool,
     ) -> Result<Ref<'_, T>, GetTimeoutError> {
-        let mut private = AlignedVec::new();
-        let raw = match self.take_deadline(deadline, block, &mut private)? {
-            Taken::Inline => RefBytes::Private(private),
-            Taken::Block(b) => RefBytes::Block(b),
+        // The slot is released once the archive is private (inline) or in a block we own
+        // (out of line), and validated: a bad message is dropped while we still hold it.
+        let lend = |popped: Popped<'_>| -> Result<RefBytes, MessageError> {
+            let raw = match popped {
+                Popped::Inline(body) => {
+                    let mut private = AlignedVec::new();
+                    private.extend_from_slice(body);
+                    RefBytes::Private(private)
+                }
+                Popped::Block(b) => RefBytes::Block(b),
+            };
+            message::access::<T>(raw.bytes())?;
+            Ok(raw)
         };
-        message::access::<T>(raw.bytes()).map_err(GetTimeoutError::Message)?;
+        let raw = self.take_deadline(deadline, block, &lend)?;
         Ok(Ref {
             raw,
             _q: PhantomData,
         })
     }
 
-    /// Pops the next message: an inline one is copied into `sink` (cleared first), an
-    /// out-of-line one comes back as an owned arena block. Blocks per `deadline`/`block`.
-    fn take_deadline(
+    /// Pops the next message and hands it to `finish` while its slot is still claimed,
+    /// blocking per `deadline`/`block`.
+    fn take_deadline<R>(
         &self,
         deadline: Option<Deadline>,
         block: bool,
-        sink: &mut AlignedVec,
-    ) -> Result<Taken, GetTimeoutError> {
+        finish: &impl Fn(Popped<'_>) -> Result<R, MessageError>,
+    ) -> Result<R, GetTimeoutError> {
         let me = self
             .enter()
             .map_err(|e| GetTimeoutError::Message(MessageError::Invalid(e.to_string())))?
             .ok_or(GetTimeoutError::Closed)?;
         let sh = &*self.shared;
-        let sink = Cell::new(Some(sink));
-        let take = || {
-            let s = sink.take().expect("sink present");
-            let r = self.try_take(me, s, true);
-            sink.set(Some(s));
-            r
-        };
+        let take = || self.try_take(me, true, finish);
         let outcome = self.wait_until(sh.ring.items_doorbell(), BLOCKED_GET, deadline, block, take);
         match outcome {
             Outcome::Done(r) => r.map_err(GetTimeoutError::Message),
@@ -1029,35 +1020,34 @@ impl<T: Message> Queue<T> {
         })
     }
 
-    /// One pop attempt: `None` = nothing to take now. `notify`: wake producers waiting for
-    /// room (a batch passes `false` and rings once at its end).
-    fn try_take(
+    /// One pop attempt: `None` = nothing to take now. The message is handed to `finish`
+    /// while its slot is still claimed, so a process that dies before `finish` has put the
+    /// value in private memory (copied, validated, deserialised) dies holding the claim, and
+    /// recovery counts the item in [`Queue::lost`]; if `finish` unwinds (a panicking
+    /// `Deserialize`, a failed allocation), the claim is released and the item dropped.
+    /// `notify`: wake producers waiting for room (a batch passes `false` and rings once at
+    /// its end).
+    fn try_take<R>(
         &self,
         me: mproc_ring::ParticipantId,
-        sink: &mut AlignedVec,
         notify: bool,
-    ) -> Option<Result<Taken, MessageError>> {
+        finish: &impl Fn(Popped<'_>) -> Result<R, MessageError>,
+    ) -> Option<Result<R, MessageError>> {
         let sh = &*self.shared;
-        let r = sh
-            .ring
-            .try_pop_with(me, |slot| -> Result<Taken, MessageError> {
-                let Some((&tag, body)) = slot.split_last() else {
-                    return Err(MessageError::Invalid("empty slot".into()));
-                };
-                match tag {
-                    TAG_INLINE => {
-                        sink.clear();
-                        sink.extend_from_slice(body);
-                        Ok(Taken::Inline)
-                    }
-                    TAG_ARENA if body.len() == DESC_LEN => {
-                        let off = u64::from_le_bytes(body[..8].try_into().expect("8 bytes"));
-                        let len = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes"));
-                        Ok(Taken::Block(Block::claim(&self.shared, off, len)?))
-                    }
-                    _ => Err(MessageError::Invalid(format!("bad slot tag {tag:#x}"))),
+        let r = sh.ring.try_pop_with(me, |slot| -> Result<R, MessageError> {
+            let Some((&tag, body)) = slot.split_last() else {
+                return Err(MessageError::Invalid("empty slot".into()));
+            };
+            match tag {
+                TAG_INLINE => finish(Popped::Inline(body)),
+                TAG_ARENA if body.len() == DESC_LEN => {
+                    let off = u64::from_le_bytes(body[..8].try_into().expect("8 bytes"));
+                    let len = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes"));
+                    finish(Popped::Block(Block::claim(&self.shared, off, len)?))
                 }
-            });
+                _ => Err(MessageError::Invalid(format!("bad slot tag {tag:#x}"))),
+            }
+        });
         match r {
             Ok(taken) => {
                 // A slot is free: wake a producer blocked on a full ring.
@@ -1072,6 +1062,24 @@ impl<T: Message> Queue<T> {
             )),
         }
     }
+}
+
+/// Copies a popped archive into `sink` (private, aligned memory), frees its arena block if
+/// it had one, then validates and deserialises the copy: the default, hostile-safe read.
+fn decode_private<T: Message>(
+    sink: &mut AlignedVec,
+    popped: Popped<'_>,
+) -> Result<T, MessageError> {
+    sink.clear();
+    match popped {
+        Popped::Inline(body) => sink.extend_from_slice(body),
+        Popped::Block(block) => {
+            sink.extend_from_slice(block.bytes());
+            // Freed while the slot is still claimed: a death from here on is a counted loss.
+            drop(block);
+        }
+    }
+    message::decode::<T>(sink)
 }
 
 /// Why a push of an encoded message did not happen (the caller adds the item back).
@@ -1112,10 +1120,10 @@ fn nowait_put_error<T>(e: PutTimeoutError<T>) -> TryPutError<T> {
     }
 }
 
-/// What a pop produced.
-enum Taken {
-    /// The archive was copied into the caller's sink.
-    Inline,
+/// A popped message, lent to a `finish` closure while its slot is still claimed.
+enum Popped<'a> {
+    /// An inline archive, still in the slot (unaligned: copy it before reading).
+    Inline(&'a [u8]),
     /// An out-of-line archive, in an arena block we now own.
     Block(Block),
 }
