@@ -547,10 +547,11 @@ impl MpmcRing {
     /// snapshot always in `0..=capacity`, exact when nobody is mid-operation. Slots being
     /// written count as present; slots being read do not.
     ///
-    /// A claim whose producer died counts too, as does its tombstone until a pop skips it:
-    /// `len` is the distance between the tail and the head hints and does not look at slot
-    /// words. So with a dead producer's claim on the head slot and `k` messages committed
-    /// behind it, `len` says `k + 1` while `try_pop` says `Empty` — `qsize()` overcounts by
+    /// A claim whose producer died counts too (once anyone has helped the tail past it), as
+    /// does its tombstone until a pop skips it: `len` is the distance between the tail and
+    /// the head hints and does not look at slot words. So with a dead producer's claim on the
+    /// head slot and `k >= 1` messages committed behind it, `len` says `k + 1` while
+    /// `try_pop` says `Empty` — `qsize()` overcounts by
     /// the dead claims not yet recovered and skipped, and `empty()` can say `false` while
     /// nothing can be popped. A caller that reports `len` can check
     /// [`stuck_claim`](MpmcRing::stuck_claim)`(Side::Head)` as a pop would (see the module
