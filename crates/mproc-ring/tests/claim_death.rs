@@ -14,28 +14,13 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{expect_killed, id};
+use common::{drain, expect_killed, id, mpmc};
 use mproc_ring::fault::{FaultPoint, kill};
-use mproc_ring::{MpmcRing, MpmcShape, TryPopError, TryPushError};
+use mproc_ring::{MpmcRing, TryPopError, TryPushError};
 
+/// 8-byte slots: room for every message here (the longest, `b"over"`, is 4 bytes).
 fn ring(capacity: u32) -> MpmcRing {
-    MpmcRing::new(MpmcShape {
-        capacity,
-        slot_size: 8,
-    })
-    .unwrap()
-}
-
-/// Pops everything left, in order.
-fn drain(r: &MpmcRing) -> Vec<Vec<u8>> {
-    let mut got = Vec::new();
-    loop {
-        match r.try_pop_vec(id(20)) {
-            Ok(v) => got.push(v),
-            Err(TryPopError::Empty) => return got,
-            Err(e) => panic!("drain: {e}"),
-        }
-    }
+    mpmc(capacity, 8)
 }
 
 /// Two full laps of pushes and pops: every slot word and both hints are where they belong.

@@ -17,7 +17,14 @@
 //! is a flag rather than a count, or when the waker wakes one sleeper instead of all
 //! (checked); the one-sleeper models pass both.
 //!
-//! Each model asserts that every outcome arm was reached (`common::arms`).
+//! Each model asserts that every outcome arm was reached (`Arms`, mproc-futex's
+//! `tests/common/arms.rs`).
+
+// Shared with mproc-futex and mproc-shm: three independent crates and no test-utility
+// crate, so one file included by path keeps one behaviour.
+#[cfg(mproc_loom)]
+#[path = "../../mproc-futex/tests/common/arms.rs"]
+mod arms;
 
 #[cfg(mproc_loom)]
 mod common;
@@ -29,7 +36,7 @@ mod tests {
     use loom::thread;
     use mproc_ring::{Doorbell, MpmcRing, MpmcShape, TryPopError, TryPushError};
 
-    use crate::common::arms::Arms;
+    use crate::arms::Arms;
     use crate::common::id;
 
     /// The sleeper's half: register, then re-check with `retry`; `true` if the re-check

@@ -3,7 +3,14 @@
 //! producer and a consumer killed between their claim CAS and their help of the tail or head
 //! (through the test-only fault hook), which must stall nobody.
 //!
-//! Every model counts its outcome arms and fails unless each was reached (`common::arms`).
+//! Every model counts its outcome arms and fails unless each was reached (`Arms`,
+//! mproc-futex's `tests/common/arms.rs`).
+
+// Shared with mproc-futex and mproc-shm: three independent crates and no test-utility
+// crate, so one file included by path keeps one behaviour.
+#[cfg(mproc_loom)]
+#[path = "../../mproc-futex/tests/common/arms.rs"]
+mod arms;
 
 #[cfg(mproc_loom)]
 mod common;
@@ -12,29 +19,14 @@ mod common;
 mod tests {
     use loom::thread;
     use mproc_ring::fault::{FaultPoint, kill};
-    use mproc_ring::{MpmcRing, MpmcShape, TryPopError, TryPushError};
+    use mproc_ring::{MpmcRing, TryPopError, TryPushError};
 
-    use crate::common::arms::Arms;
-    use crate::common::{expect_killed, id};
+    use crate::arms::Arms;
+    use crate::common::{drain, expect_killed, id, mpmc};
 
+    /// 2-byte slots: the models' messages are 1 byte, and every slot byte is work for loom.
     fn ring(capacity: u32) -> MpmcRing {
-        MpmcRing::new(MpmcShape {
-            capacity,
-            slot_size: 2,
-        })
-        .unwrap()
-    }
-
-    /// Drains what is left after the threads joined (single-threaded, so exact).
-    fn drain(r: &MpmcRing) -> Vec<Vec<u8>> {
-        let mut got = Vec::new();
-        loop {
-            match r.try_pop_vec(id(20)) {
-                Ok(v) => got.push(v),
-                Err(TryPopError::Empty) => return got,
-                Err(e) => panic!("{e}"),
-            }
-        }
+        mpmc(capacity, 2)
     }
 
     /// One more full lap, single-threaded: every slot word was left at the right lap (a

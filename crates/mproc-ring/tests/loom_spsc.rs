@@ -1,7 +1,13 @@
 //! Loom models of the SPSC ring (wrap-around at capacity 2) and the record ring (padding at
 //! the wrap). Run: `RUSTFLAGS="--cfg mproc_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p
 //! mproc-ring --release --test 'loom_*'`. Each model asserts that every outcome arm was
-//! reached (`common::arms`).
+//! reached (`Arms`, mproc-futex's `tests/common/arms.rs`).
+
+// Shared with mproc-futex and mproc-shm: three independent crates and no test-utility
+// crate, so one file included by path keeps one behaviour.
+#[cfg(mproc_loom)]
+#[path = "../../mproc-futex/tests/common/arms.rs"]
+mod arms;
 
 #[cfg(mproc_loom)]
 mod common;
@@ -13,7 +19,7 @@ mod tests {
         PopError, PushError, ReadError, RecordRing, RecordShape, SpscRing, SpscShape, WriteError,
     };
 
-    use crate::common::arms::Arms;
+    use crate::arms::Arms;
     use crate::common::id;
 
     #[test]

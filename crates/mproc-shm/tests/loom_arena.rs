@@ -14,9 +14,13 @@
 //!   pointer, one helping the other past its block.
 //!
 //! Each model counts which outcome arms its iterations reached and asserts all were
-//! (tests/common/arms.rs).
+//! (`Arms`, mproc-futex's `tests/common/arms.rs`).
 
-mod common;
+// Shared with mproc-futex and mproc-ring: three independent crates and no test-utility
+// crate, so one file included by path keeps one behaviour.
+#[cfg(mproc_loom)]
+#[path = "../../mproc-futex/tests/common/arms.rs"]
+mod arms;
 
 #[cfg(mproc_loom)]
 mod tests {
@@ -30,7 +34,7 @@ mod tests {
     };
     use mproc_shm::{ArenaStats, Offset};
 
-    use crate::common::arms::{Arm, assert_all_reached};
+    use crate::arms::Arms;
 
     /// Block size of class 0, and so of every `alloc(1, 1)`.
     const BLOCK: u64 = 64;
@@ -38,6 +42,31 @@ mod tests {
     /// An arena with room for `blocks` 64-byte blocks.
     fn arena(blocks: u64) -> Arc<ModelArena> {
         Arc::new(ModelArena::new(FIRST_BLOCK_OFFSET + blocks * BLOCK).unwrap())
+    }
+
+    /// An arena with room for `blocks` 64-byte blocks, the first two carved and held: X, Y.
+    fn two_carved(blocks: u64) -> (Arc<ModelArena>, Offset<u8>, Offset<u8>) {
+        let arena = arena(blocks);
+        let x = arena.alloc(1, 1).unwrap();
+        let y = arena.alloc(1, 1).unwrap();
+        (arena, x, y)
+    }
+
+    /// What an allocating thread returns: the offset, and the events (retries, helps) its
+    /// alloc recorded.
+    type Allocated = (Offset<u8>, Vec<(&'static str, u64)>);
+
+    /// A thread that allocates `size` bytes (`expect`ing `what`).
+    fn spawn_alloc(
+        arena: &Arc<ModelArena>,
+        size: usize,
+        what: &'static str,
+    ) -> thread::JoinHandle<Allocated> {
+        let arena = arena.clone();
+        thread::spawn(move || {
+            let got = arena.alloc(size, 1).expect(what);
+            (got, take_events())
+        })
     }
 
     /// The block (arena-relative offset of its header) an `alloc(_, <= 16)` offset sits in.
@@ -56,31 +85,26 @@ mod tests {
         events.iter().any(|&(e, _)| e == what)
     }
 
-    static ABA_A_FIRST: Arm = Arm::new("A popped X with no retry (A ran first)");
-    static ABA_A_RETRIED: Arm = Arm::new("A's pop CAS failed and it retried");
-    static ABA_SHAPE: Arm =
-        Arm::new("A-B-A: A expected X, its CAS failed, and it then popped X again");
-    static ABA_A_GOT_Y: Arm = Arm::new("A popped Y (B held X)");
-    static ABA_A_CARVED: Arm = Arm::new("A found the list empty and carved");
-    static ABA_B_CARVED: Arm = Arm::new("B's second alloc found the list empty and carved");
-
     #[test]
     fn aba_stale_pop_cas_fails_after_pop_pop_free() {
-        loom::model(|| {
-            let arena = arena(3);
-            let x = arena.alloc(1, 1).unwrap();
-            let y = arena.alloc(1, 1).unwrap();
+        static ARMS: Arms<6> = Arms::new(
+            "aba_stale_pop_cas_fails_after_pop_pop_free",
+            [
+                "A popped X with no retry (A ran first)",
+                "A's pop CAS failed and it retried",
+                "A-B-A: A expected X, its CAS failed, and it then popped X again",
+                "A popped Y (B held X)",
+                "A found the list empty and carved",
+                "B's second alloc found the list empty and carved",
+            ],
+        );
+        ARMS.model(|| {
+            let (arena, x, y) = two_carved(3);
             arena.free(y).unwrap();
             arena.free(x).unwrap();
             // The class-0 list is now X -> Y; one more block is left to carve.
 
-            let a = {
-                let arena = arena.clone();
-                thread::spawn(move || {
-                    let got = arena.alloc(1, 1).expect("A's alloc");
-                    (got, take_events())
-                })
-            };
+            let a = spawn_alloc(&arena, 1, "A's alloc");
             let b = {
                 let arena = arena.clone();
                 thread::spawn(move || {
@@ -106,52 +130,44 @@ mod tests {
 
             let a_retried = retried(&a_events, POP_RETRY);
             let fresh = |o: Offset<u8>| o != x && o != y;
-            ABA_A_FIRST.hit_if(a_got == x && !a_retried && b_first == y);
-            ABA_A_RETRIED.hit_if(a_retried);
-            ABA_SHAPE.hit_if(
+            ARMS.hit_if(
+                a_got == x && !a_retried && b_first == y,
+                "A popped X with no retry (A ran first)",
+            );
+            ARMS.hit_if(a_retried, "A's pop CAS failed and it retried");
+            ARMS.hit_if(
                 a_got == x
                     && a_events
                         .iter()
                         .any(|&(e, at)| e == POP_RETRY && at == block_of(x)),
+                "A-B-A: A expected X, its CAS failed, and it then popped X again",
             );
-            ABA_A_GOT_Y.hit_if(a_got == y);
-            ABA_A_CARVED.hit_if(fresh(a_got));
-            ABA_B_CARVED.hit_if(fresh(b_held));
+            ARMS.hit_if(a_got == y, "A popped Y (B held X)");
+            ARMS.hit_if(fresh(a_got), "A found the list empty and carved");
+            ARMS.hit_if(
+                fresh(b_held),
+                "B's second alloc found the list empty and carved",
+            );
         });
-        assert_all_reached(
-            "aba_stale_pop_cas_fails_after_pop_pop_free",
-            &[
-                &ABA_A_FIRST,
-                &ABA_A_RETRIED,
-                &ABA_SHAPE,
-                &ABA_A_GOT_Y,
-                &ABA_A_CARVED,
-                &ABA_B_CARVED,
-            ],
-        );
     }
-
-    static PP_A_GOT_X: Arm = Arm::new("A popped X (before B's push)");
-    static PP_A_GOT_Y: Arm = Arm::new("A popped Y (B's push landed first)");
-    static PP_POP_RETRY: Arm = Arm::new("A's pop CAS failed: B's push landed in between");
-    static PP_PUSH_RETRY: Arm = Arm::new("B's push CAS failed: A's pop landed in between");
 
     #[test]
     fn pop_racing_a_push_takes_each_listed_block_once() {
-        loom::model(|| {
-            let arena = arena(2);
-            let x = arena.alloc(1, 1).unwrap();
-            let y = arena.alloc(1, 1).unwrap();
+        static ARMS: Arms<4> = Arms::new(
+            "pop_racing_a_push_takes_each_listed_block_once",
+            [
+                "A popped X (before B's push)",
+                "A popped Y (B's push landed first)",
+                "A's pop CAS failed: B's push landed in between",
+                "B's push CAS failed: A's pop landed in between",
+            ],
+        );
+        ARMS.model(|| {
+            let (arena, x, y) = two_carved(2);
             arena.free(x).unwrap();
             // The list holds X; B holds Y and frees it while A allocates.
 
-            let a = {
-                let arena = arena.clone();
-                thread::spawn(move || {
-                    let got = arena.alloc(1, 1).expect("A's alloc");
-                    (got, take_events())
-                })
-            };
+            let a = spawn_alloc(&arena, 1, "A's alloc");
             let b = {
                 let arena = arena.clone();
                 thread::spawn(move || {
@@ -177,38 +193,37 @@ mod tests {
             let rest = arena.alloc(1, 1).unwrap();
             assert_ne!(rest, a_got, "block {} handed out twice", a_got.get());
 
-            PP_A_GOT_X.hit_if(a_got == x);
-            PP_A_GOT_Y.hit_if(a_got == y);
-            PP_POP_RETRY.hit_if(retried(&a_events, POP_RETRY));
-            PP_PUSH_RETRY.hit_if(retried(&b_events, PUSH_RETRY));
+            ARMS.hit_if(a_got == x, "A popped X (before B's push)");
+            ARMS.hit_if(a_got == y, "A popped Y (B's push landed first)");
+            ARMS.hit_if(
+                retried(&a_events, POP_RETRY),
+                "A's pop CAS failed: B's push landed in between",
+            );
+            ARMS.hit_if(
+                retried(&b_events, PUSH_RETRY),
+                "B's push CAS failed: A's pop landed in between",
+            );
         });
-        assert_all_reached(
-            "pop_racing_a_push_takes_each_listed_block_once",
-            &[&PP_A_GOT_X, &PP_A_GOT_Y, &PP_POP_RETRY, &PP_PUSH_RETRY],
-        );
     }
-
-    static CV_A_FIRST: Arm = Arm::new("A's block is the first carved");
-    static CV_B_FIRST: Arm = Arm::new("B's block is the first carved");
-    static CV_LOST: Arm = Arm::new("a carver lost the tag CAS, helped the bump, retried");
-    static CV_HELPED: Arm = Arm::new("a carver's own bump CAS found it already helped");
 
     #[test]
     fn concurrent_carves_of_two_classes_claim_distinct_blocks() {
-        loom::model(|| {
+        static ARMS: Arms<4> = Arms::new(
+            "concurrent_carves_of_two_classes_claim_distinct_blocks",
+            [
+                "A's block is the first carved",
+                "B's block is the first carved",
+                "a carver lost the tag CAS, helped the bump, retried",
+                "a carver's own bump CAS found it already helped",
+            ],
+        );
+        ARMS.model(|| {
             // Room for exactly one 64-byte and one 128-byte block, in either order.
             let arena = arena(3);
             let first = FIRST_BLOCK_OFFSET;
 
-            let spawn = |size: usize| {
-                let arena = arena.clone();
-                thread::spawn(move || {
-                    let got = arena.alloc(size, 1).expect("carve");
-                    (got, take_events())
-                })
-            };
-            let a = spawn(1); // class 0: 64 bytes
-            let b = spawn(100); // class 1: 128 bytes
+            let a = spawn_alloc(&arena, 1, "A's carve"); // class 0: 64 bytes
+            let b = spawn_alloc(&arena, 100, "B's carve"); // class 1: 128 bytes
             let (a_got, a_events) = a.join().unwrap();
             let (b_got, b_events) = b.join().unwrap();
 
@@ -231,14 +246,16 @@ mod tests {
             );
 
             let all: HashSet<&str> = a_events.iter().chain(&b_events).map(|e| e.0).collect();
-            CV_A_FIRST.hit_if(a_block == first);
-            CV_B_FIRST.hit_if(b_block == first);
-            CV_LOST.hit_if(all.contains(CARVE_LOST));
-            CV_HELPED.hit_if(all.contains(CARVE_HELPED));
+            ARMS.hit_if(a_block == first, "A's block is the first carved");
+            ARMS.hit_if(b_block == first, "B's block is the first carved");
+            ARMS.hit_if(
+                all.contains(CARVE_LOST),
+                "a carver lost the tag CAS, helped the bump, retried",
+            );
+            ARMS.hit_if(
+                all.contains(CARVE_HELPED),
+                "a carver's own bump CAS found it already helped",
+            );
         });
-        assert_all_reached(
-            "concurrent_carves_of_two_classes_claim_distinct_blocks",
-            &[&CV_A_FIRST, &CV_B_FIRST, &CV_LOST, &CV_HELPED],
-        );
     }
 }

@@ -2,12 +2,18 @@
 //!
 //! A loom model that passes may simply never have reached the case it was written for (one
 //! iteration explores nothing; a preemption bound too low never puts two threads to sleep
-//! at once). So each model names its outcome arms, counts every arm an iteration reaches,
-//! and after `loom::model` returns asserts that each arm was reached at least once.
+//! at once; a recovery that always runs first never meets a claim). So each model names its
+//! outcome arms, counts every arm an iteration reaches, and after `loom::model` returns
+//! asserts that each arm was reached at least once.
 //!
 //! The counters are plain std atomics on purpose: they live outside the model, count across
-//! iterations, and must not add interleavings for loom to explore. Included with
-//! `#[path = "common/arms.rs"]` by the `tests/loom_*.rs` files only.
+//! iterations, and must not add interleavings for loom to explore (nor be loom objects,
+//! which loom resets every iteration).
+//!
+//! The one copy shared by the loom suites of the three lower crates: mproc-futex's
+//! `tests/loom_*.rs` include it with `#[path = "common/arms.rs"]`, mproc-ring's and
+//! mproc-shm's with `#[path = "../../mproc-futex/tests/common/arms.rs"]` (three independent
+//! crates and no test-utility crate; one file keeps one behaviour).
 #![allow(
     clippy::disallowed_types,
     reason = "std counters outside the loom model: they must survive iterations and add no interleavings"
@@ -38,11 +44,19 @@ impl<const N: usize> Arms<N> {
 
     /// Records that this iteration reached arm `name` (panics on a name not declared).
     pub(crate) fn hit(&self, name: &str) {
+        self.hit_if(true, name);
+    }
+
+    /// Records arm `name` if `reached` (for arms that are not exclusive); panics on a name
+    /// not declared whether or not `reached`.
+    pub(crate) fn hit_if(&self, reached: bool, name: &str) {
         let Some(i) = self.names.iter().position(|n| *n == name) else {
             panic!("{}: no arm named {name:?}", self.model);
         };
-        // Relaxed: a counter read only after every iteration has finished.
-        self.hits[i].fetch_add(1, Ordering::Relaxed);
+        if reached {
+            // Relaxed: a counter read only after every iteration has finished.
+            self.hits[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Records `yes` if `cond` holds, else `no`.

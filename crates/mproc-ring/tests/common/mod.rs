@@ -1,21 +1,41 @@
-//! Helpers shared by the integration tests: ids, shared anonymous memory, bounded fork,
-//! killed claimants, and (loom) outcome coverage.
+//! Helpers shared by the integration tests (the ordinary ones and the loom models): ids,
+//! MPMC rings, shared anonymous memory, bounded fork, killed claimants. (The loom models'
+//! outcome-arm counters are mproc-futex's `tests/common/arms.rs`, included by path.)
 #![allow(dead_code, unsafe_code, unreachable_pub)]
-
-#[cfg(mproc_loom)]
-pub mod arms;
 
 use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use mproc_ring::ParticipantId;
 use mproc_ring::fault::Killed;
+use mproc_ring::{MpmcRing, MpmcShape, ParticipantId, TryPopError};
 
 /// A participant id from a small number (test shorthand).
 pub fn id(n: u32) -> ParticipantId {
     ParticipantId::new(n).expect("valid test id")
+}
+
+/// A heap-backed MPMC ring of `capacity` slots of `slot_size` bytes.
+pub fn mpmc(capacity: u32, slot_size: u32) -> MpmcRing {
+    MpmcRing::new(MpmcShape {
+        capacity,
+        slot_size,
+    })
+    .unwrap()
+}
+
+/// Pops everything left, in order, as participant 20 (after the racing threads joined, so
+/// single-threaded and exact).
+pub fn drain(r: &MpmcRing) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    loop {
+        match r.try_pop_vec(id(20)) {
+            Ok(v) => got.push(v),
+            Err(TryPopError::Empty) => return got,
+            Err(e) => panic!("drain: {e}"),
+        }
+    }
 }
 
 /// Runs `op`, a ring call on a handle whose fault hook calls `fault::kill`, and asserts that

@@ -1,8 +1,7 @@
 //! Shared helpers for the tests: bounded fork/wait, unique names, re-invoking the test binary
-//! as an unrelated child process, and outcome-arm counters for the loom models (`arms`).
+//! as an unrelated child process. (The loom models' outcome-arm counters are mproc-futex's
+//! `tests/common/arms.rs`, included by path.)
 #![allow(dead_code, unreachable_pub, clippy::disallowed_types)]
-
-pub mod arms;
 
 use std::panic::AssertUnwindSafe;
 use std::process::{Child, Command};
