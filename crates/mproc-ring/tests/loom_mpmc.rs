@@ -1,7 +1,9 @@
 //! Loom models of the MPMC ring: 2 producers / 1 consumer and 1 / 2 at the full and empty
 //! boundaries; recovery racing with a writer and with a reader declared dead mid-claim; and a
 //! producer and a consumer killed between their claim CAS and their help of the tail or head
-//! (through the test-only fault hook), which must stall nobody.
+//! (through the test-only fault hook), which must stall nobody; and a consumer that only
+//! polls, recovering a killed producer's claim it is stuck on (`stuck_claim` +
+//! `recover_claim`) while a live producer commits behind it.
 //!
 //! Every model counts its outcome arms and fails unless each was reached (`Arms`,
 //! mproc-futex's `tests/common/arms.rs`).
@@ -320,6 +322,127 @@ mod tests {
             assert_eq!(r.lost_reads(), 1);
             // No pop in between: the freed slot is refilled before any consumer helps the
             // head past a dead claim that the live pop did not pass.
+            full_lap_works(&r);
+        });
+    }
+
+    /// Issue #12, finding 1: a consumer that only polls — `try_pop`, and on `Empty` a look at
+    /// the head (`stuck_claim`), recovering (`recover_claim`) a claim it saw stuck on two polls
+    /// in a row (the model's stand-in for "stuck for longer than an interval") — behind a
+    /// producer (id 5) killed right after its claim, while a live producer commits a message
+    /// behind it. Liveness says id 5 is dead once its kill has happened. After the threads
+    /// join, the same poller keeps polling alone until the message is in and nothing is
+    /// stuck: it gets the live message exactly once, and the loss is counted once.
+    #[test]
+    fn a_pure_poller_recovers_a_dead_producers_claim() {
+        use loom::sync::Arc;
+        use loom::sync::atomic::{AtomicBool, Ordering};
+        use mproc_ring::{Claim, Recovered, Side};
+
+        static ARMS: Arms<4> = Arms::new(
+            "a_pure_poller_recovers_a_dead_producers_claim",
+            [
+                "the racing poller recovered the dead claim",
+                "a racing pop succeeded without needing recovery",
+                "liveness asked before the kill: alive, left alone",
+                "the racing polls came away empty-handed",
+            ],
+        );
+
+        /// The poller's state between polls: what it got, and the claim it last saw stuck.
+        #[derive(Default)]
+        struct Poller {
+            got: Vec<Vec<u8>>,
+            last: Option<Claim>,
+            recovered: u32,
+        }
+
+        impl Poller {
+            /// One poll (`racing`: while the producers may still run).
+            fn poll(&mut self, r: &MpmcRing, killed: &AtomicBool, racing: bool) {
+                match r.try_pop_vec(id(9)) {
+                    Ok(v) => {
+                        if racing && self.recovered == 0 {
+                            ARMS.hit("a racing pop succeeded without needing recovery");
+                        }
+                        self.got.push(v);
+                        self.last = None;
+                    }
+                    Err(TryPopError::Empty) => {
+                        let mut stuck = r.stuck_claim(Side::Head);
+                        if let Some(claim) = stuck.filter(|c| Some(*c) == self.last) {
+                            let alive = |p: u32| {
+                                let alive = p != 5 || !killed.load(Ordering::SeqCst);
+                                if alive {
+                                    ARMS.hit("liveness asked before the kill: alive, left alone");
+                                }
+                                alive
+                            };
+                            match r.recover_claim(claim, alive) {
+                                Some(Recovered::Tombstoned) => {
+                                    if racing {
+                                        ARMS.hit("the racing poller recovered the dead claim");
+                                    }
+                                    self.recovered += 1;
+                                    stuck = None;
+                                }
+                                Some(Recovered::Freed) => panic!("freed a writer's claim"),
+                                None => {}
+                            }
+                        }
+                        self.last = stuck;
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+
+        ARMS.model(|| {
+            let r = ring(2);
+            let killed = Arc::new(AtomicBool::new(false));
+            let dead = {
+                let killed = killed.clone();
+                let r = r.with_fault_hook(move |_| {
+                    killed.store(true, Ordering::SeqCst);
+                    kill()
+                });
+                thread::spawn(move || expect_killed(|| r.try_push(id(5), b"d")))
+            };
+            let live = {
+                let r = r.clone();
+                thread::spawn(move || r.try_push(id(1), b"l"))
+            };
+            let poller = {
+                let (r, killed) = (r.clone(), killed.clone());
+                thread::spawn(move || {
+                    let mut poller = Poller::default();
+                    for _ in 0..3 {
+                        if !poller.got.is_empty() {
+                            break;
+                        }
+                        poller.poll(&r, &killed, true);
+                    }
+                    poller
+                })
+            };
+            // Capacity 2: never Full.
+            live.join().unwrap().unwrap();
+            dead.join().unwrap();
+            let mut poller = poller.join().unwrap();
+            if poller.got.is_empty() {
+                ARMS.hit("the racing polls came away empty-handed");
+            }
+            for _ in 0..4 {
+                if !poller.got.is_empty() && r.stuck_claim(Side::Head).is_none() {
+                    break;
+                }
+                poller.poll(&r, &killed, false);
+            }
+            assert_eq!(poller.got, [b"l".to_vec()], "the live message, once");
+            assert_eq!(poller.recovered, 1);
+            assert_eq!(r.lost_writes(), 1, "the dead message, counted once");
+            assert_eq!(r.stuck_claim(Side::Head), None);
+            assert_eq!(drain(&r), Vec::<Vec<u8>>::new(), "no duplicate");
             full_lap_works(&r);
         });
     }
