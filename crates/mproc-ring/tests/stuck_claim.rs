@@ -16,16 +16,13 @@ mod common;
 use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 
-use common::{expect_killed, id};
+use common::{drain, expect_killed, id, mpmc};
 use mproc_ring::fault::{FaultPoint, kill};
-use mproc_ring::{Claim, MpmcRing, MpmcShape, Recovered, Side, TryPopError, TryPushError};
+use mproc_ring::{Claim, MpmcRing, Recovered, Side, TryPopError, TryPushError};
 
+/// 8-byte slots.
 fn ring(capacity: u32) -> MpmcRing {
-    MpmcRing::new(MpmcShape {
-        capacity,
-        slot_size: 8,
-    })
-    .unwrap()
+    mpmc(capacity, 8)
 }
 
 /// Ticks a claim must stay stuck before its claimant's liveness is asked.
@@ -72,18 +69,6 @@ fn oracle(dead: u32, asked: &Cell<u32>) -> impl Fn(u32) -> bool + '_ {
     move |p| {
         asked.set(asked.get() + 1);
         p != dead
-    }
-}
-
-/// Pops everything left, in order.
-fn drain(r: &MpmcRing) -> Vec<Vec<u8>> {
-    let mut got = Vec::new();
-    loop {
-        match r.try_pop_vec(id(20)) {
-            Ok(v) => got.push(v),
-            Err(TryPopError::Empty) => return got,
-            Err(e) => panic!("drain: {e}"),
-        }
     }
 }
 
