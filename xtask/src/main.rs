@@ -7,6 +7,8 @@
 //! * `cargo xtask loom [FILTER]`: the loom models, each its own step (see [`mod@loom`]).
 //! * `cargo xtask mutants [CRATE...]`: mutation testing of the concurrency files (see
 //!   [`mod@mutants`]).
+//! * `cargo xtask torture [--secs N] [--scenario NAME]... [--strict]`: SIGKILL storms with a
+//!   ledger (see [`mod@torture`]).
 
 mod bench;
 mod fuzz;
@@ -14,6 +16,7 @@ mod loom;
 mod mutants;
 mod runner;
 mod test;
+mod torture;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +31,9 @@ commands:
   loom [FILTER]            run the loom models (each its own step) whose name contains FILTER
   mutants [CRATE...] [--shard K/N] [--iterate]
                            mutation-test the lower crates' concurrency files (hours; not in test)
+  torture [--secs N] [--scenario NAME]... [--strict]
+                           SIGKILL storms with a ledger (default 60 s); --strict also fails on
+                           the known open bugs
 ";
 
 fn main() -> ExitCode {
@@ -53,6 +59,7 @@ fn main() -> ExitCode {
         ["loom"] => loom::run(None),
         ["loom", filter] => loom::run(Some(filter)),
         ["mutants", rest @ ..] => mutants::run(rest),
+        ["torture", rest @ ..] => torture::run(rest),
         ["bench"] => bench::run(false),
         ["bench", "--quick"] => bench::run(true),
         _ => {

@@ -1,0 +1,236 @@
+//! The workers the storms kill: each is a plain function, registered with
+//! [`mproc::entry!`] so that it can be started by fork or by spawn, taking its shared
+//! objects, the [`Ledger`] and its slot (and, for producers, its incarnation) as arguments.
+//!
+//! Every wait a worker makes is bounded (100 ms slices), so that it sees the stop flags.
+
+use std::time::Duration;
+
+use mproc::queue::{GetTimeoutError, PutTimeoutError, TryGetError};
+use mproc::{BoundedSemaphore, JoinableQueue, Queue, Semaphore};
+
+use crate::ledger::{Item, Ledger, Phase, SEQ_CAP, Word, now_ns};
+
+const SLICE: Duration = Duration::from_millis(100);
+
+/// A tiny per-process xorshift, seeded from the slot and the clock.
+struct Rng(u64);
+
+impl Rng {
+    fn new(slot: u32) -> Rng {
+        Rng((now_ns() ^ (u64::from(slot) << 40)) | 1)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// What producers and consumers need of [`Queue`] and [`JoinableQueue`].
+trait Channel {
+    fn put_for(&self, item: Item) -> Result<(), PutTimeoutError<Item>>;
+    fn get_for(&self) -> Result<Item, GetTimeoutError>;
+}
+
+impl Channel for Queue<Item> {
+    fn put_for(&self, item: Item) -> Result<(), PutTimeoutError<Item>> {
+        self.put_timeout(item, SLICE)
+    }
+    fn get_for(&self) -> Result<Item, GetTimeoutError> {
+        self.get_timeout(SLICE)
+    }
+}
+
+impl Channel for JoinableQueue<Item> {
+    fn put_for(&self, item: Item) -> Result<(), PutTimeoutError<Item>> {
+        self.put_timeout(item, SLICE)
+    }
+    fn get_for(&self) -> Result<Item, GetTimeoutError> {
+        self.get_timeout(SLICE)
+    }
+}
+
+/// Puts items `(inc, 0..SEQ_CAP)` until told to stop, committing each whose `put` returned
+/// `Ok`; a `put` that times out is retried with the same item (it was not put).
+fn produce(q: &impl Channel, ledger: &Ledger, slot: u32, inc: u32) {
+    ledger.phase(slot, Phase::Idle);
+    'items: for seq in 0..SEQ_CAP {
+        let mut item = ledger.item(inc, seq);
+        loop {
+            if ledger.stopping_producers() {
+                break 'items;
+            }
+            ledger.phase(slot, Phase::Put);
+            match q.put_for(item) {
+                Ok(()) => break,
+                Err(PutTimeoutError::Timeout(back)) => item = back,
+                Err(_) => {
+                    ledger.add(Word::WorkerErrors, 1);
+                    break 'items;
+                }
+            }
+        }
+        ledger.commit(inc, seq);
+        ledger.phase(slot, Phase::Idle);
+    }
+    ledger.phase(slot, Phase::Idle);
+}
+
+/// Gets (blocking, in slices) and records items until told to stop; with `task_done`, marks
+/// each recorded item done.
+fn consume(q: &impl Channel, ledger: &Ledger, slot: u32, done: Option<&dyn Fn() -> bool>) {
+    loop {
+        ledger.phase(slot, Phase::Get);
+        match q.get_for() {
+            Ok(item) => {
+                ledger.phase(slot, Phase::Got);
+                ledger.deliver(&item);
+                if let Some(done) = done {
+                    ledger.phase(slot, Phase::TaskDone);
+                    if !done() {
+                        ledger.add(Word::WorkerErrors, 1);
+                    }
+                }
+            }
+            Err(GetTimeoutError::Timeout) => {
+                if ledger.stopping_consumers() {
+                    break;
+                }
+            }
+            Err(GetTimeoutError::Message(_)) => ledger.corrupt(u64::MAX - 1),
+            Err(_) => {
+                ledger.add(Word::WorkerErrors, 1);
+                break;
+            }
+        }
+    }
+    ledger.phase(slot, Phase::Idle);
+}
+
+/// A `Queue` producer.
+pub(crate) fn queue_producer((q, ledger, slot, inc): (Queue<Item>, Ledger, u32, u32)) {
+    produce(&q, &ledger, slot, inc);
+}
+mproc::entry!(queue_producer);
+
+/// A `Queue` consumer that blocks in `get_timeout`.
+pub(crate) fn queue_consumer((q, ledger, slot): (Queue<Item>, Ledger, u32)) {
+    consume(&q, &ledger, slot, None);
+}
+mproc::entry!(queue_consumer);
+
+/// A `Queue` consumer that only ever calls `get_nowait` (and sleeps briefly when empty).
+pub(crate) fn queue_poller((q, ledger, slot): (Queue<Item>, Ledger, u32)) {
+    loop {
+        ledger.phase(slot, Phase::Get);
+        match q.get_nowait() {
+            Ok(item) => {
+                ledger.phase(slot, Phase::Got);
+                ledger.deliver(&item);
+            }
+            Err(TryGetError::Empty) => {
+                ledger.phase(slot, Phase::Idle);
+                if ledger.stopping_consumers() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err(TryGetError::Message(_)) => ledger.corrupt(u64::MAX - 1),
+            Err(_) => {
+                ledger.add(Word::WorkerErrors, 1);
+                break;
+            }
+        }
+    }
+    ledger.phase(slot, Phase::Idle);
+}
+mproc::entry!(queue_poller);
+
+/// A `JoinableQueue` producer.
+pub(crate) fn joinable_producer((q, ledger, slot, inc): (JoinableQueue<Item>, Ledger, u32, u32)) {
+    produce(&q, &ledger, slot, inc);
+}
+mproc::entry!(joinable_producer);
+
+/// A `JoinableQueue` worker: get, record, `task_done`.
+pub(crate) fn joinable_worker((q, ledger, slot): (JoinableQueue<Item>, Ledger, u32)) {
+    let done = || {
+        let ok = q.task_done().is_ok();
+        if ok {
+            ledger.add(Word::TasksDone, 1);
+        }
+        ok
+    };
+    consume(&q, &ledger, slot, Some(&done));
+}
+mproc::entry!(joinable_worker);
+
+/// A storm joiner: `join_timeout` in short slices, counting the outcomes.
+pub(crate) fn joinable_joiner((q, ledger, slot): (JoinableQueue<Item>, Ledger, u32)) {
+    while !ledger.stopping_consumers() {
+        ledger.phase(slot, Phase::Join);
+        let joined = q.join_timeout(Duration::from_millis(50));
+        ledger.phase(slot, Phase::Idle);
+        ledger.add(
+            if joined {
+                Word::JoinTrue
+            } else {
+                Word::JoinFalse
+            },
+            1,
+        );
+    }
+}
+mproc::entry!(joinable_joiner);
+
+/// The final joiner: one `join_timeout(bound)`, its outcome and time published.
+pub(crate) fn final_joiner((q, ledger, slot, bound_ms): (JoinableQueue<Item>, Ledger, u32, u64)) {
+    ledger.phase(slot, Phase::Join);
+    let joined = q.join_timeout(Duration::from_millis(bound_ms));
+    ledger.set(Word::FinalJoinAt, now_ns());
+    ledger.set(Word::FinalJoin, if joined { 2 } else { 1 });
+    ledger.phase(slot, Phase::Idle);
+}
+mproc::entry!(final_joiner);
+
+/// A semaphore holder: acquire (in slices, timing the whole wait), hold a moment, release.
+/// Even slots use the `Semaphore`, odd ones the `BoundedSemaphore`.
+pub(crate) fn sem_holder((sem, bounded, ledger, slot): (Semaphore, BoundedSemaphore, Ledger, u32)) {
+    let mut rng = Rng::new(slot);
+    let use_plain = slot % 2 == 0;
+    while !ledger.stopping_consumers() {
+        ledger.phase(slot, Phase::Acquire);
+        let started = now_ns();
+        let mut got = false;
+        while !got && !ledger.stopping_consumers() {
+            got = if use_plain {
+                sem.acquire_timeout(SLICE)
+            } else {
+                bounded.acquire_timeout(SLICE)
+            };
+        }
+        if !got {
+            break;
+        }
+        ledger.max(Word::MaxAcquireNs, now_ns() - started);
+        ledger.add(Word::Acquired, 1);
+        ledger.phase(slot, Phase::Hold);
+        std::thread::sleep(Duration::from_micros(rng.below(2000)));
+        ledger.phase(slot, Phase::Release);
+        let released = if use_plain {
+            sem.release().is_ok()
+        } else {
+            bounded.release().is_ok()
+        };
+        if !released {
+            ledger.add(Word::ReleaseErrors, 1);
+        }
+        ledger.phase(slot, Phase::Idle);
+        std::thread::sleep(Duration::from_micros(rng.below(500)));
+    }
+    ledger.phase(slot, Phase::Idle);
+}
+mproc::entry!(sem_holder);
