@@ -81,6 +81,11 @@ pub use shared::{Array, AtomicValue, RawArray, RawValue, Shareable, Value};
 pub use simple_queue::SimpleQueue;
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, RLock, Semaphore};
 
+/// Test-only crash points (feature `test-hooks`, for this crate's own tests).
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub mod fault;
+
 /// Implementation details used by [`entry!`]; not a public API.
 #[doc(hidden)]
 pub mod __private {
