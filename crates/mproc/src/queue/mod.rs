@@ -43,12 +43,36 @@
 //!
 //! # Crashes
 //!
-//! A process SIGKILLed mid-`put` or mid-`get` leaves a ring slot naming it; sleepers wake
-//! at least every 50 ms, and run the ring's recovery with the segment's liveness, so the
-//! slot is tombstoned (a dead producer's half-written item) or freed (a dead consumer's
-//! item), and nobody stalls. Each such item is lost and counted in [`Queue::lost`]. Items
-//! other processes committed are never lost or duplicated. A dead consumer of an
-//! out-of-line message leaks its arena block.
+//! A process SIGKILLed mid-`put` or mid-`get` leaves a ring slot claim naming it. Nobody
+//! stalls behind it: **recovery is every caller's job.** Any call held up by a claim on the
+//! one slot it needs — `get`, `get_timeout`, `get_nowait`, `qsize`, `empty` (the head slot,
+//! a producer's claim), `put`, `put_timeout`, `put_nowait`, `full` (the tail slot, a
+//! consumer's claim), the batch calls — remembers that claim and, once it has seen the same
+//! claim there for 20 ms, asks whether the claimant lives (a system call, at most once per
+//! 20 ms per stuck claim) and if not resolves that one slot: a dead producer's slot becomes a
+//! tombstone that consumers skip, a dead consumer's slot is freed. So a pure `get_nowait`
+//! poller receives every item committed behind a dead producer's claim. Sleepers also run a
+//! full recovery pass after each 50 ms slice, and a call that finds no other live handle
+//! does before it reports `Disconnected`. While a dead claim is not yet recovered, `qsize`
+//! counts it as an item.
+//!
+//! **What [`Queue::lost`] counts**, exactly: items whose slot claim was resolved because
+//! the process holding it died — a producer that died after claiming its slot and before
+//! committing the item (the item never became visible), and a consumer that died after
+//! claiming a committed item and before its `get` released the slot. A consumer keeps its
+//! claim until the item is in its private memory (copied, validated, deserialised; an
+//! out-of-line message's arena block is freed then too), so a consumer dying anywhere in
+//! `get` before that point is counted. `lost()` never counts an item that was delivered, and
+//! a recovered producer claim counts once.
+//!
+//! **What is not counted** (the documented window): a consumer that dies in the few
+//! instructions after its slot's release and before `get` returns (the value existed only in
+//! the dead process's memory); a producer that dies while *blocked* in `put` (the item never
+//! entered the queue: nothing was lost from it); and out-of-line messages whose holder dies
+//! at the wrong moment *leak their arena block* (uncounted): a producer killed between
+//! allocating the block and committing the slot, and a consumer killed holding a
+//! [`Queue::get_ref`] guard (the guard holds no slot; its item is gone with it, uncounted).
+//! Items other processes committed are never lost or duplicated.
 //!
 //! # Messages
 //!
@@ -64,6 +88,7 @@
 
 mod error;
 mod pass;
+mod stuck;
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -74,7 +99,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mproc_futex::Deadline;
-use mproc_ring::{MpmcRing, MpmcShape, TryPopError, TryPushError};
+use mproc_ring::{MpmcRing, MpmcShape, Side, TryPopError, TryPushError};
 use mproc_shm::{Arena, Offset};
 use rkyv::Archived;
 use rkyv::util::AlignedVec;
@@ -87,6 +112,7 @@ use crate::handle::Owner;
 use crate::message::{self, ARCHIVE_ALIGN, Message, MessageError, Scratch};
 use crate::object::wait::{self, Outcome, Round};
 use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+use stuck::StuckWatch;
 
 /// Holder role: handles (every handle can put and get).
 const ROLE: u32 = 0;
@@ -159,6 +185,8 @@ pub struct Queue<T: Message> {
     /// This handle's encode/receive workspace (steady state allocates nothing; a
     /// re-entrant use, e.g. a `Serialize` impl that puts on the same handle, gets a fresh one).
     scratch: RefCell<Scratch>,
+    /// The claims this handle last saw holding up a `get` (head) and a `put` (tail).
+    stuck: [StuckWatch; 2],
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -360,6 +388,8 @@ impl<T: Message> Queue<T> {
         // mapping lives as long as `obj`, which the `Shared` holding the ring keeps.
         let ring = unsafe { MpmcRing::attach(r.ptr, r.len as usize) }
             .map_err(|e| OpenError::Corrupt(format!("ring: {e}")))?;
+        #[cfg(feature = "test-hooks")]
+        let ring = ring.with_fault_hook(crate::fault::at_claim);
         if ring.slot_size() as usize <= DESC_LEN {
             return Err(OpenError::Corrupt("ring slot too small".into()));
         }
@@ -380,6 +410,7 @@ impl<T: Message> Queue<T> {
             closed: Cell::new(false),
             me: Cell::new(None),
             scratch: RefCell::new(Scratch::new()),
+            stuck: Default::default(),
             _t: PhantomData,
         })
     }
@@ -410,6 +441,20 @@ impl<T: Message> Queue<T> {
         Ok(Some(id))
     }
 
+    /// Recovery by every caller: if `side` has been held up by the same dead participant's
+    /// claim for a while (as this handle saw it), resolves that one slot and wakes every
+    /// sleeper. `true` when a slot was recovered (retry at once).
+    fn unstick(&self, side: Side) -> bool {
+        let sh = &*self.shared;
+        let watch = &self.stuck[usize::from(side == Side::Tail)];
+        if watch.unstick(&sh.ring, side, sh.obj.liveness()).is_some() {
+            wait::wake_all(&sh.bells());
+            true
+        } else {
+            false
+        }
+    }
+
     /// Runs `f` with this handle's [`Scratch`] (reset); a re-entrant call gets a fresh one.
     fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
         match self.scratch.try_borrow_mut() {
@@ -428,22 +473,31 @@ impl<T: Message> Queue<T> {
 
     /// Approximate number of items in the queue. Python: `qsize()` (also approximate
     /// there); exact when nobody is mid-operation.
+    ///
+    /// A dead producer's claim on the head slot counts as an item until it is recovered; like
+    /// `get_nowait`, `qsize` recovers a claim it has seen stuck for a while (see the module
+    /// docs, "Crashes").
     pub fn qsize(&self) -> usize {
+        self.unstick(Side::Head);
         self.shared.ring.len() as usize
     }
 
     /// Whether the queue looks empty. Python: `empty()` (same caveat as `qsize`).
     pub fn empty(&self) -> bool {
+        self.unstick(Side::Head);
         self.shared.ring.is_empty()
     }
 
     /// Whether the queue looks full. Python: `full()` (same caveat as `qsize`).
     pub fn full(&self) -> bool {
+        self.unstick(Side::Tail);
         self.shared.ring.is_full()
     }
 
     /// In-flight items lost because the process putting or getting them died mid-operation
-    /// (since the queue was created). No Python counterpart.
+    /// (since the queue was created): exactly the slot claims recovered from dead processes
+    /// (see the module docs, "Crashes", for what is and is not counted). No Python
+    /// counterpart.
     pub fn lost(&self) -> u64 {
         self.shared.ring.lost_writes() + self.shared.ring.lost_reads()
     }
@@ -994,6 +1048,14 @@ impl<T: Message> Queue<T> {
         attempt: impl Fn() -> Option<R>,
     ) -> Outcome<R, ()> {
         let sh = &*self.shared;
+        // A try that would block may be held up by a dead participant's claim on the one
+        // slot it needs: recover that (see `stuck`) and try again.
+        let side = if blocked_role == BLOCKED_GET {
+            Side::Head
+        } else {
+            Side::Tail
+        };
+        let attempt = || attempt().or_else(|| if self.unstick(side) { attempt() } else { None });
         // One last try after recovery freed what dead peers held.
         let last_try = || {
             sh.recover();
@@ -1309,6 +1371,7 @@ impl<T: Message> Clone for Queue<T> {
             closed: Cell::new(closed),
             me: Cell::new(None),
             scratch: RefCell::new(Scratch::new()),
+            stuck: Default::default(),
             _t: PhantomData,
         }
     }

@@ -1,0 +1,178 @@
+//! Recovery is every caller's job (issue #12, finding 1): a participant that dies holding a
+//! slot claim is recovered by whoever is stuck behind it — here callers that never block
+//! (`get_nowait`, `put_nowait`, `qsize`) while another live holder keeps the queue
+//! connected, so the "last handle" path that recovers on its way to `Disconnected` never
+//! runs.
+//!
+//! The death lands exactly between the claim and the rest of the operation through the
+//! crate's test-only crash points (`mproc::fault`, feature `test-hooks`).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{LONG, join};
+use mproc::queue::{TryGetError, TryPutError};
+use mproc::{Process, Queue};
+
+/// How long a poller may take to get past a dead claim: far above the recovery interval
+/// (tens of milliseconds), far below "for ever".
+const POLL_BOUND: Duration = Duration::from_secs(5);
+
+/// Keeps the queue connected (a live holder that never acts) until killed.
+fn idle_holder((q,): (Queue<u32>,)) {
+    let _keep = q;
+    std::thread::sleep(LONG);
+}
+
+/// Dies right after claiming a slot for `item`.
+fn dies_mid_put((q, item): (Queue<u32>, u32)) {
+    mproc::fault::die_after_next_put_claim();
+    let _ = q.put(item);
+    unreachable!("the put claim kills this process");
+}
+
+/// Dies right after claiming the next item's slot.
+fn dies_mid_get((q,): (Queue<u32>,)) {
+    mproc::fault::die_after_next_get_claim();
+    let _ = q.get();
+    unreachable!("the get claim kills this process");
+}
+
+fn start<A: mproc::Args>(f: fn(A), args: A) -> Process {
+    let mut p = Process::new(f, args);
+    p.start().unwrap();
+    p
+}
+
+fn assert_killed(p: &Process) {
+    let status = join(p);
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+}
+
+#[test]
+fn a_get_nowait_poller_recovers_a_dead_producers_claim() {
+    let q: Queue<u32> = Queue::with_capacity(8).unwrap();
+    let idle = start(idle_holder, (q.clone(),));
+    // The producer dies holding the head slot; four items are committed behind it.
+    let dead = start(dies_mid_put, (q.clone(), 0));
+    assert_killed(&dead);
+    for i in 1..=4 {
+        q.put_nowait(i).unwrap();
+    }
+    assert_eq!(q.lost(), 0);
+    // A pure poller: never blocks, never sleeps a check slice.
+    let mut got = Vec::new();
+    let t = Instant::now();
+    while got.len() < 4 && t.elapsed() < POLL_BOUND {
+        match q.get_nowait() {
+            Ok(v) => got.push(v),
+            Err(TryGetError::Empty) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(
+        got,
+        [1, 2, 3, 4],
+        "the poller was stuck behind the dead claim"
+    );
+    assert_eq!(q.lost(), 1, "the dead producer's item is counted once");
+    assert_eq!(q.qsize(), 0);
+    idle.kill().unwrap();
+    let _ = join(&idle);
+}
+
+#[test]
+fn qsize_polling_recovers_a_dead_producers_claim() {
+    let q: Queue<u32> = Queue::with_capacity(8).unwrap();
+    let idle = start(idle_holder, (q.clone(),));
+    let dead = start(dies_mid_put, (q.clone(), 0));
+    assert_killed(&dead);
+    q.put_nowait(1).unwrap();
+    // The dead claim counts until it is recovered and skipped (see `Queue::qsize`).
+    let t = Instant::now();
+    while q.lost() == 0 && t.elapsed() < POLL_BOUND {
+        let _ = q.qsize();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(q.lost(), 1, "qsize never recovered the dead claim");
+    assert_eq!(q.get_nowait(), Ok(1));
+    assert_eq!(q.qsize(), 0);
+    idle.kill().unwrap();
+    let _ = join(&idle);
+}
+
+#[test]
+fn a_put_nowait_poller_recovers_a_dead_consumers_claim() {
+    // Two slots, both full; a consumer dies holding the first.
+    let q: Queue<u32> = Queue::with_capacity(2).unwrap();
+    assert_eq!(q.capacity(), 2);
+    let idle = start(idle_holder, (q.clone(),));
+    q.put_nowait(10).unwrap();
+    q.put_nowait(11).unwrap();
+    let dead = start(dies_mid_get, (q.clone(),));
+    assert_killed(&dead);
+    // The consumer's slot is the tail's next one: the ring looks full only because of it.
+    let t = Instant::now();
+    let mut item = 12;
+    loop {
+        match q.put_nowait(item) {
+            Ok(()) => break,
+            Err(TryPutError::Full(v)) => item = v,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(
+            t.elapsed() < POLL_BOUND,
+            "the put poller was stuck on the dead reader's slot"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(q.lost(), 1, "the dead consumer's item is counted once");
+    assert_eq!(q.get_nowait(), Ok(11));
+    assert_eq!(q.get_nowait(), Ok(12));
+    idle.kill().unwrap();
+    let _ = join(&idle);
+}
+
+/// Stops right after claiming a slot for `item`, then finishes the put when continued.
+fn stops_mid_put((q, item): (Queue<u32>, u32)) {
+    mproc::fault::stop_after_next_put_claim();
+    q.put(item).unwrap();
+}
+
+fn send(p: &Process, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(p.pid().expect("started")).unwrap();
+    // SAFETY: sending a signal to our own child has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+}
+
+#[test]
+fn a_live_claimants_slot_is_never_recovered() {
+    let q: Queue<u32> = Queue::with_capacity(8).unwrap();
+    let slow = start(stops_mid_put, (q.clone(), 0));
+    // Wait (bounded) until the child has stopped inside its claim (state `T`).
+    let stat = format!("/proc/{}/stat", slow.pid().unwrap());
+    let t = Instant::now();
+    while !std::fs::read_to_string(&stat)
+        .unwrap()
+        .rsplit_once(") ")
+        .is_some_and(|(_, rest)| rest.starts_with('T'))
+    {
+        assert!(t.elapsed() < LONG, "the child never stopped in its claim");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    q.put_nowait(1).unwrap();
+    // Poll well past the recovery interval: the claimant lives, so nothing is recovered
+    // and the item behind its claim waits.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(200) {
+        assert_eq!(q.get_nowait(), Err(TryGetError::Empty));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(q.lost(), 0, "a live claimant's slot was recovered");
+    send(&slow, libc::SIGCONT);
+    assert_eq!(q.get_timeout(LONG), Ok(0));
+    assert_eq!(q.get_timeout(LONG), Ok(1));
+    assert!(join(&slow).success());
+    assert_eq!(q.lost(), 0);
+}
