@@ -406,3 +406,34 @@ fn len_counts_a_dead_claim_until_it_is_recovered_and_skipped() {
     assert_eq!(r.try_pop_vec(id(3)), Ok(vec![0]));
     assert_eq!(r.len(), 3);
 }
+
+/// A head hint a lap behind (its consumer died before helping it, and the slot was freed and
+/// claimed again since) is not a stuck claim yet: the next pop helps the hint forward, and
+/// then the claim is reported at its own position.
+#[test]
+fn a_claim_behind_a_stale_head_is_reported_at_its_own_position() {
+    let r = ring(1);
+    r.try_push(id(2), b"a").unwrap();
+    expect_killed(|| r.with_fault_hook(|_| kill()).try_pop_vec(id(6)));
+    assert_eq!(r.recover(|p| p != 6).freed, 1);
+    // Position 1 reuses slot 0; the head hint still says 0.
+    expect_killed(|| r.with_fault_hook(|_| kill()).try_push(id(1), b"dead"));
+    assert_eq!(
+        r.stuck_claim(Side::Head),
+        None,
+        "the hint is behind, not stuck"
+    );
+    assert_eq!(r.try_pop_vec(id(3)), Err(TryPopError::Empty));
+    let c = r
+        .stuck_claim(Side::Head)
+        .expect("stuck behind the dead producer");
+    assert_eq!((c.position(), c.claimant()), (1, 1));
+    assert_eq!(r.recover_claim(c, |p| p != 1), Some(Recovered::Tombstoned));
+    assert_eq!(
+        r.try_pop_vec(id(3)),
+        Err(TryPopError::Empty),
+        "skips the tombstone"
+    );
+    r.try_push(id(2), b"b").unwrap();
+    assert_eq!(drain(&r), [b"b".to_vec()]);
+}
