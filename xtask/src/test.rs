@@ -10,15 +10,18 @@
 //! | clippy (loom cfg) | the `mproc_loom` arm of the three lower crates compiles and is lint-clean (the facade has no loom mode: it refuses to build under that cfg) |
 //! | test (release) | the suites again in release: multi-process stress runs at full size |
 //! | loom build, loom: CRATE/FILE::MODEL | every model of every `crates/*/tests/loom_*.rs`, each its own step (see [`mod@crate::loom`]), release, bounded preemptions |
+//! | torture build, torture (40 s) | SIGKILL storms over queues and semaphores with a ledger (see [`mod@crate::torture`]); known open bugs reported, not failed |
 //! | bench build, bench smoke | `cargo bench --no-run`, then one short iteration of every comparison body (`cargo xtask bench --quick`) |
 //! | fuzz build / fuzz: TARGET | every fuzz target, a short bounded run each (builds `cfg(fuzzing)`) |
 //!
 //! `--quick` keeps the first five steps. Release and loom builds use their own target
 //! directories so that switching flags never throws away the debug build.
 
-use crate::runner::{Matrix, Step};
-use crate::{fuzz, loom};
+use crate::runner::{Matrix, Outcome, Step};
+use crate::{fuzz, loom, torture};
 
+/// Seconds of SIGKILL storms in the torture step (shared by its scenarios).
+const TORTURE_SECONDS: u64 = 40;
 /// Seconds each fuzz target runs in the smoke step.
 const FUZZ_SMOKE_SECONDS: u64 = 20;
 
@@ -68,6 +71,11 @@ pub(crate) fn run(quick: bool) -> Result<(), String> {
     matrix.run(unit_tests(nextest, true));
     loom::steps(&mut matrix, None)?;
     crate::bench::quick_steps(&mut matrix);
+    if *matrix.run(torture::build_step()) == Outcome::Passed {
+        matrix.run(torture::step(TORTURE_SECONDS, &[], &[]));
+    } else {
+        matrix.skip("torture", "the torture build failed");
+    }
     fuzz::smoke(&mut matrix, FUZZ_SMOKE_SECONDS)?;
     matrix.finish()
 }
