@@ -71,22 +71,17 @@ const KNOWN_FAILURES: &[Known] = &[
     Known {
         scenario: "semaphore",
         check: Check::PermitsLost,
-        issue: "#12: a SIGKILLed holder's permits are never returned",
+        issue: "#12 finding 4: a SIGKILLed holder's permits are never returned",
     },
     Known {
         scenario: "semaphore",
         check: Check::AcquireWait,
-        issue: "#12: once permits died with their holders, survivors wait for ever",
+        issue: "#12 finding 4: once permits died with their holders, survivors wait for ever",
     },
     Known {
         scenario: "joinable",
         check: Check::PhantomTask,
-        issue: "#12: a producer killed in put leaves a phantom unfinished task",
-    },
-    Known {
-        scenario: "nowait-pollers",
-        check: Check::Stall,
-        issue: "#12 finding 1: get_nowait never recovers a dead producer's claimed slot",
+        issue: "#12 finding 2: a producer killed in put leaves a phantom unfinished task",
     },
 ];
 
