@@ -7,7 +7,10 @@ mod common;
 use std::collections::VecDeque;
 
 use common::{id, scaled};
-use mproc_ring::{ChunkError, ClaimError, PopError, PushError, Role, SpscRing, SpscShape};
+use mproc_ring::{
+    ChunkError, ClaimError, LayoutError, MAX_SLOT_SIZE, PopError, PushError, Role, SpscRing,
+    SpscShape,
+};
 use proptest::prelude::*;
 
 fn ring(capacity: u32, slot_size: u32) -> SpscRing {
@@ -42,6 +45,24 @@ fn smoke_and_wrap() {
             slot_size: 4
         })
     );
+}
+
+#[test]
+fn shape_limits_are_exact() {
+    // The largest slot is accepted and reported; one byte more, or zero, is refused.
+    let r = ring(2, MAX_SLOT_SIZE);
+    assert_eq!(r.slot_size(), MAX_SLOT_SIZE);
+    assert_eq!(ring(4, 3).slot_size(), 3);
+    for bad in [0, MAX_SLOT_SIZE + 1, u32::MAX] {
+        let shape = SpscShape {
+            capacity: 2,
+            slot_size: bad,
+        };
+        assert_eq!(
+            SpscRing::new(shape).unwrap_err(),
+            LayoutError::BadSlotSize(bad)
+        );
+    }
 }
 
 #[test]
