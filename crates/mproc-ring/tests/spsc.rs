@@ -92,6 +92,30 @@ fn roles() {
 }
 
 #[test]
+fn a_full_ring_can_change_hands() {
+    // Exactly full (tail - head == capacity) is a valid state for a new holder of either
+    // role, not corruption.
+    let r = ring(4, 1);
+    let mut p = r.claim_producer(id(1)).unwrap();
+    for i in 0..4 {
+        p.push(&[i]).unwrap();
+    }
+    assert!(r.is_full());
+    drop(p);
+    let mut p = r.claim_producer(id(2)).unwrap();
+    assert_eq!(p.push(&[9]), Err(PushError::Full));
+    let mut c = r.claim_consumer(id(3)).unwrap();
+    drop(c);
+    c = r.claim_consumer(id(4)).unwrap();
+    let mut out = [0];
+    for i in 0..4 {
+        c.pop(&mut out).unwrap();
+        assert_eq!(out, [i]);
+    }
+    assert_eq!(c.pop(&mut out), Err(PopError::Empty));
+}
+
+#[test]
 fn takeover_resumes_indices() {
     let r = ring(4, 1);
     let mut p = r.claim_producer(id(1)).unwrap();
