@@ -16,8 +16,9 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 /// Alignment every region handed to `init`/`attach` must have (one x86_64 prefetch pair).
 pub const REGION_ALIGN: usize = 128;
 
-/// Layout version; bumped on any change to a header or a slot word.
-pub(crate) const VERSION: u32 = 2;
+/// Layout version; bumped on any change to a header or a slot word (3: MPMC capacities are
+/// exact and positions step by laps of the next power of two).
+pub(crate) const VERSION: u32 = 3;
 
 /// Which ring a region holds, as recorded in its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +57,8 @@ pub(crate) struct Common {
     pub(crate) kind: AtomicU32,
     /// [`VERSION`].
     pub(crate) version: AtomicU32,
-    /// Number of slots (SPSC, MPMC) or bytes (record ring); a power of two.
+    /// Number of slots (SPSC, MPMC) or bytes (record ring): a power of two for SPSC and the
+    /// record ring, any value in range for MPMC (exact, not rounded).
     pub(crate) capacity: AtomicU32,
     /// Bytes per slot (SPSC element size, MPMC payload maximum); 8 for the record ring.
     pub(crate) slot_size: AtomicU32,
@@ -123,8 +125,9 @@ impl Common {
 /// Why a ring could not be laid out (`required_size`, `init`, heap constructors).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
-    /// The capacity is zero, not a power of two, or above the kind's maximum.
-    #[error("capacity {0} is not a power of two within the ring's limits")]
+    /// The capacity is zero, above the kind's maximum, or (SPSC and record rings) not a
+    /// power of two.
+    #[error("capacity {0} is outside the ring's limits")]
     BadCapacity(u32),
     /// The slot size is zero or above [`MAX_SLOT_SIZE`].
     #[error("slot size {0} is zero or too large")]
@@ -181,7 +184,7 @@ pub enum AttachError {
         /// Version found.
         found: u32,
     },
-    /// The recorded capacity is not a power of two within limits.
+    /// The recorded capacity is outside the kind's limits (see [`LayoutError::BadCapacity`]).
     #[error("recorded capacity {0} is invalid")]
     BadCapacity(u32),
     /// The recorded slot size is invalid.

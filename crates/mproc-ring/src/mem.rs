@@ -99,8 +99,9 @@ impl<H, C> Mem<H, C> {
     /// The control word of slot `i`.
     #[inline]
     pub(crate) fn ctl(&self, i: usize) -> &C {
-        // SAFETY: callers pass a masked index `< capacity`, and the region (or the loom
-        // box) holds `capacity` control words, `ctl_stride` bytes apart.
+        // SAFETY: callers pass an index `< capacity` (masked, or checked against the
+        // capacity), and the region (or the loom box) holds `capacity` control words,
+        // `ctl_stride` bytes apart.
         unsafe { self.ctl.byte_add(i * self.ctl_stride).as_ref() }
     }
 

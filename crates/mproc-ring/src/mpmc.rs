@@ -16,9 +16,34 @@
 //! Bits: `pos` (low 32 bits of the position) in 63..32, state in 31..30, id in 29..0.
 //!
 //! * push: load `tail`; CAS slot `tail` from `EMPTY(t)` to `WRITING(t, me)`; help `tail`
-//!   to `t + 1`; write; store `FULL(t)` (Release).
+//!   to `next(t)`; write; store `FULL(t)` (Release).
 //! * pop: load `head`; CAS slot `head` from `FULL(h)` to `READING(h, me)`; help `head` to
-//!   `h + 1`; read; store `EMPTY(h + cap)` (Release).
+//!   `next(h)`; read; store `EMPTY(h + one_lap)` (Release).
+//!
+//! # Positions: exact capacity with lap stamps
+//!
+//! The capacity `n` is exact (any `n` in `1..=2^30`; Python's `maxsize`), and the ring has
+//! `n` slots. As in crossbeam's `ArrayQueue`, a position (`head`, `tail`, and the stamp in
+//! a slot word) is `lap * one_lap + index`, where `one_lap = n.next_power_of_two()` and the
+//! index runs `0..n`: the position after `pos` (`next(pos)`) is `pos + 1` within a
+//! lap and `(lap + 1) * one_lap` after index `n - 1`, an add and a compare, never a
+//! division. The same slot one lap later is `pos + one_lap`. Positions grow monotonically
+//! but skip the indices `n..one_lap` of each lap; `len` counts slots, not position
+//! differences.
+//!
+//! A slot word keeps the low 32 bits of its position (the *stamp*). Invariant: `one_lap`
+//! is a power of two at most `2^30`, so it divides `2^32` and the stamp is exactly
+//! `(lap mod 2^(32-k)) * one_lap + index` (`one_lap = 2^k`, `32 - k >= 2`): its low `k` bits
+//! are the slot index, its high bits the lap modulo at least 4. Every check compares a slot
+//! word with a hint for the *same* slot (the hint's index is checked `< n` first), so the
+//! wrapped difference of the stamps is a multiple of `one_lap`, read as a signed `i32`:
+//! `0` (this lap), `+one_lap` (one lap ahead), `-one_lap` (one lap behind) are three
+//! distinct values for every `n`, which is all the protocol needs (in a valid execution a
+//! freshly loaded hint is within one lap of its slot's word, see `claim_write`). Anything
+//! else is a stale hint (retry) or, seen twice, corruption; a difference that is not a
+//! multiple of `one_lap` means the word names another slot (corruption). Positions wrap at
+//! `2^64`, which `one_lap` divides too, so the stepping stays consistent across that wrap.
+//! A hint or word whose index part is `>= n` is corruption: no valid execution stores one.
 //!
 //! `head` and `tail` are hints that everyone helps forward; the slot words are the truth. A
 //! claimant that stops or dies between its claim and its help stalls nobody: the next one
@@ -59,7 +84,8 @@
 //! after its claim CAS through a test-only fault hook (`with_fault_hook`, compiled only with
 //! the `test-hooks` feature or under loom); fork + SIGKILL tests in `tests/process.rs`.
 //!
-//! Every word, index and length read from the region is untrusted: indices are masked,
+//! Every word, index and length read from the region is untrusted: a hint's index part is
+//! checked `< capacity` before use, words are compared with the hint for their own slot,
 //! lengths checked against the slot size, and every retry loop is bounded
 //! ([`MAX_TRIES`]), ending in `Contended` rather than spinning for ever if a peer keeps
 //! flipping words.
@@ -101,7 +127,8 @@ fn dec(w: u64) -> (u32, u64, u64) {
     ((w >> 32) as u32, (w >> 30) & 3, w & ID_MASK)
 }
 
-/// `pos_in_word - pos` as a signed lap distance.
+/// `pos_in_word - pos` as a signed distance of stamps (a multiple of `one_lap` when both
+/// name the same slot; see the module docs).
 #[inline]
 fn dist(word_pos: u32, pos: u64) -> i64 {
     i64::from(word_pos.wrapping_sub(pos as u32) as i32)
@@ -110,14 +137,16 @@ fn dist(word_pos: u32, pos: u64) -> i64 {
 /// Shape of an [`MpmcRing`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MpmcShape {
-    /// Number of slots; a power of two in `1..=2^30`.
+    /// Number of slots, exactly: any value in `1..=2^30` (not rounded; the ring holds at
+    /// most `capacity` messages).
     pub capacity: u32,
     /// Largest payload per slot, in bytes; `1..=MAX_SLOT_SIZE`.
     pub slot_size: u32,
 }
 
-/// The shared header. Invariant (absent hostility): `head` and `tail` only grow, and each is
-/// at most one behind the first slot position not yet claimed by its side.
+/// The shared header. Invariant (absent hostility): `head` and `tail` only grow (in the
+/// position order of the module docs: `lap * one_lap + index`, index `< capacity`), and each
+/// is at most one position behind the first slot position not yet claimed by its side.
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct MpmcHeader {
@@ -213,7 +242,9 @@ pub struct Claim {
 }
 
 impl Claim {
-    /// The claimed position (the message's place in the ring's order).
+    /// The claimed position (the message's place in the ring's order):
+    /// `lap * capacity.next_power_of_two() + slot index` (see the module docs), so
+    /// consecutive messages have consecutive positions only within a lap.
     pub fn position(&self) -> u64 {
         self.pos
     }
@@ -309,7 +340,10 @@ pub enum TryPopError {
 #[derive(Debug, Clone)]
 pub struct MpmcRing {
     mem: Mem<MpmcHeader, SlotCtl>,
+    /// Number of slots (exact).
     cap: u32,
+    /// `cap.next_power_of_two()`: the position distance of one lap (module docs).
+    one_lap: u64,
     slot: u32,
     stride: usize,
     /// Test-only fault hook of this handle (see [`crate::fault`]).
@@ -367,7 +401,7 @@ impl MpmcRing {
     pub const PAYLOAD_ALIGN: usize = 16;
 
     fn check_shape(shape: MpmcShape) -> Result<(), LayoutError> {
-        if !shape.capacity.is_power_of_two() || shape.capacity > Self::MAX_CAPACITY {
+        if shape.capacity == 0 || shape.capacity > Self::MAX_CAPACITY {
             return Err(LayoutError::BadCapacity(shape.capacity));
         }
         if shape.slot_size == 0 || shape.slot_size > MAX_SLOT_SIZE {
@@ -454,6 +488,7 @@ impl MpmcRing {
         MpmcRing {
             mem,
             cap: shape.capacity,
+            one_lap: u64::from(shape.capacity.next_power_of_two()),
             slot: shape.slot_size,
             stride: Self::stride(shape.slot_size),
             #[cfg(feature = "test-hooks")]
@@ -526,6 +561,7 @@ impl MpmcRing {
                     shape.capacity as usize,
                 ),
                 cap: shape.capacity,
+                one_lap: u64::from(shape.capacity.next_power_of_two()),
                 slot: shape.slot_size,
                 stride,
                 hook: None,
@@ -533,7 +569,7 @@ impl MpmcRing {
         }
     }
 
-    /// Number of slots.
+    /// Number of slots: the most messages the ring holds, exactly as given in the shape.
     pub fn capacity(&self) -> u32 {
         self.cap
     }
@@ -544,12 +580,14 @@ impl MpmcRing {
     }
 
     /// Messages in the ring (claimed by producers and not yet claimed by consumers): a
-    /// snapshot always in `0..=capacity`, exact when nobody is mid-operation. Slots being
-    /// written count as present; slots being read do not.
+    /// snapshot always in `0..=capacity`, exact when nobody is mid-operation (so a ring
+    /// with `capacity` messages says exactly `capacity`). Slots being written count as
+    /// present; slots being read do not.
     ///
     /// A claim whose producer died counts too (once anyone has helped the tail past it), as
     /// does its tombstone until a pop skips it: `len` is the distance between the tail and
-    /// the head hints and does not look at slot words. So with a dead producer's claim on the
+    /// the head hints (counted in slots across the lap jump, see the module docs) and does
+    /// not look at slot words. So with a dead producer's claim on the
     /// head slot and `k >= 1` messages committed behind it, `len` says `k + 1` while
     /// `try_pop` says `Empty` — `qsize()` overcounts by
     /// the dead claims not yet recovered and skipped, and `empty()` can say `false` while
@@ -564,24 +602,36 @@ impl MpmcRing {
             let t1 = h.tail.load(Ordering::Acquire);
             let hd = h.head.load(Ordering::Acquire);
             if h.tail.load(Ordering::Acquire) == t1 {
-                return Self::clamp(t1.wrapping_sub(hd), self.cap);
+                return self.count(t1, hd);
             }
         }
-        Self::clamp(
-            h.tail
-                .load(Ordering::Acquire)
-                .wrapping_sub(h.head.load(Ordering::Acquire)),
-            self.cap,
-        )
+        // Acquire: as above.
+        let t = h.tail.load(Ordering::Acquire);
+        self.count(t, h.head.load(Ordering::Acquire))
     }
 
-    fn clamp(d: u64, cap: u32) -> u32 {
-        // A head ahead of the tail (helped forward first) shows as a huge value: count 0.
-        if d > u64::from(u32::MAX) {
+    /// Slots from `head` to `tail` (positions, untrusted), clamped to `0..=capacity`: no
+    /// division, just the lap difference and the two indices.
+    fn count(&self, tail: u64, head: u64) -> u32 {
+        let m = self.one_lap - 1;
+        let n = i64::from(self.cap);
+        // Indices are `< n` in every valid execution; a corrupt one only skews the clamped
+        // snapshot (the operations themselves report it).
+        let d = (tail & m) as i64 - (head & m) as i64;
+        let laps = (tail & !m).wrapping_sub(head & !m) as i64;
+        let c = if laps == 0 {
+            d
+        } else if laps == self.one_lap as i64 {
+            n + d
+        } else if laps < 0 {
+            // A head ahead of the tail (helped forward first, past a claim whose producer
+            // died before helping the tail): count 0.
             0
         } else {
-            (d as u32).min(cap)
-        }
+            // Two laps or more: not a valid state; clamp.
+            n
+        };
+        c.clamp(0, n) as u32
     }
 
     /// `len() == 0` (same guarantees).
@@ -622,16 +672,46 @@ impl MpmcRing {
         self.mem.hdr().corrupt.load(Ordering::Relaxed)
     }
 
+    /// The slot index of position `pos` (a hint or a stamp, untrusted), if it names a slot:
+    /// `None` when its index part is `>= capacity` (no valid execution stores one).
     #[inline]
-    fn ctl(&self, pos: u64) -> &SlotCtl {
-        self.mem.ctl((pos & u64::from(self.cap - 1)) as usize)
+    fn index(&self, pos: u64) -> Option<usize> {
+        let i = pos & (self.one_lap - 1);
+        (i < u64::from(self.cap)).then_some(i as usize)
     }
 
+    /// The position after `pos`: the next index of its lap, or index 0 of the next lap
+    /// after index `capacity - 1` (crossbeam's `ArrayQueue` stepping: an add and a compare).
+    /// The one definition of "next", used by every claim, help and check.
     #[inline]
-    fn payload(&self, pos: u64) -> *mut u8 {
-        let i = (pos & u64::from(self.cap - 1)) as usize;
-        // SAFETY: `i < cap` (masked); slot `i`'s payload, `stride - CTL_LEN >= slot` bytes from
-        // `data + i * stride`, lies inside the region (in place) or the loom data buffer.
+    fn next(&self, pos: u64) -> u64 {
+        if (pos & (self.one_lap - 1)) + 1 < u64::from(self.cap) {
+            pos.wrapping_add(1)
+        } else {
+            (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+        }
+    }
+
+    /// The same slot's position one lap after `pos`.
+    #[inline]
+    fn lap_after(&self, pos: u64) -> u64 {
+        pos.wrapping_add(self.one_lap)
+    }
+
+    /// Slot `i`'s control words; `i` comes from [`MpmcRing::index`] (checked `< capacity`).
+    #[inline]
+    fn ctl(&self, i: usize) -> &SlotCtl {
+        debug_assert!(i < self.cap as usize);
+        self.mem.ctl(i)
+    }
+
+    /// Slot `i`'s payload; `i` comes from [`MpmcRing::index`] (checked `< capacity`).
+    #[inline]
+    fn payload(&self, i: usize) -> *mut u8 {
+        debug_assert!(i < self.cap as usize);
+        // SAFETY: `i < cap` (checked by `index`, the only source of slot indices); slot `i`'s
+        // payload, `stride - CTL_LEN >= slot` bytes from `data + i * stride`, lies inside the
+        // region (in place) or the loom data buffer.
         unsafe { self.mem.data.as_ptr().add(i * self.stride) }
     }
 
@@ -656,28 +736,28 @@ impl MpmcRing {
         }
     }
 
-    /// Helps `word` from `from` to `from + 1` (failure means someone else did).
+    /// Helps `word` from `from` to `next(from)` (failure means someone else did).
     #[inline]
-    fn help(word: &AtomicU64, from: u64) {
+    fn help(&self, word: &AtomicU64, from: u64) {
         // AcqRel: the index chain carries happens-before from each claim to later loaders
         // (so a loader of the index never sees an older slot word than the helper did).
-        let _ = word.compare_exchange(
-            from,
-            from.wrapping_add(1),
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
+        // Relaxed on failure: someone else moved the hint; we read nothing from it.
+        let _ = word.compare_exchange(from, self.next(from), Ordering::AcqRel, Ordering::Relaxed);
     }
 
-    /// Claims the slot at the tail for `me`; returns its position.
-    fn claim_write(&self, me: ParticipantId) -> Result<u64, TryPushError> {
+    /// Claims the slot at the tail for `me`; returns its position and slot index.
+    fn claim_write(&self, me: ParticipantId) -> Result<(u64, usize), TryPushError> {
         let h = self.mem.hdr();
-        let cap = i64::from(self.cap);
+        let lap = self.one_lap as i64;
         let mut odd = None;
         for _ in 0..MAX_TRIES {
             // Acquire: pairs with the AcqRel helping CAS (see `help`).
             let t = h.tail.load(Ordering::Acquire);
-            let ctl = self.ctl(t);
+            let Some(i) = self.index(t) else {
+                // No valid execution stores a tail whose index part is `>= capacity`.
+                return Err(TryPushError::Corrupt);
+            };
+            let ctl = self.ctl(i);
             // Acquire: pairs with the Release store of `EMPTY(t)` by the consumer that freed
             // this slot, so its reads of the payload happen before our writes.
             let w = ctl.seq.load(Ordering::Acquire);
@@ -698,25 +778,25 @@ impl MpmcRing {
                     {
                         #[cfg(any(feature = "test-hooks", mproc_loom))]
                         self.fault_point(crate::fault::FaultPoint::WriteClaimed { pos: t });
-                        Self::help(&h.tail, t);
-                        return Ok(t);
+                        self.help(&h.tail, t);
+                        return Ok((t, i));
                     }
                 } else {
                     // Claimed for this lap by another producer that has not moved the tail.
-                    Self::help(&h.tail, t);
+                    self.help(&h.tail, t);
                 }
-            } else if d == -cap && st != EMPTY {
+            } else if d == -lap && st != EMPTY {
                 // The previous lap's message is still in this slot: *possibly* full. If the
                 // tail has not moved meanwhile, it *really* was full when we looked.
                 if h.tail.load(Ordering::Acquire) == t {
                     return Err(TryPushError::Full);
                 }
-            } else if d == cap {
+            } else if d == lap {
                 // Position `t` was claimed and its lap is over (e.g. a producer died between
                 // its claim and its help, and its tombstone was consumed): the tail is behind
                 // and nobody else will move it. Help it (or our `t` was stale: no effect).
-                Self::help(&h.tail, t);
-            } else if d < 0 || d % cap != 0 {
+                self.help(&h.tail, t);
+            } else if d < 0 || d & (lap - 1) != 0 {
                 // No valid execution shows this; seen twice in a row, it is corruption.
                 if odd == Some((t, w)) {
                     return Err(TryPushError::Corrupt);
@@ -760,21 +840,18 @@ impl MpmcRing {
         me: ParticipantId,
         fill: impl FnOnce(&mut [u8]) -> Option<usize>,
     ) -> Result<(), TryPushError> {
-        let pos = self.claim_write(me)?;
-        let ctl = self.ctl(pos);
+        let (pos, i) = self.claim_write(me)?;
+        let ctl = self.ctl(i);
         let mut finish = Finish {
             ctl,
             claimed: enc(pos, WRITING, u64::from(me.get())),
             word: enc(pos, FULL, TOMB),
             armed: true,
         };
-        let token = self
-            .mem
-            .guard((pos & u64::from(self.cap - 1)) as usize)
-            .write();
+        let token = self.mem.guard(i).write();
         // SAFETY: we hold the slot (`WRITING(pos, me)`), so no one else touches its payload;
-        // the payload run is in bounds (masked index, `slot <= stride - CTL_LEN`).
-        let buf = unsafe { core::slice::from_raw_parts_mut(self.payload(pos), self.slot as usize) };
+        // the payload run is in bounds (checked index, `slot <= stride - CTL_LEN`).
+        let buf = unsafe { core::slice::from_raw_parts_mut(self.payload(i), self.slot as usize) };
         let r = fill(buf);
         crate::sync::end(token);
         let res = match r {
@@ -798,15 +875,19 @@ impl MpmcRing {
         res
     }
 
-    /// Claims the message at the head for `me`; returns its position.
-    fn claim_read(&self, me: ParticipantId) -> Result<u64, TryPopError> {
+    /// Claims the message at the head for `me`; returns its position and slot index.
+    fn claim_read(&self, me: ParticipantId) -> Result<(u64, usize), TryPopError> {
         let h = self.mem.hdr();
-        let cap = i64::from(self.cap);
+        let lap = self.one_lap as i64;
         let mut odd = None;
         for _ in 0..MAX_TRIES {
             // Acquire: pairs with the AcqRel helping CAS (see `help`).
             let hd = h.head.load(Ordering::Acquire);
-            let ctl = self.ctl(hd);
+            let Some(i) = self.index(hd) else {
+                // No valid execution stores a head whose index part is `>= capacity`.
+                return Err(TryPopError::Corrupt);
+            };
+            let ctl = self.ctl(i);
             // Acquire: pairs with the producer's Release store of `FULL(hd)`.
             let w = ctl.seq.load(Ordering::Acquire);
             let (p, st, id) = dec(w);
@@ -820,13 +901,13 @@ impl MpmcRing {
                             .seq
                             .compare_exchange(
                                 w,
-                                enc(hd.wrapping_add(u64::from(self.cap)), EMPTY, 0),
+                                enc(self.lap_after(hd), EMPTY, 0),
                                 Ordering::Release,
                                 Ordering::Relaxed,
                             )
                             .is_ok()
                         {
-                            Self::help(&h.head, hd);
+                            self.help(&h.head, hd);
                         }
                         continue;
                     }
@@ -844,16 +925,16 @@ impl MpmcRing {
                         {
                             #[cfg(any(feature = "test-hooks", mproc_loom))]
                             self.fault_point(crate::fault::FaultPoint::ReadClaimed { pos: hd });
-                            Self::help(&h.head, hd);
+                            self.help(&h.head, hd);
                             if id != 0 {
                                 // A FULL word with a claimant field: not ours to trust.
-                                self.drop_corrupt(hd);
+                                self.drop_corrupt(hd, i);
                                 return Err(TryPopError::Corrupt);
                             }
-                            return Ok(hd);
+                            return Ok((hd, i));
                         }
                     }
-                    READING => Self::help(&h.head, hd),
+                    READING => self.help(&h.head, hd),
                     WRITING => return Err(TryPopError::Empty),
                     _ => {
                         // EMPTY(hd): no producer has claimed this lap's slot, so nothing
@@ -865,15 +946,15 @@ impl MpmcRing {
                         return Err(TryPopError::Empty);
                     }
                 }
-            } else if d == cap {
+            } else if d == lap {
                 // Consumed (or freed by `recover`) already, and maybe refilled for the next
                 // lap: the head is behind (its claimant died before helping), or our `hd`
                 // was stale. Help it.
-                Self::help(&h.head, hd);
-            } else if d == -cap && st == READING {
+                self.help(&h.head, hd);
+            } else if d == -lap && st == READING {
                 // The previous lap's reader is still busy: nothing for us yet.
                 return Err(TryPopError::Empty);
-            } else if d < 0 || d % cap != 0 {
+            } else if d < 0 || d & (lap - 1) != 0 {
                 if odd == Some((hd, w)) {
                     return Err(TryPopError::Corrupt);
                 }
@@ -884,14 +965,14 @@ impl MpmcRing {
         Err(TryPopError::Contended)
     }
 
-    fn drop_corrupt(&self, pos: u64) {
+    /// Drops the message of position `pos` (slot `i`), which we hold, as corrupt.
+    fn drop_corrupt(&self, pos: u64, i: usize) {
         // Relaxed: a statistic.
         self.mem.hdr().corrupt.fetch_add(1, Ordering::Relaxed);
         // Release: pairs with the next producer's Acquire claim.
-        self.ctl(pos).seq.store(
-            enc(pos.wrapping_add(u64::from(self.cap)), EMPTY, 0),
-            Ordering::Release,
-        );
+        self.ctl(i)
+            .seq
+            .store(enc(self.lap_after(pos), EMPTY, 0), Ordering::Release);
     }
 
     /// Pops the next message, lending its bytes to `f` in place; the slot is freed when `f`
@@ -905,27 +986,24 @@ impl MpmcRing {
         me: ParticipantId,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, TryPopError> {
-        let pos = self.claim_read(me)?;
-        let ctl = self.ctl(pos);
+        let (pos, i) = self.claim_read(me)?;
+        let ctl = self.ctl(i);
         // Relaxed: ordered after the producer's writes by the Acquire on `FULL`.
         let len = ctl.len.load(Ordering::Relaxed);
         if len > self.slot {
-            self.drop_corrupt(pos);
+            self.drop_corrupt(pos, i);
             return Err(TryPopError::Corrupt);
         }
         let finish = Finish {
             ctl,
             claimed: enc(pos, READING, u64::from(me.get())),
-            word: enc(pos.wrapping_add(u64::from(self.cap)), EMPTY, 0),
+            word: enc(self.lap_after(pos), EMPTY, 0),
             armed: true,
         };
-        let token = self
-            .mem
-            .guard((pos & u64::from(self.cap - 1)) as usize)
-            .read();
+        let token = self.mem.guard(i).read();
         // SAFETY: we hold the slot (`READING(pos, me)`); `len <= slot` checked above; the
-        // run is in bounds (masked index).
-        let bytes = unsafe { core::slice::from_raw_parts(self.payload(pos), len as usize) };
+        // run is in bounds (checked index).
+        let bytes = unsafe { core::slice::from_raw_parts(self.payload(i), len as usize) };
         let r = f(bytes);
         crate::sync::end(token);
         if !finish.finish() {
@@ -971,13 +1049,12 @@ impl MpmcRing {
     /// be reused before recovery has run (mproc-shm reclaims ids only when its table fills).
     pub fn recover(&self, alive: impl Fn(u32) -> bool) -> RecoveryReport {
         let mut rep = RecoveryReport::default();
-        let cap = u64::from(self.cap);
-        for i in 0..cap {
-            let ctl = self.mem.ctl(i as usize);
+        for i in 0..self.cap as usize {
+            let ctl = self.ctl(i);
             // Acquire: see the claimant's word as stored.
             let w = ctl.seq.load(Ordering::Acquire);
             // A word naming another slot's position is corrupt: not a claim to resolve.
-            if u64::from(dec(w).0) & (cap - 1) != i {
+            if self.index(u64::from(dec(w).0)) != Some(i) {
                 continue;
             }
             match self.resolve_dead(ctl, w, &alive) {
@@ -996,8 +1073,8 @@ impl MpmcRing {
     ///   claim of the head's own lap, `WRITING(head, id)`. The head cannot pass it, so every
     ///   message committed behind it waits (and `len` counts them).
     /// * [`Side::Tail`] (after a push said `Full`): the tail slot still holds the previous
-    ///   lap's reader, `READING(tail - capacity, id)`; the ring looks full only because that
-    ///   reader has not finished.
+    ///   lap's reader, `READING(tail - one_lap, id)` (the same slot one lap earlier, see the
+    ///   module docs); the ring looks full only because that reader has not finished.
     ///
     /// `None` when the side is not stuck on a claim: truly empty or full, a committed message
     /// or a tombstone there, a hint that is momentarily behind (the next pop or push helps it
@@ -1016,13 +1093,15 @@ impl MpmcRing {
             // Acquire: as above, as in `claim_write`.
             Side::Tail => (
                 h.tail.load(Ordering::Acquire),
-                -i64::from(self.cap),
+                -(self.one_lap as i64),
                 READING,
             ),
         };
+        // A hint naming no slot is corrupt, not a claim (the pop or push reports it).
+        let i = self.index(pos)?;
         // Acquire: the same look a pop (push) at this index takes, ordered after the index
         // load, so a claim reported here is one that pop (push) would have met.
-        let w = self.ctl(pos).seq.load(Ordering::Acquire);
+        let w = self.ctl(i).seq.load(Ordering::Acquire);
         let (p, st, id) = dec(w);
         if st != state || dist(p, pos) != lap || id == 0 || id == TOMB {
             return None;
@@ -1053,7 +1132,8 @@ impl MpmcRing {
     /// recovery has run.
     #[must_use]
     pub fn recover_claim(&self, claim: Claim, alive: impl Fn(u32) -> bool) -> Option<Recovered> {
-        let ctl = self.ctl(claim.pos);
+        // A claim from a ring of another capacity may name no slot here.
+        let ctl = self.ctl(self.index(claim.pos)?);
         // Acquire: as in `recover`.
         let w = ctl.seq.load(Ordering::Acquire);
         if w != claim.word {
@@ -1083,7 +1163,7 @@ impl MpmcRing {
         let (resolved, lost, done) = match st {
             WRITING => (enc(p, FULL, TOMB), &h.lost_writes, Recovered::Tombstoned),
             READING => (
-                enc(p + u64::from(self.cap), EMPTY, 0),
+                enc(self.lap_after(p), EMPTY, 0),
                 &h.lost_reads,
                 Recovered::Freed,
             ),

@@ -88,13 +88,15 @@ fn push_with_fills_in_place_and_panic_tombstones() {
 
 #[test]
 fn bad_shapes() {
-    assert_eq!(
-        MpmcRing::required_size(MpmcShape {
-            capacity: 3,
-            slot_size: 8
-        }),
-        Err(LayoutError::BadCapacity(3))
-    );
+    for capacity in [0, MpmcRing::MAX_CAPACITY + 1, u32::MAX] {
+        assert_eq!(
+            MpmcRing::required_size(MpmcShape {
+                capacity,
+                slot_size: 8
+            }),
+            Err(LayoutError::BadCapacity(capacity))
+        );
+    }
     assert_eq!(
         MpmcRing::required_size(MpmcShape {
             capacity: 4,
@@ -166,14 +168,22 @@ fn attach_validates() {
         unsafe { mproc_ring::SpscRing::attach(mem.ptr, mem.len) },
         Err(AttachError::WrongKind { .. })
     ));
-    // Scribble the capacity field: offset 16 in the common header.
+    // Scribble the capacity field: offset 16 in the common header. A capacity out of range
+    // is refused as such; one in range (6) disagrees with the recorded size.
     // SAFETY: in bounds; we own the mapping and the ring handles are idle.
-    unsafe { mem.ptr.as_ptr().add(16).cast::<u32>().write(6) };
+    unsafe { mem.ptr.as_ptr().add(16).cast::<u32>().write(0) };
     assert_eq!(
         // SAFETY: as above.
         unsafe { MpmcRing::attach(mem.ptr, mem.len) }.unwrap_err(),
-        AttachError::BadCapacity(6)
+        AttachError::BadCapacity(0)
     );
+    // SAFETY: as above.
+    unsafe { mem.ptr.as_ptr().add(16).cast::<u32>().write(6) };
+    assert!(matches!(
+        // SAFETY: as above.
+        unsafe { MpmcRing::attach(mem.ptr, mem.len) },
+        Err(AttachError::SizeMismatch { .. })
+    ));
     // SAFETY: as above.
     unsafe { mem.ptr.as_ptr().write(0) };
     assert_eq!(
@@ -181,6 +191,100 @@ fn attach_validates() {
         unsafe { MpmcRing::attach(mem.ptr, mem.len) }.unwrap_err(),
         AttachError::BadMagic(u64::from_le_bytes(*b"\0PRING\0\0"))
     );
+}
+
+/// Issue #13, finding 4: the capacity is exact, for powers of two and any other size, over
+/// several laps (so every position step, including the jump from index `n - 1` to the next
+/// lap, is exercised at both ends), with the head and tail at every offset of a lap.
+#[test]
+fn capacity_is_exact() {
+    for n in [1u32, 2, 3, 5, 6, 7, 8, 100] {
+        let r = ring(n, 8);
+        let (p, c) = (id(1), id(2));
+        assert_eq!(r.capacity(), n);
+        let mut next = 0u32;
+        // Offsets 0, 1 and n - 1 into a lap: push `skip` and pop them, then fill.
+        for skip in [0, 1.min(n - 1), n - 1] {
+            for _ in 0..skip {
+                r.try_push(p, &next.to_le_bytes()).unwrap();
+                assert_eq!(r.try_pop_vec(c).unwrap(), next.to_le_bytes());
+                next += 1;
+            }
+            for lap in 0..3 {
+                let first = next;
+                for k in 0..n {
+                    assert_eq!(r.len(), k, "n {n}, skip {skip}, lap {lap}");
+                    assert!(!r.is_full(), "n {n}, skip {skip}, lap {lap}, {k} in");
+                    r.try_push(p, &next.to_le_bytes())
+                        .unwrap_or_else(|e| panic!("n {n}, skip {skip}, lap {lap}, push {k}: {e}"));
+                    next += 1;
+                }
+                assert_eq!(r.len(), n, "n {n}, skip {skip}, lap {lap}: full");
+                assert!(r.is_full(), "n {n}, skip {skip}, lap {lap}");
+                assert_eq!(
+                    r.try_push(p, b"over"),
+                    Err(TryPushError::Full),
+                    "n {n}, skip {skip}, lap {lap}: one more than the capacity"
+                );
+                for m in first..next {
+                    assert_eq!(r.try_pop_vec(c).unwrap(), m.to_le_bytes(), "FIFO, n {n}");
+                }
+                assert_eq!(r.try_pop_vec(c), Err(TryPopError::Empty));
+                assert!(r.is_empty());
+                assert_eq!(r.len(), 0);
+            }
+        }
+        // Half full, then steady state across many laps: `len` stays exact.
+        let half = n / 2;
+        for _ in 0..half {
+            r.try_push(p, b"h").unwrap();
+        }
+        for _ in 0..5 * n {
+            r.try_push(p, b"s").unwrap();
+            assert_eq!(r.len(), half + 1);
+            r.try_pop_vec(c).unwrap();
+            assert_eq!(r.len(), half);
+        }
+        assert_eq!(r.recover(|_| false), Default::default(), "no claim left");
+    }
+}
+
+/// The layout holds `n` slots, not the next power of two.
+#[test]
+fn memory_is_capacity_slots() {
+    let size = |capacity| {
+        MpmcRing::required_size(MpmcShape {
+            capacity,
+            slot_size: 64,
+        })
+        .unwrap()
+    };
+    let stride = size(2) - size(1);
+    assert_eq!(size(6), size(1) + 5 * stride);
+    assert_eq!(size(100), size(1) + 99 * stride);
+}
+
+/// A non-power-of-two ring in shared memory attaches with its exact capacity.
+#[test]
+fn attach_non_power_of_two() {
+    let shape = MpmcShape {
+        capacity: 6,
+        slot_size: 8,
+    };
+    let mem = common::Shared::new(MpmcRing::required_size(shape).unwrap());
+    // SAFETY: fresh mapping of the right size, used only through this crate.
+    let a = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    // SAFETY: as above.
+    let b = unsafe { MpmcRing::attach(mem.ptr, mem.len) }.unwrap();
+    assert_eq!(b.capacity(), 6);
+    for i in 0..6u8 {
+        a.try_push(id(1), &[i]).unwrap();
+    }
+    assert!(b.is_full());
+    assert_eq!(b.try_push(id(2), b"x"), Err(TryPushError::Full));
+    assert_eq!(b.try_pop_vec(id(2)).unwrap(), [0]);
+    b.try_push(id(2), b"w").unwrap();
+    assert_eq!(a.len(), 6);
 }
 
 #[derive(Debug, Clone)]
@@ -198,8 +302,8 @@ fn op() -> impl Strategy<Value = Op> {
 
 proptest! {
     #[test]
-    fn model(cap_log in 0u32..4, ops in prop::collection::vec(op(), 0..200)) {
-        let cap = 1u32 << cap_log;
+    fn model(cap in 1u32..=9, ops in prop::collection::vec(op(), 0..200)) {
+        // Every capacity, not only powers of two: the capacity is exact (issue #13).
         let r = ring(cap, 8);
         let mut model = VecDeque::new();
         for op in ops {
@@ -224,6 +328,7 @@ proptest! {
                 }
             }
             prop_assert_eq!(r.len() as usize, model.len());
+            prop_assert_eq!(r.is_full(), model.len() == cap as usize);
         }
     }
 }
