@@ -15,7 +15,7 @@
 //! | `queue-inline` | `Queue`, small messages (inline in a ring slot), fork |
 //! | `queue-arena` | `Queue`, messages larger than the slot (out of line, in the arena), fork |
 //! | `queue-spawn` | `Queue`, producers started by spawn |
-//! | `nowait-pollers` | `Queue`, consumers that only ever call `get_nowait` |
+//! | `nowait-pollers` | `Queue`, consumers that only ever call `get_nowait`, behind producers that only call `put_nowait` (paced, so the queue stays far from full); only producers are killed, so a dead producer's claim is recovered by the pollers or by nobody |
 //! | `joinable` | `JoinableQueue`: producers, workers (`get` + `task_done`), a `join_timeout` loop |
 //! | `semaphore` | `Semaphore` and `BoundedSemaphore` holders: acquire, hold, release |
 //!
@@ -35,7 +35,8 @@
 //!   consumers in `get` (a consumer killed just after it released the slot loses the item
 //!   uncounted — the documented window, which cannot be seen from outside);
 //! * a stall: no delivery for longer than `--stall-ms` (2000) while items were queued and a
-//!   started consumer was alive;
+//!   started consumer was alive (`nowait-pollers` reads "items queued" from the ledger, an
+//!   item committed after the last delivery, since `qsize()` itself recovers stuck claims);
 //! * `join` that returns while tasks are open, or not within `--join-ms` (1000) after the
 //!   last task is done; `unfinished_tasks` that no death explains (a *phantom*);
 //! * permits missing after every holder is gone, more holders than permits, a refused

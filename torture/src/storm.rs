@@ -48,6 +48,24 @@ pub(crate) struct Scenario {
     payload: (u64, u64),
     /// A kill every `min..max` milliseconds.
     kill_ms: (u64, u64),
+    /// How producers put and what the stall meter reads.
+    producers: Producers,
+    /// Only workers of this role are killed (`None`: any worker).
+    victims: Option<Role>,
+}
+
+/// How a scenario's producers put.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Producers {
+    /// `put_timeout` in slices: a producer blocked on a full queue sleeps, and a sleeper
+    /// runs the ring's full recovery pass after each slice. The stall meter reads `qsize()`.
+    Blocking,
+    /// Only `put_nowait`, at most this many items a millisecond per producer (a short sleep
+    /// and a retry on `Full`): nobody ever sleeps in the queue, so a dead producer's claim
+    /// is recovered by the `get_nowait` pollers or by nobody. The stall meter reads the
+    /// ledger, not `qsize()` (which recovers stuck claims too): it counts while an item
+    /// committed after the last delivery is still undelivered.
+    Nowait { per_ms: u64 },
 }
 
 /// Permits of each semaphore in the `semaphore` scenario.
@@ -64,6 +82,8 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         capacity: 64,
         payload: (8, 40),
         kill_ms: (5, 40),
+        producers: Producers::Blocking,
+        victims: None,
     },
     Scenario {
         name: "queue-arena",
@@ -74,6 +94,8 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         capacity: 64,
         payload: (200, 1800),
         kill_ms: (5, 40),
+        producers: Producers::Blocking,
+        victims: None,
     },
     Scenario {
         name: "queue-spawn",
@@ -84,16 +106,29 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         capacity: 64,
         payload: (8, 400),
         kill_ms: (30, 120),
+        producers: Producers::Blocking,
+        victims: None,
     },
+    // #12 finding 1: pollers alone behind a dead producer's claim. Nobody here ever sleeps
+    // in the queue (a sleeper's 50 ms recovery pass would rescue the pollers), the queue is
+    // far from full (so `put_nowait` never meets the claim either), the supervisor's meter
+    // does not call `qsize()`, and the pollers, the supervisor and the other producer are
+    // live holders. Only producers are killed: a poller dying in its claim would leave a
+    // consumer's claim that stops the `put_nowait` producers instead (finding 3). A kill
+    // lands inside a producer's slot claim a few times in ten seconds, hence two fast
+    // producers of small inline items (the claim is a fixed share of a put) and a ring that
+    // holds over 100 ms of their output.
     Scenario {
         name: "nowait-pollers",
-        what: "Queue, consumers that only call get_nowait",
+        what: "Queue, get_nowait pollers behind paced put_nowait producers",
         kind: Kind::Queue,
         spawn_producers: false,
-        roles: &[(Role::Producer, 3), (Role::Poller, 3)],
-        capacity: 64,
-        payload: (8, 200),
+        roles: &[(Role::Producer, 2), (Role::Poller, 3)],
+        capacity: 1 << 17,
+        payload: (8, 40),
         kill_ms: (5, 40),
+        producers: Producers::Nowait { per_ms: 500 },
+        victims: Some(Role::Producer),
     },
     Scenario {
         name: "joinable",
@@ -104,6 +139,8 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         capacity: 16,
         payload: (8, 200),
         kill_ms: (5, 40),
+        producers: Producers::Blocking,
+        victims: None,
     },
     Scenario {
         name: "semaphore",
@@ -114,6 +151,8 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         capacity: 0,
         payload: (0, 0),
         kill_ms: (5, 40),
+        producers: Producers::Blocking,
+        victims: None,
     },
 ];
 
@@ -286,6 +325,8 @@ struct Storm<'a> {
     /// Stall meter: deliveries seen at the last sample, and since when nothing moved.
     last_delivered: u64,
     stall_since: Option<Instant>,
+    /// Items committed when deliveries last moved (the ledger meter of `Producers::Nowait`).
+    committed_at_delivery: u64,
     max_holders: u32,
     longest_wait_ns: u64,
 }
@@ -328,6 +369,7 @@ pub(crate) fn run(
         },
         last_delivered: 0,
         stall_since: None,
+        committed_at_delivery: 0,
         max_holders: 0,
         longest_wait_ns: 0,
     };
@@ -375,7 +417,15 @@ impl Storm<'_> {
                 if self.sc.spawn_producers {
                     method = StartMethod::Spawn;
                 }
-                Process::new(workers::queue_producer, (q.clone(), ledger, slot, inc))
+                match self.sc.producers {
+                    Producers::Blocking => {
+                        Process::new(workers::queue_producer, (q.clone(), ledger, slot, inc))
+                    }
+                    Producers::Nowait { per_ms } => Process::new(
+                        workers::queue_nowait_producer,
+                        (q.clone(), ledger, slot, inc, per_ms),
+                    ),
+                }
             }
             (Objects::Queue(q), Role::Consumer) => {
                 Process::new(workers::queue_consumer, (q.clone(), ledger, slot))
@@ -447,13 +497,28 @@ impl Storm<'_> {
         let consumers = self.workers.iter().any(|w| {
             w.role.gets() && w.proc.is_some() && self.ledger.phase_of(w.slot).0 != Phase::Starting
         });
-        if delivered != self.last_delivered || self.objects.qsize() == 0 || !consumers {
+        let queued = match self.sc.producers {
+            Producers::Blocking => self.objects.qsize() > 0,
+            Producers::Nowait { .. } => {
+                let committed = self.committed();
+                if delivered != self.last_delivered {
+                    self.committed_at_delivery = committed;
+                }
+                committed > self.committed_at_delivery
+            }
+        };
+        if delivered != self.last_delivered || !queued || !consumers {
             self.last_delivered = delivered;
             self.stall_since = None;
         } else {
             let since = *self.stall_since.get_or_insert(now);
             self.report.longest_stall = self.report.longest_stall.max(now - since);
         }
+    }
+
+    /// Items committed so far, over every producer incarnation.
+    fn committed(&self) -> u64 {
+        (0..self.next_inc).map(|i| self.ledger.committed(i)).sum()
     }
 
     /// Notices workers that exited by themselves: a producer that put its last item is
@@ -489,7 +554,10 @@ impl Storm<'_> {
     /// SIGKILLs one random live worker, tallies where it died, and replaces it.
     fn kill_one(&mut self) {
         let live: Vec<usize> = (0..self.workers.len())
-            .filter(|&i| self.workers[i].proc.is_some())
+            .filter(|&i| {
+                let w = &self.workers[i];
+                w.proc.is_some() && self.sc.victims.is_none_or(|r| r == w.role)
+            })
             .collect();
         if live.is_empty() {
             return;

@@ -4,9 +4,9 @@
 //!
 //! Every wait a worker makes is bounded (100 ms slices), so that it sees the stop flags.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use mproc::queue::{GetTimeoutError, PutTimeoutError, TryGetError};
+use mproc::queue::{GetTimeoutError, PutTimeoutError, TryGetError, TryPutError};
 use mproc::{BoundedSemaphore, JoinableQueue, Queue, Semaphore};
 
 use crate::ledger::{Item, Ledger, Phase, SEQ_CAP, Word, now_ns};
@@ -115,6 +115,53 @@ pub(crate) fn queue_producer((q, ledger, slot, inc): (Queue<Item>, Ledger, u32, 
     produce(&q, &ledger, slot, inc);
 }
 mproc::entry!(queue_producer);
+
+/// A `Queue` producer that never blocks: only `put_nowait`, at most `per_ms` items in each
+/// millisecond (back to back, then it sleeps to the next one), a short sleep and a retry
+/// with the same item on `Full`. It never sleeps inside the queue, so it never runs a
+/// sleeper's recovery pass.
+pub(crate) fn queue_nowait_producer(
+    (q, ledger, slot, inc, per_ms): (Queue<Item>, Ledger, u32, u32, u64),
+) {
+    const TICK: Duration = Duration::from_millis(1);
+    let mut tick = Instant::now();
+    let mut in_tick = 0;
+    ledger.phase(slot, Phase::Idle);
+    'items: for seq in 0..SEQ_CAP {
+        let mut item = ledger.item(inc, seq);
+        if in_tick >= per_ms {
+            let now = Instant::now();
+            if let Some(rest) = (tick + TICK).checked_duration_since(now) {
+                std::thread::sleep(rest);
+            }
+            tick = Instant::now();
+            in_tick = 0;
+        }
+        in_tick += 1;
+        loop {
+            if ledger.stopping_producers() {
+                break 'items;
+            }
+            ledger.phase(slot, Phase::Put);
+            match q.put_nowait(item) {
+                Ok(()) => break,
+                Err(TryPutError::Full(back)) => {
+                    item = back;
+                    ledger.phase(slot, Phase::Idle);
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err(_) => {
+                    ledger.add(Word::WorkerErrors, 1);
+                    break 'items;
+                }
+            }
+        }
+        ledger.commit(inc, seq);
+        ledger.phase(slot, Phase::Idle);
+    }
+    ledger.phase(slot, Phase::Idle);
+}
+mproc::entry!(queue_nowait_producer);
 
 /// A `Queue` consumer that blocks in `get_timeout`.
 pub(crate) fn queue_consumer((q, ledger, slot): (Queue<Item>, Ledger, u32)) {
