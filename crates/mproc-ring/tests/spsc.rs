@@ -87,8 +87,14 @@ fn roles() {
     assert_eq!(r.producer_role(), Role::Closed);
     assert!(c.is_abandoned());
     // A closed end can be claimed again.
-    let _p3 = r.claim_producer(id(4)).unwrap();
+    let p3 = r.claim_producer(id(4)).unwrap();
     assert!(!c.is_abandoned());
+    // And the other way round: the producer sees the consumer leave.
+    assert!(!p3.is_abandoned());
+    drop(c);
+    assert!(p3.is_abandoned());
+    let _c2 = r.claim_consumer(id(5)).unwrap();
+    assert!(!p3.is_abandoned());
 }
 
 #[test]
