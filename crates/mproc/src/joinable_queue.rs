@@ -289,7 +289,7 @@ impl<T: Message> JoinableQueue<T> {
         Self::from_builder(Queue::builder())
     }
 
-    /// A joinable queue of at most `capacity` items, rounded up to a power of two (Python:
+    /// A joinable queue of at most `capacity` items, exactly (0 is taken as 1; Python:
     /// `JoinableQueue(maxsize)`).
     ///
     /// # Errors

@@ -78,8 +78,8 @@ impl<T: Message> SimpleQueue<T> {
         Self::with_capacity(DEFAULT_CAPACITY)
     }
 
-    /// A queue of at least `capacity` items (rounded up to a power of two); `put` blocks
-    /// when it is full.
+    /// A queue of `capacity` items, exactly (0 is taken as 1); `put` blocks when it is
+    /// full.
     ///
     /// # Errors
     ///

@@ -56,10 +56,31 @@ fn qsize_empty_full_after_puts() {
     assert_eq!(q.get_nowait(), Err(TryGetError::Empty));
 }
 
+/// Issue #13, finding 4: Python's `maxsize` is exact; `with_capacity(6)` used to hold 8.
 #[test]
-fn capacity_rounds_up_to_a_power_of_two() {
-    let q: Queue<u8> = Queue::with_capacity(5).unwrap();
-    assert_eq!(q.capacity(), 8);
+fn capacity_is_exact() {
+    let q: Queue<u32> = Queue::with_capacity(6).unwrap();
+    let _peer = q.clone();
+    assert_eq!(q.capacity(), 6);
+    for i in 0..6 {
+        assert!(!q.full(), "{i} in");
+        q.put_nowait(i).unwrap();
+    }
+    match q.put_nowait(6) {
+        Err(TryPutError::Full(v)) => assert_eq!(v, 6),
+        other => panic!("the seventh put: {other:?}"),
+    }
+    assert_eq!(q.qsize(), 6);
+    assert!(q.full());
+    // Several laps of the ring's non-power-of-two stepping, qsize exact throughout.
+    for i in 6..40 {
+        assert_eq!(q.get_nowait().unwrap(), i - 6);
+        assert_eq!(q.qsize(), 5);
+        q.put_nowait(i).unwrap();
+        assert!(q.full());
+    }
+    let q: Queue<u8> = Queue::builder().capacity(5).create().unwrap();
+    assert_eq!(q.capacity(), 5);
     let q: Queue<u8> = Queue::with_capacity(0).unwrap();
     assert_eq!(q.capacity(), 1);
 }

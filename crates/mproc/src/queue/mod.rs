@@ -5,7 +5,7 @@
 //!
 //! | Python | mproc |
 //! |---|---|
-//! | `Queue(maxsize)` | [`Queue::new`] / [`Queue::with_capacity`] / [`Queue::builder`] (bounded; capacity rounded up to a power of two) |
+//! | `Queue(maxsize)` | [`Queue::new`] / [`Queue::with_capacity`] / [`Queue::builder`] (bounded; the capacity is exact: `full()` at `maxsize`) |
 //! | `put(item)` | [`Queue::put`] (blocks while full) |
 //! | a loop of `put` / `get` | [`Queue::put_many`], [`Queue::put_many_nowait`], [`Queue::get_many`] (one notification per batch) |
 //! | `put(item, timeout=t)` | [`Queue::put_timeout`] |
@@ -216,8 +216,9 @@ impl<T: Message> Default for QueueBuilder<T> {
 }
 
 impl<T: Message> QueueBuilder<T> {
-    /// Most items in the queue at once (Python's `maxsize`), rounded up to a power of two;
-    /// at least 1. Default [`DEFAULT_CAPACITY`].
+    /// Most items in the queue at once (Python's `maxsize`), exactly: `full()` is true at
+    /// `items`, and `qsize()` never exceeds it. At least 1 (0 is taken as 1), at most
+    /// 2^30. Default [`DEFAULT_CAPACITY`].
     pub fn capacity(mut self, items: u32) -> Self {
         self.capacity = items;
         self
@@ -265,11 +266,8 @@ impl<T: Message> QueueBuilder<T> {
     }
 
     fn build(self, name: Option<&str>) -> Result<Queue<T>, OpenError> {
-        let capacity = self
-            .capacity
-            .max(1)
-            .checked_next_power_of_two()
-            .unwrap_or(0);
+        // Exact (the ring takes any capacity in range); too large is refused below.
+        let capacity = self.capacity.max(1);
         let ring_slot = self.slot_size.saturating_add(1).max(DESC_LEN as u32 + 1);
         let shape = MpmcShape {
             capacity,
@@ -326,7 +324,7 @@ impl<T: Message> Queue<T> {
         Self::builder().create()
     }
 
-    /// A queue of at most `capacity` items, rounded up to a power of two. Python:
+    /// A queue of at most `capacity` items, exactly (0 is taken as 1). Python:
     /// `Queue(maxsize)`.
     ///
     /// # Errors
@@ -469,7 +467,7 @@ impl<T: Message> Queue<T> {
         }
     }
 
-    /// Number of slots (the `maxsize` after rounding).
+    /// Number of slots: the `maxsize` given, exactly (0 taken as 1).
     pub fn capacity(&self) -> u32 {
         self.shared.ring.capacity()
     }
