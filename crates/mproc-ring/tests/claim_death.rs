@@ -23,6 +23,20 @@ fn ring(capacity: u32) -> MpmcRing {
     mpmc(capacity, 8)
 }
 
+/// Moves both hints `skip` slots into the ring (pushes and pops `skip` messages) and returns
+/// the position the next claim gets. With `skip = capacity - 1` that claim is on the last slot
+/// of a lap, and the help after it is the jump to the next lap (`lap * one_lap`, where one lap
+/// is the next power of two): the cases below run at offset 0 of a power-of-two ring and at
+/// that jump in rings of 3 and 5 slots.
+fn warm(r: &MpmcRing, skip: u32) -> u64 {
+    assert!(skip < r.capacity());
+    for _ in 0..skip {
+        r.try_push(id(21), b"w").unwrap();
+        assert_eq!(r.try_pop_vec(id(22)), Ok(b"w".to_vec()));
+    }
+    u64::from(skip)
+}
+
 /// Two full laps of pushes and pops: every slot word and both hints are where they belong.
 fn laps_work(r: &MpmcRing) {
     for lap in 0..2u8 {
@@ -46,14 +60,21 @@ type Log<T> = Arc<Mutex<Vec<T>>>;
 
 #[test]
 fn a_producer_frozen_between_claim_and_help_stalls_no_producer() {
-    let r = ring(4);
+    for (cap, skip) in [(4, 0), (3, 2), (5, 4)] {
+        producer_frozen(cap, skip);
+    }
+}
+
+fn producer_frozen(cap: u32, skip: u32) {
+    let r = ring(cap);
+    let at = warm(&r, skip);
     type Seen = (Result<(), TryPushError>, Result<Vec<u8>, TryPopError>);
     let log: Log<Seen> = Arc::default();
     let frozen = {
         let (r, log) = (r.clone(), log.clone());
         r.clone().with_fault_hook(move |p| {
-            assert_eq!(p, FaultPoint::WriteClaimed { pos: 0 });
-            // P1 holds WRITING(0) and has not helped the tail: P2 must help it past.
+            assert_eq!(p, FaultPoint::WriteClaimed { pos: at });
+            // P1 holds WRITING(at) and has not helped the tail: P2 must help it past.
             let pushed = r.try_push(id(2), b"p2");
             // The consumer waits behind the claimed slot (FIFO), without spinning out.
             let popped = r.try_pop_vec(id(3));
@@ -73,9 +94,16 @@ fn a_producer_frozen_between_claim_and_help_stalls_no_producer() {
 
 #[test]
 fn a_producer_dead_between_claim_and_help_stalls_no_producer() {
-    let r = ring(4);
+    for (cap, skip) in [(4, 0), (3, 2), (5, 4)] {
+        producer_dead(cap, skip);
+    }
+}
+
+fn producer_dead(cap: u32, skip: u32) {
+    let r = ring(cap);
+    warm(&r, skip);
     expect_killed(|| r.with_fault_hook(|_| kill()).try_push(id(1), b"p1"));
-    // P1's claim WRITING(0, 1) is in slot 0 and the tail still says 0.
+    // P1's claim WRITING(skip, 1) is in slot `skip` and the tail still says `skip`.
     assert_eq!(
         r.try_push(id(2), b"p2"),
         Ok(()),
@@ -96,7 +124,14 @@ fn a_producer_dead_between_claim_and_help_stalls_no_producer() {
 /// helped the tail past its claim: the next producer finds the slot a lap ahead of the tail.
 #[test]
 fn a_producer_dead_between_claim_and_help_then_skipped_stalls_no_producer() {
-    let r = ring(2);
+    for (cap, skip) in [(2, 0), (3, 2)] {
+        producer_dead_then_skipped(cap, skip);
+    }
+}
+
+fn producer_dead_then_skipped(cap: u32, skip: u32) {
+    let r = ring(cap);
+    warm(&r, skip);
     expect_killed(|| r.with_fault_hook(|_| kill()).try_push(id(1), b"p1"));
     assert_eq!(r.recover(|p| p != 1).tombstoned, 1);
     assert_eq!(
@@ -116,15 +151,22 @@ fn a_producer_dead_between_claim_and_help_then_skipped_stalls_no_producer() {
 
 #[test]
 fn a_consumer_frozen_between_claim_and_help_stalls_no_consumer() {
-    let r = ring(4);
+    for (cap, skip) in [(4, 0), (3, 2), (5, 4)] {
+        consumer_frozen(cap, skip);
+    }
+}
+
+fn consumer_frozen(cap: u32, skip: u32) {
+    let r = ring(cap);
+    let at = warm(&r, skip);
     r.try_push(id(1), b"a").unwrap();
     r.try_push(id(1), b"b").unwrap();
     let log: Log<Result<Vec<u8>, TryPopError>> = Arc::default();
     let frozen = {
         let (r, log) = (r.clone(), log.clone());
         r.clone().with_fault_hook(move |p| {
-            assert_eq!(p, FaultPoint::ReadClaimed { pos: 0 });
-            // C1 holds READING(0) and has not helped the head: C2 must help it past.
+            assert_eq!(p, FaultPoint::ReadClaimed { pos: at });
+            // C1 holds READING(at) and has not helped the head: C2 must help it past.
             log.lock().unwrap().push(r.try_pop_vec(id(3)));
         })
     };
@@ -141,12 +183,19 @@ fn a_consumer_frozen_between_claim_and_help_stalls_no_consumer() {
 
 #[test]
 fn a_consumer_dead_between_claim_and_help_stalls_no_consumer() {
-    let r = ring(4);
+    for (cap, skip) in [(4, 0), (3, 2), (5, 4)] {
+        consumer_dead(cap, skip);
+    }
+}
+
+fn consumer_dead(cap: u32, skip: u32) {
+    let r = ring(cap);
+    warm(&r, skip);
     for m in [b"a", b"b", b"c"] {
         r.try_push(id(1), m).unwrap();
     }
     expect_killed(|| r.with_fault_hook(|_| kill()).try_pop_vec(id(2)));
-    // C1's claim READING(0, 2) is in slot 0 and the head still says 0.
+    // C1's claim READING(skip, 2) is in slot `skip` and the head still says `skip`.
     assert_eq!(
         r.try_pop_vec(id(3)),
         Ok(b"b".to_vec()),
@@ -162,17 +211,24 @@ fn a_consumer_dead_between_claim_and_help_stalls_no_consumer() {
 /// nobody helped the head past its claim: the next consumer finds the slot a lap ahead.
 #[test]
 fn a_consumer_dead_between_claim_and_help_then_refilled_stalls_no_consumer() {
-    let r = ring(2);
-    r.try_push(id(1), b"a").unwrap();
-    r.try_push(id(1), b"b").unwrap();
+    for (cap, skip) in [(2, 0), (3, 2)] {
+        consumer_dead_then_refilled(cap, skip);
+    }
+}
+
+fn consumer_dead_then_refilled(cap: u32, skip: u32) {
+    let r = ring(cap);
+    warm(&r, skip);
+    // Full, so the next push can only reuse the dead reader's slot.
+    for i in 0..cap as u8 {
+        r.try_push(id(1), &[i]).unwrap();
+    }
     expect_killed(|| r.with_fault_hook(|_| kill()).try_pop_vec(id(2)));
     assert_eq!(r.recover(|p| p != 2).freed, 1);
     assert_eq!(r.try_push(id(1), b"c"), Ok(()), "reuses the freed slot");
-    assert_eq!(
-        drain(&r),
-        [b"b".to_vec(), b"c".to_vec()],
-        "the head must move past the dead claim"
-    );
+    let mut want: Vec<Vec<u8>> = (1..cap as u8).map(|i| vec![i]).collect();
+    want.push(b"c".to_vec());
+    assert_eq!(drain(&r), want, "the head must move past the dead claim");
     assert_eq!(r.lost_reads(), 1);
     laps_work(&r);
 }

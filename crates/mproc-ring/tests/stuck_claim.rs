@@ -72,7 +72,7 @@ fn oracle(dead: u32, asked: &Cell<u32>) -> impl Fn(u32) -> bool + '_ {
     }
 }
 
-/// A producer (id 1) killed right after claiming position 0, then `n` messages committed
+/// A producer (id 1) killed right after claiming the tail position, then `n` messages committed
 /// behind its claim by producer 2.
 fn dead_claim_then(r: &MpmcRing, n: u8) {
     expect_killed(|| r.with_fault_hook(|_| kill()).try_push(id(1), b"dead"));
@@ -83,7 +83,19 @@ fn dead_claim_then(r: &MpmcRing, n: u8) {
 
 #[test]
 fn a_pure_poller_gets_everything_behind_a_dead_producers_claim() {
-    let r = ring(8);
+    // Also with the dead claim on the last slot of a 6-slot ring, so the messages behind it
+    // are on the next lap (positions 8.., one lap being the next power of two).
+    for (cap, skip) in [(8, 0), (6, 5)] {
+        pure_poller(cap, skip);
+    }
+}
+
+fn pure_poller(cap: u32, skip: u32) {
+    let r = ring(cap);
+    for _ in 0..skip {
+        r.try_push(id(2), b"w").unwrap();
+        assert_eq!(r.try_pop_vec(id(3)), Ok(b"w".to_vec()));
+    }
     dead_claim_then(&r, 4);
     assert_eq!(r.len(), 5, "len counts the dead claim (documented)");
     let asked = Cell::new(0);
@@ -206,19 +218,30 @@ fn a_live_frozen_producer_is_never_recovered() {
 /// without asking liveness.
 #[test]
 fn a_new_claim_of_the_same_slot_a_lap_later_is_a_different_claim() {
-    let r = ring(2);
-    dead_claim_then(&r, 1);
+    for cap in [2, 3] {
+        new_claim_a_lap_later(cap);
+    }
+}
+
+fn new_claim_a_lap_later(cap: u32) {
+    let r = ring(cap);
+    dead_claim_then(&r, cap as u8 - 1);
     let old = r.stuck_claim(Side::Head).expect("stuck");
     assert_eq!(
         r.recover_claim(old, |p| p != 1),
         Some(Recovered::Tombstoned)
     );
-    assert_eq!(drain(&r), [[0]], "skips the tombstone");
-    // Position 2 is slot 0 again: the same producer id claims it and dies again.
+    let behind: Vec<Vec<u8>> = (0..cap as u8 - 1).map(|i| vec![i]).collect();
+    assert_eq!(drain(&r), behind, "skips the tombstone");
+    // Slot 0 again, one lap later (position `one_lap`: 2 for 2 slots, 4 for 3): the same
+    // producer id claims it and dies again.
     expect_killed(|| r.with_fault_hook(|_| kill()).try_push(id(1), b"dead"));
     let new = r.stuck_claim(Side::Head).expect("stuck again");
     assert_ne!(new, old, "a new claim, not the same one seen again");
-    assert_eq!((old.position(), new.position()), (0, 2));
+    assert_eq!(
+        (old.position(), new.position()),
+        (0, u64::from(cap.next_power_of_two()))
+    );
     assert_eq!(old.claimant(), new.claimant());
     let asked = Cell::new(0);
     assert_eq!(r.recover_claim(old, oracle(1, &asked)), None, "stale");
@@ -284,19 +307,24 @@ fn a_producers_and_a_consumers_claim_of_one_position_differ() {
 /// tail slot) recovers it and pushes, polling only.
 #[test]
 fn a_pure_pusher_gets_the_slot_a_dead_reader_held() {
-    let r = ring(2);
-    r.try_push(id(1), b"a").unwrap();
-    r.try_push(id(1), b"b").unwrap();
+    for cap in [2, 3] {
+        pure_pusher(cap);
+    }
+}
+
+fn pure_pusher(cap: u32) {
+    let r = ring(cap);
+    for i in 0..cap as u8 {
+        r.try_push(id(1), &[i]).unwrap();
+    }
     expect_killed(|| r.with_fault_hook(|_| kill()).try_pop_vec(id(6)));
-    assert_eq!(
-        r.try_pop_vec(id(7)),
-        Ok(b"b".to_vec()),
-        "passes the dead reader"
-    );
+    for i in 1..cap as u8 {
+        assert_eq!(r.try_pop_vec(id(7)), Ok(vec![i]), "passes the dead reader");
+    }
     assert_eq!(
         r.try_push(id(1), b"c"),
         Err(TryPushError::Full),
-        "1 of 2 slots free"
+        "only the dead reader's slot is not free, but it is next"
     );
     assert_eq!(
         r.stuck_claim(Side::Head),
