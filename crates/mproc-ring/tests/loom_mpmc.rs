@@ -93,6 +93,58 @@ mod tests {
         });
     }
 
+    /// Capacity 3 (not a power of two: one lap is 4 positions), two messages in, two
+    /// producers racing for the last slot (position 2, after which the tail jumps to the next
+    /// lap, position 4) while the consumer takes the oldest and frees slot 0 for position 4
+    /// (`EMPTY(0 + one_lap)`). Each push lands or says `Full` (only while the ring really
+    /// holds 3); with the consumer first, both land, the second on the next lap; FIFO holds.
+    #[test]
+    fn two_producers_one_consumer_at_full_capacity_three() {
+        static ARMS: Arms<2> = Arms::new(
+            "two_producers_one_consumer_at_full_capacity_three",
+            ["a push saw Full", "both pushes landed, one on the next lap"],
+        );
+        ARMS.model(|| {
+            let r = ring(3);
+            r.try_push(id(3), &[10]).unwrap();
+            r.try_push(id(3), &[11]).unwrap();
+            let hs: Vec<_> = (1..=2u8)
+                .map(|p| {
+                    let r = r.clone();
+                    thread::spawn(move || match r.try_push(id(u32::from(p)), &[p]) {
+                        Ok(()) => Some(p),
+                        Err(TryPushError::Full) => {
+                            ARMS.hit("a push saw Full");
+                            None
+                        }
+                        Err(e) => panic!("{e}"),
+                    })
+                })
+                .collect();
+            let c = {
+                let r = r.clone();
+                thread::spawn(move || r.try_pop_vec(id(9)))
+            };
+            assert_eq!(c.join().unwrap(), Ok(vec![10]), "the oldest first");
+            let pushed: Vec<u8> = hs.into_iter().filter_map(|h| h.join().unwrap()).collect();
+            assert!(
+                !pushed.is_empty(),
+                "one slot was free: at least one push lands"
+            );
+            if pushed.len() == 2 {
+                ARMS.hit("both pushes landed, one on the next lap");
+            }
+            assert_eq!(r.len(), 1 + pushed.len() as u32);
+            assert_eq!(r.is_full(), pushed.len() == 2);
+            let rest: Vec<u8> = drain(&r).into_iter().map(|v| v[0]).collect();
+            assert_eq!(rest[0], 11, "FIFO");
+            let mut tail = rest[1..].to_vec();
+            tail.sort();
+            assert_eq!(tail, pushed);
+            full_lap_works(&r);
+        });
+    }
+
     /// Capacity 2, one producer pushing two messages (the second may find the first still
     /// there or already taken) and two consumers racing at the empty boundary.
     #[test]
@@ -230,24 +282,54 @@ mod tests {
     fn a_producer_killed_between_claim_and_help() {
         static ARMS: Arms<4> = Arms::new(
             "a_producer_killed_between_claim_and_help",
-            [
-                "the live push passed the dead claim",
-                "the live push claimed first",
-                "the racing recovery found the dead claim",
-                "the dead claim came after the racing recovery",
-            ],
+            PRODUCER_KILLED_ARMS,
         );
-        ARMS.model(|| {
-            let r = ring(2);
+        producer_killed(&ARMS, 2, 0);
+    }
+
+    /// As `a_producer_killed_between_claim_and_help`, in a ring of 3 slots (one lap is 4
+    /// positions) with both hints on the last slot: whoever comes second helps the tail
+    /// across the jump to the next lap (2 → 4), past a claim its claimant never helped.
+    #[test]
+    fn a_producer_killed_between_claim_and_help_at_the_lap_jump() {
+        static ARMS: Arms<4> = Arms::new(
+            "a_producer_killed_between_claim_and_help_at_the_lap_jump",
+            PRODUCER_KILLED_ARMS,
+        );
+        producer_killed(&ARMS, 3, 2);
+    }
+
+    const PRODUCER_KILLED_ARMS: [&str; 4] = [
+        "the live push passed the dead claim",
+        "the live push claimed first",
+        "the racing recovery found the dead claim",
+        "the dead claim came after the racing recovery",
+    ];
+
+    /// The producer-killed model on a ring of `cap` slots whose hints were first moved
+    /// `skip` slots in (pushes and pops before any thread starts).
+    fn producer_killed(arms: &'static Arms<4>, cap: u32, skip: u32) {
+        // Where the second claim lands: the next slot, or the next lap's first after the last.
+        let passed_at = if skip + 1 < cap {
+            u64::from(skip + 1)
+        } else {
+            u64::from(cap.next_power_of_two())
+        };
+        arms.model(move || {
+            let r = ring(cap);
+            for _ in 0..skip {
+                r.try_push(id(3), b"w").unwrap();
+                assert_eq!(r.try_pop_vec(id(4)).unwrap(), b"w");
+            }
             let dead = {
                 let r = r.with_fault_hook(|_| kill());
                 thread::spawn(move || expect_killed(|| r.try_push(id(5), b"d")))
             };
             let live = {
-                let r = r.with_fault_hook(|p| {
+                let r = r.with_fault_hook(move |p| {
                     if let FaultPoint::WriteClaimed { pos } = p {
-                        ARMS.either(
-                            pos == 1,
+                        arms.either(
+                            pos == passed_at,
                             "the live push passed the dead claim",
                             "the live push claimed first",
                         );
@@ -258,7 +340,7 @@ mod tests {
             // No recovery before the live push is done: it must not need one.
             live.join().unwrap().unwrap();
             let first = r.recover(|p| p != 5).tombstoned;
-            ARMS.either(
+            arms.either(
                 first == 1,
                 "the racing recovery found the dead claim",
                 "the dead claim came after the racing recovery",
