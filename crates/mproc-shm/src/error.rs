@@ -97,6 +97,17 @@ pub enum SegmentError {
         /// How long the opener waited.
         waited: Duration,
     },
+    /// The segment was never finished: its header is not READY and no process holds its
+    /// creator lock, so its creator died (or gave up) while creating it
+    /// ([`NameState::Stale`](crate::name::NameState::Stale)). Waiting would not help.
+    #[error(
+        "shared memory segment {name:?} is stale: its creator died while creating it; \
+         create_named of the same name reclaims it"
+    )]
+    Stale {
+        /// The segment name (empty for a segment opened from a descriptor).
+        name: String,
+    },
     /// A header field is inconsistent with the others (a corrupt or hostile segment).
     #[error("corrupt segment header: {field} = {value} is invalid")]
     CorruptHeader {

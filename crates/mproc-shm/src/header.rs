@@ -16,6 +16,18 @@
 //!      …        user region           aligned to REGION_ALIGN (128)
 //! ```
 //!
+//! Two ranges of the file's byte offsets are reserved for OFD locks (`F_OFD_SETLK`), not
+//! storage (locks past the end of a file are legal and take no space):
+//!
+//! ```text
+//! 2^40 - 1          creator lock (CREATOR_LOCK): write-held by the creator from right after
+//!                   it made the file until it publishes READY, then released
+//! 2^40 .. 2^40+n    participant i's liveness lock at LOCK_BASE + i (see `participant`)
+//! ```
+//!
+//! So a file whose `init_state` is not READY and whose creator lock nobody holds is *stale*:
+//! its creator died (or gave up) while creating it. See [`crate::name::probe`].
+//!
 //! Every field is an atomic, because another process may write the bytes at any time;
 //! the creator writes them before publishing `init_state = READY` with Release, and an
 //! opener reads them after observing READY with Acquire.
@@ -40,6 +52,13 @@ pub const REGION_ALIGN: u64 = 128;
 pub const MAX_PARTICIPANTS: u32 = 1 << 12;
 /// Default number of participant entries.
 pub const DEFAULT_PARTICIPANTS: u32 = 256;
+/// Byte offset of the creator lock in a segment's file (an OFD lock, not storage): the
+/// creator write-locks it right after making the file and releases it once the header is
+/// READY. Just below the participants' liveness locks ([`LOCK_BASE`]), so the two never
+/// overlap, and far beyond any segment's data.
+///
+/// [`LOCK_BASE`]: crate::participant::LOCK_BASE
+pub const CREATOR_LOCK: u64 = crate::participant::LOCK_BASE - 1;
 
 /// The header, overlaid on offset 0 of the mapping.
 #[repr(C)]
@@ -118,10 +137,11 @@ impl Layout {
     }
 }
 
-/// Writes a fresh header into `h` and publishes it READY.
-pub(crate) fn initialise(h: &Header, layout: &Layout) {
+/// Writes a fresh header into `h`, leaving `init_state` as it is (0: being created);
+/// [`publish`] makes it READY.
+pub(crate) fn write_fields(h: &Header, layout: &Layout) {
     // Relaxed: these plain fields are published by the Release store of `init_state`
-    // below; openers read them only after an Acquire load sees READY.
+    // in `publish`; openers read them only after an Acquire load sees READY.
     h.magic.store(MAGIC, Ordering::Relaxed);
     h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
     h.total_size.store(layout.total_size, Ordering::Relaxed);
@@ -132,6 +152,11 @@ pub(crate) fn initialise(h: &Header, layout: &Layout) {
     h.region_offset
         .store(layout.region_offset, Ordering::Relaxed);
     h.region_len.store(layout.region_len, Ordering::Relaxed);
+}
+
+/// Publishes a header written by [`write_fields`] (and whatever the creator wrote into the
+/// segment after it) as READY.
+pub(crate) fn publish(h: &Header) {
     // SYNC POINT (publish): Release pairs with the Acquire load in `poll_ready`.
     h.init_state.store(READY, Ordering::Release);
 }

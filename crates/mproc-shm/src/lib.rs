@@ -7,13 +7,17 @@
 //! |---|---|
 //! | [`SegmentOptions`] → [`Segment`] | create anonymous (memfd, sealed) or named (`/dev/shm`, `O_EXCL\|O_NOFOLLOW`, 0600) segments; open by name or descriptor, with every header field checked |
 //! | [`SegmentError`], [`NameError`] | one variant per refusal, with messages a user can act on |
+//! | [`name`]: [`ShmName`], [`Namespace`], [`probe`](name::probe) → [`NameState`] | what a name may be (checked before any prefix is added), and whether a name is ready, being created, or stale (its creator died mid-creation) |
 //! | [`Region`] | the user region after the header and participant table, 128-byte aligned |
 //! | [`Offset<T>`], [`OffsetError`] | typed offsets stored in shared memory; resolving checks bounds and alignment |
 //! | [`participant`]: [`ParticipantId`], [`RegisterError`] | one entry per attached process; `is_alive` asks the kernel (an OFD lock), exact across pid reuse and namespaces |
 //! | [`arena`]: [`Arena`], [`ArenaError`], [`ArenaStats`] | lock-free shared-heap allocator inside a byte range of a segment |
 //!
 //! Segment layout: header (128 B) at offset 0, then the participant table (16 B per entry),
-//! then the user region (see [`REGION_ALIGN`]). Everything read from shared memory is
+//! then the user region (see [`REGION_ALIGN`]). Two ranges of file offsets far past the data
+//! are reserved for OFD locks: the creator lock ([`CREATOR_LOCK`], held from creation to
+//! READY; a not-READY segment whose creator lock is free is *stale*, see [`name`]) and the
+//! participants' liveness locks ([`participant::LOCK_BASE`]). Everything read from shared memory is
 //! treated as untrusted: a corrupt peer can cause an error, never undefined behaviour.
 //!
 //! # Example
@@ -56,20 +60,23 @@
 pub mod arena;
 mod error;
 mod header;
-mod name;
+pub mod name;
 mod offset;
 pub mod participant;
 mod segment;
 mod sync;
 mod sys;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 mod words;
 
 pub use arena::{Arena, ArenaError, ArenaStats};
 pub use error::{OffsetError, RegisterError, SegmentError};
 pub use header::{
-    DEFAULT_PARTICIPANTS, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAX_PARTICIPANTS, REGION_ALIGN,
+    CREATOR_LOCK, DEFAULT_PARTICIPANTS, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAX_PARTICIPANTS,
+    REGION_ALIGN,
 };
-pub use name::{MAX_NAME_LEN, NameError, ShmName};
+pub use name::{MAX_NAME_LEN, NameError, NameState, Namespace, ShmName, ToShmName};
 pub use offset::Offset;
 pub use participant::ParticipantId;
 pub use segment::{DEFAULT_OPEN_TIMEOUT, Region, Segment, SegmentOptions};

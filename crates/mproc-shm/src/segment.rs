@@ -14,11 +14,33 @@ use std::time::{Duration, Instant};
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::{OffsetError, RegisterError, SegmentError};
-use crate::header::{self, DEFAULT_PARTICIPANTS, Entry, HEADER_SIZE, Header, Layout, Poll};
-use crate::name::ShmName;
+use crate::header::{
+    self, CREATOR_LOCK, DEFAULT_PARTICIPANTS, Entry, HEADER_SIZE, Header, Layout, Poll,
+};
+use crate::name::{self, Look, NameState, ShmName, ToShmName};
 use crate::offset::Offset;
 use crate::participant::{ParticipantId, RegState, Table};
+use crate::sync::{AtomicU32, Ordering};
 use crate::sys;
+#[cfg(feature = "test-hooks")]
+use crate::test_hooks::{self, CreatePoint};
+
+/// Calls a test-only crash point (a no-op without the `test-hooks` feature).
+macro_rules! crash_point {
+    ($point:ident) => {
+        #[cfg(feature = "test-hooks")]
+        test_hooks::at(CreatePoint::$point);
+    };
+}
+
+/// How many times `create_named` starts over (after reclaiming a stale file, or after a
+/// reclaimer took its freshly made file for stale) before it reports `AlreadyExists`.
+const CREATE_ATTEMPTS: u32 = 8;
+
+/// How long an opener lets an *empty* file with a free creator lock be before calling it
+/// stale: a live creator is then between its `O_CREAT|O_EXCL` and its creator lock, two
+/// adjacent system calls.
+const EMPTY_GRACE: Duration = Duration::from_millis(100);
 
 /// How long [`Segment::open_named`] and friends wait for a creator to publish the header.
 pub const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -40,6 +62,7 @@ pub struct SegmentOptions {
     mode: u32,
     participants: u32,
     open_timeout: Duration,
+    defer_ready: bool,
 }
 
 impl Default for SegmentOptions {
@@ -58,6 +81,7 @@ impl SegmentOptions {
             mode: 0o600,
             participants: DEFAULT_PARTICIPANTS,
             open_timeout: DEFAULT_OPEN_TIMEOUT,
+            defer_ready: false,
         }
     }
 
@@ -89,10 +113,24 @@ impl SegmentOptions {
         self
     }
 
-    /// How long an opener waits for the creator to publish the header (default 2 s). Zero
-    /// means "look once".
+    /// How long an opener waits for the creator to publish the header (default 2 s), and
+    /// how long `create_named` waits for a live creator of the same name to finish or die.
+    /// Zero means "look once".
     pub fn open_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.open_timeout = timeout;
+        self
+    }
+
+    /// Creates the segment *unpublished* (default `false`): the header is written but not
+    /// READY, and a named segment's creator lock stays held, until [`Segment::publish`].
+    /// A layer that initialises the user region (rings, arenas) uses this so that openers
+    /// wait for all of it, and so that a creator dying before `publish` leaves a segment
+    /// that reads as stale ([`NameState::Stale`](crate::name::NameState::Stale)) and is
+    /// reclaimed by the next `create_named`, rather than one that looks ready but is not.
+    /// Dropping an unpublished named segment (in the process that created it) removes its
+    /// name again.
+    pub fn defer_ready(&mut self, defer: bool) -> &mut Self {
+        self.defer_ready = defer;
         self
     }
 
@@ -120,20 +158,33 @@ impl SegmentOptions {
             libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL,
         )
         .map_err(SegmentError::io("fcntl(F_ADD_SEALS)"))?;
-        Segment::initialise(fd, layout, None)
+        Segment::initialise(fd, layout, None, !self.defer_ready)
     }
 
     /// Creates a named segment `/dev/shm/<name>` with
     /// `O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC` and the configured mode (0600 by default). The
     /// name stays until [`Segment::unlink`] (Python: `SharedMemory(name, create=True)`).
+    /// `name` is a `&str` (checked by [`ShmName::new`]) or a [`ShmName`] (for example from
+    /// a [`Namespace`](crate::Namespace)); it is checked before anything touches `/dev/shm`.
+    ///
+    /// Right after `O_CREAT|O_EXCL` the creator write-locks the file's creator byte
+    /// ([`CREATOR_LOCK`](crate::CREATOR_LOCK)) and holds it until the header is READY (see
+    /// [`defer_ready`](SegmentOptions::defer_ready)). If the name exists already:
+    /// * READY, or not an mproc segment → [`SegmentError::AlreadyExists`];
+    /// * stale (not READY, creator lock free: its creator died mid-creation) → the stale
+    ///   file is removed — only if the name still refers to it, checked while holding its
+    ///   creator lock — and creation starts over (see [`name::reclaim`]);
+    /// * being created by a live process → wait up to the open timeout for it to finish
+    ///   (then `AlreadyExists`) or die (then reclaim); still creating at the deadline →
+    ///   `AlreadyExists`.
     ///
     /// # Errors
     ///
     /// [`SegmentError::InvalidName`], [`SegmentError::AlreadyExists`] (also when a symbolic
     /// link sits at the name: it is not followed), [`SegmentError::InvalidOptions`],
     /// [`SegmentError::Io`]. On any error after the file was created, it is unlinked again.
-    pub fn create_named(&self, name: &str) -> Result<Segment, SegmentError> {
-        let name = ShmName::new(name)?;
+    pub fn create_named<N: ToShmName + ?Sized>(&self, name: &N) -> Result<Segment, SegmentError> {
+        let name = name.to_shm_name()?;
         let layout = Layout::new(
             self.len,
             self.participants,
@@ -141,34 +192,70 @@ impl SegmentOptions {
             sys::page_size(),
         )?;
         let path = name.c_path();
-        let fd = sys::open(
-            &path,
-            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-            self.mode as libc::mode_t,
-        )
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::EEXIST) => SegmentError::AlreadyExists {
-                name: name.to_string(),
-            },
-            Some(libc::ELOOP) => SegmentError::Symlink {
-                name: name.to_string(),
-            },
-            _ => SegmentError::Io {
-                op: "open(O_CREAT|O_EXCL)",
-                source: e,
-            },
-        })?;
-        let sized = sys::fchmod(fd.as_fd(), self.mode as libc::mode_t)
-            .map_err(SegmentError::io("fchmod"))
-            .and_then(|()| {
-                sys::ftruncate(fd.as_fd(), layout.total_size).map_err(SegmentError::io("ftruncate"))
+        let deadline = Instant::now() + self.open_timeout;
+        let exists = || SegmentError::AlreadyExists {
+            name: name.to_string(),
+        };
+        for _ in 0..CREATE_ATTEMPTS {
+            let fd = match sys::open(
+                &path,
+                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                self.mode as libc::mode_t,
+            ) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    if settle_existing(&name, deadline)? {
+                        continue;
+                    }
+                    return Err(exists());
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                    return Err(SegmentError::Symlink {
+                        name: name.to_string(),
+                    });
+                }
+                Err(e) => {
+                    return Err(SegmentError::Io {
+                        op: "open(O_CREAT|O_EXCL)",
+                        source: e,
+                    });
+                }
+            };
+            crash_point!(Created);
+            // The creator lock, before anything else. Taken means a reclaimer holds it: it
+            // found our still-empty file and called it stale, so start over.
+            if !sys::ofd_try_lock(fd.as_fd(), CREATOR_LOCK)
+                .map_err(SegmentError::io("fcntl(F_OFD_SETLK)"))?
+            {
+                continue;
+            }
+            let id = sys::fstat(fd.as_fd())
+                .map_err(SegmentError::io("fstat"))?
+                .id;
+            // A reclaimer that took our file for stale before we locked it has removed it
+            // (reclaimers unlink while holding the lock we now hold): start over.
+            match sys::lstat(&path) {
+                Ok(now) if now.id == id => {}
+                _ => continue,
+            }
+            crash_point!(Locked);
+            let sized = sys::fchmod(fd.as_fd(), self.mode as libc::mode_t)
+                .map_err(SegmentError::io("fchmod"))
+                .and_then(|()| {
+                    sys::ftruncate(fd.as_fd(), layout.total_size)
+                        .map_err(SegmentError::io("ftruncate"))
+                });
+            let result = sized.and_then(|()| {
+                Segment::initialise(fd, layout, Some(name.clone()), !self.defer_ready)
             });
-        let result = sized.and_then(|()| Segment::initialise(fd, layout, Some(name.clone())));
-        if result.is_err() {
-            // Best effort: the file is ours (O_EXCL) and useless; the original error matters.
-            let _ = sys::unlink(&path);
+            if result.is_err() {
+                // Best effort: the file is ours (O_EXCL, and we hold its creator lock until
+                // the descriptor closes) and useless; the original error matters.
+                let _ = name::unlink_if(&path, id);
+            }
+            return result;
         }
-        result
+        Err(exists())
     }
 
     /// Opens the named segment `/dev/shm/<name>` (with `O_NOFOLLOW`), waits up to the open
@@ -178,9 +265,11 @@ impl SegmentOptions {
     /// # Errors
     ///
     /// [`SegmentError::InvalidName`], [`SegmentError::NotFound`], [`SegmentError::Symlink`],
-    /// and every validation error listed on [`SegmentOptions::open_fd`].
-    pub fn open_named(&self, name: &str) -> Result<Segment, SegmentError> {
-        let name = ShmName::new(name)?;
+    /// [`SegmentError::Stale`] (its creator died before publishing it: reported at once
+    /// rather than after the timeout), and every validation error listed on
+    /// [`SegmentOptions::open_fd`].
+    pub fn open_named<N: ToShmName + ?Sized>(&self, name: &N) -> Result<Segment, SegmentError> {
+        let name = name.to_shm_name()?;
         let fd =
             sys::open(&name.c_path(), libc::O_RDWR | libc::O_NOFOLLOW, 0).map_err(|e| {
                 match e.raw_os_error() {
@@ -206,7 +295,7 @@ impl SegmentOptions {
     /// # Errors
     ///
     /// [`SegmentError::NotRegularFile`], [`SegmentError::TooSmall`],
-    /// [`SegmentError::NotReady`], [`SegmentError::NotMproc`],
+    /// [`SegmentError::NotReady`], [`SegmentError::Stale`], [`SegmentError::NotMproc`],
     /// [`SegmentError::VersionMismatch`], [`SegmentError::Truncated`],
     /// [`SegmentError::CorruptHeader`], [`SegmentError::FingerprintMismatch`],
     /// [`SegmentError::Io`].
@@ -224,6 +313,16 @@ impl SegmentOptions {
         let start = Instant::now();
         let deadline = start + self.open_timeout;
         let mut pause = Duration::from_micros(50);
+        let stale = || SegmentError::Stale {
+            name: name.as_ref().map(ShmName::to_string).unwrap_or_default(),
+        };
+        // Nobody holds the creator lock (through another open file description than ours,
+        // which never takes it)? Then a header that is not READY will never become READY.
+        let creator_gone = |fd: &OwnedFd| -> Result<bool, SegmentError> {
+            sys::ofd_is_locked(fd.as_fd(), CREATOR_LOCK)
+                .map(|locked| !locked)
+                .map_err(SegmentError::io("fcntl(F_OFD_GETLK)"))
+        };
         let wait = |pause: &mut Duration| -> Result<(), SegmentError> {
             let now = Instant::now();
             if now >= deadline {
@@ -242,7 +341,10 @@ impl SegmentOptions {
             }
             Ok(st)
         };
-        // The creator sizes the file in one `ftruncate`; length 0 means "not yet".
+        // The creator sizes the file in one `ftruncate`; length 0 means "not yet". An empty
+        // file whose creator lock stays free for EMPTY_GRACE is stale (the grace covers a
+        // live creator between its O_EXCL and its lock).
+        let mut empty_and_unlocked: Option<Instant> = None;
         let first = loop {
             let st = stat(&fd)?;
             if st.len >= HEADER_SIZE {
@@ -253,6 +355,14 @@ impl SegmentOptions {
                     len: st.len,
                     min: HEADER_SIZE,
                 });
+            }
+            if creator_gone(&fd)? {
+                let since = *empty_and_unlocked.get_or_insert_with(Instant::now);
+                if since.elapsed() >= EMPTY_GRACE && stat(&fd)?.len == 0 {
+                    return Err(stale());
+                }
+            } else {
+                empty_and_unlocked = None;
             }
             wait(&mut pause)?;
         };
@@ -268,10 +378,18 @@ impl SegmentOptions {
         // and lives as long as `map`; `Header` is all atomics, valid for any bytes.
         let header = unsafe { &*map.as_ptr().cast::<Header>() };
         loop {
-            match header::poll_ready(header)? {
-                Poll::Ready => break,
-                Poll::Pending => wait(&mut pause)?,
+            if let Poll::Ready = header::poll_ready(header)? {
+                break;
             }
+            // Sized but not READY, and the creator lock free: the creator released it (it
+            // does so only after READY, so look again) or died.
+            if creator_gone(&fd)? {
+                match header::poll_ready(header)? {
+                    Poll::Ready => break,
+                    Poll::Pending => return Err(stale()),
+                }
+            }
+            wait(&mut pause)?;
         }
         // Look at the length again after READY: a file shrunk meanwhile is refused here.
         let file_len = first.len.min(stat(&fd)?.len);
@@ -294,6 +412,9 @@ pub struct Segment {
     name: Option<ShmName>,
     table: Table,
     reg: RegState,
+    /// 1 while this handle created the segment and has not published it yet (it then holds
+    /// the creator lock through `fd`), else 0. Process-local.
+    pending: AtomicU32,
 }
 
 impl fmt::Debug for Segment {
@@ -348,7 +469,10 @@ impl Segment {
     /// # Errors
     ///
     /// As [`SegmentOptions::open_named`].
-    pub fn open_named(name: &str, expected_fingerprint: u64) -> Result<Segment, SegmentError> {
+    pub fn open_named<N: ToShmName + ?Sized>(
+        name: &N,
+        expected_fingerprint: u64,
+    ) -> Result<Segment, SegmentError> {
         SegmentOptions::new()
             .fingerprint(expected_fingerprint)
             .open_named(name)
@@ -391,8 +515,8 @@ impl Segment {
     /// # Errors
     ///
     /// [`SegmentError::InvalidName`], [`SegmentError::NotFound`], [`SegmentError::Io`].
-    pub fn unlink_named(name: &str) -> Result<(), SegmentError> {
-        let name = ShmName::new(name)?;
+    pub fn unlink_named<N: ToShmName + ?Sized>(name: &N) -> Result<(), SegmentError> {
+        let name = name.to_shm_name()?;
         sys::unlink(&name.c_path()).map_err(|e| match e.raw_os_error() {
             Some(libc::ENOENT) => SegmentError::NotFound {
                 name: name.to_string(),
@@ -413,17 +537,21 @@ impl Segment {
     /// [`Segment::unlink_named`].
     pub fn unlink(&self) -> Result<(), SegmentError> {
         match &self.name {
-            Some(name) => Segment::unlink_named(name.as_str()),
+            Some(name) => Segment::unlink_named(name),
             None => Err(SegmentError::InvalidOptions {
                 reason: "an anonymous segment has no name to unlink",
             }),
         }
     }
 
+    /// Maps a freshly made and sized file, writes its header, and publishes it now or
+    /// leaves it to [`Segment::publish`]. The creator lock (named segments) is held
+    /// through `fd` until publication.
     fn initialise(
         fd: OwnedFd,
         layout: Layout,
         name: Option<ShmName>,
+        publish_now: bool,
     ) -> Result<Segment, SegmentError> {
         let len = usize::try_from(layout.total_size).map_err(|_| SegmentError::InvalidOptions {
             reason: "segment length too large",
@@ -435,8 +563,45 @@ impl Segment {
         // SAFETY: the mapping is `total_size >= HEADER_SIZE` bytes, page-aligned, and
         // lives as long as `map`; `Header` is all atomics, valid for any bytes.
         let header = unsafe { &*map.as_ptr().cast::<Header>() };
-        header::initialise(header, &layout);
-        Ok(Segment::assemble(map, fd, layout, name))
+        header::write_fields(header, &layout);
+        let seg = Segment::assemble(map, fd, layout, name);
+        // Relaxed: a process-local flag; `publish` and `Drop` read it on this handle.
+        seg.pending.store(1, Ordering::Relaxed);
+        if publish_now {
+            seg.publish();
+        }
+        Ok(seg)
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the mapping is at least HEADER_SIZE bytes (validated layout), page-aligned,
+        // and lives as long as `self`; `Header` is all atomics, valid for any bytes.
+        unsafe { &*self.map.as_ptr().cast::<Header>() }
+    }
+
+    /// Publishes a segment created with [`SegmentOptions::defer_ready`]: stores READY
+    /// (Release, so everything written into the segment before is visible to an opener that
+    /// sees it), then releases the creator lock. Openers waiting for it go on; from now on
+    /// the name is [`NameState::Ready`](crate::name::NameState::Ready). A no-op on a
+    /// published segment (every opened one, and every one created without `defer_ready`).
+    pub fn publish(&self) {
+        // Relaxed: process-local flag (see `pending`); the swap makes publication once.
+        if self.pending.swap(0, Ordering::Relaxed) == 0 {
+            return;
+        }
+        crash_point!(BeforePublish);
+        header::publish(self.header());
+        // After READY: a reclaimer that takes the lock then sees READY. An error would
+        // leave the lock held until the descriptor closes, which only delays nothing: the
+        // header is READY, and READY is what every reader checks first.
+        let _ = sys::ofd_unlock(self.fd.as_fd(), CREATOR_LOCK);
+    }
+
+    /// Whether this handle created the segment with
+    /// [`defer_ready`](SegmentOptions::defer_ready) and has not published it yet.
+    pub fn is_pending(&self) -> bool {
+        // Relaxed: process-local flag.
+        self.pending.load(Ordering::Relaxed) != 0
     }
 
     fn assemble(map: MmapRaw, fd: OwnedFd, layout: Layout, name: Option<ShmName>) -> Segment {
@@ -455,6 +620,7 @@ impl Segment {
             name,
             table,
             reg: RegState::default(),
+            pending: AtomicU32::new(0),
         }
     }
 
@@ -639,5 +805,51 @@ impl Drop for Segment {
         // released by their own `Drop`s (memmap2 ignores munmap errors: nothing could be
         // done about them).
         self.table.release(&self.reg);
+        // An unpublished named segment dropped by its creator (its initialisation failed):
+        // remove the name, if it is still this file's, while the creator lock (held through
+        // `fd`) keeps reclaimers off it. A forked child dropping its copy leaves it alone.
+        if self.is_pending()
+            && self.layout.creator_pid == sys::getpid()
+            && let Some(name) = &self.name
+            && let Ok(st) = sys::fstat(self.fd.as_fd())
+        {
+            let _ = name::unlink_if(&name.c_path(), st.id);
+        }
+    }
+}
+
+/// `create_named` met an existing file at `name`: settles what it is. `Ok(true)`: the name
+/// is free now (it vanished, or it was stale and was reclaimed): try to create again.
+/// `Ok(false)`: it is taken (ready, foreign, or still being created by a live process at
+/// `deadline`).
+fn settle_existing(name: &ShmName, deadline: Instant) -> Result<bool, SegmentError> {
+    let mut pause = Duration::from_micros(50);
+    loop {
+        let look = match Look::take(name, true) {
+            Ok(look) => look,
+            // Someone else's file that we may not open read-write: taken, as before.
+            Err(SegmentError::Io { source, .. }) if source.raw_os_error() == Some(libc::EACCES) => {
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        match look.state() {
+            NameState::Missing => return Ok(true),
+            NameState::Stale => {
+                // Removed, or replaced meanwhile by a new file (left alone): either way,
+                // the next O_EXCL attempt decides.
+                look.reclaim(name)?;
+                return Ok(true);
+            }
+            NameState::Creating => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Ok(false);
+                }
+                std::thread::sleep(pause.min(deadline - now));
+                pause = (pause * 2).min(Duration::from_millis(5));
+            }
+            _ => return Ok(false),
+        }
     }
 }

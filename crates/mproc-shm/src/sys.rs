@@ -76,6 +76,27 @@ pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: libc::mode_t) -> io::Result<()> {
 pub(crate) struct Stat {
     pub(crate) len: u64,
     pub(crate) is_regular: bool,
+    /// Which file this is: `(st_dev, st_ino)`.
+    pub(crate) id: FileId,
+}
+
+/// A file's identity, `(st_dev, st_ino)`: two names or descriptors with equal ids are the
+/// same file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+fn stat_of(st: &libc::stat) -> Stat {
+    Stat {
+        len: u64::try_from(st.st_size).unwrap_or(0),
+        is_regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+        id: FileId {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        },
+    }
 }
 
 /// `fstat(fd)`.
@@ -84,11 +105,33 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<Stat> {
     // SAFETY: `st` is a writable `struct stat`; the kernel fills it on success.
     cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
     // SAFETY: `fstat` succeeded, so it initialised `st`.
-    let st = unsafe { st.assume_init() };
-    Ok(Stat {
-        len: u64::try_from(st.st_size).unwrap_or(0),
-        is_regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
-    })
+    Ok(stat_of(&unsafe { st.assume_init() }))
+}
+
+/// `lstat(path)`: the file the name refers to now (a symbolic link itself, not its target).
+pub(crate) fn lstat(path: &CStr) -> io::Result<Stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `path` is NUL-terminated; `st` is a writable `struct stat` the kernel fills.
+    cvt(unsafe { libc::lstat(path.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: `lstat` succeeded, so it initialised `st`.
+    Ok(stat_of(&unsafe { st.assume_init() }))
+}
+
+/// `pread(fd, buf, offset)`: how many bytes were read (fewer at the end of the file).
+pub(crate) fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let off =
+        libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
+        let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), off) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
 /// Adds `seals` (`F_ADD_SEALS`).
@@ -137,7 +180,23 @@ fn flock_for(byte: u64, kind: libc::c_short) -> io::Result<libc::flock> {
 /// Tries to take an OFD write lock on byte `byte` (`F_OFD_SETLK`). `Ok(false)` if another
 /// open file description holds a conflicting lock.
 pub(crate) fn ofd_try_lock(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
-    let fl = flock_for(byte, libc::F_WRLCK as libc::c_short)?;
+    ofd_try(fd, byte, libc::F_WRLCK as libc::c_short)
+}
+
+/// Tries to take an OFD *read* (shared) lock on byte `byte`: works through a read-only
+/// descriptor, and conflicts only with write locks. `Ok(false)` if another open file
+/// description holds a write lock there.
+pub(crate) fn ofd_try_read_lock(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
+    ofd_try(fd, byte, libc::F_RDLCK as libc::c_short)
+}
+
+/// Releases this open file description's lock on byte `byte` (no-op if it holds none).
+pub(crate) fn ofd_unlock(fd: BorrowedFd<'_>, byte: u64) -> io::Result<()> {
+    ofd_try(fd, byte, libc::F_UNLCK as libc::c_short).map(drop)
+}
+
+fn ofd_try(fd: BorrowedFd<'_>, byte: u64, kind: libc::c_short) -> io::Result<bool> {
+    let fl = flock_for(byte, kind)?;
     // SAFETY: `fl` is a valid, initialised `struct flock` that outlives the call.
     match cvt_eintr(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &fl) }) {
         Ok(_) => Ok(true),
@@ -166,6 +225,14 @@ pub(crate) unsafe fn close_raw(fd: RawFd) {
     // `close` the descriptor is gone whatever it returns (Linux never leaves it open on
     // EINTR), and there is nothing useful to do with an error here.
     unsafe { libc::close(fd) };
+}
+
+/// Ends this process with SIGKILL, at once (test-only crash points).
+#[cfg(feature = "test-hooks")]
+pub(crate) fn raise_sigkill() {
+    // SAFETY: raising a signal has no memory-safety preconditions; SIGKILL ends the
+    // process here.
+    unsafe { libc::raise(libc::SIGKILL) };
 }
 
 /// `getpid()`.
