@@ -4,8 +4,31 @@
 //! Python's `multiprocessing.shared_memory` uses the name as given (with a `psm_` prefix for
 //! generated ones); mproc always adds [`PREFIX`], so `Queue::open_named("jobs")` in one
 //! program and `ls /dev/shm/mproc.jobs` agree, and nothing outside mproc is ever touched by
-//! [`unlink`]. A name is still checked by `mproc-shm` (no `/`, no `..`, a length limit) with
-//! the prefix included.
+//! [`unlink`].
+//!
+//! # What a name may be
+//!
+//! Your name — the part after `mproc.` — is checked *before* the prefix is added and before
+//! anything touches `/dev/shm`, by `mproc-shm`'s rules ([`mproc_shm::Namespace`]): not
+//! empty, at most [`MAX_LEN`] bytes (the whole file name must fit `NAME_MAX`), no `/`, no
+//! NUL byte, no `..` anywhere and not `.`, and not starting with `.` (after `mproc.` that
+//! would make `..`). A refused name is
+//! [`OpenError::Segment`]`(`[`SegmentError::InvalidName`]`(..))`, whose
+//! [`NameError`](mproc_shm::NameError) describes your name, not the prefixed one. Every
+//! entry point that takes a name — `create_named`, `open_named` and `unlink_named` of every
+//! object kind, and [`unlink`] — goes through that one check. Objects that use more than
+//! one name (a `JoinableQueue`'s task counter `<name>.tasks`, a `Value`'s lock
+//! `<name>.lock`) check each of them.
+//!
+//! # Stale names
+//!
+//! A creator that dies while creating an object leaves a *stale* name: the file exists but
+//! was never published. mproc-shm recognises it exactly (a kernel-released creator lock;
+//! see [`mproc_shm::name`]): `open_named` reports
+//! [`SegmentError::Stale`] at once instead of waiting, and the next `create_named` of the
+//! same name removes it and creates the object. A name whose creator is still alive and
+//! working is never removed: `create_named` waits (up to 2 s) for it to finish, then reports
+//! that it already exists. [`state`] tells which state a name is in.
 //!
 //! ```
 //! let name = format!("doc-names-{}", std::process::id());
@@ -14,29 +37,55 @@
 //! mproc::names::unlink(&name)?;
 //! assert!(!mproc::names::list()?.contains(&name));
 //! drop(q); // open handles keep working after unlink
+//! // The user's own name is checked: "" is refused, not turned into "/dev/shm/mproc.".
+//! assert!(mproc::Queue::<u32>::builder().create_named("").is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::io;
 
-use mproc_shm::Segment;
+use mproc_shm::{NameState, Namespace, Segment, SegmentError, ShmName};
 
 use crate::object::OpenError;
 
 /// What mproc puts in front of every name in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]).
-pub const PREFIX: &str = "mproc.";
+pub const PREFIX: &str = NAMESPACE.prefix();
+
+/// The namespace of mproc's named objects; the only way the facade turns a user's name
+/// into a segment name.
+const NAMESPACE: Namespace = Namespace::new("mproc.");
+
+/// The longest name an object can have, in bytes (the file name `mproc.<name>` must fit
+/// `NAME_MAX`).
+pub const MAX_LEN: usize = NAMESPACE.max_len();
 
 /// Where POSIX shared memory names live on Linux.
 const SHM_DIR: &str = "/dev/shm";
 
-/// The `/dev/shm` name of the mproc object called `name`.
-pub(crate) fn shm_name(name: &str) -> String {
-    format!("{PREFIX}{name}")
+/// The segment name of the mproc object called `name`, after checking `name` itself (see
+/// the [module docs](self)). Every facade path from a user's name to `/dev/shm` goes
+/// through here.
+pub(crate) fn shm_name(name: &str) -> Result<ShmName, OpenError> {
+    NAMESPACE
+        .name(name)
+        .map_err(|e| OpenError::Segment(SegmentError::InvalidName(e)))
+}
+
+/// The state of the name `name` (see `mproc_shm`'s [`NameState`]): missing, ready, being
+/// created by a live process, or stale (its creator died while creating it; the next
+/// `create_named` reclaims it).
+///
+/// # Errors
+///
+/// [`OpenError::Segment`] for an invalid name, or if the file cannot be examined.
+pub fn state(name: &str) -> Result<NameState, OpenError> {
+    mproc_shm::name::probe(&shm_name(name)?).map_err(OpenError::Segment)
 }
 
 /// The names (without [`PREFIX`]) of every named mproc object that currently exists in
-/// `/dev/shm`, sorted. Objects of every kind are listed; their kinds are checked only when
-/// they are opened.
+/// `/dev/shm`, sorted. Objects of every kind are listed (stale ones too: see [`state`]);
+/// their kinds are checked only when they are opened. Files under the prefix that are not
+/// valid names (such as a bare `mproc.` left by an older mproc) are not listed.
 ///
 /// # Errors
 ///
@@ -45,7 +94,7 @@ pub fn list() -> io::Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(SHM_DIR)?
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter_map(|file| file.strip_prefix(PREFIX).map(str::to_owned))
+        .filter_map(|file| NAMESPACE.strip(&file).map(str::to_owned))
         .collect();
     names.sort();
     Ok(names)
@@ -58,5 +107,5 @@ pub fn list() -> io::Result<Vec<String>> {
 ///
 /// [`OpenError::Segment`] if there is no such name or it is invalid.
 pub fn unlink(name: &str) -> Result<(), OpenError> {
-    Segment::unlink_named(&shm_name(name)).map_err(OpenError::Segment)
+    Segment::unlink_named(&shm_name(name)?).map_err(OpenError::Segment)
 }

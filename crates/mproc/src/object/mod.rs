@@ -210,9 +210,12 @@ impl Object {
                 .ok_or_else(|| OpenError::InvalidOptions("object too large".into()))?;
         }
         opts.len(cursor);
+        // Unpublished until the object is: openers wait for all of it, and a creator that
+        // dies before the end leaves a stale name that the next `create_named` reclaims.
+        opts.defer_ready(true);
         let seg = match name {
             None => opts.create_anonymous(),
-            Some(n) => opts.create_named(&crate::names::shm_name(n)),
+            Some(n) => opts.create_named(&crate::names::shm_name(n)?),
         }
         .map_err(|e| OpenError::from_segment(e, spec.type_name))?;
         let seg = Arc::new(seg);
@@ -239,6 +242,10 @@ impl Object {
         // Release: every header field and whatever `init` wrote happen before an opener's
         // Acquire load of the magic (`wait_ready`).
         obj.header().magic.store(OBJECT_MAGIC, Ordering::Release);
+        // Only now READY (and the creator lock released): an error or a death before this
+        // point leaves no name that looks ready (dropping the unpublished segment removes
+        // the name; a death leaves it stale).
+        obj.segment().publish();
         Ok(obj)
     }
 
@@ -257,7 +264,7 @@ impl Object {
         type_name: &str,
         roles: u32,
     ) -> Result<Object, OpenError> {
-        let seg = Segment::open_named(&crate::names::shm_name(name), fingerprint)
+        let seg = Segment::open_named(&crate::names::shm_name(name)?, fingerprint)
             .map_err(|e| OpenError::from_segment(e, type_name))?;
         Object::attach(Arc::new(seg), kind, roles)
     }

@@ -331,6 +331,8 @@ impl<T: Shareable> Array<T> {
     ///
     /// [`OpenError::Segment`] for an invalid or existing name, and as [`Array::zeroed`].
     pub fn create_named(name: &str, items: &[T]) -> Result<Array<T>, OpenError> {
+        // The user's name first, so that its errors are about it, not about the lock's.
+        crate::names::shm_name(name)?;
         let lock_name = format!("{name}{LOCK_SUFFIX}");
         let lock = Lock::create_named(&lock_name)?;
         match RawArray::create("Array", Some(name), Init::Copy(items)) {

@@ -211,6 +211,8 @@ impl<T: Shareable> Value<T> {
     /// [`OpenError::Segment`] for an invalid or existing name (either one), or another
     /// segment error. Nothing is left under either name on failure.
     pub fn create_named(name: &str, value: T) -> Result<Value<T>, OpenError> {
+        // The user's name first, so that its errors are about it, not about the lock's.
+        crate::names::shm_name(name)?;
         let lock = Lock::create_named(&format!("{name}{LOCK_SUFFIX}"))?;
         match RawValue::create(kind::<T>("Value"), Some(name), value) {
             Ok(data) => Ok(Value { data, lock }),

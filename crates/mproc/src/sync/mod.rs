@@ -33,9 +33,10 @@
 //!
 //! Anonymous objects live in the small-object [pool](crate::pool) (a few bytes of a shared
 //! segment each: 10,000 of them need no more descriptors than one). Named objects each have
-//! their own named segment, `/dev/shm/<name>`: mproc adds no prefix, the name is the file
-//! name (so `ls /dev/shm` lists them, and [`RLock::unlink_named`] and friends remove them);
-//! choose a prefix of your own (e.g. `myapp-`) to list and clean them as a group. A named
+//! their own named segment, `/dev/shm/mproc.<name>` like every named mproc object (see
+//! [`crate::names`] for what a name may be and what a stale name is; `ls /dev/shm` and
+//! [`names::list`](crate::names::list) list them, and [`RLock::unlink_named`] and friends
+//! remove them). A named
 //! object's kind is checked when it is opened or unlinked: opening an `RLock`'s name as an
 //! [`Event`] is [`OpenError::WrongType`](crate::OpenError::WrongType).
 //!
