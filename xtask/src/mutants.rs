@@ -143,7 +143,11 @@ fn run_crate(krate: &str, passthrough: &[String]) -> Result<Report, String> {
     let output = root.join("target/mutants").join(krate);
     std::fs::create_dir_all(&output).map_err(|e| format!("creating {}: {e}", output.display()))?;
     let real_cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let me = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
+    // A private copy of this binary as cargo-mutants' `cargo`: a rebuild of xtask during the
+    // hours a run takes must not pull the file from under it.
+    let me = output.join("xtask-as-cargo");
+    let exe = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
+    std::fs::copy(&exe, &me).map_err(|e| format!("copying {}: {e}", exe.display()))?;
 
     let mut command = Command::new("cargo-mutants");
     command
