@@ -201,7 +201,8 @@ fn record(cap: u32, ops: &[Op]) {
 fuzz_target!(|input: Input| {
     let ops = &input.ops[..input.ops.len().min(256)];
     match input.kind % 3 {
-        0 => mpmc(1 << (input.cap_log % 5), ops),
+        // Any MPMC capacity (exact, not only powers of two).
+        0 => mpmc(u32::from(input.cap_log % 20) + 1, ops),
         1 => spsc(1 << (input.cap_log % 5), ops),
         _ => record(32 << (input.cap_log % 4), ops),
     }

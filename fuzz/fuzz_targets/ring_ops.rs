@@ -173,6 +173,7 @@ fuzz_target!(|input: Input| {
     match input.kind % 3 {
         0 => spsc(1 << (input.cap_log % 6), u32::from(input.slot % 16) + 1, ops),
         1 => record(32 << (input.cap_log % 5), ops),
-        _ => mpmc(1 << (input.cap_log % 6), u32::from(input.slot % 16) + 1, ops),
+        // Any MPMC capacity (exact, not only powers of two).
+        _ => mpmc(u32::from(input.cap_log % 40) + 1, u32::from(input.slot % 16) + 1, ops),
     }
 });
