@@ -36,6 +36,13 @@ pub(crate) struct Suite {
     pub(crate) file: String,
 }
 
+impl Suite {
+    /// `cargo test` arguments that build and run this suite's binary (release).
+    fn cargo_test(&self) -> [&str; 6] {
+        ["test", "--release", "-p", &self.krate, "--test", &self.file]
+    }
+}
+
 /// Builds every loom suite, then runs each model (whose name contains `filter`) as a step.
 pub(crate) fn steps(matrix: &mut Matrix, filter: Option<&str>) -> Result<(), String> {
     let suites = suites()?;
@@ -67,17 +74,8 @@ pub(crate) fn steps(matrix: &mut Matrix, filter: Option<&str>) -> Result<(), Str
             if filter.is_some_and(|f| !name.contains(f)) {
                 continue;
             }
-            let mut args = vec![
-                "test",
-                "--release",
-                "-p",
-                &suite.krate,
-                "--test",
-                &suite.file,
-                "--",
-                "--exact",
-                &model,
-            ];
+            let mut args = suite.cargo_test().to_vec();
+            args.extend(["--", "--exact", &model]);
             if canary {
                 args.push("--ignored");
                 matrix.run(loom_step(&name, &args, MODEL_MINUTES).must_fail());
@@ -119,14 +117,7 @@ fn list_models(suite: &Suite) -> Result<Vec<(String, bool)>, String> {
 
 fn list(suite: &Suite, ignored_only: bool) -> Result<Vec<String>, String> {
     let output = Command::new("cargo")
-        .args([
-            "test",
-            "--release",
-            "-p",
-            &suite.krate,
-            "--test",
-            &suite.file,
-        ])
+        .args(suite.cargo_test())
         .args(["--", "--list", "--format", "terse"])
         .args(ignored_only.then_some("--ignored"))
         .env("RUSTFLAGS", RUSTFLAGS)
