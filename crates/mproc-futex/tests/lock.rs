@@ -26,6 +26,41 @@ fn smoke() {
 }
 
 #[test]
+fn try_acquire_of_a_free_lock_writes_exactly_the_owner() {
+    // No flag may ride along: a stray WAITERS bit costs every release a wake-up call, a
+    // stray INCONSISTENT bit makes the next release poison the lock.
+    let l: RawLock = RawLock::new();
+    assert_eq!(l.try_acquire(5, &AlwaysAlive), Ok(Acquired::Clean));
+    assert_eq!(l.word(), 5);
+    assert_eq!(l.release(5), Ok(()));
+    assert_eq!(l.word(), 0);
+    assert_eq!(l.try_acquire(6, &AlwaysAlive), Ok(Acquired::Clean));
+    assert_eq!(l.release(6), Ok(()));
+    // A guard says whose it is.
+    let g = l.lock(7, &AlwaysAlive, None).unwrap();
+    assert_eq!(g.participant(), 7);
+    assert_eq!(l.word(), 7);
+    drop(g);
+    let g = l.try_lock(8, &AlwaysAlive).unwrap();
+    assert_eq!(g.participant(), 8);
+    drop(g);
+    assert_eq!(l.word(), 0);
+}
+
+#[test]
+fn try_acquire_takes_over_a_dead_owner_as_inconsistent() {
+    let l: RawLock = RawLock::new();
+    assert_eq!(l.acquire(3, &AlwaysAlive, None), Ok(Acquired::Clean));
+    // Owner 3 is dead: taken over, reported, and marked until repaired.
+    assert_eq!(l.try_acquire(4, &|id| id != 3), Ok(Acquired::OwnerDied));
+    assert_eq!(l.owner(), Some(4));
+    assert_eq!(l.mark_consistent(4), Ok(()));
+    assert_eq!(l.word(), 4);
+    assert_eq!(l.release(4), Ok(()));
+    assert_eq!(l.word(), 0);
+}
+
+#[test]
 #[should_panic(expected = "participant id")]
 fn id_zero_panics() {
     let l: RawLock = RawLock::new();
