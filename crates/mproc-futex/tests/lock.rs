@@ -61,6 +61,18 @@ fn try_acquire_takes_over_a_dead_owner_as_inconsistent() {
 }
 
 #[test]
+fn unlocking_a_guard_whose_lock_was_taken_over_says_so() {
+    // A (wrong) liveness declared 3 dead while it held the lock: its guard no longer owns it.
+    let l: RawLock = RawLock::new();
+    let g = l.lock(3, &AlwaysAlive, None).unwrap();
+    assert_eq!(l.try_acquire(4, &|id| id != 3), Ok(Acquired::OwnerDied));
+    assert_eq!(g.unlock(), Err(UnlockError::NotOwner));
+    assert_eq!(l.owner(), Some(4));
+    let g = l.lock(5, &|id| id != 4, None);
+    assert!(g.is_err(), "taken over again from 4: {g:?}");
+}
+
+#[test]
 #[should_panic(expected = "participant id")]
 fn id_zero_panics() {
     let l: RawLock = RawLock::new();

@@ -14,10 +14,13 @@ fn reentrant_and_counted() {
     let a = l.lock(1, &AlwaysAlive, None).unwrap();
     let b = l.try_lock(1, &AlwaysAlive).unwrap();
     assert_eq!(l.count(), 2);
+    // The underlying lock word names the owning participant.
+    assert_eq!(l.raw().owner(), Some(1));
     drop(b);
     assert!(l.is_locked());
     drop(a);
     assert!(!l.is_locked());
+    assert_eq!(l.raw().owner(), None);
     assert_eq!(l.release(1), Err(UnlockError::NotOwner));
 }
 
