@@ -146,8 +146,9 @@ fn run_crate(krate: &str, passthrough: &[String]) -> Result<Report, String> {
     // A private copy of this binary as cargo-mutants' `cargo`: a rebuild of xtask during the
     // hours a run takes must not pull the file from under it.
     let me = output.join("xtask-as-cargo");
-    let exe = std::env::current_exe().map_err(|e| format!("finding the xtask binary: {e}"))?;
-    std::fs::copy(&exe, &me).map_err(|e| format!("copying {}: {e}", exe.display()))?;
+    // `/proc/self/exe` still reads after the file itself was replaced by a rebuild.
+    std::fs::copy("/proc/self/exe", &me)
+        .map_err(|e| format!("copying this xtask binary to {}: {e}", me.display()))?;
 
     let mut command = Command::new("cargo-mutants");
     command
