@@ -449,3 +449,99 @@ proptest! {
         prop_assert_eq!(st.free_bytes, st.carved);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Boundaries a mutation run (`cargo xtask mutants`) found untested.
+
+/// `init_raw` over the first `len` bytes of a buffer that is a little larger (so a bug that
+/// reached past `len` would not fault, only show in `capacity`).
+fn arena_of_len(buf: &HeapBuf, len: u64) -> Result<Arena, ArenaError> {
+    assert!(len as usize <= buf.layout.size());
+    // SAFETY: zeroed, valid for `len <= buffer length` bytes, outlives the arena.
+    unsafe { Arena::init_raw(buf.ptr, len, 0) }
+}
+
+#[test]
+fn the_smallest_arena_is_accepted_and_one_byte_less_is_not() {
+    let buf = HeapBuf::new(8192);
+    let min = mproc_shm::arena::MIN_ARENA_LEN;
+    let arena = arena_of_len(&buf, min).unwrap();
+    assert!(arena.capacity() > 0);
+    assert!(matches!(
+        arena_of_len(&buf, min - 1),
+        Err(ArenaError::InvalidRange { .. })
+    ));
+}
+
+#[test]
+fn an_arena_never_claims_bytes_past_its_range() {
+    // A length that is not a whole number of allocation units: the tail is unused.
+    for len in [4096 + 1, 4096 + 63, 8192 - 1, 20_000] {
+        let buf = HeapBuf::new(64 * 1024);
+        let arena = arena_of_len(&buf, len).unwrap();
+        assert!(
+            arena.capacity() < len,
+            "len {len}: capacity {}",
+            arena.capacity()
+        );
+        // Carve everything: every block — a 16-byte header, then the smallest class's
+        // 48 payload bytes — lies inside the range.
+        let mut blocks = Vec::new();
+        while let Ok(off) = arena.alloc(16, 16) {
+            assert!(off.get() + 48 <= len, "len {len}: block at {}", off.get());
+            blocks.push(off);
+        }
+        assert!(!blocks.is_empty());
+        arena.check().unwrap();
+    }
+}
+
+#[test]
+fn max_alloc_is_exactly_the_largest_allocation() {
+    for len in [64 * 1024, 1 << 20] {
+        let buf = HeapBuf::new(len);
+        let arena = buf.arena();
+        let max = arena.max_alloc();
+        assert!(max >= 16, "len {len}: max_alloc {max}");
+        let big = arena.alloc(max, 16).unwrap();
+        arena.free(big).unwrap();
+        assert!(
+            arena.alloc(max + 1, 16).is_err(),
+            "len {len}: max_alloc {max}"
+        );
+        arena.check().unwrap();
+    }
+}
+
+#[test]
+fn a_free_list_link_out_of_bounds_is_corrupt() {
+    // Free one block so its class's list head points at it; find that head word by
+    // comparing the memory before and after the free (it changes from empty to the block's
+    // index), then point it past the arena's end.
+    let buf = HeapBuf::new(64 * 1024);
+    let arena = buf.arena();
+    let a = arena.alloc(16, 16).unwrap();
+    let words = buf.layout.size() / 8;
+    let base = buf.ptr.as_ptr().cast::<u64>();
+    // SAFETY: `i < words`: inside the buffer; reads between arena calls on this thread.
+    let read = |i: usize| unsafe { base.add(i).read_volatile() };
+    let before: Vec<u64> = (0..words).map(read).collect();
+    arena.free(a).unwrap();
+    let heads: Vec<usize> = (0..words)
+        .filter(|&i| before[i] == 0 && read(i) != 0 && read(i) as u32 != 0)
+        .collect();
+    assert_eq!(
+        heads.len(),
+        1,
+        "one list head went from empty to a block: {heads:?}"
+    );
+    let head = heads[0];
+    // Keep the tag (high half), point the index (low half, index + 1) far out of range.
+    let forged = (read(head) & !0xFFFF_FFFF) | 0x00FF_FFFF;
+    // SAFETY: inside the buffer; the arena treats every shared word as untrusted.
+    unsafe { base.add(head).write_volatile(forged) };
+    assert!(
+        matches!(arena.alloc(16, 16), Err(ArenaError::Corrupt { .. })),
+        "a link past the end was followed"
+    );
+}
