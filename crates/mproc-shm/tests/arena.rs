@@ -545,3 +545,38 @@ fn a_free_list_link_out_of_bounds_is_corrupt() {
         "a link past the end was followed"
     );
 }
+
+#[test]
+fn freeing_shifted_data_retires_its_shift_mark() {
+    // An allocation aligned above 16 has its data shifted inside the block, with a shift
+    // mark (state 4 in the documented tag format) just in front of it; `free` retires that
+    // very word (state 5), so a second free of the same offset is a double free.
+    let buf = HeapBuf::new(64 * 1024);
+    let arena = buf.arena();
+    let off = arena.alloc(100, 256).unwrap();
+    assert_eq!(off.get() % 256, 0);
+    let state_in_front = || {
+        // SAFETY: `off >= 16` inside the buffer (the arena's base offset is 0); the word in
+        // front of shifted data is the arena's shift mark, read between calls.
+        let w = unsafe {
+            buf.ptr
+                .as_ptr()
+                .add(off.get() as usize - 16)
+                .cast::<u64>()
+                .read_volatile()
+        };
+        ((w >> 48) as u16, (w >> 40) as u8)
+    };
+    assert_eq!(
+        state_in_front(),
+        (0xB10C, 4),
+        "a shift mark in front of the data"
+    );
+    arena.free(off).unwrap();
+    assert_eq!(state_in_front(), (0xB10C, 5), "the shift mark is retired");
+    assert_eq!(
+        arena.free(off),
+        Err(ArenaError::DoubleFree { offset: off.get() })
+    );
+    arena.check().unwrap();
+}
