@@ -17,8 +17,9 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 pub const REGION_ALIGN: usize = 128;
 
 /// Layout version; bumped on any change to a header or a slot word (3: MPMC capacities are
-/// exact and positions step by laps of the next power of two).
-pub(crate) const VERSION: u32 = 3;
+/// exact and positions step by laps of the next power of two; 4: each MPMC hint carries a
+/// poison flag on its cache line).
+pub(crate) const VERSION: u32 = 4;
 
 /// Which ring a region holds, as recorded in its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -89,6 +89,47 @@
 //! lengths checked against the slot size, and every retry loop is bounded
 //! ([`MAX_TRIES`]), ending in `Contended` rather than spinning for ever if a peer keeps
 //! flipping words.
+//!
+//! # Corruption: named invariants, checked where they are cheap
+//!
+//! A buggy or hostile peer can write anything into the region. The ring promises to report
+//! the states below, which no valid execution produces, as `Corrupt` (never as `Empty`,
+//! `Full` or `Contended`, which a caller would wait on for ever):
+//!
+//! 1. **Hint index.** The index part of `head` and `tail` is `< capacity`. Checked on every
+//!    load of a hint (pop, push, [`MpmcRing::len`], [`MpmcRing::recover`]): at once.
+//! 2. **Slot-word lap.** A freshly loaded hint and its slot's word are within one lap: the
+//!    word's stamp is the hint's (this lap), one lap ahead (consumed already: the hint is
+//!    behind, help it), or one lap behind only as the previous lap's message or claim (any
+//!    state but `EMPTY`, at the tail: full) or reader (`READING`, at the head: empty). Any other
+//!    stamp — behind, two laps or more ahead, or naming another slot — can be a stale hint
+//!    once (the ring went round between our two loads), so a push or pop reports it only
+//!    when it sees the *same* hint and the *same* word twice in a row (the hint is reloaded
+//!    in between). A `FULL` word with a claimant field, and a message length above the slot
+//!    size, are reported at once (the message is dropped).
+//! 3. **Hint distance** (`tail − head ≤ capacity`, with the slack a lazy hint needs): in
+//!    slots, the tail is at most `capacity + 1` ahead of the head (a consumer that died
+//!    between its claim and its help leaves the head one behind) and the head at most one
+//!    ahead of the tail (a producer that died before helping the tail, its tombstone
+//!    skipped). Push and pop load only their own hint, so checking this there would cost
+//!    the other side's cache line per operation; it is checked where both are loaded
+//!    anyway: [`MpmcRing::len`] (so `qsize`/`empty`/`full`) and [`MpmcRing::recover`]
+//!    (which blocked callers run now and then), on two consistent pairs in a row.
+//!
+//! The first detection counts one in [`MpmcRing::corrupt_count`] and **poisons** the ring:
+//! a flag (a copy on each hint's cache line, so checking it costs no extra line) after
+//! which every push and pop returns `Corrupt` at once, for every handle, for ever. A
+//! corrupt ring does not keep half-working: the one report is not lost among later
+//! successes. [`MpmcRing::stuck_claim`] then finds nothing to recover.
+//!
+//! What a hostile writer can still forge undetected: any *consistent* state. Hints moved
+//! together with the slot words they name (e.g. both hints and every stamp shifted by the
+//! same number of laps), hints moved by a multiple of `2^32` positions (the stamps keep only
+//! the low 32 bits, so pushes and pops cannot tell; the distance check in `len`/`recover`
+//! sees it unless both hints moved alike), a message's bytes or length rewritten within the
+//! slot size, a claimant field naming another live participant, or the poison flags
+//! cleared. Such a state is a ring that holds other messages than were sent — detectable
+//! only by the layer above (the facade validates every message it reads).
 #![allow(unsafe_code)]
 // `init`/`attach` (in-place layouts) are not built under loom, which uses heap values.
 #![cfg_attr(mproc_loom, allow(unused_imports))]
@@ -155,14 +196,46 @@ pub(crate) struct MpmcHeader {
     lost_writes: AtomicU64,
     /// Messages lost because their consumer died mid-read (freed by `recover`).
     lost_reads: AtomicU64,
-    /// Messages dropped because their slot failed validation.
+    /// Corruption detections: each operation that found a named invariant broken (module
+    /// docs, "Corruption").
     corrupt: AtomicU64,
     items: Doorbell,
     space: Doorbell,
-    /// Next position to pop (a hint consumers help forward).
-    head: CachePadded<AtomicU64>,
-    /// Next position to push (a hint producers help forward).
-    tail: CachePadded<AtomicU64>,
+    /// Next position to pop (a hint consumers help forward), and the consumers' copy of the
+    /// poison flag.
+    head: CachePadded<Hint>,
+    /// Next position to push (a hint producers help forward), and the producers' copy of the
+    /// poison flag.
+    tail: CachePadded<Hint>,
+}
+
+/// A position hint and, on the same cache line, a copy of the ring's poison flag, so an
+/// operation checks the flag without touching a line it would not load anyway.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Hint {
+    /// The position (see the module docs).
+    pos: AtomicU64,
+    /// Nonzero once any operation has found the ring corrupt (set in both hints; never
+    /// cleared: a corrupt ring stays corrupt).
+    poisoned: AtomicU64,
+}
+
+impl Hint {
+    fn new() -> Hint {
+        Hint {
+            pos: AtomicU64::new(0),
+            poisoned: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the ring was found corrupt.
+    #[inline]
+    fn is_poisoned(&self) -> bool {
+        // Relaxed: a flag with no data behind it. Seeing it a moment late is as if this
+        // operation had run just before the detection, which it may have.
+        self.poisoned.load(Ordering::Relaxed) != 0
+    }
 }
 
 impl MpmcHeader {
@@ -174,8 +247,8 @@ impl MpmcHeader {
             corrupt: AtomicU64::new(0),
             items: Doorbell::new(),
             space: Doorbell::new(),
-            head: CachePadded::new(AtomicU64::new(0)),
-            tail: CachePadded::new(AtomicU64::new(0)),
+            head: CachePadded::new(Hint::new()),
+            tail: CachePadded::new(Hint::new()),
         }
     }
 }
@@ -302,7 +375,10 @@ pub enum TryPushError {
     /// Gave up after [`MAX_TRIES`] attempts (extreme contention or a hostile peer).
     #[error("gave up after too many attempts")]
     Contended,
-    /// A slot word that no valid execution produces (corrupt or hostile memory).
+    /// The ring is corrupt (a buggy or hostile peer wrote its memory): this push found one
+    /// of the named invariants broken (module docs, "Corruption"; counted in
+    /// [`MpmcRing::corrupt_count`]), or an earlier operation did and poisoned the ring.
+    /// Sticky: every later push and pop says the same.
     #[error("ring memory is corrupt")]
     Corrupt,
 }
@@ -327,7 +403,10 @@ pub enum TryPopError {
     /// counted lost in [`MpmcRing::lost_reads`], and what `f` saw may have been torn.
     #[error("slot was recovered from us mid-read")]
     Recovered,
-    /// The slot failed validation; its message was dropped and counted.
+    /// The ring is corrupt: this pop found one of the named invariants broken (module docs,
+    /// "Corruption"; a message whose slot failed validation is dropped; counted in
+    /// [`MpmcRing::corrupt_count`]), or an earlier operation did and poisoned the ring.
+    /// Sticky: every later push and pop says the same.
     #[error("ring memory is corrupt")]
     Corrupt,
 }
@@ -594,20 +673,13 @@ impl MpmcRing {
     /// nothing can be popped. A caller that reports `len` can check
     /// [`stuck_claim`](MpmcRing::stuck_claim)`(Side::Head)` as a pop would (see the module
     /// docs); after `recover_claim`, the next pop skips the tombstone and `len` drops by one.
+    ///
+    /// `len` also checks the hint distance (module docs, "Corruption"): two pairs in a row
+    /// that break it poison the ring (and are counted), so the next push or pop says
+    /// `Corrupt`; the count itself stays clamped.
     pub fn len(&self) -> u32 {
-        let h = self.mem.hdr();
-        for _ in 0..8 {
-            // Acquire on all three: a tail that did not move around the head load gives a
-            // consistent pair (crossbeam's `ArrayQueue::len` approach).
-            let t1 = h.tail.load(Ordering::Acquire);
-            let hd = h.head.load(Ordering::Acquire);
-            if h.tail.load(Ordering::Acquire) == t1 {
-                return self.count(t1, hd);
-            }
-        }
-        // Acquire: as above.
-        let t = h.tail.load(Ordering::Acquire);
-        self.count(t, h.head.load(Ordering::Acquire))
+        let (t, hd) = self.checked_hints();
+        self.count(t, hd)
     }
 
     /// Slots from `head` to `tail` (positions, untrusted), clamped to `0..=capacity`: no
@@ -666,10 +738,108 @@ impl MpmcRing {
         self.mem.hdr().lost_reads.load(Ordering::Relaxed)
     }
 
-    /// Messages dropped because their slot failed validation (since init).
+    /// Corruption detections (since init): each operation that found a named invariant
+    /// broken counts one (module docs, "Corruption"); the first one poisons the ring, and
+    /// the later `Corrupt` returns of a poisoned ring are not counted again. A message
+    /// dropped because its slot failed validation is one detection.
     pub fn corrupt_count(&self) -> u64 {
         // Relaxed: a statistic.
         self.mem.hdr().corrupt.load(Ordering::Relaxed)
+    }
+
+    /// Whether the ring has been found corrupt (module docs, "Corruption"): then every push
+    /// and pop returns `Corrupt` at once. Never cleared.
+    pub fn is_poisoned(&self) -> bool {
+        let h = self.mem.hdr();
+        h.head.is_poisoned() || h.tail.is_poisoned()
+    }
+
+    /// Records a detection: counts it and poisons the ring (both hints' flags), so every
+    /// later push and pop returns `Corrupt` at once. The caller returns `Corrupt`.
+    #[cold]
+    fn poison(&self) {
+        let h = self.mem.hdr();
+        // Relaxed: a statistic.
+        h.corrupt.fetch_add(1, Ordering::Relaxed);
+        // Relaxed: flags with no data behind them (see `Hint::is_poisoned`); a concurrent
+        // operation that misses them behaves as if it ran just before this detection.
+        h.tail.poisoned.store(1, Ordering::Relaxed);
+        h.head.poisoned.store(1, Ordering::Relaxed);
+    }
+
+    /// `Corrupt` for a push, after recording the detection ([`MpmcRing::poison`]).
+    #[cold]
+    fn corrupt_push(&self) -> TryPushError {
+        self.poison();
+        TryPushError::Corrupt
+    }
+
+    /// `Corrupt` for a pop, after recording the detection ([`MpmcRing::poison`]).
+    #[cold]
+    fn corrupt_pop(&self) -> TryPopError {
+        self.poison();
+        TryPopError::Corrupt
+    }
+
+    /// Checks the named invariant *hint distance* (module docs, "Corruption") on a pair of
+    /// hint values, `tail` loaded before and after `head` with no change between: in slots,
+    /// the tail is at most `capacity + 1` ahead of the head and the head at most one ahead of
+    /// the tail, both indices name slots. `true` when it holds.
+    fn hints_valid(&self, tail: u64, head: u64) -> bool {
+        if self.index(tail).is_none() || self.index(head).is_none() {
+            return false;
+        }
+        let m = self.one_lap - 1;
+        let n = i64::from(self.cap);
+        let d = (tail & m) as i64 - (head & m) as i64;
+        let laps = (tail & !m).wrapping_sub(head & !m) as i64;
+        let c = if laps == 0 {
+            d
+        } else if laps == self.one_lap as i64 {
+            n + d
+        } else if laps == -(self.one_lap as i64) {
+            d - n
+        } else if laps == 2 * self.one_lap as i64 {
+            // `capacity + 1` ahead with the head at the last index of its lap.
+            2 * n + d
+        } else {
+            return false;
+        };
+        (-1..=n + 1).contains(&c)
+    }
+
+    /// Loads a consistent `(tail, head)` pair (a tail that did not move around the head
+    /// load), or the last pair tried.
+    fn hints(&self) -> (u64, u64) {
+        let h = self.mem.hdr();
+        let mut pair = (0, 0);
+        for _ in 0..8 {
+            // Acquire on all three: a tail that did not move around the head load gives a
+            // consistent pair (crossbeam's `ArrayQueue::len` approach).
+            let t1 = h.tail.pos.load(Ordering::Acquire);
+            let hd = h.head.pos.load(Ordering::Acquire);
+            pair = (t1, hd);
+            if h.tail.pos.load(Ordering::Acquire) == t1 {
+                break;
+            }
+        }
+        pair
+    }
+
+    /// Checks the hint distance on two consistent pairs in a row (a single pair may be
+    /// stale in ways no check can tell from corruption; the same invalid pair seen twice is
+    /// a state, as in the claim loops) and poisons the ring when both break it. Returns the
+    /// last pair. Costs nothing extra when the first pair is valid.
+    fn checked_hints(&self) -> (u64, u64) {
+        let first = self.hints();
+        if self.hints_valid(first.0, first.1) {
+            return first;
+        }
+        let again = self.hints();
+        if again == first && !self.is_poisoned() {
+            self.poison();
+        }
+        again
     }
 
     /// The slot index of position `pos` (a hint or a stamp, untrusted), if it names a slot:
@@ -751,14 +921,17 @@ impl MpmcRing {
     #[inline]
     fn claim_write(&self, me: ParticipantId) -> Result<(u64, usize), TryPushError> {
         let h = self.mem.hdr();
+        if h.tail.is_poisoned() {
+            return Err(TryPushError::Corrupt);
+        }
         let lap = self.one_lap as i64;
         let mut odd = None;
         for _ in 0..MAX_TRIES {
             // Acquire: pairs with the AcqRel helping CAS (see `help`).
-            let t = h.tail.load(Ordering::Acquire);
+            let t = h.tail.pos.load(Ordering::Acquire);
             let Some(i) = self.index(t) else {
                 // No valid execution stores a tail whose index part is `>= capacity`.
-                return Err(TryPushError::Corrupt);
+                return Err(self.corrupt_push());
             };
             let ctl = self.ctl(i);
             // Acquire: pairs with the Release store of `EMPTY(t)` by the consumer that freed
@@ -781,32 +954,36 @@ impl MpmcRing {
                     {
                         #[cfg(any(feature = "test-hooks", mproc_loom))]
                         self.fault_point(crate::fault::FaultPoint::WriteClaimed { pos: t });
-                        self.help(&h.tail, t);
+                        self.help(&h.tail.pos, t);
                         return Ok((t, i));
                     }
                 } else {
                     // Claimed for this lap by another producer that has not moved the tail.
-                    self.help(&h.tail, t);
+                    self.help(&h.tail.pos, t);
                 }
             } else if d == -lap && st != EMPTY {
                 // The previous lap's message is still in this slot: *possibly* full. If the
                 // tail has not moved meanwhile, it *really* was full when we looked.
-                if h.tail.load(Ordering::Acquire) == t {
+                if h.tail.pos.load(Ordering::Acquire) == t {
                     return Err(TryPushError::Full);
                 }
             } else if d == lap {
                 // Position `t` was claimed and its lap is over (e.g. a producer died between
                 // its claim and its help, and its tombstone was consumed): the tail is behind
                 // and nobody else will move it. Help it (or our `t` was stale: no effect).
-                self.help(&h.tail, t);
-            } else if d < 0 || d & (lap - 1) != 0 {
-                // No valid execution shows this; seen twice in a row, it is corruption.
+                self.help(&h.tail.pos, t);
+            } else {
+                // The word is behind the tail (not the previous lap's message), names another
+                // slot, or is two laps or more ahead. Once: our `t` may have been stale (the
+                // ring went round while we looked). The same tail and word seen twice in a
+                // row: no valid execution shows it (a word two laps ahead means the tail
+                // passed `t + one_lap`, and the Acquire on the word orders that after us),
+                // so it is corruption — the hint was forged, e.g. out of range.
                 if odd == Some((t, w)) {
-                    return Err(TryPushError::Corrupt);
+                    return Err(self.corrupt_push());
                 }
                 odd = Some((t, w));
             }
-            // d > 0: our tail was stale; retry.
             spin_loop();
         }
         Err(TryPushError::Contended)
@@ -884,14 +1061,17 @@ impl MpmcRing {
     #[inline]
     fn claim_read(&self, me: ParticipantId) -> Result<(u64, usize), TryPopError> {
         let h = self.mem.hdr();
+        if h.head.is_poisoned() {
+            return Err(TryPopError::Corrupt);
+        }
         let lap = self.one_lap as i64;
         let mut odd = None;
         for _ in 0..MAX_TRIES {
             // Acquire: pairs with the AcqRel helping CAS (see `help`).
-            let hd = h.head.load(Ordering::Acquire);
+            let hd = h.head.pos.load(Ordering::Acquire);
             let Some(i) = self.index(hd) else {
                 // No valid execution stores a head whose index part is `>= capacity`.
-                return Err(TryPopError::Corrupt);
+                return Err(self.corrupt_pop());
             };
             let ctl = self.ctl(i);
             // Acquire: pairs with the producer's Release store of `FULL(hd)`.
@@ -913,7 +1093,7 @@ impl MpmcRing {
                             )
                             .is_ok()
                         {
-                            self.help(&h.head, hd);
+                            self.help(&h.head.pos, hd);
                         }
                         continue;
                     }
@@ -931,7 +1111,7 @@ impl MpmcRing {
                         {
                             #[cfg(any(feature = "test-hooks", mproc_loom))]
                             self.fault_point(crate::fault::FaultPoint::ReadClaimed { pos: hd });
-                            self.help(&h.head, hd);
+                            self.help(&h.head.pos, hd);
                             if id != 0 {
                                 // A FULL word with a claimant field: not ours to trust.
                                 self.drop_corrupt(hd, i);
@@ -940,7 +1120,7 @@ impl MpmcRing {
                             return Ok((hd, i));
                         }
                     }
-                    READING => self.help(&h.head, hd),
+                    READING => self.help(&h.head.pos, hd),
                     WRITING => return Err(TryPopError::Empty),
                     _ => {
                         // EMPTY(hd): no producer has claimed this lap's slot, so nothing
@@ -956,13 +1136,17 @@ impl MpmcRing {
                 // Consumed (or freed by `recover`) already, and maybe refilled for the next
                 // lap: the head is behind (its claimant died before helping), or our `hd`
                 // was stale. Help it.
-                self.help(&h.head, hd);
+                self.help(&h.head.pos, hd);
             } else if d == -lap && st == READING {
                 // The previous lap's reader is still busy: nothing for us yet.
                 return Err(TryPopError::Empty);
-            } else if d < 0 || d & (lap - 1) != 0 {
+            } else {
+                // Behind the head (beyond a busy reader of the previous lap), naming another
+                // slot, or two laps or more ahead: our `hd` may have been stale once; the
+                // same head and word seen twice in a row is corruption (as in
+                // `claim_write`).
                 if odd == Some((hd, w)) {
-                    return Err(TryPopError::Corrupt);
+                    return Err(self.corrupt_pop());
                 }
                 odd = Some((hd, w));
             }
@@ -971,10 +1155,10 @@ impl MpmcRing {
         Err(TryPopError::Contended)
     }
 
-    /// Drops the message of position `pos` (slot `i`), which we hold, as corrupt.
+    /// Drops the message of position `pos` (slot `i`), which we hold, as corrupt, and
+    /// poisons the ring (counting the detection).
     fn drop_corrupt(&self, pos: u64, i: usize) {
-        // Relaxed: a statistic.
-        self.mem.hdr().corrupt.fetch_add(1, Ordering::Relaxed);
+        self.poison();
         // Release: pairs with the next producer's Acquire claim.
         self.ctl(i)
             .seq
@@ -985,8 +1169,8 @@ impl MpmcRing {
     /// returns (or unwinds). Python: `Queue.get_nowait`.
     ///
     /// # Errors
-    /// `Empty`, `Contended`, `Corrupt` (a bad length: the message is dropped and counted),
-    /// `Recovered`.
+    /// `Empty`, `Contended`, `Corrupt` (a broken invariant, e.g. a bad length: the message is
+    /// dropped, the detection counted, and the ring poisoned), `Recovered`.
     pub fn try_pop_with<R>(
         &self,
         me: ParticipantId,
@@ -1054,6 +1238,10 @@ impl MpmcRing {
     /// nonzero report, notify both doorbells. The caller must not let a dead participant's id
     /// be reused before recovery has run (mproc-shm reclaims ids only when its table fills).
     pub fn recover(&self, alive: impl Fn(u32) -> bool) -> RecoveryReport {
+        // A scan anyway: check the hint distance too (module docs, "Corruption"), so a
+        // blocked caller that recovers now and then finds hints forged consistently with
+        // their slots.
+        let _ = self.checked_hints();
         let mut rep = RecoveryReport::default();
         for i in 0..self.cap as usize {
             let ctl = self.ctl(i);
@@ -1093,12 +1281,16 @@ impl MpmcRing {
     #[must_use]
     pub fn stuck_claim(&self, side: Side) -> Option<Claim> {
         let h = self.mem.hdr();
+        if self.is_poisoned() {
+            // Nothing to recover: every push and pop says `Corrupt`.
+            return None;
+        }
         let (pos, lap, state) = match side {
             // Acquire: pairs with the AcqRel helping CAS (see `help`), as in `claim_read`.
-            Side::Head => (h.head.load(Ordering::Acquire), 0, WRITING),
+            Side::Head => (h.head.pos.load(Ordering::Acquire), 0, WRITING),
             // Acquire: as above, as in `claim_write`.
             Side::Tail => (
-                h.tail.load(Ordering::Acquire),
+                h.tail.pos.load(Ordering::Acquire),
                 -(self.one_lap as i64),
                 READING,
             ),
