@@ -88,6 +88,12 @@ pub enum MessageError {
         /// The channel's largest message.
         max: usize,
     },
+    /// The channel's shared memory breaks one of its ring's named invariants (a buggy or
+    /// hostile peer wrote it; see `mproc_ring::mpmc`, "Corruption"). Sticky: once reported,
+    /// every later put and get on the channel, from any handle, reports it too (counted
+    /// once, in e.g. [`Queue::corrupt`](crate::Queue::corrupt)). Recreate the channel.
+    #[error("channel memory is corrupt")]
+    Corrupt,
 }
 
 /// A type tag for fingerprints: the type's name plus the size and alignment of its archived

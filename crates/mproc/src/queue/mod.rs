@@ -87,6 +87,15 @@
 //! the bytes into private memory and validates the copy (safe against hostile peers);
 //! [`Queue::get_ref`] validates out-of-line messages in place (zero copy; safe against buggy
 //! but not hostile peers).
+//!
+//! # Corruption
+//!
+//! The ring under the queue checks named invariants on its shared words (its head and tail
+//! hints and slot words; `mproc_ring::mpmc`, "Corruption"). A put or get that finds one
+//! broken fails with [`MessageError::Corrupt`] — never "full", "empty" or a timeout — and
+//! the queue stays corrupt: every later put and get, from any handle, fails the same way
+//! ([`Queue::corrupt`] counts the detections). A hostile peer can still forge a consistent
+//! state (other messages than were sent), which no check can tell from a real one.
 #![allow(unsafe_code)]
 
 mod error;
@@ -503,7 +512,12 @@ impl<T: Message> Queue<T> {
         self.shared.ring.lost_writes() + self.shared.ring.lost_reads()
     }
 
-    /// Messages dropped because they failed validation (a buggy or hostile peer).
+    /// Times the queue's ring was found corrupt (a buggy or hostile peer broke one of its
+    /// named invariants, see `mproc_ring::mpmc`, "Corruption"; a dropped message is one).
+    /// The first detection makes the queue corrupt for good: every later put and get, from
+    /// any handle, fails with [`MessageError::Corrupt`]. Messages rejected by validation
+    /// of their bytes alone (a bad tag or archive, [`MessageError::Invalid`]) are not
+    /// counted here.
     pub fn corrupt(&self) -> u64 {
         self.shared.ring.corrupt_count()
     }
@@ -662,8 +676,9 @@ impl<T: Message> Queue<T> {
                 let quiet = match self.stage(&s.buf) {
                     Ok(mut staged) => {
                         let r = self.try_push_staged(me, &s.buf, &mut staged);
-                        if r.is_none() {
-                            // Would block: the slow path stages again.
+                        if !matches!(r, Some(Ok(()))) {
+                            // Would block (the slow path stages again) or failed (corrupt
+                            // ring, tombstoned slot): a block was never sent.
                             staged.release(&self.shared.arena);
                         }
                         r
@@ -795,10 +810,14 @@ impl<T: Message> Queue<T> {
             }
         };
         let fail = match outcome {
-            Outcome::Done(r) => {
-                r?;
+            Outcome::Done(Ok(())) => {
                 wait::ring(sh.ring.items_doorbell());
                 return Ok(Ok(()));
+            }
+            Outcome::Done(Err(e)) => {
+                // Not sent (a corrupt ring, a tombstoned slot): free a staged block.
+                staged.release(&sh.arena);
+                return Err(e);
             }
             Outcome::Stopped(()) => PutFail::Disconnected,
             Outcome::TimedOut => PutFail::Timeout,
@@ -887,9 +906,9 @@ impl<T: Message> Queue<T> {
                     max: sh.ring.slot_size() as usize - 1,
                 }))
             }
-            Err(TryPushError::Corrupt) => {
-                Some(Err(MessageError::Invalid("queue memory is corrupt".into())))
-            }
+            // Never "would block": a corrupt ring stays corrupt (it is poisoned), and waiting
+            // on it would be the silent timeout of issue #13.
+            Err(TryPushError::Corrupt) => Some(Err(MessageError::Corrupt)),
         }
     }
 
@@ -901,7 +920,8 @@ impl<T: Message> Queue<T> {
     /// # Errors
     ///
     /// [`GetError::Disconnected`] (empty, and no other handle can ever put),
-    /// [`GetError::Closed`], [`GetError::Message`] (the next message was invalid and dropped).
+    /// [`GetError::Closed`], [`GetError::Message`] (the next message was invalid and dropped,
+    /// or [`MessageError::Corrupt`]: the queue's memory is corrupt, see the module docs).
     pub fn get(&self) -> Result<T, GetError> {
         self.get_deadline(None, true).map_err(|e| match e {
             GetTimeoutError::Disconnected => GetError::Disconnected,
@@ -1120,9 +1140,11 @@ impl<T: Message> Queue<T> {
                 Some(taken)
             }
             Err(TryPopError::Empty | TryPopError::Contended | TryPopError::Recovered) => None,
-            Err(TryPopError::Corrupt | TryPopError::BufferTooSmall { .. }) => Some(Err(
-                MessageError::Invalid("queue slot failed validation".into()),
-            )),
+            // As for a push: reported, never waited on.
+            Err(TryPopError::Corrupt) => Some(Err(MessageError::Corrupt)),
+            Err(TryPopError::BufferTooSmall { .. }) => Some(Err(MessageError::Invalid(
+                "queue slot failed validation".into(),
+            ))),
         }
     }
 }

@@ -1,0 +1,149 @@
+//! Corruption is reported (issue #13, finding 2): a queue whose ring head and tail were
+//! overwritten with out-of-range values used to accept `put_nowait` or say "full", and every
+//! `get` then timed out with nothing reported. Now both sides say the memory is corrupt, the
+//! queue counts it, and stays corrupt.
+//!
+//! How the test finds the ring's `head` and `tail` words without knowing the layout: it maps
+//! the queue's `/dev/shm/mproc.<name>` file a second time and snapshots every aligned `u64`
+//! after each of three puts and three gets on a queue of capacity 3. Positions step by laps
+//! of the next power of two (module docs of `mproc_ring::mpmc`), so the tail goes
+//! `0, 1, 2, 4` over the puts and then stays, and the head stays 0 over the puts and then goes
+//! `1, 2, 4` over the gets: no counter or payload byte makes either sequence, so each is
+//! found exactly once.
+
+use std::fs::OpenOptions;
+use std::os::fd::AsRawFd;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use mproc::Queue;
+use mproc::message::MessageError;
+use mproc::queue::{GetTimeoutError, TryPutError};
+
+/// A shared, writable second mapping of a named object's file.
+struct Mapping {
+    ptr: NonNull<u64>,
+    words: usize,
+}
+
+impl Mapping {
+    fn open(name: &str) -> Mapping {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(format!("/dev/shm/mproc.{name}"))
+            .expect("open the queue's shm file");
+        let len = file.metadata().unwrap().len() as usize;
+        // SAFETY: a fresh shared mapping of the whole file; nothing else aliases it as Rust
+        // memory, and the file outlives the call (the mapping keeps its pages).
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED, "mmap");
+        Mapping {
+            ptr: NonNull::new(p.cast()).unwrap(),
+            words: len / 8,
+        }
+    }
+
+    fn snapshot(&self) -> Vec<u64> {
+        // SAFETY: `i < words`, inside the mapping; volatile reads of memory the queue's
+        // atomics write (this thread is between queue calls, so nothing races).
+        (0..self.words)
+            .map(|i| unsafe { self.ptr.as_ptr().add(i).read_volatile() })
+            .collect()
+    }
+
+    fn write(&self, i: usize, v: u64) {
+        assert!(i < self.words);
+        // SAFETY: in bounds (checked); the ring treats these words as untrusted.
+        unsafe { self.ptr.as_ptr().add(i).write_volatile(v) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `open`, unmapped once.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.words * 8) };
+    }
+}
+
+/// The single word index whose values over `snaps` are exactly `want`.
+fn find(snaps: &[Vec<u64>], want: &[u64]) -> usize {
+    let hits: Vec<usize> = (0..snaps[0].len())
+        .filter(|&i| snaps.iter().map(|s| s[i]).eq(want.iter().copied()))
+        .collect();
+    assert_eq!(hits.len(), 1, "words with the sequence {want:?}: {hits:?}");
+    hits[0]
+}
+
+fn is_corrupt(e: &MessageError) -> bool {
+    matches!(e, MessageError::Corrupt)
+}
+
+#[test]
+fn out_of_range_head_and_tail_are_reported_not_silent() {
+    let name = format!("test-corrupt-{}", std::process::id());
+    let q = Queue::<u32>::builder()
+        .capacity(3)
+        .create_named(&name)
+        .unwrap();
+    // A second holder keeps the queue connected, so waits end in `Timeout`, not
+    // `Disconnected` — the finding's symptom.
+    let peer = Queue::<u32>::open_named(&name).unwrap();
+    let map = Mapping::open(&name);
+    let mut snaps = vec![map.snapshot()];
+    for i in 0..3 {
+        q.put_nowait(i).unwrap();
+        snaps.push(map.snapshot());
+    }
+    for i in 0..3 {
+        assert_eq!(q.get_nowait(), Ok(i));
+        snaps.push(map.snapshot());
+    }
+    let tail = find(&snaps, &[0, 1, 2, 4, 4, 4, 4]);
+    let head = find(&snaps, &[0, 0, 0, 0, 1, 2, 4]);
+    assert_eq!(q.corrupt(), 0);
+
+    // Out of range: 2^32 positions ahead, minus two laps (one lap is 4). Each hint still
+    // names slot 0, whose word (`EMPTY(4)`) is then two laps ahead of it in stamp terms: no
+    // execution leaves a freshly loaded hint that far behind its slot.
+    let forged = (1u64 << 32) + 4 - 2 * 4;
+    map.write(tail, forged);
+    map.write(head, forged);
+
+    match q.put_nowait(7) {
+        Err(TryPutError::Message(7, e)) if is_corrupt(&e) => {}
+        other => panic!("put_nowait on a corrupt queue: {other:?}"),
+    }
+    let start = Instant::now();
+    match q.get_timeout(Duration::from_millis(200)) {
+        Err(GetTimeoutError::Message(e)) if is_corrupt(&e) => {}
+        other => panic!("get_timeout on a corrupt queue: {other:?}"),
+    }
+    assert!(q.corrupt() >= 1, "counted: {}", q.corrupt());
+    // Sticky, for every handle: even with the hints put back, the queue stays corrupt.
+    map.write(tail, 4);
+    map.write(head, 4);
+    match peer.put_nowait(8) {
+        Err(TryPutError::Message(8, e)) if is_corrupt(&e) => {}
+        other => panic!("put_nowait after the corruption: {other:?}"),
+    }
+    match peer.get_timeout(Duration::from_millis(50)) {
+        Err(GetTimeoutError::Message(e)) if is_corrupt(&e) => {}
+        other => panic!("get_timeout after the corruption: {other:?}"),
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "reported at once, not after a wait"
+    );
+    drop(map);
+    Queue::<u32>::unlink_named(&name).unwrap();
+}
