@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use mproc::Queue;
 use mproc::message::MessageError;
-use mproc::queue::{GetTimeoutError, TryPutError};
+use mproc::queue::{GetTimeoutError, TryGetError, TryPutError};
 
 /// A shared, writable second mapping of a named object's file.
 struct Mapping {
@@ -88,62 +88,118 @@ fn is_corrupt(e: &MessageError) -> bool {
     matches!(e, MessageError::Corrupt)
 }
 
+/// A named capacity-3 queue gone once round (empty, both hints at position 4), a second
+/// holder (so waits end in `Timeout`, not `Disconnected` — the finding's symptom), the
+/// mapping, and the word indices of the ring's `tail` and `head`.
+struct Forge {
+    name: String,
+    q: Queue<u32>,
+    peer: Queue<u32>,
+    map: Mapping,
+    tail: usize,
+    head: usize,
+}
+
+impl Forge {
+    fn new(tag: &str) -> Forge {
+        let name = format!("test-corrupt-{tag}-{}", std::process::id());
+        let q = Queue::<u32>::builder()
+            .capacity(3)
+            .create_named(&name)
+            .unwrap();
+        let peer = Queue::<u32>::open_named(&name).unwrap();
+        let map = Mapping::open(&name);
+        let mut snaps = vec![map.snapshot()];
+        for i in 0..3 {
+            q.put_nowait(i).unwrap();
+            snaps.push(map.snapshot());
+        }
+        for i in 0..3 {
+            assert_eq!(q.get_nowait(), Ok(i));
+            snaps.push(map.snapshot());
+        }
+        let tail = find(&snaps, &[0, 1, 2, 4, 4, 4, 4]);
+        let head = find(&snaps, &[0, 0, 0, 0, 1, 2, 4]);
+        assert_eq!(q.corrupt(), 0);
+        Forge {
+            name,
+            q,
+            peer,
+            map,
+            tail,
+            head,
+        }
+    }
+
+    /// Sticky, for every handle: even with the hints put back, the queue stays corrupt.
+    fn assert_sticky(self) {
+        let start = Instant::now();
+        assert!(self.q.corrupt() >= 1, "counted: {}", self.q.corrupt());
+        self.map.write(self.tail, 4);
+        self.map.write(self.head, 4);
+        match self.peer.put_nowait(8) {
+            Err(TryPutError::Message(8, e)) if is_corrupt(&e) => {}
+            other => panic!("put_nowait after the corruption: {other:?}"),
+        }
+        match self.peer.get_timeout(Duration::from_millis(50)) {
+            Err(GetTimeoutError::Message(e)) if is_corrupt(&e) => {}
+            other => panic!("get_timeout after the corruption: {other:?}"),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "reported at once, not after a wait"
+        );
+        drop(self.map);
+        Queue::<u32>::unlink_named(&self.name).unwrap();
+    }
+}
+
 #[test]
 fn out_of_range_head_and_tail_are_reported_not_silent() {
-    let name = format!("test-corrupt-{}", std::process::id());
-    let q = Queue::<u32>::builder()
-        .capacity(3)
-        .create_named(&name)
-        .unwrap();
-    // A second holder keeps the queue connected, so waits end in `Timeout`, not
-    // `Disconnected` — the finding's symptom.
-    let peer = Queue::<u32>::open_named(&name).unwrap();
-    let map = Mapping::open(&name);
-    let mut snaps = vec![map.snapshot()];
-    for i in 0..3 {
-        q.put_nowait(i).unwrap();
-        snaps.push(map.snapshot());
-    }
-    for i in 0..3 {
-        assert_eq!(q.get_nowait(), Ok(i));
-        snaps.push(map.snapshot());
-    }
-    let tail = find(&snaps, &[0, 1, 2, 4, 4, 4, 4]);
-    let head = find(&snaps, &[0, 0, 0, 0, 1, 2, 4]);
-    assert_eq!(q.corrupt(), 0);
-
+    let f = Forge::new("range");
     // Out of range: 2^32 positions ahead, minus two laps (one lap is 4). Each hint still
     // names slot 0, whose word (`EMPTY(4)`) is then two laps ahead of it in stamp terms: no
     // execution leaves a freshly loaded hint that far behind its slot.
     let forged = (1u64 << 32) + 4 - 2 * 4;
-    map.write(tail, forged);
-    map.write(head, forged);
-
-    match q.put_nowait(7) {
+    f.map.write(f.tail, forged);
+    f.map.write(f.head, forged);
+    match f.q.put_nowait(7) {
         Err(TryPutError::Message(7, e)) if is_corrupt(&e) => {}
         other => panic!("put_nowait on a corrupt queue: {other:?}"),
     }
-    let start = Instant::now();
-    match q.get_timeout(Duration::from_millis(200)) {
+    match f.q.get_timeout(Duration::from_millis(200)) {
         Err(GetTimeoutError::Message(e)) if is_corrupt(&e) => {}
         other => panic!("get_timeout on a corrupt queue: {other:?}"),
     }
-    assert!(q.corrupt() >= 1, "counted: {}", q.corrupt());
-    // Sticky, for every handle: even with the hints put back, the queue stays corrupt.
-    map.write(tail, 4);
-    map.write(head, 4);
-    match peer.put_nowait(8) {
-        Err(TryPutError::Message(8, e)) if is_corrupt(&e) => {}
-        other => panic!("put_nowait after the corruption: {other:?}"),
-    }
-    match peer.get_timeout(Duration::from_millis(50)) {
+    f.assert_sticky();
+}
+
+/// A head two slots ahead of the tail, within a lap: the head's slot is `EMPTY` for that
+/// very position, so a pop alone sees an empty queue (it does not load the producers'
+/// tail). The hint distance check does see it — in `qsize` and in the recovery scan a
+/// blocked `get` runs after a quiet sleep slice — and the wait ends in a corruption error,
+/// not a timeout.
+#[test]
+fn a_head_ahead_of_the_tail_is_reported_by_a_waiting_get() {
+    let f = Forge::new("ahead");
+    f.map.write(f.head, 4 + 2);
+    match f.q.get_timeout(Duration::from_millis(300)) {
         Err(GetTimeoutError::Message(e)) if is_corrupt(&e) => {}
-        other => panic!("get_timeout after the corruption: {other:?}"),
+        other => panic!("get_timeout on a corrupt queue: {other:?}"),
     }
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "reported at once, not after a wait"
-    );
-    drop(map);
-    Queue::<u32>::unlink_named(&name).unwrap();
+    match f.q.put_nowait(7) {
+        Err(TryPutError::Message(7, e)) if is_corrupt(&e) => {}
+        other => panic!("put_nowait on a corrupt queue: {other:?}"),
+    }
+    f.assert_sticky();
+
+    // `qsize` finds it too.
+    let f = Forge::new("qsize");
+    f.map.write(f.head, 4 + 2);
+    let _ = f.q.qsize();
+    match f.q.get_nowait() {
+        Err(TryGetError::Message(e)) if is_corrupt(&e) => {}
+        other => panic!("get_nowait after qsize: {other:?}"),
+    }
+    f.assert_sticky();
 }

@@ -1082,25 +1082,41 @@ impl<T: Message> Queue<T> {
             sh.recover();
             attempt().ok_or(())
         };
-        if !block {
-            return match attempt() {
+        let out = if block {
+            let mut parked = Parked::new(sh, blocked_role, deadline.is_none());
+            wait::block(bell, deadline, &attempt, |round| {
+                if round == Round::SleptOut {
+                    sh.recover();
+                    // The scan also checks the ring's hint distance (`mproc_ring::mpmc`,
+                    // "Corruption"), which pushes and pops cannot see: a ring it found
+                    // corrupt answers the next attempt with `Corrupt`.
+                    if sh.ring.is_poisoned() {
+                        return attempt().map(Ok);
+                    }
+                }
+                parked.enter();
+                self.no_free_peer(blocked_role, parked.on, round.asks_liveness())
+                    .then(last_try)
+            })
+        } else {
+            match attempt() {
                 Some(r) => Outcome::Done(r),
                 None if self.no_free_peer(blocked_role, false, true) => match last_try() {
                     Ok(r) => Outcome::Done(r),
                     Err(()) => Outcome::Stopped(()),
                 },
                 None => Outcome::TimedOut,
-            };
-        }
-        let mut parked = Parked::new(sh, blocked_role, deadline.is_none());
-        wait::block(bell, deadline, &attempt, |round| {
-            if round == Round::SleptOut {
-                sh.recover();
             }
-            parked.enter();
-            self.no_free_peer(blocked_role, parked.on, round.asks_liveness())
-                .then(last_try)
-        })
+        };
+        // Never a timeout (or "disconnected") on a corrupt ring: once anything found it
+        // corrupt, the attempt says so (two flag loads, on this slow path only).
+        if matches!(out, Outcome::TimedOut | Outcome::Stopped(()))
+            && sh.ring.is_poisoned()
+            && let Some(r) = attempt()
+        {
+            return Outcome::Done(r);
+        }
+        out
     }
 
     /// One pop attempt: `None` = nothing to take now. The message is handed to `finish`
