@@ -118,7 +118,8 @@
 //!
 //! The first detection counts one in [`MpmcRing::corrupt_count`] and **poisons** the ring:
 //! a flag (a copy on each hint's cache line, so checking it costs no extra line) after
-//! which every push and pop returns `Corrupt` at once, for every handle, for ever. A
+//! which every push and pop returns `Corrupt` at once, for every handle, for ever (a
+//! payload longer than the slot size is still `TooLarge`: that is checked first). A
 //! corrupt ring does not keep half-working: the one report is not lost among later
 //! successes. [`MpmcRing::stuck_claim`] then finds nothing to recover.
 //!
