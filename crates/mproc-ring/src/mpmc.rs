@@ -1282,7 +1282,13 @@ impl MpmcRing {
     #[must_use]
     pub fn stuck_claim(&self, side: Side) -> Option<Claim> {
         let h = self.mem.hdr();
-        if self.is_poisoned() {
+        // Only this side's copy of the flag, on the hint's own line: a poller must not touch
+        // the other side's line.
+        let own = match side {
+            Side::Head => &h.head,
+            Side::Tail => &h.tail,
+        };
+        if own.is_poisoned() {
             // Nothing to recover: every push and pop says `Corrupt`.
             return None;
         }
