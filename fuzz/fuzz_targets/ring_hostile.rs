@@ -10,7 +10,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use mproc_ring::{
     MpmcRing, MpmcShape, ParticipantId, RecordRing, RecordShape, SpscRing, SpscShape,
-    REGION_ALIGN,
+    TryPopError, TryPushError, REGION_ALIGN,
 };
 
 #[derive(Debug, Arbitrary)]
@@ -87,16 +87,40 @@ fn mpmc(cap: u32, ops: &[Op]) {
     let region = Region::new(MpmcRing::required_size(shape).unwrap());
     // SAFETY: a fresh aligned region of the right size that outlives the handles.
     let mut r = unsafe { MpmcRing::init(region.ptr, region.layout.size(), shape) }.unwrap();
+    // Sticky corruption, while no memory op intervenes (one may scribble the poison flags
+    // themselves, which no check can tell): after a push or pop found the ring corrupt
+    // (counted: a fresh detection poisons both sides), every push and pop says `Corrupt`
+    // at once; after one said `Corrupt` because its own side's flag was set, that side does.
+    let (mut push_corrupt, mut pop_corrupt) = (false, false);
     for op in ops {
         if apply_memory_op(&region, op) {
+            (push_corrupt, pop_corrupt) = (false, false);
             continue;
         }
         match op {
             Op::Push(v) => {
-                let _ = r.try_push(id(1), v);
+                let before = r.corrupt_count();
+                let res = r.try_push(id(1), v);
+                // (A payload too long for any slot is `TooLarge` first: checked before
+                // the ring is looked at.)
+                let refused =
+                    matches!(res, Err(TryPushError::Corrupt | TryPushError::TooLarge { .. }));
+                assert!(!push_corrupt || refused, "{res:?}");
+                if res == Err(TryPushError::Corrupt) {
+                    assert!(r.is_poisoned());
+                    push_corrupt = true;
+                    pop_corrupt |= r.corrupt_count() != before;
+                }
             }
             Op::Pop => {
-                let _ = r.try_pop_with(id(2), |b| assert!(b.len() <= 24));
+                let before = r.corrupt_count();
+                let res = r.try_pop_with(id(2), |b| assert!(b.len() <= 24));
+                assert!(!pop_corrupt || res == Err(TryPopError::Corrupt), "{res:?}");
+                if res == Err(TryPopError::Corrupt) {
+                    assert!(r.is_poisoned());
+                    pop_corrupt = true;
+                    push_corrupt |= r.corrupt_count() != before;
+                }
             }
             Op::Recover(dead) => {
                 let _ = r.recover(|p| p != *dead);
