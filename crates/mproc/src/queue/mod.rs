@@ -65,16 +65,20 @@
 //! `get` before that point is counted. `lost()` never counts an item that was delivered, and
 //! a recovered producer claim counts once.
 //!
-//! **What is not counted** (the documented window): a consumer that dies after its slot's
-//! release and before `get` returns (the value existed only in the dead process's memory).
-//! That window is a few instructions plus, when a producer sleeps waiting for room, the
-//! system call that wakes it (the wake must follow the release, or the producer could miss
-//! it), so under a storm of kills it is hit more often than its length in instructions
-//! suggests: `cargo xtask torture` counts such kills and allows one loss for each; a producer that dies while *blocked* in `put` (the item never
-//! entered the queue: nothing was lost from it); and out-of-line messages whose holder dies
-//! at the wrong moment *leak their arena block* (uncounted): a producer killed between
-//! allocating the block and committing the slot, and a consumer killed holding a
-//! [`Queue::get_ref`] guard (the guard holds no slot; its item is gone with it, uncounted).
+//! **What is not counted:**
+//! * a consumer that dies after its slot's release and before `get` returns (the value
+//!   existed only in the dead process's memory). That window is a few instructions plus,
+//!   when a producer sleeps waiting for room, the system call that wakes it (the wake must
+//!   follow the release, or the producer could miss it), so under a storm of kills it is hit
+//!   more often than its length in instructions suggests; `cargo xtask torture` counts such
+//!   kills and allows one loss for each;
+//! * a producer that dies while *blocked* in `put`: the item never entered the queue, so
+//!   nothing was lost from it;
+//! * out-of-line messages whose holder dies at the wrong moment *leak their arena block*,
+//!   uncounted: a producer killed between allocating the block and committing the slot, and
+//!   a consumer killed holding a [`Queue::get_ref`] guard (the guard holds no slot; its item
+//!   is gone with it, uncounted).
+//!
 //! Items other processes committed are never lost or duplicated.
 //!
 //! # Messages
