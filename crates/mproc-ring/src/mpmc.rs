@@ -686,25 +686,38 @@ impl MpmcRing {
     /// Slots from `head` to `tail` (positions, untrusted), clamped to `0..=capacity`: no
     /// division, just the lap difference and the two indices.
     fn count(&self, tail: u64, head: u64) -> u32 {
-        let m = self.one_lap - 1;
         let n = i64::from(self.cap);
         // Indices are `< n` in every valid execution; a corrupt one only skews the clamped
-        // snapshot (the operations themselves report it).
+        // snapshot (the operations themselves report it). A head ahead of the tail (helped
+        // forward first, past a claim whose producer died before helping the tail) counts 0;
+        // two laps or more apart is not a valid state and clamps.
+        match self.slots_between(tail, head) {
+            Ok(c) => c.clamp(0, n) as u32,
+            Err(tail_ahead) => {
+                if tail_ahead {
+                    self.cap
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    /// Signed slots from `head` to `tail` when their laps differ by -1, 0, 1 or 2; otherwise
+    /// `Err(true)` when the tail is further ahead, `Err(false)` when further behind.
+    fn slots_between(&self, tail: u64, head: u64) -> Result<i64, bool> {
+        let m = self.one_lap - 1;
+        let n = i64::from(self.cap);
+        let lap = self.one_lap as i64;
         let d = (tail & m) as i64 - (head & m) as i64;
         let laps = (tail & !m).wrapping_sub(head & !m) as i64;
-        let c = if laps == 0 {
-            d
-        } else if laps == self.one_lap as i64 {
-            n + d
-        } else if laps < 0 {
-            // A head ahead of the tail (helped forward first, past a claim whose producer
-            // died before helping the tail): count 0.
-            0
-        } else {
-            // Two laps or more: not a valid state; clamp.
-            n
-        };
-        c.clamp(0, n) as u32
+        match laps {
+            0 => Ok(d),
+            l if l == lap => Ok(n + d),
+            l if l == -lap => Ok(d - n),
+            l if l == 2 * lap => Ok(2 * n + d),
+            l => Err(l > 0),
+        }
     }
 
     /// `len() == 0` (same guarantees).
@@ -790,23 +803,10 @@ impl MpmcRing {
         if self.index(tail).is_none() || self.index(head).is_none() {
             return false;
         }
-        let m = self.one_lap - 1;
+        // `capacity + 1` ahead happens with the head at the last index of its lap (two laps
+        // apart in positions).
         let n = i64::from(self.cap);
-        let d = (tail & m) as i64 - (head & m) as i64;
-        let laps = (tail & !m).wrapping_sub(head & !m) as i64;
-        let c = if laps == 0 {
-            d
-        } else if laps == self.one_lap as i64 {
-            n + d
-        } else if laps == -(self.one_lap as i64) {
-            d - n
-        } else if laps == 2 * self.one_lap as i64 {
-            // `capacity + 1` ahead with the head at the last index of its lap.
-            2 * n + d
-        } else {
-            return false;
-        };
-        (-1..=n + 1).contains(&c)
+        matches!(self.slots_between(tail, head), Ok(c) if (-1..=n + 1).contains(&c))
     }
 
     /// Loads a consistent `(tail, head)` pair (a tail that did not move around the head
