@@ -19,7 +19,7 @@ mod common;
 
 use common::{expect_killed, id, mpmc};
 use mproc_ring::fault::kill;
-use mproc_ring::{MpmcRing, MpmcShape, TryPopError, TryPushError};
+use mproc_ring::{MpmcRing, TryPopError, TryPushError};
 
 /// An in-place ring that has gone once round (empty, both hints at `one_lap`), with the
 /// addresses of its `tail` and `head` words.
@@ -33,19 +33,9 @@ struct Found {
 
 impl Found {
     fn new(capacity: u32) -> Found {
-        let shape = MpmcShape {
-            capacity,
-            slot_size: 8,
-        };
-        let mem = common::Shared::new(MpmcRing::required_size(shape).unwrap());
-        // SAFETY: a fresh mapping of the required size, used only through this ring.
-        let r = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
+        let (mem, r) = common::in_place_mpmc(capacity, 8);
         let words = mem.len / 8;
-        let base = mem.ptr.as_ptr().cast::<u64>();
-        // SAFETY: `i < words`: in bounds of the mapping; plain reads between ring calls on
-        // this one thread.
-        let read = |i: usize| unsafe { base.add(i).read_volatile() };
-        let snap = || (0..words).map(read).collect::<Vec<u64>>();
+        let snap = || mem.words();
         let lap = u64::from(capacity.next_power_of_two());
         let mut snaps = vec![snap()];
         for i in 0..capacity {
@@ -68,8 +58,7 @@ impl Found {
                 .filter(|&i| snaps.iter().map(|s| s[i]).eq(want.iter().copied()))
                 .collect();
             assert_eq!(hits.len(), 1, "words with the sequence {want:?}: {hits:?}");
-            // SAFETY: in bounds (`hits[0] < words`).
-            unsafe { base.add(hits[0]) }
+            mem.word_ptr(hits[0])
         };
         let tail = find(&tail_seq);
         let head = find(&head_seq);

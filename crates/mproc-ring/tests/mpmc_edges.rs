@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{id, mpmc};
 use mproc_ring::fault::FaultPoint;
-use mproc_ring::{MpmcRing, MpmcShape, TryPopError, TryPushError};
+use mproc_ring::{MpmcRing, TryPopError, TryPushError};
 
 /// What the others saw while the first consumer was frozen in its claim.
 type Seen = (Result<Vec<u8>, TryPopError>, Result<(), TryPushError>);
@@ -76,30 +76,18 @@ fn a_pop_into_a_buffer_of_exactly_the_message_length_succeeds() {
 /// 8-byte word that push turned into `FULL` (found by comparing the region before and
 /// after: the slot word is the changed word whose state bits, 31..30, say `FULL`).
 fn ring_with_found_slot_word(capacity: u32) -> (common::Shared, MpmcRing, *mut u64) {
-    let shape = MpmcShape {
-        capacity,
-        slot_size: 8,
-    };
-    let mem = common::Shared::new(MpmcRing::required_size(shape).unwrap());
-    // SAFETY: a fresh mapping of the required size, used only through this ring.
-    let r = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
-    let words = mem.len / 8;
-    let base = mem.ptr.as_ptr().cast::<u64>();
-    // SAFETY: `i < words`: in bounds of the mapping; plain reads between ring calls on
-    // this one thread.
-    let read = |i: usize| unsafe { base.add(i).read_volatile() };
-    let before: Vec<u64> = (0..words).map(read).collect();
+    let (mem, r) = common::in_place_mpmc(capacity, 8);
+    let before = mem.words();
     r.try_push(id(1), b"m").unwrap();
-    let changed: Vec<usize> = (0..words)
-        .filter(|&i| read(i) != before[i] && (read(i) >> 30) & 3 == 2)
+    let changed: Vec<usize> = (0..before.len())
+        .filter(|&i| mem.word(i) != before[i] && (mem.word(i) >> 30) & 3 == 2)
         .collect();
     assert_eq!(
         changed.len(),
         1,
         "exactly one word became FULL: {changed:?}"
     );
-    // SAFETY: in bounds (`changed[0] < words`).
-    let word = unsafe { base.add(changed[0]) };
+    let word = mem.word_ptr(changed[0]);
     (mem, r, word)
 }
 

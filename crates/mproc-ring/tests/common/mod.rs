@@ -80,6 +80,42 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// The memory as 8-byte words, read now (between ring calls, on one thread).
+    pub fn words(&self) -> Vec<u64> {
+        (0..self.len / 8).map(|i| self.word(i)).collect()
+    }
+
+    /// 8-byte word `i`, read now.
+    pub fn word(&self, i: usize) -> u64 {
+        assert!(i < self.len / 8, "word {i} outside the mapping");
+        // SAFETY: in bounds (checked above) and 8-aligned (the mapping is page-aligned);
+        // the ring's words are atomics another process may write, so read volatile.
+        unsafe { self.ptr.as_ptr().cast::<u64>().add(i).read_volatile() }
+    }
+
+    /// The address of 8-byte word `i`, for a test that forges it.
+    pub fn word_ptr(&self, i: usize) -> *mut u64 {
+        assert!(i < self.len / 8, "word {i} outside the mapping");
+        // SAFETY: in bounds (checked above).
+        unsafe { self.ptr.as_ptr().cast::<u64>().add(i) }
+    }
+}
+
+/// An MPMC ring laid out in place in fresh shared test memory, for tests that read or
+/// forge its words. (Not under loom, whose rings live on the heap.)
+#[cfg(not(mproc_loom))]
+pub fn in_place_mpmc(capacity: u32, slot_size: u32) -> (Shared, MpmcRing) {
+    let shape = MpmcShape {
+        capacity,
+        slot_size,
+    };
+    let mem = Shared::new(MpmcRing::required_size(shape).unwrap());
+    // SAFETY: a fresh mapping of the required size, used only through this ring.
+    let r = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    (mem, r)
+}
+
 impl Drop for Shared {
     fn drop(&mut self) {
         // SAFETY: mapped in `new` with this length; errors ignored (nothing to do about them).
