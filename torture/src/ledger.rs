@@ -282,6 +282,8 @@ impl Ledger {
         let mut missing = 0;
         for seq in 0..committed as usize {
             let bit = base + seq;
+            // Relaxed: read by the supervisor after every worker was reaped (`waitpid`
+            // orders their writes before this read); nothing else is read through it.
             if self.at(BITMAP + bit / 64).load(Ordering::Relaxed) & (1 << (bit % 64)) == 0 {
                 missing += 1;
             }
