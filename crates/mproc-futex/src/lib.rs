@@ -14,7 +14,9 @@
 //! | [`Deadline`] | `timeout=` | absolute CLOCK_MONOTONIC deadline |
 //! | [`RawLock`], [`LockGuard`] | `Lock` | robust mutex: owner id in the word, `OwnerDied` takeover |
 //! | [`RawRLock`], [`RLockGuard`] | `RLock` | reentrant robust mutex owned by one thread of one participant |
-//! | [`Semaphore`], [`BoundedSemaphore`] | `Semaphore`, `BoundedSemaphore` | counting semaphore |
+//! | [`Semaphore`], [`BoundedSemaphore`] | `Semaphore`, `BoundedSemaphore` | lock-free counting semaphore (a dead holder's permits are lost) |
+//! | [`RobustSemaphore`] | `Semaphore`, `BoundedSemaphore` | counting semaphore that gives back a dead holder's permits |
+//! | [`Ledger`] | — | shared count with a per-participant ledger of holders and an undo journal |
 //! | [`Event`] | `Event` | flag with set/clear/wait |
 //! | [`Condvar`] | `Condition` | condition variable used with a [`RawLock`] |
 //! | [`Barrier`] | `Barrier` | cyclic barrier with abort, reset and broken state |
@@ -61,11 +63,13 @@ mod condvar;
 mod deadline;
 mod event;
 pub mod futex;
+mod ledger;
 mod liveness;
 mod lock;
 #[cfg(mproc_loom)]
 mod loom_park;
 mod rlock;
+mod robust_semaphore;
 mod semaphore;
 mod sync;
 #[cfg(not(mproc_loom))]
@@ -77,6 +81,7 @@ pub use condvar::{Condvar, CondvarWait, WaitTimeoutResult};
 pub use deadline::Deadline;
 pub use event::Event;
 
+pub use ledger::{Caller, Give, GiveError, LEDGER_ENTRIES, Ledger, LedgerError, fault};
 pub use liveness::{AlwaysAlive, Liveness, MAX_PARTICIPANT_ID};
 pub use lock::{
     AcquireError, Acquired, CHECK_INTERVAL_MAX, CHECK_INTERVAL_MIN, LockError, LockGuard, RawLock,
@@ -84,5 +89,6 @@ pub use lock::{
 };
 
 pub use rlock::{RLockGuard, RawRLock};
+pub use robust_semaphore::RobustSemaphore;
 pub use semaphore::{BoundedSemaphore, ReleaseError, Semaphore};
 pub use waiter::{Futex, Waiter};

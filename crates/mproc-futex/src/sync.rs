@@ -14,6 +14,13 @@ pub(crate) type AtomicU32 = std::sync::atomic::AtomicU32;
 #[cfg(mproc_loom)]
 pub(crate) type AtomicU32 = loom::sync::atomic::AtomicU32;
 
+/// The 64-bit atomic of the ledger's counts (std's, or loom's under `mproc_loom`).
+#[cfg(not(mproc_loom))]
+pub(crate) type AtomicU64 = std::sync::atomic::AtomicU64;
+/// The 64-bit atomic of the ledger's counts (std's, or loom's under `mproc_loom`).
+#[cfg(mproc_loom)]
+pub(crate) type AtomicU64 = loom::sync::atomic::AtomicU64;
+
 #[cfg(not(mproc_loom))]
 pub(crate) use std::sync::atomic::{Ordering, fence};
 
