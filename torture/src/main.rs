@@ -68,23 +68,11 @@ struct Known {
 }
 
 /// Every known-failure expectation, in one place.
-const KNOWN_FAILURES: &[Known] = &[
-    Known {
-        scenario: "semaphore",
-        check: Check::PermitsLost,
-        issue: "#12 finding 4: a SIGKILLed holder's permits are never returned",
-    },
-    Known {
-        scenario: "semaphore",
-        check: Check::AcquireWait,
-        issue: "#12 finding 4: once permits died with their holders, survivors wait for ever",
-    },
-    Known {
-        scenario: "joinable",
-        check: Check::PhantomTask,
-        issue: "#12 finding 2: a producer killed in put leaves a phantom unfinished task",
-    },
-];
+const KNOWN_FAILURES: &[Known] = &[Known {
+    scenario: "joinable",
+    check: Check::PhantomTask,
+    issue: "#12 finding 2: a producer killed in put leaves a phantom unfinished task",
+}];
 
 fn known(scenario: &str, check: Check) -> Option<&'static Known> {
     KNOWN_FAILURES
@@ -260,6 +248,7 @@ fn print_report(r: &Report) {
                 p.initial, p.sem_after, p.initial, p.bounded_after
             ),
         );
+        row("permits back from the dead", p.reclaimed);
         row("most holders at once", p.max_holders);
         row("longest acquire stall", format!("{:.2?}", p.longest_wait));
     }

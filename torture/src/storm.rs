@@ -268,6 +268,8 @@ pub(crate) struct PermitReport {
     pub(crate) bounded_after: u32,
     pub(crate) max_holders: u32,
     pub(crate) longest_wait: Duration,
+    /// Permits the semaphores gave back for dead holders (both semaphores).
+    pub(crate) reclaimed: u64,
 }
 
 impl Report {
@@ -845,7 +847,15 @@ impl Storm<'_> {
         let Objects::Sem(s, b) = &self.objects else {
             return;
         };
+        // Every holder is gone: a survivor that asks now gets the dead holders' permits back
+        // (a blocked acquirer would have, within a check interval).
+        let reclaim_errors = [s.reclaim_dead().err(), b.reclaim_dead().err()];
+        for e in reclaim_errors.into_iter().flatten() {
+            self.report
+                .fail(Check::PermitsLost, format!("reclaim_dead failed: {e}"));
+        }
         let p = PermitReport {
+            reclaimed: s.reclaimed() + b.reclaimed(),
             initial: PERMITS,
             sem_after: s.get_value(),
             bounded_after: b.get_value(),

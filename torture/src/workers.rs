@@ -257,7 +257,8 @@ pub(crate) fn sem_holder((sem, bounded, ledger, slot): (Semaphore, BoundedSemaph
                 sem.acquire_timeout(SLICE)
             } else {
                 bounded.acquire_timeout(SLICE)
-            };
+            }
+            .unwrap_or(false);
         }
         if !got {
             break;

@@ -91,7 +91,7 @@ fn a_spawned_child_maps_a_pool_segment_once() {
     let mut p = Process::new(spawned_counts, (a.clone(), b.clone(), c.clone(), s.clone()))
         .start_method(StartMethod::Spawn);
     p.start().unwrap();
-    assert!(s.acquire_timeout(LONG));
+    assert!(s.acquire_timeout(LONG).unwrap());
     assert_eq!(exit_code(&p), 0);
     drop(held);
 }
