@@ -1261,6 +1261,33 @@ impl MpmcRing {
         rep
     }
 
+    /// Slots holding a message or a claim: `WRITING`, `FULL` (not a tombstone) or `READING`,
+    /// counted by one pass over every slot word (O(capacity) loads; for rare callers such as
+    /// a JoinableQueue's `join`).
+    ///
+    /// Unlike [`len`](MpmcRing::len), which counts positions between the hints, it sees a
+    /// consumer's claim after the head hint has moved past it, and skips tombstones. A message
+    /// present during the whole pass is counted (messages never move between slots); a
+    /// consumer that records what it took somewhere else *before* releasing its `READING`
+    /// claim can therefore be read as "slots first, then the other record" without a moment
+    /// where the message is in neither: each slot is loaded with Acquire, which pairs with the
+    /// Release store that ends a read.
+    pub fn occupied(&self) -> u32 {
+        let mut n = 0;
+        for i in 0..self.cap as usize {
+            // Acquire: see above.
+            let w = self.ctl(i).seq.load(Ordering::Acquire);
+            let (_, state, id) = dec(w);
+            let holds = match state {
+                WRITING | READING => true,
+                FULL => id != TOMB,
+                _ => false,
+            };
+            n += u32::from(holds);
+        }
+        n
+    }
+
     /// One look at the slot that `side` is stuck on, if it is stuck on another participant's
     /// claim: two loads (the hint, then its slot's word), no scan, no liveness question.
     ///

@@ -232,3 +232,26 @@ fn consumer_dead_then_refilled(cap: u32, skip: u32) {
     assert_eq!(r.lost_reads(), 1);
     laps_work(&r);
 }
+
+/// `occupied` counts messages and claims — a dead consumer's `READING` after the head moved
+/// past it, a dead producer's `WRITING` — and not tombstones.
+#[test]
+fn occupied_counts_messages_and_claims_not_tombstones() {
+    let r = mpmc(4, 8);
+    assert_eq!(r.occupied(), 0);
+    r.try_push(id(1), b"a").unwrap();
+    r.try_push(id(1), b"b").unwrap();
+    assert_eq!((r.occupied(), r.len()), (2, 2));
+    // A consumer dies holding READING on "a"; another consumer helps the head past it.
+    expect_killed(|| r.clone().with_fault_hook(|_| kill()).try_pop_vec(id(2)));
+    assert_eq!(r.try_pop_vec(id(3)).unwrap(), b"b");
+    assert_eq!(r.len(), 0, "the head moved past the dead reader's slot");
+    assert_eq!(r.occupied(), 1, "but its claim still holds the message");
+    // A producer dies holding WRITING.
+    expect_killed(|| r.clone().with_fault_hook(|_| kill()).try_push(id(4), b"c"));
+    assert_eq!(r.occupied(), 2);
+    // Recovery frees the reader's slot (a lost read) and tombstones the writer's.
+    let rep = r.recover(|id| id != 2 && id != 4);
+    assert_eq!((rep.freed, rep.tombstoned), (1, 1));
+    assert_eq!(r.occupied(), 0, "a tombstone is not a message");
+}
