@@ -72,6 +72,8 @@ pub(crate) enum Word {
     FinalJoin,
     /// ... when it returned (monotonic ns).
     FinalJoinAt,
+    /// ... the tasks it reported died with their workers (`Joined::died`).
+    FinalJoinDied,
     /// Semaphore acquires that succeeded.
     Acquired,
 }

@@ -37,8 +37,9 @@
 //! * a stall: no delivery for longer than `--stall-ms` (2000) while items were queued and a
 //!   started consumer was alive (`nowait-pollers` reads "items queued" from the ledger, an
 //!   item committed after the last delivery, since `qsize()` itself recovers stuck claims);
-//! * `join` that returns while tasks are open, or not within `--join-ms` (1000) after the
-//!   last task is done; `unfinished_tasks` that no death explains (a *phantom*);
+//! * a final `join` (every worker dead, their open tasks not marked done by anyone) that
+//!   returns while tasks are open, or not within `--join-ms` (1000): it must release the dead
+//!   workers' tasks itself; `unfinished_tasks` that no death explains (a *phantom*);
 //! * permits missing after every holder is gone, more holders than permits, a refused
 //!   release, or an acquire that waited longer than the stall bound;
 //! * a worker that ignores its stop flag, is not reaped after SIGKILL, errors or fails to
@@ -67,12 +68,8 @@ struct Known {
     issue: &'static str,
 }
 
-/// Every known-failure expectation, in one place.
-const KNOWN_FAILURES: &[Known] = &[Known {
-    scenario: "joinable",
-    check: Check::PhantomTask,
-    issue: "#12 finding 2: a producer killed in put leaves a phantom unfinished task",
-}];
+/// Every known-failure expectation, in one place (none open now).
+const KNOWN_FAILURES: &[Known] = &[];
 
 fn known(scenario: &str, check: Check) -> Option<&'static Known> {
     KNOWN_FAILURES
@@ -235,10 +232,14 @@ fn print_report(r: &Report) {
             "final join",
             match (j.early, j.returned_after) {
                 (true, _) => "returned EARLY".to_owned(),
-                (false, Some(after)) => format!("returned {after:.2?} after the last task_done"),
+                (false, Some(after)) => format!(
+                    "returned in {after:.2?} with every worker dead, reporting {} tasks died",
+                    j.final_died
+                ),
                 (false, None) => "did not return".to_owned(),
             },
         );
+        row("tasks died with workers (all joins)", j.tasks_died);
     }
     if let Some(p) = &r.permits {
         row(

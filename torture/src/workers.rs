@@ -219,7 +219,7 @@ mproc::entry!(joinable_worker);
 pub(crate) fn joinable_joiner((q, ledger, slot): (JoinableQueue<Item>, Ledger, u32)) {
     while !ledger.stopping_consumers() {
         ledger.phase(slot, Phase::Join);
-        let joined = q.join_timeout(Duration::from_millis(50));
+        let joined = q.join_timeout(Duration::from_millis(50)).is_ok();
         ledger.phase(slot, Phase::Idle);
         ledger.add(
             if joined {
@@ -233,12 +233,15 @@ pub(crate) fn joinable_joiner((q, ledger, slot): (JoinableQueue<Item>, Ledger, u
 }
 mproc::entry!(joinable_joiner);
 
-/// The final joiner: one `join_timeout(bound)`, its outcome and time published.
+/// The final joiner: one `join_timeout(bound)`, its outcome, time and `died` published.
 pub(crate) fn final_joiner((q, ledger, slot, bound_ms): (JoinableQueue<Item>, Ledger, u32, u64)) {
     ledger.phase(slot, Phase::Join);
     let joined = q.join_timeout(Duration::from_millis(bound_ms));
     ledger.set(Word::FinalJoinAt, now_ns());
-    ledger.set(Word::FinalJoin, if joined { 2 } else { 1 });
+    if let Ok(j) = &joined {
+        ledger.set(Word::FinalJoinDied, j.died);
+    }
+    ledger.set(Word::FinalJoin, if joined.is_ok() { 2 } else { 1 });
     ledger.phase(slot, Phase::Idle);
 }
 mproc::entry!(final_joiner);

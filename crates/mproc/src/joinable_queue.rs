@@ -8,32 +8,53 @@
 //! | `JoinableQueue(maxsize)` | [`JoinableQueue::new`] / [`JoinableQueue::with_capacity`] / [`JoinableQueue::from_builder`] |
 //! | `put`, `put_nowait`, `get`, `get_nowait`, `qsize`, `empty`, `full`, `close` | the same methods, as on [`Queue`] (`put` counts one more unfinished task) |
 //! | `task_done()` | [`JoinableQueue::task_done`]; once too often is [`TaskDoneError::TooManyTimes`] (Python's `ValueError('task_done() called too many times')`) |
-//! | `join()` | [`JoinableQueue::join`]; [`JoinableQueue::join_timeout`] has no Python counterpart |
+//! | `join()` | [`JoinableQueue::join`] → [`Joined`] (tasks that died with their workers); [`JoinableQueue::join_timeout`] has no Python counterpart |
 //! | `_unfinished_tasks` | [`JoinableQueue::unfinished_tasks`] (a snapshot) |
 //!
-//! # How it is built
+//! # How it is built: tasks are counted where the items are
 //!
 //! By composition, without copying [`Queue`]'s code: a `JoinableQueue<T>` is a [`Queue<T>`]
-//! handle plus a handle to a small shared *task counter* (its own tiny segment) holding:
+//! handle plus a handle to a small shared *task ledger* (its own segment). An unfinished task
+//! is an item in one of two places, and `unfinished_tasks()` is the sum:
 //!
-//! * `unfinished: u64` — incremented by `put` **before** the item enters the queue (so no
-//!   consumer can `task_done` it first), decremented by `task_done`, put back if the `put`
-//!   fails. It saturates at `u64::MAX` (only a corrupt or hostile peer could get there).
-//! * `generation: u32` — a futex word bumped every time `unfinished` reaches zero; `join`
-//!   sleeps on it (in slices of at most 50 ms, re-checking the count between slices).
-//! * `joiners: u32` — how many `join` calls sleep, so that `task_done` costs no system call
-//!   when nobody joins.
+//! * **in the queue** — a slot of the ring holding a committed item or a claim on one
+//!   (`MpmcRing::occupied`: a producer's claim, a committed message, a consumer's claim; not a
+//!   dead producer's tombstone). So a task counts exactly once its item holds a place in the
+//!   queue: a producer blocked in `put` on a full queue, or killed there, has counted nothing
+//!   (Python counts the task once the item is in, too), and a producer killed between its
+//!   claim and its commit leaves a claim that recovery turns into a tombstone, which is no
+//!   task.
+//! * **taken, not done** — a per-process ledger (`mproc_futex::Ledger`: a robust guard and an
+//!   undo journal, so a process killed in the middle of an update leaves no half-change): a
+//!   `get` records one task as held by the getting process *while it still holds the slot's
+//!   claim*, after the item is in private memory, then releases the slot; `task_done`
+//!   gives one back.
 //!
-//! `join` returns once the count has been zero at some moment since it was called, even if
-//! producers put more meanwhile (Python's `join` behaves the same: it is woken by the
-//! `notify_all` at zero and does not re-check).
+//! So the item is never in neither place: `join` reads the ring first, then the ledger, and a
+//! get records its task before it releases the slot. `join` returns once it sees both at zero
+//! (it is woken when `task_done` brings the ledger to zero, and looks again at least every
+//! 50 ms).
+//!
+//! Items put through [`JoinableQueue::queue`] directly count as tasks too (they are in the
+//! ring); items *taken* through it are not recorded, so they count as done when taken: take
+//! them with the JoinableQueue's own `get` methods.
+//!
+//! `task_done` is refused ([`TaskDoneError::TooManyTimes`]) when no task is taken and not
+//! done: Python also allows a `task_done` for an item still in the queue (it only refuses at
+//! zero unfinished); mproc refuses it, because no item that was not taken can be done.
 //!
 //! # A worker that dies
 //!
-//! The count is per queue, not per process: if a worker dies between `get` and `task_done`,
-//! its task stays unfinished for ever and `join` does not return — Python's behaviour too.
-//! Use [`JoinableQueue::join_timeout`] where workers may die, and [`Queue::lost`]-style
-//! accounting ([`JoinableQueue::lost`]) to tell such losses apart.
+//! Python's `join` hangs for ever when a worker dies between `get` and `task_done`. Here, a
+//! process that dies — killed, crashed, or exited normally — with tasks it took and did not
+//! mark done has them **released** by the next `join` that looks (within ~50 ms), and `join`
+//! reports them: [`Joined::died`]. Any process may call `task_done`, as in Python, so the
+//! rule is the ledger's: a dead worker's open tasks are released less the `task_done` calls
+//! made by processes that held no task themselves (those may have been for it). Items lost in
+//! flight (a consumer killed between its claim and its record, a producer killed mid-`put`)
+//! are counted by [`JoinableQueue::lost`] and in [`Joined::lost`]. A worker that exits
+//! normally with open tasks counts exactly like one that was killed: its process is gone, so
+//! its tasks died with it.
 //!
 //! # Example
 //!
@@ -47,7 +68,8 @@
 //! while let Ok(_job) = q.get_nowait() {
 //!     q.task_done()?;
 //! }
-//! q.join(); // every task is done: returns at once
+//! let joined = q.join()?; // every task is done: returns at once
+//! assert_eq!(joined.died, 0);
 //! assert!(q.task_done().is_err()); // ValueError: task_done() called too many times
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -58,61 +80,123 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mproc_futex::{Deadline, futex};
+use mproc_futex::{Caller, Deadline, Give, GiveError, Ledger, LedgerError, futex};
 
 use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::message::Message;
+use crate::message::{Message, MessageError};
 use crate::object::wait::CHECK_INTERVAL;
 use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
 use crate::queue::{
     GetError, GetTimeoutError, PutError, PutTimeoutError, Queue, QueueBuilder, TryGetError,
-    TryPutError,
+    TryPutError, nowait_get_error, untimed_get_error,
 };
-use crate::shared::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::shared::sync::{AtomicU32, Ordering};
 
-const TASKS_TYPE_NAME: &str = "JoinableQueue task counter";
-/// Suffix of the task counter's segment name for a named queue.
+const TASKS_TYPE_NAME: &str = "JoinableQueue task ledger";
+/// Suffix of the task ledger's segment name for a named queue.
 const TASKS_SUFFIX: &str = ".jq-tasks";
 
 fn tasks_fingerprint() -> u64 {
-    // The counter is a synchronisation word, so it is a `Lock`-kind object; the type tag
-    // keeps it apart from real locks (opening one as the other fails the fingerprint check).
-    object::fingerprint(ObjectKind::Lock, "JoinableQueue.tasks/v1")
+    // The ledger is a synchronisation object, so a `Lock`-kind object; the type tag keeps it
+    // apart from real locks (opening one as the other fails the fingerprint check).
+    object::fingerprint(ObjectKind::Lock, "JoinableQueue.tasks/v2")
 }
 
 fn tasks_name(name: &str) -> String {
     format!("{name}{TASKS_SUFFIX}")
 }
 
-/// Why [`JoinableQueue::task_done`] failed.
+/// Why [`JoinableQueue::task_done`] failed; nothing changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TaskDoneError {
-    /// There was no unfinished task: `task_done` was called more times than items were put.
-    /// Python: `ValueError('task_done() called too many times')`.
+    /// No task is taken and not done: `task_done` was called more times than items were
+    /// taken. Python: `ValueError('task_done() called too many times')`.
     #[error("task_done() called too many times")]
     TooManyTimes,
+    /// This process could not register in the task ledger's segment (every participant
+    /// entry is held by a live process).
+    #[error("cannot register in the task ledger's segment")]
+    Register,
+    /// The task ledger's shared state is corrupt (its guard is unusable): only a peer writing
+    /// garbage into shared memory gets there.
+    #[error("the task ledger is corrupt")]
+    Corrupt,
 }
 
-/// The shared task counter (`#[repr(C)]`, atomics only: any bytes are a valid value, and
-/// every value is untrusted — a corrupt count makes `join` early or late, nothing worse).
+/// Why [`JoinableQueue::join`] or [`JoinableQueue::join_timeout`] returned without every task
+/// done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The timeout passed first (no Python counterpart: Python's `join` has no timeout).
+    #[error("timed out waiting for unfinished tasks")]
+    Timeout,
+    /// As [`TaskDoneError::Register`].
+    #[error("cannot register in the task ledger's segment")]
+    Register,
+    /// As [`TaskDoneError::Corrupt`].
+    #[error("the task ledger is corrupt")]
+    Corrupt,
+}
+
+/// What a successful [`JoinableQueue::join`] saw: every task was done, or died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Joined {
+    /// Tasks released during this `join` because the process that took them died (killed,
+    /// crashed, or exited) before marking them done (Python's `join` hangs for ever then).
+    pub died: u64,
+    /// Items lost in flight during this `join` ([`JoinableQueue::lost`]'s increase): a
+    /// consumer killed while holding an item's slot, a producer killed mid-`put` of a
+    /// committed item. A consumer killed in the few instructions between recording its task
+    /// and releasing the slot is counted in both fields.
+    pub lost: u64,
+}
+
+impl Joined {
+    /// Whether every task was done by a live process (nothing died, nothing was lost).
+    pub fn all_done(&self) -> bool {
+        self.died == 0 && self.lost == 0
+    }
+}
+
+/// The shared task ledger (`#[repr(C)]`, atomics only: any bytes are a valid value, and every
+/// value is untrusted — a corrupt count makes `join` early or late, nothing worse).
 #[repr(C)]
 struct TaskWords {
-    /// Items put and not yet `task_done`.
-    unfinished: AtomicU64,
-    /// Bumped each time `unfinished` reaches zero; the futex word `join` sleeps on.
+    /// Tasks taken and not done, per process (the ledger's value is unused).
+    ledger: Ledger,
+    /// Bumped whenever the ledger may have reached zero; the futex word `join` sleeps on.
     generation: AtomicU32,
     /// `join` calls currently between announcing themselves and leaving.
     joiners: AtomicU32,
 }
 
-/// Bytes of the counter's sub-region (one 128-byte line).
-const TASKS_REGION: u64 = 128;
-const _: () = assert!(size_of::<TaskWords>() as u64 <= TASKS_REGION);
+/// Bytes of the ledger's sub-region (whole 128-byte lines).
+const TASKS_REGION: u64 = (size_of::<TaskWords>() as u64).div_ceil(128) * 128;
 
-/// A process-local handle on the task counter's segment.
+/// A process-local handle on the task ledger's segment.
 struct Tasks {
     obj: Object,
+}
+
+fn ledger_error<E: From<LedgerError>>(e: LedgerError) -> E {
+    E::from(e)
+}
+
+impl From<LedgerError> for TaskDoneError {
+    fn from(_: LedgerError) -> Self {
+        // No deadline is passed (Timeout) and no fault point armed (Died): every ledger error
+        // here means the state is not what we wrote.
+        TaskDoneError::Corrupt
+    }
+}
+
+impl From<LedgerError> for JoinError {
+    fn from(_: LedgerError) -> Self {
+        JoinError::Corrupt
+    }
 }
 
 impl Tasks {
@@ -124,7 +208,7 @@ impl Tasks {
             roles: 1,
             regions: &[TASKS_REGION],
         };
-        // A fresh segment is zero-filled: no unfinished task, generation 0, no joiner.
+        // A fresh segment is zero-filled: an empty ledger, generation 0, no joiner.
         let obj = Object::create(&spec, name, None, |_| Ok(()))?;
         Tasks::from_object(obj)
     }
@@ -154,10 +238,10 @@ impl Tasks {
     fn from_object(obj: Object) -> Result<Tasks, OpenError> {
         let r = obj
             .region(0)
-            .ok_or_else(|| OpenError::Corrupt("task counter has no region".into()))?;
+            .ok_or_else(|| OpenError::Corrupt("task ledger has no region".into()))?;
         if r.len < size_of::<TaskWords>() as u64 {
             return Err(OpenError::Corrupt(format!(
-                "task counter region of {} bytes",
+                "task ledger region of {} bytes",
                 r.len
             )));
         }
@@ -173,101 +257,132 @@ impl Tasks {
         unsafe { r.ptr.cast::<TaskWords>().as_ref() }
     }
 
-    /// One more unfinished task (before the item is pushed). Saturates at `u64::MAX`.
-    fn begin(&self) {
-        let w = self.words();
-        // SeqCst throughout this counter: the joiner's Dekker check (see `join`) needs the
-        // count, generation and joiners operations in one total order, and the cost is noise
-        // next to a queue operation.
-        let mut cur = w.unfinished.load(Ordering::SeqCst);
-        while cur != u64::MAX {
-            match w.unfinished.compare_exchange_weak(
-                cur,
-                cur + 1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return,
-                Err(now) => cur = now,
-            }
-        }
+    /// Runs `f` as this process's participant, with the segment's liveness.
+    fn as_me<R, E>(
+        &self,
+        register: E,
+        f: impl FnOnce(&Ledger, Caller<'_>) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let id = self.obj.me().map_err(|_| register)?.get();
+        let alive = self.obj.liveness();
+        f(
+            &self.words().ledger,
+            Caller {
+                id,
+                liveness: &alive,
+            },
+        )
     }
 
-    /// One task fewer; wakes joiners when the count reaches zero.
-    fn finish(&self) -> Result<(), TaskDoneError> {
-        let w = self.words();
-        // SeqCst: see `begin`. The decrement is also what makes a worker's effects before
-        // `task_done` visible to a `join` that returns because of it.
-        let mut cur = w.unfinished.load(Ordering::SeqCst);
-        loop {
-            if cur == 0 {
-                return Err(TaskDoneError::TooManyTimes);
+    /// Records one task as taken by this process (inside a get's claim).
+    fn take(&self) -> Result<(), TaskDoneError> {
+        self.as_me(TaskDoneError::Register, |ledger, who| {
+            ledger
+                .take(who, 1, false, None)
+                .map(drop)
+                .map_err(ledger_error)
+        })
+    }
+
+    /// One task done; wakes joiners when none is left taken.
+    fn done(&self) -> Result<(), TaskDoneError> {
+        self.as_me(TaskDoneError::Register, |ledger, who| {
+            match ledger.give(who, 1, Give::Consume, None) {
+                Ok(()) => Ok(()),
+                Err(GiveError::TooMany) => Err(TaskDoneError::TooManyTimes),
+                Err(GiveError::Ledger(e)) => Err(e.into()),
             }
-            match w.unfinished.compare_exchange_weak(
-                cur,
-                cur - 1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => break,
-                Err(now) => cur = now,
-            }
-        }
-        if cur == 1 {
-            self.reached_zero();
+        })?;
+        if self.words().ledger.outstanding() <= 0 {
+            self.ring_joiners();
         }
         Ok(())
     }
 
-    /// The count just reached zero: bump the generation, then wake joiners if any sleep.
-    fn reached_zero(&self) {
+    /// Releases the tasks of dead processes; wakes joiners if any were.
+    fn reclaim(&self) -> Result<u64, JoinError> {
+        let n = self.as_me(JoinError::Register, |ledger, who| {
+            ledger.reclaim_dead(who, false, None).map_err(ledger_error)
+        })?;
+        if n > 0 {
+            self.ring_joiners();
+        }
+        Ok(n)
+    }
+
+    /// The ledger may have reached zero: bump the generation, then wake joiners if any sleep.
+    fn ring_joiners(&self) {
         let w = self.words();
-        // SeqCst pair (Dekker) with `join`: it increments `joiners` then reads `generation`
-        // and `unfinished`; we wrote `unfinished` (0), bump `generation`, then read
-        // `joiners`. In the single total order either we see its increment (and wake it), or
-        // it sees our generation bump and zero count (and does not sleep).
+        // SeqCst pair (Dekker) with `join`: it increments `joiners`, then reads `generation`
+        // and the counts; we changed the ledger, bump `generation`, then read `joiners`. In
+        // the single total order either we see its increment (and wake it), or it sees our
+        // change (and does not sleep on it).
         w.generation.fetch_add(1, Ordering::SeqCst);
         if w.joiners.load(Ordering::SeqCst) > 0 {
             futex::wake_all(&w.generation);
         }
     }
 
-    fn unfinished(&self) -> u64 {
-        self.words().unfinished.load(Ordering::SeqCst)
+    /// Tasks taken and not done (a snapshot, never negative).
+    fn taken(&self) -> u64 {
+        u64::try_from(self.words().ledger.outstanding()).unwrap_or(0)
     }
 
-    /// Waits until the count is (or has been, since the call) zero, or `deadline` passes;
-    /// `true` unless timed out.
-    fn join(&self, deadline: Option<Deadline>) -> bool {
+    /// Waits until no task is queued or taken, releasing dead processes' tasks on the way.
+    fn join<T: Message>(
+        &self,
+        queue: &Queue<T>,
+        deadline: Option<Deadline>,
+    ) -> Result<Joined, JoinError> {
         let w = self.words();
-        if w.unfinished.load(Ordering::SeqCst) == 0 {
-            return true;
-        }
-        // SeqCst: the joiner's half of the Dekker pair in `reached_zero`.
+        let died_before = w.ledger.reclaimed();
+        let lost_before = queue.lost();
+        // SeqCst: the joiner's half of the Dekker pair in `ring_joiners`.
         w.joiners.fetch_add(1, Ordering::SeqCst);
-        let start = w.generation.load(Ordering::SeqCst);
-        let done = loop {
-            if w.unfinished.load(Ordering::SeqCst) == 0
-                || w.generation.load(Ordering::SeqCst) != start
-            {
-                break true;
+        let result = loop {
+            let seen = w.generation.load(Ordering::SeqCst);
+            if self.all_done(queue) {
+                break Ok(());
             }
             if deadline.is_some_and(|d| d.has_passed()) {
-                break false;
+                break Err(JoinError::Timeout);
             }
-            // Sleep in slices: a task_done whose process died between zeroing the count and
-            // bumping the generation rings nobody; the next slice sees the zero count.
+            // Sleep in slices: a dead worker rings nobody, and a task_done whose process died
+            // between its change and its wake-up neither.
             let slice = Deadline::after(CHECK_INTERVAL);
             let until = match deadline {
                 Some(d) if d < slice => d,
                 _ => slice,
             };
-            futex::wait(&w.generation, start, Some(until));
+            if !futex::wait(&w.generation, seen, Some(until)) {
+                // A quiet slice: resolve dead claims in the ring (a dead reader's slot is
+                // freed and counted lost; a dead writer's becomes a tombstone), then release
+                // the tasks of dead processes.
+                queue.recover_dead();
+                if let Err(e) = self.reclaim() {
+                    break Err(e);
+                }
+            }
         };
-        // Relaxed: `joiners` only decides whether `reached_zero` makes a wake system call; a
+        // Relaxed: `joiners` only decides whether `ring_joiners` makes a wake system call; a
         // stale nonzero value costs one needless wake, nothing more.
         w.joiners.fetch_sub(1, Ordering::Relaxed);
-        done
+        result?;
+        Ok(Joined {
+            died: w.ledger.reclaimed().wrapping_sub(died_before),
+            lost: queue.lost().saturating_sub(lost_before),
+        })
+    }
+
+    /// Whether no task is queued or taken. The ring first, then the ledger: a get records
+    /// its task before it releases the slot (Release), and `occupied` loads each slot with
+    /// Acquire, so an item that left the ring during the pass is seen in the ledger.
+    fn all_done<T: Message>(&self, queue: &Queue<T>) -> bool {
+        // Cheap reject first: a task is taken.
+        if self.taken() > 0 {
+            return false;
+        }
+        queue.occupied() == 0 && self.taken() == 0
     }
 }
 
@@ -365,33 +480,24 @@ impl<T: Message> JoinableQueue<T> {
         a.and(b)
     }
 
-    /// The [`Queue`] handle underneath (for `get_ref` and other queue-only calls). Items
-    /// put through it directly are not counted as tasks.
+    /// The [`Queue`] handle underneath (for queue-only calls). Items put through it count as
+    /// tasks (they are in the queue); items taken through it are not recorded as taken, so
+    /// they count as done at once (see the [module docs](self)).
     pub fn queue(&self) -> &Queue<T> {
         &self.queue
     }
 
     // ------------------------------------------------------------------------------------
-    // put: count first, then push; give the count back if the push fails.
+    // put: the item in the ring is the task (nothing else to count).
 
-    fn counted<E>(&self, push: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
-        self.tasks.begin();
-        let r = push();
-        if r.is_err() {
-            // The item never entered the queue: nobody can task_done it.
-            let _ = self.tasks.finish();
-        }
-        r
-    }
-
-    /// Puts `item` and counts one more unfinished task, blocking while the queue is full.
-    /// Python: `put(item)`.
+    /// Puts `item`, one more unfinished task once it is in the queue, blocking while the
+    /// queue is full. Python: `put(item)`.
     ///
     /// # Errors
     ///
-    /// As [`Queue::put`] (then the task is not counted).
+    /// As [`Queue::put`] (then no task is counted).
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
-        self.counted(|| self.queue.put(item))
+        self.queue.put(item)
     }
 
     /// As [`JoinableQueue::put`], blocking at most `timeout`. Python: `put(item, timeout=t)`.
@@ -400,7 +506,7 @@ impl<T: Message> JoinableQueue<T> {
     ///
     /// As [`Queue::put_timeout`].
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
-        self.counted(|| self.queue.put_timeout(item, timeout))
+        self.queue.put_timeout(item, timeout)
     }
 
     /// As [`JoinableQueue::put`], only if there is room now. Python: `put_nowait(item)`.
@@ -409,38 +515,50 @@ impl<T: Message> JoinableQueue<T> {
     ///
     /// As [`Queue::put_nowait`].
     pub fn put_nowait(&self, item: T) -> Result<(), TryPutError<T>> {
-        self.counted(|| self.queue.put_nowait(item))
+        self.queue.put_nowait(item)
     }
 
     // ------------------------------------------------------------------------------------
-    // get: as Queue.
+    // get: as Queue, recording the task as taken by this process before the slot is released.
+
+    fn get_recorded(&self, deadline: Option<Deadline>, block: bool) -> Result<T, GetTimeoutError> {
+        let record = || {
+            self.tasks
+                .take()
+                .map_err(|e| MessageError::Invalid(format!("cannot record the task: {e}")))
+        };
+        self.queue.get_recorded(deadline, block, &record)
+    }
 
     /// Takes the next item, blocking while the queue is empty. Python: `get()`. Call
     /// [`task_done`](Self::task_done) once it is processed.
     ///
     /// # Errors
     ///
-    /// As [`Queue::get`].
+    /// As [`Queue::get`]; [`GetError::Message`] if the task could not be recorded (this
+    /// process cannot register in the ledger's segment, or it is corrupt; the item is
+    /// dropped).
     pub fn get(&self) -> Result<T, GetError> {
-        self.queue.get()
+        self.get_recorded(None, true).map_err(untimed_get_error)
     }
 
     /// Takes the next item, blocking at most `timeout`. Python: `get(timeout=t)`.
     ///
     /// # Errors
     ///
-    /// As [`Queue::get_timeout`].
+    /// As [`Queue::get_timeout`], and as [`JoinableQueue::get`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
-        self.queue.get_timeout(timeout)
+        self.get_recorded(Some(Deadline::after(timeout)), true)
     }
 
     /// Takes the next item if there is one now. Python: `get_nowait()`.
     ///
     /// # Errors
     ///
-    /// As [`Queue::get_nowait`].
+    /// As [`Queue::get_nowait`], and as [`JoinableQueue::get`].
     pub fn get_nowait(&self) -> Result<T, TryGetError> {
-        self.queue.get_nowait()
+        self.get_recorded(Some(Deadline::now()), false)
+            .map_err(nowait_get_error)
     }
 
     // ------------------------------------------------------------------------------------
@@ -448,36 +566,54 @@ impl<T: Message> JoinableQueue<T> {
 
     /// Marks one task, taken earlier with `get`, as processed. Python: `task_done()`. When
     /// the last unfinished task is done, every [`join`](Self::join) returns. Any handle (in
-    /// any process) may call it for any item.
+    /// any process) may call it for any taken item.
     ///
     /// # Errors
     ///
-    /// [`TaskDoneError::TooManyTimes`] when no task is unfinished (Python's `ValueError`);
-    /// the count stays zero.
+    /// [`TaskDoneError::TooManyTimes`] when no task is taken and not done (Python's
+    /// `ValueError`; see the [module docs](self)); nothing changes.
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
-        self.tasks.finish()
+        self.tasks.done()
     }
 
-    /// Blocks until every item ever put has been marked [`task_done`](Self::task_done)
-    /// (precisely: until the unfinished count has been zero at some moment since the call).
-    /// Python: `join()`. Returns at once when nothing is unfinished.
+    /// Blocks until every item put has been taken and marked
+    /// [`task_done`](Self::task_done), or died with the process that took it (Python:
+    /// `join()`, which hangs for ever then). Returns at once when nothing is unfinished, and
+    /// reports what died ([`Joined`]).
     ///
-    /// Blocks for ever if a task is never marked done — for example if the worker that got it
-    /// died (see the [module docs](self)); prefer [`join_timeout`](Self::join_timeout) then.
-    pub fn join(&self) {
-        self.tasks.join(None);
+    /// Precisely: returns once one look sees no item in the queue and no task taken and not
+    /// done. A producer that keeps putting while a worker keeps up may leave no such moment
+    /// for a while (Python's `join` is woken at the first zero count instead).
+    ///
+    /// # Errors
+    ///
+    /// [`JoinError::Register`] or [`JoinError::Corrupt`] (never a timeout).
+    pub fn join(&self) -> Result<Joined, JoinError> {
+        self.tasks.join(&self.queue, None)
     }
 
-    /// As [`JoinableQueue::join`], for at most `timeout`; `true` if every task was done,
-    /// `false` on timeout (no Python counterpart: Python's `join` has no timeout).
-    pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.tasks.join(Some(Deadline::after(timeout)))
+    /// As [`JoinableQueue::join`], for at most `timeout` (no Python counterpart: Python's
+    /// `join` has no timeout).
+    ///
+    /// # Errors
+    ///
+    /// [`JoinError::Timeout`] if tasks were still unfinished at the deadline, and as
+    /// [`JoinableQueue::join`].
+    pub fn join_timeout(&self, timeout: Duration) -> Result<Joined, JoinError> {
+        self.tasks.join(&self.queue, Some(Deadline::after(timeout)))
     }
 
-    /// Items put and not yet marked done, in every process (a snapshot). Python keeps it in
-    /// the private `_unfinished_tasks`.
+    /// Unfinished tasks, in every process (a snapshot): items in the queue (committed or
+    /// being put or got) plus items taken and not marked done. Python keeps it in the private
+    /// `_unfinished_tasks`.
     pub fn unfinished_tasks(&self) -> u64 {
-        self.tasks.unfinished()
+        u64::from(self.queue.occupied()) + self.tasks.taken()
+    }
+
+    /// Tasks released so far because the process that took them died (by any process's
+    /// `join`).
+    pub fn tasks_died(&self) -> u64 {
+        self.tasks.words().ledger.reclaimed()
     }
 
     // ------------------------------------------------------------------------------------
@@ -505,7 +641,7 @@ impl<T: Message> JoinableQueue<T> {
     }
 
     /// In-flight items lost to processes that died mid-`put` or mid-`get`. See
-    /// [`Queue::lost`]. (Their tasks stay unfinished.)
+    /// [`Queue::lost`]. (Their tasks are gone with them: no `join` waits for them.)
     pub fn lost(&self) -> u64 {
         self.queue.lost()
     }
@@ -563,7 +699,7 @@ impl<T: Message> Passable for JoinableQueue<T> {
 
     fn adopt(&mut self) -> Result<(), PassError> {
         self.queue.adopt()?;
-        // The counter keeps no holder count (nothing waits for "every handle is gone");
+        // The ledger keeps no holder count (nothing waits for "every handle is gone");
         // registering gives the child its own participant entry, like a Lock.
         self.tasks
             .obj

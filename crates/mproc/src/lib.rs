@@ -67,7 +67,7 @@ pub mod simple_queue;
 pub mod sync;
 
 pub use handle::{Args, PassError, Passable, Plain};
-pub use joinable_queue::{JoinableQueue, TaskDoneError};
+pub use joinable_queue::{JoinError, JoinableQueue, Joined, TaskDoneError};
 pub use lock::{Lock, LockGuard};
 pub use message::{Message, MessageError};
 pub use object::OpenError;

@@ -1,6 +1,8 @@
 //! `mproc::JoinableQueue` across real processes: Python's `test_task_done`, `task_done`
 //! called too often (`ValueError`), `join` woken by another process, a failed `put` that is not
-//! counted, named queues and a spawned worker. Every wait is bounded.
+//! counted, named queues and a spawned worker; and the crash contract (#12 finding 2): a
+//! producer killed while blocked in `put` leaves no phantom task, a worker that dies between
+//! `get` and `task_done` has its task released and reported by `join`. Every wait is bounded.
 
 mod common;
 
@@ -9,7 +11,7 @@ use common::{LONG, join_ok};
 use std::time::{Duration, Instant};
 
 use mproc::queue::TryPutError;
-use mproc::{JoinableQueue, Process, StartMethod, TaskDoneError};
+use mproc::{Event, JoinError, JoinableQueue, Process, StartMethod, TaskDoneError};
 
 /// Python's `_test_task_done` worker: `for obj in iter(q.get, None): sleep; q.task_done()`.
 fn worker((q,): (JoinableQueue<Option<u32>>,)) {
@@ -32,7 +34,7 @@ fn task_done_parity_with_python() {
     for i in 0..10 {
         q.put(Some(i)).unwrap();
     }
-    assert!(q.join_timeout(LONG), "join did not return");
+    assert_eq!(q.join_timeout(LONG).unwrap().died, 0, "join did not return");
     assert_eq!(q.unfinished_tasks(), 0);
     for _ in &workers {
         q.put(None).unwrap();
@@ -58,7 +60,7 @@ fn task_done_too_many_times_is_python_value_error() {
         "a refused task_done leaves the count at zero"
     );
     // join with nothing unfinished returns at once.
-    q.join();
+    assert!(q.join().unwrap().all_done());
 }
 
 #[test]
@@ -68,7 +70,10 @@ fn join_waits_for_a_task_done_in_another_process() {
     q.put(6).unwrap();
     // Nobody has done anything yet: join times out (no sooner than asked).
     let start = Instant::now();
-    assert!(!q.join_timeout(Duration::from_millis(100)));
+    assert_eq!(
+        q.join_timeout(Duration::from_millis(100)),
+        Err(JoinError::Timeout)
+    );
     assert!(start.elapsed() >= Duration::from_millis(100));
     let mut p = Process::new(
         |(q,): (JoinableQueue<u32>,)| {
@@ -81,7 +86,7 @@ fn join_waits_for_a_task_done_in_another_process() {
         (q.clone(),),
     );
     p.start().unwrap();
-    assert!(q.join_timeout(LONG));
+    assert!(q.join_timeout(LONG).unwrap().all_done());
     assert_eq!(q.unfinished_tasks(), 0);
     join_ok(&p);
 }
@@ -100,7 +105,7 @@ fn join_from_several_threads_all_return() {
     q.get().unwrap();
     q.task_done().unwrap();
     for j in joiners {
-        assert!(j.join().unwrap());
+        assert!(j.join().unwrap().unwrap().all_done());
     }
 }
 
@@ -124,7 +129,7 @@ fn spawned_worker_marks_tasks_done() {
     for i in 0..5 {
         q.put(Some(i)).unwrap();
     }
-    assert!(q.join_timeout(LONG));
+    assert!(q.join_timeout(LONG).unwrap().all_done());
     q.put(None).unwrap();
     join_ok(&p);
 }
@@ -139,7 +144,7 @@ fn named_joinable_queue_shares_its_task_count() {
     assert_eq!(opened.unfinished_tasks(), 1);
     assert_eq!(opened.get().unwrap(), 9);
     opened.task_done().unwrap();
-    assert!(q.join_timeout(LONG));
+    assert!(q.join_timeout(LONG).unwrap().all_done());
     let wrong = JoinableQueue::<String>::open_named(&name).unwrap_err();
     assert!(
         matches!(wrong, mproc::OpenError::WrongType { .. }),
@@ -147,4 +152,113 @@ fn named_joinable_queue_shares_its_task_count() {
     );
     JoinableQueue::<u64>::unlink_named(&name).unwrap();
     assert!(JoinableQueue::<u64>::open_named(&name).is_err());
+}
+
+/// #12 finding 2: a producer SIGKILLed while blocked in `put` on a full queue: its item never
+/// entered the queue, so it is no task (before: `unfinished_tasks()` stayed 1 too many and
+/// `join` never returned).
+#[test]
+fn a_producer_killed_blocked_in_put_leaves_no_phantom_task() {
+    let q: JoinableQueue<u32> = JoinableQueue::with_capacity(1).unwrap();
+    q.put(1).unwrap();
+    let blocked = Event::new().unwrap();
+    let mut p = Process::new(
+        |(q, blocked): (JoinableQueue<u32>, Event)| {
+            blocked.set();
+            // Blocks for ever: the queue is full and nobody gets.
+            let _ = q.put(2);
+        },
+        (q.clone(), blocked.clone()),
+    );
+    p.start().unwrap();
+    assert!(blocked.wait_timeout(LONG));
+    std::thread::sleep(Duration::from_millis(50)); // well inside the blocking put
+    p.kill().unwrap();
+    assert_eq!(common::exit_code(&p), -9);
+    assert_eq!(q.unfinished_tasks(), 1, "only the item in the queue");
+    assert_eq!(q.get().unwrap(), 1);
+    q.task_done().unwrap();
+    let joined = q.join_timeout(LONG).expect("join returned");
+    assert!(joined.all_done(), "{joined:?}");
+    assert_eq!(q.unfinished_tasks(), 0);
+}
+
+/// A worker SIGKILLed between `get` and `task_done`: Python's `join` hangs for ever; ours
+/// releases the task and says so.
+#[test]
+fn a_worker_killed_before_task_done_is_reported_by_join() {
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    for i in 0..3 {
+        q.put(i).unwrap();
+    }
+    let got = Event::new().unwrap();
+    let mut p = Process::new(
+        |(q, got): (JoinableQueue<u32>, Event)| {
+            q.get_timeout(LONG).unwrap();
+            q.get_timeout(LONG).unwrap();
+            q.task_done().unwrap();
+            got.set();
+            std::thread::sleep(Duration::from_secs(60));
+        },
+        (q.clone(), got.clone()),
+    );
+    p.start().unwrap();
+    assert!(got.wait_timeout(LONG));
+    assert_eq!(
+        q.unfinished_tasks(),
+        2,
+        "one queued, one taken by the worker"
+    );
+    p.kill().unwrap();
+    assert_eq!(common::exit_code(&p), -9);
+    assert_eq!(q.get().unwrap(), 2);
+    q.task_done().unwrap();
+    let start = Instant::now();
+    let joined = q.join_timeout(LONG).expect("join returned");
+    assert_eq!((joined.died, joined.lost), (1, 0));
+    assert!(start.elapsed() < LONG);
+    assert_eq!(q.tasks_died(), 1);
+    assert_eq!(q.unfinished_tasks(), 0);
+}
+
+/// A worker that exits normally with a task it did not mark done counts as one that died.
+#[test]
+fn a_worker_that_exits_with_an_open_task_counts_as_dead() {
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    q.put(7).unwrap();
+    let mut p = Process::new(
+        |(q,): (JoinableQueue<u32>,)| {
+            q.get_timeout(LONG).unwrap();
+        },
+        (q.clone(),),
+    );
+    p.start().unwrap();
+    join_ok(&p);
+    let joined = q.join_timeout(LONG).expect("join returned");
+    assert_eq!(joined.died, 1);
+}
+
+/// `task_done` by a process that took nothing (Python allows any process to call it) is
+/// counted as made for a holder: the dead worker's task is not released twice.
+#[test]
+fn a_task_done_by_another_process_is_not_counted_twice() {
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    q.put(1).unwrap();
+    let got = Event::new().unwrap();
+    let mut p = Process::new(
+        |(q, got): (JoinableQueue<u32>, Event)| {
+            q.get_timeout(LONG).unwrap();
+            got.set();
+            std::thread::sleep(Duration::from_secs(60));
+        },
+        (q.clone(), got.clone()),
+    );
+    p.start().unwrap();
+    assert!(got.wait_timeout(LONG));
+    q.task_done().unwrap(); // the parent, holding no task, marks the worker's item done
+    assert_eq!(q.task_done(), Err(TaskDoneError::TooManyTimes));
+    p.kill().unwrap();
+    assert_eq!(common::exit_code(&p), -9);
+    let joined = q.join_timeout(LONG).expect("join returned");
+    assert_eq!(joined.died, 0, "the task was done already");
 }

@@ -927,12 +927,7 @@ impl<T: Message> Queue<T> {
     /// [`GetError::Closed`], [`GetError::Message`] (the next message was invalid and dropped,
     /// or [`MessageError::Corrupt`]: the queue's memory is corrupt, see the module docs).
     pub fn get(&self) -> Result<T, GetError> {
-        self.get_deadline(None, true).map_err(|e| match e {
-            GetTimeoutError::Disconnected => GetError::Disconnected,
-            GetTimeoutError::Closed => GetError::Closed,
-            GetTimeoutError::Message(m) => GetError::Message(m),
-            GetTimeoutError::Timeout => unreachable!("no deadline"),
-        })
+        self.get_deadline(None, true).map_err(untimed_get_error)
     }
 
     /// Takes the next item, blocking at most `timeout`. Python: `get(timeout=t)`. Returns
@@ -953,18 +948,30 @@ impl<T: Message> Queue<T> {
     /// and no other handle can ever put), [`TryGetError::Closed`], [`TryGetError::Message`].
     pub fn get_nowait(&self) -> Result<T, TryGetError> {
         self.get_deadline(Some(Deadline::now()), false)
-            .map_err(|e| match e {
-                GetTimeoutError::Timeout => TryGetError::Empty,
-                GetTimeoutError::Disconnected => TryGetError::Disconnected,
-                GetTimeoutError::Closed => TryGetError::Closed,
-                GetTimeoutError::Message(m) => TryGetError::Message(m),
-            })
+            .map_err(nowait_get_error)
     }
 
     fn get_deadline(&self, deadline: Option<Deadline>, block: bool) -> Result<T, GetTimeoutError> {
+        self.get_recorded(deadline, block, &|| Ok(()))
+    }
+
+    /// A get that runs `record` once the item is in private memory, *before* its slot is
+    /// released (a JoinableQueue records the task as taken there, so the item is never in
+    /// neither the ring nor the record). If `record` fails, the item is dropped and its error
+    /// returned.
+    pub(crate) fn get_recorded(
+        &self,
+        deadline: Option<Deadline>,
+        block: bool,
+        record: &impl Fn() -> Result<(), MessageError>,
+    ) -> Result<T, GetTimeoutError> {
         self.with_scratch(|s| {
             let sink = RefCell::new(&mut s.buf);
-            let decode = |popped: Popped<'_>| decode_private::<T>(&mut sink.borrow_mut(), popped);
+            let decode = |popped: Popped<'_>| {
+                let item = decode_private::<T>(&mut sink.borrow_mut(), popped)?;
+                record()?;
+                Ok(item)
+            };
             // Fast path: a message there now, taken without the waiting machinery.
             let now = match self.enter() {
                 Ok(Some(me)) => self.try_take(me, true, &decode),
@@ -975,6 +982,17 @@ impl<T: Message> Queue<T> {
                 None => self.take_deadline(deadline, block, &decode),
             }
         })
+    }
+
+    /// Slots holding a message or a claim, by a pass over the ring (see
+    /// `MpmcRing::occupied`).
+    pub(crate) fn occupied(&self) -> u32 {
+        self.shared.ring.occupied()
+    }
+
+    /// Resolves every claim of a dead participant (a ring scan), waking waiters if any was.
+    pub(crate) fn recover_dead(&self) {
+        self.shared.recover();
     }
 
     /// Takes the next item and lends its archived form (`&Archived<T>`) through a guard,
@@ -988,12 +1006,7 @@ impl<T: Message> Queue<T> {
     ///
     /// As [`Queue::get`].
     pub fn get_ref(&self) -> Result<Ref<'_, T>, GetError> {
-        self.get_ref_deadline(None, true).map_err(|e| match e {
-            GetTimeoutError::Disconnected => GetError::Disconnected,
-            GetTimeoutError::Closed => GetError::Closed,
-            GetTimeoutError::Message(m) => GetError::Message(m),
-            GetTimeoutError::Timeout => unreachable!("no deadline"),
-        })
+        self.get_ref_deadline(None, true).map_err(untimed_get_error)
     }
 
     /// [`Queue::get_ref`] without blocking.
@@ -1003,12 +1016,7 @@ impl<T: Message> Queue<T> {
     /// As [`Queue::get_nowait`].
     pub fn get_ref_nowait(&self) -> Result<Ref<'_, T>, TryGetError> {
         self.get_ref_deadline(Some(Deadline::now()), false)
-            .map_err(|e| match e {
-                GetTimeoutError::Timeout => TryGetError::Empty,
-                GetTimeoutError::Disconnected => TryGetError::Disconnected,
-                GetTimeoutError::Closed => TryGetError::Closed,
-                GetTimeoutError::Message(m) => TryGetError::Message(m),
-            })
+            .map_err(nowait_get_error)
     }
 
     fn get_ref_deadline(
@@ -1206,6 +1214,26 @@ impl PutFail {
 }
 
 /// A put without a deadline cannot time out.
+/// A get error of an untimed, blocking get (no deadline: never a timeout).
+pub(crate) fn untimed_get_error(e: GetTimeoutError) -> GetError {
+    match e {
+        GetTimeoutError::Disconnected => GetError::Disconnected,
+        GetTimeoutError::Closed => GetError::Closed,
+        GetTimeoutError::Message(m) => GetError::Message(m),
+        GetTimeoutError::Timeout => unreachable!("no deadline"),
+    }
+}
+
+/// A get error of a `*_nowait` get (its "timeout" is Python's `queue.Empty`).
+pub(crate) fn nowait_get_error(e: GetTimeoutError) -> TryGetError {
+    match e {
+        GetTimeoutError::Timeout => TryGetError::Empty,
+        GetTimeoutError::Disconnected => TryGetError::Disconnected,
+        GetTimeoutError::Closed => TryGetError::Closed,
+        GetTimeoutError::Message(m) => TryGetError::Message(m),
+    }
+}
+
 fn untimed_put_error<T>(e: PutTimeoutError<T>) -> PutError<T> {
     match e {
         PutTimeoutError::Disconnected(t) => PutError::Disconnected(t),
