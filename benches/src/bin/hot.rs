@@ -38,6 +38,34 @@ fn local_put_get(n: u64) -> f64 {
     t.elapsed().as_nanos() as f64 / n as f64
 }
 
+/// Single process, one thread: put + get + task_done on one `JoinableQueue<u64>`, ns per
+/// task (the task bookkeeping on top of `local_put_get`).
+fn local_joinable(n: u64) -> f64 {
+    let q = mproc::JoinableQueue::<u64>::new().expect("queue");
+    let _other = q.clone();
+    let t = Instant::now();
+    for i in 0..n {
+        q.put(i).expect("put");
+        black_box(q.get().expect("get"));
+        q.task_done().expect("task_done");
+    }
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// Single process, one thread: acquire + release of a `Semaphore`, ns per pair.
+fn local_semaphore(n: u64) -> f64 {
+    let s = mproc::Semaphore::new(1).expect("semaphore");
+    let t = Instant::now();
+    for _ in 0..n {
+        // Both versions' signatures: `acquire` returned `()` before the ledger, a `Result`
+        // since; `let _ =` takes either.
+        #[allow(clippy::let_unit_value)]
+        let _ = black_box(s.acquire());
+        s.release().expect("release");
+    }
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
 fn row(name: &str, unit: &str, rounds: usize, mut f: impl FnMut() -> Result<f64, BenchError>) {
     let v: Result<Vec<f64>, _> = (0..rounds).map(|_| f()).collect();
     match v {
@@ -60,6 +88,14 @@ fn main() {
     if want("local") {
         row("Queue<u64> put+get, 1 thread", "ns", rounds, || {
             Ok(local_put_get(1_000_000))
+        });
+    }
+    if want("tasks") {
+        row("JoinableQueue put+get+task_done", "ns", rounds, || {
+            Ok(local_joinable(1_000_000))
+        });
+        row("Semaphore acquire+release", "ns", rounds, || {
+            Ok(local_semaphore(1_000_000))
         });
     }
     if want("tput") {
