@@ -49,6 +49,22 @@
 //! [`ArenaError::Corrupt`] or leak blocks; it cannot make this process read or write outside
 //! the arena.
 //!
+//! # Held blocks: a holder that dies
+//!
+//! A block handed to a process that keeps it outside any other structure (the queue's
+//! zero-copy `get_ref` guard, after its slot is released) can be marked *held* by that
+//! participant ([`Arena::hold`]): while a block is allocated, its second header word (the
+//! free-list link while it is free) then holds `HELD(id)`. [`Arena::reclaim_dead`] walks the
+//! carved blocks and frees every block held by a dead participant, counting it
+//! ([`Arena::held_reclaimed`]): one CAS of the holder word from `HELD(dead)` to
+//! `RECLAIMING(me)` elects the reclaimer (and counts), then the block is freed as by
+//! [`Arena::free`]. A reclaimer that dies between the two leaves `RECLAIMING(dead)`, which the
+//! next walk frees without counting again. The holder's own `free` overwrites the word with a
+//! link as usual. Marking is a plain store by the one process that owns the block: a process
+//! killed between receiving the block and marking it leaks it, uncounted (its caller's
+//! documented window). A header count of blocks marked held lets the walk be skipped when
+//! none can be.
+//!
 //! # Fragmentation
 //!
 //! Requests are rounded up to a power of two including the 16-byte header (so up to about
@@ -81,7 +97,28 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::words::{InPlace, Word, Words};
 
 const ARENA_MAGIC: u64 = u64::from_le_bytes(*b"MPROCARN");
-const ARENA_VERSION: u32 = 1;
+const ARENA_VERSION: u32 = 2;
+/// Offset of the header's count of held blocks reclaimed from dead holders.
+const HELD_RECLAIMED_AT: u64 = 24;
+/// Offset of the header's count of blocks marked held (an over-count; see `hold`).
+const HELD_NOW_AT: u64 = 32;
+/// The high 16 bits of a holder word (an allocated block's second header word while a
+/// holder is recorded in it; never a free-list link, whose high 32 bits are zero).
+const HOLDER_MAGIC: u64 = 0x4D48;
+/// Holder word state: held by the participant in the low 32 bits.
+const HOLDER_HELD: u64 = 1;
+/// Holder word state: being reclaimed by the participant in the low 32 bits.
+const HOLDER_RECLAIMING: u64 = 2;
+
+fn holder_word(state: u64, id: u32) -> u64 {
+    (HOLDER_MAGIC << 48) | (state << 32) | u64::from(id)
+}
+
+/// `(state, id)` of a holder word, or `None` for any other value (a free-list link left
+/// behind, or a block nobody holds).
+fn parse_holder(w: u64) -> Option<(u64, u32)> {
+    (w >> 48 == HOLDER_MAGIC).then_some(((w >> 32) & 0xffff, w as u32))
+}
 /// Smallest block and block alignment.
 const UNIT: u64 = 64;
 const NUM_CLASSES: usize = 32;
@@ -115,6 +152,21 @@ fn make_tag(state: u8, class: u32, unit: u32) -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Tag {
     state: u8,
+    class: u32,
+    unit: u32,
+}
+
+/// An allocation resolved from its offset (see `Heap::resolve`).
+#[derive(Debug, Clone, Copy)]
+struct Resolved {
+    /// The offset as given (for errors).
+    off: u64,
+    /// Arena-relative offset of the block.
+    block: u64,
+    /// The tag the block has while allocated with this shape.
+    expected: u64,
+    /// Where the shift mark sits, for shifted data.
+    mark: Option<u64>,
     class: u32,
     unit: u32,
 }
@@ -217,7 +269,11 @@ struct ArenaHeader {
     version: AtomicU32,
     num_classes: AtomicU32,
     len: AtomicU64,
-    _pad0: [AtomicU64; 5],
+    /// Held blocks freed because their holder died (see [`Arena::reclaim_dead`]).
+    held_reclaimed: AtomicU64,
+    /// Blocks marked held and not yet freed (an over-count: it only gates the reclaim walk).
+    held_now: AtomicU64,
+    _pad0: [AtomicU64; 3],
     bump: AtomicU64,
     _pad1: [AtomicU64; 7],
     heads: [Head; NUM_CLASSES],
@@ -232,6 +288,9 @@ struct Head {
 
 const _: () = assert!(size_of::<ArenaHeader>() as u64 == FIRST_BLOCK);
 const _: () = assert!(core::mem::offset_of!(ArenaHeader, bump) as u64 == BUMP_AT);
+const _: () =
+    assert!(core::mem::offset_of!(ArenaHeader, held_reclaimed) as u64 == HELD_RECLAIMED_AT);
+const _: () = assert!(core::mem::offset_of!(ArenaHeader, held_now) as u64 == HELD_NOW_AT);
 const _: () = assert!(core::mem::offset_of!(ArenaHeader, heads) as u64 == HEADS_AT);
 const _: () = assert!(size_of::<Head>() == 64 && core::mem::offset_of!(Head, word) == 0);
 const _: () = assert!(FIRST_BLOCK.is_multiple_of(UNIT));
@@ -506,6 +565,39 @@ impl Arena {
         self.heap.free(offset)
     }
 
+    /// Marks the allocated block at `offset` as held by participant `holder` (see the module
+    /// docs, "Held blocks"): if `holder` dies before freeing it, [`Arena::reclaim_dead`]
+    /// frees it and counts it. Only the process that owns the block may call it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Arena::free`], for an `offset` that is not an allocated block; nothing changes.
+    pub fn hold(&self, offset: Offset<u8>, holder: u32) -> Result<(), ArenaError> {
+        self.heap.hold(offset, holder)
+    }
+
+    /// Frees every block held ([`Arena::hold`]) by a participant that `alive` says is dead,
+    /// electing this participant (`me`) with one CAS per block; returns how many it counted
+    /// (blocks it took from `HELD(dead)`). A walk over the carved blocks, skipped when no
+    /// block is marked held: run it now and then (a caller waiting for room), not per
+    /// operation.
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::Corrupt`] if the walk meets a block header no valid execution writes.
+    pub fn reclaim_dead(&self, alive: impl Fn(u32) -> bool, me: u32) -> Result<u64, ArenaError> {
+        self.heap.reclaim_dead(alive, me)
+    }
+
+    /// Held blocks freed so far because their holder died (by any process).
+    pub fn held_reclaimed(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.heap
+            .mem
+            .word(HELD_RECLAIMED_AT)
+            .load(Ordering::Relaxed)
+    }
+
     /// A pointer to `len` bytes at `offset`, checked to lie inside the arena's blocks (not
     /// that they are allocated).
     ///
@@ -733,8 +825,10 @@ impl<M: Words> Heap<M> {
         }
     }
 
-    /// [`Arena::free`].
-    fn free(&self, offset: Offset<u8>) -> Result<(), ArenaError> {
+    /// Resolves `offset` (handed out by `alloc`) to its allocated block: `(block, the tag
+    /// the block must still have, the shift mark's position if shifted, the class and
+    /// unit)`. Every value comes from shared memory and is checked.
+    fn resolve(&self, offset: Offset<u8>) -> Result<Resolved, ArenaError> {
         let off = offset.get();
         let bad = |reason| {
             Err(ArenaError::BadOffset {
@@ -789,30 +883,174 @@ impl<M: Words> Heap<M> {
             }
             _ => return bad("not the start of an allocation"),
         };
-        let free_tag = make_tag(ST_FREE, ft.class, ft.unit);
+        Ok(Resolved {
+            off,
+            block,
+            expected,
+            mark,
+            class: ft.class,
+            unit: ft.unit,
+        })
+    }
+
+    /// [`Arena::free`].
+    fn free(&self, offset: Offset<u8>) -> Result<(), ArenaError> {
+        let r = self.resolve(offset)?;
+        self.free_resolved(&r)
+    }
+
+    fn free_resolved(&self, r: &Resolved) -> Result<(), ArenaError> {
+        let free_tag = make_tag(ST_FREE, r.class, r.unit);
+        // Acquire: the holder word as its last holder left it (a marked block, see `hold`).
+        let was_held = parse_holder(self.word(r.block + 8).load(Ordering::Acquire)).is_some();
         // SYNC POINT (free): Release publishes the user's writes to the block to whoever
         // allocates it next (with the Release of `push`); Acquire orders it after the
         // checks. This CAS is the commit point and catches double frees.
-        match self.word(block).compare_exchange(
-            expected,
+        match self.word(r.block).compare_exchange(
+            r.expected,
             free_tag,
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
             Ok(_) => {}
-            Err(cur) if cur == free_tag => return Err(ArenaError::DoubleFree { offset: off }),
-            Err(_) => return bad("its block is not allocated with this shape"),
+            Err(cur) if cur == free_tag => return Err(ArenaError::DoubleFree { offset: r.off }),
+            Err(_) => {
+                return Err(ArenaError::BadOffset {
+                    offset: r.off,
+                    reason: "its block is not allocated with this shape",
+                });
+            }
         }
-        if let Some(mark) = mark {
+        if was_held {
+            self.add_to(HELD_NOW_AT, -1);
+        }
+        if let Some(mark) = r.mark {
             // Relaxed: retiring our own mark so a second free reports `DoubleFree` (until
             // the block is reused); published by the Release of `push`.
-            self.word(mark).store(
-                make_tag(ST_SHIFT_FREED, ft.class, ft.unit),
-                Ordering::Relaxed,
-            );
+            self.word(mark)
+                .store(make_tag(ST_SHIFT_FREED, r.class, r.unit), Ordering::Relaxed);
         }
-        self.push(ft.class, block);
+        self.push(r.class, r.block);
         Ok(())
+    }
+
+    /// Adds `delta` to the header counter at `at`, saturating at 0 and `u64::MAX` (a CAS
+    /// loop: the word abstraction has no fetch-add).
+    fn add_to(&self, at: u64, delta: i64) {
+        let w = self.mem.word(at);
+        // Relaxed: the header counters are statistics and a walk gate (see `hold`); nothing
+        // is published through them.
+        let mut cur = w.load(Ordering::Relaxed);
+        loop {
+            let next = cur.saturating_add_signed(delta);
+            match w.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// [`Arena::hold`].
+    fn hold(&self, offset: Offset<u8>, holder: u32) -> Result<(), ArenaError> {
+        let r = self.resolve(offset)?;
+        // The count only gates the walk, and it is raised *before* the mark so that a holder
+        // killed between the two leaves an over-count (a needless walk), never a marked
+        // block the walk would skip.
+        self.add_to(HELD_NOW_AT, 1);
+        // Release: a reclaimer that reads the mark (Acquire) sees the block as we own it.
+        self.word(r.block + 8)
+            .store(holder_word(HOLDER_HELD, holder), Ordering::Release);
+        Ok(())
+    }
+
+    /// [`Arena::reclaim_dead`].
+    fn reclaim_dead(&self, alive: impl Fn(u32) -> bool, me: u32) -> Result<u64, ArenaError> {
+        // Relaxed: a gate; a mark stored after this load belongs to a live holder.
+        if self.mem.word(HELD_NOW_AT).load(Ordering::Relaxed) == 0 {
+            return Ok(0);
+        }
+        let corrupt = |offset, reason| Err(ArenaError::Corrupt { offset, reason });
+        // Acquire: pairs with the AcqRel CASes of `bump`: every block below it has its tag.
+        let bump = self.bump().load(Ordering::Acquire).min(self.len);
+        let mut counted = 0;
+        let mut p = FIRST_BLOCK;
+        while p < bump {
+            // Acquire: pairs with the tag CASes.
+            let Some(t) = parse_tag(self.word(p).load(Ordering::Acquire)) else {
+                return corrupt(p, "no block tag");
+            };
+            if u64::from(t.unit) * UNIT != p || t.class >= self.num_classes {
+                return corrupt(p, "tag does not match its position");
+            }
+            let size = class_size(t.class);
+            if matches!(t.state, ST_ALLOC | ST_ALLOC_SHIFTED) {
+                counted += u64::from(self.reclaim_block(p, t, &alive, me)?);
+            }
+            p += size;
+        }
+        Ok(counted)
+    }
+
+    /// Frees block `p` (tag `t`, allocated) if a dead participant holds it; `true` if this
+    /// call took it from `HELD(dead)` (and counted it).
+    fn reclaim_block(
+        &self,
+        p: u64,
+        t: Tag,
+        alive: &impl Fn(u32) -> bool,
+        me: u32,
+    ) -> Result<bool, ArenaError> {
+        // Acquire: pairs with the Release store of the mark in `hold`.
+        let w = self.word(p + 8).load(Ordering::Acquire);
+        let Some((state, id)) = parse_holder(w) else {
+            return Ok(false);
+        };
+        if !matches!(state, HOLDER_HELD | HOLDER_RECLAIMING) || id == me || alive(id) {
+            return Ok(false);
+        }
+        // One CAS elects the reclaimer among racing walkers.
+        // AcqRel: the block's contents as the dead holder left them are ours now.
+        if self
+            .word(p + 8)
+            .compare_exchange(
+                w,
+                holder_word(HOLDER_RECLAIMING, me),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return Ok(false);
+        }
+        let counted = state == HOLDER_HELD;
+        if counted {
+            self.add_to(HELD_RECLAIMED_AT, 1);
+        }
+        let data = match t.state {
+            ST_ALLOC => p + BLOCK_HEADER,
+            _ => self.shifted_data(p, t)?,
+        };
+        self.free(Offset::new(self.base_offset + data))?;
+        Ok(counted)
+    }
+
+    /// Where the data of shifted block `p` starts: just after its shift mark, which sits at
+    /// most `MAX_ALIGN` bytes in.
+    fn shifted_data(&self, p: u64, t: Tag) -> Result<u64, ArenaError> {
+        let end = (p + class_size(t.class)).min(p + BLOCK_HEADER + MAX_ALIGN as u64);
+        let mut q = p + BLOCK_HEADER;
+        while q + BLOCK_HEADER < end {
+            // Acquire: pairs with the Release that published the block's marks.
+            let m = parse_tag(self.word(q).load(Ordering::Acquire));
+            if m.is_some_and(|m| m.state == ST_SHIFT_MARK && m.unit == t.unit) {
+                return Ok(q + BLOCK_HEADER);
+            }
+            q += BLOCK_HEADER;
+        }
+        Err(ArenaError::Corrupt {
+            offset: p,
+            reason: "shifted block without its shift mark",
+        })
     }
 
     fn push(&self, class: u32, block: u64) {
@@ -983,6 +1221,37 @@ pub mod model {
         /// As [`Arena::free`](super::Arena::free).
         pub fn free(&self, offset: Offset<u8>) -> Result<(), ArenaError> {
             self.heap.free(offset)
+        }
+
+        /// As [`Arena::hold`](super::Arena::hold).
+        ///
+        /// # Errors
+        ///
+        /// As [`Arena::hold`](super::Arena::hold).
+        pub fn hold(&self, offset: Offset<u8>, holder: u32) -> Result<(), ArenaError> {
+            self.heap.hold(offset, holder)
+        }
+
+        /// As [`Arena::reclaim_dead`](super::Arena::reclaim_dead).
+        ///
+        /// # Errors
+        ///
+        /// As [`Arena::reclaim_dead`](super::Arena::reclaim_dead).
+        pub fn reclaim_dead(
+            &self,
+            alive: impl Fn(u32) -> bool,
+            me: u32,
+        ) -> Result<u64, ArenaError> {
+            self.heap.reclaim_dead(alive, me)
+        }
+
+        /// As [`Arena::held_reclaimed`](super::Arena::held_reclaimed).
+        pub fn held_reclaimed(&self) -> u64 {
+            // Relaxed: a statistic read after the model's threads joined.
+            self.heap
+                .mem
+                .word(super::HELD_RECLAIMED_AT)
+                .load(Ordering::Relaxed)
         }
 
         /// As [`Arena::check`](super::Arena::check) (run it at a quiescent point).

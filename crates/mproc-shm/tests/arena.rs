@@ -580,3 +580,66 @@ fn freeing_shifted_data_retires_its_shift_mark() {
     );
     arena.check().unwrap();
 }
+
+/// Held blocks (#12 finding 3, the `get_ref` guard): a block marked held by a participant
+/// that dies is freed by the next `reclaim_dead` and counted once; a live holder's, an
+/// unmarked block and a block freed by its holder are left alone; shifted data too.
+#[test]
+fn a_dead_holders_blocks_are_reclaimed_and_counted_once() {
+    let buf = HeapBuf::new(64 * 1024);
+    let arena = buf.arena();
+    let dead = |id: u32| id != 7;
+    // Nothing marked: the walk is skipped.
+    let plain = arena.alloc(100, 16).unwrap();
+    assert_eq!(arena.reclaim_dead(dead, 1).unwrap(), 0);
+    let held = arena.alloc(100, 16).unwrap();
+    let shifted = arena.alloc(100, 256).unwrap();
+    let live = arena.alloc(100, 16).unwrap();
+    let freed = arena.alloc(100, 16).unwrap();
+    arena.hold(held, 7).unwrap();
+    arena.hold(shifted, 7).unwrap();
+    arena.hold(live, 3).unwrap(); // 3 is alive below
+    arena.hold(freed, 7).unwrap();
+    arena.free(freed).unwrap(); // its holder freed it before dying
+    let alive = |id: u32| id == 3;
+    assert_eq!(arena.reclaim_dead(alive, 1).unwrap(), 2);
+    assert_eq!(arena.held_reclaimed(), 2);
+    assert_eq!(
+        arena.free(held),
+        Err(ArenaError::DoubleFree { offset: held.get() })
+    );
+    assert_eq!(
+        arena.free(shifted),
+        Err(ArenaError::DoubleFree {
+            offset: shifted.get()
+        })
+    );
+    // A second walk finds nothing more; the survivors are intact.
+    assert_eq!(arena.reclaim_dead(alive, 1).unwrap(), 0);
+    assert_eq!(arena.held_reclaimed(), 2);
+    arena.free(live).unwrap();
+    arena.free(plain).unwrap();
+    let st = arena.check().unwrap();
+    assert_eq!((st.allocated_blocks, st.unlisted_free_blocks), (0, 0));
+    // A reused block carries no stale mark: holding it again and freeing it is ordinary.
+    let again = arena.alloc(100, 16).unwrap();
+    assert_eq!(arena.reclaim_dead(|_| false, 1).unwrap(), 0);
+    arena.free(again).unwrap();
+}
+
+/// `hold` refuses what is not an allocated block, as `free` does.
+#[test]
+fn hold_checks_its_offset() {
+    let buf = HeapBuf::new(64 * 1024);
+    let arena = buf.arena();
+    let a = arena.alloc(10, 16).unwrap();
+    arena.free(a).unwrap();
+    assert_eq!(
+        arena.hold(a, 5),
+        Err(ArenaError::DoubleFree { offset: a.get() })
+    );
+    assert!(matches!(
+        arena.hold(Offset::new(3), 5),
+        Err(ArenaError::BadOffset { .. })
+    ));
+}

@@ -176,3 +176,44 @@ fn a_live_claimants_slot_is_never_recovered() {
     assert!(join(&slow).success());
     assert_eq!(q.lost(), 0);
 }
+
+/// Holds a `get_ref` guard on the next item until killed.
+fn holds_a_ref((q, held): (Queue<Vec<u8>>, mproc::Event)) {
+    let guard = q.get_ref().expect("an item");
+    held.set();
+    std::thread::sleep(LONG);
+    drop(guard);
+}
+
+/// #12 finding 3: a consumer killed while holding a `get_ref` guard. Its arena block is
+/// freed by the next recovery and the item counted in `lost()`; before, the block leaked for
+/// good (an arena with room for one message stayed full) and nothing was counted.
+#[test]
+fn a_dead_get_ref_guard_frees_its_block_and_is_counted() {
+    const BIG: usize = 20 * 1024;
+    // One 20 KiB message needs a 32 KiB block: a 64 KiB arena holds exactly one.
+    let q: Queue<Vec<u8>> = Queue::builder().arena_size(64 * 1024).create().unwrap();
+    q.put(vec![1; BIG]).unwrap();
+    let held = mproc::Event::new().unwrap();
+    let p = start(holds_a_ref, (q.clone(), held.clone()));
+    assert!(held.wait_timeout(LONG));
+    // The arena is full while the guard lives.
+    assert!(matches!(
+        q.put_nowait(vec![2; BIG]),
+        Err(TryPutError::Full(_))
+    ));
+    p.kill().unwrap();
+    assert_killed(&p);
+    assert_eq!(q.lost(), 0, "nothing is counted before a recovery pass");
+    // A put waiting for arena room recovers the dead guard's block within a slice.
+    let t0 = Instant::now();
+    q.put_timeout(vec![3; BIG], LONG)
+        .expect("the dead guard's block was freed");
+    assert!(t0.elapsed() < LONG);
+    assert_eq!(
+        q.lost(),
+        1,
+        "the item that died with its guard is counted once"
+    );
+    assert_eq!(q.get().unwrap(), vec![3; BIG]);
+}

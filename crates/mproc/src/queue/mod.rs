@@ -59,7 +59,8 @@
 //! **What [`Queue::lost`] counts**, exactly: items whose slot claim was resolved because
 //! the process holding it died — a producer that died after claiming its slot and before
 //! committing the item (the item never became visible), and a consumer that died after
-//! claiming a committed item and before its `get` released the slot. A consumer keeps its
+//! claiming a committed item and before its `get` released the slot — plus items whose
+//! [`Queue::get_ref`] guard died with its process (below). A consumer keeps its
 //! claim until the item is in its private memory (copied, validated, deserialised; an
 //! out-of-line message's arena block is freed then too), so a consumer dying anywhere in
 //! `get` before that point is counted. `lost()` never counts an item that was delivered, and
@@ -74,10 +75,16 @@
 //!   kills and allows one loss for each;
 //! * a producer that dies while *blocked* in `put`: the item never entered the queue, so
 //!   nothing was lost from it;
-//! * out-of-line messages whose holder dies at the wrong moment *leak their arena block*,
-//!   uncounted: a producer killed between allocating the block and committing the slot, and
-//!   a consumer killed holding a [`Queue::get_ref`] guard (the guard holds no slot; its item
-//!   is gone with it, uncounted).
+//! * an out-of-line message whose producer is killed between allocating its arena block and
+//!   committing the slot *leaks the block*, uncounted (the item was never in the queue; the
+//!   block stays allocated until the segment dies);
+//! * a consumer killed between a [`Queue::get_ref`]'s slot release and the moment its guard
+//!   marks the arena block as held (a few instructions): the block leaks, uncounted.
+//!
+//! A consumer killed while *holding* a [`Queue::get_ref`] guard is counted: the guard holds
+//! no slot, but its arena block is marked held by the guard's process, and the next
+//! recovery pass (a blocked caller's 50 ms slice, a `Disconnected` check, a JoinableQueue's
+//! `join`) frees the block and counts the item in `lost()`.
 //!
 //! Items other processes committed are never lost or duplicated.
 //!
@@ -164,9 +171,20 @@ impl Shared {
         [self.ring.items_doorbell(), self.ring.space_doorbell()]
     }
 
+    /// Resolves dead participants' claims in the ring (a scan), then frees the arena blocks
+    /// that dead `get_ref` guards held (a walk, skipped while no block is held); wakes both
+    /// sides if anything was freed.
     fn recover(&self) {
         let rep = self.ring.recover(self.obj.liveness());
-        if rep.tombstoned + rep.freed > 0 {
+        let mut freed = u64::from(rep.tombstoned + rep.freed);
+        if let Ok(me) = self.obj.me() {
+            // An error is a corrupt arena, which the next allocation or free reports.
+            freed += self
+                .arena
+                .reclaim_dead(self.obj.liveness(), me.get())
+                .unwrap_or(0);
+        }
+        if freed > 0 {
             wait::wake_all(&self.bells());
         }
     }
@@ -513,7 +531,9 @@ impl<T: Message> Queue<T> {
     /// (see the module docs, "Crashes", for what is and is not counted). No Python
     /// counterpart.
     pub fn lost(&self) -> u64 {
-        self.shared.ring.lost_writes() + self.shared.ring.lost_reads()
+        self.shared.ring.lost_writes()
+            + self.shared.ring.lost_reads()
+            + self.shared.arena.held_reclaimed()
     }
 
     /// Times the queue's ring was found corrupt (a buggy or hostile peer broke one of its
@@ -1057,6 +1077,13 @@ impl<T: Message> Queue<T> {
             Ok(raw)
         };
         let raw = self.take_deadline(deadline, block, &lend)?;
+        if let RefBytes::Block(b) = &raw {
+            // The slot is released: from here the block is the guard's alone. Mark it held by
+            // this process, so that if the process dies with the guard, recovery frees the
+            // block and counts the item in `lost()` (a death before this store leaks it,
+            // uncounted: the documented window after a slot's release).
+            b.hold(&self.shared)?;
+        }
         Ok(Ref {
             raw,
             _q: PhantomData,
@@ -1364,6 +1391,18 @@ impl Block {
             ptr,
             len,
         })
+    }
+
+    /// Marks the block held by this process (see `Arena::hold`).
+    fn hold(&self, shared: &Shared) -> Result<(), GetTimeoutError> {
+        let me = shared
+            .obj
+            .me()
+            .map_err(|e| GetTimeoutError::Message(MessageError::Invalid(e.to_string())))?;
+        shared
+            .arena
+            .hold(self.off, me.get())
+            .map_err(|e| GetTimeoutError::Message(MessageError::Invalid(e.to_string())))
     }
 
     fn bytes(&self) -> &[u8] {
