@@ -351,6 +351,18 @@ pub enum Recovered {
     Freed,
 }
 
+/// A dead producer's claim, shown to a recovery hook ([`MpmcRing::recover_with`],
+/// [`MpmcRing::recover_claim_with`]) just before its slot is tombstoned.
+#[derive(Debug)]
+pub struct DeadWrite<'a> {
+    /// The slot's stamp: the low 32 bits of the claimed position (what
+    /// [`MpmcRing::try_push_at`] told the producer).
+    pub stamp: u32,
+    /// The whole payload area of the slot, as the producer left it: untrusted, possibly
+    /// half written (the producer died somewhere in its `fill`).
+    pub payload: &'a [u8],
+}
+
 /// Why a push failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TryPushError {
@@ -1021,6 +1033,20 @@ impl MpmcRing {
         me: ParticipantId,
         fill: impl FnOnce(&mut [u8]) -> Option<usize>,
     ) -> Result<(), TryPushError> {
+        self.try_push_at(me, |_, buf| fill(buf))
+    }
+
+    /// As [`try_push_with`](MpmcRing::try_push_with), also telling `fill` the *stamp* of the
+    /// claimed slot: the low 32 bits of its position, which its slot word carries and a
+    /// recovery hook is shown ([`DeadWrite::stamp`]). A producer can record it next to
+    /// anything it hands to the queue out of line (an arena block), so that if it dies before
+    /// committing, the recoverer can tell that exactly this slot named it.
+    #[inline]
+    pub fn try_push_at(
+        &self,
+        me: ParticipantId,
+        fill: impl FnOnce(u32, &mut [u8]) -> Option<usize>,
+    ) -> Result<(), TryPushError> {
         let (pos, i) = self.claim_write(me)?;
         let ctl = self.ctl(i);
         let mut finish = Finish {
@@ -1033,7 +1059,7 @@ impl MpmcRing {
         // SAFETY: we hold the slot (`WRITING(pos, me)`), so no one else touches its payload;
         // the payload run is in bounds (checked index, `slot <= stride - CTL_LEN`).
         let buf = unsafe { core::slice::from_raw_parts_mut(self.payload(i), self.slot as usize) };
-        let r = fill(buf);
+        let r = fill(pos as u32, buf);
         crate::sync::end(token);
         let res = match r {
             Some(n) if n <= self.slot as usize => {
@@ -1241,6 +1267,25 @@ impl MpmcRing {
     /// nonzero report, notify both doorbells. The caller must not let a dead participant's id
     /// be reused before recovery has run (mproc-shm reclaims ids only when its table fills).
     pub fn recover(&self, alive: impl Fn(u32) -> bool) -> RecoveryReport {
+        self.recover_scan(alive, None::<fn(DeadWrite<'_>)>)
+    }
+
+    /// As [`recover`](MpmcRing::recover), showing `on_dead_write` the payload of every dead
+    /// producer's claim just before it is tombstoned ([`DeadWrite`]), so the layer above can
+    /// free what that payload names (an arena block the producer had staged).
+    pub fn recover_with(
+        &self,
+        alive: impl Fn(u32) -> bool,
+        on_dead_write: impl FnMut(DeadWrite<'_>),
+    ) -> RecoveryReport {
+        self.recover_scan(alive, Some(on_dead_write))
+    }
+
+    fn recover_scan<H: FnMut(DeadWrite<'_>)>(
+        &self,
+        alive: impl Fn(u32) -> bool,
+        mut hook: Option<H>,
+    ) -> RecoveryReport {
         // A scan anyway: check the hint distance too (module docs, "Corruption"), so a
         // blocked caller that recovers now and then finds hints forged consistently with
         // their slots.
@@ -1254,7 +1299,7 @@ impl MpmcRing {
             if self.index(u64::from(dec(w).0)) != Some(i) {
                 continue;
             }
-            match self.resolve_dead(ctl, w, &alive) {
+            match self.resolve_dead(i, w, &alive, hook.as_mut()) {
                 Some(Recovered::Tombstoned) => rep.tombstoned += 1,
                 Some(Recovered::Freed) => rep.freed += 1,
                 None => {}
@@ -1366,14 +1411,34 @@ impl MpmcRing {
     /// recovery has run.
     #[must_use]
     pub fn recover_claim(&self, claim: Claim, alive: impl Fn(u32) -> bool) -> Option<Recovered> {
+        self.recover_one(claim, alive, None::<fn(DeadWrite<'_>)>)
+    }
+
+    /// As [`recover_claim`](MpmcRing::recover_claim), with the hook of
+    /// [`recover_with`](MpmcRing::recover_with).
+    pub fn recover_claim_with(
+        &self,
+        claim: Claim,
+        alive: impl Fn(u32) -> bool,
+        on_dead_write: impl FnMut(DeadWrite<'_>),
+    ) -> Option<Recovered> {
+        self.recover_one(claim, alive, Some(on_dead_write))
+    }
+
+    fn recover_one<H: FnMut(DeadWrite<'_>)>(
+        &self,
+        claim: Claim,
+        alive: impl Fn(u32) -> bool,
+        mut hook: Option<H>,
+    ) -> Option<Recovered> {
         // A claim from a ring of another capacity may name no slot here.
-        let ctl = self.ctl(self.index(claim.pos)?);
+        let i = self.index(claim.pos)?;
         // Acquire: as in `recover`.
-        let w = ctl.seq.load(Ordering::Acquire);
+        let w = self.ctl(i).seq.load(Ordering::Acquire);
         if w != claim.word {
             return None;
         }
-        self.resolve_dead(ctl, w, alive)
+        self.resolve_dead(i, w, alive, hook.as_mut())
     }
 
     /// Resolves one slot whose word was just seen to be `w`, if `w` is a claim whose claimant
@@ -1382,12 +1447,14 @@ impl MpmcRing {
     /// the slot only by a CAS from `w`, which nobody but the claimant (dead) or another
     /// recoverer moves: a live participant's slot is never touched, and a slot is resolved
     /// and counted once.
-    fn resolve_dead(
+    fn resolve_dead<H: FnMut(DeadWrite<'_>)>(
         &self,
-        ctl: &SlotCtl,
+        i: usize,
         w: u64,
         alive: impl Fn(u32) -> bool,
+        hook: Option<&mut H>,
     ) -> Option<Recovered> {
+        let ctl = self.ctl(i);
         let h = self.mem.hdr();
         let (p, st, id) = dec(w);
         if id == 0 || id == TOMB {
@@ -1405,6 +1472,23 @@ impl MpmcRing {
         };
         if alive(id as u32) {
             return None;
+        }
+        if let (WRITING, Some(hook)) = (st, hook) {
+            // Before the tombstone: while the word says `WRITING(dead)` nobody writes the
+            // payload (its claimant is dead; a consumer waits, the next lap's producer cannot
+            // claim it), so it is stable to read. After the tombstone a consumer could pass
+            // it and a producer refill it. Racing recoverers may both show it; the hook must
+            // be idempotent (it acts by CAS on what the payload names).
+            let token = self.mem.guard(i).read();
+            // SAFETY: the slot's payload run is in bounds (checked index); its claimant is
+            // dead and nobody else writes a claimed slot (see above).
+            let payload =
+                unsafe { core::slice::from_raw_parts(self.payload(i), self.slot as usize) };
+            hook(DeadWrite {
+                stamp: p as u32,
+                payload,
+            });
+            crate::sync::end(token);
         }
         // Release: a tombstone pairs with the Acquire of the consumer that skips it; a freed
         // slot with the next producer's Acquire claim.

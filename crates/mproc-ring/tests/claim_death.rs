@@ -255,3 +255,60 @@ fn occupied_counts_messages_and_claims_not_tombstones() {
     assert_eq!((rep.freed, rep.tombstoned), (1, 1));
     assert_eq!(r.occupied(), 0, "a tombstone is not a message");
 }
+
+/// `recover_with` shows the hook a dead producer's payload (as the producer left it: here
+/// the previous lap's bytes, since it died right after its claim) and its slot's stamp, once,
+/// before the tombstone; `try_push_at` tells a producer the same stamp. A dead reader's slot
+/// is freed without being shown.
+#[test]
+fn recovery_shows_a_dead_writers_payload_and_stamp() {
+    let r = mpmc(1, 8);
+    let first = std::cell::Cell::new(0);
+    r.try_push_at(id(1), |stamp, slot| {
+        first.set(stamp);
+        slot[..3].copy_from_slice(b"abc");
+        Some(3)
+    })
+    .unwrap();
+    assert_eq!(r.try_pop_vec(id(2)).unwrap(), b"abc");
+    // The next lap's producer dies right after claiming the same slot.
+    expect_killed(|| r.clone().with_fault_hook(|_| kill()).try_push(id(5), b"zz"));
+    let claim = r
+        .stuck_claim(mproc_ring::Side::Head)
+        .expect("stuck on the dead claim");
+    assert_eq!(claim.claimant(), 5);
+    assert_ne!(
+        claim.position() as u32,
+        first.get(),
+        "a new lap, a new stamp"
+    );
+    let shown = std::cell::RefCell::new(Vec::new());
+    let rep = r.recover_with(
+        |id| id != 5,
+        |dead| {
+            let p = dead.payload;
+            shown
+                .borrow_mut()
+                .push((dead.stamp, p[..3].to_vec(), p.len()));
+        },
+    );
+    assert_eq!((rep.tombstoned, rep.freed), (1, 0));
+    assert_eq!(
+        *shown.borrow(),
+        [(claim.position() as u32, b"abc".to_vec(), 8)]
+    );
+    // Resolved: a second pass shows nothing; the ring goes on.
+    let again = r.recover_with(|_| false, |_| panic!("shown twice"));
+    assert_eq!(again.tombstoned, 0);
+    assert!(
+        r.try_pop_vec(id(2)).is_err(),
+        "a consumer skips the tombstone"
+    );
+    r.try_push(id(1), b"ok").unwrap();
+    assert_eq!(r.try_pop_vec(id(2)).unwrap(), b"ok");
+    // A dead reader's claim is freed, never shown.
+    r.try_push(id(1), b"rd").unwrap();
+    expect_killed(|| r.clone().with_fault_hook(|_| kill()).try_pop_vec(id(6)));
+    let rep = r.recover_with(|id| id != 6, |_| panic!("a read is not shown"));
+    assert_eq!(rep.freed, 1);
+}

@@ -65,6 +65,18 @@
 //! documented window). A header count of blocks marked held lets the walk be skipped when
 //! none can be.
 //!
+//! The same word carries a block's hand-off from a producer to a queue slot, so that a
+//! producer killed mid-`put` leaks nothing: [`Arena::alloc_marked`] allocates it as
+//! `WRITING(producer)`; inside its slot claim, after writing the slot's descriptor, the
+//! producer marks it `QUEUED(stamp)` with the slot's stamp ([`Arena::mark_queued`]) and then
+//! commits the slot. So a `WRITING(dead)` block was never committed, and the walk frees it
+//! (uncounted: nothing was in the queue); a `QUEUED(stamp)` block whose producer died before
+//! committing is named by that dead claim's payload, which the ring shows its recoverer before
+//! tombstoning the slot, and [`Arena::reclaim_queued`] frees it only if its word is still
+//! exactly `QUEUED(stamp)` (a half-written descriptor naming another block cannot match:
+//! stamps are unique among live claims). A committed block stays `QUEUED` until its consumer
+//! frees it or marks it held; the walk never touches a `QUEUED` block.
+//!
 //! # Fragmentation
 //!
 //! Requests are rounded up to a power of two including the 16-byte header (so up to about
@@ -109,6 +121,10 @@ const HOLDER_MAGIC: u64 = 0x4D48;
 const HOLDER_HELD: u64 = 1;
 /// Holder word state: being reclaimed by the participant in the low 32 bits.
 const HOLDER_RECLAIMING: u64 = 2;
+/// Holder word state: being filled by the participant in the low 32 bits, not handed on yet.
+const HOLDER_WRITING: u64 = 3;
+/// Holder word state: handed to the slot whose stamp is in the low 32 bits.
+const HOLDER_QUEUED: u64 = 4;
 
 fn holder_word(state: u64, id: u32) -> u64 {
     (HOLDER_MAGIC << 48) | (state << 32) | u64::from(id)
@@ -565,6 +581,52 @@ impl Arena {
         self.heap.free(offset)
     }
 
+    /// As [`Arena::alloc`], the block marked `WRITING(writer)` (see the module docs, "Held
+    /// blocks"): if `writer` dies before handing it on with [`Arena::mark_queued`] or freeing
+    /// it, [`Arena::reclaim_dead`] frees it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Arena::alloc`].
+    pub fn alloc_marked(
+        &self,
+        size: usize,
+        align: usize,
+        writer: u32,
+    ) -> Result<Offset<u8>, ArenaError> {
+        let off = self.heap.alloc(size, align)?;
+        self.heap.mark(off, HOLDER_WRITING, writer)?;
+        Ok(off)
+    }
+
+    /// Hands the block at `offset` (allocated with [`Arena::alloc_marked`] by this process)
+    /// to the queue slot of stamp `stamp`: call it inside the slot claim, after writing the
+    /// slot's reference to the block, before committing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Arena::free`], for an `offset` that is not an allocated block.
+    pub fn mark_queued(&self, offset: Offset<u8>, stamp: u32) -> Result<(), ArenaError> {
+        self.heap.mark(offset, HOLDER_QUEUED, stamp)
+    }
+
+    /// Frees the block at `offset` if it is still exactly `QUEUED(stamp)`: a dead producer's
+    /// claim of the slot of stamp `stamp` named it (see the module docs). `me` elects the
+    /// freer among racing recoverers. `Ok(true)` if this call freed it; `Ok(false)` for an
+    /// offset that names no such block (a half-written descriptor, or one already freed).
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::Corrupt`] only; a bad `offset` is `Ok(false)` (it is untrusted input).
+    pub fn reclaim_queued(
+        &self,
+        offset: Offset<u8>,
+        stamp: u32,
+        me: u32,
+    ) -> Result<bool, ArenaError> {
+        self.heap.reclaim_queued(offset, stamp, me)
+    }
+
     /// Marks the allocated block at `offset` as held by participant `holder` (see the module
     /// docs, "Held blocks"): if `holder` dies before freeing it, [`Arena::reclaim_dead`]
     /// frees it and counts it. Only the process that owns the block may call it.
@@ -576,9 +638,10 @@ impl Arena {
         self.heap.hold(offset, holder)
     }
 
-    /// Frees every block held ([`Arena::hold`]) by a participant that `alive` says is dead,
-    /// electing this participant (`me`) with one CAS per block; returns how many it counted
-    /// (blocks it took from `HELD(dead)`). A walk over the carved blocks, skipped when no
+    /// Frees every block held ([`Arena::hold`]) or being written ([`Arena::alloc_marked`])
+    /// by a participant that `alive` says is dead, electing this participant (`me`) with one
+    /// CAS per block; returns how many it counted (blocks it took from `HELD(dead)`; a
+    /// `WRITING` block was never an item). A walk over the carved blocks, skipped when no
     /// block is marked held: run it now and then (a caller waiting for room), not per
     /// operation.
     ///
@@ -952,15 +1015,55 @@ impl<M: Words> Heap<M> {
 
     /// [`Arena::hold`].
     fn hold(&self, offset: Offset<u8>, holder: u32) -> Result<(), ArenaError> {
+        self.mark(offset, HOLDER_HELD, holder)
+    }
+
+    /// Writes the holder word `(state, value)` of the allocated block at `offset`, which this
+    /// process owns. The count of marked blocks is raised first if the block was unmarked, so
+    /// that a process killed between the two leaves an over-count (a needless walk), never a
+    /// marked block the walk would skip.
+    fn mark(&self, offset: Offset<u8>, state: u64, value: u32) -> Result<(), ArenaError> {
         let r = self.resolve(offset)?;
-        // The count only gates the walk, and it is raised *before* the mark so that a holder
-        // killed between the two leaves an over-count (a needless walk), never a marked
-        // block the walk would skip.
-        self.add_to(HELD_NOW_AT, 1);
-        // Release: a reclaimer that reads the mark (Acquire) sees the block as we own it.
-        self.word(r.block + 8)
-            .store(holder_word(HOLDER_HELD, holder), Ordering::Release);
+        let word = self.word(r.block + 8);
+        // Relaxed: the block is ours; its previous mark was written by this process (or it
+        // is a free-list link left behind).
+        if parse_holder(word.load(Ordering::Relaxed)).is_none() {
+            self.add_to(HELD_NOW_AT, 1);
+        }
+        // Release: a recoverer that reads the mark (Acquire) sees the block as we wrote it
+        // (for `QUEUED`, the slot's descriptor was written before, inside the same claim).
+        word.store(holder_word(state, value), Ordering::Release);
         Ok(())
+    }
+
+    /// [`Arena::reclaim_queued`].
+    fn reclaim_queued(&self, offset: Offset<u8>, stamp: u32, me: u32) -> Result<bool, ArenaError> {
+        let Ok(r) = self.resolve(offset) else {
+            return Ok(false);
+        };
+        let want = holder_word(HOLDER_QUEUED, stamp);
+        // AcqRel: the block as the dead producer left it is ours now; one CAS elects the
+        // freer among racing recoverers.
+        if self
+            .word(r.block + 8)
+            .compare_exchange(
+                want,
+                holder_word(HOLDER_RECLAIMING, me),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return Ok(false);
+        }
+        match self.free_resolved(&r) {
+            Ok(()) => Ok(true),
+            Err(ArenaError::Corrupt { offset, reason }) => {
+                Err(ArenaError::Corrupt { offset, reason })
+            }
+            // Freed meanwhile: only a peer that broke the protocol gets here.
+            Err(_) => Ok(false),
+        }
     }
 
     /// [`Arena::reclaim_dead`].
@@ -1005,7 +1108,12 @@ impl<M: Words> Heap<M> {
         let Some((state, id)) = parse_holder(w) else {
             return Ok(false);
         };
-        if !matches!(state, HOLDER_HELD | HOLDER_RECLAIMING) || id == me || alive(id) {
+        // `QUEUED` blocks belong to the queue (a committed slot names them, or the dead
+        // producer's claim does, which `reclaim_queued` handles).
+        if !matches!(state, HOLDER_HELD | HOLDER_RECLAIMING | HOLDER_WRITING)
+            || id == me
+            || alive(id)
+        {
             return Ok(false);
         }
         // One CAS elects the reclaimer among racing walkers.
@@ -1022,6 +1130,8 @@ impl<M: Words> Heap<M> {
         {
             return Ok(false);
         }
+        // Only a held block was an item somebody had received; a `WRITING` one was never
+        // committed, a `RECLAIMING` one was counted by the reclaimer that died.
         let counted = state == HOLDER_HELD;
         if counted {
             self.add_to(HELD_RECLAIMED_AT, 1);
@@ -1221,6 +1331,45 @@ pub mod model {
         /// As [`Arena::free`](super::Arena::free).
         pub fn free(&self, offset: Offset<u8>) -> Result<(), ArenaError> {
             self.heap.free(offset)
+        }
+
+        /// As [`Arena::alloc_marked`](super::Arena::alloc_marked).
+        ///
+        /// # Errors
+        ///
+        /// As [`Arena::alloc`](super::Arena::alloc).
+        pub fn alloc_marked(
+            &self,
+            size: usize,
+            align: usize,
+            writer: u32,
+        ) -> Result<Offset<u8>, ArenaError> {
+            let off = self.heap.alloc(size, align)?;
+            self.heap.mark(off, super::HOLDER_WRITING, writer)?;
+            Ok(off)
+        }
+
+        /// As [`Arena::mark_queued`](super::Arena::mark_queued).
+        ///
+        /// # Errors
+        ///
+        /// As [`Arena::mark_queued`](super::Arena::mark_queued).
+        pub fn mark_queued(&self, offset: Offset<u8>, stamp: u32) -> Result<(), ArenaError> {
+            self.heap.mark(offset, super::HOLDER_QUEUED, stamp)
+        }
+
+        /// As [`Arena::reclaim_queued`](super::Arena::reclaim_queued).
+        ///
+        /// # Errors
+        ///
+        /// As [`Arena::reclaim_queued`](super::Arena::reclaim_queued).
+        pub fn reclaim_queued(
+            &self,
+            offset: Offset<u8>,
+            stamp: u32,
+            me: u32,
+        ) -> Result<bool, ArenaError> {
+            self.heap.reclaim_queued(offset, stamp, me)
         }
 
         /// As [`Arena::hold`](super::Arena::hold).

@@ -643,3 +643,37 @@ fn hold_checks_its_offset() {
         Err(ArenaError::BadOffset { .. })
     ));
 }
+
+/// The producer's hand-off: `WRITING(dead)` is freed by the walk (uncounted), `QUEUED` is
+/// never touched by the walk and is freed by `reclaim_queued` only with its exact stamp.
+#[test]
+fn a_dead_producers_block_is_freed_on_either_side_of_its_hand_off() {
+    let buf = HeapBuf::new(64 * 1024);
+    let arena = buf.arena();
+    let dead = |id: u32| id != 9;
+    let writing = arena.alloc_marked(100, 16, 9).unwrap();
+    let queued = arena.alloc_marked(100, 16, 9).unwrap();
+    arena.mark_queued(queued, 0x1234).unwrap();
+    let committed = arena.alloc_marked(100, 16, 4).unwrap();
+    arena.mark_queued(committed, 0x99).unwrap();
+    // The walk frees the never-handed-on block, counts nothing, and leaves QUEUED ones.
+    assert_eq!(arena.reclaim_dead(dead, 1).unwrap(), 0);
+    assert_eq!(
+        arena.free(writing),
+        Err(ArenaError::DoubleFree {
+            offset: writing.get()
+        })
+    );
+    assert_eq!(arena.held_reclaimed(), 0);
+    // A wrong stamp (a half-written descriptor naming another block) frees nothing.
+    assert!(!arena.reclaim_queued(queued, 0x1235, 1).unwrap());
+    assert!(!arena.reclaim_queued(committed, 0x1234, 1).unwrap());
+    assert!(!arena.reclaim_queued(Offset::new(8), 0x1234, 1).unwrap());
+    // The exact stamp frees it, once.
+    assert!(arena.reclaim_queued(queued, 0x1234, 1).unwrap());
+    assert!(!arena.reclaim_queued(queued, 0x1234, 1).unwrap());
+    // The committed block is its consumer's to free.
+    arena.free(committed).unwrap();
+    let st = arena.check().unwrap();
+    assert_eq!((st.allocated_blocks, st.unlisted_free_blocks), (0, 0));
+}

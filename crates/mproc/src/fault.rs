@@ -15,6 +15,7 @@ const OFF: u32 = 0;
 const AFTER_WRITE_CLAIM: u32 = 1;
 const AFTER_READ_CLAIM: u32 = 2;
 const STOP_AFTER_WRITE_CLAIM: u32 = 3;
+const AFTER_ARENA_HANDOFF: u32 = 4;
 
 static ARMED: AtomicU32 = AtomicU32::new(OFF);
 
@@ -35,6 +36,23 @@ pub fn die_after_next_get_claim() {
 pub fn stop_after_next_put_claim() {
     // Relaxed: as above.
     ARMED.store(STOP_AFTER_WRITE_CLAIM, Ordering::Relaxed);
+}
+
+/// The next `put` of an out-of-line message by this process dies right after handing its
+/// arena block to the claimed slot (`QUEUED`), before committing the slot.
+pub fn die_after_next_arena_handoff() {
+    // Relaxed: as above.
+    ARMED.store(AFTER_ARENA_HANDOFF, Ordering::Relaxed);
+}
+
+/// Called by a queue `put` right after it handed its arena block to its slot.
+pub(crate) fn after_arena_handoff() {
+    // Relaxed: as in `at_claim`.
+    if ARMED.load(Ordering::Relaxed) == AFTER_ARENA_HANDOFF {
+        // SAFETY: raising a signal has no memory-safety preconditions; SIGKILL ends the
+        // process here, with the slot claimed and the block marked for it.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
 }
 
 /// The hook every queue ring calls at its fault points.

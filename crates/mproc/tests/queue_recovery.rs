@@ -217,3 +217,62 @@ fn a_dead_get_ref_guard_frees_its_block_and_is_counted() {
     );
     assert_eq!(q.get().unwrap(), vec![3; BIG]);
 }
+
+/// Puts a 20 KiB message after arming `fault` (0: die after the slot claim, 1: die after
+/// handing the arena block to the slot); never returns.
+fn dies_putting_big((q, fault): (Queue<Vec<u8>>, u32)) {
+    match fault {
+        0 => mproc::fault::die_after_next_put_claim(),
+        _ => mproc::fault::die_after_next_arena_handoff(),
+    }
+    let _ = q.put(vec![9; 20 * 1024]);
+    unreachable!("the fault point kills this process");
+}
+
+/// Blocks in `put` of a 20 KiB message on a full ring (its arena block staged) until killed.
+fn blocks_putting_big((q, ready): (Queue<Vec<u8>>, mproc::Event)) {
+    ready.set();
+    let _ = q.put(vec![8; 20 * 1024]);
+}
+
+/// #12 finding 3, the producer side: a producer killed mid-`put` of an out-of-line message —
+/// after its slot claim, after handing the block to the slot, or while blocked with the
+/// block staged — leaks no arena block (before: the arena stayed full for good).
+#[test]
+fn a_producer_killed_mid_put_leaks_no_arena_block() {
+    const BIG: usize = 20 * 1024;
+    for fault in 0..2 {
+        // A 64 KiB arena holds exactly one 20 KiB message (a 32 KiB block).
+        let q: Queue<Vec<u8>> = Queue::builder().arena_size(64 * 1024).create().unwrap();
+        let p = start(dies_putting_big, (q.clone(), fault));
+        assert_killed(&p);
+        let t0 = Instant::now();
+        q.put_timeout(vec![3; BIG], LONG)
+            .unwrap_or_else(|_| panic!("fault {fault}: the dead producer's block was not freed"));
+        assert!(t0.elapsed() < LONG);
+        assert_eq!(
+            q.lost(),
+            1,
+            "fault {fault}: its claim counts as one lost write"
+        );
+        assert_eq!(q.get().unwrap(), vec![3; BIG]);
+    }
+    // Blocked on a full ring with the block staged.
+    let q: Queue<Vec<u8>> = Queue::builder()
+        .capacity(1)
+        .arena_size(64 * 1024)
+        .create()
+        .unwrap();
+    q.put(vec![1]).unwrap();
+    let ready = mproc::Event::new().unwrap();
+    let p = start(blocks_putting_big, (q.clone(), ready.clone()));
+    assert!(ready.wait_timeout(LONG));
+    std::thread::sleep(Duration::from_millis(100)); // well inside the blocked put
+    p.kill().unwrap();
+    assert_killed(&p);
+    assert_eq!(q.get().unwrap(), vec![1]);
+    q.put_timeout(vec![4; BIG], LONG)
+        .expect("the blocked producer's staged block was freed");
+    assert_eq!(q.lost(), 0, "nothing was in the queue");
+    assert_eq!(q.get().unwrap(), vec![4; BIG]);
+}

@@ -75,11 +75,14 @@
 //!   kills and allows one loss for each;
 //! * a producer that dies while *blocked* in `put`: the item never entered the queue, so
 //!   nothing was lost from it;
-//! * an out-of-line message whose producer is killed between allocating its arena block and
-//!   committing the slot *leaks the block*, uncounted (the item was never in the queue; the
-//!   block stays allocated until the segment dies);
 //! * a consumer killed between a [`Queue::get_ref`]'s slot release and the moment its guard
 //!   marks the arena block as held (a few instructions): the block leaks, uncounted.
+//!
+//! Out-of-line messages leak no arena block when a producer dies: the block is marked as the
+//! producer's while it is filled, handed to the slot (marked with the slot's stamp) inside the
+//! slot claim just before the commit, and recovery frees a dead producer's block whichever
+//! side of that hand-off it died on (`mproc_shm::Arena`, "Held blocks"); the lost write is
+//! counted as above, a producer that died before claiming a slot loses nothing.
 //!
 //! A consumer killed while *holding* a [`Queue::get_ref`] guard is counted: the guard holds
 //! no slot, but its arena block is marked held by the guard's process, and the next
@@ -122,7 +125,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mproc_futex::Deadline;
-use mproc_ring::{MpmcRing, MpmcShape, Side, TryPopError, TryPushError};
+use mproc_ring::{DeadWrite, MpmcRing, MpmcShape, Side, TryPopError, TryPushError};
 use mproc_shm::{Arena, Offset};
 use rkyv::Archived;
 use rkyv::util::AlignedVec;
@@ -171,11 +174,30 @@ impl Shared {
         [self.ring.items_doorbell(), self.ring.space_doorbell()]
     }
 
+    /// A dead producer's claim is about to be tombstoned: free the arena block its payload
+    /// names, if the block is still handed to exactly that slot (`Arena::reclaim_queued`;
+    /// the payload is untrusted and may be half written).
+    fn free_staged(&self, dead: DeadWrite<'_>) {
+        let p = dead.payload;
+        if p.len() <= DESC_LEN || p[DESC_LEN] != TAG_ARENA {
+            return;
+        }
+        let off = u64::from_le_bytes(p[..8].try_into().expect("8 bytes"));
+        if let Ok(me) = self.obj.me() {
+            // Err is a corrupt arena, which the next allocation or free reports.
+            let _ = self
+                .arena
+                .reclaim_queued(Offset::new(off), dead.stamp, me.get());
+        }
+    }
+
     /// Resolves dead participants' claims in the ring (a scan), then frees the arena blocks
     /// that dead `get_ref` guards held (a walk, skipped while no block is held); wakes both
     /// sides if anything was freed.
     fn recover(&self) {
-        let rep = self.ring.recover(self.obj.liveness());
+        let rep = self
+            .ring
+            .recover_with(self.obj.liveness(), |dead| self.free_staged(dead));
         let mut freed = u64::from(rep.tombstoned + rep.freed);
         if let Ok(me) = self.obj.me() {
             // An error is a corrupt arena, which the next allocation or free reports.
@@ -479,7 +501,11 @@ impl<T: Message> Queue<T> {
     fn unstick(&self, side: Side) -> bool {
         let sh = &*self.shared;
         let watch = &self.stuck[usize::from(side == Side::Tail)];
-        if watch.unstick(&sh.ring, side, sh.obj.liveness()).is_some() {
+        let staged = |dead: DeadWrite<'_>| sh.free_staged(dead);
+        if watch
+            .unstick(&sh.ring, side, sh.obj.liveness(), staged)
+            .is_some()
+        {
             wait::wake_all(&sh.bells());
             true
         } else {
@@ -883,7 +909,12 @@ impl<T: Message> Queue<T> {
                 let off = match block {
                     Some(off) => *off,
                     None => {
-                        let off = sh.arena.alloc(bytes.len(), ARCHIVE_ALIGN).ok()?;
+                        // Marked as ours until the slot takes it (see `mproc_shm::Arena`,
+                        // "Held blocks"): if we die before, recovery frees it.
+                        let off = sh
+                            .arena
+                            .alloc_marked(bytes.len(), ARCHIVE_ALIGN, me.get())
+                            .ok()?;
                         let Ok(p) = sh.arena.ptr(off, bytes.len()) else {
                             let _ = sh.arena.free(off);
                             return Some(Err(MessageError::Encode(
@@ -909,13 +940,24 @@ impl<T: Message> Queue<T> {
             Staged::Inline | Staged::Sent => TAG_INLINE,
             Staged::Arena(_) => TAG_ARENA,
         };
-        let r = sh.ring.try_push_with(me, |slot| {
+        let block = match staged {
+            Staged::Arena(Some(off)) => Some(*off),
+            _ => None,
+        };
+        let r = sh.ring.try_push_at(me, |stamp, slot| {
             let n = payload.len();
             if n + 1 > slot.len() {
                 return None;
             }
             slot[..n].copy_from_slice(payload);
             slot[n] = tag;
+            if let Some(off) = block {
+                // After the descriptor, before the commit: a death from here on leaves a
+                // claim whose payload names the block, which its recoverer frees.
+                let _ = sh.arena.mark_queued(off, stamp);
+                #[cfg(feature = "test-hooks")]
+                crate::fault::after_arena_handoff();
+            }
             Some(n + 1)
         });
         match r {

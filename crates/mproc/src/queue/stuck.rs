@@ -12,7 +12,7 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use mproc_ring::{Claim, MpmcRing, Recovered, Side};
+use mproc_ring::{Claim, DeadWrite, MpmcRing, Recovered, Side};
 
 /// How long one claim must be seen holding up a side before its claimant's liveness is
 /// asked (and how often it is asked again while the claimant lives). A live claimant holds
@@ -35,6 +35,7 @@ impl StuckWatch {
         ring: &MpmcRing,
         side: Side,
         alive: impl Fn(u32) -> bool,
+        on_dead_write: impl FnMut(DeadWrite<'_>),
     ) -> Option<Recovered> {
         let Some(claim) = ring.stuck_claim(side) else {
             self.seen.set(None);
@@ -48,7 +49,7 @@ impl StuckWatch {
                 }
                 // Ask at most once per interval while the claimant lives.
                 self.seen.set(Some((claim, now)));
-                let recovered = ring.recover_claim(claim, alive);
+                let recovered = ring.recover_claim_with(claim, alive, on_dead_write);
                 if recovered.is_some() {
                     self.seen.set(None);
                 }
