@@ -218,6 +218,9 @@ fn print_report(r: &Report) {
             ),
         );
         row("longest stall", format!("{:.2?}", r.longest_stall));
+        if let Some(leaked) = r.arena_leaked {
+            row("arena blocks left after drain", leaked);
+        }
     }
     if let Some(j) = &r.join {
         row(

@@ -186,6 +186,8 @@ pub(crate) enum Check {
     AcquireWait,
     /// More holders than permits, more permits than the initial value, or a refused release.
     OverGrant,
+    /// Arena blocks still allocated after the drain and a recovery pass (a leak).
+    ArenaLeak,
 }
 
 impl Check {
@@ -204,6 +206,7 @@ impl Check {
             Check::PermitsLost => "permits lost",
             Check::AcquireWait => "acquire wait",
             Check::OverGrant => "over-grant",
+            Check::ArenaLeak => "arena leak",
         }
     }
 }
@@ -243,6 +246,8 @@ pub(crate) struct Report {
     pub(crate) undelivered_committed: u64,
     pub(crate) lost: Option<u64>,
     pub(crate) rescued: u64,
+    /// Arena blocks still allocated after the drain (`None`: no arena here).
+    pub(crate) arena_leaked: Option<u64>,
     pub(crate) longest_stall: Duration,
     pub(crate) join: Option<JoinReport>,
     pub(crate) permits: Option<PermitReport>,
@@ -660,10 +665,39 @@ impl Storm<'_> {
         //    claims), so that the ledger can be checked in full.
         self.rescue();
         self.check_ledger(limits);
+        self.check_arena();
         match self.sc.kind {
             Kind::Joinable => self.check_join(limits),
             Kind::Semaphore => self.check_permits(limits),
             Kind::Queue => {}
+        }
+    }
+
+    /// After the drain (whose waits ran recovery passes), no arena block may stay allocated:
+    /// every message was delivered or counted, and dead producers' and consumers' blocks
+    /// were freed.
+    fn check_arena(&mut self) {
+        let stats = match &self.objects {
+            Objects::Queue(q) => q.arena_stats(),
+            Objects::Joinable(q) => q.queue().arena_stats(),
+            Objects::Sem(..) => return,
+        };
+        match stats {
+            Ok(s) => {
+                self.report.arena_leaked = Some(s.in_use_blocks);
+                if s.in_use_blocks > 0 {
+                    self.report.fail(
+                        Check::ArenaLeak,
+                        format!(
+                            "{} arena blocks ({} bytes) still allocated after the drain",
+                            s.in_use_blocks, s.in_use_bytes
+                        ),
+                    );
+                }
+            }
+            Err(e) => self
+                .report
+                .fail(Check::ArenaLeak, format!("arena stats failed: {e}")),
         }
     }
 

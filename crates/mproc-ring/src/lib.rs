@@ -106,7 +106,7 @@ pub use doorbell::Doorbell;
 pub mod fault;
 pub use layout::{AttachError, LayoutError, MAX_SLOT_SIZE, REGION_ALIGN, RingKind};
 pub use mpmc::{
-    Claim, DeadWrite, MAX_TRIES, MpmcRing, MpmcShape, Recovered, RecoveryReport, Side, TryPopError,
+    Claim, DeadClaim, MAX_TRIES, MpmcRing, MpmcShape, Recovered, RecoveryReport, Side, TryPopError,
     TryPushError,
 };
 pub use record::{

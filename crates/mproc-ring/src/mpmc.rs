@@ -351,15 +351,19 @@ pub enum Recovered {
     Freed,
 }
 
-/// A dead producer's claim, shown to a recovery hook ([`MpmcRing::recover_with`],
-/// [`MpmcRing::recover_claim_with`]) just before its slot is tombstoned.
+/// A dead participant's claim, shown to a recovery hook ([`MpmcRing::recover_with`],
+/// [`MpmcRing::recover_claim_with`]) just before its slot is resolved (a producer's
+/// tombstoned, a consumer's freed).
 #[derive(Debug)]
-pub struct DeadWrite<'a> {
+pub struct DeadClaim<'a> {
     /// The slot's stamp: the low 32 bits of the claimed position (what
-    /// [`MpmcRing::try_push_at`] told the producer).
+    /// [`MpmcRing::try_push_at`] told the producer of this lap).
     pub stamp: u32,
-    /// The whole payload area of the slot, as the producer left it: untrusted, possibly
-    /// half written (the producer died somewhere in its `fill`).
+    /// `Side::Tail` for a producer's claim (`WRITING`), `Side::Head` for a consumer's
+    /// (`READING`).
+    pub side: Side,
+    /// The whole payload area of the slot: a producer's as it left it (untrusted, possibly
+    /// half written); a consumer's is the committed message it was reading (untrusted too).
     pub payload: &'a [u8],
 }
 
@@ -1038,7 +1042,7 @@ impl MpmcRing {
 
     /// As [`try_push_with`](MpmcRing::try_push_with), also telling `fill` the *stamp* of the
     /// claimed slot: the low 32 bits of its position, which its slot word carries and a
-    /// recovery hook is shown ([`DeadWrite::stamp`]). A producer can record it next to
+    /// recovery hook is shown ([`DeadClaim::stamp`]). A producer can record it next to
     /// anything it hands to the queue out of line (an arena block), so that if it dies before
     /// committing, the recoverer can tell that exactly this slot named it.
     #[inline]
@@ -1267,21 +1271,22 @@ impl MpmcRing {
     /// nonzero report, notify both doorbells. The caller must not let a dead participant's id
     /// be reused before recovery has run (mproc-shm reclaims ids only when its table fills).
     pub fn recover(&self, alive: impl Fn(u32) -> bool) -> RecoveryReport {
-        self.recover_scan(alive, None::<fn(DeadWrite<'_>)>)
+        self.recover_scan(alive, None::<fn(DeadClaim<'_>)>)
     }
 
-    /// As [`recover`](MpmcRing::recover), showing `on_dead_write` the payload of every dead
-    /// producer's claim just before it is tombstoned ([`DeadWrite`]), so the layer above can
-    /// free what that payload names (an arena block the producer had staged).
+    /// As [`recover`](MpmcRing::recover), showing `on_dead_claim` the payload of every dead
+    /// participant's claim just before it is resolved ([`DeadClaim`]), so the layer above can
+    /// free what that payload names (an arena block a producer had staged, or a consumer was
+    /// reading).
     pub fn recover_with(
         &self,
         alive: impl Fn(u32) -> bool,
-        on_dead_write: impl FnMut(DeadWrite<'_>),
+        on_dead_claim: impl FnMut(DeadClaim<'_>),
     ) -> RecoveryReport {
-        self.recover_scan(alive, Some(on_dead_write))
+        self.recover_scan(alive, Some(on_dead_claim))
     }
 
-    fn recover_scan<H: FnMut(DeadWrite<'_>)>(
+    fn recover_scan<H: FnMut(DeadClaim<'_>)>(
         &self,
         alive: impl Fn(u32) -> bool,
         mut hook: Option<H>,
@@ -1411,7 +1416,7 @@ impl MpmcRing {
     /// recovery has run.
     #[must_use]
     pub fn recover_claim(&self, claim: Claim, alive: impl Fn(u32) -> bool) -> Option<Recovered> {
-        self.recover_one(claim, alive, None::<fn(DeadWrite<'_>)>)
+        self.recover_one(claim, alive, None::<fn(DeadClaim<'_>)>)
     }
 
     /// As [`recover_claim`](MpmcRing::recover_claim), with the hook of
@@ -1420,12 +1425,12 @@ impl MpmcRing {
         &self,
         claim: Claim,
         alive: impl Fn(u32) -> bool,
-        on_dead_write: impl FnMut(DeadWrite<'_>),
+        on_dead_claim: impl FnMut(DeadClaim<'_>),
     ) -> Option<Recovered> {
-        self.recover_one(claim, alive, Some(on_dead_write))
+        self.recover_one(claim, alive, Some(on_dead_claim))
     }
 
-    fn recover_one<H: FnMut(DeadWrite<'_>)>(
+    fn recover_one<H: FnMut(DeadClaim<'_>)>(
         &self,
         claim: Claim,
         alive: impl Fn(u32) -> bool,
@@ -1447,7 +1452,7 @@ impl MpmcRing {
     /// the slot only by a CAS from `w`, which nobody but the claimant (dead) or another
     /// recoverer moves: a live participant's slot is never touched, and a slot is resolved
     /// and counted once.
-    fn resolve_dead<H: FnMut(DeadWrite<'_>)>(
+    fn resolve_dead<H: FnMut(DeadClaim<'_>)>(
         &self,
         i: usize,
         w: u64,
@@ -1473,19 +1478,25 @@ impl MpmcRing {
         if alive(id as u32) {
             return None;
         }
-        if let (WRITING, Some(hook)) = (st, hook) {
-            // Before the tombstone: while the word says `WRITING(dead)` nobody writes the
-            // payload (its claimant is dead; a consumer waits, the next lap's producer cannot
-            // claim it), so it is stable to read. After the tombstone a consumer could pass
-            // it and a producer refill it. Racing recoverers may both show it; the hook must
-            // be idempotent (it acts by CAS on what the payload names).
+        if let Some(hook) = hook {
+            // Before the resolving CAS: while the word says `WRITING(dead)` or
+            // `READING(dead)` nobody writes the payload (its claimant is dead; consumers wait
+            // behind a write, and the next lap's producer cannot claim either), so it is
+            // stable to read. After the CAS a producer could refill it. Racing recoverers may
+            // both show it; the hook must be idempotent (it acts by CAS on what the payload
+            // names).
             let token = self.mem.guard(i).read();
             // SAFETY: the slot's payload run is in bounds (checked index); its claimant is
             // dead and nobody else writes a claimed slot (see above).
             let payload =
                 unsafe { core::slice::from_raw_parts(self.payload(i), self.slot as usize) };
-            hook(DeadWrite {
+            hook(DeadClaim {
                 stamp: p as u32,
+                side: if st == WRITING {
+                    Side::Tail
+                } else {
+                    Side::Head
+                },
                 payload,
             });
             crate::sync::end(token);

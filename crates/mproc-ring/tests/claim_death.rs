@@ -258,8 +258,8 @@ fn occupied_counts_messages_and_claims_not_tombstones() {
 
 /// `recover_with` shows the hook a dead producer's payload (as the producer left it: here
 /// the previous lap's bytes, since it died right after its claim) and its slot's stamp, once,
-/// before the tombstone; `try_push_at` tells a producer the same stamp. A dead reader's slot
-/// is freed without being shown.
+/// before the tombstone; `try_push_at` tells a producer the same stamp. A dead reader's claim
+/// is shown too, with the message it was reading.
 #[test]
 fn recovery_shows_a_dead_writers_payload_and_stamp() {
     let r = mpmc(1, 8);
@@ -306,9 +306,17 @@ fn recovery_shows_a_dead_writers_payload_and_stamp() {
     );
     r.try_push(id(1), b"ok").unwrap();
     assert_eq!(r.try_pop_vec(id(2)).unwrap(), b"ok");
-    // A dead reader's claim is freed, never shown.
+    // A dead reader's claim is shown too (the message it was reading), then freed.
     r.try_push(id(1), b"rd").unwrap();
     expect_killed(|| r.clone().with_fault_hook(|_| kill()).try_pop_vec(id(6)));
-    let rep = r.recover_with(|id| id != 6, |_| panic!("a read is not shown"));
+    let read = std::cell::RefCell::new(Vec::new());
+    let rep = r.recover_with(
+        |id| id != 6,
+        |dead| {
+            read.borrow_mut()
+                .push((dead.side, dead.payload[..2].to_vec()))
+        },
+    );
     assert_eq!(rep.freed, 1);
+    assert_eq!(*read.borrow(), [(mproc_ring::Side::Head, b"rd".to_vec())]);
 }

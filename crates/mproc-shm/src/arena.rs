@@ -259,6 +259,25 @@ pub enum ArenaError {
     },
 }
 
+/// What [`Arena::usage`] saw: a snapshot of the blocks, safe to take at any time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArenaUsage {
+    /// Bytes available for blocks (arena length minus its header).
+    pub capacity: u64,
+    /// Blocks allocated (including any leaked by a crashed process).
+    pub allocated_blocks: u64,
+    /// Their total size (rounded class sizes, headers included).
+    pub allocated_bytes: u64,
+    /// Blocks free for reuse by their size class.
+    pub free_blocks: u64,
+    /// Their total size.
+    pub free_bytes: u64,
+    /// The largest allocation (`alloc(size, 16)`) that would succeed now: from a free block
+    /// or from the never-carved rest. Blocks do not split or coalesce (see the module docs),
+    /// so this can be far below `free_bytes`.
+    pub largest_alloc_now: u64,
+}
+
 /// What [`Arena::check`] found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ArenaStats {
@@ -684,6 +703,18 @@ impl Arena {
         }
     }
 
+    /// A snapshot of the arena's blocks (one walk over the carved blocks' tags, no free-list
+    /// walk), safe while other processes allocate and free: each block is seen in one state
+    /// or another, so the figures are a consistent-enough picture for sizing, not an audit
+    /// (that is [`Arena::check`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaError::Corrupt`] if the walk meets a block header no valid execution writes.
+    pub fn usage(&self) -> Result<ArenaUsage, ArenaError> {
+        self.heap.usage()
+    }
+
     /// Walks every block and every free list and checks that they agree. Run it while no
     /// other thread or process allocates or frees (a test's quiescent point); concurrent
     /// use may make it report errors, never undefined behaviour.
@@ -1064,6 +1095,52 @@ impl<M: Words> Heap<M> {
             // Freed meanwhile: only a peer that broke the protocol gets here.
             Err(_) => Ok(false),
         }
+    }
+
+    /// [`Arena::usage`].
+    fn usage(&self) -> Result<ArenaUsage, ArenaError> {
+        let corrupt = |offset, reason| Err(ArenaError::Corrupt { offset, reason });
+        // Acquire: pairs with the AcqRel CASes of `bump`: every block below it has its tag.
+        let bump = self
+            .bump()
+            .load(Ordering::Acquire)
+            .clamp(FIRST_BLOCK, self.len);
+        let mut u = ArenaUsage {
+            capacity: self.capacity(),
+            ..ArenaUsage::default()
+        };
+        let mut largest_free_class = None;
+        let mut p = FIRST_BLOCK;
+        while p < bump {
+            // Acquire: pairs with the tag CASes.
+            let Some(t) = parse_tag(self.word(p).load(Ordering::Acquire)) else {
+                return corrupt(p, "no block tag");
+            };
+            if u64::from(t.unit) * UNIT != p || t.class >= self.num_classes {
+                return corrupt(p, "tag does not match its position");
+            }
+            let size = class_size(t.class);
+            match t.state {
+                ST_ALLOC | ST_ALLOC_SHIFTED => {
+                    u.allocated_blocks += 1;
+                    u.allocated_bytes += size;
+                }
+                ST_FREE => {
+                    u.free_blocks += 1;
+                    u.free_bytes += size;
+                    largest_free_class = largest_free_class.max(Some(t.class));
+                }
+                _ => return corrupt(p, "bad block state"),
+            }
+            p += size;
+        }
+        // The largest class the never-carved rest can still hold.
+        let rest = self.len - bump;
+        let carvable = (0..self.num_classes).rev().find(|&c| class_size(c) <= rest);
+        u.largest_alloc_now = largest_free_class
+            .max(carvable)
+            .map_or(0, |c| class_size(c) - BLOCK_HEADER);
+        Ok(u)
     }
 
     /// [`Arena::reclaim_dead`].

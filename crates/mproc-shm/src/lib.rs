@@ -70,7 +70,7 @@ mod sys;
 pub mod test_hooks;
 mod words;
 
-pub use arena::{Arena, ArenaError, ArenaStats};
+pub use arena::{Arena, ArenaError, ArenaStats, ArenaUsage};
 pub use error::{OffsetError, RegisterError, SegmentError};
 pub use header::{
     CREATOR_LOCK, DEFAULT_PARTICIPANTS, HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAX_PARTICIPANTS,

@@ -275,4 +275,28 @@ fn a_producer_killed_mid_put_leaks_no_arena_block() {
         .expect("the blocked producer's staged block was freed");
     assert_eq!(q.lost(), 0, "nothing was in the queue");
     assert_eq!(q.get().unwrap(), vec![4; BIG]);
+    assert_eq!(q.arena_stats().unwrap().in_use_blocks, 0, "nothing leaked");
+}
+
+/// Dies right after claiming the next item's slot (a 20 KiB, out-of-line item).
+fn dies_getting_big((q,): (Queue<Vec<u8>>,)) {
+    mproc::fault::die_after_next_get_claim();
+    let _ = q.get();
+    unreachable!("the get claim kills this process");
+}
+
+/// A consumer killed holding the slot of an out-of-line item: the item is counted lost and its
+/// arena block freed by the recovery that frees the slot (before: leaked for good).
+#[test]
+fn a_consumer_killed_mid_get_frees_the_items_arena_block() {
+    const BIG: usize = 20 * 1024;
+    let q: Queue<Vec<u8>> = Queue::builder().arena_size(64 * 1024).create().unwrap();
+    q.put(vec![1; BIG]).unwrap();
+    let p = start(dies_getting_big, (q.clone(),));
+    assert_killed(&p);
+    q.put_timeout(vec![2; BIG], LONG)
+        .expect("the dead consumer's block was freed");
+    assert_eq!(q.lost(), 1);
+    assert_eq!(q.get().unwrap(), vec![2; BIG]);
+    assert_eq!(q.arena_stats().unwrap().in_use_blocks, 0, "nothing leaked");
 }

@@ -125,7 +125,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mproc_futex::Deadline;
-use mproc_ring::{DeadWrite, MpmcRing, MpmcShape, Side, TryPopError, TryPushError};
+use mproc_ring::{DeadClaim, MpmcRing, MpmcShape, Side, TryPopError, TryPushError};
 use mproc_shm::{Arena, Offset};
 use rkyv::Archived;
 use rkyv::util::AlignedVec;
@@ -174,10 +174,12 @@ impl Shared {
         [self.ring.items_doorbell(), self.ring.space_doorbell()]
     }
 
-    /// A dead producer's claim is about to be tombstoned: free the arena block its payload
+    /// A dead participant's claim is about to be resolved: free the arena block its payload
     /// names, if the block is still handed to exactly that slot (`Arena::reclaim_queued`;
-    /// the payload is untrusted and may be half written).
-    fn free_staged(&self, dead: DeadWrite<'_>) {
+    /// the payload is untrusted, a producer's may be half written). A dead producer's block
+    /// was never delivered; a dead consumer's was being read (the ring counts the item in
+    /// `lost()`), or already freed by it (then the stamp no longer matches).
+    fn free_staged(&self, dead: DeadClaim<'_>) {
         let p = dead.payload;
         if p.len() <= DESC_LEN || p[DESC_LEN] != TAG_ARENA {
             return;
@@ -210,6 +212,27 @@ impl Shared {
             wait::wake_all(&self.bells());
         }
     }
+}
+
+/// How a queue's arena is used ([`Queue::arena_stats`]). Out-of-line messages (larger than
+/// a slot) each take one block, rounded up to a power of two with a 16-byte header; blocks
+/// are reused per size and never split or merged, so `largest_message_now` can be far below
+/// the free bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ArenaStats {
+    /// Bytes the arena can give to blocks.
+    pub capacity: u64,
+    /// Bytes in blocks now allocated: messages in the queue or being put or read, `get_ref`
+    /// guards, and blocks leaked by a process killed inside the allocator itself.
+    pub in_use_bytes: u64,
+    /// Those blocks.
+    pub in_use_blocks: u64,
+    /// The largest encoded message that would find room now.
+    pub largest_message_now: usize,
+    /// The largest encoded message the arena can ever hold (a larger one is
+    /// [`MessageError::TooLarge`] at once).
+    pub max_message: usize,
 }
 
 /// A handle to a shared, bounded, multi-producer multi-consumer queue of `T`s — Python's
@@ -501,7 +524,7 @@ impl<T: Message> Queue<T> {
     fn unstick(&self, side: Side) -> bool {
         let sh = &*self.shared;
         let watch = &self.stuck[usize::from(side == Side::Tail)];
-        let staged = |dead: DeadWrite<'_>| sh.free_staged(dead);
+        let staged = |dead: DeadClaim<'_>| sh.free_staged(dead);
         if watch
             .unstick(&sh.ring, side, sh.obj.liveness(), staged)
             .is_some()
@@ -560,6 +583,25 @@ impl<T: Message> Queue<T> {
         self.shared.ring.lost_writes()
             + self.shared.ring.lost_reads()
             + self.shared.arena.held_reclaimed()
+    }
+
+    /// How the queue's arena (where messages larger than a slot travel) is used now: a
+    /// snapshot for sizing [`QueueBuilder::arena_size`], safe to take while others put and
+    /// get. No Python counterpart.
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError::Corrupt`] if the arena's block headers are corrupt.
+    pub fn arena_stats(&self) -> Result<ArenaStats, MessageError> {
+        let a = &self.shared.arena;
+        let u = a.usage().map_err(|_| MessageError::Corrupt)?;
+        Ok(ArenaStats {
+            capacity: u.capacity,
+            in_use_bytes: u.allocated_bytes,
+            in_use_blocks: u.allocated_blocks,
+            largest_message_now: usize::try_from(u.largest_alloc_now).unwrap_or(usize::MAX),
+            max_message: a.max_alloc(),
+        })
     }
 
     /// Times the queue's ring was found corrupt (a buggy or hostile peer broke one of its

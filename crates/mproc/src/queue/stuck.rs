@@ -12,7 +12,7 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use mproc_ring::{Claim, DeadWrite, MpmcRing, Recovered, Side};
+use mproc_ring::{Claim, DeadClaim, MpmcRing, Recovered, Side};
 
 /// How long one claim must be seen holding up a side before its claimant's liveness is
 /// asked (and how often it is asked again while the claimant lives). A live claimant holds
@@ -35,7 +35,7 @@ impl StuckWatch {
         ring: &MpmcRing,
         side: Side,
         alive: impl Fn(u32) -> bool,
-        on_dead_write: impl FnMut(DeadWrite<'_>),
+        on_dead_claim: impl FnMut(DeadClaim<'_>),
     ) -> Option<Recovered> {
         let Some(claim) = ring.stuck_claim(side) else {
             self.seen.set(None);
@@ -49,7 +49,7 @@ impl StuckWatch {
                 }
                 // Ask at most once per interval while the claimant lives.
                 self.seen.set(Some((claim, now)));
-                let recovered = ring.recover_claim_with(claim, alive, on_dead_write);
+                let recovered = ring.recover_claim_with(claim, alive, on_dead_claim);
                 if recovered.is_some() {
                     self.seen.set(None);
                 }
