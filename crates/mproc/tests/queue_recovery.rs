@@ -300,3 +300,30 @@ fn a_consumer_killed_mid_get_frees_the_items_arena_block() {
     assert_eq!(q.get().unwrap(), vec![2; BIG]);
     assert_eq!(q.arena_stats().unwrap().in_use_blocks, 0, "nothing leaked");
 }
+
+/// The documented maximum message size of an arena holds exactly: `arena_size(2 * n + 4096)`
+/// takes any message up to `n` bytes, and `arena_stats().max_message` is what `TooLarge`
+/// reports.
+#[test]
+fn arena_size_holds_the_documented_maximum() {
+    for n in [1000usize, 20_000, 70_000, 300_000] {
+        let q: Queue<Vec<u8>> = Queue::builder()
+            .arena_size(2 * n as u64 + 4096)
+            .create()
+            .unwrap();
+        let stats = q.arena_stats().unwrap();
+        assert!(stats.max_message >= n, "{n}: max {}", stats.max_message);
+        // An encoded Vec<u8> of n bytes is n plus a few bytes of rkyv framing.
+        q.put_timeout(vec![7; n - 64], LONG).unwrap();
+        assert_eq!(q.get().unwrap().len(), n - 64);
+        match q.put_nowait(vec![0; stats.max_message + 1]) {
+            Err(TryPutError::Message(_, mproc::MessageError::TooLarge { max, .. })) => {
+                assert_eq!(max, stats.max_message)
+            }
+            other => panic!(
+                "{n}: expected TooLarge, got {:?}",
+                other.map_err(|e| e.to_string())
+            ),
+        }
+    }
+}

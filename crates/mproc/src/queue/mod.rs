@@ -309,6 +309,15 @@ impl<T: Message> QueueBuilder<T> {
 
     /// Bytes of shared heap for messages larger than a slot (0: none, so such messages are
     /// refused). Default [`DEFAULT_ARENA_SIZE`].
+    ///
+    /// Each out-of-line message takes one block: its encoded length plus a 16-byte header,
+    /// rounded up to a power of two (at least 64 bytes). The arena keeps 2,176 bytes for
+    /// its own header, so the largest message it can ever hold is `2^k - 16` bytes, where
+    /// `2^k` is the largest power of two at most `bytes - 2176` — about half of `bytes`
+    /// when `bytes` is just above a power of two (a 64 KiB arena holds messages of up to
+    /// 32,752 bytes; `arena_size(2 * n + 4096)` holds any message up to `n`). A larger message
+    /// is [`MessageError::TooLarge`] at once; [`Queue::arena_stats`] reports the exact
+    /// maximum and what fits now. Blocks are reused per size, never split or merged.
     pub fn arena_size(mut self, bytes: u64) -> Self {
         self.arena_size = bytes;
         self
