@@ -689,8 +689,9 @@ impl Storm<'_> {
                     self.report.fail(
                         Check::ArenaLeak,
                         format!(
-                            "{} arena blocks ({} bytes) still allocated after the drain",
-                            s.in_use_blocks, s.in_use_bytes
+                            "{} arena blocks ({} bytes) still allocated after the drain, {} of \
+                             them recorded to nobody (killed inside the allocator)",
+                            s.in_use_blocks, s.in_use_bytes, s.in_use_unowned_blocks
                         ),
                     );
                 }

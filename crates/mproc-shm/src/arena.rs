@@ -272,6 +272,10 @@ pub struct ArenaUsage {
     pub free_blocks: u64,
     /// Their total size.
     pub free_bytes: u64,
+    /// Allocated blocks by holder word (see the module docs, "Held blocks"): `[unmarked,
+    /// WRITING, QUEUED, HELD, RECLAIMING]`. After every process that used the arena has
+    /// gone and a recovery pass ran, a block left here shows where it leaked.
+    pub allocated_by_mark: [u64; 5],
     /// The largest allocation (`alloc(size, 16)`) that would succeed now: from a free block
     /// or from the never-carved rest. Blocks do not split or coalesce (see the module docs),
     /// so this can be far below `free_bytes`.
@@ -613,9 +617,7 @@ impl Arena {
         align: usize,
         writer: u32,
     ) -> Result<Offset<u8>, ArenaError> {
-        let off = self.heap.alloc(size, align)?;
-        self.heap.mark(off, HOLDER_WRITING, writer)?;
-        Ok(off)
+        self.heap.alloc_marked(size, align, writer)
     }
 
     /// Hands the block at `offset` (allocated with [`Arena::alloc_marked`] by this process)
@@ -781,16 +783,23 @@ impl<M: Words> Heap<M> {
 
     /// [`Arena::alloc`].
     fn alloc(&self, size: usize, align: usize) -> Result<Offset<u8>, ArenaError> {
+        self.alloc_with(size, align, 0)
+    }
+
+    /// [`Arena::alloc`], writing `mark` (a holder word, or 0 for none) into the block's
+    /// holder word the moment the block becomes ours, before its tag says allocated (pop) or
+    /// right after the carving CAS (carve): a process killed later leaves a marked block.
+    fn alloc_with(&self, size: usize, align: usize, mark: u64) -> Result<Offset<u8>, ArenaError> {
         if !align.is_power_of_two() || align > MAX_ALIGN {
             return Err(ArenaError::InvalidLayout { size, align });
         }
         let class = self
             .class_for(size, align)
             .ok_or(ArenaError::OutOfMemory { size, align })?;
-        let block = match self.pop(class)? {
+        let block = match self.pop(class, mark)? {
             Some(b) => b,
             None => self
-                .carve(class)?
+                .carve(class, mark)?
                 .ok_or(ArenaError::OutOfMemory { size, align })?,
         };
         // The block is ours: compute where the data goes.
@@ -811,7 +820,7 @@ impl<M: Words> Heap<M> {
     }
 
     /// Pops a block of `class` from its free list.
-    fn pop(&self, class: u32) -> Result<Option<u64>, ArenaError> {
+    fn pop(&self, class: u32, mark: u64) -> Result<Option<u64>, ArenaError> {
         let head = self.head(class);
         loop {
             // SYNC POINT: Acquire pairs with the Release CAS in `push`: the link and the
@@ -850,6 +859,12 @@ impl<M: Words> Heap<M> {
                         reason: "block on a free list is not free",
                     });
                 }
+                if mark != 0 {
+                    // Release: a reclaimer that reads the mark sees the block as ours. A
+                    // process killed before this store leaves a free-tagged block on no list
+                    // (`unlisted_free_blocks`), never an unmarked allocated one.
+                    self.word(block + 8).store(mark, Ordering::Release);
+                }
                 // Relaxed: the offset reaches other processes through a channel with its
                 // own Release/Acquire, which carries this store.
                 tag.store(make_tag(ST_ALLOC, class, unit), Ordering::Relaxed);
@@ -860,7 +875,7 @@ impl<M: Words> Heap<M> {
     }
 
     /// Carves a fresh block of `class` at the bump pointer (with helping; see module docs).
-    fn carve(&self, class: u32) -> Result<Option<u64>, ArenaError> {
+    fn carve(&self, class: u32, mark: u64) -> Result<Option<u64>, ArenaError> {
         let bump = self.bump();
         let size = class_size(class);
         loop {
@@ -886,6 +901,10 @@ impl<M: Words> Heap<M> {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
+                    if mark != 0 {
+                        // Release: as in `pop`; the next instruction after the claim.
+                        self.word(b + 8).store(mark, Ordering::Release);
+                    }
                     // Move the bump pointer past our block, unless someone helped already.
                     // AcqRel: pairs with the Acquire load of `bump` above.
                     if bump
@@ -1044,6 +1063,19 @@ impl<M: Words> Heap<M> {
         }
     }
 
+    /// [`Arena::alloc_marked`]: the count first (a death after it over-counts), then the
+    /// block, marked as it is claimed.
+    fn alloc_marked(
+        &self,
+        size: usize,
+        align: usize,
+        writer: u32,
+    ) -> Result<Offset<u8>, ArenaError> {
+        self.add_to(HELD_NOW_AT, 1);
+        self.alloc_with(size, align, holder_word(HOLDER_WRITING, writer))
+            .inspect_err(|_| self.add_to(HELD_NOW_AT, -1))
+    }
+
     /// [`Arena::hold`].
     fn hold(&self, offset: Offset<u8>, holder: u32) -> Result<(), ArenaError> {
         self.mark(offset, HOLDER_HELD, holder)
@@ -1124,6 +1156,16 @@ impl<M: Words> Heap<M> {
                 ST_ALLOC | ST_ALLOC_SHIFTED => {
                     u.allocated_blocks += 1;
                     u.allocated_bytes += size;
+                    // Acquire: pairs with the Release store of a mark.
+                    let mark = parse_holder(self.word(p + 8).load(Ordering::Acquire));
+                    let i = match mark.map(|(state, _)| state) {
+                        Some(HOLDER_WRITING) => 1,
+                        Some(HOLDER_QUEUED) => 2,
+                        Some(HOLDER_HELD) => 3,
+                        Some(HOLDER_RECLAIMING) => 4,
+                        _ => 0,
+                    };
+                    u.allocated_by_mark[i] += 1;
                 }
                 ST_FREE => {
                     u.free_blocks += 1;
@@ -1421,9 +1463,7 @@ pub mod model {
             align: usize,
             writer: u32,
         ) -> Result<Offset<u8>, ArenaError> {
-            let off = self.heap.alloc(size, align)?;
-            self.heap.mark(off, super::HOLDER_WRITING, writer)?;
-            Ok(off)
+            self.heap.alloc_marked(size, align, writer)
         }
 
         /// As [`Arena::mark_queued`](super::Arena::mark_queued).

@@ -228,6 +228,12 @@ pub struct ArenaStats {
     pub in_use_bytes: u64,
     /// Those blocks.
     pub in_use_blocks: u64,
+    /// Of those, blocks recorded to no process and no slot. Every block a queue operation
+    /// holds is recorded (to its producer, its slot or its `get_ref` guard), except in the
+    /// few instructions between the allocator handing it out and the operation recording it,
+    /// or inside the allocator itself; so when every process that used the queue is gone and
+    /// a recovery pass has run, these are blocks leaked by a process killed right there.
+    pub in_use_unowned_blocks: u64,
     /// The largest encoded message that would find room now.
     pub largest_message_now: usize,
     /// The largest encoded message the arena can ever hold (a larger one is
@@ -608,6 +614,7 @@ impl<T: Message> Queue<T> {
             capacity: u.capacity,
             in_use_bytes: u.allocated_bytes,
             in_use_blocks: u.allocated_blocks,
+            in_use_unowned_blocks: u.allocated_by_mark[0],
             largest_message_now: usize::try_from(u.largest_alloc_now).unwrap_or(usize::MAX),
             max_message: a.max_alloc(),
         })
