@@ -57,9 +57,11 @@
 //! free-list link while it is free) then holds `HELD(id)`. [`Arena::reclaim_dead`] walks the
 //! carved blocks and frees every block held by a dead participant, counting it
 //! ([`Arena::held_reclaimed`]): one CAS of the holder word from `HELD(dead)` to
-//! `RECLAIMING(me)` elects the reclaimer (and counts), then the block is freed as by
-//! [`Arena::free`]. A reclaimer that dies between the two leaves `RECLAIMING(dead)`, which the
-//! next walk frees without counting again. The holder's own `free` overwrites the word with a
+//! `RECLAIMING(me)` elects the reclaimer, which frees the block as [`Arena::free`] does and
+//! then counts it. A reclaimer that dies after its CAS leaves `RECLAIMING(dead)`, which the
+//! next walk frees without counting (an uncounted loss, never a count of a block that was
+//! not reclaimed); a holder killed inside its own `free` leaves a free block, which the walk
+//! skips. The holder's own `free` overwrites the word with a
 //! link as usual. Marking is a plain store by the one process that owns the block: a process
 //! killed between receiving the block and marking it leaks it, uncounted (its caller's
 //! documented window). A header count of blocks marked held lets the walk be skipped when
@@ -1250,16 +1252,25 @@ impl<M: Words> Heap<M> {
             return Ok(false);
         }
         // Only a held block was an item somebody had received; a `WRITING` one was never
-        // committed, a `RECLAIMING` one was counted by the reclaimer that died.
+        // committed, and a `RECLAIMING` one belongs to a reclaimer that died (see below).
         let counted = state == HOLDER_HELD;
-        if counted {
-            self.add_to(HELD_RECLAIMED_AT, 1);
-        }
         let data = match t.state {
             ST_ALLOC => p + BLOCK_HEADER,
             _ => self.shifted_data(p, t)?,
         };
-        self.free(Offset::new(self.base_offset + data))?;
+        match self.free(Offset::new(self.base_offset + data)) {
+            Ok(()) => {}
+            // The holder was killed inside its own `free`, after the tag CAS and before the
+            // push rewrote this word: the block is free (on no list: the allocator's own
+            // documented leak), nothing is left to reclaim, and no item to count.
+            Err(ArenaError::DoubleFree { .. } | ArenaError::BadOffset { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        // Counted once freed: a reclaimer killed between the two leaves an uncounted loss,
+        // never a count of a block that was not reclaimed.
+        if counted {
+            self.add_to(HELD_RECLAIMED_AT, 1);
+        }
         Ok(counted)
     }
 
