@@ -565,7 +565,8 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
             };
             let image = c.begin(slot.map(|(i, _)| i))?;
             if from_value {
-                c.put32(&self.value, value - n)?;
+                // The image, not `value`: a reclaim above may have given units back into it.
+                c.put32(&self.value, image.value - n)?;
             }
             match slot {
                 Some((i, mine)) => {

@@ -552,7 +552,6 @@ fn dead_entry_is_freed_and_reused() {
 /// Here: one entry, 5 takes a permit and dies, 6 takes one: 5's permit must come back first,
 /// leaving value 1; the ledger leaves 0 (and reclaimed says 1 came back).
 #[test]
-#[ignore = "fails: Ledger::take_with loses the permits its own reclaim gave back to value (src bug)"]
 fn take_into_a_full_table_keeps_the_dead_holders_permits() {
     let mut r = Rig::<1>::new(Mode::Permits { bound: 2 }, 2);
     r.act(5, Act::Take(1));
@@ -904,7 +903,6 @@ proptest! {
     /// Two entries for three participants and their successors: untracked takes, and takes
     /// that must first give the dead holders' units back.
     #[test]
-    #[ignore = "fails: Ledger::take_with loses the permits its own reclaim gave back to value (src bug)"]
     fn matches_model_two_entries(
         (mode, init) in mode(),
         steps in proptest::collection::vec(step(), 0..60),
