@@ -2,58 +2,7 @@
 //! dead participant held can be given back — the mechanism under the robust semaphores and
 //! JoinableQueue's task count.
 //!
-//! # What it records
-//!
-//! * `value`: a `u32` the owner of the ledger exposes and sleeps on (a semaphore's permits;
-//!   unused, always 0, for a task count).
-//! * One [`LEDGER_ENTRIES`]-long table of entries `{ id, held }`: participant `id` holds `held`
-//!   units (permits taken and not given back; tasks taken and not done).
-//! * `unattributed`: units given back by participants that held none. Python lets any process
-//!   release a semaphore or call `task_done`, so a give by a non-holder may well have been
-//!   made on a holder's behalf; which holder is unknowable.
-//! * `untracked`: units taken by participants that found no free entry (every entry in use by
-//!   a live holder). They are never given back for a dead participant.
-//! * `outstanding = Σ held + untracked − unattributed` (a wrapping `u64` read as `i64`: a
-//!   semaphore released more often than acquired, a signal, is negative), and `reclaimed`,
-//!   the units given back for dead participants so far.
-//!
-//! # The rule for a dead participant
-//!
-//! When participant `d` is found dead holding `h` units, the ledger gives back
-//! `max(0, h − unattributed)` of them and lowers `unattributed` by `min(h, unattributed)`:
-//! every give by a non-holder is taken to have been made on the dead holder's behalf. The rule
-//! never gives back a unit somebody alive still holds (so a `BoundedSemaphore` never exceeds
-//! its bound and a later rightful release never fails), at the price of keeping a unit
-//! ungiven when a non-holder's give was in truth made for a *live* holder; that unit comes
-//! back when that holder dies. Invariant, kept by every operation:
-//! `value + outstanding` is constant (the initial value, for a semaphore without foreign
-//! releases and with no dead holders outstanding).
-//!
-//! # Crash safety: one robust lock and an undo journal
-//!
-//! Every change happens under a [`RawLock`] (the ledger's `guard`) whose word names its
-//! holder, and is journaled: before writing anything, the holder copies every word the change
-//! may touch (`value`, `unattributed`, `untracked`, `outstanding`, `reclaimed`, and the one
-//! entry) into the journal and sets `journal.active`; it clears `active` when done. A
-//! participant that takes the guard over from a dead holder (`OwnerDied`) restores the
-//! journal if it is active — the interrupted change is undone, whichever store it died after
-//! — then marks the guard consistent. The dead caller never returned, so undoing its change
-//! is as good as never having made it; a completed change that died only before clearing
-//! `active` is undone too, which the rule above then accounts for (a dead acquirer's permit
-//! goes back either way). A death during a restore leaves `active` set, and the next taker
-//! restores again (restoring is idempotent).
-//!
-//! The words are plain atomics read `Relaxed` under the guard (stored `Release`, for the
-//! lock-free readers of `value` and `outstanding`): the guard's
-//! Acquire/Release orders them between live holders, and a takeover after a death follows
-//! the liveness answer "dead", which in the facade is the kernel releasing the dead process's
-//! lock (in loom models, a flag stored with Release after the dead thread's last step and
-//! loaded with Acquire by the liveness closure).
-//!
-//! Every word is untrusted: a hostile peer can make counts wrong (early or late wake-ups,
-//! permits that appear or vanish), never undefined behaviour; entry indices come from this
-//! process's own scan, never from shared memory. Verified by loom models that kill a
-//! participant after every single store of every operation (`tests/loom_ledger.rs`).
+//! See [`Ledger`] for the design, the rules and what a death does.
 
 use std::fmt;
 
@@ -247,8 +196,61 @@ pub enum GiveError {
 }
 
 /// A shared counter with a per-participant ledger of who holds what (see the
-/// [module docs](self)). `#[repr(C)]`, all atomics: all-zero bytes are an empty ledger with
+/// sections below). `#[repr(C)]`, all atomics: all-zero bytes are an empty ledger with
 /// value 0.
+///
+/// # What it records
+///
+/// * `value`: a `u32` the owner of the ledger exposes and sleeps on (a semaphore's permits;
+///   unused, always 0, for a task count).
+/// * One [`LEDGER_ENTRIES`]-long table of entries `{ id, held }`: participant `id` holds `held`
+///   units (permits taken and not given back; tasks taken and not done).
+/// * `unattributed`: units given back by participants that held none. Python lets any process
+///   release a semaphore or call `task_done`, so a give by a non-holder may well have been
+///   made on a holder's behalf; which holder is unknowable.
+/// * `untracked`: units taken by participants that found no free entry (every entry in use by
+///   a live holder). They are never given back for a dead participant.
+/// * `outstanding = Σ held + untracked − unattributed` (a wrapping `u64` read as `i64`: a
+///   semaphore released more often than acquired, a signal, is negative), and `reclaimed`,
+///   the units given back for dead participants so far.
+///
+/// # The rule for a dead participant
+///
+/// When participant `d` is found dead holding `h` units, the ledger gives back
+/// `max(0, h − unattributed)` of them and lowers `unattributed` by `min(h, unattributed)`:
+/// every give by a non-holder is taken to have been made on the dead holder's behalf. The rule
+/// never gives back a unit somebody alive still holds (so a `BoundedSemaphore` never exceeds
+/// its bound and a later rightful release never fails), at the price of keeping a unit
+/// ungiven when a non-holder's give was in truth made for a *live* holder; that unit comes
+/// back when that holder dies. Invariant, kept by every operation:
+/// `value + outstanding` is constant (the initial value, for a semaphore without foreign
+/// releases and with no dead holders outstanding).
+///
+/// # Crash safety: one robust lock and an undo journal
+///
+/// Every change happens under a [`RawLock`] (the ledger's `guard`) whose word names its
+/// holder, and is journaled: before writing anything, the holder copies every word the change
+/// may touch (`value`, `unattributed`, `untracked`, `outstanding`, `reclaimed`, and the one
+/// entry) into the journal and sets `journal.active`; it clears `active` when done. A
+/// participant that takes the guard over from a dead holder (`OwnerDied`) restores the
+/// journal if it is active — the interrupted change is undone, whichever store it died after
+/// — then marks the guard consistent. The dead caller never returned, so undoing its change
+/// is as good as never having made it; a completed change that died only before clearing
+/// `active` is undone too, which the rule above then accounts for (a dead acquirer's permit
+/// goes back either way). A death during a restore leaves `active` set, and the next taker
+/// restores again (restoring is idempotent).
+///
+/// The words are plain atomics read `Relaxed` under the guard (stored `Release`, for the
+/// lock-free readers of `value` and `outstanding`): the guard's
+/// Acquire/Release orders them between live holders, and a takeover after a death follows
+/// the liveness answer "dead", which in the facade is the kernel releasing the dead process's
+/// lock (in loom models, a flag stored with Release after the dead thread's last step and
+/// loaded with Acquire by the liveness closure).
+///
+/// Every word is untrusted: a hostile peer can make counts wrong (early or late wake-ups,
+/// permits that appear or vanish), never undefined behaviour; entry indices come from this
+/// process's own scan, never from shared memory. Verified by loom models that kill a
+/// participant after every single store of every operation (`tests/loom_ledger.rs`).
 ///
 /// # Examples
 ///
@@ -668,7 +670,7 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
         Ok(())
     }
 
-    /// Gives back what dead participants held (see the rule in the [module docs](self)),
+    /// Gives back what dead participants held (see the rule in the [`Ledger`] docs),
     /// asking `who.liveness` about every other participant with an entry; returns the units
     /// given back (into `value` if `to_value`).
     ///

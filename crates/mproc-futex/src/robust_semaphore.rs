@@ -1,25 +1,7 @@
 //! [`RobustSemaphore`]: a counting semaphore (optionally bounded) that gives back the permits
 //! of a participant that dies holding them.
 //!
-//! Built on a [`Ledger`]: the permits are the ledger's value (the futex word sleepers wait
-//! on), each acquire records the permit as held by the caller and each release gives one back
-//! from what the caller holds (a release by a participant that holds none is allowed, as in
-//! Python, and counted as a give "by a non-holder"). The rule for a dead holder is the
-//! ledger's: its permits come back **less every release made by a participant that held
-//! none**, since such a release may have been made on its behalf. So a permit is never
-//! returned twice and a `BoundedSemaphore` never passes its bound; a permit a non-holder
-//! released for a *live* holder while a dead one still held one comes back only when that
-//! live holder dies too.
-//!
-//! Who notices a death: an acquirer that has slept a check interval (1 ms, doubling to
-//! [`CHECK_INTERVAL_MAX`]) without a permit asks the liveness about every entry that holds
-//! permits and gives a dead holder's back ([`RobustSemaphore::reclaim_dead`], which a polling
-//! caller may also run itself). So a survivor blocked on a dead holder's permit gets it within
-//! about one check interval plus the time to ask the kernel.
-//!
-//! Compared with the lock-free [`Semaphore`](crate::Semaphore): every acquire and release
-//! takes the ledger's robust guard (one uncontended CAS and one release store more), and the
-//! value is about 1.2 KiB instead of 8 bytes.
+//! See [`RobustSemaphore`] for the design, the rules and what a death does.
 
 use std::fmt;
 
@@ -29,9 +11,29 @@ use crate::lock::{CHECK_INTERVAL_MAX, CHECK_INTERVAL_MIN};
 use crate::sync::{AtomicU32, Ordering, fence};
 use crate::waiter::{Futex, Waiter};
 
-/// A counting semaphore whose permits come back when their holder dies (see the
-/// [module docs](self)). `#[repr(C)]`, atomics only. All-zero bytes are a semaphore with no
+/// A counting semaphore whose permits come back when their holder dies (see below).
+/// `#[repr(C)]`, atomics only. All-zero bytes are a semaphore with no
 /// permit and bound 0; call [`init`](Self::init) before use.
+///
+/// Built on a [`Ledger`]: the permits are the ledger's value (the futex word sleepers wait
+/// on), each acquire records the permit as held by the caller and each release gives one back
+/// from what the caller holds (a release by a participant that holds none is allowed, as in
+/// Python, and counted as a give "by a non-holder"). The rule for a dead holder is the
+/// ledger's: its permits come back **less every release made by a participant that held
+/// none**, since such a release may have been made on its behalf. So a permit is never
+/// returned twice and a `BoundedSemaphore` never passes its bound; a permit a non-holder
+/// released for a *live* holder while a dead one still held one comes back only when that
+/// live holder dies too.
+///
+/// Who notices a death: an acquirer that has slept a check interval (1 ms, doubling to
+/// [`CHECK_INTERVAL_MAX`]) without a permit asks the liveness about every entry that holds
+/// permits and gives a dead holder's back ([`RobustSemaphore::reclaim_dead`], which a polling
+/// caller may also run itself). So a survivor blocked on a dead holder's permit gets it within
+/// about one check interval plus the time to ask the kernel.
+///
+/// Compared with the lock-free [`Semaphore`](crate::Semaphore): every acquire and release
+/// takes the ledger's robust guard (one uncontended CAS and one release store more), and the
+/// value is about 1.2 KiB instead of 8 bytes.
 ///
 /// # Examples
 ///

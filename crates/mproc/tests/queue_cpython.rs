@@ -582,7 +582,12 @@ fn test_queue_feeder_donot_stop_onexc() {
     fn refused(r: Result<(), PutError<Item>>) {
         match r {
             Err(PutError::Message(Item::Bad(NotSerializable), MessageError::Encode(e))) => {
-                assert!(e.contains("NotSerializable"), "{e}");
+                // rkyv's error text names the type only in debug builds (rancor keeps no
+                // error information in release); either way it is an encoding error.
+                assert!(
+                    !cfg!(debug_assertions) || e.contains("NotSerializable"),
+                    "{e}"
+                );
             }
             other => panic!("put(NotSerializable()): {other:?}"),
         }
