@@ -226,7 +226,7 @@ pub enum GiveError {
 /// `value + outstanding` is constant (the initial value, for a semaphore without foreign
 /// releases and with no dead holders outstanding).
 ///
-/// # Crash safety: one robust lock and an undo journal
+/// # Surviving a crash: one robust lock and an undo journal
 ///
 /// Every change happens under a [`RawLock`] (the ledger's `guard`) whose word names its
 /// holder, and is journaled: before writing anything, the holder copies every word the change
