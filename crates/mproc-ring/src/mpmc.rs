@@ -169,6 +169,18 @@ fn dec(w: u64) -> (u32, u64, u64) {
     ((w >> 32) as u32, (w >> 30) & 3, w & ID_MASK)
 }
 
+/// Whether a slot word holds a message or a claim (`WRITING`, `READING`, or `FULL` that is
+/// not a tombstone).
+#[inline]
+fn holds_item_or_claim(w: u64) -> bool {
+    let (_, state, id) = dec(w);
+    match state {
+        WRITING | READING => true,
+        FULL => id != TOMB,
+        _ => false,
+    }
+}
+
 /// `pos_in_word - pos` as a signed distance of stamps (a multiple of `one_lap` when both
 /// name the same slot; see the module docs).
 #[inline]
@@ -1329,15 +1341,41 @@ impl MpmcRing {
         for i in 0..self.cap as usize {
             // Acquire: see above.
             let w = self.ctl(i).seq.load(Ordering::Acquire);
-            let (_, state, id) = dec(w);
-            let holds = match state {
-                WRITING | READING => true,
-                FULL => id != TOMB,
-                _ => false,
-            };
-            n += u32::from(holds);
+            n += u32::from(holds_item_or_claim(w));
         }
         n
+    }
+
+    /// Whether the ring holds no message and no claim across a moment at which `check` runs
+    /// and returns `true`: a pass that finds every slot free (as [`occupied`](MpmcRing::occupied)
+    /// counts), then `check`, then a second pass that finds every slot word unchanged.
+    ///
+    /// One pass is not a snapshot: a consumer can take a message from a slot the pass has
+    /// not reached yet and then put a new one into a slot the pass has already left (a
+    /// worker putting follow-up work before marking its own task done), and the pass sees
+    /// neither. With the second pass, an unchanged word means nothing happened to that slot
+    /// between the passes (a word carries 32 bits of its position, so it cannot come back to
+    /// the same value within that time), so the ring really was empty when `check` ran.
+    /// Loads are Acquire, so whatever `check` observed that happened before a slot's change
+    /// is matched by the second pass seeing the change. O(2 × capacity) loads.
+    pub fn empty_across(&self, check: impl FnOnce() -> bool) -> bool {
+        let mut words = Vec::with_capacity(self.cap as usize);
+        for i in 0..self.cap as usize {
+            // Acquire: see above.
+            let w = self.ctl(i).seq.load(Ordering::Acquire);
+            if holds_item_or_claim(w) {
+                return false;
+            }
+            words.push(w);
+        }
+        if !check() {
+            return false;
+        }
+        words
+            .iter()
+            .enumerate()
+            // Acquire: see above.
+            .all(|(i, &w)| self.ctl(i).seq.load(Ordering::Acquire) == w)
     }
 
     /// One look at the slot that `side` is stuck on, if it is stuck on another participant's

@@ -30,9 +30,10 @@
 //!   claim*, after the item is in private memory, then releases the slot; `task_done`
 //!   gives one back.
 //!
-//! So the item is never in neither place: `join` reads the ring first, then the ledger, and a
-//! get records its task before it releases the slot. `join` returns once it sees both at zero
-//! (it is woken when `task_done` brings the ledger to zero, and looks again at least every
+//! So the item is never in neither place: `join` reads the ring, then the ledger, then the
+//! ring again (accepting only if no slot changed in between, so the zero it saw was one
+//! moment's), and a get records its task before it releases the slot. `join` returns once it
+//! sees both at zero (it is woken when `task_done` brings the ledger to zero, and looks again at least every
 //! 50 ms).
 //!
 //! Items put through [`JoinableQueue::queue`] directly count as tasks too (they are in the
@@ -374,15 +375,18 @@ impl Tasks {
         })
     }
 
-    /// Whether no task is queued or taken. The ring first, then the ledger: a get records
-    /// its task before it releases the slot (Release), and `occupied` loads each slot with
-    /// Acquire, so an item that left the ring during the pass is seen in the ledger.
+    /// Whether no task is queued or taken, at one moment: a pass over the ring that finds it
+    /// empty, the ledger read at zero, then a second pass that finds every slot unchanged
+    /// (`MpmcRing::empty_across`). A get records its task before it releases the slot, so an
+    /// item that left the ring before the ledger read is seen there; an item put into a slot
+    /// the first pass had already left (a worker putting follow-up work before its
+    /// `task_done`) changes that slot's word, which the second pass sees.
     fn all_done<T: Message>(&self, queue: &Queue<T>) -> bool {
         // Cheap reject first: a task is taken.
         if self.taken() > 0 {
             return false;
         }
-        queue.occupied() == 0 && self.taken() == 0
+        queue.empty_across(|| self.taken() == 0)
     }
 }
 

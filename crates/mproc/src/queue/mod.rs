@@ -1128,6 +1128,12 @@ impl<T: Message> Queue<T> {
         self.shared.ring.occupied()
     }
 
+    /// Whether the ring held no message and no claim across a moment at which `check` ran
+    /// and said `true` (see `MpmcRing::empty_across`).
+    pub(crate) fn empty_across(&self, check: impl FnOnce() -> bool) -> bool {
+        self.shared.ring.empty_across(check)
+    }
+
     /// Resolves every claim of a dead participant (a ring scan), waking waiters if any was.
     pub(crate) fn recover_dead(&self) {
         self.shared.recover();
