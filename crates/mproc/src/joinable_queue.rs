@@ -25,7 +25,8 @@
 //!   claim and its commit leaves a claim that recovery turns into a tombstone, which is no
 //!   task.
 //! * **taken, not done** — a per-process ledger (`mproc_futex::Ledger`: a robust guard and an
-//!   undo journal, so a process killed in the middle of an update leaves no half-change): a
+//!   undo journal, so a process killed in the middle of an update leaves no half-change; one
+//!   entry per possible participant, so every process has its own): a
 //!   `get` records one task as held by the getting process *while it still holds the slot's
 //!   claim*, after the item is in private memory, then releases the slot; `task_done`
 //!   gives one back.
@@ -100,7 +101,7 @@ const TASKS_SUFFIX: &str = ".jq-tasks";
 fn tasks_fingerprint() -> u64 {
     // The ledger is a synchronisation object, so a `Lock`-kind object; the type tag keeps it
     // apart from real locks (opening one as the other fails the fingerprint check).
-    object::fingerprint(ObjectKind::Lock, "JoinableQueue.tasks/v2")
+    object::fingerprint(ObjectKind::Lock, "JoinableQueue.tasks/v3")
 }
 
 fn tasks_name(name: &str) -> String {
@@ -162,12 +163,21 @@ impl Joined {
     }
 }
 
+/// One ledger entry per possible participant of the task segment
+/// ([`mproc_shm::MAX_PARTICIPANTS`]): a process's entry starts at its participant index, so
+/// every process that takes tasks has an entry of its own and no task is ever untracked
+/// (an untracked take would be given back as a non-holder's `task_done`, which would then
+/// keep a later dead worker's tasks from being released). 64 KiB of the segment, touched only
+/// where used.
+const TASK_LEDGER_ENTRIES: usize = mproc_shm::MAX_PARTICIPANTS as usize;
+type TaskLedger = Ledger<mproc_futex::Futex, TASK_LEDGER_ENTRIES>;
+
 /// The shared task ledger (`#[repr(C)]`, atomics only: any bytes are a valid value, and every
 /// value is untrusted — a corrupt count makes `join` early or late, nothing worse).
 #[repr(C)]
 struct TaskWords {
     /// Tasks taken and not done, per process (the ledger's value is unused).
-    ledger: Ledger,
+    ledger: TaskLedger,
     /// Bumped whenever the ledger may have reached zero; the futex word `join` sleeps on.
     generation: AtomicU32,
     /// `join` calls currently between announcing themselves and leaving.
@@ -262,7 +272,7 @@ impl Tasks {
     fn as_me<R, E>(
         &self,
         register: E,
-        f: impl FnOnce(&Ledger, Caller<'_>) -> Result<R, E>,
+        f: impl FnOnce(&TaskLedger, Caller<'_>) -> Result<R, E>,
     ) -> Result<R, E> {
         let id = self.obj.me().map_err(|_| register)?.get();
         let alive = self.obj.liveness();

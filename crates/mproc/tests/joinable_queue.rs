@@ -262,3 +262,53 @@ fn a_task_done_by_another_process_is_not_counted_twice() {
     let joined = q.join_timeout(LONG).expect("join returned");
     assert_eq!(joined.died, 0, "the task was done already");
 }
+
+/// More worker processes holding tasks at once than a small ledger would track (70 > 64):
+/// all 70 get a task, then all mark it done; then one more worker dies holding a task, and
+/// `join` must release it. (Found by review: with a 64-entry ledger the six untracked takes
+/// came back as non-holders' `task_done`s, which then cancelled the dead worker's release,
+/// and `join` hung.)
+#[test]
+fn many_concurrent_workers_never_hide_a_dead_ones_task() {
+    const WORKERS: u32 = 70;
+    let q: JoinableQueue<u32> = JoinableQueue::with_capacity(WORKERS + 1).unwrap();
+    for i in 0..=WORKERS {
+        q.put(i).unwrap();
+    }
+    let got = mproc::Semaphore::new(0).unwrap();
+    let go = Event::new().unwrap();
+    let mut kids = Vec::new();
+    for _ in 0..WORKERS {
+        let mut p = Process::new(
+            |(q, got, go): (JoinableQueue<u32>, mproc::Semaphore, Event)| {
+                q.get_timeout(LONG).unwrap();
+                got.release().unwrap();
+                // Every worker holds its task until all 70 hold one.
+                assert!(go.wait_timeout(LONG));
+                q.task_done().unwrap();
+            },
+            (q.clone(), got.clone(), go.clone()),
+        );
+        p.start().unwrap();
+        kids.push(p);
+    }
+    for _ in 0..WORKERS {
+        assert!(got.acquire_timeout(LONG).unwrap());
+    }
+    go.set();
+    for p in &kids {
+        join_ok(p);
+    }
+    // One more worker takes the last task and exits holding it.
+    let mut dead = Process::new(
+        |(q,): (JoinableQueue<u32>,)| {
+            q.get_timeout(LONG).unwrap();
+        },
+        (q.clone(),),
+    );
+    dead.start().unwrap();
+    join_ok(&dead);
+    let joined = q.join_timeout(LONG).expect("join returned");
+    assert_eq!(joined.died, 1);
+    assert_eq!(q.unfinished_tasks(), 0);
+}

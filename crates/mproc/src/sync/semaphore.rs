@@ -172,15 +172,19 @@ impl Inner<'_> {
 /// come back less the releases made by processes that held none (they may have been its).
 /// This never returns a permit twice — a `BoundedSemaphore` never exceeds its bound and a
 /// rightful release never fails because of a reclaim — and in the usual patterns it is exact:
-/// a semaphore used as a lock or a resource pool (each process releases what it acquired)
-/// gets every dead holder's permits back; a semaphore used as a signal (producers release,
+/// a semaphore used as a lock or a resource pool (each process releases what it acquired,
+/// at most 64 processes holding at once) gets every dead holder's permits back; a semaphore used as a signal (producers release,
 /// consumers acquire) gives nothing back for a dead consumer, because the permits it took
 /// were signals, not loans. In the mixed case (a permit released by a non-holder for a live
 /// holder while another holder is dead) the dead holder's permit comes back only once that
 /// live holder dies too.
 ///
-/// The ledger tracks [`mproc_futex::LEDGER_ENTRIES`] (64) holding processes at once; a 65th
-/// process's permits are counted but not given back if it dies.
+/// The ledger tracks [`mproc_futex::LEDGER_ENTRIES`] (64) holding processes at once (a
+/// process's entry is freed when it holds nothing). A 65th process holding permits at the
+/// same time is *untracked*: its permits are not given back if it dies, and its releases
+/// count as releases by a process holding none, which by the rule above lower what later
+/// dead holders get back (never more than is owed). The promises above hold exactly while
+/// at most 64 processes hold permits at once.
 ///
 /// # Examples
 ///
