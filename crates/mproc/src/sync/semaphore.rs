@@ -173,8 +173,8 @@ impl Inner<'_> {
 /// This never returns a permit twice — a `BoundedSemaphore` never exceeds its bound and a
 /// rightful release never fails because of a reclaim — and in the usual patterns it is exact:
 /// a semaphore used as a lock or a resource pool (each process releases what it acquired,
-/// at most 64 processes holding at once) gets every dead holder's permits back; a semaphore used as a signal (producers release,
-/// consumers acquire) gives nothing back for a dead consumer, because the permits it took
+/// at most 64 processes holding at once) gets every dead holder's permits back; a semaphore
+/// used as a signal (producers release, consumers acquire) gives nothing back for a dead consumer, because the permits it took
 /// were signals, not loans. In the mixed case (a permit released by a non-holder for a live
 /// holder while another holder is dead) the dead holder's permit comes back only once that
 /// live holder dies too.
