@@ -1519,15 +1519,25 @@ impl MpmcRing {
         if let Some(hook) = hook {
             // Before the resolving CAS: while the word says `WRITING(dead)` or
             // `READING(dead)` nobody writes the payload (its claimant is dead; consumers wait
-            // behind a write, and the next lap's producer cannot claim either), so it is
-            // stable to read. After the CAS a producer could refill it. Racing recoverers may
-            // both show it; the hook must be idempotent (it acts by CAS on what the payload
-            // names).
+            // behind a write, and the next lap's producer cannot claim either). But another
+            // recoverer may resolve the slot between our load of `w` and our read, and the
+            // next lap's producer refill it: so the payload is copied with volatile reads
+            // (never assumed stable) and shown only if the word is still `w` afterwards, as a
+            // seqlock reader does. Racing recoverers may both show it; the hook must be
+            // idempotent (it acts by CAS on what the payload names).
             let token = self.mem.guard(i).read();
-            // SAFETY: the slot's payload run is in bounds (checked index); its claimant is
-            // dead and nobody else writes a claimed slot (see above).
-            let payload =
-                unsafe { core::slice::from_raw_parts(self.payload(i), self.slot as usize) };
+            let base = self.payload(i);
+            let copy: Vec<u8> = (0..self.slot as usize)
+                // SAFETY: `base + k` is inside the slot's payload run (checked index, `k <
+                // slot`); a volatile read of a byte has no other precondition, and its value
+                // is used only if the word proves it was not being written (below).
+                .map(|k| unsafe { base.add(k).read_volatile() })
+                .collect();
+            crate::sync::end(token);
+            // Acquire: pairs with the Release that moved the word on, so a changed word is seen.
+            if ctl.seq.load(Ordering::Acquire) != w {
+                return None;
+            }
             hook(DeadClaim {
                 stamp: p as u32,
                 side: if st == WRITING {
@@ -1535,9 +1545,8 @@ impl MpmcRing {
                 } else {
                     Side::Head
                 },
-                payload,
+                payload: &copy,
             });
-            crate::sync::end(token);
         }
         // Release: a tombstone pairs with the Acquire of the consumer that skips it; a freed
         // slot with the next producer's Acquire claim.

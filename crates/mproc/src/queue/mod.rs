@@ -1023,7 +1023,17 @@ impl<T: Message> Queue<T> {
                 *staged = Staged::Sent;
                 Some(Ok(()))
             }
-            Err(TryPushError::Full | TryPushError::Contended | TryPushError::Recovered) => None,
+            Err(TryPushError::Full | TryPushError::Contended) => None,
+            Err(TryPushError::Recovered) => {
+                // Our claim was resolved by a recoverer that judged us dead (only a wrong
+                // liveness answer does that). Its hook may have freed the block we had handed
+                // to the slot: forget it (a leak at worst, never a block freed twice) and
+                // stage the message again on the retry.
+                if let Staged::Arena(block) = staged {
+                    *block = None;
+                }
+                None
+            }
             Err(TryPushError::TooLarge { .. } | TryPushError::Cancelled) => {
                 Some(Err(MessageError::TooLarge {
                     len: payload.len(),
