@@ -3,9 +3,9 @@
 //! message or a claim (`MpmcRing::occupied`) or a task taken and not done in the task
 //! ledger (`Ledger::outstanding`); a get records its task *inside* `try_pop_with`'s closure,
 //! while it still holds the slot's `READING` claim; `task_done` gives one back; `join` is
-//! done when one look reads `occupied() == 0` and *then* `outstanding() <= 0`, and a joiner
-//! that sees work outstanding runs `recover` and `reclaim_dead` to release what dead
-//! participants held.
+//! done when one look (`MpmcRing::empty_across`) finds every slot free, *then* reads
+//! `outstanding() <= 0`, then finds every slot word unchanged, and a joiner that sees work
+//! outstanding runs `recover` and `reclaim_dead` to release what dead participants held.
 //!
 //! * `join_never_returns_early`: producer, consumer and joiner race over one item; the
 //!   joiner never sees zero once the push has returned unless `task_done` has begun, and
@@ -20,6 +20,11 @@
 //! * `a_producer_killed_after_its_claim`: the producer dies holding `WRITING`; the joiner
 //!   counts that slot until recovery tombstones it, then sees zero; no task is ever counted
 //!   for it in the ledger (no phantom), and no consumer ever gets it.
+//! * `join_never_returns_early_when_a_worker_puts_follow_up_work`: the "crawler" pattern on
+//!   a 2-slot ring: a worker gets A from the slot a look reaches last, puts follow-up B into
+//!   the slot it reached first, then calls `task_done` for A (and later gets B and calls
+//!   `task_done` for it); the joiner never sees zero before B's `task_done` has begun. A
+//!   single pass over the slots (then the ledger) fails this model.
 //!
 //! Every model counts its outcome arms and fails unless each was reached (`Arms`,
 //! mproc-futex's `tests/common/arms.rs`).
@@ -67,10 +72,11 @@ mod tests {
         (mpmc(1, 2), Arc::new(Tasks::with_value_for_waiter(0)))
     }
 
-    /// One look of `join` (`Tasks::all_done`): the ring first, then the ledger. (`all_done`
-    /// first rejects cheaply on a nonzero ledger; that load can only say "not done".)
+    /// One look of `join` (`Tasks::all_done`): a pass over the ring, the ledger, a second
+    /// pass (`empty_across`). (`all_done` first rejects cheaply on a nonzero ledger; that
+    /// load can only say "not done".)
     fn all_done(ring: &MpmcRing, tasks: &Tasks) -> bool {
-        ring.occupied() == 0 && tasks.outstanding() <= 0
+        ring.empty_across(|| tasks.outstanding() <= 0)
     }
 
     /// `get` as JoinableQueue does it: pops, recording one task for `who` inside the pop's
@@ -599,6 +605,131 @@ mod tests {
                 task_done(&tasks, me, &NoFault),
                 Err(GiveError::TooMany),
                 "no task was ever counted"
+            );
+        });
+    }
+
+    // ------------------------------------------------------------------------------------
+    // 4. a worker that puts follow-up work
+
+    /// [`all_done`], recording in `checked` what the ledger read said, if the first pass let
+    /// it run.
+    fn look(ring: &MpmcRing, tasks: &Tasks, checked: &Cell<Option<bool>>) -> bool {
+        ring.empty_across(|| {
+            let zero = tasks.outstanding() <= 0;
+            checked.set(Some(zero));
+            zero
+        })
+    }
+
+    /// The "crawler" pattern: a worker gets item A, puts follow-up item B, calls
+    /// `task_done` for A, then gets B and calls `task_done` for it; a joiner looks up to
+    /// [`PASSES`] times. The ring has 2 slots and one item has been through it first, so A
+    /// sits in slot 1 and B lands in slot 0: the slot a look's first pass has already left
+    /// when it reaches A's. There is no moment with the ring empty and the ledger at zero
+    /// until B's `task_done`, so a look that sees zero must end after that `task_done` has
+    /// begun, and one that begins after it returned must see zero.
+    ///
+    /// A single pass (`occupied() == 0`, then the ledger) fails here: it reads slot 0 before
+    /// B is put, slot 1 after A was got, and the ledger after `task_done(A)`, and says zero
+    /// with B queued (it fails this model at a preemption bound of 1 already).
+    /// `empty_across`'s second pass finds slot 0 changed ("caught B"). Two threads: its own
+    /// bound, one above the matrix's, costs little (well under a second).
+    #[test]
+    fn join_never_returns_early_when_a_worker_puts_follow_up_work() {
+        static ARMS: Arms<5> = Arms::new(
+            "join_never_returns_early_when_a_worker_puts_follow_up_work",
+            [
+                "join's first pass saw an item or a claim",
+                "join saw the worker's task in the ledger",
+                "join read the ledger at zero and its second pass caught B",
+                "join saw zero once B's task_done had begun",
+                "join saw zero after B's task_done",
+            ],
+        );
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        ARMS.check(builder, || {
+            let (ring, tasks) = (mpmc(2, 2), Arc::new(Tasks::with_value_for_waiter(0)));
+            // One item through slot 0 (single-threaded), so the ring's next positions are
+            // 1 (slot 1: A) and 2 (slot 0: B).
+            ring.try_push(id(PRODUCER), ITEM).unwrap();
+            assert_eq!(drain(&ring), [ITEM]);
+            ring.try_push(id(PRODUCER), ITEM).unwrap();
+            // Set just before / when B's task_done returned.
+            let done_begun = Arc::new(AtomicBool::new(false));
+            let done_returned = Arc::new(AtomicBool::new(false));
+
+            let worker = {
+                let (ring, tasks) = (ring.clone(), tasks.clone());
+                let (begun, returned) = (done_begun.clone(), done_returned.clone());
+                thread::spawn(move || {
+                    let me = Caller {
+                        id: CONSUMER,
+                        liveness: &AlwaysAlive,
+                    };
+                    // A, from slot 1; then B, the follow-up work, into slot 0, before A is
+                    // done.
+                    assert_eq!(get(&ring, &tasks, me, &NoFault), Ok(Ok(true)));
+                    ring.try_push(id(CONSUMER), ITEM).unwrap();
+                    task_done(&tasks, me, &NoFault).unwrap();
+                    // B, the only item left: the worker is its only consumer.
+                    assert_eq!(get(&ring, &tasks, me, &NoFault), Ok(Ok(true)));
+                    // Release: a look whose ledger read saw the count B's task_done brings to
+                    // zero also sees this flag.
+                    begun.store(true, Ordering::Release);
+                    task_done(&tasks, me, &NoFault).unwrap();
+                    // Release: a joiner that reads `true` (Acquire) before its look sees
+                    // everything the worker did.
+                    returned.store(true, Ordering::Release);
+                })
+            };
+
+            // The joiner.
+            for _ in 0..PASSES {
+                // Acquire: pairs with the Release store after B's task_done.
+                let returned_before = done_returned.load(Ordering::Acquire);
+                let checked = Cell::new(None);
+                let zero = look(&ring, &tasks, &checked);
+                // Acquire: pairs with the Release store before B's task_done.
+                let begun_after = done_begun.load(Ordering::Acquire);
+                if returned_before {
+                    assert!(zero, "join is late: the worker had finished");
+                }
+                if zero {
+                    assert!(
+                        begun_after,
+                        "join returned early: B (or A) was outstanding throughout the look"
+                    );
+                    ARMS.either(
+                        returned_before,
+                        "join saw zero after B's task_done",
+                        "join saw zero once B's task_done had begun",
+                    );
+                    break;
+                }
+                ARMS.hit(match checked.get() {
+                    None => "join's first pass saw an item or a claim",
+                    Some(false) => "join saw the worker's task in the ledger",
+                    Some(true) => "join read the ledger at zero and its second pass caught B",
+                });
+                thread::yield_now();
+            }
+            worker.join().unwrap();
+            assert!(
+                look(&ring, &tasks, &Cell::new(None)),
+                "zero once all is done"
+            );
+            assert_eq!((ring.lost_reads(), tasks.reclaimed()), (0, 0));
+            assert_eq!(drain(&ring), Vec::<Vec<u8>>::new(), "B was got");
+            let me = Caller {
+                id: CONSUMER,
+                liveness: &AlwaysAlive,
+            };
+            assert_eq!(
+                task_done(&tasks, me, &NoFault),
+                Err(GiveError::TooMany),
+                "two items, two tasks"
             );
         });
     }
