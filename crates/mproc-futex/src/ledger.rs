@@ -281,8 +281,8 @@ impl<W: Waiter, const N: usize> fmt::Debug for Ledger<W, N> {
         f.debug_struct("Ledger")
             .field("value", &self.value())
             .field("outstanding", &self.outstanding())
-            .field("unattributed", &self.unattributed.load(Ordering::Relaxed))
-            .field("untracked", &self.untracked.load(Ordering::Relaxed))
+            .field("unattributed", &self.unattributed())
+            .field("untracked", &self.untracked())
             .field("reclaimed", &self.reclaimed())
             .finish_non_exhaustive()
     }
@@ -397,6 +397,19 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
         // Acquire: a reader that sees a count also sees what the changer did before it (a
         // joiner deciding that every task is done).
         self.outstanding.load(Ordering::Acquire) as i64
+    }
+
+    /// Units given back by participants that held none, not yet set against a dead
+    /// holder's units (a snapshot; see the rule above).
+    pub fn unattributed(&self) -> u64 {
+        // Relaxed: a diagnostic snapshot.
+        self.unattributed.load(Ordering::Relaxed)
+    }
+
+    /// Units taken by participants that found no free entry (a snapshot).
+    pub fn untracked(&self) -> u64 {
+        // Relaxed: a diagnostic snapshot.
+        self.untracked.load(Ordering::Relaxed)
     }
 
     /// Units given back so far for participants found dead.

@@ -41,28 +41,12 @@ struct State {
     held: BTreeMap<u32, u64>,
 }
 
-/// `name: <digits>` out of the ledger's `Debug` (the only place `unattributed` and
-/// `untracked` show).
-fn debug_field(dbg: &str, name: &str) -> u64 {
-    let key = format!("{name}: ");
-    let at = dbg
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {name} in {dbg}"))
-        + key.len();
-    dbg[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or_else(|| panic!("{name} is not a number in {dbg}"))
-}
-
 fn observe<const N: usize>(l: &Ledger<Futex, N>, ids: impl IntoIterator<Item = u32>) -> State {
-    let dbg = format!("{l:?}");
     State {
         value: l.value(),
         outstanding: l.outstanding(),
-        unattributed: debug_field(&dbg, "unattributed"),
-        untracked: debug_field(&dbg, "untracked"),
+        unattributed: l.unattributed(),
+        untracked: l.untracked(),
         reclaimed: l.reclaimed(),
         held: ids
             .into_iter()

@@ -116,6 +116,8 @@ const ARENA_VERSION: u32 = 2;
 const HELD_RECLAIMED_AT: u64 = 24;
 /// Offset of the header's count of blocks marked held (an over-count; see `hold`).
 const HELD_NOW_AT: u64 = 32;
+/// Offset of the header's count of blocks the reclaim walk freed (counted or not).
+const WALK_FREED_AT: u64 = 40;
 /// The high 16 bits of a holder word (an allocated block's second header word while a
 /// holder is recorded in it; never a free-list link, whose high 32 bits are zero).
 const HOLDER_MAGIC: u64 = 0x4D48;
@@ -314,7 +316,9 @@ struct ArenaHeader {
     held_reclaimed: AtomicU64,
     /// Blocks marked held and not yet freed (an over-count: it only gates the reclaim walk).
     held_now: AtomicU64,
-    _pad0: [AtomicU64; 3],
+    /// Blocks the reclaim walk freed, counted or not (see [`Arena::walk_freed`]).
+    walk_freed: AtomicU64,
+    _pad0: [AtomicU64; 2],
     bump: AtomicU64,
     _pad1: [AtomicU64; 7],
     heads: [Head; NUM_CLASSES],
@@ -332,6 +336,7 @@ const _: () = assert!(core::mem::offset_of!(ArenaHeader, bump) as u64 == BUMP_AT
 const _: () =
     assert!(core::mem::offset_of!(ArenaHeader, held_reclaimed) as u64 == HELD_RECLAIMED_AT);
 const _: () = assert!(core::mem::offset_of!(ArenaHeader, held_now) as u64 == HELD_NOW_AT);
+const _: () = assert!(core::mem::offset_of!(ArenaHeader, walk_freed) as u64 == WALK_FREED_AT);
 const _: () = assert!(core::mem::offset_of!(ArenaHeader, heads) as u64 == HEADS_AT);
 const _: () = assert!(size_of::<Head>() == 64 && core::mem::offset_of!(Head, word) == 0);
 const _: () = assert!(FIRST_BLOCK.is_multiple_of(UNIT));
@@ -673,6 +678,14 @@ impl Arena {
     /// [`ArenaError::Corrupt`] if the walk meets a block header no valid execution writes.
     pub fn reclaim_dead(&self, alive: impl Fn(u32) -> bool, me: u32) -> Result<u64, ArenaError> {
         self.heap.reclaim_dead(alive, me)
+    }
+
+    /// Blocks [`Arena::reclaim_dead`] has freed so far, by any process, whether counted as
+    /// held or not (a dead producer's `WRITING` block is not): a caller that sees it move
+    /// wakes whoever waits for room.
+    pub fn walk_freed(&self) -> u64 {
+        // Relaxed: a statistic, only compared before and after a walk.
+        self.heap.mem.word(WALK_FREED_AT).load(Ordering::Relaxed)
     }
 
     /// Held blocks freed so far because their holder died (by any process).
@@ -1266,6 +1279,7 @@ impl<M: Words> Heap<M> {
             Err(ArenaError::DoubleFree { .. } | ArenaError::BadOffset { .. }) => return Ok(false),
             Err(e) => return Err(e),
         }
+        self.add_to(WALK_FREED_AT, 1);
         // Counted once freed: a reclaimer killed between the two leaves an uncounted loss,
         // never a count of a block that was not reclaimed.
         if counted {

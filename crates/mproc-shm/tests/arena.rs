@@ -677,3 +677,21 @@ fn a_dead_producers_block_is_freed_on_either_side_of_its_hand_off() {
     let st = arena.check().unwrap();
     assert_eq!((st.allocated_blocks, st.unlisted_free_blocks), (0, 0));
 }
+
+/// `walk_freed` moves for every block the walk frees, counted (`HELD`) or not (`WRITING`), so
+/// a caller can wake producers waiting for room either way.
+#[test]
+fn the_walk_reports_every_block_it_frees() {
+    let buf = HeapBuf::new(64 * 1024);
+    let arena = buf.arena();
+    arena.alloc_marked(100, 16, 9).unwrap();
+    let held = arena.alloc(100, 16).unwrap();
+    arena.hold(held, 9).unwrap();
+    assert_eq!(arena.walk_freed(), 0);
+    assert_eq!(
+        arena.reclaim_dead(|id| id != 9, 1).unwrap(),
+        1,
+        "only HELD counts"
+    );
+    assert_eq!(arena.walk_freed(), 2, "both were freed");
+}

@@ -194,7 +194,8 @@ impl Shared {
     }
 
     /// Resolves dead participants' claims in the ring (a scan), then frees the arena blocks
-    /// that dead `get_ref` guards held (a walk, skipped while no block is held); wakes both
+    /// that dead `get_ref` guards held or dead producers were filling (a walk, skipped while
+    /// no block is marked); wakes both
     /// sides if anything was freed.
     fn recover(&self) {
         let rep = self
@@ -202,11 +203,12 @@ impl Shared {
             .recover_with(self.obj.liveness(), |dead| self.free_staged(dead));
         let mut freed = u64::from(rep.tombstoned + rep.freed);
         if let Ok(me) = self.obj.me() {
+            let before = self.arena.walk_freed();
             // An error is a corrupt arena, which the next allocation or free reports.
-            freed += self
-                .arena
-                .reclaim_dead(self.obj.liveness(), me.get())
-                .unwrap_or(0);
+            let _ = self.arena.reclaim_dead(self.obj.liveness(), me.get());
+            // Any block freed (a dead producer's `WRITING` one too, which is not counted in
+            // `lost()`) is room a waiting producer can use.
+            freed += self.arena.walk_freed().wrapping_sub(before);
         }
         if freed > 0 {
             wait::wake_all(&self.bells());
