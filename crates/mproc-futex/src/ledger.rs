@@ -590,6 +590,7 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
                         c.put64(&e.held, 0)?;
                         c.put32(&e.id, who.id)?;
                     }
+                    // Relaxed: under the guard.
                     let held = e.held.load(Ordering::Relaxed);
                     c.put64(&e.held, held.saturating_add(u64::from(n)))?;
                 }
@@ -709,6 +710,7 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
         fault: &F,
     ) -> Result<u64, LedgerError> {
         self.locked(who, deadline, fault, |c| {
+            // Relaxed: under the guard.
             let before = self.reclaimed.load(Ordering::Relaxed);
             self.reclaim_entries(c, who, to_value)?;
             Ok(self.reclaimed.load(Ordering::Relaxed).wrapping_sub(before))

@@ -1144,9 +1144,40 @@ impl<M: Words> Heap<M> {
         }
     }
 
+    /// Walks the carved blocks below `bump` in address order, checking each block's tag
+    /// (present, matching its position and a valid class, inside `bump`, a block-start
+    /// state), and hands `f` each block's offset, tag and size. The one walk behind
+    /// `check`, `usage` and `reclaim_dead`.
+    fn for_each_block(
+        &self,
+        bump: u64,
+        mut f: impl FnMut(u64, Tag, u64) -> Result<(), ArenaError>,
+    ) -> Result<(), ArenaError> {
+        let corrupt = |offset, reason| Err(ArenaError::Corrupt { offset, reason });
+        let mut p = FIRST_BLOCK;
+        while p < bump {
+            // Acquire: pairs with the tag CASes (carve, pop, free).
+            let Some(t) = parse_tag(self.word(p).load(Ordering::Acquire)) else {
+                return corrupt(p, "no block tag");
+            };
+            if u64::from(t.unit) * UNIT != p || t.class >= self.num_classes {
+                return corrupt(p, "tag does not match its position");
+            }
+            let size = class_size(t.class);
+            if bump - p < size {
+                return corrupt(p, "block overruns the bump pointer");
+            }
+            if !matches!(t.state, ST_ALLOC | ST_ALLOC_SHIFTED | ST_FREE) {
+                return corrupt(p, "bad block state");
+            }
+            f(p, t, size)?;
+            p += size;
+        }
+        Ok(())
+    }
+
     /// [`Arena::usage`].
     fn usage(&self) -> Result<ArenaUsage, ArenaError> {
-        let corrupt = |offset, reason| Err(ArenaError::Corrupt { offset, reason });
         // Acquire: pairs with the AcqRel CASes of `bump`: every block below it has its tag.
         let bump = self
             .bump()
@@ -1157,40 +1188,27 @@ impl<M: Words> Heap<M> {
             ..ArenaUsage::default()
         };
         let mut largest_free_class = None;
-        let mut p = FIRST_BLOCK;
-        while p < bump {
-            // Acquire: pairs with the tag CASes.
-            let Some(t) = parse_tag(self.word(p).load(Ordering::Acquire)) else {
-                return corrupt(p, "no block tag");
+        self.for_each_block(bump, |p, t, size| {
+            if t.state == ST_FREE {
+                u.free_blocks += 1;
+                u.free_bytes += size;
+                largest_free_class = largest_free_class.max(Some(t.class));
+                return Ok(());
+            }
+            u.allocated_blocks += 1;
+            u.allocated_bytes += size;
+            // Acquire: pairs with the Release store of a mark.
+            let mark = parse_holder(self.word(p + 8).load(Ordering::Acquire));
+            let i = match mark.map(|(state, _)| state) {
+                Some(HOLDER_WRITING) => 1,
+                Some(HOLDER_QUEUED) => 2,
+                Some(HOLDER_HELD) => 3,
+                Some(HOLDER_RECLAIMING) => 4,
+                _ => 0,
             };
-            if u64::from(t.unit) * UNIT != p || t.class >= self.num_classes {
-                return corrupt(p, "tag does not match its position");
-            }
-            let size = class_size(t.class);
-            match t.state {
-                ST_ALLOC | ST_ALLOC_SHIFTED => {
-                    u.allocated_blocks += 1;
-                    u.allocated_bytes += size;
-                    // Acquire: pairs with the Release store of a mark.
-                    let mark = parse_holder(self.word(p + 8).load(Ordering::Acquire));
-                    let i = match mark.map(|(state, _)| state) {
-                        Some(HOLDER_WRITING) => 1,
-                        Some(HOLDER_QUEUED) => 2,
-                        Some(HOLDER_HELD) => 3,
-                        Some(HOLDER_RECLAIMING) => 4,
-                        _ => 0,
-                    };
-                    u.allocated_by_mark[i] += 1;
-                }
-                ST_FREE => {
-                    u.free_blocks += 1;
-                    u.free_bytes += size;
-                    largest_free_class = largest_free_class.max(Some(t.class));
-                }
-                _ => return corrupt(p, "bad block state"),
-            }
-            p += size;
-        }
+            u.allocated_by_mark[i] += 1;
+            Ok(())
+        })?;
         // The largest class the never-carved rest can still hold.
         let rest = self.len - bump;
         let carvable = (0..self.num_classes).rev().find(|&c| class_size(c) <= rest);
@@ -1206,25 +1224,15 @@ impl<M: Words> Heap<M> {
         if self.mem.word(HELD_NOW_AT).load(Ordering::Relaxed) == 0 {
             return Ok(0);
         }
-        let corrupt = |offset, reason| Err(ArenaError::Corrupt { offset, reason });
         // Acquire: pairs with the AcqRel CASes of `bump`: every block below it has its tag.
         let bump = self.bump().load(Ordering::Acquire).min(self.len);
         let mut counted = 0;
-        let mut p = FIRST_BLOCK;
-        while p < bump {
-            // Acquire: pairs with the tag CASes.
-            let Some(t) = parse_tag(self.word(p).load(Ordering::Acquire)) else {
-                return corrupt(p, "no block tag");
-            };
-            if u64::from(t.unit) * UNIT != p || t.class >= self.num_classes {
-                return corrupt(p, "tag does not match its position");
-            }
-            let size = class_size(t.class);
-            if matches!(t.state, ST_ALLOC | ST_ALLOC_SHIFTED) {
+        self.for_each_block(bump, |p, t, _| {
+            if t.state != ST_FREE {
                 counted += u64::from(self.reclaim_block(p, t, &alive, me)?);
             }
-            p += size;
-        }
+            Ok(())
+        })?;
         Ok(counted)
     }
 
@@ -1340,30 +1348,14 @@ impl<M: Words> Heap<M> {
             ..ArenaStats::default()
         };
         let mut blocks: HashMap<u64, (u32, u8, bool)> = HashMap::new();
-        let mut p = FIRST_BLOCK;
-        while p < bump {
-            // Acquire: pairs with the tag CASes.
-            let Some(t) = parse_tag(self.word(p).load(Ordering::Acquire)) else {
-                return corrupt(p, "no block tag");
-            };
-            if u64::from(t.unit) * UNIT != p || t.class >= self.num_classes {
-                return corrupt(p, "tag does not match its position");
-            }
-            let size = class_size(t.class);
-            if bump - p < size {
-                return corrupt(p, "block overruns the bump pointer");
-            }
-            match t.state {
-                ST_ALLOC | ST_ALLOC_SHIFTED => {
-                    stats.allocated_blocks += 1;
-                    stats.allocated_bytes += size;
-                }
-                ST_FREE => {}
-                _ => return corrupt(p, "bad block state"),
+        self.for_each_block(bump, |p, t, size| {
+            if t.state != ST_FREE {
+                stats.allocated_blocks += 1;
+                stats.allocated_bytes += size;
             }
             blocks.insert(p, (t.class, t.state, false));
-            p += size;
-        }
+            Ok(())
+        })?;
         for class in 0..self.num_classes {
             // Acquire: pairs with the Release CAS in `push`.
             let mut idx = self.head(class).load(Ordering::Acquire) as u32;

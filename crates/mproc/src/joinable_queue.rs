@@ -192,10 +192,6 @@ struct Tasks {
     obj: Object,
 }
 
-fn ledger_error<E: From<LedgerError>>(e: LedgerError) -> E {
-    E::from(e)
-}
-
 impl From<LedgerError> for TaskDoneError {
     fn from(_: LedgerError) -> Self {
         // No deadline is passed (Timeout) and no fault point armed (Died): every ledger error
@@ -291,7 +287,7 @@ impl Tasks {
             ledger
                 .take(who, 1, false, None)
                 .map(drop)
-                .map_err(ledger_error)
+                .map_err(Into::into)
         })
     }
 
@@ -313,7 +309,7 @@ impl Tasks {
     /// Releases the tasks of dead processes; wakes joiners if any were.
     fn reclaim(&self) -> Result<u64, JoinError> {
         let n = self.as_me(JoinError::Register, |ledger, who| {
-            ledger.reclaim_dead(who, false, None).map_err(ledger_error)
+            ledger.reclaim_dead(who, false, None).map_err(Into::into)
         })?;
         if n > 0 {
             self.ring_joiners();

@@ -155,6 +155,24 @@ const TAG_INLINE: u8 = 0x51;
 const TAG_ARENA: u8 = 0xA7;
 const DESC_LEN: usize = 16;
 
+/// The arena descriptor of a slot: `(offset, len)` as 16 little-endian bytes.
+fn desc_encode(off: u64, len: u64) -> [u8; DESC_LEN] {
+    let mut d = [0u8; DESC_LEN];
+    d[..8].copy_from_slice(&off.to_le_bytes());
+    d[8..].copy_from_slice(&len.to_le_bytes());
+    d
+}
+
+/// `(offset, len)` from the first [`DESC_LEN`] bytes of `b` (untrusted), if it has them.
+fn desc_decode(b: &[u8]) -> Option<(u64, u64)> {
+    let d: &[u8; DESC_LEN] = b.get(..DESC_LEN)?.try_into().ok()?;
+    let (off, len) = d.split_at(8);
+    Some((
+        u64::from_le_bytes(off.try_into().ok()?),
+        u64::from_le_bytes(len.try_into().ok()?),
+    ))
+}
+
 /// Default number of slots.
 pub const DEFAULT_CAPACITY: u32 = 256;
 /// Default largest inline message, in bytes (the ring slot is one byte more).
@@ -181,10 +199,12 @@ impl Shared {
     /// `lost()`), or already freed by it (then the stamp no longer matches).
     fn free_staged(&self, dead: DeadClaim<'_>) {
         let p = dead.payload;
-        if p.len() <= DESC_LEN || p[DESC_LEN] != TAG_ARENA {
+        if p.get(DESC_LEN) != Some(&TAG_ARENA) {
             return;
         }
-        let off = u64::from_le_bytes(p[..8].try_into().expect("8 bytes"));
+        let Some((off, _)) = desc_decode(p) else {
+            return;
+        };
         if let Ok(me) = self.obj.me() {
             // Err is a corrupt arena, which the next allocation or free reports.
             let _ = self
@@ -991,8 +1011,7 @@ impl<T: Message> Queue<T> {
                         off
                     }
                 };
-                frame[..8].copy_from_slice(&off.get().to_le_bytes());
-                frame[8..16].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+                frame[..DESC_LEN].copy_from_slice(&desc_encode(off.get(), bytes.len() as u64));
                 &frame[..DESC_LEN]
             }
         };
@@ -1315,8 +1334,7 @@ impl<T: Message> Queue<T> {
             match tag {
                 TAG_INLINE => finish(Popped::Inline(body)),
                 TAG_ARENA if body.len() == DESC_LEN => {
-                    let off = u64::from_le_bytes(body[..8].try_into().expect("8 bytes"));
-                    let len = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes"));
+                    let (off, len) = desc_decode(body).expect("DESC_LEN bytes");
                     finish(Popped::Block(Block::claim(&self.shared, off, len)?))
                 }
                 _ => Err(MessageError::Invalid(format!("bad slot tag {tag:#x}"))),

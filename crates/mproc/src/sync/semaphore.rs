@@ -94,16 +94,20 @@ impl Inner<'_> {
         unsafe { self.shared.state::<RawSemaphore>() }
     }
 
+    /// This process as a ledger caller (registering in the segment on first use).
+    fn caller(&self) -> Result<Caller<'_>, SemaphoreError> {
+        let id = self.shared.backing.me().map_err(SemaphoreError::Register)?;
+        Ok(Caller {
+            id,
+            liveness: &self.shared.liveness,
+        })
+    }
+
     fn with_caller<R>(
         &self,
         f: impl FnOnce(&RawSemaphore, Caller<'_>) -> Result<R, LedgerError>,
     ) -> Result<R, SemaphoreError> {
-        let id = self.shared.backing.me().map_err(SemaphoreError::Register)?;
-        let who = Caller {
-            id,
-            liveness: &self.shared.liveness,
-        };
-        Ok(f(self.raw(), who)?)
+        Ok(f(self.raw(), self.caller()?)?)
     }
 
     fn acquire(&self, deadline: Option<Deadline>) -> Result<bool, SemaphoreError> {
@@ -140,12 +144,7 @@ impl Inner<'_> {
     }
 
     fn release(&self, overflow: ReleaseError) -> Result<(), ReleaseError> {
-        let id = self.shared.backing.me().map_err(SemaphoreError::Register)?;
-        let who = Caller {
-            id,
-            liveness: &self.shared.liveness,
-        };
-        match self.raw().release(who, 1) {
+        match self.raw().release(self.caller()?, 1) {
             Ok(()) => Ok(()),
             Err(GiveError::TooMany) => Err(overflow),
             Err(GiveError::Ledger(e)) => Err(SemaphoreError::from(e).into()),
