@@ -115,6 +115,17 @@ fn main() {
             tput::<Lamport>(20_000_000)
         });
     }
+    if want("big") {
+        row("tput Queue 64 KiB (arena)", "msg/s", rounds, || {
+            Ok(
+                body::throughput::<QueueT<[u8; 65536]>>(65536, 2_000, 40_000, no_allocs)?
+                    .msgs_per_sec(),
+            )
+        });
+        row("tput naive ring 64 KiB", "msg/s", rounds, || {
+            Ok(body::throughput::<Lamport>(65536, 2_000, 40_000, no_allocs)?.msgs_per_sec())
+        });
+    }
     if want("rtt") {
         row("rtt awake Queue p50", "ns", rounds, || {
             p50::<QueueT<u64>>(20_000, None)
