@@ -11,7 +11,7 @@
 //! | [`Region`] | the user region after the header and participant table, 128-byte aligned |
 //! | [`Offset<T>`], [`OffsetError`] | typed offsets stored in shared memory; resolving checks bounds and alignment |
 //! | [`participant`]: [`ParticipantId`], [`RegisterError`] | one entry per attached process; `is_alive` asks the kernel (an OFD lock), exact across pid reuse and namespaces |
-//! | [`arena`]: [`Arena`], [`ArenaError`], [`ArenaStats`] | lock-free shared-heap allocator inside a byte range of a segment |
+//! | [`arena`]: [`Arena`], [`ArenaError`], [`ArenaStats`] | coalescing (buddy) shared-heap allocator inside a byte range of a segment; a SIGKILL anywhere in a call is rolled back by the next caller |
 //!
 //! Segment layout: header (128 B) at offset 0, then the participant table (16 B per entry),
 //! then the user region (see [`REGION_ALIGN`]). Two ranges of file offsets far past the data
@@ -58,6 +58,8 @@
 #![deny(unsafe_code)]
 
 pub mod arena;
+#[cfg(feature = "test-hooks")]
+mod buddy_model;
 mod error;
 mod header;
 pub mod name;

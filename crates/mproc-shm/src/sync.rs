@@ -24,6 +24,48 @@ use core::ops::Deref;
 pub(crate) use core::hint::spin_loop;
 pub(crate) use core::sync::atomic::Ordering;
 
+/// Rounds a waiter for the arena's guard spins (1, 2, 4 ... 32 hints each) before yielding.
+#[cfg(not(mproc_loom))]
+const SPIN_ROUNDS: u32 = 10;
+/// Rounds it yields the CPU before it starts sleeping.
+#[cfg(not(mproc_loom))]
+const YIELD_ROUNDS: u32 = 10;
+
+/// How a waiter for the arena's guard backs off in round `round` (0, 1, ... for one owner):
+/// a few spin hints, then `sched_yield`, then sleeps of 50 µs doubling to 1 ms. Guard
+/// critical sections are a few hundred nanoseconds, so the first rounds nearly always see it
+/// free; the sleeps bound what a preempted or dead owner costs the CPU.
+#[cfg(not(mproc_loom))]
+pub(crate) fn backoff(round: u32) {
+    if round < SPIN_ROUNDS {
+        for _ in 0..1u32 << round.min(5) {
+            spin_loop();
+        }
+    } else if round < SPIN_ROUNDS + YIELD_ROUNDS {
+        std::thread::yield_now();
+    } else {
+        let doublings = (round - SPIN_ROUNDS - YIELD_ROUNDS).min(5);
+        let micros = (50u64 << doublings).min(1000);
+        std::thread::sleep(std::time::Duration::from_micros(micros));
+    }
+}
+
+/// Under loom a waiter yields to the model's scheduler (a spin would never end).
+#[cfg(mproc_loom)]
+pub(crate) fn backoff(_round: u32) {
+    loom::thread::yield_now();
+}
+
+/// Whether a waiter for the arena's guard asks the owner's liveness in round `round`: once
+/// it would start sleeping, and at every sleep after (each at most 1 ms apart). Under loom,
+/// from the second round on.
+pub(crate) fn time_to_ask(round: u32) -> bool {
+    #[cfg(mproc_loom)]
+    return round >= 1;
+    #[cfg(not(mproc_loom))]
+    return round >= SPIN_ROUNDS + YIELD_ROUNDS;
+}
+
 macro_rules! atomic {
     ($name:ident, $std:ty, $int:ty) => {
         /// A std atomic, layout-identical to the integer it overlays.

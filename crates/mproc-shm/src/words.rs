@@ -106,6 +106,16 @@ pub(crate) trait Words {
     fn note(&self, event: &'static str, at: u64) {
         let _ = (event, at);
     }
+
+    /// Called after each journaled store of the arena: `true` if the caller is to act as if
+    /// killed right there (model memory's injected death). In place, with the `test-hooks`
+    /// feature, it is where a test's armed SIGKILL strikes; otherwise it is `false`.
+    #[inline(always)]
+    fn die_here(&self) -> bool {
+        #[cfg(feature = "test-hooks")]
+        crate::test_hooks::arena_step();
+        false
+    }
 }
 
 /// Words overlaid on caller-provided bytes.
@@ -223,4 +233,32 @@ impl Words for ModelWords {
     fn note(&self, event: &'static str, at: u64) {
         EVENTS.with(|e| e.borrow_mut().push((event, at)));
     }
+
+    fn die_here(&self) -> bool {
+        DEATH.with(|d| match d.get() {
+            Some(0) => {
+                d.set(None);
+                true
+            }
+            Some(n) => {
+                d.set(Some(n - 1));
+                false
+            }
+            None => false,
+        })
+    }
+}
+
+#[cfg(mproc_loom)]
+loom::thread_local! {
+    /// Journaled stores the current loom thread makes before its injected death (see
+    /// [`die_after`]).
+    static DEATH: core::cell::Cell<Option<u32>> = core::cell::Cell::new(None);
+}
+
+/// Arms the current loom thread's death: its arena call acts as killed right after its
+/// `stores + 1`-th journaled store (see [`Words::die_here`]).
+#[cfg(mproc_loom)]
+pub(crate) fn die_after(stores: u32) {
+    DEATH.with(|d| d.set(Some(stores)));
 }

@@ -1,5 +1,6 @@
-//! Arena: errors, alignment, a model-based property test, threads, two processes × two
-//! threads, and a crash inside the allocator.
+//! Arena: errors, alignment, a property test against an exact buddy model, threads, two
+//! processes × two threads, a process SIGKILLed after every journaled store of each kind of
+//! call, and the coalescing promise over randomised size histories.
 #![allow(clippy::disallowed_types)]
 
 mod common;
@@ -9,6 +10,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use common::{Exit, Rng};
+use mproc_shm::test_hooks::{BuddyModel, block_bytes};
 use mproc_shm::{Arena, ArenaError, Offset, SegmentOptions};
 use proptest::prelude::*;
 
@@ -63,21 +65,22 @@ fn smoke_alloc_free_check() {
     fill(&arena, a, 10, 1);
     fill(&arena, b, 100, 2);
     assert!(holds(&arena, a, 10, 1) && holds(&arena, b, 100, 2));
+    let empty = arena.check().unwrap();
     let st = arena.check().unwrap();
-    assert_eq!(
-        (st.allocated_blocks, st.free_blocks, st.unlisted_free_blocks),
-        (2, 0, 0)
-    );
+    assert_eq!(st.allocated_blocks, 2);
+    assert_eq!(st.allocated_bytes, 64 + 128);
     arena.free(a).unwrap();
     let st = arena.check().unwrap();
-    assert_eq!((st.allocated_blocks, st.free_blocks), (1, 1));
-    // The freed block is reused for the same class.
-    assert_eq!(arena.alloc(20, 8).unwrap(), a);
+    assert_eq!(st.allocated_blocks, 1);
     // A second arena handle over the same memory sees the same heap.
     // SAFETY: same buffer, still alive, already initialised.
     let other = unsafe { Arena::attach_raw(buf.ptr, buf.layout.size() as u64, 0) }.unwrap();
     other.free(b).unwrap();
-    assert_eq!(arena.check().unwrap().free_blocks, 1);
+    // Everything merged back: the free blocks are the top blocks again.
+    let st = arena.check().unwrap();
+    assert_eq!((st.allocated_blocks, st.free_bytes), (0, st.capacity));
+    assert_eq!(st.free_blocks, u64::from((st.capacity / 64).count_ones()));
+    let _ = empty;
 }
 
 #[test]
@@ -97,11 +100,11 @@ fn errors_layout_oom_bad_offset_double_free() {
     );
     assert!(matches!(
         arena.alloc(1 << 20, 8),
-        Err(ArenaError::OutOfMemory { .. })
+        Err(ArenaError::TooLarge { .. })
     ));
     assert!(matches!(
         arena.alloc(usize::MAX, 8),
-        Err(ArenaError::OutOfMemory { .. })
+        Err(ArenaError::TooLarge { .. })
     ));
     // Exhaust, then recover everything.
     let mut live = Vec::new();
@@ -140,7 +143,7 @@ fn errors_layout_oom_bad_offset_double_free() {
     );
     let st = arena.check().unwrap();
     assert_eq!(st.allocated_blocks, 0);
-    assert_eq!(st.free_bytes, st.carved, "no loss");
+    assert_eq!(st.free_bytes, st.capacity, "no loss");
     // Attaching to a non-arena is refused.
     let empty = HeapBuf::new(8192);
     // SAFETY: valid zeroed buffer.
@@ -177,8 +180,7 @@ fn alignments_up_to_a_page() {
         arena.free(o).unwrap();
     }
     let st = arena.check().unwrap();
-    assert_eq!((st.allocated_blocks, st.unlisted_free_blocks), (0, 0));
-    assert_eq!(st.free_bytes, st.carved);
+    assert_eq!((st.allocated_blocks, st.free_bytes), (0, st.capacity));
 }
 
 #[test]
@@ -266,8 +268,11 @@ fn four_threads_in_process() {
         }
     });
     let st = arena.check().unwrap();
-    assert_eq!((st.allocated_blocks, st.unlisted_free_blocks), (0, 0));
-    assert_eq!(st.free_bytes, st.carved, "no loss");
+    assert_eq!(
+        (st.allocated_blocks, st.free_bytes),
+        (0, st.capacity),
+        "no loss"
+    );
 }
 
 #[test]
@@ -304,12 +309,15 @@ fn two_processes_times_two_threads() {
     assert_eq!(common::wait(pid), Exit::Code(0), "child saw a corrupt heap");
     assert!(ok, "parent saw a corrupt heap");
     let st = arena.check().unwrap();
-    assert_eq!((st.allocated_blocks, st.unlisted_free_blocks), (0, 0));
-    assert_eq!(st.free_bytes, st.carved, "no loss");
+    assert_eq!(
+        (st.allocated_blocks, st.free_bytes),
+        (0, st.capacity),
+        "no loss"
+    );
 }
 
 #[test]
-fn a_process_killed_inside_the_allocator_leaks_at_most_its_blocks() {
+fn a_process_killed_anywhere_in_the_allocator_leaks_at_most_its_blocks() {
     let seg = Arc::new(
         SegmentOptions::new()
             .len(1 << 20)
@@ -334,30 +342,18 @@ fn a_process_killed_inside_the_allocator_leaks_at_most_its_blocks() {
         // Survivors go on, and the heap stays consistent.
         hammer(&arena, 0x5000 + round, 2000).unwrap();
         let st = arena.check().unwrap();
-        // The dead process's live blocks (at most 32) plus one in flight are lost.
+        // The dead process's live blocks (at most 32) plus one it had allocated and not yet
+        // recorded are lost; a call it was inside was rolled back (`check` passed).
         assert!(
             st.allocated_blocks - before.allocated_blocks <= 33,
-            "{st:?}"
-        );
-        assert!(
-            st.unlisted_free_blocks - before.unlisted_free_blocks <= 1,
             "{st:?}"
         );
     }
 }
 
-/// The size class the arena uses for a request (mirrors the documented rule).
-fn class_bytes(size: usize, align: usize) -> u64 {
-    let size = size.max(1);
-    let need = if align <= 16 {
-        size as u64 + 16
-    } else if align <= 64 {
-        (size + align) as u64
-    } else {
-        (size + align + 16) as u64
-    };
-    need.max(64).next_power_of_two()
-}
+/// A live allocation of the property test: offset, size, the model's `(block, order)`,
+/// and the byte it was filled with.
+type Live = (Offset<u8>, usize, (u64, u32), u8);
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -369,7 +365,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (1usize..3000, 0u8..9).prop_map(|(size, align_shift)| Op::Alloc { size, align_shift }),
+        4 => (1usize..6000, 0u8..9).prop_map(|(size, align_shift)| Op::Alloc { size, align_shift }),
         3 => any::<usize>().prop_map(|pick| Op::Free { pick }),
         1 => any::<u64>().prop_map(|raw| Op::BadFree { raw }),
         1 => Just(Op::Check),
@@ -379,31 +375,31 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: if cfg!(debug_assertions) { 64 } else { 256 }, ..ProptestConfig::default() })]
 
-    /// The arena against an exact model: per-class free counts plus the bump pointer
-    /// predict every OutOfMemory; live blocks never overlap; check() agrees with the model.
+    /// The arena against the exact buddy model: every offset and every OutOfMemory is
+    /// predicted; live blocks never overlap; check() agrees with the model; a bad or stale
+    /// offset is refused; once everything is freed the arena is its top blocks again.
     #[test]
-    fn ops_match_the_model(ops in proptest::collection::vec(op(), 1..200)) {
+    fn ops_match_the_buddy_model(ops in proptest::collection::vec(op(), 1..200)) {
         const LEN: u64 = 48 * 1024;
         let buf = HeapBuf::new(LEN as usize);
         let arena = buf.arena();
-        let first = LEN - arena.capacity();
-        let mut bump = first;
-        let mut free: std::collections::HashMap<u64, u64> = Default::default();
-        let mut live: Vec<(Offset<u8>, usize, u64, u8)> = Vec::new();
+        let mut model = BuddyModel::new(LEN, arena.capacity());
+        let mut live: Vec<Live> = Vec::new();
         for (n, op) in ops.into_iter().enumerate() {
             match op {
                 Op::Alloc { size, align_shift } => {
                     let align = 1usize << align_shift;
-                    let class = class_bytes(size, align);
-                    let expect_ok = free.get(&class).copied().unwrap_or(0) > 0 || LEN - bump >= class;
-                    match arena.alloc(size, align) {
-                        Ok(o) => {
-                            prop_assert!(expect_ok, "model predicted OOM");
-                            if free.get(&class).copied().unwrap_or(0) > 0 {
-                                *free.get_mut(&class).unwrap() -= 1;
-                            } else {
-                                bump += class;
-                            }
+                    let bytes = block_bytes(size, align);
+                    let result = arena.alloc(size, align);
+                    if bytes > model.largest_top() {
+                        prop_assert!(matches!(result, Err(ArenaError::TooLarge { .. })), "{:?}", result);
+                        continue;
+                    }
+                    let expect = model.alloc(bytes);
+                    match (result, expect) {
+                        (Ok(o), Some((block, order))) => {
+                            let data = (block + 16).next_multiple_of(align.max(16) as u64);
+                            prop_assert_eq!(o.get(), data, "the model's block");
                             let p = arena.ptr(o, size).unwrap();
                             prop_assert_eq!(p.as_ptr() as usize % align, 0);
                             for &(q, qs, ..) in &live {
@@ -412,18 +408,18 @@ proptest! {
                             }
                             let byte = n as u8 | 1;
                             fill(&arena, o, size, byte);
-                            live.push((o, size, class, byte));
+                            live.push((o, size, (block, order), byte));
                         }
-                        Err(ArenaError::OutOfMemory { .. }) => prop_assert!(!expect_ok, "unexpected OOM"),
-                        Err(e) => prop_assert!(false, "alloc: {}", e),
+                        (Err(ArenaError::OutOfMemory { .. }), None) => {}
+                        (r, e) => prop_assert!(false, "arena {:?}, model {:?}", r, e),
                     }
                 }
                 Op::Free { pick } if !live.is_empty() => {
-                    let (o, size, class, byte) = live.swap_remove(pick % live.len());
+                    let (o, size, (block, order), byte) = live.swap_remove(pick % live.len());
                     prop_assert!(holds(&arena, o, size, byte));
                     arena.free(o).unwrap();
-                    *free.entry(class).or_default() += 1;
-                    prop_assert_eq!(arena.free(o), Err(ArenaError::DoubleFree { offset: o.get() }));
+                    model.free(block, order);
+                    prop_assert!(arena.free(o).is_err(), "a second free is refused");
                 }
                 Op::Free { .. } => {}
                 Op::BadFree { raw } => {
@@ -435,8 +431,8 @@ proptest! {
                 Op::Check => {
                     let st = arena.check().unwrap();
                     prop_assert_eq!(st.allocated_blocks, live.len() as u64);
-                    prop_assert_eq!(st.free_blocks, free.values().sum::<u64>());
-                    prop_assert_eq!(st.carved, bump - first);
+                    prop_assert_eq!(st.free_blocks, model.free_blocks());
+                    prop_assert_eq!(st.free_bytes + st.allocated_bytes, st.capacity);
                 }
             }
         }
@@ -446,7 +442,9 @@ proptest! {
         }
         let st = arena.check().unwrap();
         prop_assert_eq!(st.allocated_blocks, 0);
-        prop_assert_eq!(st.free_bytes, st.carved);
+        prop_assert_eq!(st.free_bytes, st.capacity);
+        prop_assert_eq!(st.free_blocks, model.top_blocks());
+        prop_assert_eq!(arena.alloc(arena.max_alloc(), 16).map(|o| o.get() > 0), Ok(true));
     }
 }
 
@@ -527,7 +525,8 @@ fn a_free_list_link_out_of_bounds_is_corrupt() {
     let read = |i: usize| unsafe { base.add(i).read_volatile() };
     let before: Vec<u64> = (0..words).map(read).collect();
     arena.free(a).unwrap();
-    let heads: Vec<usize> = (0..words)
+    // Only the arena's header words before its journal (whose entries keep old values).
+    let heads: Vec<usize> = (0..384 / 8)
         .filter(|&i| before[i] == 0 && read(i) != 0 && read(i) as u32 != 0)
         .collect();
     assert_eq!(
@@ -536,8 +535,8 @@ fn a_free_list_link_out_of_bounds_is_corrupt() {
         "one list head went from empty to a block: {heads:?}"
     );
     let head = heads[0];
-    // Keep the tag (high half), point the index (low half, index + 1) far out of range.
-    let forged = (read(head) & !0xFFFF_FFFF) | 0x00FF_FFFF;
+    // Point the link (a block index + 1) far out of range.
+    let forged = 0x00FF_FFFF;
     // SAFETY: inside the buffer; the arena treats every shared word as untrusted.
     unsafe { base.add(head).write_volatile(forged) };
     assert!(
@@ -620,7 +619,7 @@ fn a_dead_holders_blocks_are_reclaimed_and_counted_once() {
     arena.free(live).unwrap();
     arena.free(plain).unwrap();
     let st = arena.check().unwrap();
-    assert_eq!((st.allocated_blocks, st.unlisted_free_blocks), (0, 0));
+    assert_eq!(st.allocated_blocks, 0);
     // A reused block carries no stale mark: holding it again and freeing it is ordinary.
     let again = arena.alloc(100, 16).unwrap();
     assert_eq!(arena.reclaim_dead(|_| false, 1).unwrap(), 0);
@@ -675,7 +674,7 @@ fn a_dead_producers_block_is_freed_on_either_side_of_its_hand_off() {
     // The committed block is its consumer's to free.
     arena.free(committed).unwrap();
     let st = arena.check().unwrap();
-    assert_eq!((st.allocated_blocks, st.unlisted_free_blocks), (0, 0));
+    assert_eq!(st.allocated_blocks, 0);
 }
 
 /// `walk_freed` moves for every block the walk frees, counted (`HELD`) or not (`WRITING`), so
@@ -694,4 +693,135 @@ fn the_walk_reports_every_block_it_frees() {
         "only HELD counts"
     );
     assert_eq!(arena.walk_freed(), 2, "both were freed");
+}
+
+// ---------------------------------------------------------------------------------------
+// The coalescing promise (#13): with no live block, any allocation up to `max_alloc` fits.
+
+/// An arena whose block area is exactly `blocks` bytes (a power of two: one top block).
+fn arena_with_blocks(blocks: u64) -> (HeapBuf, Arena) {
+    let len = mproc_shm::arena::ARENA_HEADER + blocks;
+    let buf = HeapBuf::new(len as usize);
+    let arena = buf.arena();
+    assert_eq!(arena.max_alloc() as u64, blocks - 16);
+    (buf, arena)
+}
+
+/// The size sequences #13 found blocking an empty queue with the size-class arena.
+#[test]
+fn the_histories_that_drifted_the_old_arena_leave_it_whole() {
+    // A burst of 31 × 20 KiB drained, then 10 KiB messages one at a time, then the largest.
+    let (_b, arena) = arena_with_blocks(1 << 20);
+    let burst: Vec<_> = (0..31)
+        .map(|_| arena.alloc(20 << 10, 16).unwrap())
+        .collect();
+    for o in burst {
+        arena.free(o).unwrap();
+    }
+    for _ in 0..100 {
+        let o = arena.alloc(10 << 10, 16).unwrap();
+        arena.free(o).unwrap();
+    }
+    let all = arena.alloc(arena.max_alloc(), 16).unwrap();
+    arena.free(all).unwrap();
+    // 3 × 700 KiB, then 1.5 MiB, in a 4 MiB arena.
+    let (_b, arena) = arena_with_blocks(4 << 20);
+    for _ in 0..3 {
+        let o = arena.alloc(700 << 10, 16).unwrap();
+        arena.free(o).unwrap();
+    }
+    let big = arena.alloc(1536 << 10, 16).unwrap();
+    arena.free(big).unwrap();
+    // 1, 4, 16 MiB then 64 MiB through a 128 MiB arena (the pages are never touched but for
+    // the block headers).
+    let (_b, arena) = arena_with_blocks(128 << 20);
+    for mib in [1, 4, 16] {
+        let o = arena.alloc(mib << 20, 16).unwrap();
+        arena.free(o).unwrap();
+    }
+    let o = arena.alloc(64 << 20, 16).unwrap();
+    arena.free(o).unwrap();
+    let st = arena.check().unwrap();
+    assert_eq!((st.free_blocks, st.largest_free_block), (1, 128 << 20));
+}
+
+/// Randomised size histories (log-uniform sizes up to a quarter of the arena, random
+/// alignments, random frees): whenever the live set empties, the largest allocation fits and
+/// the checker sees one free top block; a request above `max_alloc` is `TooLarge` at once,
+/// whatever is live.
+#[test]
+fn any_history_drained_leaves_the_whole_arena() {
+    let seeds = if cfg!(debug_assertions) { 8 } else { 40 };
+    for seed in 0..seeds {
+        let (_b, arena) = arena_with_blocks(1 << 20);
+        let mut rng = Rng(0x9e37_79b9 + seed);
+        let mut live = Vec::new();
+        let mut drained = 0;
+        for _ in 0..3000 {
+            if !live.is_empty() && rng.below(5) < 2 {
+                let i = rng.below(live.len() as u64) as usize;
+                arena.free(live.swap_remove(i)).unwrap();
+            } else {
+                let bits = 4 + rng.below(15);
+                let size = (1 << bits) + rng.below(1 << bits);
+                let align = 1 << rng.below(10);
+                match arena.alloc(size as usize, align) {
+                    Ok(o) => live.push(o),
+                    Err(ArenaError::OutOfMemory { .. }) => {}
+                    Err(e) => panic!("seed {seed}: {e}"),
+                }
+            }
+            assert!(matches!(
+                arena.alloc(arena.max_alloc() + 1, 16),
+                Err(ArenaError::TooLarge { .. })
+            ));
+            if live.is_empty() || rng.below(400) == 0 {
+                for o in live.drain(..) {
+                    arena.free(o).unwrap();
+                }
+                let st = arena.check().unwrap();
+                assert_eq!((st.free_blocks, st.allocated_blocks), (1, 0), "seed {seed}");
+                let all = arena.alloc(arena.max_alloc(), 16).unwrap();
+                arena.free(all).unwrap();
+                drained += 1;
+            }
+        }
+        assert!(drained > 0);
+    }
+}
+
+/// `free` trusts no tag it did not reach from a top block: a tag forged inside a live
+/// block's bytes (any peer can write them) does not make its offset freeable.
+#[test]
+fn a_tag_forged_in_user_bytes_is_not_freeable() {
+    let (buf, arena) = arena_with_blocks(64 << 10);
+    let big = arena.alloc(4000, 16).unwrap();
+    let other = arena.alloc(100, 16).unwrap();
+    let before = arena.check().unwrap();
+    // Forge "allocated, order 0, at this position" 64 bytes into `big`'s data.
+    let forged_block = big.get() + 48; // 64-aligned: `big` is a block start + 16
+    let tag = (0xB10Cu64 << 48) | (1 << 40) | (forged_block / 64);
+    // SAFETY: inside `big`'s 4000 bytes, which this test owns; base offset 0.
+    unsafe {
+        buf.ptr
+            .as_ptr()
+            .add(forged_block as usize)
+            .cast::<u64>()
+            .write(tag)
+    };
+    let forged = Offset::new(forged_block + 16);
+    assert!(
+        matches!(arena.free(forged), Err(ArenaError::BadOffset { .. })),
+        "a forged tag was trusted"
+    );
+    assert_eq!(arena.check().unwrap(), before, "nothing changed");
+    arena.free(big).unwrap();
+    arena.free(other).unwrap();
+    // A stale offset into memory that merged away is a double free, not a new block.
+    assert_eq!(
+        arena.free(other),
+        Err(ArenaError::DoubleFree {
+            offset: other.get()
+        })
+    );
 }

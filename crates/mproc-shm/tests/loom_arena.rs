@@ -1,41 +1,42 @@
-//! Loom models of the arena's free lists and bump pointer (`mproc_shm::arena`'s module docs),
-//! run over loom's model memory by `arena::model::ModelArena`: the very code `Arena` runs on
-//! a segment, on loom atomics instead of overlaid std ones.
+//! Loom models of the arena (`mproc_shm::arena`'s module docs), run over loom's model memory
+//! by `arena::model::ModelArena`: the very code `Arena` runs on a segment, on loom atomics
+//! instead of overlaid std ones.
 //!
-//! * `aba_stale_pop_cas_fails_after_pop_pop_free`: the ABA case the head's tag exists for.
-//!   A reads head = X (next = Y) and is preempted; B pops X, pops Y and frees X, so the head
-//!   is X again; A's CAS must fail and retry, or A installs Y — which B owns — as the head.
-//!   Fails (checked) when the tag increments on push and pop are both removed. Removing
-//!   only one of them is an equivalent mutant: the head index can only return to X through
-//!   a push (lists are acyclic) and can only leave it through a pop, so either increment
-//!   alone moves the tag across any A-B-A.
-//! * `pop_racing_a_push_takes_each_listed_block_once`: a pop and a push (free) on one list.
-//! * `concurrent_carves_of_two_classes_claim_distinct_blocks`: two carvers at the bump
-//!   pointer, one helping the other past its block.
+//! The guard and its undo journal ("Crash design"): a participant dies by stopping right
+//! after a chosen journaled store of its call (`model::die_after`) and then being marked dead
+//! (`ModelArena::kill`), which is what the guard's liveness question answers.
+//!
+//! * `two_allocators_share_the_guard`: A and B each allocate and free (splits and merges of
+//!   one small top block): distinct blocks, and the heap whole again. Fails (checked) when
+//!   the guard's CAS is a load and a store (both split the same block).
+//! * `a_dead_owners_call_is_rolled_back_at_every_store` (one model per store of an
+//!   allocation that splits twice, then per store of the free that merges it back): A dies
+//!   after store k while B allocates: B either runs first or waits, takes the guard over and
+//!   rolls A's call back; the heap is then as if A had never called. Fails (checked) when the
+//!   rollback skips its oldest entry, or when a takeover does not roll back.
+//! * `a_reclaimer_killed_inside_its_walk`: R dies after each store of its walk's free; S
+//!   walks after: the dead holder's block is freed once, counted at most once.
 //!
 //! The holder words (the module docs' "Held blocks: a holder that dies"): a participant
-//! dies by stopping and then storing `dead` (Release); the liveness oracle answers as
+//! dies by stopping and then storing `dead` (Release); the walk's liveness oracle answers as
 //! `Segment::is_alive` does (the model's participants are alive, the dying one until its
 //! death is seen with Acquire, any other id — 0, a slot stamp read as a holder — is not).
+//! The walk runs under the guard, so two walks never interleave; the election CAS of a
+//! holder word still races the lock-free `hold`, `mark_queued` and `reclaim_queued`.
 //!
 //! * `a_dead_holders_block_is_freed_once_and_counted_once`: A holds a block and dies; B
 //!   (once A is dead) and C (racing A) walk while D allocates: the block is freed once,
 //!   counted once, and may go straight back to D. Fails (checked) when the walk counts a
-//!   block at its look instead of at its winning CAS. Counting a `RECLAIMING(dead)` block
-//!   again is not caught: no model's reclaimer can die between its CAS and its free (the
-//!   model arena has no stop point inside `reclaim_dead`).
+//!   block at its look instead of at its winning CAS.
 //! * `a_holder_that_frees_its_own_block_races_nothing`: A holds, frees its block and dies
-//!   while B walks: nothing is taken or counted, even by a walk that read `HELD(A)` before
-//!   the free and found A dead after it. Fails (checked) when the walk's election CAS is a
-//!   plain store.
+//!   while B walks: nothing is taken or counted.
 //! * `a_producer_killed_after_alloc_marked` and `a_producer_killed_after_mark_queued`: P
 //!   dies on either side of its hand-off; R (once P is dead) and S (racing P) each run the
 //!   ring's recovery hook (`reclaim_queued`, S only once it has seen P dead) and a walk,
 //!   then R puts again: the block is freed once (by a walk if it was `WRITING`, by one
 //!   `reclaim_queued` if `QUEUED`), nothing is counted, R's new block is its own. Fail
-//!   (checked) when `reclaim_queued`'s CAS is a load and a store (R's put gets the block
-//!   back and S's stale hook frees it under R), when the walk skips `WRITING` blocks, and
-//!   when `alloc_marked` does not raise the count of marked blocks (the walk is skipped).
+//!   (checked) when `reclaim_queued`'s CAS is a load and a store, when the walk skips
+//!   `WRITING` blocks, and when `alloc_marked` does not raise the count of marked blocks.
 //! * `a_committed_block_is_never_taken_by_the_walk`: P hands its block on, commits and
 //!   dies; its consumer frees it while R walks: the consumer's free always succeeds.
 //!   Fails (checked) when the walk frees `QUEUED` blocks too.
@@ -52,13 +53,12 @@ mod arms;
 #[cfg(mproc_loom)]
 mod tests {
     use std::cell::RefCell;
-    use std::collections::HashSet;
 
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicBool, Ordering};
     use loom::thread;
     use mproc_shm::arena::model::{
-        CARVE_HELPED, CARVE_LOST, FIRST_BLOCK_OFFSET, ModelArena, POP_RETRY, PUSH_RETRY,
+        FIRST_BLOCK_OFFSET, GUARD_TAKEOVER, GUARD_WAIT, ModelArena, ROLLBACK, die_after, is_death,
         take_events,
     };
     use mproc_shm::{ArenaError, ArenaStats, Offset};
@@ -73,219 +73,155 @@ mod tests {
         Arc::new(ModelArena::new(FIRST_BLOCK_OFFSET + blocks * BLOCK).unwrap())
     }
 
-    /// An arena with room for `blocks` 64-byte blocks, the first two carved and held: X, Y.
-    fn two_carved(blocks: u64) -> (Arc<ModelArena>, Offset<u8>, Offset<u8>) {
-        let arena = arena(blocks);
-        let x = arena.alloc(1, 1).unwrap();
-        let y = arena.alloc(1, 1).unwrap();
-        (arena, x, y)
-    }
-
-    /// What an allocating thread returns: the offset, and the events (retries, helps) its
-    /// alloc recorded.
-    type Allocated = (Offset<u8>, Vec<(&'static str, u64)>);
-
-    /// A thread that allocates `size` bytes (`expect`ing `what`).
-    fn spawn_alloc(
-        arena: &Arc<ModelArena>,
-        size: usize,
-        what: &'static str,
-    ) -> thread::JoinHandle<Allocated> {
-        let arena = arena.clone();
-        thread::spawn(move || {
-            let got = arena.alloc(size, 1).expect(what);
-            (got, take_events())
-        })
-    }
-
-    /// The block (arena-relative offset of its header) an `alloc(_, <= 16)` offset sits in.
-    fn block_of(off: Offset<u8>) -> u64 {
-        off.get() - 16
-    }
-
     /// The arena's own invariant walk, at the quiescent point after the threads joined.
     fn check(arena: &ModelArena) -> ArenaStats {
         arena
             .check()
-            .unwrap_or_else(|e| panic!("free lists corrupt after the race: {e}"))
+            .unwrap_or_else(|e| panic!("heap corrupt after the race: {e}"))
     }
 
-    fn retried(events: &[(&str, u64)], what: &str) -> bool {
+    fn noted(events: &[(&str, u64)], what: &str) -> bool {
         events.iter().any(|&(e, _)| e == what)
     }
 
+    /// The guard's participants: A and B (alive, or A dying), and the checker (`SHARED`).
+    const A: u32 = 1;
+    const B: u32 = 2;
+
     #[test]
-    fn aba_stale_pop_cas_fails_after_pop_pop_free() {
-        static ARMS: Arms<6> = Arms::new(
-            "aba_stale_pop_cas_fails_after_pop_pop_free",
+    fn two_allocators_share_the_guard() {
+        static ARMS: Arms<3> = Arms::new(
+            "two_allocators_share_the_guard",
             [
-                "A popped X with no retry (A ran first)",
-                "A's pop CAS failed and it retried",
-                "A-B-A: A expected X, its CAS failed, and it then popped X again",
-                "A popped Y (B held X)",
-                "A found the list empty and carved",
-                "B's second alloc found the list empty and carved",
+                "A waited for B's guard",
+                "B waited for A's guard",
+                "both got the block at the start",
             ],
         );
         ARMS.model(|| {
-            let (arena, x, y) = two_carved(3);
-            arena.free(y).unwrap();
-            arena.free(x).unwrap();
-            // The class-0 list is now X -> Y; one more block is left to carve.
-
-            let a = spawn_alloc(&arena, 1, "A's alloc");
-            let b = {
+            // One top block of 4 units: each 64-byte allocation splits it twice (or once).
+            let arena = arena(4);
+            let first = Offset::<u8>::new(FIRST_BLOCK_OFFSET + 16);
+            let spawn = |me: u32| {
                 let arena = arena.clone();
                 thread::spawn(move || {
-                    let first = arena.alloc(1, 1).expect("B's first alloc");
-                    let second = arena.alloc(1, 1).expect("B's second alloc");
-                    arena.free(first).expect("B's free");
-                    (first, second)
+                    let x = arena.alloc_as(me, 1, 1).expect("alloc");
+                    let events = take_events();
+                    (x, events)
                 })
             };
-            let (a_got, a_events) = a.join().unwrap();
-            let (b_first, b_held) = b.join().unwrap();
+            let a = spawn(A);
+            let b = spawn(B);
+            let (xa, ea) = a.join().unwrap();
+            let (xb, eb) = b.join().unwrap();
+            assert_ne!(xa, xb, "one block handed out twice");
+            let st = check(&arena);
+            assert_eq!(st.allocated_blocks, 2, "{st:?}");
+            arena.free(xa).unwrap();
+            arena.free(xb).unwrap();
+            let st = check(&arena);
+            assert_eq!((st.allocated_blocks, st.free_blocks), (0, 1), "{st:?}");
 
-            // Per-block ownership: A and B now each hold one block, never the same one.
-            assert_ne!(a_got, b_held, "block {} handed out twice", a_got.get());
-            let stats = check(&arena);
-            assert_eq!(stats.allocated_blocks, 2, "{stats:?}");
-            assert_eq!(stats.unlisted_free_blocks, 0, "{stats:?}");
-            assert_eq!(
-                stats.free_blocks + stats.allocated_blocks,
-                arena.carved() / BLOCK,
-                "a carved block is neither held nor listed: {stats:?}"
-            );
-
-            let a_retried = retried(&a_events, POP_RETRY);
-            let fresh = |o: Offset<u8>| o != x && o != y;
+            ARMS.hit_if(noted(&ea, GUARD_WAIT), "A waited for B's guard");
+            ARMS.hit_if(noted(&eb, GUARD_WAIT), "B waited for A's guard");
             ARMS.hit_if(
-                a_got == x && !a_retried && b_first == y,
-                "A popped X with no retry (A ran first)",
-            );
-            ARMS.hit_if(a_retried, "A's pop CAS failed and it retried");
-            ARMS.hit_if(
-                a_got == x
-                    && a_events
-                        .iter()
-                        .any(|&(e, at)| e == POP_RETRY && at == block_of(x)),
-                "A-B-A: A expected X, its CAS failed, and it then popped X again",
-            );
-            ARMS.hit_if(a_got == y, "A popped Y (B held X)");
-            ARMS.hit_if(fresh(a_got), "A found the list empty and carved");
-            ARMS.hit_if(
-                fresh(b_held),
-                "B's second alloc found the list empty and carved",
+                xa == first || xb == first,
+                "both got the block at the start",
             );
         });
     }
 
-    #[test]
-    fn pop_racing_a_push_takes_each_listed_block_once() {
-        static ARMS: Arms<4> = Arms::new(
-            "pop_racing_a_push_takes_each_listed_block_once",
-            [
-                "A popped X (before B's push)",
-                "A popped Y (B's push landed first)",
-                "A's pop CAS failed: B's push landed in between",
-                "B's push CAS failed: A's pop landed in between",
-            ],
-        );
-        ARMS.model(|| {
-            let (arena, x, y) = two_carved(2);
-            arena.free(x).unwrap();
-            // The list holds X; B holds Y and frees it while A allocates.
+    /// What A does in `a_dead_owners_call_is_rolled_back_at_every_store`.
+    #[derive(Debug, Clone, Copy)]
+    enum Call {
+        /// An allocation of 64 bytes from a whole 4-unit top block (11 stores).
+        Alloc,
+        /// The free of such a block, merging it back twice (6 stores).
+        Free,
+    }
 
-            let a = spawn_alloc(&arena, 1, "A's alloc");
-            let b = {
+    /// A dies after store `k` of `call` (and is then marked dead) while B allocates 64 bytes.
+    fn rolled_back_at(call: Call, k: u32, arms: &'static Arms<3>) {
+        arms.model(move || {
+            let arena = arena(4);
+            let mine = match call {
+                Call::Alloc => None,
+                Call::Free => Some(arena.alloc_as(A, 1, 1).unwrap()),
+            };
+            let before = check(&arena);
+            let a = {
                 let arena = arena.clone();
                 thread::spawn(move || {
-                    arena.free(y).expect("B's free");
-                    take_events()
+                    die_after(k);
+                    let r = match (call, mine) {
+                        (Call::Free, Some(x)) => arena.free_as(A, x).map(|()| x),
+                        _ => arena.alloc_as(A, 1, 1),
+                    };
+                    match r {
+                        Err(e) if is_death(&e) => {
+                            arena.kill(A);
+                            true
+                        }
+                        Err(e) => panic!("A's call failed: {e}"),
+                        Ok(_) => false,
+                    }
                 })
             };
-            let (a_got, a_events) = a.join().unwrap();
-            let b_events = b.join().unwrap();
-
-            assert!(
-                a_got == x || a_got == y,
-                "A carved although a block was listed"
-            );
-            let stats = check(&arena);
+            let (xb, eb) = {
+                let x = arena.alloc_as(B, 1, 1).expect("B's alloc");
+                (x, take_events())
+            };
+            let died = a.join().unwrap();
+            let st = check(&arena);
+            if !died {
+                // B ran first, and A's call then needed fewer stores than `k + 1`.
+                let expected = match call {
+                    Call::Alloc => 2,
+                    Call::Free => 1,
+                };
+                assert_eq!(st.allocated_blocks, expected, "{call:?} {k}: {st:?}");
+                arms.hit("B ran before A took the guard");
+                return;
+            }
+            // A's call is undone: B's block is the only change from before.
+            assert_eq!(st.allocated_blocks, before.allocated_blocks + 1, "{st:?}");
+            if let Some(x) = mine {
+                assert_ne!(x, xb, "A's block handed to B while A held it");
+            }
+            arena.free(xb).unwrap();
             assert_eq!(
-                (stats.allocated_blocks, stats.free_blocks),
-                (1, 1),
-                "{stats:?}"
+                check(&arena),
+                before,
+                "the heap differs from before A's call"
             );
-            assert_eq!(stats.unlisted_free_blocks, 0, "{stats:?}");
-            // The one listed block is the one A does not hold: pop it and compare.
-            let rest = arena.alloc(1, 1).unwrap();
-            assert_ne!(rest, a_got, "block {} handed out twice", a_got.get());
 
-            ARMS.hit_if(a_got == x, "A popped X (before B's push)");
-            ARMS.hit_if(a_got == y, "A popped Y (B's push landed first)");
-            ARMS.hit_if(
-                retried(&a_events, POP_RETRY),
-                "A's pop CAS failed: B's push landed in between",
+            arms.hit_if(!noted(&eb, GUARD_WAIT), "B ran before A took the guard");
+            arms.hit_if(
+                noted(&eb, GUARD_TAKEOVER),
+                "B took the guard over from dead A",
             );
-            ARMS.hit_if(
-                retried(&b_events, PUSH_RETRY),
-                "B's push CAS failed: A's pop landed in between",
-            );
+            arms.hit_if(noted(&eb, ROLLBACK), "B rolled A's call back");
+            let _ = k;
         });
     }
 
     #[test]
-    fn concurrent_carves_of_two_classes_claim_distinct_blocks() {
-        static ARMS: Arms<4> = Arms::new(
-            "concurrent_carves_of_two_classes_claim_distinct_blocks",
-            [
-                "A's block is the first carved",
-                "B's block is the first carved",
-                "a carver lost the tag CAS, helped the bump, retried",
-                "a carver's own bump CAS found it already helped",
-            ],
-        );
-        ARMS.model(|| {
-            // Room for exactly one 64-byte and one 128-byte block, in either order.
-            let arena = arena(3);
-            let first = FIRST_BLOCK_OFFSET;
-
-            let a = spawn_alloc(&arena, 1, "A's carve"); // class 0: 64 bytes
-            let b = spawn_alloc(&arena, 100, "B's carve"); // class 1: 128 bytes
-            let (a_got, a_events) = a.join().unwrap();
-            let (b_got, b_events) = b.join().unwrap();
-
-            let a_block = block_of(a_got);
-            let b_block = block_of(b_got);
-            let (lo, hi) = if a_block < b_block {
-                (a_block, b_block)
-            } else {
-                (b_block, a_block)
-            };
-            let lo_size = if lo == a_block { BLOCK } else { 2 * BLOCK };
-            assert_eq!(lo, first, "the first block was skipped");
-            assert_eq!(hi, lo + lo_size, "the blocks overlap or leave a gap");
-            assert_eq!(arena.carved(), 3 * BLOCK);
-            let stats = check(&arena);
-            assert_eq!(
-                (stats.allocated_blocks, stats.free_blocks),
-                (2, 0),
-                "{stats:?}"
-            );
-
-            let all: HashSet<&str> = a_events.iter().chain(&b_events).map(|e| e.0).collect();
-            ARMS.hit_if(a_block == first, "A's block is the first carved");
-            ARMS.hit_if(b_block == first, "B's block is the first carved");
-            ARMS.hit_if(
-                all.contains(CARVE_LOST),
-                "a carver lost the tag CAS, helped the bump, retried",
-            );
-            ARMS.hit_if(
-                all.contains(CARVE_HELPED),
-                "a carver's own bump CAS found it already helped",
-            );
-        });
+    fn a_dead_owners_call_is_rolled_back_at_every_store() {
+        // Every arm is reached at every store: A's call is the first to take the guard in
+        // some interleaving, and then it dies there.
+        const NAMES: [&str; 3] = [
+            "B ran before A took the guard",
+            "B took the guard over from dead A",
+            "B rolled A's call back",
+        ];
+        static ALLOC: [Arms<3>; 11] = [const { Arms::new("rolled back: alloc", NAMES) }; 11];
+        static FREE: [Arms<3>; 6] = [const { Arms::new("rolled back: free", NAMES) }; 6];
+        for (k, arms) in ALLOC.iter().enumerate() {
+            rolled_back_at(Call::Alloc, k as u32, arms);
+        }
+        for (k, arms) in FREE.iter().enumerate() {
+            rolled_back_at(Call::Free, k as u32, arms);
+        }
     }
 
     // Held blocks: a holder that dies (`arena`'s module docs).
@@ -349,19 +285,13 @@ mod tests {
 
     /// The end state of a held-block model, once its threads joined: `x` was freed exactly
     /// once, and `kept` (a block a live participant allocated meanwhile, perhaps `x` again)
-    /// is the one block allocated. Frees `kept`.
+    /// is the one block allocated. Frees `kept`: the arena is then its one top block again.
     fn freed_once(arena: &ModelArena, x: Offset<u8>, kept: Option<Offset<u8>>) {
         let stats = check(arena);
-        assert_eq!(stats.unlisted_free_blocks, 0, "{stats:?}");
         assert_eq!(
             stats.allocated_blocks,
             u64::from(kept.is_some()),
             "{stats:?}"
-        );
-        assert_eq!(
-            stats.free_blocks + stats.allocated_blocks,
-            arena.carved() / BLOCK,
-            "a carved block is neither held nor listed: {stats:?}"
         );
         if let Some(kept) = kept {
             arena.free(kept).expect("the live participant's block");
@@ -374,8 +304,8 @@ mod tests {
         );
         let stats = check(arena);
         assert_eq!(
-            (stats.allocated_blocks, stats.unlisted_free_blocks),
-            (0, 0),
+            (stats.allocated_blocks, stats.free_blocks),
+            (0, 1),
             "{stats:?}"
         );
     }
@@ -392,7 +322,7 @@ mod tests {
             ],
         );
         ARMS.model(|| {
-            // Room for A's block and the one D carves if it comes before the reclaim.
+            // Room for A's block and the one D splits off if it comes before the reclaim.
             let arena = arena(2);
             let dead = Arc::new(AtomicBool::new(false));
 
@@ -409,12 +339,13 @@ mod tests {
                 let (arena, dead) = (arena.clone(), dead.clone());
                 thread::spawn(move || walk(&arena, &dead, SECOND))
             };
-            let d = spawn_alloc(&arena, 1, "D's alloc");
-            // B: a recovery that runs once A is dead.
+            // B: a recovery that runs once A is dead; then D, an allocation racing C. (A
+            // fourth thread for D makes three guard waiters at once, which loom cannot
+            // explore in reasonable time; D after B on the model's thread still races C.)
             let x = a.join().unwrap();
             let (b_counted, _) = walk(&arena, &dead, MAIN);
+            let d_got = arena.alloc(1, 1).expect("D's alloc");
             let (c_counted, c_looks) = c.join().unwrap();
-            let (d_got, _) = d.join().unwrap();
 
             assert_eq!(
                 (b_counted, c_counted, arena.held_reclaimed()),
@@ -435,11 +366,12 @@ mod tests {
 
     #[test]
     fn a_holder_that_frees_its_own_block_races_nothing() {
-        static ARMS: Arms<3> = Arms::new(
+        // (A walk that met `HELD(A)` and found A dead after its free cannot happen any
+        // more: the walk and the free both run under the guard.)
+        static ARMS: Arms<2> = Arms::new(
             "a_holder_that_frees_its_own_block_races_nothing",
             [
                 "B's walk met HELD(A) while A lived",
-                "B's walk met HELD(A) and found A dead after its free: its CAS failed",
                 "B's walk asked about nobody",
             ],
         );
@@ -475,9 +407,9 @@ mod tests {
                 looks.contains(&(DYING, true)),
                 "B's walk met HELD(A) while A lived",
             );
-            ARMS.hit_if(
-                looks.contains(&(DYING, false)),
-                "B's walk met HELD(A) and found A dead after its free: its CAS failed",
+            assert!(
+                !looks.contains(&(DYING, false)),
+                "B's walk met HELD(A) after A's free"
             );
             ARMS.hit_if(looks.is_empty(), "B's walk asked about nobody");
         });
@@ -494,8 +426,6 @@ mod tests {
 
     const R_WALK_TRIED: &str = "R's walk found P dead and tried its CAS";
     const S_WALK_TRIED: &str = "S's walk found P dead and tried its CAS";
-    const BOTH_WALKS_TRIED: &str = "both walks found P dead: one CAS lost";
-    const R_MET_S: &str = "R's walk met S's reclaim under way";
     const R_QUEUED_FREED: &str = "R's reclaim_queued freed it";
     const S_QUEUED_FREED: &str = "S's reclaim_queued freed it";
     const S_MET_R: &str = "S's walk met R's reclaim under way";
@@ -512,7 +442,7 @@ mod tests {
             // Room for P's block and the one R's next put carves if P's is not back yet.
             let arena = arena(2);
             let dead = Arc::new(AtomicBool::new(false));
-            // The first block carved: only P allocates before R's next put.
+            // The block at the start: only P allocates before R's next put.
             let x = Offset::new(FIRST_BLOCK_OFFSET + 16);
 
             let p = {
@@ -567,10 +497,9 @@ mod tests {
             let s_tried = s_looks.contains(&(DYING, false));
             match stop {
                 Stop::AfterAllocMarked => {
+                    assert!(!(r_tried && s_tried), "two walks found P's block");
                     arms.hit_if(r_tried, R_WALK_TRIED);
                     arms.hit_if(s_tried, S_WALK_TRIED);
-                    arms.hit_if(r_tried && s_tried, BOTH_WALKS_TRIED);
-                    arms.hit_if(r_looks.contains(&(SECOND, true)), R_MET_S);
                 }
                 Stop::AfterMarkQueued => {
                     arms.hit_if(r_freed, R_QUEUED_FREED);
@@ -587,16 +516,12 @@ mod tests {
 
     #[test]
     fn a_producer_killed_after_alloc_marked() {
-        static ARMS: Arms<6> = Arms::new(
+        // (Both walks finding P dead, or one meeting the other's reclaim, cannot happen any
+        // more: walks run under the guard, so the first frees the block before the second
+        // looks.)
+        static ARMS: Arms<4> = Arms::new(
             "a_producer_killed_after_alloc_marked",
-            [
-                R_WALK_TRIED,
-                S_WALK_TRIED,
-                BOTH_WALKS_TRIED,
-                R_MET_S,
-                S_MET_P_ALIVE,
-                R_GOT_IT_BACK,
-            ],
+            [R_WALK_TRIED, S_WALK_TRIED, S_MET_P_ALIVE, R_GOT_IT_BACK],
         );
         producer_killed(Stop::AfterAllocMarked, &ARMS);
     }
