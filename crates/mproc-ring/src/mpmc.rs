@@ -796,6 +796,16 @@ impl MpmcRing {
         h.head.is_poisoned() || h.tail.is_poisoned()
     }
 
+    /// Records a corruption found by the layer above in state tied to this ring (a queue's
+    /// arena, say): counts it and poisons the ring as the ring's own detections do, so the
+    /// object stays corrupt for every handle. The caller returns its own `Corrupt`.
+    #[cold]
+    pub fn report_corrupt(&self) {
+        if !self.is_poisoned() {
+            self.poison();
+        }
+    }
+
     /// Records a detection: counts it and poisons the ring (both hints' flags), so every
     /// later push and pop returns `Corrupt` at once. The caller returns `Corrupt`.
     #[cold]

@@ -177,6 +177,9 @@ fn a_live_claimants_slot_is_never_recovered() {
     assert_eq!(q.lost(), 0);
 }
 
+/// An `arena_size` whose arena is one 32 KiB block: room for exactly one 20 KiB message.
+const ONE_BLOCK: u64 = 32 * 1024 - 16;
+
 /// Holds a `get_ref` guard on the next item until killed.
 fn holds_a_ref((q, held): (Queue<Vec<u8>>, mproc::Event)) {
     let guard = q.get_ref().expect("an item");
@@ -191,16 +194,16 @@ fn holds_a_ref((q, held): (Queue<Vec<u8>>, mproc::Event)) {
 #[test]
 fn a_dead_get_ref_guard_frees_its_block_and_is_counted() {
     const BIG: usize = 20 * 1024;
-    // One 20 KiB message needs a 32 KiB block: a 64 KiB arena holds exactly one.
-    let q: Queue<Vec<u8>> = Queue::builder().arena_size(64 * 1024).create().unwrap();
+    // One 20 KiB message needs a 32 KiB block: an arena for 32 KiB − 16 holds exactly one.
+    let q: Queue<Vec<u8>> = Queue::builder().arena_size(ONE_BLOCK).create().unwrap();
     q.put(vec![1; BIG]).unwrap();
     let held = mproc::Event::new().unwrap();
     let p = start(holds_a_ref, (q.clone(), held.clone()));
     assert!(held.wait_timeout(LONG));
-    // The arena is full while the guard lives.
+    // The arena is full while the guard lives (its slots are not).
     assert!(matches!(
         q.put_nowait(vec![2; BIG]),
-        Err(TryPutError::Full(_))
+        Err(TryPutError::ArenaFull(_))
     ));
     p.kill().unwrap();
     assert_killed(&p);
@@ -243,7 +246,7 @@ fn a_producer_killed_mid_put_leaks_no_arena_block() {
     const BIG: usize = 20 * 1024;
     for fault in 0..2 {
         // A 64 KiB arena holds exactly one 20 KiB message (a 32 KiB block).
-        let q: Queue<Vec<u8>> = Queue::builder().arena_size(64 * 1024).create().unwrap();
+        let q: Queue<Vec<u8>> = Queue::builder().arena_size(ONE_BLOCK).create().unwrap();
         let p = start(dies_putting_big, (q.clone(), fault));
         assert_killed(&p);
         let t0 = Instant::now();
@@ -260,7 +263,7 @@ fn a_producer_killed_mid_put_leaks_no_arena_block() {
     // Blocked on a full ring with the block staged.
     let q: Queue<Vec<u8>> = Queue::builder()
         .capacity(1)
-        .arena_size(64 * 1024)
+        .arena_size(ONE_BLOCK)
         .create()
         .unwrap();
     q.put(vec![1]).unwrap();
@@ -290,7 +293,7 @@ fn dies_getting_big((q,): (Queue<Vec<u8>>,)) {
 #[test]
 fn a_consumer_killed_mid_get_frees_the_items_arena_block() {
     const BIG: usize = 20 * 1024;
-    let q: Queue<Vec<u8>> = Queue::builder().arena_size(64 * 1024).create().unwrap();
+    let q: Queue<Vec<u8>> = Queue::builder().arena_size(ONE_BLOCK).create().unwrap();
     q.put(vec![1; BIG]).unwrap();
     let p = start(dies_getting_big, (q.clone(),));
     assert_killed(&p);
@@ -301,21 +304,17 @@ fn a_consumer_killed_mid_get_frees_the_items_arena_block() {
     assert_eq!(q.arena_stats().unwrap().in_use_blocks, 0, "nothing leaked");
 }
 
-/// The documented maximum message size of an arena holds exactly: `arena_size(2 * n + 4096)`
-/// takes any message up to `n` bytes, and `arena_stats().max_message` is what `TooLarge`
-/// reports.
+/// The documented maximum message size of an arena holds exactly: `arena_size(n)` takes any
+/// message up to `n` bytes, and `arena_stats().max_message` is what `TooLarge` reports.
 #[test]
 fn arena_size_holds_the_documented_maximum() {
     for n in [1000usize, 20_000, 70_000, 300_000] {
-        let q: Queue<Vec<u8>> = Queue::builder()
-            .arena_size(2 * n as u64 + 4096)
-            .create()
-            .unwrap();
+        let q: Queue<Vec<u8>> = Queue::builder().arena_size(n as u64).create().unwrap();
         let stats = q.arena_stats().unwrap();
         assert!(stats.max_message >= n, "{n}: max {}", stats.max_message);
         // An encoded Vec<u8> of n bytes is n plus a few bytes of rkyv framing.
-        q.put_timeout(vec![7; n - 64], LONG).unwrap();
-        assert_eq!(q.get().unwrap().len(), n - 64);
+        q.put_timeout(vec![7; n - 16], LONG).unwrap();
+        assert_eq!(q.get().unwrap().len(), n - 16);
         match q.put_nowait(vec![0; stats.max_message + 1]) {
             Err(TryPutError::Message(_, mproc::MessageError::TooLarge { max, .. })) => {
                 assert_eq!(max, stats.max_message)

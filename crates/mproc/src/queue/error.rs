@@ -23,8 +23,12 @@ pub enum PutError<T> {
 /// Why [`Queue::put_nowait`](super::Queue::put_nowait) failed. The item comes back.
 #[derive(PartialEq, Eq, Clone)]
 pub enum TryPutError<T> {
-    /// No room right now. Python: `queue.Full`.
+    /// No free slot right now. Python: `queue.Full`.
     Full(T),
+    /// A slot was free, but the queue's arena had no block large enough for this message
+    /// right now (messages larger than a slot travel in the arena; see
+    /// [`Queue::arena_stats`](super::Queue::arena_stats)). Python: `queue.Full`.
+    ArenaFull(T),
     /// As [`PutError::Disconnected`], reported only when the queue is also full.
     Disconnected(T),
     /// As [`PutError::Closed`].
@@ -36,8 +40,12 @@ pub enum TryPutError<T> {
 /// Why [`Queue::put_timeout`](super::Queue::put_timeout) failed. The item comes back.
 #[derive(PartialEq, Eq, Clone)]
 pub enum PutTimeoutError<T> {
-    /// Still full when the timeout ran out. Python: `queue.Full` (from `put(timeout=...)`).
+    /// No slot came free before the timeout ran out. Python: `queue.Full` (from
+    /// `put(timeout=...)`).
     Timeout(T),
+    /// Slots were free, but no arena block large enough for this message came free before
+    /// the timeout ran out (see [`TryPutError::ArenaFull`]). Python: `queue.Full`.
+    ArenaFull(T),
     /// As [`PutError::Disconnected`].
     Disconnected(T),
     /// As [`PutError::Closed`].
@@ -60,15 +68,16 @@ impl<T> TryPutError<T> {
     pub fn into_inner(self) -> T {
         match self {
             TryPutError::Full(t)
+            | TryPutError::ArenaFull(t)
             | TryPutError::Disconnected(t)
             | TryPutError::Closed(t)
             | TryPutError::Message(t, _) => t,
         }
     }
 
-    /// Whether the queue was full (Python's `queue.Full`).
+    /// Whether the queue was full, of slots or of arena room (Python's `queue.Full`).
     pub fn is_full(&self) -> bool {
-        matches!(self, TryPutError::Full(_))
+        matches!(self, TryPutError::Full(_) | TryPutError::ArenaFull(_))
     }
 }
 
@@ -77,6 +86,7 @@ impl<T> PutTimeoutError<T> {
     pub fn into_inner(self) -> T {
         match self {
             PutTimeoutError::Timeout(t)
+            | PutTimeoutError::ArenaFull(t)
             | PutTimeoutError::Disconnected(t)
             | PutTimeoutError::Closed(t)
             | PutTimeoutError::Message(t, _) => t,
@@ -154,11 +164,13 @@ put_fmt!(PutError {
 });
 put_fmt!(TryPutError {
     Full => "putting on a full queue",
+    ArenaFull => "putting on a queue whose arena has no room for this message now (its slots are not full)",
     Disconnected => "putting on a full queue that no other handle can get from",
     Closed => "putting on a closed queue handle"
 });
 put_fmt!(PutTimeoutError {
     Timeout => "timed out putting on a full queue",
+    ArenaFull => "timed out putting: the queue's arena had no room for this message (its slots were not full)",
     Disconnected => "putting on a full queue that no other handle can get from",
     Closed => "putting on a closed queue handle"
 });

@@ -126,7 +126,7 @@ use std::time::Duration;
 
 use mproc_futex::Deadline;
 use mproc_ring::{DeadClaim, MpmcRing, MpmcShape, Side, TryPopError, TryPushError};
-use mproc_shm::{Arena, Offset};
+use mproc_shm::{Arena, ArenaError, Offset};
 use rkyv::Archived;
 use rkyv::util::AlignedVec;
 
@@ -177,8 +177,9 @@ fn desc_decode(b: &[u8]) -> Option<(u64, u64)> {
 pub const DEFAULT_CAPACITY: u32 = 256;
 /// Default largest inline message, in bytes (the ring slot is one byte more).
 pub const DEFAULT_SLOT_SIZE: u32 = 127;
-/// Default size of the arena for larger messages, in bytes.
-pub const DEFAULT_ARENA_SIZE: u64 = 1 << 20;
+/// Default [`QueueBuilder::arena_size`]: the largest message the default arena holds, in
+/// bytes (its blocks then take exactly 1 MiB).
+pub const DEFAULT_ARENA_SIZE: u64 = (1 << 20) - 16;
 
 /// What every handle of one queue in this process shares.
 struct Shared {
@@ -236,25 +237,26 @@ impl Shared {
     }
 }
 
-/// How a queue's arena is used ([`Queue::arena_stats`]). Out-of-line messages (larger than
-/// a slot) each take one block, rounded up to a power of two with a 16-byte header; blocks
-/// are reused per size and never split or merged, so `largest_message_now` can be far below
-/// the free bytes.
+/// How a queue's arena is used ([`Queue::arena_stats`], [`Queue::arena_check`]).
+/// Out-of-line messages (larger than a slot) each take one block, rounded up to a power of
+/// two with a 16-byte header; free blocks merge with their buddies, so with no message out of
+/// line `largest_message_now` is `max_message` again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ArenaStats {
     /// Bytes the arena can give to blocks.
     pub capacity: u64,
     /// Bytes in blocks now allocated: messages in the queue or being put or read, `get_ref`
-    /// guards, and blocks leaked by a process killed inside the allocator itself.
+    /// guards, and blocks leaked by a process killed in the window described below.
     pub in_use_bytes: u64,
     /// Those blocks.
     pub in_use_blocks: u64,
     /// Of those, blocks recorded to no process and no slot. Every block a queue operation
-    /// holds is recorded (to its producer, its slot or its `get_ref` guard), except in the
-    /// few instructions between the allocator handing it out and the operation recording it,
-    /// or inside the allocator itself; so when every process that used the queue is gone and
-    /// a recovery pass has run, these are blocks leaked by a process killed right there.
+    /// holds is recorded (to its producer, its slot or its `get_ref` guard) from the moment
+    /// the allocator hands it out, except a consumer's block in the few instructions between
+    /// its slot's release and its `get_ref` guard recording it; so when every process that
+    /// used the queue is gone and a recovery pass has run, these are blocks leaked by a
+    /// process killed right there.
     pub in_use_unowned_blocks: u64,
     /// The largest encoded message that would find room now.
     pub largest_message_now: usize,
@@ -335,17 +337,22 @@ impl<T: Message> QueueBuilder<T> {
         self
     }
 
-    /// Bytes of shared heap for messages larger than a slot (0: none, so such messages are
-    /// refused). Default [`DEFAULT_ARENA_SIZE`].
+    /// The largest message, in bytes (encoded), that the queue's arena for messages larger
+    /// than a slot must hold (0: no arena, so such messages are refused). Default
+    /// [`DEFAULT_ARENA_SIZE`].
     ///
-    /// Each out-of-line message takes one block: its encoded length plus a 16-byte header,
-    /// rounded up to a power of two (at least 64 bytes). The arena keeps 2,176 bytes for
-    /// its own header, so the largest message it can ever hold is `2^k - 16` bytes, where
-    /// `2^k` is the largest power of two at most `bytes - 2176` — about half of `bytes`
-    /// when `bytes` is just above a power of two (a 64 KiB arena holds messages of up to
-    /// 32,752 bytes; `arena_size(2 * n + 4096)` holds any message up to `n`). A larger message
-    /// is [`MessageError::TooLarge`] at once; [`Queue::arena_stats`] reports the exact
-    /// maximum and what fits now. Blocks are reused per size, never split or merged.
+    /// The arena is a buddy allocator (`mproc_shm::arena`): each out-of-line message takes
+    /// one block of its encoded length plus a 16-byte header, rounded up to a power of two
+    /// (at least 64 bytes), and free blocks merge back with their buddies, so the arena never
+    /// drifts. It is sized so that `bytes` holds: its blocks take `(bytes + 16)` rounded up to
+    /// a power of two (plus 3,456 bytes of its own header), and **whenever no other message is
+    /// out of line, any message of up to `bytes` bytes fits** — exactly up to that power of
+    /// two minus 16, which [`Queue::arena_stats`] reports as `max_message`. A larger message
+    /// is [`MessageError::TooLarge`] at once. Messages that are in flight together share the
+    /// arena: a put that finds no block large enough waits for one to come free (a consumer's
+    /// get frees its message's block and wakes it), and its timeout says so
+    /// ([`PutTimeoutError::ArenaFull`]). The pages of the arena are touched only as blocks
+    /// are used.
     pub fn arena_size(mut self, bytes: u64) -> Self {
         self.arena_size = bytes;
         self
@@ -391,7 +398,14 @@ impl<T: Message> QueueBuilder<T> {
         let arena_len = if self.arena_size == 0 {
             0
         } else {
-            self.arena_size.max(mproc_shm::arena::MIN_ARENA_LEN)
+            // One top block: the power of two that holds `arena_size` bytes and a header.
+            let blocks = self
+                .arena_size
+                .checked_add(16)
+                .and_then(u64::checked_next_power_of_two)
+                .filter(|&b| b <= mproc_shm::arena::MAX_ARENA_LEN / 2)
+                .ok_or_else(|| OpenError::InvalidOptions("arena_size is too large".into()))?;
+            mproc_shm::arena::ARENA_HEADER + blocks.max(64)
         };
         let tname = type_name::<T>();
         let spec = ObjectSpec {
@@ -631,7 +645,7 @@ impl<T: Message> Queue<T> {
     /// [`MessageError::Corrupt`] if the arena's block headers are corrupt.
     pub fn arena_stats(&self) -> Result<ArenaStats, MessageError> {
         let a = &self.shared.arena;
-        let u = a.usage().map_err(|_| MessageError::Corrupt)?;
+        let u = a.usage().map_err(|e| self.arena_error(e))?;
         Ok(ArenaStats {
             capacity: u.capacity,
             in_use_bytes: u.allocated_bytes,
@@ -640,6 +654,48 @@ impl<T: Message> Queue<T> {
             largest_message_now: usize::try_from(u.largest_alloc_now).unwrap_or(usize::MAX),
             max_message: a.max_alloc(),
         })
+    }
+
+    /// Runs the arena's heap-invariant checker (`mproc_shm::Arena::check`: blocks tile the
+    /// arena, every free block is listed once, no two free buddies are left unmerged, no
+    /// interrupted call is left undone) and returns what it saw. It walks every block under
+    /// the arena's guard, so other puts and gets of large messages wait for one walk: a
+    /// diagnostic (the torture suite runs it under SIGKILL storms), not for hot paths. No
+    /// Python counterpart.
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError::Corrupt`] if an invariant is broken (the queue is then corrupt for
+    /// good, as for a corrupt ring); [`MessageError::Encode`] if this process cannot
+    /// register in the queue's segment.
+    pub fn arena_check(&self) -> Result<ArenaStats, MessageError> {
+        let a = &self.shared.arena;
+        let s = a.check().map_err(|e| self.arena_error(e))?;
+        Ok(ArenaStats {
+            capacity: s.capacity,
+            in_use_bytes: s.allocated_bytes,
+            in_use_blocks: s.allocated_blocks,
+            in_use_unowned_blocks: s.allocated_blocks - s.marked_blocks,
+            largest_message_now: usize::try_from(s.largest_free_block.saturating_sub(16))
+                .unwrap_or(usize::MAX),
+            max_message: a.max_alloc(),
+        })
+    }
+
+    /// The queue's error for an arena failure: a corrupt arena poisons the queue's ring, so
+    /// the queue stays corrupt (and counts the detection); the others are refusals.
+    fn arena_error(&self, e: ArenaError) -> MessageError {
+        match e {
+            ArenaError::Corrupt { .. } => {
+                self.shared.ring.report_corrupt();
+                MessageError::Corrupt
+            }
+            ArenaError::TooLarge { size, .. } => MessageError::TooLarge {
+                len: size,
+                max: self.shared.arena.max_alloc(),
+            },
+            other => MessageError::Encode(other.to_string()),
+        }
     }
 
     /// Times the queue's ring was found corrupt (a buggy or hostile peer broke one of its
@@ -950,6 +1006,8 @@ impl<T: Message> Queue<T> {
                 return Err(e);
             }
             Outcome::Stopped(()) => PutFail::Disconnected,
+            // A put that never got its arena block waited for arena room, not for a slot.
+            Outcome::TimedOut if matches!(staged, Staged::Arena(None)) => PutFail::ArenaFull,
             Outcome::TimedOut => PutFail::Timeout,
         };
         staged.release(&sh.arena);
@@ -991,10 +1049,13 @@ impl<T: Message> Queue<T> {
                     None => {
                         // Marked as ours until the slot takes it (see `mproc_shm::Arena`,
                         // "Held blocks"): if we die before, recovery frees it.
-                        let off = sh
-                            .arena
-                            .alloc_marked(bytes.len(), ARCHIVE_ALIGN, me.get())
-                            .ok()?;
+                        let off = match sh.arena.alloc_marked(bytes.len(), ARCHIVE_ALIGN, me.get())
+                        {
+                            Ok(off) => off,
+                            // Room may come free: wait for it (a consumer's free rings us).
+                            Err(ArenaError::OutOfMemory { .. }) => return None,
+                            Err(e) => return Some(Err(self.arena_error(e))),
+                        };
                         let Ok(p) = sh.arena.ptr(off, bytes.len()) else {
                             let _ = sh.arena.free(off);
                             return Some(Err(MessageError::Encode(
@@ -1383,6 +1444,8 @@ enum PutFail {
     Disconnected,
     /// Still full at the deadline.
     Timeout,
+    /// Still no arena block for the message at the deadline.
+    ArenaFull,
 }
 
 impl PutFail {
@@ -1390,6 +1453,7 @@ impl PutFail {
         match self {
             PutFail::Disconnected => PutTimeoutError::Disconnected(item),
             PutFail::Timeout => PutTimeoutError::Timeout(item),
+            PutFail::ArenaFull => PutTimeoutError::ArenaFull(item),
         }
     }
 }
@@ -1420,7 +1484,7 @@ fn untimed_put_error<T>(e: PutTimeoutError<T>) -> PutError<T> {
         PutTimeoutError::Disconnected(t) => PutError::Disconnected(t),
         PutTimeoutError::Closed(t) => PutError::Closed(t),
         PutTimeoutError::Message(t, e) => PutError::Message(t, e),
-        PutTimeoutError::Timeout(_) => unreachable!("no deadline"),
+        PutTimeoutError::Timeout(_) | PutTimeoutError::ArenaFull(_) => unreachable!("no deadline"),
     }
 }
 
@@ -1428,6 +1492,7 @@ fn untimed_put_error<T>(e: PutTimeoutError<T>) -> PutError<T> {
 fn nowait_put_error<T>(e: PutTimeoutError<T>) -> TryPutError<T> {
     match e {
         PutTimeoutError::Timeout(t) => TryPutError::Full(t),
+        PutTimeoutError::ArenaFull(t) => TryPutError::ArenaFull(t),
         PutTimeoutError::Disconnected(t) => TryPutError::Disconnected(t),
         PutTimeoutError::Closed(t) => TryPutError::Closed(t),
         PutTimeoutError::Message(t, e) => TryPutError::Message(t, e),
