@@ -220,6 +220,7 @@ fn print_report(r: &Report) {
         row("longest stall", format!("{:.2?}", r.longest_stall));
         if let Some(leaked) = r.arena_leaked {
             row("arena blocks left after drain", leaked);
+            row("arena heap checks passed", r.heap_checks);
         }
     }
     if let Some(j) = &r.join {

@@ -87,12 +87,14 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "queue-arena",
-        what: "Queue, messages larger than the slot (through the arena), fork",
+        what: "Queue, messages larger than the slot (through the arena, whose blocks split and \
+               merge; 64 slots of up to 32 KiB outgrow its 1 MiB, so puts also wait for \
+               arena room), fork",
         kind: Kind::Queue,
         spawn_producers: false,
         roles: &[(Role::Producer, 3), (Role::Consumer, 3)],
         capacity: 64,
-        payload: (200, 1800),
+        payload: (200, 30_000),
         kill_ms: (5, 40),
         producers: Producers::Blocking,
         victims: None,
@@ -188,6 +190,9 @@ pub(crate) enum Check {
     OverGrant,
     /// Arena blocks still allocated after the drain and a recovery pass (a leak).
     ArenaLeak,
+    /// The arena's heap-invariant checker (`Queue::arena_check`, run every 100 ms during the
+    /// storm and after the drain) found a broken invariant.
+    ArenaHeap,
 }
 
 impl Check {
@@ -207,6 +212,7 @@ impl Check {
             Check::AcquireWait => "acquire wait",
             Check::OverGrant => "over-grant",
             Check::ArenaLeak => "arena leak",
+            Check::ArenaHeap => "arena heap invariant",
         }
     }
 }
@@ -248,6 +254,8 @@ pub(crate) struct Report {
     pub(crate) rescued: u64,
     /// Arena blocks still allocated after the drain (`None`: no arena here).
     pub(crate) arena_leaked: Option<u64>,
+    /// Runs of the arena's heap-invariant checker (during the storm and after the drain).
+    pub(crate) heap_checks: u64,
     pub(crate) longest_stall: Duration,
     pub(crate) join: Option<JoinReport>,
     pub(crate) permits: Option<PermitReport>,
@@ -397,9 +405,14 @@ pub(crate) fn run(
     }
     let start = Instant::now();
     let mut next_kill = start + storm.rng.between_ms(sc.kill_ms);
+    let mut next_heap_check = start;
     while start.elapsed() < storm_for {
         storm.sample();
         storm.reap_exited(true);
+        if Instant::now() >= next_heap_check {
+            storm.check_heap("during the storm");
+            next_heap_check = Instant::now() + Duration::from_millis(100);
+        }
         if Instant::now() >= next_kill {
             storm.kill_one();
             next_kill = Instant::now() + storm.rng.between_ms(sc.kill_ms);
@@ -677,6 +690,7 @@ impl Storm<'_> {
     /// every message was delivered or counted, and dead producers' and consumers' blocks
     /// were freed.
     fn check_arena(&mut self) {
+        self.check_heap("after the drain");
         let stats = match &self.objects {
             Objects::Queue(q) => q.arena_stats(),
             Objects::Joinable(q) => q.queue().arena_stats(),
@@ -699,6 +713,21 @@ impl Storm<'_> {
             Err(e) => self
                 .report
                 .fail(Check::ArenaLeak, format!("arena stats failed: {e}")),
+        }
+    }
+
+    /// Runs the arena's heap-invariant checker (under the arena's guard, so it may run while
+    /// workers allocate and are killed: a dead guard owner's call is rolled back first).
+    fn check_heap(&mut self, when: &str) {
+        let checked = match &self.objects {
+            Objects::Queue(q) => q.arena_check(),
+            Objects::Joinable(q) => q.queue().arena_check(),
+            Objects::Sem(..) => return,
+        };
+        self.report.heap_checks += 1;
+        if let Err(e) = checked {
+            self.report
+                .fail(Check::ArenaHeap, format!("arena checker {when}: {e}"));
         }
     }
 
