@@ -116,6 +116,14 @@
 //!    anyway: [`MpmcRing::len`] (so `qsize`/`empty`/`full`) and [`MpmcRing::recover`]
 //!    (which blocked callers run now and then), on two consistent pairs in a row.
 //!
+//! 4. **Unclaimed head** (a stall with no claimant): while the hints say items are queued
+//!    (the tail ahead of the head), the head slot's word is not `EMPTY` for the head's own
+//!    position. The tail hint only passes a slot its producer has claimed, so a consumer
+//!    that loads the head, then the tail, then the slot never meets that state in a valid
+//!    execution; it would make every pop say `Empty` for ever. The ring reports the look
+//!    ([`MpmcRing::unclaimed_head`]); the caller, which has a clock, reports corruption
+//!    ([`MpmcRing::report_corrupt`]) when it sees the same head stalled for an interval.
+//!
 //! The first detection counts one in [`MpmcRing::corrupt_count`] and **poisons** the ring:
 //! a flag (a copy on each hint's cache line, so checking it costs no extra line) after
 //! which every push and pop returns `Corrupt` at once, for every handle, for ever (a
@@ -1442,6 +1450,29 @@ impl MpmcRing {
             word: w,
             pos: pos.wrapping_add_signed(lap),
         })
+    }
+
+    /// The head position, if the head slot stalls the ring with no claimant (module docs,
+    /// "Corruption", invariant 4): the hints say items are queued, yet the head slot's word
+    /// is still `EMPTY` for the head's own position. Three loads (head, tail, then the slot,
+    /// each Acquire), no side effect; `None` on a poisoned ring or when nothing is stalled.
+    /// Equal results over time are the same stall.
+    pub fn unclaimed_head(&self) -> Option<u64> {
+        let h = self.mem.hdr();
+        if h.head.is_poisoned() {
+            return None;
+        }
+        // Acquire (all three): pairs with the AcqRel helping CAS of each hint (see `help`):
+        // a tail seen past the head implies its producer's claim of the head slot, which
+        // the slot load after it then sees (or a later state of that slot).
+        let head = h.head.pos.load(Ordering::Acquire);
+        let tail = h.tail.pos.load(Ordering::Acquire);
+        if !matches!(self.slots_between(tail, head), Ok(c) if c >= 1) {
+            return None;
+        }
+        let i = self.index(head)?;
+        let (p, state, _) = dec(self.ctl(i).seq.load(Ordering::Acquire));
+        (state == EMPTY && dist(p, head) == 0).then_some(head)
     }
 
     /// Recovers `claim` (from [`stuck_claim`](MpmcRing::stuck_claim)) if its claimant is

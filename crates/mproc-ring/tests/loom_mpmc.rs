@@ -3,7 +3,9 @@
 //! producer and a consumer killed between their claim CAS and their help of the tail or head
 //! (through the test-only fault hook), which must stall nobody; and a consumer that only
 //! polls, recovering a killed producer's claim it is stuck on (`stuck_claim` +
-//! `recover_claim`) while a live producer commits behind it.
+//! `recover_claim`) while a live producer commits behind it; and the stall detector's look
+//! (`unclaimed_head`), which must never fire in a valid execution, whichever claim, help and
+//! commit of two producers it falls between.
 //!
 //! Every model counts its outcome arms and fails unless each was reached (`Arms`,
 //! mproc-futex's `tests/common/arms.rs`).
@@ -184,6 +186,49 @@ mod tests {
             got.sort();
             assert_eq!(got, [1, 2]);
             assert!(r.is_empty());
+        });
+    }
+
+    /// The stall detector's look (`mproc_ring::mpmc`, "Corruption", invariant 4) races two
+    /// producers and a consumer: `unclaimed_head` never reports a stall, whether it sees the
+    /// ring empty, a claim in progress, a message, or the head moved on. Fails (checked) when
+    /// `unclaimed_head` takes any `EMPTY` word for a stall, not only one of the head's own
+    /// position: a consumer that has read the head slot (`EMPTY` for the next lap) and not
+    /// yet helped the head forward is not a stall.
+    #[test]
+    fn the_stall_detector_never_fires_on_a_valid_ring() {
+        static ARMS: Arms<2> = Arms::new(
+            "the_stall_detector_never_fires_on_a_valid_ring",
+            ["the look saw items queued", "the look saw none"],
+        );
+        ARMS.model(|| {
+            let r = ring(2);
+            let producers: Vec<_> = (0..2u8)
+                .map(|p| {
+                    let r = r.clone();
+                    thread::spawn(move || r.try_push(id(1 + u32::from(p)), &[p]).unwrap())
+                })
+                .collect();
+            let consumer = {
+                let r = r.clone();
+                thread::spawn(move || {
+                    let _ = r.try_pop_vec(id(10));
+                })
+            };
+            // The look in a thread of its own (loom 0.7's DPOR explores a thread spawned
+            // after the model's own loads too narrowly, tokio-rs/loom#392).
+            let look = {
+                let r = r.clone();
+                thread::spawn(move || (r.unclaimed_head(), !r.is_empty()))
+            };
+            let (stall, queued) = look.join().unwrap();
+            assert_eq!(stall, None, "a stall reported on a valid ring");
+            ARMS.either(queued, "the look saw items queued", "the look saw none");
+            for h in producers {
+                h.join().unwrap();
+            }
+            consumer.join().unwrap();
+            assert_eq!(r.unclaimed_head(), None);
         });
     }
 

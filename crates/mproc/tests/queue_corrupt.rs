@@ -203,3 +203,53 @@ fn a_head_ahead_of_the_tail_is_reported_by_a_waiting_get() {
     }
     f.assert_sticky();
 }
+
+/// The stall detector (issue #13): items queued by the hints, but the head slot's word put
+/// back to "never claimed" (`EMPTY` for the head's own position). No claimant holds it, so
+/// no recovery can ever free it; a waiting `get` used to time out in silence for ever. Now a
+/// consumer that sees the same stall for a second reports the queue corrupt, and it stays so.
+#[test]
+fn a_head_slot_that_no_one_claimed_is_a_reported_stall() {
+    let name = format!("test-corrupt-stall-{}", std::process::id());
+    let q = Queue::<u32>::builder()
+        .capacity(3)
+        .create_named(&name)
+        .unwrap();
+    let peer = Queue::<u32>::open_named(&name).unwrap();
+    let map = Mapping::open(&name);
+    // Slot 0's word over: fresh, A put (FULL at position 0), A taken (EMPTY for position 4,
+    // the next lap; one lap is 4 slots for capacity 3).
+    let mut snaps = vec![map.snapshot()];
+    q.put_nowait(1).unwrap();
+    snaps.push(map.snapshot());
+    assert_eq!(q.get_nowait(), Ok(1));
+    snaps.push(map.snapshot());
+    let full0 = 2 << 30;
+    let slot0 = find(&snaps, &[0, full0, 4 << 32]);
+    // Positions 1, 2, then 4 (slot 0 again); take 1 and 2: the head is at 4, slot 0 holds 5.
+    for i in [2, 3, 5] {
+        q.put_nowait(i).unwrap();
+    }
+    assert_eq!(q.get_nowait(), Ok(2));
+    assert_eq!(q.get_nowait(), Ok(3));
+    assert_eq!(map.snapshot()[slot0], (4 << 32) | full0);
+    // Forge: slot 0 never claimed for position 4, while the tail says one item is queued.
+    map.write(slot0, 4 << 32);
+    let start = Instant::now();
+    match peer.get_timeout(Duration::from_secs(10)) {
+        Err(GetTimeoutError::Message(e)) if is_corrupt(&e) => {}
+        other => panic!("get on a stalled head: {other:?}"),
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(8),
+        "reported after the stall interval, not at once nor at the timeout: {took:?}"
+    );
+    assert_eq!(q.corrupt(), 1);
+    match q.put_nowait(9) {
+        Err(TryPutError::Message(9, e)) if is_corrupt(&e) => {}
+        other => panic!("put after the stall was reported: {other:?}"),
+    }
+    drop(map);
+    Queue::<u32>::unlink_named(&name).unwrap();
+}

@@ -108,8 +108,13 @@
 //! hints and slot words; `mproc_ring::mpmc`, "Corruption"). A put or get that finds one
 //! broken fails with [`MessageError::Corrupt`] — never "full", "empty" or a timeout — and
 //! the queue stays corrupt: every later put and get, from any handle, fails the same way
-//! ([`Queue::corrupt`] counts the detections). A hostile peer can still forge a consistent
-//! state (other messages than were sent), which no check can tell from a real one.
+//! ([`Queue::corrupt`] counts the detections). A stall with nobody to blame is corruption
+//! too: items queued by the ring's hints while the head slot was never claimed, seen by a
+//! consumer for a second (`mproc_ring::mpmc`, "Corruption", invariant 4), poisons the queue
+//! instead of leaving every `get` to time out in silence. So does a corrupt arena (its
+//! heap-invariant checker is [`Queue::arena_check`]). A hostile peer can still forge a
+//! consistent state (other messages than were sent), which no check can tell from a real
+//! one.
 #![allow(unsafe_code)]
 
 mod error;
@@ -576,15 +581,14 @@ impl<T: Message> Queue<T> {
         let sh = &*self.shared;
         let watch = &self.stuck[usize::from(side == Side::Tail)];
         let staged = |dead: DeadClaim<'_>| sh.free_staged(dead);
-        if watch
+        let resolved = watch
             .unstick(&sh.ring, side, sh.obj.liveness(), staged)
             .is_some()
-        {
+            || (side == Side::Head && watch.stalled(&sh.ring));
+        if resolved {
             wait::wake_all(&sh.bells());
-            true
-        } else {
-            false
         }
+        resolved
     }
 
     /// Runs `f` with this handle's [`Scratch`] (reset); a re-entrant call gets a fresh one.

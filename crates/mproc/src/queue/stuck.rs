@@ -19,13 +19,46 @@ use mproc_ring::{Claim, DeadClaim, MpmcRing, Recovered, Side};
 /// a slot for a copy of one message; a descheduled one for a scheduler tick or so.
 pub(super) const STUCK_INTERVAL: Duration = Duration::from_millis(20);
 
-/// One handle's memory of the claim one side of its queue was last seen stuck on.
+/// How long a consumer must see the same head stalled with no claimant (`mproc_ring::mpmc`,
+/// "Corruption", invariant 4: items queued by the hints, the head slot never claimed) before
+/// it reports the queue corrupt. No valid execution makes that state at all; the interval
+/// only keeps one unlucky look from condemning a queue.
+pub(super) const STALL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One handle's memory of the claim one side of its queue was last seen stuck on (and, for
+/// the head, of an unclaimed stall).
 #[derive(Debug, Default)]
 pub(super) struct StuckWatch {
     seen: Cell<Option<(Claim, Instant)>>,
+    stalled: Cell<Option<(u64, Instant)>>,
 }
 
 impl StuckWatch {
+    /// The stall detector (head side only; call it when a pop found the queue empty and
+    /// [`StuckWatch::unstick`] found no claim): `true` once this handle has seen the same
+    /// head stalled with no claimant for [`STALL_INTERVAL`], after poisoning the ring (so
+    /// the retry, and every later operation, reports `Corrupt`).
+    pub(super) fn stalled(&self, ring: &MpmcRing) -> bool {
+        let Some(head) = ring.unclaimed_head() else {
+            self.stalled.set(None);
+            return false;
+        };
+        let now = Instant::now();
+        match self.stalled.get() {
+            Some((seen, since)) if seen == head => {
+                if now.duration_since(since) < STALL_INTERVAL {
+                    return false;
+                }
+                ring.report_corrupt();
+                true
+            }
+            _ => {
+                self.stalled.set(Some((head, now)));
+                false
+            }
+        }
+    }
+
     /// Looks at `side` once; if it has been stuck on the same claim for at least
     /// [`STUCK_INTERVAL`] (as seen by this handle), asks `alive` about the claimant and
     /// recovers the slot if it is dead. `Some` when a slot was recovered: the caller should
@@ -41,6 +74,7 @@ impl StuckWatch {
             self.seen.set(None);
             return None;
         };
+        self.stalled.set(None);
         let now = Instant::now();
         match self.seen.get() {
             Some((seen, since)) if seen == claim => {
