@@ -3,7 +3,8 @@
 //! runs rounds of random allocations (log-uniform sizes, 64 B to a quarter of the arena) and
 //! random frees, and prints, averaged over the rounds, the largest allocation that succeeds
 //! while half the blocks are still live, and after every block was freed (an empty arena),
-//! each as a fraction of the arena's capacity. Nothing asserts on the figures.
+//! each as a fraction of the arena's capacity, and the allocations that failed for want of
+//! room. Nothing asserts on the figures.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::ptr::NonNull;
@@ -95,7 +96,13 @@ fn main() {
         "{:>12} {:>20} {:>20} {:>14}",
         "arena bytes", "largest fit (live)", "largest fit (empty)", "failed allocs"
     );
-    for len in [64 << 10, (1 << 20) + 8192, 4 << 20, 16 << 20] {
+    // Round lengths (a buddy arena then has several top blocks, the largest about half of
+    // it), then the lengths the queue gives its arena (its header plus a power of two: one
+    // top block).
+    let header = mproc_shm::arena::ARENA_HEADER;
+    let round = [64 << 10, (1 << 20) + 8192, 4 << 20, 16 << 20];
+    let sized = [header + (64 << 10), header + (1 << 20), header + (4 << 20)];
+    for len in round.into_iter().chain(sized) {
         let (live, empty, failed) = run(len, seed, 30);
         println!("{len:>12} {live:>20.3} {empty:>20.3} {failed:>14}");
     }
