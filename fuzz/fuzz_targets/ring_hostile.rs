@@ -92,9 +92,12 @@ fn mpmc(cap: u32, ops: &[Op]) {
     // (counted: a fresh detection poisons both sides), every push and pop says `Corrupt`
     // at once; after one said `Corrupt` because its own side's flag was set, that side does.
     let (mut push_corrupt, mut pop_corrupt) = (false, false);
+    // The stall detector's look (invariant 4) never fires before memory was forged.
+    let mut forged = false;
     for op in ops {
         if apply_memory_op(&region, op) {
             (push_corrupt, pop_corrupt) = (false, false);
+            forged = true;
             continue;
         }
         match op {
@@ -128,6 +131,14 @@ fn mpmc(cap: u32, ops: &[Op]) {
             Op::Observe => {
                 assert!(r.len() <= r.capacity());
                 let _ = (r.is_empty(), r.is_full(), r.lost_writes(), r.corrupt_count());
+                let stall = r.unclaimed_head();
+                assert!(forged || stall.is_none(), "a stall on an unforged ring: {stall:?}");
+                if stall.is_some() {
+                    // What the queue does after the interval: the ring is then poisoned.
+                    r.report_corrupt();
+                    assert!(r.is_poisoned());
+                    (push_corrupt, pop_corrupt) = (true, true);
+                }
             }
             Op::Reattach => {
                 // SAFETY: as above.

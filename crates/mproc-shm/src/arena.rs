@@ -36,6 +36,10 @@
 //! checks the heap with [`Arena::check`]; `tests/loom_arena.rs` model-checks the guard, the
 //! takeover and the rollback.
 //!
+//! A dead owner never releases the guard, so what it stored is seen by its successor through
+//! the liveness answer (the kernel's OFD lock release, a system call on both sides) and the
+//! successor's Acquire CAS of the guard word, not through a Release of the owner's own.
+//!
 //! Waiting for the guard spins briefly, then yields, then sleeps (50 µs doubling to 1 ms),
 //! asking the owner's liveness when it starts sleeping and at every sleep after. Critical
 //! sections are O(log n) stores, except the repair walks ([`Arena::reclaim_dead`],
@@ -47,8 +51,9 @@
 //! callers by their participant id in that segment (registering the process on first use) and
 //! asks the segment's participant table whether an owner is alive. An arena over raw memory
 //! ([`Arena::init_raw`]) has no participant table: all its callers share one id and are
-//! taken to be alive (any other value in its guard word is garbage, taken over at once), so a
-//! process killed holding its guard blocks it for good; use raw arenas within one process.
+//! taken to be alive (any other value in its guard word is garbage, taken over by the first
+//! waiter that asks), so a process killed holding its guard blocks it for good; use raw
+//! arenas within one process.
 //!
 //! The guard is the arena's own word rather than `mproc-futex`'s `RawLock`: `mproc-shm`
 //! depends on no other mproc crate (its layer knows nothing of locks), and its critical
@@ -76,7 +81,9 @@
 //! | bits   | field |
 //! |--------|-------|
 //! | 63..48 | `0xB10C` (marks a block tag) |
-//! | 47..40 | state: 1 allocated, 2 allocated with shifted data, 3 free, 4 shift mark (in front of shifted data), 5 retired shift mark |
+//! | 47     | 0 |
+//! | 46..43 | log2 of the data's alignment, for state 2 (else 0) |
+//! | 42..40 | state: 1 allocated, 2 allocated with shifted data, 3 free, 4 shift mark (in front of shifted data), 5 retired shift mark |
 //! | 39..32 | order |
 //! | 31..0  | unit (block offset / 64) |
 //!
@@ -93,14 +100,14 @@
 //! A block handed to a process that keeps it outside any other structure (the queue's
 //! zero-copy `get_ref` guard, after its slot is released) can be marked *held* by that
 //! participant ([`Arena::hold`]): its holder word then holds `HELD(id)`.
-//! [`Arena::reclaim_dead`] walks the blocks and frees every block held by a dead participant,
-//! counting it ([`Arena::held_reclaimed`]): one CAS of the holder word from `HELD(dead)` to
-//! `RECLAIMING(me)` elects the reclaimer, which frees the block and then counts it. A
-//! reclaimer that dies after its CAS leaves `RECLAIMING(dead)`, which the next walk frees
-//! without counting (an uncounted loss, never a count of a block that was not reclaimed). A
-//! holder killed inside its own `free` is rolled back to holding the block, which the walk
-//! then frees and counts (the count errs towards "lost" for an item whose receiver had
-//! finished with it). Marking is a plain store by the one process that owns the block: a
+//! [`Arena::reclaim_dead`] walks the blocks under the guard, asking the liveness once per
+//! holder id, then frees each block held by a dead participant in a guarded call of its own
+//! (the block re-checked, freed, committed) and counts it ([`Arena::held_reclaimed`]) after
+//! the commit: a reclaimer killed before its commit is rolled back (the block still held by
+//! the dead holder, for the next walk), one killed after it leaves an uncounted loss, never
+//! a count of a block that was not reclaimed. A holder killed inside its own `free` is rolled
+//! back to holding the block, which the walk then frees and counts (the count errs towards
+//! "lost" for an item whose receiver had finished with it). Marking is a plain store by the one process that owns the block: a
 //! process killed between receiving the block and marking it leaks it, uncounted (its
 //! caller's documented window). A header count of blocks marked held lets the walk be skipped
 //! when none can be.
@@ -114,7 +121,9 @@
 //! committed, and the walk frees it (uncounted: nothing was in the queue); a `QUEUED(stamp)`
 //! block whose producer died before committing is named by that dead claim's payload, which
 //! the ring shows its recoverer before tombstoning the slot, and [`Arena::reclaim_queued`]
-//! frees it only if its word is still exactly `QUEUED(stamp)`. A committed block stays
+//! frees it only if its word is still exactly `QUEUED(stamp)`. It judges under the guard,
+//! after rolling back any dead owner's call: a consumer killed inside its own free of that
+//! block leaves it `QUEUED` again, never "already free" to a recoverer that looked first. A committed block stays
 //! `QUEUED` until its consumer frees it or marks it held; the walk never touches a `QUEUED`
 //! block.
 //!
@@ -224,11 +233,19 @@ fn make_tag(state: u8, order: u32, unit: u32) -> u64 {
     (TAG_MAGIC << 48) | (u64::from(state) << 40) | (u64::from(order & 0xff) << 32) | u64::from(unit)
 }
 
+/// The tag of a block whose data is shifted to an alignment of `1 << align_shift`: the shift
+/// is kept in the tag (bits 46..43), so where the data starts is computed, never searched for.
+fn shifted_tag(order: u32, unit: u32, align_shift: u32) -> u64 {
+    make_tag(ST_ALLOC_SHIFTED, order, unit) | (u64::from(align_shift & 0xf) << 43)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Tag {
     state: u8,
     order: u32,
     unit: u32,
+    /// log2 of the data's alignment (`ST_ALLOC_SHIFTED` only; 0 otherwise).
+    align_shift: u32,
 }
 
 fn parse_tag(t: u64) -> Option<Tag> {
@@ -236,10 +253,19 @@ fn parse_tag(t: u64) -> Option<Tag> {
         return None;
     }
     Some(Tag {
-        state: (t >> 40) as u8,
+        state: ((t >> 40) & 7) as u8,
         order: ((t >> 32) & 0xff) as u32,
         unit: t as u32,
+        align_shift: ((t >> 43) & 0xf) as u32,
     })
+}
+
+/// The tag word `t` was parsed from (for the states a block start holds).
+fn tag_word(t: Tag) -> u64 {
+    match t.state {
+        ST_ALLOC_SHIFTED => shifted_tag(t.order, t.unit, t.align_shift),
+        state => make_tag(state, t.order, t.unit),
+    }
 }
 
 fn order_size(order: u32) -> u64 {
@@ -1186,7 +1212,7 @@ impl<M: Words> Heap<M> {
             g.set(block, make_tag(ST_ALLOC, order, unit))?;
         } else {
             g.set(data - BLOCK_HEADER, make_tag(ST_SHIFT_MARK, order, unit))?;
-            g.set(block, make_tag(ST_ALLOC_SHIFTED, order, unit))?;
+            g.set(block, shifted_tag(order, unit, align.trailing_zeros()))?;
         }
         g.commit();
         Ok(Offset::new(self.base_offset + data))
@@ -1244,6 +1270,14 @@ impl<M: Words> Heap<M> {
                 if !in_block {
                     return bad("shift mark points outside its block");
                 }
+                // The block's own tag says where its data starts: a mark anywhere else (a
+                // stale one, or forged in user bytes) names no allocation. Acquire: as above.
+                let bt = parse_tag(self.word(block).load(Ordering::Acquire));
+                match bt.filter(|t| t.state == ST_ALLOC_SHIFTED && t.order == ft.order) {
+                    Some(t) if self.data_of(block, t) == data => {}
+                    Some(_) => return bad("not where its block's data starts"),
+                    None => return Err(ArenaError::DoubleFree { offset: off }),
+                }
                 (block, Some(data - BLOCK_HEADER))
             }
             _ => return bad("not the start of an allocation"),
@@ -1300,7 +1334,12 @@ impl<M: Words> Heap<M> {
         } else {
             ST_ALLOC
         };
-        if start != r.block || t.order != r.order || t.state != shape {
+        let data = r.off - self.base_offset;
+        if start != r.block
+            || t.order != r.order
+            || t.state != shape
+            || self.data_of(start, t) != data
+        {
             return Err(ArenaError::BadOffset {
                 offset: r.off,
                 reason: "its block is not allocated with this shape",
@@ -1403,7 +1442,10 @@ impl<M: Words> Heap<M> {
         Ok(())
     }
 
-    /// [`Arena::reclaim_queued`].
+    /// [`Arena::reclaim_queued`]: all under the guard, so a dead owner's interrupted call is
+    /// rolled back before the block is judged (a consumer killed inside its own free of this
+    /// very block leaves it `QUEUED` again once rolled back, never "free" to a look that
+    /// came first).
     fn reclaim_queued(
         &self,
         c: &Caller<'_>,
@@ -1411,30 +1453,25 @@ impl<M: Words> Heap<M> {
         stamp: u32,
         me: u32,
     ) -> Result<bool, ArenaError> {
-        let Ok(r) = self.resolve_light(offset) else {
-            return Ok(false);
+        let _ = me;
+        let mut g = self.lock(c)?;
+        let r = match self.resolve(offset) {
+            Ok(r) => r,
+            Err(e @ ArenaError::Corrupt { .. }) => return Err(e),
+            // Untrusted input: a half-written descriptor, or a block already freed.
+            Err(_) => return Ok(false),
         };
-        let want = holder_word(HOLDER_QUEUED, stamp);
-        // AcqRel: the block as the dead producer left it is ours now; one CAS elects the
-        // freer among racing recoverers.
-        if self
-            .word(r.block + 8)
-            .compare_exchange(
-                want,
-                holder_word(HOLDER_RECLAIMING, me),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
+        // Relaxed: under the guard; every holder-word change that matters here (the
+        // producer's `QUEUED` mark) happened before the producer's death was seen.
+        if self.word(r.block + 8).load(Ordering::Relaxed) != holder_word(HOLDER_QUEUED, stamp) {
             return Ok(false);
         }
-        match self.free(c, offset) {
-            Ok(()) => Ok(true),
-            Err(e @ (ArenaError::Corrupt { .. } | ArenaError::NoParticipant { .. })) => Err(e),
-            // Freed meanwhile: only a peer that broke the protocol gets here.
-            Err(_) => Ok(false),
+        let was_held = self.free_locked(&mut g, &r)?;
+        g.commit();
+        if was_held {
+            self.add_to(HELD_NOW_AT, -1);
         }
+        Ok(true)
     }
 
     /// Walks the blocks of every top block in address order under the guard, checking each
@@ -1509,7 +1546,11 @@ impl<M: Words> Heap<M> {
         Ok(u)
     }
 
-    /// [`Arena::reclaim_dead`].
+    /// [`Arena::reclaim_dead`]: one walk under the guard finds the blocks of dead holders
+    /// (asking `alive` once per holder id), then each is freed by a call of its own (take
+    /// the guard, check the block is still the one seen and its holder word unchanged,
+    /// free, commit), so no call outgrows the journal and a reclaimer killed midway has its
+    /// one block rolled back, still held by the dead holder, for the next walk.
     fn reclaim_dead(
         &self,
         c: &Caller<'_>,
@@ -1520,42 +1561,41 @@ impl<M: Words> Heap<M> {
         if self.word(HELD_NOW_AT).load(Ordering::Relaxed) == 0 {
             return Ok(0);
         }
-        let mut g = self.lock(c)?;
         let mut dead = Vec::new();
-        self.for_each_block(|p, t| {
-            if t.state != ST_FREE {
-                // Acquire: pairs with the Release store of the mark in `mark`.
-                let w = self.word(p + 8).load(Ordering::Acquire);
-                // `QUEUED` blocks belong to the queue (a committed slot names them, or the
-                // dead producer's claim does, which `reclaim_queued` handles).
-                let dead_holder = parse_holder(w).is_some_and(|(state, id)| {
-                    matches!(state, HOLDER_HELD | HOLDER_RECLAIMING | HOLDER_WRITING)
-                        && id != me
-                        && !alive(id)
-                });
-                if dead_holder {
-                    dead.push((p, t, w));
+        {
+            let g = self.lock(c)?;
+            let mut answers: HashMap<u32, bool> = HashMap::new();
+            self.for_each_block(|p, t| {
+                if t.state != ST_FREE {
+                    // Acquire: pairs with the Release store of the mark in `mark`.
+                    let w = self.word(p + 8).load(Ordering::Acquire);
+                    // `QUEUED` blocks belong to the queue (a committed slot names them, or
+                    // the dead producer's claim does, which `reclaim_queued` handles).
+                    let dead_holder = parse_holder(w).is_some_and(|(state, id)| {
+                        matches!(state, HOLDER_HELD | HOLDER_RECLAIMING | HOLDER_WRITING)
+                            && id != me
+                            && !*answers.entry(id).or_insert_with(|| alive(id))
+                    });
+                    if dead_holder {
+                        dead.push((p, t, w));
+                    }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
+            g.commit();
+        }
         let mut counted = 0;
-        let mut held_freed = 0;
-        let mut freed = 0;
         for (p, t, w) in dead {
-            // One CAS elects the reclaimer among racing walkers (a holder word also changes
-            // without the guard). AcqRel: the block's contents as the dead holder left them
-            // are ours now.
-            if self
-                .word(p + 8)
-                .compare_exchange(
-                    w,
-                    holder_word(HOLDER_RECLAIMING, me),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-            {
+            let mut g = self.lock(c)?;
+            // Still the block the walk saw (same tag, found from its top block), held by the
+            // same dead holder? Another walker may have freed it meanwhile.
+            // Relaxed: under the guard.
+            let same = self.word(p).load(Ordering::Relaxed) == tag_word(t)
+                && self
+                    .block_containing(p)
+                    .is_ok_and(|(start, bt)| start == p && bt == t)
+                && self.word(p + 8).load(Ordering::Relaxed) == w;
+            if !same {
                 continue;
             }
             let mark = match t.state {
@@ -1563,48 +1603,55 @@ impl<M: Words> Heap<M> {
                 _ => Some(self.shifted_data(p, t)? - BLOCK_HEADER),
             };
             let r = Resolved {
-                off: self.base_offset + p + BLOCK_HEADER,
+                off: self.base_offset + self.data_of(p, t),
                 block: p,
                 mark,
                 order: t.order,
             };
             self.free_locked(&mut g, &r)?;
-            held_freed += 1;
-            freed += 1;
+            g.commit();
+            // After the commit: a reclaimer killed before these leaves an over-count of
+            // held blocks (a needless walk) and an uncounted loss, never a count of a block
+            // that was not reclaimed.
+            self.add_to(HELD_NOW_AT, -1);
+            self.add_to(WALK_FREED_AT, 1);
             // Only a held block was an item somebody had received; a `WRITING` one was never
-            // committed, and a `RECLAIMING` one belongs to a reclaimer that died.
+            // committed, and a `RECLAIMING` one was left by a reclaimer of the old protocol.
             if parse_holder(w).is_some_and(|(state, _)| state == HOLDER_HELD) {
+                self.add_to(HELD_RECLAIMED_AT, 1);
                 counted += 1;
             }
         }
-        g.commit();
-        // Counted after the commit: a reclaimer killed before leaves an uncounted loss, never
-        // a count of a block that was not reclaimed.
-        self.add_to(HELD_NOW_AT, -held_freed);
-        self.add_to(WALK_FREED_AT, freed);
-        if counted > 0 {
-            self.add_to(HELD_RECLAIMED_AT, counted);
-        }
-        Ok(counted as u64)
+        Ok(counted)
     }
 
-    /// Where the data of shifted block `p` starts: just after its shift mark, which sits at
-    /// most `MAX_ALIGN` bytes in.
-    fn shifted_data(&self, p: u64, t: Tag) -> Result<u64, ArenaError> {
-        let end = (p + order_size(t.order)).min(p + BLOCK_HEADER + MAX_ALIGN as u64);
-        let mut q = p + BLOCK_HEADER;
-        while q + BLOCK_HEADER < end {
-            // Relaxed: under the guard; the marks were written under it.
-            let m = parse_tag(self.word(q).load(Ordering::Relaxed));
-            if m.is_some_and(|m| m.state == ST_SHIFT_MARK && m.unit == t.unit) {
-                return Ok(q + BLOCK_HEADER);
-            }
-            q += BLOCK_HEADER;
+    /// Where the data of block `p` (tag `t`, allocated) starts: 16 bytes in, or for shifted
+    /// data at the alignment its tag records.
+    fn data_of(&self, p: u64, t: Tag) -> u64 {
+        if t.state != ST_ALLOC_SHIFTED {
+            return p + BLOCK_HEADER;
         }
-        Err(ArenaError::Corrupt {
-            offset: p,
-            reason: "shifted block without its shift mark",
-        })
+        let addr = self.mem.addr();
+        (addr + p + BLOCK_HEADER).next_multiple_of(1 << t.align_shift) - addr
+    }
+
+    /// Where the data of shifted block `p` starts, checked: its shift mark must be just in
+    /// front of it, inside the block.
+    fn shifted_data(&self, p: u64, t: Tag) -> Result<u64, ArenaError> {
+        let data = self.data_of(p, t);
+        let fits = data >= p + 2 * BLOCK_HEADER && data < p + order_size(t.order);
+        // Relaxed: under the guard; the marks were written under it.
+        let mark = fits
+            .then(|| parse_tag(self.word(data - BLOCK_HEADER).load(Ordering::Relaxed)))
+            .flatten();
+        if mark.is_some_and(|m| m.state == ST_SHIFT_MARK && m.unit == t.unit) {
+            Ok(data)
+        } else {
+            Err(ArenaError::Corrupt {
+                offset: p,
+                reason: "shifted block without its shift mark",
+            })
+        }
     }
 
     /// [`Arena::check`].

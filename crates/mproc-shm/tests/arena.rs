@@ -825,3 +825,54 @@ fn a_tag_forged_in_user_bytes_is_not_freeable() {
         })
     );
 }
+
+/// A walk over many dead holders' blocks frees each in a call of its own: no call outgrows
+/// the undo journal, however many blocks a dead consumer held (found by review: one guarded
+/// call for all of them overflowed the journal at a few dozen blocks and left them stuck).
+#[test]
+fn a_walk_frees_any_number_of_dead_holders_blocks() {
+    let (_b, arena) = arena_with_blocks(1 << 20);
+    let held: Vec<_> = (0..300)
+        .map(|i| {
+            let o = arena.alloc(50 + i % 700, 16).unwrap();
+            arena.hold(o, 7).unwrap();
+            o
+        })
+        .collect();
+    assert_eq!(arena.reclaim_dead(|id| id != 7, 1).unwrap(), 300);
+    assert_eq!(arena.held_reclaimed(), 300);
+    let st = arena.check().unwrap();
+    assert_eq!((st.allocated_blocks, st.free_blocks), (0, 1), "{st:?}");
+    assert_eq!(
+        arena.free(held[0]),
+        Err(ArenaError::DoubleFree {
+            offset: held[0].get()
+        })
+    );
+}
+
+/// A shift mark forged in user bytes (or left stale) is not where its block's tag says the
+/// data starts, so it names no allocation (found by review: the first matching mark was
+/// trusted, so an interior offset freed the block).
+#[test]
+fn a_shift_mark_forged_in_user_bytes_is_not_freeable() {
+    let (buf, arena) = arena_with_blocks(64 << 10);
+    let off = arena.alloc(400, 64).unwrap();
+    let before = arena.check().unwrap();
+    // The genuine mark is the word in front of `off`; copy it 64 bytes further in.
+    let base = buf.ptr.as_ptr();
+    // SAFETY: both words lie inside `off`'s 400 bytes or its header, in the buffer; the
+    // arena treats every shared word as untrusted.
+    unsafe {
+        let mark = base.add(off.get() as usize - 16).cast::<u64>().read();
+        base.add(off.get() as usize + 48).cast::<u64>().write(mark);
+    }
+    let forged = Offset::new(off.get() + 64);
+    assert!(
+        matches!(arena.free(forged), Err(ArenaError::BadOffset { .. })),
+        "a forged shift mark was trusted"
+    );
+    assert_eq!(arena.check().unwrap(), before, "nothing changed");
+    arena.free(off).unwrap();
+    assert_eq!(arena.check().unwrap().allocated_blocks, 0);
+}

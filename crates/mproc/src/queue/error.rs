@@ -23,11 +23,13 @@ pub enum PutError<T> {
 /// Why [`Queue::put_nowait`](super::Queue::put_nowait) failed. The item comes back.
 #[derive(PartialEq, Eq, Clone)]
 pub enum TryPutError<T> {
-    /// No free slot right now. Python: `queue.Full`.
+    /// No free slot right now (the message had its arena block, or needed none). Python:
+    /// `queue.Full`.
     Full(T),
-    /// A slot was free, but the queue's arena had no block large enough for this message
-    /// right now (messages larger than a slot travel in the arena; see
-    /// [`Queue::arena_stats`](super::Queue::arena_stats)). Python: `queue.Full`.
+    /// The queue's arena had no block large enough for this message right now (messages
+    /// larger than a slot travel in the arena, see
+    /// [`Queue::arena_stats`](super::Queue::arena_stats)); a put takes its block before its
+    /// slot, so the slots may have been full too. Python: `queue.Full`.
     ArenaFull(T),
     /// As [`PutError::Disconnected`], reported only when the queue is also full.
     Disconnected(T),
@@ -40,11 +42,11 @@ pub enum TryPutError<T> {
 /// Why [`Queue::put_timeout`](super::Queue::put_timeout) failed. The item comes back.
 #[derive(PartialEq, Eq, Clone)]
 pub enum PutTimeoutError<T> {
-    /// No slot came free before the timeout ran out. Python: `queue.Full` (from
-    /// `put(timeout=...)`).
+    /// No slot came free before the timeout ran out (the message had its arena block, or
+    /// needed none). Python: `queue.Full` (from `put(timeout=...)`).
     Timeout(T),
-    /// Slots were free, but no arena block large enough for this message came free before
-    /// the timeout ran out (see [`TryPutError::ArenaFull`]). Python: `queue.Full`.
+    /// No arena block large enough for this message came free before the timeout ran out
+    /// (see [`TryPutError::ArenaFull`]). Python: `queue.Full`.
     ArenaFull(T),
     /// As [`PutError::Disconnected`].
     Disconnected(T),
@@ -164,13 +166,13 @@ put_fmt!(PutError {
 });
 put_fmt!(TryPutError {
     Full => "putting on a full queue",
-    ArenaFull => "putting on a queue whose arena has no room for this message now (its slots are not full)",
+    ArenaFull => "putting on a queue whose arena has no room for this message now",
     Disconnected => "putting on a full queue that no other handle can get from",
     Closed => "putting on a closed queue handle"
 });
 put_fmt!(PutTimeoutError {
     Timeout => "timed out putting on a full queue",
-    ArenaFull => "timed out putting: the queue's arena had no room for this message (its slots were not full)",
+    ArenaFull => "timed out putting: the queue's arena had no room for this message",
     Disconnected => "putting on a full queue that no other handle can get from",
     Closed => "putting on a closed queue handle"
 });
