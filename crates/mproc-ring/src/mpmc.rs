@@ -809,7 +809,10 @@ impl MpmcRing {
     /// object stays corrupt for every handle. The caller returns its own `Corrupt`.
     #[cold]
     pub fn report_corrupt(&self) {
-        if !self.is_poisoned() {
+        if self.is_poisoned() {
+            // Counted already; make sure both sides say so (a peer may have set one flag).
+            self.set_poison_flags();
+        } else {
             self.poison();
         }
     }
@@ -821,6 +824,12 @@ impl MpmcRing {
         let h = self.mem.hdr();
         // Relaxed: a statistic.
         h.corrupt.fetch_add(1, Ordering::Relaxed);
+        self.set_poison_flags();
+    }
+
+    /// Sets both hints' poison flags.
+    fn set_poison_flags(&self) {
+        let h = self.mem.hdr();
         // Relaxed: flags with no data behind them (see `Hint::is_poisoned`); a concurrent
         // operation that misses them behaves as if it ran just before this detection.
         h.tail.poisoned.store(1, Ordering::Relaxed);
