@@ -66,6 +66,11 @@ pub mod shared;
 pub mod simple_queue;
 pub mod sync;
 
+/// The rkyv that [`Message`] is defined over, so a user's derives name the same version:
+/// `#[derive(mproc::rkyv::Archive, mproc::rkyv::Serialize, mproc::rkyv::Deserialize)]` with
+/// `#[rkyv(crate = mproc::rkyv)]`.
+pub use rkyv;
+
 pub use handle::{Args, PassError, Passable, Plain};
 pub use joinable_queue::{JoinError, JoinableQueue, Joined, TaskDoneError};
 pub use lock::{Lock, LockGuard};

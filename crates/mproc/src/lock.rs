@@ -102,6 +102,7 @@ pub type LockGuard<'a> = mproc_futex::LockGuard<'a>;
 /// Why [`Lock::acquire`] and friends did not simply return a guard.
 ///
 /// Shaped like std's `PoisonError`: [`OwnerDied`](Self::OwnerDied) still carries the guard.
+#[non_exhaustive]
 pub enum AcquireError<'a> {
     /// The lock *was* acquired, from a holder that died holding it (`EOWNERDEAD`; Python has
     /// none). Repair the protected state, call [`LockGuard::mark_consistent`], carry on.

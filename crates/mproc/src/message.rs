@@ -51,7 +51,28 @@ pub(crate) const ARCHIVE_ALIGN: usize = 16;
 /// #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 /// struct Job { id: u32, name: String }
 /// takes(Job { id: 1, name: "x".into() });
+///
+/// // Without a dependency on rkyv of your own: mproc re-exports the version it uses.
+/// #[derive(mproc::rkyv::Archive, mproc::rkyv::Serialize, mproc::rkyv::Deserialize)]
+/// #[rkyv(crate = mproc::rkyv)]
+/// struct Point { x: i32, y: i32 }
+/// takes(Point { x: 1, y: 2 });
 /// ```
+///
+/// A type that is not a `Message` is reported as such, with what to derive:
+///
+/// ```compile_fail,E0277
+/// struct NotAMessage;
+/// let _q: mproc::Queue<NotAMessage> = mproc::Queue::new().unwrap();
+/// // error[E0277]: `NotAMessage` cannot travel between processes: it is not an mproc `Message`
+/// //   = note: derive `rkyv::Archive, rkyv::Serialize, rkyv::Deserialize` for `NotAMessage` ...
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot travel between processes: it is not an mproc `Message`",
+    label = "not a `Message`",
+    note = "derive `rkyv::Archive, rkyv::Serialize, rkyv::Deserialize` for `{Self}` (and for every type it contains); integers, `String`, `Vec`, `Option`, tuples and arrays of such types already are messages",
+    note = "`mproc::rkyv` is the rkyv version mproc uses: `#[derive(mproc::rkyv::Archive, ...)]` with `#[rkyv(crate = mproc::rkyv)]`"
+)]
 pub trait Message:
     Archive<
         Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
@@ -61,6 +82,9 @@ pub trait Message:
 {
 }
 
+// Not recommended in diagnostics: a type that is not a `Message` is then reported as such,
+// with `Message`'s own message and notes, instead of by the first rkyv bound it misses.
+#[diagnostic::do_not_recommend]
 impl<T> Message for T where
     T: Archive<
             Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>

@@ -7,6 +7,7 @@ use crate::message::MessageError;
 
 /// Why [`Queue::put`](super::Queue::put) failed. The item comes back in every variant.
 #[derive(PartialEq, Eq, Clone)]
+#[non_exhaustive]
 pub enum PutError<T> {
     /// The queue is full and no other handle can ever get from it (every other handle was
     /// dropped or closed, or lives in a dead process). Python has no counterpart (its `put`
@@ -22,6 +23,7 @@ pub enum PutError<T> {
 
 /// Why [`Queue::put_nowait`](super::Queue::put_nowait) failed. The item comes back.
 #[derive(PartialEq, Eq, Clone)]
+#[non_exhaustive]
 pub enum TryPutError<T> {
     /// No free slot right now (the message had its arena block, or needed none). Python:
     /// `queue.Full`.
@@ -41,6 +43,7 @@ pub enum TryPutError<T> {
 
 /// Why [`Queue::put_timeout`](super::Queue::put_timeout) failed. The item comes back.
 #[derive(PartialEq, Eq, Clone)]
+#[non_exhaustive]
 pub enum PutTimeoutError<T> {
     /// No slot came free before the timeout ran out (the message had its arena block, or
     /// needed none). Python: `queue.Full` (from `put(timeout=...)`).
@@ -98,6 +101,7 @@ impl<T> PutTimeoutError<T> {
 
 /// Why [`Queue::get`](super::Queue::get) failed.
 #[derive(Debug, PartialEq, Eq, Clone)]
+#[non_exhaustive]
 pub enum GetError {
     /// The queue is empty and no other handle can ever put (every other handle was dropped
     /// or closed, or lives in a dead process). Python has no counterpart (its `get` blocks
@@ -113,6 +117,7 @@ pub enum GetError {
 
 /// Why [`Queue::get_nowait`](super::Queue::get_nowait) failed.
 #[derive(Debug, PartialEq, Eq, Clone)]
+#[non_exhaustive]
 pub enum TryGetError {
     /// Nothing to get right now. Python: `queue.Empty`.
     Empty,
@@ -126,6 +131,7 @@ pub enum TryGetError {
 
 /// Why [`Queue::get_timeout`](super::Queue::get_timeout) failed.
 #[derive(Debug, PartialEq, Eq, Clone)]
+#[non_exhaustive]
 pub enum GetTimeoutError {
     /// Still empty when the timeout ran out. Python: `queue.Empty` (from
     /// `get(timeout=...)`).

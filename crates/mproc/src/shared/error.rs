@@ -12,6 +12,7 @@ use crate::lock::AcquireError;
 ///
 /// Shaped like std's `PoisonError`: [`OwnerDied`](Self::OwnerDied) still carries the guard
 /// `G` (a [`ValueGuard`](super::ValueGuard) or [`ArrayGuard`](super::ArrayGuard)).
+#[non_exhaustive]
 pub enum LockError<G> {
     /// The lock *was* acquired, from a holder that died holding it (`EOWNERDEAD`; Python has
     /// none): the data may be half-written. Repair it through the guard, call its

@@ -8,6 +8,7 @@ use mproc_shm::RegisterError;
 /// simply return a guard `G`.
 ///
 /// Shaped like std's `PoisonError`: [`OwnerDied`](Self::OwnerDied) still carries the guard.
+#[non_exhaustive]
 pub enum AcquireError<G> {
     /// The lock *was* acquired, from a holder that died holding it (`EOWNERDEAD`; Python has
     /// none: its lock stays held for ever). Repair the protected state, call the guard's
