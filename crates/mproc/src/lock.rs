@@ -61,7 +61,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mproc_futex::{Deadline, RawLock};
-use mproc_shm::RegisterError;
 
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::object::OpenError;
@@ -99,76 +98,12 @@ impl fmt::Debug for Lock {
 /// Holds a [`Lock`]; releases it when dropped (Python's `release()`, or leaving `with`).
 pub type LockGuard<'a> = mproc_futex::LockGuard<'a>;
 
-/// Why [`Lock::acquire`] and friends did not simply return a guard.
+/// Why [`Lock::acquire`] and friends did not simply return a guard: the one acquire error of
+/// the lock family ([`sync::AcquireError`](crate::sync::AcquireError)) with a [`LockGuard`].
 ///
-/// Shaped like std's `PoisonError`: [`OwnerDied`](Self::OwnerDied) still carries the guard.
-#[non_exhaustive]
-pub enum AcquireError<'a> {
-    /// The lock *was* acquired, from a holder that died holding it (`EOWNERDEAD`; Python has
-    /// none). Repair the protected state, call [`LockGuard::mark_consistent`], carry on.
-    OwnerDied(LockGuard<'a>),
-    /// [`Lock::try_acquire`] only: a live process holds the lock (Python's
-    /// `acquire(block=False)` returning `False`).
-    WouldBlock,
-    /// The timeout passed first (Python's `acquire(timeout=t)` returning `False`).
-    Timeout,
-    /// A holder died and its successor released the lock without marking it consistent
-    /// (`ENOTRECOVERABLE`); the lock stays unusable.
-    NotRecoverable,
-    /// This process could not register in the lock's segment (every participant entry is
-    /// held by a live process).
-    Register(RegisterError),
-}
-
-impl<'a> AcquireError<'a> {
-    /// The guard of an [`OwnerDied`](Self::OwnerDied) acquisition (like
-    /// `PoisonError::into_inner`); `None` otherwise.
-    pub fn into_inner(self) -> Option<LockGuard<'a>> {
-        match self {
-            AcquireError::OwnerDied(guard) => Some(guard),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Debug for AcquireError<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AcquireError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
-            AcquireError::WouldBlock => f.write_str("WouldBlock"),
-            AcquireError::Timeout => f.write_str("Timeout"),
-            AcquireError::NotRecoverable => f.write_str("NotRecoverable"),
-            AcquireError::Register(e) => f.debug_tuple("Register").field(e).finish(),
-        }
-    }
-}
-
-impl fmt::Display for AcquireError<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AcquireError::OwnerDied(_) => f.write_str("the previous holder died holding the lock"),
-            AcquireError::WouldBlock => f.write_str("the lock is held by another process"),
-            AcquireError::Timeout => f.write_str("timed out waiting for the lock"),
-            AcquireError::NotRecoverable => f.write_str(
-                "the lock is not recoverable: a holder died and the lock was not marked consistent",
-            ),
-            AcquireError::Register(e) => write!(f, "cannot register in the lock's segment: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for AcquireError<'_> {}
-
-impl<'a> From<mproc_futex::LockError<LockGuard<'a>>> for AcquireError<'a> {
-    fn from(e: mproc_futex::LockError<LockGuard<'a>>) -> Self {
-        match e {
-            mproc_futex::LockError::OwnerDied(guard) => AcquireError::OwnerDied(guard),
-            mproc_futex::LockError::WouldBlock => AcquireError::WouldBlock,
-            mproc_futex::LockError::Timeout => AcquireError::Timeout,
-            mproc_futex::LockError::NotRecoverable => AcquireError::NotRecoverable,
-        }
-    }
-}
+/// Shaped like std's `PoisonError`: [`OwnerDied`](crate::sync::AcquireError::OwnerDied)
+/// still carries the guard.
+pub type AcquireError<'a> = crate::sync::AcquireError<LockGuard<'a>>;
 
 impl Lock {
     /// A new, unlocked lock (Python: `Lock()`), in the small-object [pool](crate::pool).

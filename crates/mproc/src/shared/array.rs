@@ -396,7 +396,7 @@ impl<T: Shareable> Array<T> {
     ) -> Result<ArrayGuard<'a, T>, LockError<ArrayGuard<'a, T>>> {
         match r {
             Ok(g) => Ok(self.guard(g)),
-            Err(e) => Err(LockError::from_acquire(e, |g| self.guard(g))),
+            Err(e) => Err(e.map(|g| self.guard(g))),
         }
     }
 

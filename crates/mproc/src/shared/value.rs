@@ -266,7 +266,7 @@ impl<T: Shareable> Value<T> {
     ) -> Result<ValueGuard<'a, T>, LockError<ValueGuard<'a, T>>> {
         match r {
             Ok(g) => Ok(self.guard(g)),
-            Err(e) => Err(LockError::from_acquire(e, |g| self.guard(g))),
+            Err(e) => Err(e.map(|g| self.guard(g))),
         }
     }
 
