@@ -194,3 +194,19 @@ fn a_corrupt_arena_is_reported_and_sticky() {
     unsafe { libc::munmap(p, len) };
     Queue::<Vec<u8>>::unlink_named(&name).unwrap();
 }
+
+/// `Queue::create_named` beside `Queue::open_named` (#14), with the default options.
+#[test]
+fn create_named_and_open_named_pair_up() {
+    let name = format!("test-create-named-{}", std::process::id());
+    let q = Queue::<Vec<u8>>::create_named(&name).unwrap();
+    assert!(
+        Queue::<Vec<u8>>::create_named(&name).is_err(),
+        "the name is taken"
+    );
+    let peer = Queue::<Vec<u8>>::open_named(&name).unwrap();
+    peer.put(vec![1, 2, 3]).unwrap();
+    assert_eq!(q.get().unwrap(), vec![1, 2, 3]);
+    assert_eq!(q.capacity(), mproc::queue::DEFAULT_CAPACITY);
+    Queue::<Vec<u8>>::unlink_named(&name).unwrap();
+}

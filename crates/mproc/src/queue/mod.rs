@@ -224,6 +224,19 @@ impl Shared {
 /// `multiprocessing.Queue`. See the [module docs](self) for the holder rule, crashes and
 /// message sizes.
 ///
+/// **Threads:** a handle is `Send`, not `Sync`; give each thread its own `clone()` (cheap:
+/// the clones share one mapping), so every thread counts as a holder (see the module docs).
+/// Sharing `&Queue` across threads is refused at compile time, with an error that names a
+/// `Cell` inside the handle:
+///
+/// ```compile_fail,E0277
+/// let q: mproc::Queue<u32> = mproc::Queue::new()?;
+/// std::thread::scope(|s| {
+///     s.spawn(|| q.put(1)); // error: `Cell<..>` cannot be shared between threads safely
+/// });
+/// # Ok::<(), mproc::OpenError>(())
+/// ```
+///
 /// # Example
 ///
 /// ```
@@ -280,8 +293,20 @@ impl<T: Message> Queue<T> {
         QueueBuilder::default()
     }
 
+    /// Creates a queue named `name` with the default options, for unrelated processes to
+    /// open with [`Queue::open_named`] (as `Queue::builder().create_named(name)`; see
+    /// [`QueueBuilder::create_named`] for the name rules and other options).
+    ///
+    /// # Errors
+    ///
+    /// As [`QueueBuilder::create_named`]: an existing name is [`OpenError::Segment`]
+    /// (`AlreadyExists`).
+    pub fn create_named(name: &str) -> Result<Queue<T>, OpenError> {
+        Self::builder().create_named(name)
+    }
+
     /// Opens the named queue `name` that another process created with
-    /// [`QueueBuilder::create_named`], checking that it holds `T`s.
+    /// [`Queue::create_named`] or [`QueueBuilder::create_named`], checking that it holds `T`s.
     ///
     /// # Errors
     ///
