@@ -95,3 +95,17 @@ fn a_spawned_child_maps_a_pool_segment_once() {
     assert_eq!(exit_code(&p), 0);
     drop(held);
 }
+
+/// A cell larger than a standard pool segment's arena can ever hold gets a dedicated segment
+/// (the buddy arena says `TooLarge` for it in the standard ones, which must mean "try the
+/// next segment", not an error), and small cells still share the standard segments.
+#[test]
+fn a_cell_larger_than_a_pool_segment_gets_its_own() {
+    // A small cell first, so a standard segment exists when the large one is asked for.
+    let small = mproc::Array::<u64>::zeroed(4).unwrap();
+    assert_eq!(small.len(), 4);
+    let big = mproc::Array::<u64>::zeroed(300_000).unwrap(); // 2.4 MB
+    assert_eq!(big.len(), 300_000);
+    let huge = mproc::RawArray::<u8>::zeroed(3 << 20).unwrap();
+    assert_eq!(huge.len(), 3 << 20);
+}

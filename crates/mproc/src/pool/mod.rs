@@ -281,7 +281,9 @@ pub(crate) fn alloc(
                 found = Some((seg.clone(), at));
                 break;
             }
-            Err(ArenaError::OutOfMemory { .. }) => continue,
+            // No room now, or more than this segment's arena can ever hold: try the next
+            // segment, or make one large enough.
+            Err(ArenaError::OutOfMemory { .. } | ArenaError::TooLarge { .. }) => continue,
             Err(e) => return Err(e.into()),
         }
     }
