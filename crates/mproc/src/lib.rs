@@ -2,13 +2,20 @@
 //!
 //! # Map
 //!
-//! | module | what |
-//! |---|---|
-//! | [`process`] | [`Process`] (start, join, exitcode, terminate, kill, daemon), [`StartMethod`] (fork / spawn), [`entry!`] |
-//! | [`handle`] | how handles reach children: [`Passable`], [`Args`], fork epochs ([`handle::Owner`]) |
-//! | [`queue`] | [`Queue`]: Python's `multiprocessing.Queue` over the MPMC ring |
-//! | [`message`] | [`Message`]: the rkyv bound every queued type meets |
-//! | [`pipe`](mod@pipe) | [`pipe()`], [`pipe_oneway()`] → [`Connection`] / [`PipeReader`] + [`PipeWriter`]: Python's `Pipe` over SPSC record rings, exact EOF |
+//! | module | Python | what |
+//! |---|---|---|
+//! | [`process`] | `Process`, `current_process` | [`Process`] (start, join, exitcode, terminate, kill, daemon), [`StartMethod`] (fork / spawn), [`entry!`] |
+//! | [`handle`] | pickling handles into a child | how handles reach children: [`Passable`], [`Args`], fork epochs ([`handle::Owner`]) |
+//! | [`queue`] | `Queue` | [`Queue`]: the MPMC ring, any message size (a coalescing arena for large ones), crash-counted losses |
+//! | [`joinable_queue`] | `JoinableQueue` | [`JoinableQueue`]: `task_done` / `join` that a dead worker cannot wedge |
+//! | [`simple_queue`] | `SimpleQueue` | [`SimpleQueue`]: `put` / `get` / `empty` only |
+//! | [`message`] | picklable | [`Message`]: the rkyv bound every queued type meets; [`rkyv`] re-exported |
+//! | [`pipe`](mod@pipe) | `Pipe`, `Connection` | [`pipe()`], [`pipe_oneway()`] → [`Connection`] / [`PipeReader`] + [`PipeWriter`], exact EOF |
+//! | [`lock`] | `Lock` | [`Lock`]: a robust lock whose dead holder is reported (`OwnerDied`), not a hang |
+//! | [`sync`] | `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` | the rest of the family, and its one [`sync::AcquireError`] |
+//! | [`shared`] | `Value`, `Array` | [`Value`], [`Array`] (with a lock), [`RawValue`], [`RawArray`], [`AtomicValue`] |
+//! | [`cells`] | — | the small-object cell store: many small objects share a few segments |
+//! | [`names`] | — | what names a named object may have, listing and removing them |
 //!
 //! # Example
 //!
@@ -52,6 +59,7 @@ compile_error!(
      (`cargo xtask test` does)"
 );
 
+pub mod cells;
 pub mod handle;
 pub mod joinable_queue;
 pub mod lock;
@@ -59,7 +67,6 @@ pub mod message;
 pub mod names;
 pub(crate) mod object;
 pub mod pipe;
-pub mod pool;
 pub mod process;
 pub mod queue;
 pub mod shared;

@@ -67,7 +67,7 @@ use crate::object::OpenError;
 use crate::sync::backing::{Backing, Kind, Shared};
 
 /// The lock's shared state: one [`RawLock`] word. Anonymous locks live in the small-object
-/// [pool](crate::pool) (4 bytes of a shared segment, not a segment each); named locks in
+/// [cell store](crate::cells) (4 bytes of a shared segment, not a segment each); named locks in
 /// their own named segment.
 const KIND: Kind = Kind {
     tag: "RawLock/v1",
@@ -106,7 +106,7 @@ pub type LockGuard<'a> = mproc_futex::LockGuard<'a>;
 pub type AcquireError<'a> = crate::sync::AcquireError<LockGuard<'a>>;
 
 impl Lock {
-    /// A new, unlocked lock (Python: `Lock()`), in the small-object [pool](crate::pool).
+    /// A new, unlocked lock (Python: `Lock()`), in the small-object [cell store](crate::cells).
     ///
     /// # Errors
     ///

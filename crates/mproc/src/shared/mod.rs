@@ -31,7 +31,7 @@
 //!
 //! # Where the data lives
 //!
-//! Anonymous values and arrays are cells of the small-object [pool](crate::pool): creating
+//! Anonymous values and arrays are cells of the small-object [cell store](crate::cells): creating
 //! 10,000 of them needs no more descriptors or mappings than creating one. Each [`Value`]'s
 //! lock is a [`Lock`](crate::Lock), another pool cell. Named ones (`create_named`) each have
 //! their own named segment (a value's lock is named `name` + `".lock"`), and opening one

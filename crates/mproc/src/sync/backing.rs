@@ -10,9 +10,9 @@ use std::sync::Arc;
 use mproc_futex::Liveness;
 use mproc_shm::{REGION_ALIGN, RegisterError, Segment};
 
+use crate::cells::{self, CellKind, PoolCell};
 use crate::handle::{Exporter, Importer, PassError};
 use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
-use crate::pool::{self, CellKind, PoolCell};
 
 /// What kind of object a [`Backing`] holds: its type tag (hashed into the pool cell kind and
 /// the named segment's fingerprint, so a wrong-kind open or import is refused), its Rust
@@ -68,7 +68,7 @@ impl Backing {
     /// A new anonymous object in the pool; `init` writes the initial state into the zeroed
     /// bytes before anybody else can see them.
     pub(crate) fn new(kind: &Kind, init: impl FnOnce(NonNull<u8>)) -> Result<Backing, OpenError> {
-        pool::alloc(kind.cell_kind(), kind.size, kind.align, init).map(Backing::Pool)
+        cells::alloc(kind.cell_kind(), kind.size, kind.align, init).map(Backing::Pool)
     }
 
     /// A new named object (`O_EXCL`: an existing name is an error).

@@ -74,7 +74,7 @@ impl fmt::Debug for Condition {
 pub type WaitResult<'a> = (ConditionGuard<'a>, bool);
 
 impl Condition {
-    /// A new condition (with its lock unlocked) in the small-object [pool](crate::pool)
+    /// A new condition (with its lock unlocked) in the small-object [cell store](crate::cells)
     /// (Python: `Condition()`).
     ///
     /// # Errors

@@ -54,7 +54,7 @@ impl fmt::Debug for Event {
 }
 
 impl Event {
-    /// A new, unset event in the small-object [pool](crate::pool) (Python: `Event()`).
+    /// A new, unset event in the small-object [cell store](crate::cells) (Python: `Event()`).
     ///
     /// # Errors
     ///

@@ -31,7 +31,7 @@
 //!
 //! # Where the state lives
 //!
-//! Anonymous objects live in the small-object [pool](crate::pool) (a few bytes of a shared
+//! Anonymous objects live in the small-object [cell store](crate::cells) (a few bytes of a shared
 //! segment each: 10,000 of them need no more descriptors than one). Named objects each have
 //! their own named segment, `/dev/shm/mproc.<name>` like every named mproc object (see
 //! [`crate::names`] for what a name may be and what a stale name is; `ls /dev/shm` and

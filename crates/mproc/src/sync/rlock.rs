@@ -67,7 +67,7 @@ impl fmt::Debug for RLock {
 }
 
 impl RLock {
-    /// A new, unlocked reentrant lock in the small-object [pool](crate::pool) (Python:
+    /// A new, unlocked reentrant lock in the small-object [cell store](crate::cells) (Python:
     /// `RLock()`).
     ///
     /// # Errors

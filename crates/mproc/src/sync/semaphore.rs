@@ -304,7 +304,7 @@ macro_rules! semaphore_methods {
 }
 
 impl Semaphore {
-    /// A semaphore with `value` permits, in the small-object [pool](crate::pool) (Python:
+    /// A semaphore with `value` permits, in the small-object [cell store](crate::cells) (Python:
     /// `Semaphore(value)`; the count is unsigned, so Python's negative-value error cannot
     /// happen).
     ///
@@ -378,7 +378,7 @@ impl fmt::Debug for BoundedSemaphore {
 
 impl BoundedSemaphore {
     /// A bounded semaphore with `value` permits and bound, in the small-object
-    /// [pool](crate::pool) (Python: `BoundedSemaphore(value)`).
+    /// [cell store](crate::cells) (Python: `BoundedSemaphore(value)`).
     ///
     /// # Errors
     ///

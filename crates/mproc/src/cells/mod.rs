@@ -1,5 +1,6 @@
-//! The small-object pool: many small shared objects (locks, semaphores, events, values, ...)
-//! share a few pool segments instead of one segment — one descriptor and one mapping — each.
+//! The small-object cell store (Python has no counterpart; not to be confused with a process
+//! pool): many small shared objects (locks, semaphores, events, values, ...) share a few
+//! *pool segments* instead of one segment — one descriptor and one mapping — each.
 //! Creating 10,000 [`Lock`](crate::Lock)s needs one 1 MiB segment, one descriptor and one
 //! mapping (plus one liveness descriptor per process that uses it), not 10,000 of each.
 //!
