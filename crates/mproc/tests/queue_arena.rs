@@ -6,8 +6,8 @@
 //! room being woken by a get, timeouts that say whether slots or arena room ran out, and a
 //! corrupt arena reported (and sticky) instead of a silent wait.
 
-use std::fs::OpenOptions;
-use std::os::fd::AsRawFd;
+mod common;
+
 use std::time::{Duration, Instant};
 
 use mproc::Queue;
@@ -153,33 +153,15 @@ fn a_corrupt_arena_is_reported_and_sticky() {
         .unwrap();
     let peer = Queue::<Vec<u8>>::open_named(&name).unwrap();
     round_trip(&q, 1000, 1);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(format!("/dev/shm/mproc.{name}"))
-        .unwrap();
-    let len = file.metadata().unwrap().len() as usize;
-    // SAFETY: a fresh shared mapping of the whole file, unmapped below; the arena treats
-    // its words as untrusted.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            file.as_raw_fd(),
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
-    let words = p.cast::<u64>();
+    let map = common::Mapping::open(&name);
     let magic = u64::from_le_bytes(*b"MPROCARN");
-    // SAFETY: `i < len / 8`, inside the mapping.
-    let at = (0..len / 8)
-        .find(|&i| unsafe { words.add(i).read_volatile() } == magic)
+    let words = map.snapshot();
+    let at = words
+        .iter()
+        .position(|&w| w == magic)
         .expect("the arena's magic");
-    // SAFETY: the journal count sits 72 bytes into the arena, inside the mapping.
-    unsafe { words.add(at + 9).write_volatile(1_000) };
+    // The journal count sits 72 bytes into the arena.
+    map.write(at + 9, 1_000);
     match peer.put_nowait(msg(1000, 2)) {
         Err(TryPutError::Message(_, MessageError::Corrupt)) => {}
         other => panic!("a put into a corrupt arena: {other:?}"),
@@ -190,8 +172,7 @@ fn a_corrupt_arena_is_reported_and_sticky() {
         other => panic!("a small put after the detection: {other:?}"),
     }
     assert!(matches!(q.arena_check(), Err(MessageError::Corrupt)));
-    // SAFETY: the mapping made above.
-    unsafe { libc::munmap(p, len) };
+    drop(map);
     Queue::<Vec<u8>>::unlink_named(&name).unwrap();
 }
 

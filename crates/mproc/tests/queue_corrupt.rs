@@ -11,69 +11,15 @@
 //! `1, 2, 4` over the gets: no counter or payload byte makes either sequence, so each is
 //! found exactly once.
 
-use std::fs::OpenOptions;
-use std::os::fd::AsRawFd;
-use std::ptr::NonNull;
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::Mapping;
 
 use mproc::Queue;
 use mproc::message::MessageError;
 use mproc::queue::{GetTimeoutError, TryGetError, TryPutError};
-
-/// A shared, writable second mapping of a named object's file.
-struct Mapping {
-    ptr: NonNull<u64>,
-    words: usize,
-}
-
-impl Mapping {
-    fn open(name: &str) -> Mapping {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(format!("/dev/shm/mproc.{name}"))
-            .expect("open the queue's shm file");
-        let len = file.metadata().unwrap().len() as usize;
-        // SAFETY: a fresh shared mapping of the whole file; nothing else aliases it as Rust
-        // memory, and the file outlives the call (the mapping keeps its pages).
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED, "mmap");
-        Mapping {
-            ptr: NonNull::new(p.cast()).unwrap(),
-            words: len / 8,
-        }
-    }
-
-    fn snapshot(&self) -> Vec<u64> {
-        // SAFETY: `i < words`, inside the mapping; volatile reads of memory the queue's
-        // atomics write (this thread is between queue calls, so nothing races).
-        (0..self.words)
-            .map(|i| unsafe { self.ptr.as_ptr().add(i).read_volatile() })
-            .collect()
-    }
-
-    fn write(&self, i: usize, v: u64) {
-        assert!(i < self.words);
-        // SAFETY: in bounds (checked); the ring treats these words as untrusted.
-        unsafe { self.ptr.as_ptr().add(i).write_volatile(v) }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `open`, unmapped once.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.words * 8) };
-    }
-}
 
 /// The single word index whose values over `snaps` are exactly `want`.
 fn find(snaps: &[Vec<u64>], want: &[u64]) -> usize {
@@ -86,6 +32,19 @@ fn find(snaps: &[Vec<u64>], want: &[u64]) -> usize {
 
 fn is_corrupt(e: &MessageError) -> bool {
     matches!(e, MessageError::Corrupt)
+}
+
+/// A named queue of capacity 3 (`test-corrupt-<tag>-<pid>`), a second holder (so waits end
+/// in `Timeout`, not `Disconnected`) and a second mapping of its file.
+fn capacity_three(tag: &str) -> (String, Queue<u32>, Queue<u32>, Mapping) {
+    let name = format!("test-corrupt-{tag}-{}", std::process::id());
+    let q = Queue::<u32>::builder()
+        .capacity(3)
+        .create_named(&name)
+        .unwrap();
+    let peer = Queue::<u32>::open_named(&name).unwrap();
+    let map = Mapping::open(&name);
+    (name, q, peer, map)
 }
 
 /// A named capacity-3 queue gone once round (empty, both hints at position 4), a second
@@ -102,13 +61,7 @@ struct Forge {
 
 impl Forge {
     fn new(tag: &str) -> Forge {
-        let name = format!("test-corrupt-{tag}-{}", std::process::id());
-        let q = Queue::<u32>::builder()
-            .capacity(3)
-            .create_named(&name)
-            .unwrap();
-        let peer = Queue::<u32>::open_named(&name).unwrap();
-        let map = Mapping::open(&name);
+        let (name, q, peer, map) = capacity_three(tag);
         let mut snaps = vec![map.snapshot()];
         for i in 0..3 {
             q.put_nowait(i).unwrap();
@@ -210,13 +163,7 @@ fn a_head_ahead_of_the_tail_is_reported_by_a_waiting_get() {
 /// consumer that sees the same stall for a second reports the queue corrupt, and it stays so.
 #[test]
 fn a_head_slot_that_no_one_claimed_is_a_reported_stall() {
-    let name = format!("test-corrupt-stall-{}", std::process::id());
-    let q = Queue::<u32>::builder()
-        .capacity(3)
-        .create_named(&name)
-        .unwrap();
-    let peer = Queue::<u32>::open_named(&name).unwrap();
-    let map = Mapping::open(&name);
+    let (name, q, peer, map) = capacity_three("stall");
     // Slot 0's word over: fresh, A put (FULL at position 0), A taken (EMPTY for position 4,
     // the next lap; one lap is 4 slots for capacity 3).
     let mut snaps = vec![map.snapshot()];

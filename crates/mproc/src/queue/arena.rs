@@ -62,8 +62,9 @@ impl<T: Message> Queue<T> {
     /// arena, every free block is listed once, no two free buddies are left unmerged, no
     /// interrupted call is left undone) and returns what it saw. It walks every block under
     /// the arena's guard, so other puts and gets of large messages wait for one walk: a
-    /// diagnostic (the torture suite runs it under SIGKILL storms), not for hot paths. No
-    /// Python counterpart.
+    /// diagnostic (the torture suite runs it under SIGKILL storms), not for hot paths; the
+    /// figures returned are [`Queue::arena_stats`]'s, taken right after the check. No Python
+    /// counterpart.
     ///
     /// # Errors
     ///
@@ -71,17 +72,9 @@ impl<T: Message> Queue<T> {
     /// good, as for a corrupt ring); [`MessageError::Encode`] if this process cannot
     /// register in the queue's segment.
     pub fn arena_check(&self) -> Result<ArenaStats, MessageError> {
-        let a = &self.shared.arena;
-        let s = a.check().map_err(|e| self.arena_error(e))?;
-        Ok(ArenaStats {
-            capacity: s.capacity,
-            in_use_bytes: s.allocated_bytes,
-            in_use_blocks: s.allocated_blocks,
-            in_use_unowned_blocks: s.allocated_blocks - s.marked_blocks,
-            largest_message_now: usize::try_from(s.largest_free_block.saturating_sub(16))
-                .unwrap_or(usize::MAX),
-            max_message: a.max_alloc(),
-        })
+        self.shared.arena.check().map_err(|e| self.arena_error(e))?;
+        // The figures from a usage walk right after the check (a second, shorter walk).
+        self.arena_stats()
     }
 
     /// The queue's error for an arena failure: a corrupt arena poisons the queue's ring, so

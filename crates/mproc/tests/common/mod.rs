@@ -1,7 +1,10 @@
-//! Helpers shared by the facade's multi-process tests: bounded joins and a page of
-//! `MAP_SHARED` memory that forked children see. Each test binary uses a subset.
+//! Helpers shared by the facade's multi-process tests: bounded joins, a page of
+//! `MAP_SHARED` memory that forked children see, and a second mapping of a named object's
+//! file for tests that play a corrupt peer. Each test binary uses a subset.
 #![allow(dead_code, unsafe_code)]
 
+use std::fs::OpenOptions;
+use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 use std::time::Duration;
 
@@ -50,4 +53,62 @@ pub(crate) fn shared_page() -> NonNull<u8> {
     };
     assert_ne!(p, libc::MAP_FAILED);
     NonNull::new(p.cast()).expect("mmap returned a non-null address")
+}
+
+/// A shared, writable second mapping of a named object's file.
+pub(crate) struct Mapping {
+    ptr: NonNull<u64>,
+    words: usize,
+}
+
+impl Mapping {
+    /// Maps `/dev/shm/mproc.<name>` (a named object's file) a second time.
+    pub(crate) fn open(name: &str) -> Mapping {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(format!("/dev/shm/mproc.{name}"))
+            .expect("open the queue's shm file");
+        let len = file.metadata().unwrap().len() as usize;
+        // SAFETY: a fresh shared mapping of the whole file; nothing else aliases it as Rust
+        // memory, and the file outlives the call (the mapping keeps its pages).
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED, "mmap");
+        Mapping {
+            ptr: NonNull::new(p.cast()).unwrap(),
+            words: len / 8,
+        }
+    }
+
+    /// Every aligned `u64` of the file, read volatile.
+    pub(crate) fn snapshot(&self) -> Vec<u64> {
+        // SAFETY: `i < words`, inside the mapping; volatile reads of memory the queue's
+        // atomics write (this thread is between queue calls, so nothing races).
+        (0..self.words)
+            .map(|i| unsafe { self.ptr.as_ptr().add(i).read_volatile() })
+            .collect()
+    }
+
+    /// Writes word `i` (volatile): a test playing a corrupt or hostile peer.
+    pub(crate) fn write(&self, i: usize, v: u64) {
+        assert!(i < self.words);
+        // SAFETY: in bounds (checked); the ring treats these words as untrusted.
+        unsafe { self.ptr.as_ptr().add(i).write_volatile(v) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `open`, unmapped once.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.words * 8) };
+    }
 }
