@@ -227,6 +227,9 @@ fn spawned_child_main(value: &OsStr) -> ! {
             req.daemon,
         );
     }
+    if req.start_method_spawn {
+        super::set_start_method(super::StartMethod::Spawn);
+    }
     sys::stdin_to_devnull();
     // Rust's runtime ignores SIGPIPE before `main`; this child never gets there, so do it here
     // (`std::process::Command` reset it to the default in the exec'd image).

@@ -14,6 +14,11 @@ pub enum StartError {
     /// `start` was called twice (Python: `AssertionError('cannot start a process twice')`).
     #[error("cannot start a process twice")]
     AlreadyStarted,
+    /// This process is a daemon, and daemonic processes may not have children (Python:
+    /// `AssertionError: daemonic processes are not allowed to have children`): a daemon is
+    /// killed with its parent, and would leave its own children orphaned.
+    #[error("a daemonic process cannot start children")]
+    DaemonicParent,
     /// The spawn start method needs a target registered with [`entry!`](crate::entry); a
     /// closure (or an unregistered function) can only be forked. Python's counterpart is the
     /// `PicklingError` a lambda target raises under spawn.

@@ -63,6 +63,12 @@
 //! `main`). Non-daemon children are not joined at exit as Python does: a Rust `main` that
 //! returns leaves them running (re-parented).
 //!
+//! As in Python, a daemonic process cannot start children ([`StartError::DaemonicParent`]),
+//! and a started process's daemon flag and start method cannot change
+//! ([`Process::daemon`] and [`Process::start_method`] panic after [`Process::start`], as
+//! Python's assignments raise). A spawned child's [`get_start_method`] is its parent's, as a
+//! forked child's is (Python passes it in the spawn preparation data).
+//!
 //! # Dropping a `Process`
 //!
 //! Dropping never blocks and never signals: a running child keeps running (daemon or not). If
@@ -242,13 +248,31 @@ impl Process {
     }
 
     /// Makes the child a daemon: it is killed when its parent dies (see the module docs).
+    ///
+    /// # Panics
+    ///
+    /// After [`Process::start`], as Python's `daemon = ...` on a started process raises
+    /// (`AssertionError: process has already started`): the child runs as it was started,
+    /// and [`Process::is_daemon`] must keep saying so.
     pub fn daemon(mut self, daemon: bool) -> Self {
+        assert!(
+            self.child.is_none(),
+            "Process::daemon after start(): the child is already running as started"
+        );
         self.daemon = daemon;
         self
     }
 
     /// Chooses the start method of this process (Python: `get_context(method).Process`).
+    ///
+    /// # Panics
+    ///
+    /// After [`Process::start`] (the child was already started one way).
     pub fn start_method(mut self, method: StartMethod) -> Self {
+        assert!(
+            self.child.is_none(),
+            "Process::start_method after start(): the child was already started"
+        );
         self.method = Some(method);
         self
     }
@@ -305,6 +329,11 @@ impl Process {
         let Some(job) = job.filter(|_| self.child.is_none() && self.owner.is_current()) else {
             return Err(StartError::AlreadyStarted);
         };
+        if global::lock().daemon {
+            // Put the job back: the process was not started.
+            *self.job.get_mut().unwrap_or_else(PoisonError::into_inner) = Some(job);
+            return Err(StartError::DaemonicParent);
+        }
         global::lock().reap_orphans();
         let method = self.method.unwrap_or_else(get_start_method);
         let child = match method {
@@ -366,6 +395,7 @@ impl Process {
             name: self.name.clone(),
             daemon: self.daemon,
             parent_pid: sys::getpid() as u32,
+            start_method_spawn: get_start_method() == StartMethod::Spawn,
             fds: exporter.raw_fds(),
             values: std::mem::take(&mut exporter.values),
         };

@@ -22,7 +22,7 @@ use super::sys;
 /// The environment variable that marks a spawned child.
 pub(crate) const ENV_VAR: &str = "MPROC_SPAWN";
 /// Bumped whenever [`SpawnRequest`] changes shape.
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+pub(crate) const PROTOCOL_VERSION: u32 = 2;
 
 /// What a spawned child is told. Validated with bytecheck in the child before use.
 #[derive(Debug, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -36,6 +36,9 @@ pub(crate) struct SpawnRequest {
     pub(crate) name: String,
     pub(crate) daemon: bool,
     pub(crate) parent_pid: u32,
+    /// The parent's default start method is spawn (a forked child inherits the default with
+    /// its memory; a spawned one is told, as Python's spawn preparation data does).
+    pub(crate) start_method_spawn: bool,
     /// Descriptor numbers the child inherits, in export order.
     pub(crate) fds: Vec<i32>,
     /// Exported argument values, in order.
