@@ -85,8 +85,9 @@ pub use message::{Message, MessageError};
 pub use object::OpenError;
 pub use pipe::{Connection, PipeReader, PipeWriter, pipe, pipe_oneway};
 pub use process::{
-    ExitStatus, Process, ProcessError, StartError, StartMethod, StartStage, StillRunning,
-    current_process, get_start_method, parent_process, reap_dropped_children, set_start_method,
+    ActiveChild, ExitStatus, Process, ProcessError, StartError, StartMethod, StartStage,
+    StillRunning, active_children, current_process, get_start_method, parent_process,
+    reap_dropped_children, set_start_method,
 };
 pub use queue::Queue;
 pub use shared::{Array, AtomicValue, RawArray, RawValue, Shareable, Value};

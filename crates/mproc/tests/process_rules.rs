@@ -92,3 +92,47 @@ fn a_spawned_child_sees_its_parents_start_method() {
         "the child's default is the parent's: fork"
     );
 }
+
+/// `active_children()` (Python's): the running children, whether their handles live or were
+/// dropped; an ended child is reaped and left out, its handle still reports its status.
+#[test]
+fn active_children_lists_the_running_ones() {
+    let sleeper = |(): ()| std::thread::sleep(Duration::from_secs(30));
+    let mut kept = Process::new(sleeper, ()).name("kept");
+    kept.start().unwrap();
+    let mut dropped = Process::new(sleeper, ()).name("dropped");
+    dropped.start().unwrap();
+    let dropped_pid = dropped.pid().unwrap();
+    drop(dropped);
+    let mut quick = Process::new(|(): ()| {}, ()).name("quick");
+    quick.start().unwrap();
+    // Wait (bounded) until the quick one has ended, without joining it.
+    let deadline = std::time::Instant::now() + LONG;
+    let names = loop {
+        let active = mproc::active_children();
+        let names: Vec<String> = active.iter().map(|c| c.name.clone()).collect();
+        if !names.iter().any(|n| n == "quick") || std::time::Instant::now() > deadline {
+            break names;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(names.contains(&"kept".to_string()), "{names:?}");
+    assert!(names.contains(&"dropped".to_string()), "{names:?}");
+    assert!(!names.contains(&"quick".to_string()), "{names:?}");
+    assert_eq!(
+        quick.exitcode(),
+        Some(0),
+        "the handle still reports the reaped child"
+    );
+    assert!(
+        mproc::active_children()
+            .iter()
+            .any(|c| c.pid == dropped_pid)
+    );
+    kept.kill().unwrap();
+    kept.join_timeout(LONG).unwrap();
+    // The dropped sleeper has no handle left: signal it by pid.
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &dropped_pid.to_string()])
+        .status();
+}

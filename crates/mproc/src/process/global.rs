@@ -6,8 +6,9 @@
 //! the state (new identity, no orphans: they are its parent's children, not its own).
 
 use std::os::fd::OwnedFd;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use super::child::ChildProc;
 use super::sys;
 
 /// See the module docs.
@@ -23,6 +24,9 @@ pub(crate) struct Global {
     pub(crate) parent_pid: Option<u32>,
     /// Whether this process was started as a daemon.
     pub(crate) daemon: bool,
+    /// Started children whose `Process` handle lives, with their names (for
+    /// `active_children`); entries of ended or dropped children are pruned as they are seen.
+    children: Vec<(Weak<ChildProc>, String)>,
     /// Dropped, not yet reaped children.
     orphans: Vec<Orphan>,
 }
@@ -30,6 +34,7 @@ pub(crate) struct Global {
 #[derive(Debug)]
 struct Orphan {
     pid: libc::pid_t,
+    name: String,
     // Kept so the pid stays pinned to this child in pidfd terms; closed when reaped.
     _pidfd: Option<OwnedFd>,
 }
@@ -40,6 +45,7 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global {
     name: None,
     parent_pid: None,
     daemon: false,
+    children: Vec::new(),
     orphans: Vec::new(),
 });
 
@@ -58,8 +64,39 @@ impl Global {
     }
 
     /// Hands a running, dropped child to the reaper.
-    pub(crate) fn adopt_orphan(&mut self, pid: libc::pid_t, pidfd: Option<OwnedFd>) {
-        self.orphans.push(Orphan { pid, _pidfd: pidfd });
+    pub(crate) fn adopt_orphan(&mut self, pid: libc::pid_t, name: String, pidfd: Option<OwnedFd>) {
+        self.orphans.push(Orphan {
+            pid,
+            name,
+            _pidfd: pidfd,
+        });
+    }
+
+    /// Records a started child, for [`Global::active_children`].
+    pub(crate) fn register_child(&mut self, child: &Arc<ChildProc>, name: &str) {
+        self.children.retain(|(c, _)| c.strong_count() > 0);
+        self.children
+            .push((Arc::downgrade(child), name.to_string()));
+    }
+
+    /// Children of this process still running: those with a live `Process` handle (asking
+    /// each, which reaps and records an ended one, as Python's `active_children()` joins
+    /// them) and dropped ones not yet reaped.
+    pub(crate) fn active_children(&mut self) -> Vec<(u32, String)> {
+        self.reap_orphans();
+        let mut active = Vec::new();
+        self.children.retain(|(c, name)| {
+            let Some(c) = c.upgrade() else {
+                return false;
+            };
+            let running = matches!(c.try_status(), Ok(None));
+            if running {
+                active.push((c.pid as u32, name.clone()));
+            }
+            running
+        });
+        active.extend(self.orphans.iter().map(|o| (o.pid as u32, o.name.clone())));
+        active
     }
 
     /// Number of dropped children not yet reaped.
@@ -80,8 +117,9 @@ impl Global {
         self.name = Some(name);
         self.parent_pid = Some(parent);
         self.daemon = daemon;
-        // The parent's orphans are not our children: we can neither reap nor signal them.
-        // Forget them without closing their pidfds twice: the fds are ours to close (copies).
+        // The parent's children and orphans are not ours: we can neither reap nor signal
+        // them. Forget them (the orphans' pidfds are our copies, ours to close).
+        self.children.clear();
         self.orphans.clear();
     }
 

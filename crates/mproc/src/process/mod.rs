@@ -85,10 +85,10 @@
 //! | `Process(target=f, args=a, name=n, daemon=d)` | `Process::new(f, a).name(n).daemon(d)` |
 //! | `set_start_method('fork' / 'spawn')` | [`set_start_method`], or per process [`Process::start_method`] |
 //! | `start()`, `join()`, `join(t)` | [`start`](Process::start), [`join`](Process::join), [`join_timeout`](Process::join_timeout) |
-//! | `is_alive()`, `exitcode`, `pid`, `name`, `daemon`, `sentinel` | same names |
+//! | `is_alive()`, `exitcode`, `pid`, `name`, `daemon`, `sentinel` | same names; the getters of the builder's `name` and `daemon` are [`Process::get_name`] and [`Process::is_daemon`] |
 //! | `terminate()`, `kill()`, `close()` | same names |
 //! | `current_process()`, `parent_process()` | [`current_process`], [`parent_process`] |
-//! | `active_children()` | [`reap_dropped_children`] (reaps; mproc does not track live handles) |
+//! | `active_children()` | [`active_children`] (pids and names of the running children, handles kept or dropped; reaps the ended ones), [`reap_dropped_children`] |
 
 mod boot;
 mod child;
@@ -104,7 +104,7 @@ pub(crate) mod sys;
 use std::any::{TypeId, type_name};
 use std::fmt;
 use std::os::fd::BorrowedFd;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use error::{ProcessError, StartError, StartStage, StillRunning};
@@ -205,7 +205,7 @@ pub struct Process {
     method: Option<StartMethod>,
     start_timeout: Duration,
     job: Mutex<Option<Box<dyn Job>>>,
-    child: Option<ChildProc>,
+    child: Option<Arc<ChildProc>>,
     /// The process that created this handle; only it may start, join or signal the child.
     owner: Owner,
     /// Test hook: send this entry name instead of the registered one.
@@ -309,7 +309,7 @@ impl Process {
     /// A descriptor that becomes readable when the child ends (Python's `sentinel`): its
     /// pidfd. `None` before start or where the kernel has no pidfd (Linux < 5.3).
     pub fn sentinel(&self) -> Option<BorrowedFd<'_>> {
-        self.child.as_ref().and_then(ChildProc::pidfd)
+        self.child.as_ref().and_then(|c| c.pidfd())
     }
 
     /// Starts the child (Python's `start()`); returns once the child has adopted or imported
@@ -340,6 +340,8 @@ impl Process {
             StartMethod::Fork => self.start_fork(job)?,
             StartMethod::Spawn => self.start_spawn(job)?,
         };
+        let child = Arc::new(child);
+        global::lock().register_child(&child, &self.name);
         self.child = Some(child);
         Ok(())
     }
@@ -508,8 +510,10 @@ impl Drop for Process {
         let running = matches!(child.try_status(), Ok(None));
         let mut g = global::lock();
         if running {
-            let pidfd = child.take_pidfd();
-            g.adopt_orphan(child.pid, pidfd);
+            // The registry holds only weak references (and `active_children`, a strong one
+            // only under this same lock), so the child is ours alone here.
+            let pidfd = Arc::get_mut(child).and_then(ChildProc::take_pidfd);
+            g.adopt_orphan(child.pid, self.name.clone(), pidfd);
         }
         g.reap_orphans();
     }
@@ -563,6 +567,27 @@ pub fn current_process() -> CurrentProcess {
         daemon: g.daemon,
         identity: g.identity.clone(),
     }
+}
+
+/// A running child of this process, as [`active_children`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ActiveChild {
+    /// Its pid.
+    pub pid: u32,
+    /// Its name ([`Process::name`], `Process-N` by default).
+    pub name: String,
+}
+
+/// The children this process started that are still running, whether or not their
+/// [`Process`] handles still exist (Python's `active_children()`). Like Python's, it reaps the
+/// children it finds ended (their handles still report the status).
+pub fn active_children() -> Vec<ActiveChild> {
+    global::lock()
+        .active_children()
+        .into_iter()
+        .map(|(pid, name)| ActiveChild { pid, name })
+        .collect()
 }
 
 /// The process that started this one, if mproc started it (Python's `parent_process()`).
