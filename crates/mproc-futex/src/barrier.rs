@@ -23,7 +23,6 @@
 //! A party that dies *after* arriving has been counted and the barrier can still open. A party
 //! that dies *before* arriving leaves the others waiting: give `wait` a deadline, whose expiry
 //! breaks the barrier for everybody (Python's behaviour), or have a supervisor `abort` it.
-#![allow(unsafe_code)]
 
 use crate::deadline::Deadline;
 use crate::sync::{AtomicU32, Ordering};
@@ -122,26 +121,6 @@ impl<W: Waiter> Barrier<W> {
             state: AtomicU32::new(0),
             wake: AtomicU32::new(0),
             _waiter: PhantomData,
-        }
-    }
-
-    /// Initialises a barrier in place and returns it.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must be valid for writes of twelve bytes, aligned to 4, and unused by anybody
-    /// during the call.
-    ///
-    /// # Panics
-    ///
-    /// As [`with_parties`](Self::with_parties_for_waiter).
-    #[cfg(not(mproc_loom))]
-    pub unsafe fn init_at<'a>(ptr: *mut Self, parties: u32) -> &'a Self {
-        let b = Self::with_parties_for_waiter(parties);
-        // SAFETY: delegated to the caller (valid, aligned, unshared memory).
-        unsafe {
-            ptr.write(b);
-            &*ptr
         }
     }
 

@@ -20,7 +20,6 @@
 //! A condvar holds no ownership. If a participant dies holding the lock, a waiter that
 //! re-acquires it gets `OwnerDied` (with the guard). A notification consumed by a process
 //! that then dies before acting on it is lost for the others, as with any crash.
-#![allow(unsafe_code)]
 
 use crate::deadline::Deadline;
 use crate::lock::{LockError, LockGuard};
@@ -95,21 +94,6 @@ impl<W: Waiter> Condvar<W> {
         Condvar {
             seq: AtomicU32::new(0),
             _waiter: PhantomData,
-        }
-    }
-
-    /// Initialises a condition variable in place and returns it.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must be valid for writes of four bytes, aligned to 4, and unused by anybody
-    /// during the call.
-    #[cfg(not(mproc_loom))]
-    pub unsafe fn init_at<'a>(ptr: *mut Self) -> &'a Self {
-        // SAFETY: delegated to the caller (valid, aligned, unshared memory).
-        unsafe {
-            ptr.write(Self::new_for_waiter());
-            &*ptr
         }
     }
 

@@ -16,7 +16,6 @@
 //!
 //! An event holds no ownership, so a dead participant blocks nobody. One that dies asleep
 //! leaves WAITERS set, which costs the next `set` one wake-up call that finds nobody.
-#![allow(unsafe_code)]
 
 use crate::deadline::Deadline;
 use crate::sync::{AtomicU32, Ordering};
@@ -79,21 +78,6 @@ impl<W: Waiter> Event<W> {
         Event {
             word: AtomicU32::new(0),
             _waiter: PhantomData,
-        }
-    }
-
-    /// Initialises a clear event in place and returns it.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must be valid for writes of four bytes, aligned to 4, and unused by anybody
-    /// during the call.
-    #[cfg(not(mproc_loom))]
-    pub unsafe fn init_at<'a>(ptr: *mut Self) -> &'a Self {
-        // SAFETY: delegated to the caller (valid, aligned, unshared memory).
-        unsafe {
-            ptr.write(Self::new_for_waiter());
-            &*ptr
         }
     }
 

@@ -35,7 +35,6 @@
 //! without doing so, the lock becomes not recoverable and every later acquire fails with
 //! [`AcquireError::NotRecoverable`] (it can only be re-initialised). If the new holder dies
 //! too, the next acquirer is told `OwnerDied` again.
-#![allow(unsafe_code)]
 
 use crate::deadline::{Deadline, earliest};
 use crate::liveness::{Liveness, check_id};
@@ -158,22 +157,6 @@ impl<W: Waiter> RawLock<W> {
         RawLock {
             word: AtomicU32::new(UNLOCKED),
             _waiter: PhantomData,
-        }
-    }
-
-    /// Initialises an unlocked lock in place, e.g. inside a shared segment, and returns it.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must be valid for writes of `size_of::<RawLock>()` bytes, aligned to 4, and not
-    /// in use by anybody (no other reference to it may exist during the call). The returned
-    /// reference must not outlive the memory.
-    #[cfg(not(mproc_loom))]
-    pub unsafe fn init_at<'a>(ptr: *mut Self) -> &'a Self {
-        // SAFETY: delegated to the caller (valid, aligned, unshared memory).
-        unsafe {
-            ptr.write(Self::new_for_waiter());
-            &*ptr
         }
     }
 

@@ -10,7 +10,6 @@
 //! (with the count reset to 1), exactly as for [`RawLock`]. A *thread* that exits while
 //! holding the lock is not detected: its process is still alive, so the lock stays held
 //! (as with a Python `RLock` whose owning thread ended).
-#![allow(unsafe_code)]
 
 use crate::deadline::Deadline;
 use crate::liveness::Liveness;
@@ -80,20 +79,6 @@ impl<W: Waiter> RawRLock<W> {
             lock: RawLock::new_for_waiter(),
             tid: AtomicU32::new(0),
             count: AtomicU32::new(0),
-        }
-    }
-
-    /// Initialises an unlocked lock in place and returns it.
-    ///
-    /// # Safety
-    ///
-    /// As [`RawLock::init_at`]: `ptr` valid for writes, aligned to 4, unused during the call.
-    #[cfg(not(mproc_loom))]
-    pub unsafe fn init_at<'a>(ptr: *mut Self) -> &'a Self {
-        // SAFETY: delegated to the caller (valid, aligned, unshared memory).
-        unsafe {
-            ptr.write(Self::new_for_waiter());
-            &*ptr
         }
     }
 

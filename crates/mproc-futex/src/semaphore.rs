@@ -12,7 +12,6 @@
 //! semaphores: a semaphore does not know who holds its permits). A process that dies while
 //! asleep leaves the sleeper count one too high, which only costs later releases a wake-up
 //! call that finds nobody. Use a lock (robust) when ownership must survive crashes.
-#![allow(unsafe_code)]
 
 use crate::deadline::Deadline;
 use crate::sync::{AtomicU32, Ordering, fence};
@@ -85,21 +84,6 @@ impl<W: Waiter> Semaphore<W> {
             permits: AtomicU32::new(permits),
             sleepers: AtomicU32::new(0),
             _waiter: PhantomData,
-        }
-    }
-
-    /// Initialises a semaphore in place with `permits` permits and returns it.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must be valid for writes of `size_of::<Semaphore>()` bytes, aligned to 4, and
-    /// unused by anybody during the call.
-    #[cfg(not(mproc_loom))]
-    pub unsafe fn init_at<'a>(ptr: *mut Self, permits: u32) -> &'a Self {
-        // SAFETY: delegated to the caller (valid, aligned, unshared memory).
-        unsafe {
-            ptr.write(Self::with_permits_for_waiter(permits));
-            &*ptr
         }
     }
 
@@ -248,20 +232,6 @@ impl<W: Waiter> BoundedSemaphore<W> {
         BoundedSemaphore {
             sem: Semaphore::with_permits_for_waiter(permits),
             bound: AtomicU32::new(permits),
-        }
-    }
-
-    /// Initialises in place with `permits` permits and that bound.
-    ///
-    /// # Safety
-    ///
-    /// As [`Semaphore::init_at`].
-    #[cfg(not(mproc_loom))]
-    pub unsafe fn init_at<'a>(ptr: *mut Self, permits: u32) -> &'a Self {
-        // SAFETY: delegated to the caller (valid, aligned, unshared memory).
-        unsafe {
-            ptr.write(Self::with_permits_for_waiter(permits));
-            &*ptr
         }
     }
 
