@@ -188,7 +188,9 @@ const FIRST_BLOCK: u64 = JOURNAL_AT + 16 * JOURNAL_ENTRIES;
 const HOLDER_MAGIC: u64 = 0x4D48;
 /// Holder word state: held by the participant in the low 32 bits.
 const HOLDER_HELD: u64 = 1;
-/// Holder word state: being reclaimed by the participant in the low 32 bits.
+/// Holder word state: being reclaimed by the participant in the low 32 bits. No call writes
+/// it since reclaims run under the guard (layout 3); a block found in it (a forged word) is
+/// treated as a dead holder's and freed by the walk, uncounted.
 const HOLDER_RECLAIMING: u64 = 2;
 /// Holder word state: being filled by the participant in the low 32 bits, not handed on yet.
 const HOLDER_WRITING: u64 = 3;
@@ -375,8 +377,9 @@ pub struct ArenaUsage {
     /// Their total size.
     pub free_bytes: u64,
     /// Allocated blocks by holder word (see the module docs, "Held blocks"): `[unmarked,
-    /// WRITING, QUEUED, HELD, RECLAIMING]`. After every process that used the arena has
-    /// gone and a recovery pass ran, a block left here shows where it leaked.
+    /// WRITING, QUEUED, HELD, RECLAIMING]` (the last is written by no call since reclaims run
+    /// under the guard: a block there was forged). After every process that used the arena
+    /// has gone and a recovery pass ran, a block left here shows where it leaked.
     pub allocated_by_mark: [u64; 5],
     /// The largest allocation (`alloc(size, 16)`) that would succeed now: the largest free
     /// block minus its header.
@@ -1616,7 +1619,7 @@ impl<M: Words> Heap<M> {
             self.add_to(HELD_NOW_AT, -1);
             self.add_to(WALK_FREED_AT, 1);
             // Only a held block was an item somebody had received; a `WRITING` one was never
-            // committed, and a `RECLAIMING` one was left by a reclaimer of the old protocol.
+            // committed, and a `RECLAIMING` word is written by no call (a forged one).
             if parse_holder(w).is_some_and(|(state, _)| state == HOLDER_HELD) {
                 self.add_to(HELD_RECLAIMED_AT, 1);
                 counted += 1;
