@@ -87,6 +87,7 @@ use mproc_futex::{Caller, Deadline, Give, GiveError, Ledger, LedgerError, futex}
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::message::{Message, MessageError};
 use crate::object::wait::CHECK_INTERVAL;
+use crate::object::wait::Wait;
 use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
 use crate::queue::{
     GetError, GetTimeoutError, PutError, PutTimeoutError, Queue, QueueBuilder, TryGetError,
@@ -531,13 +532,13 @@ impl<T: Message> JoinableQueue<T> {
     // ------------------------------------------------------------------------------------
     // get: as Queue, recording the task as taken by this process before the slot is released.
 
-    fn get_recorded(&self, deadline: Option<Deadline>, block: bool) -> Result<T, GetTimeoutError> {
+    fn get_recorded(&self, mode: Wait) -> Result<T, GetTimeoutError> {
         let record = || {
             self.tasks
                 .take()
                 .map_err(|e| MessageError::Invalid(format!("cannot record the task: {e}")))
         };
-        self.queue.get_recorded(deadline, block, &record)
+        self.queue.get_recorded(mode, &record)
     }
 
     /// Takes the next item, blocking while the queue is empty. Python: `get()`. Call
@@ -549,7 +550,7 @@ impl<T: Message> JoinableQueue<T> {
     /// process cannot register in the ledger's segment, or it is corrupt; the item is
     /// dropped).
     pub fn get(&self) -> Result<T, GetError> {
-        self.get_recorded(None, true).map_err(untimed_get_error)
+        self.get_recorded(Wait::Forever).map_err(untimed_get_error)
     }
 
     /// Takes the next item, blocking at most `timeout`. Python: `get(timeout=t)`.
@@ -558,7 +559,7 @@ impl<T: Message> JoinableQueue<T> {
     ///
     /// As [`Queue::get_timeout`], and as [`JoinableQueue::get`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
-        self.get_recorded(Some(Deadline::after(timeout)), true)
+        self.get_recorded(Wait::Until(Deadline::after(timeout)))
     }
 
     /// Takes the next item if there is one now. Python: `get_nowait()`.
@@ -567,8 +568,7 @@ impl<T: Message> JoinableQueue<T> {
     ///
     /// As [`Queue::get_nowait`], and as [`JoinableQueue::get`].
     pub fn get_nowait(&self) -> Result<T, TryGetError> {
-        self.get_recorded(Some(Deadline::now()), false)
-            .map_err(nowait_get_error)
+        self.get_recorded(Wait::Never).map_err(nowait_get_error)
     }
 
     // ------------------------------------------------------------------------------------

@@ -38,6 +38,33 @@ pub(crate) const CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// Attempts in the spin phase before sleeping.
 pub(crate) const SPIN_TRIES: u32 = 64;
 
+/// How long a blocking call may wait: the one mode of the facade's blocking calls, in place
+/// of a `(deadline, block)` pair (Python's `block=` and `timeout=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Try once (`*_nowait`; Python's `block=False`).
+    Never,
+    /// Until the deadline (`*_timeout`; Python's `timeout=`).
+    Until(Deadline),
+    /// As long as it takes (Python's default `block=True`, no timeout).
+    Forever,
+}
+
+impl Wait {
+    /// The deadline of a timed wait.
+    pub(crate) fn deadline(self) -> Option<Deadline> {
+        match self {
+            Wait::Until(d) => Some(d),
+            Wait::Never | Wait::Forever => None,
+        }
+    }
+
+    /// Whether the call may sleep at all.
+    pub(crate) fn blocks(self) -> bool {
+        self != Wait::Never
+    }
+}
+
 /// Which pre-sleep check this is (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Round {

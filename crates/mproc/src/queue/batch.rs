@@ -3,13 +3,12 @@
 
 use std::cell::RefCell;
 
-use mproc_futex::Deadline;
-
 use super::blocking::{nowait_put_error, untimed_put_error};
 use super::slot::{Popped, decode_private};
 use super::{BatchPutError, GetError, PutError, PutTimeoutError, Queue, TryPutError};
 use crate::message::{Message, MessageError};
 use crate::object::wait;
+use crate::object::wait::Wait;
 
 impl<T: Message> Queue<T> {
     /// Puts every item of `items` in order, blocking while the queue is full, and returns
@@ -36,7 +35,7 @@ impl<T: Message> Queue<T> {
         &self,
         items: I,
     ) -> Result<usize, BatchPutError<PutError<T>>> {
-        self.put_batch(items, None, true, untimed_put_error)
+        self.put_batch(items, Wait::Forever, untimed_put_error)
     }
 
     /// Puts items of `items` in order while there is room now, without blocking; returns
@@ -50,18 +49,17 @@ impl<T: Message> Queue<T> {
         &self,
         items: I,
     ) -> Result<usize, BatchPutError<TryPutError<T>>> {
-        self.put_batch(items, Some(Deadline::now()), false, nowait_put_error)
+        self.put_batch(items, Wait::Never, nowait_put_error)
     }
 
     /// The batch loop: each item is encoded once and pushed with one quiet attempt (no
     /// notification); when that would block, consumers are notified of the items pushed
-    /// so far and the item takes the single-put path (blocking per `deadline`/`block`, and
+    /// so far and the item takes the single-put path (blocking per `mode`, and
     /// reporting exact errors, mapped by `error`).
     fn put_batch<I: IntoIterator<Item = T>, E>(
         &self,
         items: I,
-        deadline: Option<Deadline>,
-        block: bool,
+        mode: Wait,
         error: impl Fn(PutTimeoutError<T>) -> E,
     ) -> Result<usize, BatchPutError<E>> {
         let bell = self.shared.ring.items_doorbell();
@@ -101,7 +99,7 @@ impl<T: Message> Queue<T> {
                             wait::ring(bell);
                             pending = false;
                         }
-                        match self.push_encoded(me, &s.buf, deadline, block) {
+                        match self.push_encoded(me, &s.buf, mode) {
                             Ok(Ok(())) => {}
                             Ok(Err(fail)) => return Err(fail.with(item)),
                             Err(e) => return Err(PutTimeoutError::Message(item, e)),

@@ -5,7 +5,6 @@
 
 use std::cell::RefCell;
 
-use mproc_futex::Deadline;
 use mproc_ring::Side;
 
 use super::slot::{Popped, Staged};
@@ -14,6 +13,7 @@ use super::{
     Shared, TryGetError, TryPutError,
 };
 use crate::message::{Message, MessageError};
+use crate::object::wait::Wait;
 use crate::object::wait::{self, Outcome, Round};
 
 impl<T: Message> Queue<T> {
@@ -40,14 +40,13 @@ impl<T: Message> Queue<T> {
         others <= blocked
     }
 
-    /// Pushes the encoded message `buf`, blocking per `deadline`/`block`. Notifies consumers
+    /// Pushes the encoded message `buf`, blocking per `mode`. Notifies consumers
     /// when it is in.
     pub(super) fn push_encoded(
         &self,
         me: mproc_ring::ParticipantId,
         buf: &[u8],
-        deadline: Option<Deadline>,
-        block: bool,
+        mode: Wait,
     ) -> Result<Result<(), PutFail>, MessageError> {
         let sh = &*self.shared;
         let mut staged = self.stage(buf)?;
@@ -56,13 +55,9 @@ impl<T: Message> Queue<T> {
             Some(r) => Outcome::Done(r),
             None => {
                 let staged = RefCell::new(&mut staged);
-                self.wait_until(
-                    sh.ring.space_doorbell(),
-                    BLOCKED_PUT,
-                    deadline,
-                    block,
-                    || self.try_push_staged(me, buf, &mut staged.borrow_mut()),
-                )
+                self.wait_until(sh.ring.space_doorbell(), BLOCKED_PUT, mode, || {
+                    self.try_push_staged(me, buf, &mut staged.borrow_mut())
+                })
             }
         };
         let fail = match outcome {
@@ -85,12 +80,11 @@ impl<T: Message> Queue<T> {
     }
 
     /// One try without the waiting machinery (the fast path: a message there now), then
-    /// the blocking machinery per `deadline`/`block`.
+    /// the blocking machinery per `mode`.
     #[inline]
     pub(super) fn take_now_or_wait<R>(
         &self,
-        deadline: Option<Deadline>,
-        block: bool,
+        mode: Wait,
         finish: &impl Fn(Popped<'_>) -> Result<R, MessageError>,
     ) -> Result<R, GetTimeoutError> {
         let now = match self.enter() {
@@ -99,16 +93,15 @@ impl<T: Message> Queue<T> {
         };
         match now {
             Some(r) => r.map_err(GetTimeoutError::Message),
-            None => self.take_deadline(deadline, block, finish),
+            None => self.take_deadline(mode, finish),
         }
     }
 
     /// Pops the next message and hands it to `finish` while its slot is still claimed,
-    /// blocking per `deadline`/`block`.
+    /// blocking per `mode`.
     pub(super) fn take_deadline<R>(
         &self,
-        deadline: Option<Deadline>,
-        block: bool,
+        mode: Wait,
         finish: &impl Fn(Popped<'_>) -> Result<R, MessageError>,
     ) -> Result<R, GetTimeoutError> {
         let me = self
@@ -117,7 +110,7 @@ impl<T: Message> Queue<T> {
             .ok_or(GetTimeoutError::Closed)?;
         let sh = &*self.shared;
         let take = || self.try_take(me, true, finish);
-        let outcome = self.wait_until(sh.ring.items_doorbell(), BLOCKED_GET, deadline, block, take);
+        let outcome = self.wait_until(sh.ring.items_doorbell(), BLOCKED_GET, mode, take);
         match outcome {
             Outcome::Done(r) => r.map_err(GetTimeoutError::Message),
             Outcome::Stopped(()) => Err(GetTimeoutError::Disconnected),
@@ -125,17 +118,16 @@ impl<T: Message> Queue<T> {
         }
     }
 
-    /// Retries `attempt` (a push or a pop) until it succeeds, sleeping on `bell` when
-    /// `block` (until `deadline`), else trying once. Gives up with `Stopped` when no other
-    /// handle can ever act (`no_free_peer` with `blocked_role`), after a ring recovery and
-    /// one last try. An untimed blocking wait counts itself under `blocked_role` while it
+    /// Retries `attempt` (a push or a pop) until it succeeds, sleeping on `bell` when `mode`
+    /// allows it (until its deadline), else trying once. Gives up with `Stopped` when no
+    /// other handle can ever act (`no_free_peer` with `blocked_role`), after a ring recovery
+    /// and one last try. An untimed blocking wait counts itself under `blocked_role` while it
     /// waits (see [`Parked`]).
     fn wait_until<R>(
         &self,
         bell: &mproc_ring::Doorbell,
         blocked_role: u32,
-        deadline: Option<Deadline>,
-        block: bool,
+        mode: Wait,
         attempt: impl Fn() -> Option<R>,
     ) -> Outcome<R, ()> {
         let sh = &*self.shared;
@@ -152,9 +144,9 @@ impl<T: Message> Queue<T> {
             sh.recover();
             attempt().ok_or(())
         };
-        let out = if block {
-            let mut parked = Parked::new(sh, blocked_role, deadline.is_none());
-            wait::block(bell, deadline, &attempt, |round| {
+        let out = if mode.blocks() {
+            let mut parked = Parked::new(sh, blocked_role, mode == Wait::Forever);
+            wait::block(bell, mode.deadline(), &attempt, |round| {
                 if round == Round::SleptOut {
                     sh.recover();
                     // The scan also checks the ring's hint distance (`mproc_ring::mpmc`,

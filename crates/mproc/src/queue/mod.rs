@@ -149,6 +149,7 @@ pub(crate) use blocking::{nowait_get_error, untimed_get_error};
 use crate::handle::Owner;
 use crate::message::{Message, MessageError, Scratch};
 use crate::object::wait;
+use crate::object::wait::Wait;
 use crate::object::{Object, ObjectKind, OpenError};
 use blocking::{nowait_put_error, untimed_put_error};
 use options::{fingerprint, type_name};
@@ -515,7 +516,7 @@ impl<T: Message> Queue<T> {
     /// [`PutError::Disconnected`] (full, and no other handle can ever get),
     /// [`PutError::Closed`], [`PutError::Message`]. The item comes back in each.
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_deadline(item, None, true)
+        self.put_deadline(item, Wait::Forever)
             .map_err(untimed_put_error)
     }
 
@@ -526,7 +527,7 @@ impl<T: Message> Queue<T> {
     ///
     /// [`PutTimeoutError::Timeout`] (Python's `queue.Full`), and as [`Queue::put`].
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
-        self.put_deadline(item, Some(Deadline::after(timeout)), true)
+        self.put_deadline(item, Wait::Until(Deadline::after(timeout)))
     }
 
     /// Puts `item` if there is room now. Python: `put_nowait(item)`.
@@ -537,16 +538,11 @@ impl<T: Message> Queue<T> {
     /// and no other handle can ever get), [`TryPutError::Closed`], [`TryPutError::Message`].
     /// The item comes back in each.
     pub fn put_nowait(&self, item: T) -> Result<(), TryPutError<T>> {
-        self.put_deadline(item, Some(Deadline::now()), false)
+        self.put_deadline(item, Wait::Never)
             .map_err(nowait_put_error)
     }
 
-    fn put_deadline(
-        &self,
-        item: T,
-        deadline: Option<Deadline>,
-        block: bool,
-    ) -> Result<(), PutTimeoutError<T>> {
+    fn put_deadline(&self, item: T, mode: Wait) -> Result<(), PutTimeoutError<T>> {
         let me = match self.enter() {
             Ok(Some(me)) => me,
             Ok(None) => return Err(PutTimeoutError::Closed(item)),
@@ -559,7 +555,7 @@ impl<T: Message> Queue<T> {
         };
         let res = self.with_scratch(|s| {
             s.encode(&item)?;
-            self.push_encoded(me, &s.buf, deadline, block)
+            self.push_encoded(me, &s.buf, mode)
         });
         match res {
             Ok(Ok(())) => Ok(()),
@@ -579,7 +575,7 @@ impl<T: Message> Queue<T> {
     /// [`GetError::Closed`], [`GetError::Message`] (the next message was invalid and dropped,
     /// or [`MessageError::Corrupt`]: the queue's memory is corrupt, see the module docs).
     pub fn get(&self) -> Result<T, GetError> {
-        self.get_deadline(None, true).map_err(untimed_get_error)
+        self.get_deadline(Wait::Forever).map_err(untimed_get_error)
     }
 
     /// Takes the next item, blocking at most `timeout`. Python: `get(timeout=t)`. Returns
@@ -589,7 +585,7 @@ impl<T: Message> Queue<T> {
     ///
     /// [`GetTimeoutError::Timeout`] (Python's `queue.Empty`), and as [`Queue::get`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
-        self.get_deadline(Some(Deadline::after(timeout)), true)
+        self.get_deadline(Wait::Until(Deadline::after(timeout)))
     }
 
     /// Takes the next item if there is one now. Python: `get_nowait()`.
@@ -599,18 +595,17 @@ impl<T: Message> Queue<T> {
     /// [`TryGetError::Empty`] (Python's `queue.Empty`), [`TryGetError::Disconnected`] (empty,
     /// and no other handle can ever put), [`TryGetError::Closed`], [`TryGetError::Message`].
     pub fn get_nowait(&self) -> Result<T, TryGetError> {
-        self.get_deadline(Some(Deadline::now()), false)
-            .map_err(nowait_get_error)
+        self.get_deadline(Wait::Never).map_err(nowait_get_error)
     }
 
-    fn get_deadline(&self, deadline: Option<Deadline>, block: bool) -> Result<T, GetTimeoutError> {
+    fn get_deadline(&self, mode: Wait) -> Result<T, GetTimeoutError> {
         // Not `get_recorded` with a no-op record: the extra step in the decode closure changed
         // the compiler's inlining of the pop path (74 more instructions per put+get pair
         // under callgrind, +10 % time), so the plain get keeps its own closure.
         self.with_scratch(|s| {
             let sink = RefCell::new(&mut s.buf);
             let decode = |popped: Popped<'_>| decode_private::<T>(&mut sink.borrow_mut(), popped);
-            self.take_now_or_wait(deadline, block, &decode)
+            self.take_now_or_wait(mode, &decode)
         })
     }
 
@@ -620,8 +615,7 @@ impl<T: Message> Queue<T> {
     /// returned.
     pub(crate) fn get_recorded(
         &self,
-        deadline: Option<Deadline>,
-        block: bool,
+        mode: Wait,
         record: &impl Fn() -> Result<(), MessageError>,
     ) -> Result<T, GetTimeoutError> {
         self.with_scratch(|s| {
@@ -631,7 +625,7 @@ impl<T: Message> Queue<T> {
                 record()?;
                 Ok(item)
             };
-            self.take_now_or_wait(deadline, block, &decode)
+            self.take_now_or_wait(mode, &decode)
         })
     }
 

@@ -6,7 +6,6 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use mproc_futex::Deadline;
 use rkyv::Archived;
 use rkyv::util::AlignedVec;
 
@@ -14,6 +13,7 @@ use super::blocking::{nowait_get_error, untimed_get_error};
 use super::slot::{Block, Popped};
 use super::{GetError, GetTimeoutError, Queue, TryGetError};
 use crate::message::{self, Message, MessageError};
+use crate::object::wait::Wait;
 
 impl<T: Message> Queue<T> {
     /// Takes the next item and lends its archived form (`&Archived<T>`) through a guard,
@@ -27,7 +27,8 @@ impl<T: Message> Queue<T> {
     ///
     /// As [`Queue::get`].
     pub fn get_ref(&self) -> Result<Ref<'_, T>, GetError> {
-        self.get_ref_deadline(None, true).map_err(untimed_get_error)
+        self.get_ref_deadline(Wait::Forever)
+            .map_err(untimed_get_error)
     }
 
     /// [`Queue::get_ref`] without blocking.
@@ -36,15 +37,10 @@ impl<T: Message> Queue<T> {
     ///
     /// As [`Queue::get_nowait`].
     pub fn get_ref_nowait(&self) -> Result<Ref<'_, T>, TryGetError> {
-        self.get_ref_deadline(Some(Deadline::now()), false)
-            .map_err(nowait_get_error)
+        self.get_ref_deadline(Wait::Never).map_err(nowait_get_error)
     }
 
-    fn get_ref_deadline(
-        &self,
-        deadline: Option<Deadline>,
-        block: bool,
-    ) -> Result<Ref<'_, T>, GetTimeoutError> {
+    fn get_ref_deadline(&self, mode: Wait) -> Result<Ref<'_, T>, GetTimeoutError> {
         // The slot is released once the archive is private (inline) or in a block we own
         // (out of line), and validated: a bad message is dropped while we still hold it.
         let lend = |popped: Popped<'_>| -> Result<RefBytes, MessageError> {
@@ -59,7 +55,7 @@ impl<T: Message> Queue<T> {
             message::access::<T>(raw.bytes())?;
             Ok(raw)
         };
-        let raw = self.take_deadline(deadline, block, &lend)?;
+        let raw = self.take_deadline(mode, &lend)?;
         if let RefBytes::Block(b) = &raw {
             // The slot is released: from here the block is the guard's alone. Mark it held by
             // this process, so that if the process dies with the guard, recovery frees the
