@@ -262,14 +262,6 @@ fn parse_tag(t: u64) -> Option<Tag> {
     })
 }
 
-/// The tag word `t` was parsed from (for the states a block start holds).
-fn tag_word(t: Tag) -> u64 {
-    match t.state {
-        ST_ALLOC_SHIFTED => shifted_tag(t.order, t.unit, t.align_shift),
-        state => make_tag(state, t.order, t.unit),
-    }
-}
-
 fn order_size(order: u32) -> u64 {
     UNIT << order
 }
@@ -838,8 +830,9 @@ impl Arena {
     }
 
     /// Frees the block at `offset` if it is still exactly `QUEUED(stamp)`: a dead producer's
-    /// claim of the slot of stamp `stamp` named it (see the module docs). `me` elects the
-    /// freer among racing recoverers. `Ok(true)` if this call freed it; `Ok(false)` for an
+    /// claim of the slot of stamp `stamp` named it (see the module docs). Racing recoverers
+    /// are serialised by the guard, so one frees it; `me` (the caller's participant id) is
+    /// no longer needed for that and is ignored. `Ok(true)` if this call freed it; `Ok(false)` for an
     /// offset that names no such block (a half-written descriptor, or one already freed).
     ///
     /// # Errors
@@ -850,9 +843,9 @@ impl Arena {
         &self,
         offset: Offset<u8>,
         stamp: u32,
-        me: u32,
+        _me: u32,
     ) -> Result<bool, ArenaError> {
-        self.with_caller(|c| self.heap.reclaim_queued(c, offset, stamp, me))?
+        self.with_caller(|c| self.heap.reclaim_queued(c, offset, stamp))?
     }
 
     /// Marks the allocated block at `offset` as held by participant `holder` (see the module
@@ -1454,9 +1447,7 @@ impl<M: Words> Heap<M> {
         c: &Caller<'_>,
         offset: Offset<u8>,
         stamp: u32,
-        me: u32,
     ) -> Result<bool, ArenaError> {
-        let _ = me;
         let mut g = self.lock(c)?;
         let r = match self.resolve(offset) {
             Ok(r) => r,
@@ -1593,10 +1584,9 @@ impl<M: Words> Heap<M> {
             // Still the block the walk saw (same tag, found from its top block), held by the
             // same dead holder? Another walker may have freed it meanwhile.
             // Relaxed: under the guard.
-            let same = self.word(p).load(Ordering::Relaxed) == tag_word(t)
-                && self
-                    .block_containing(p)
-                    .is_ok_and(|(start, bt)| start == p && bt == t)
+            let same = self
+                .block_containing(p)
+                .is_ok_and(|(start, bt)| start == p && bt == t)
                 && self.word(p + 8).load(Ordering::Relaxed) == w;
             if !same {
                 continue;
@@ -1918,7 +1908,7 @@ pub mod model {
             stamp: u32,
             me: u32,
         ) -> Result<bool, ArenaError> {
-            self.run(me, |c| self.heap.reclaim_queued(c, offset, stamp, me))
+            self.run(me, |c| self.heap.reclaim_queued(c, offset, stamp))
         }
 
         /// As [`Arena::hold`](super::Arena::hold).
