@@ -86,14 +86,14 @@ use mproc_futex::{Caller, Deadline, Give, GiveError, Ledger, LedgerError, futex}
 
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::message::{Message, MessageError};
-use crate::object::wait::CHECK_INTERVAL;
-use crate::object::wait::Wait;
-use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
 use crate::queue::{
     GetError, GetTimeoutError, PutError, PutTimeoutError, Queue, QueueBuilder, TryGetError,
     TryPutError, nowait_get_error, untimed_get_error,
 };
 use crate::shared::sync::{AtomicU32, Ordering};
+use crate::storage::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+use crate::wait::CHECK_INTERVAL;
+use crate::wait::Wait;
 
 const TASKS_TYPE_NAME: &str = "JoinableQueue task ledger";
 /// Suffix of the task ledger's segment name for a named queue.
@@ -487,7 +487,7 @@ impl<T: Message> JoinableQueue<T> {
     /// [`OpenError::Segment`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         let a = Queue::<T>::unlink_named(name);
-        let b = crate::names::unlink(&tasks_name(name));
+        let b = crate::storage::names::unlink(&tasks_name(name));
         a.and(b)
     }
 

@@ -11,11 +11,9 @@
 //! | [`simple_queue`] | `SimpleQueue` | [`SimpleQueue`]: `put` / `get` / `empty` only |
 //! | [`message`] | picklable | [`Message`]: the rkyv bound every queued type meets; [`rkyv`] re-exported |
 //! | [`pipe`](mod@pipe) | `Pipe`, `Connection` | [`pipe()`], [`pipe_oneway()`] → [`Connection`] / [`PipeReader`] + [`PipeWriter`], exact EOF |
-//! | [`lock`] | `Lock` | [`Lock`]: a robust lock whose dead holder is reported (`OwnerDied`), not a hang |
-//! | [`sync`] | `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` | the rest of the family, and its one [`sync::AcquireError`] |
+//! | [`sync`] | `Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` | [`Lock`] (a robust lock whose dead holder is reported, not a hang) and the rest of the family, with its one [`sync::AcquireError`] |
 //! | [`shared`] | `Value`, `Array` | [`Value`], [`Array`] (with a lock), [`RawValue`], [`RawArray`], [`AtomicValue`] |
-//! | [`cells`] | — | the small-object cell store: many small objects share a few segments |
-//! | [`names`] | — | what names a named object may have, listing and removing them |
+//! | [`storage`] | — | where state lives: [`storage::cells`] (many small objects share a few segments), [`storage::names`] (what a name may be; listing and removing named objects) |
 //!
 //! # Example
 //!
@@ -59,19 +57,17 @@ compile_error!(
      (`cargo xtask test` does)"
 );
 
-pub mod cells;
 pub mod handle;
 pub mod joinable_queue;
-pub mod lock;
 pub mod message;
-pub mod names;
-pub(crate) mod object;
 pub mod pipe;
 pub mod process;
 pub mod queue;
 pub mod shared;
 pub mod simple_queue;
+pub mod storage;
 pub mod sync;
+pub(crate) mod wait;
 
 /// The rkyv that [`Message`] is defined over, so a user's derives name the same version:
 /// `#[derive(mproc::rkyv::Archive, mproc::rkyv::Serialize, mproc::rkyv::Deserialize)]` with
@@ -80,9 +76,7 @@ pub use rkyv;
 
 pub use handle::{Args, PassError, Passable, Plain};
 pub use joinable_queue::{JoinError, JoinableQueue, Joined, TaskDoneError};
-pub use lock::{Lock, LockGuard};
 pub use message::{Message, MessageError};
-pub use object::OpenError;
 pub use pipe::{Connection, PipeReader, PipeWriter, pipe, pipe_oneway};
 pub use process::{
     ActiveChild, ExitStatus, Process, ProcessError, StartError, StartMethod, StartStage,
@@ -92,7 +86,8 @@ pub use process::{
 pub use queue::Queue;
 pub use shared::{Array, AtomicValue, RawArray, RawValue, Shareable, Value};
 pub use simple_queue::SimpleQueue;
-pub use sync::{Barrier, BoundedSemaphore, Condition, Event, RLock, Semaphore};
+pub use storage::OpenError;
+pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, RLock, Semaphore};
 
 /// Test-only crash points (feature `test-hooks`, for this crate's own tests).
 #[cfg(feature = "test-hooks")]

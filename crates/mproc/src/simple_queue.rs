@@ -55,8 +55,8 @@ use std::time::Duration;
 
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::message::Message;
-use crate::object::OpenError;
 use crate::queue::{GetError, GetTimeoutError, PutError, Queue};
+use crate::storage::object::OpenError;
 
 /// Default number of slots of a [`SimpleQueue`]: large, so that `put` rarely blocks (Python's
 /// pipe-backed `SimpleQueue` blocks after about 64 KiB).
@@ -90,7 +90,7 @@ impl<T: Message> SimpleQueue<T> {
         })
     }
 
-    /// Creates a queue of [`DEFAULT_CAPACITY`] items named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]), which
+    /// Creates a queue of [`DEFAULT_CAPACITY`] items named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]), which
     /// unrelated processes open with [`SimpleQueue::open_named`] (or [`Queue::open_named`]).
     ///
     /// # Errors

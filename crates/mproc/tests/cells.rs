@@ -36,7 +36,7 @@ fn ten_thousand_locks_in_two_processes() {
     // Other tests of this binary run in parallel and may add a pool segment or two.
     assert!(fds1 <= fds0 + 8, "{fds0} -> {fds1} descriptors");
     assert!(maps1 <= maps0 + 8, "{maps0} -> {maps1} mappings");
-    assert!(mproc::cells::stats().segments <= 3);
+    assert!(mproc::storage::cells::stats().segments <= 3);
 
     // The child uses every lock (inherited through fork: a Lock may be used without being
     // passed; it registers the child in the pool segment on first use), creates 10,000 of
@@ -71,7 +71,7 @@ fn ten_thousand_locks_in_two_processes() {
 /// In a spawned child: every passed handle brought its own descriptor of the pool
 /// segment; the importer kept one mapping and closed the rest.
 fn spawned_counts((a, b, c, s): (Lock, Lock, Lock, Semaphore)) {
-    let stats = mproc::cells::stats();
+    let stats = mproc::storage::cells::stats();
     let ok = stats.mapped == 1 && a.try_acquire().is_err() && b.try_acquire().is_ok();
     drop(c.acquire().unwrap());
     s.release().unwrap();

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use mproc::lock::AcquireError;
+use mproc::sync::AcquireError;
 use mproc::{Lock, Process, Queue};
 
 /// One `u64` in a `MAP_SHARED` anonymous page, visible to forked children.

@@ -7,7 +7,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
-use mproc::names::{self, MAX_LEN};
+use mproc::storage::names::{self, MAX_LEN};
 use mproc::{JoinableQueue, Lock, OpenError, Queue, Value};
 use mproc_shm::name::NameState;
 use mproc_shm::test_hooks::{CreatePoint, die_at};

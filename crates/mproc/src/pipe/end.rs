@@ -31,8 +31,8 @@ use super::error::{RecvTimeoutError, SendError};
 use super::frame::{self, Assembler, Outgoing, Pulled};
 use super::rings;
 use crate::handle::Owner;
-use crate::object::wait::{self, Outcome, Round};
-use crate::object::{Object, OpenError};
+use crate::storage::object::{Object, OpenError};
+use crate::wait::{self, Outcome, Round};
 
 /// Which rings an end uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

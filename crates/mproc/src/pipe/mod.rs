@@ -111,7 +111,7 @@ use self::end::{End, Got};
 use self::frame::Assembler;
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::message::{self, Message};
-use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+use crate::storage::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
 
 /// Default bytes of ring space per direction (Python's OS pipe buffer is 64 KiB too).
 pub const DEFAULT_CAPACITY: u32 = 64 << 10;

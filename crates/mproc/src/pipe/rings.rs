@@ -4,7 +4,7 @@
 
 use mproc_ring::{RecordRing, RecordShape};
 
-use crate::object::{Object, OpenError};
+use crate::storage::object::{Object, OpenError};
 
 /// Initialises `count` rings of `shape` in sub-regions `0..count` of a freshly created
 /// object (called from `Object::create`'s `init`, before the object is published).

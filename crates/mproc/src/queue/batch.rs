@@ -7,8 +7,8 @@ use super::blocking::{nowait_put_error, untimed_put_error};
 use super::slot::{Popped, decode_private};
 use super::{BatchPutError, GetError, PutError, PutTimeoutError, Queue, TryPutError};
 use crate::message::{Message, MessageError};
-use crate::object::wait;
-use crate::object::wait::Wait;
+use crate::wait;
+use crate::wait::Wait;
 
 impl<T: Message> Queue<T> {
     /// Puts every item of `items` in order, blocking while the queue is full, and returns

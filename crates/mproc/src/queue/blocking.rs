@@ -13,8 +13,8 @@ use super::{
     Shared, TryGetError, TryPutError,
 };
 use crate::message::{Message, MessageError};
-use crate::object::wait::Wait;
-use crate::object::wait::{self, Outcome, Round};
+use crate::wait::Wait;
+use crate::wait::{self, Outcome, Round};
 
 impl<T: Message> Queue<T> {
     /// The rule of the module docs: every *other* live handle is gone or itself blocked

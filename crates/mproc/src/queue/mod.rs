@@ -148,9 +148,9 @@ pub(crate) use blocking::{nowait_get_error, untimed_get_error};
 
 use crate::handle::Owner;
 use crate::message::{Message, MessageError, Scratch};
-use crate::object::wait;
-use crate::object::wait::Wait;
-use crate::object::{Object, ObjectKind, OpenError};
+use crate::storage::object::{Object, ObjectKind, OpenError};
+use crate::wait;
+use crate::wait::Wait;
 use blocking::{nowait_put_error, untimed_put_error};
 use options::{fingerprint, type_name};
 use slot::{DESC_LEN, Popped, TAG_ARENA, decode_private, desc_decode};
@@ -331,7 +331,7 @@ impl<T: Message> Queue<T> {
     ///
     /// [`OpenError::Segment`] (`NotFound`, ...).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        crate::names::unlink(name)
+        crate::storage::names::unlink(name)
     }
 
     /// Removes this named queue's name; open handles keep working.

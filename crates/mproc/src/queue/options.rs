@@ -14,7 +14,7 @@ use super::{Queue, ROLES};
 #[cfg(doc)]
 use crate::message::MessageError;
 use crate::message::{self, Message};
-use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+use crate::storage::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
 
 /// Default number of slots.
 pub const DEFAULT_CAPACITY: u32 = 256;
@@ -98,7 +98,7 @@ impl<T: Message> QueueBuilder<T> {
         self.build(None)
     }
 
-    /// Creates a queue named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]) (`O_EXCL`, mode 0600), which unrelated
+    /// Creates a queue named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]) (`O_EXCL`, mode 0600), which unrelated
     /// processes open with [`Queue::open_named`]. The name stays until
     /// [`Queue::unlink`].
     ///

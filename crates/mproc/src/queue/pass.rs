@@ -13,7 +13,7 @@ use std::os::fd::AsFd;
 use super::{Queue, ROLE, ROLES, fingerprint, type_name};
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::message::Message;
-use crate::object::{Object, ObjectKind};
+use crate::storage::object::{Object, ObjectKind};
 
 impl<T: Message> Passable for Queue<T> {
     fn export(&self, out: &mut Exporter) -> Result<(), PassError> {

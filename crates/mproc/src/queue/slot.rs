@@ -13,7 +13,7 @@ use rkyv::util::AlignedVec;
 
 use super::{GetTimeoutError, Queue, Shared};
 use crate::message::{self, ARCHIVE_ALIGN, Message, MessageError};
-use crate::object::wait;
+use crate::wait;
 
 /// Last byte of a slot: the archive is inline, before it.
 pub(super) const TAG_INLINE: u8 = 0x51;

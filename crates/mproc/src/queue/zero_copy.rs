@@ -13,7 +13,7 @@ use super::blocking::{nowait_get_error, untimed_get_error};
 use super::slot::{Block, Popped};
 use super::{GetError, GetTimeoutError, Queue, TryGetError};
 use crate::message::{self, Message, MessageError};
-use crate::object::wait::Wait;
+use crate::wait::Wait;
 
 impl<T: Message> Queue<T> {
     /// Takes the next item and lends its archived form (`&Archived<T>`) through a guard,

@@ -17,9 +17,9 @@ use super::sync::{AtomicU64, Ordering};
 use super::value::LOCK_SUFFIX;
 use super::{LockError, Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::lock::{Lock, LockGuard};
-use crate::object::OpenError;
+use crate::storage::object::OpenError;
 use crate::sync::backing::{Backing, Kind};
+use crate::sync::lock::{Lock, LockGuard};
 
 /// Bytes before the first element.
 fn header<T>() -> usize {
@@ -71,7 +71,7 @@ impl<T: Shareable> RawArray<T> {
         Self::create("RawArray", None, Init::Copy(items))
     }
 
-    /// A new shared array holding a copy of `items`, named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]).
+    /// A new shared array holding a copy of `items`, named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
     ///
     /// # Errors
     ///
@@ -96,7 +96,7 @@ impl<T: Shareable> RawArray<T> {
     ///
     /// [`OpenError::Segment`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        crate::names::unlink(name)
+        crate::storage::names::unlink(name)
     }
 
     fn create(what: &str, name: Option<&str>, init: Init<'_, T>) -> Result<RawArray<T>, OpenError> {
@@ -332,7 +332,7 @@ impl<T: Shareable> Array<T> {
     /// [`OpenError::Segment`] for an invalid or existing name, and as [`Array::zeroed`].
     pub fn create_named(name: &str, items: &[T]) -> Result<Array<T>, OpenError> {
         // The user's name first, so that its errors are about it, not about the lock's.
-        crate::names::shm_name(name)?;
+        crate::storage::names::shm_name(name)?;
         let lock_name = format!("{name}{LOCK_SUFFIX}");
         let lock = Lock::create_named(&lock_name)?;
         match RawArray::create("Array", Some(name), Init::Copy(items)) {
@@ -361,7 +361,7 @@ impl<T: Shareable> Array<T> {
     ///
     /// [`OpenError::Segment`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        let a = crate::names::unlink(name);
+        let a = crate::storage::names::unlink(name);
         let b = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));
         a.and(b)
     }
@@ -392,7 +392,7 @@ impl<T: Shareable> Array<T> {
 
     fn wrap<'a>(
         &'a self,
-        r: Result<LockGuard<'a>, crate::lock::AcquireError<'a>>,
+        r: Result<LockGuard<'a>, crate::sync::lock::AcquireError<'a>>,
     ) -> Result<ArrayGuard<'a, T>, LockError<ArrayGuard<'a, T>>> {
         match r {
             Ok(g) => Ok(self.guard(g)),

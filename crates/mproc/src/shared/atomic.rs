@@ -14,7 +14,7 @@ use super::sync::{
 };
 use super::{name_of, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::object::OpenError;
+use crate::storage::object::OpenError;
 use crate::sync::backing::{Backing, Kind};
 
 mod sealed {
@@ -80,7 +80,7 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
         Self::create(None, |p| unsafe { T::init(p, value) })
     }
 
-    /// A new shared atomic holding `value`, named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]), which unrelated
+    /// A new shared atomic holding `value`, named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]), which unrelated
     /// processes open with [`AtomicValue::open_named`].
     ///
     /// # Errors
@@ -121,7 +121,7 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
     ///
     /// [`OpenError::Segment`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        crate::names::unlink(name)
+        crate::storage::names::unlink(name)
     }
 
     fn atom(&self) -> &T::Atom {

@@ -31,7 +31,7 @@
 //!
 //! # Where the data lives
 //!
-//! Anonymous values and arrays are cells of the small-object [cell store](crate::cells): creating
+//! Anonymous values and arrays are cells of the small-object [cell store](crate::storage::cells): creating
 //! 10,000 of them needs no more descriptors or mappings than creating one. Each [`Value`]'s
 //! lock is a [`Lock`](crate::Lock), another pool cell. Named ones (`create_named`) each have
 //! their own named segment (a value's lock is named `name` + `".lock"`), and opening one
@@ -98,7 +98,7 @@ pub use error::LockError;
 pub use value::{RawValue, Value, ValueGuard};
 
 #[allow(unused_imports)] // for doc links
-use crate::object::OpenError;
+use crate::storage::object::OpenError;
 use sync::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 /// Plain old data that may live in shared memory: [`Value<T>`], [`Array<T>`],

@@ -10,9 +10,9 @@ use std::time::Duration;
 use super::sync::Ordering;
 use super::{LockError, Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::lock::{Lock, LockGuard};
-use crate::object::OpenError;
+use crate::storage::object::OpenError;
 use crate::sync::backing::{Backing, Kind};
+use crate::sync::lock::{Lock, LockGuard};
 
 /// Suffix of a named value's lock.
 pub(crate) const LOCK_SUFFIX: &str = ".lock";
@@ -49,7 +49,7 @@ impl<T: Shareable> RawValue<T> {
         Self::create(kind::<T>("RawValue"), None, value)
     }
 
-    /// A new shared `T` named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]), which unrelated processes open with
+    /// A new shared `T` named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]), which unrelated processes open with
     /// [`RawValue::open_named`].
     ///
     /// # Errors
@@ -75,7 +75,7 @@ impl<T: Shareable> RawValue<T> {
     ///
     /// [`OpenError::Segment`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        crate::names::unlink(name)
+        crate::storage::names::unlink(name)
     }
 
     fn create(kind: Kind, name: Option<&str>, value: T) -> Result<RawValue<T>, OpenError> {
@@ -212,7 +212,7 @@ impl<T: Shareable> Value<T> {
     /// segment error. Nothing is left under either name on failure.
     pub fn create_named(name: &str, value: T) -> Result<Value<T>, OpenError> {
         // The user's name first, so that its errors are about it, not about the lock's.
-        crate::names::shm_name(name)?;
+        crate::storage::names::shm_name(name)?;
         let lock = Lock::create_named(&format!("{name}{LOCK_SUFFIX}"))?;
         match RawValue::create(kind::<T>("Value"), Some(name), value) {
             Ok(data) => Ok(Value { data, lock }),
@@ -241,7 +241,7 @@ impl<T: Shareable> Value<T> {
     ///
     /// [`OpenError::Segment`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        let a = crate::names::unlink(name);
+        let a = crate::storage::names::unlink(name);
         let b = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));
         a.and(b)
     }
@@ -262,7 +262,7 @@ impl<T: Shareable> Value<T> {
 
     fn wrap<'a>(
         &'a self,
-        r: Result<LockGuard<'a>, crate::lock::AcquireError<'a>>,
+        r: Result<LockGuard<'a>, crate::sync::lock::AcquireError<'a>>,
     ) -> Result<ValueGuard<'a, T>, LockError<ValueGuard<'a, T>>> {
         match r {
             Ok(g) => Ok(self.guard(g)),

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use mproc_futex::Liveness;
 use mproc_shm::{REGION_ALIGN, RegisterError, Segment};
 
-use crate::cells::{self, CellKind, PoolCell};
 use crate::handle::{Exporter, Importer, PassError};
-use crate::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+use crate::storage::cells::{self, CellKind, PoolCell};
+use crate::storage::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
 
 /// What kind of object a [`Backing`] holds: its type tag (hashed into the pool cell kind and
 /// the named segment's fingerprint, so a wrong-kind open or import is refused), its Rust

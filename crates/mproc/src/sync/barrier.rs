@@ -30,8 +30,8 @@ use mproc_futex::{Deadline, futex};
 use super::backing::{Backing, Kind, Shared};
 use super::error::BarrierError;
 use super::handle::shared_handle;
-use crate::cells::{AtomicU32, Ordering};
-use crate::object::OpenError;
+use crate::storage::cells::{AtomicU32, Ordering};
+use crate::storage::object::OpenError;
 
 /// Longest a waiter sleeps before checking that the parties waiting with it still live: a
 /// party that dies while waiting breaks the barrier for the others within about this long.
@@ -149,7 +149,7 @@ fn init(p: std::ptr::NonNull<u8>, parties: u32) {
 }
 
 impl Barrier {
-    /// A barrier for `parties` parties, in the small-object [cell store](crate::cells) (Python:
+    /// A barrier for `parties` parties, in the small-object [cell store](crate::storage::cells) (Python:
     /// `Barrier(parties)`).
     ///
     /// # Errors
@@ -176,7 +176,7 @@ impl Barrier {
         Ok(b)
     }
 
-    /// A barrier for `parties` parties under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]).
+    /// A barrier for `parties` parties under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
     ///
     /// # Errors
     ///

@@ -11,7 +11,7 @@ use mproc_futex::{Condvar, Deadline, LockGuard, RawLock};
 use super::backing::{Backing, Kind, Shared};
 use super::error::AcquireError;
 use super::handle::shared_handle;
-use crate::object::OpenError;
+use crate::storage::object::OpenError;
 
 /// The shared state: the lock and the condition variable's counter.
 #[repr(C)]
@@ -74,7 +74,7 @@ impl fmt::Debug for Condition {
 pub type WaitResult<'a> = (ConditionGuard<'a>, bool);
 
 impl Condition {
-    /// A new condition (with its lock unlocked) in the small-object [cell store](crate::cells)
+    /// A new condition (with its lock unlocked) in the small-object [cell store](crate::storage::cells)
     /// (Python: `Condition()`).
     ///
     /// # Errors
@@ -85,7 +85,7 @@ impl Condition {
         Condition::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
     }
 
-    /// A new condition under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]).
+    /// A new condition under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
     ///
     /// # Errors
     ///

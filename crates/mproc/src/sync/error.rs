@@ -5,7 +5,7 @@ use std::fmt;
 use mproc_shm::RegisterError;
 
 /// Why an acquire of any lock of the family did not simply return a guard `G`: a
-/// [`Lock`](crate::Lock) (as [`lock::AcquireError`](crate::lock::AcquireError)), an
+/// [`Lock`](crate::Lock), an
 /// [`RLock`](super::RLock), a [`Condition`](super::Condition), or the lock of a
 /// [`Value`](crate::Value) or [`Array`](crate::Array) (as
 /// [`shared::LockError`](crate::shared::LockError)). One type, one set of variants.

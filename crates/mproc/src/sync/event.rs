@@ -10,7 +10,7 @@ use mproc_futex::Deadline;
 
 use super::backing::{Backing, Kind, Shared};
 use super::handle::shared_handle;
-use crate::object::OpenError;
+use crate::storage::object::OpenError;
 
 type RawEvent = mproc_futex::Event;
 
@@ -54,7 +54,7 @@ impl fmt::Debug for Event {
 }
 
 impl Event {
-    /// A new, unset event in the small-object [cell store](crate::cells) (Python: `Event()`).
+    /// A new, unset event in the small-object [cell store](crate::storage::cells) (Python: `Event()`).
     ///
     /// # Errors
     ///
@@ -64,7 +64,7 @@ impl Event {
         Event::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
     }
 
-    /// A new, unset event under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]).
+    /// A new, unset event under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
     ///
     /// # Errors
     ///

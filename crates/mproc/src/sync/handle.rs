@@ -28,7 +28,7 @@ macro_rules! shared_handle {
             /// As [`open_named`](Self::open_named).
             pub fn unlink_named(name: &str) -> Result<(), crate::OpenError> {
                 let backing = crate::sync::backing::Backing::open_named(&$kind, name)?;
-                crate::names::unlink(name).map(|()| drop(backing))
+                crate::storage::names::unlink(name).map(|()| drop(backing))
             }
         }
 

@@ -1,6 +1,5 @@
 //! Python's synchronisation family across processes: [`RLock`], [`Semaphore`],
-//! [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`] (and [`Lock`](crate::Lock),
-//! in [`crate::lock`]).
+//! [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`] and [`Lock`].
 //!
 //! Every type is a cheap handle (`Clone` shares it) to state in shared memory, built on
 //! `mproc-futex`'s robust primitives: pass a handle (or a clone) to a child in
@@ -31,11 +30,11 @@
 //!
 //! # Where the state lives
 //!
-//! Anonymous objects live in the small-object [cell store](crate::cells) (a few bytes of a shared
+//! Anonymous objects live in the small-object [cell store](crate::storage::cells) (a few bytes of a shared
 //! segment each: 10,000 of them need no more descriptors than one). Named objects each have
 //! their own named segment, `/dev/shm/mproc.<name>` like every named mproc object (see
-//! [`crate::names`] for what a name may be and what a stale name is; `ls /dev/shm` and
-//! [`names::list`](crate::names::list) list them, and [`RLock::unlink_named`] and friends
+//! [`crate::storage::names`] for what a name may be and what a stale name is; `ls /dev/shm` and
+//! [`names::list`](crate::storage::names::list) list them, and [`RLock::unlink_named`] and friends
 //! remove them). A named
 //! object's kind is checked when it is opened or unlinked: opening an `RLock`'s name as an
 //! [`Event`] is [`OpenError::WrongType`](crate::OpenError::WrongType).
@@ -53,6 +52,7 @@ mod condition;
 mod error;
 mod event;
 mod handle;
+pub(crate) mod lock;
 mod rlock;
 mod semaphore;
 
@@ -60,5 +60,6 @@ pub use barrier::{BARRIER_CHECK_INTERVAL, Barrier};
 pub use condition::{Condition, ConditionGuard, WaitResult};
 pub use error::{AcquireError, BarrierError, NotOwner};
 pub use event::Event;
+pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, ReleaseError, Semaphore, SemaphoreError};

@@ -11,7 +11,7 @@ use mproc_futex::{Deadline, RawRLock};
 use super::backing::{Backing, Kind, Shared};
 use super::error::{AcquireError, NotOwner};
 use super::handle::shared_handle;
-use crate::object::OpenError;
+use crate::storage::object::OpenError;
 
 const KIND: Kind = Kind {
     tag: "RawRLock/v1",
@@ -67,7 +67,7 @@ impl fmt::Debug for RLock {
 }
 
 impl RLock {
-    /// A new, unlocked reentrant lock in the small-object [cell store](crate::cells) (Python:
+    /// A new, unlocked reentrant lock in the small-object [cell store](crate::storage::cells) (Python:
     /// `RLock()`).
     ///
     /// # Errors
@@ -78,7 +78,7 @@ impl RLock {
         RLock::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
     }
 
-    /// A new reentrant lock under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]) (see the [module docs](super) for
+    /// A new reentrant lock under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]) (see the [module docs](super) for
     /// names).
     ///
     /// # Errors

@@ -13,8 +13,8 @@ use mproc_shm::RegisterError;
 
 use super::backing::{Backing, Kind, Shared};
 use super::handle::shared_handle;
-use crate::object::OpenError;
 use crate::shared::sync::{AtomicU64, Ordering};
+use crate::storage::object::OpenError;
 
 type RawSemaphore = mproc_futex::RobustSemaphore;
 
@@ -304,7 +304,7 @@ macro_rules! semaphore_methods {
 }
 
 impl Semaphore {
-    /// A semaphore with `value` permits, in the small-object [cell store](crate::cells) (Python:
+    /// A semaphore with `value` permits, in the small-object [cell store](crate::storage::cells) (Python:
     /// `Semaphore(value)`; the count is unsigned, so Python's negative-value error cannot
     /// happen).
     ///
@@ -317,7 +317,7 @@ impl Semaphore {
     }
 
     /// A semaphore with `value` permits under `name` in `/dev/shm` (as `mproc.<name>`, see
-    /// [`crate::names`]).
+    /// [`crate::storage::names`]).
     ///
     /// # Errors
     ///
@@ -378,7 +378,7 @@ impl fmt::Debug for BoundedSemaphore {
 
 impl BoundedSemaphore {
     /// A bounded semaphore with `value` permits and bound, in the small-object
-    /// [cell store](crate::cells) (Python: `BoundedSemaphore(value)`).
+    /// [cell store](crate::storage::cells) (Python: `BoundedSemaphore(value)`).
     ///
     /// # Errors
     ///
@@ -388,7 +388,7 @@ impl BoundedSemaphore {
         BoundedSemaphore::from_shared(Shared::new(backing))
     }
 
-    /// A bounded semaphore under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]).
+    /// A bounded semaphore under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
     ///
     /// # Errors
     ///

@@ -1,59 +1,4 @@
-//! [`Lock`]: Python's `multiprocessing.Lock`, a robust mutual-exclusion lock shared between
-//! processes, over `mproc-futex`'s [`RawLock`].
-//!
-//! # Python → mproc
-//!
-//! | Python | mproc |
-//! |---|---|
-//! | `Lock()` | [`Lock::new`] |
-//! | `lock.acquire()` / `with lock:` | [`Lock::acquire`] → a [`LockGuard`] that releases on drop |
-//! | `lock.acquire(block=False)` | [`Lock::try_acquire`] |
-//! | `lock.acquire(timeout=t)` | [`Lock::acquire_timeout`] |
-//! | `lock.release()` | drop the guard, or [`LockGuard::unlock`] |
-//! | `Process(target, args=(lock,))` | pass the lock (or a `clone()`) in `Process` args |
-//! | — | [`AcquireError::OwnerDied`]: the holder died holding it (`EOWNERDEAD`) |
-//!
-//! # A holder that dies
-//!
-//! The lock word records its owner (the holder's participant id in the lock's segment). If
-//! that process dies holding the lock — SIGKILL, a crash, anything — the next acquirer takes
-//! it over within [`mproc_futex::CHECK_INTERVAL_MAX`] (32 ms) of noticing, and is told so the
-//! way std reports poisoning: [`AcquireError::OwnerDied`] *carries the guard* (the lock is
-//! held). Repair what the lock protects, call [`LockGuard::mark_consistent`], and go on.
-//! Unlocking without marking it consistent makes the lock permanently unusable
-//! ([`AcquireError::NotRecoverable`], like `ENOTRECOVERABLE`), because nobody vouched for
-//! the data. Python has no counterpart: a `multiprocessing.Lock` whose holder died stays
-//! locked for ever.
-//!
-//! # Threads
-//!
-//! The owner is a *process* (threads of a process share its participant id), as in Python,
-//! where a `multiprocessing.Lock` may be released by any thread. Mutual exclusion between
-//! threads holds all the same: a second acquire sleeps until the first guard is dropped.
-//!
-//! # Example
-//!
-//! ```
-//! use mproc::{Lock, Process};
-//! use std::time::Duration;
-//!
-//! let lock = Lock::new()?;
-//! let mut child = Process::new(
-//!     |(lock,): (Lock,)| {
-//!         let _held = lock.acquire().expect("lock");
-//!         // ... one process at a time here ...
-//!     },
-//!     (lock.clone(),),
-//! );
-//! child.start()?;
-//! {
-//!     // `AcquireError` borrows the lock (it may carry the guard), so like std's
-//!     // `PoisonError` it is handled here rather than sent up with `?`.
-//!     let _held = lock.acquire().expect("the lock is healthy");
-//! }
-//! assert_eq!(child.join_timeout(Duration::from_secs(10))?.map(|s| s.exitcode()), Some(0));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! [`Lock`]: Python's `multiprocessing.Lock` over `mproc-futex`'s [`RawLock`].
 #![allow(unsafe_code)]
 
 use std::fmt;
@@ -63,11 +8,11 @@ use std::time::Duration;
 use mproc_futex::{Deadline, RawLock};
 
 use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::object::OpenError;
+use crate::storage::object::OpenError;
 use crate::sync::backing::{Backing, Kind, Shared};
 
 /// The lock's shared state: one [`RawLock`] word. Anonymous locks live in the small-object
-/// [cell store](crate::cells) (4 bytes of a shared segment, not a segment each); named locks in
+/// [cell store](crate::storage::cells) (4 bytes of a shared segment, not a segment each); named locks in
 /// their own named segment.
 const KIND: Kind = Kind {
     tag: "RawLock/v1",
@@ -76,8 +21,63 @@ const KIND: Kind = Kind {
     align: align_of::<RawLock>(),
 };
 
-/// A lock shared between processes (Python's `multiprocessing.Lock`). See the
-/// [module docs](self).
+/// [`Lock`]: Python's `multiprocessing.Lock`, a robust mutual-exclusion lock shared between
+/// processes, over `mproc-futex`'s [`RawLock`].
+///
+/// # Python → mproc
+///
+/// | Python | mproc |
+/// |---|---|
+/// | `Lock()` | [`Lock::new`] |
+/// | `lock.acquire()` / `with lock:` | [`Lock::acquire`] → a [`LockGuard`] that releases on drop |
+/// | `lock.acquire(block=False)` | [`Lock::try_acquire`] |
+/// | `lock.acquire(timeout=t)` | [`Lock::acquire_timeout`] |
+/// | `lock.release()` | drop the guard, or [`LockGuard::unlock`] |
+/// | `Process(target, args=(lock,))` | pass the lock (or a `clone()`) in `Process` args |
+/// | — | [`AcquireError::OwnerDied`]: the holder died holding it (`EOWNERDEAD`) |
+///
+/// # A holder that dies
+///
+/// The lock word records its owner (the holder's participant id in the lock's segment). If
+/// that process dies holding the lock — SIGKILL, a crash, anything — the next acquirer takes
+/// it over within [`mproc_futex::CHECK_INTERVAL_MAX`] (32 ms) of noticing, and is told so the
+/// way std reports poisoning: [`AcquireError::OwnerDied`] *carries the guard* (the lock is
+/// held). Repair what the lock protects, call [`LockGuard::mark_consistent`], and go on.
+/// Unlocking without marking it consistent makes the lock permanently unusable
+/// ([`AcquireError::NotRecoverable`], like `ENOTRECOVERABLE`), because nobody vouched for
+/// the data. Python has no counterpart: a `multiprocessing.Lock` whose holder died stays
+/// locked for ever.
+///
+/// # Threads
+///
+/// The owner is a *process* (threads of a process share its participant id), as in Python,
+/// where a `multiprocessing.Lock` may be released by any thread. Mutual exclusion between
+/// threads holds all the same: a second acquire sleeps until the first guard is dropped.
+///
+/// # Example
+///
+/// ```
+/// use mproc::{Lock, Process};
+/// use std::time::Duration;
+///
+/// let lock = Lock::new()?;
+/// let mut child = Process::new(
+///     |(lock,): (Lock,)| {
+///         let _held = lock.acquire().expect("lock");
+///         // ... one process at a time here ...
+///     },
+///     (lock.clone(),),
+/// );
+/// child.start()?;
+/// {
+///     // `AcquireError` borrows the lock (it may carry the guard), so like std's
+///     // `PoisonError` it is handled here rather than sent up with `?`.
+///     let _held = lock.acquire().expect("the lock is healthy");
+/// }
+/// assert_eq!(child.join_timeout(Duration::from_secs(10))?.map(|s| s.exitcode()), Some(0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 ///
 /// Cloning gives another handle to the same lock; pass a handle to a child in
 /// [`Process`](crate::Process) args.
@@ -103,10 +103,10 @@ pub type LockGuard<'a> = mproc_futex::LockGuard<'a>;
 ///
 /// Shaped like std's `PoisonError`: [`OwnerDied`](crate::sync::AcquireError::OwnerDied)
 /// still carries the guard.
-pub type AcquireError<'a> = crate::sync::AcquireError<LockGuard<'a>>;
+pub(crate) type AcquireError<'a> = crate::sync::AcquireError<LockGuard<'a>>;
 
 impl Lock {
-    /// A new, unlocked lock (Python: `Lock()`), in the small-object [cell store](crate::cells).
+    /// A new, unlocked lock (Python: `Lock()`), in the small-object [cell store](crate::storage::cells).
     ///
     /// # Errors
     ///
@@ -119,7 +119,7 @@ impl Lock {
         })
     }
 
-    /// A new lock under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]), which unrelated processes can
+    /// A new lock under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]), which unrelated processes can
     /// [`open_named`](Self::open_named).
     ///
     /// # Errors
@@ -149,7 +149,7 @@ impl Lock {
     ///
     /// [`OpenError::Segment`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        crate::names::unlink(name)
+        crate::storage::names::unlink(name)
     }
 
     #[inline]

@@ -33,9 +33,9 @@
 //! ```
 //! let name = format!("doc-names-{}", std::process::id());
 //! let q = mproc::Queue::<u32>::builder().create_named(&name)?;
-//! assert!(mproc::names::list()?.contains(&name));
-//! mproc::names::unlink(&name)?;
-//! assert!(!mproc::names::list()?.contains(&name));
+//! assert!(mproc::storage::names::list()?.contains(&name));
+//! mproc::storage::names::unlink(&name)?;
+//! assert!(!mproc::storage::names::list()?.contains(&name));
 //! drop(q); // open handles keep working after unlink
 //! // The user's own name is checked: "" is refused, not turned into "/dev/shm/mproc.".
 //! assert!(mproc::Queue::<u32>::builder().create_named("").is_err());
@@ -46,9 +46,9 @@ use std::io;
 
 use mproc_shm::{NameState, Namespace, Segment, SegmentError, ShmName};
 
-use crate::object::OpenError;
+use crate::storage::object::OpenError;
 
-/// What mproc puts in front of every name in `/dev/shm` (as `mproc.<name>`, see [`crate::names`]).
+/// What mproc puts in front of every name in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
 pub const PREFIX: &str = NAMESPACE.prefix();
 
 /// The namespace of mproc's named objects; the only way the facade turns a user's name

@@ -73,7 +73,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use mproc_shm::{Arena, ArenaError, Offset, RegisterError, Segment, SegmentOptions};
 
 use crate::handle::{Exporter, Importer, Owner, PassError};
-use crate::object::OpenError;
+use crate::storage::object::OpenError;
 
 /// Size of a standard pool segment's user region.
 pub const SEGMENT_LEN: u64 = 1 << 20;

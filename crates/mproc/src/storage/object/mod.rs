@@ -27,15 +27,14 @@
 //!
 //! # Blocking
 //!
-//! See [`wait`]: spin, then sleep on a ring doorbell in slices of at most
-//! [`wait::CHECK_INTERVAL`], re-checking holders' liveness and recovering the ring between
+//! See [`crate::wait`]: spin, then sleep on a ring doorbell in slices of at most
+//! [`crate::wait::CHECK_INTERVAL`], re-checking holders' liveness and recovering the ring between
 //! slices.
 #![allow(unsafe_code)]
 
 mod error;
 pub(crate) mod holders;
 mod sync;
-pub(crate) mod wait;
 
 use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
@@ -215,7 +214,7 @@ impl Object {
         opts.defer_ready(true);
         let seg = match name {
             None => opts.create_anonymous(),
-            Some(n) => opts.create_named(&crate::names::shm_name(n)?),
+            Some(n) => opts.create_named(&crate::storage::names::shm_name(n)?),
         }
         .map_err(|e| OpenError::from_segment(e, spec.type_name))?;
         let seg = Arc::new(seg);
@@ -264,7 +263,7 @@ impl Object {
         type_name: &str,
         roles: u32,
     ) -> Result<Object, OpenError> {
-        let seg = Segment::open_named(&crate::names::shm_name(name)?, fingerprint)
+        let seg = Segment::open_named(&crate::storage::names::shm_name(name)?, fingerprint)
             .map_err(|e| OpenError::from_segment(e, type_name))?;
         Object::attach(Arc::new(seg), kind, roles)
     }
