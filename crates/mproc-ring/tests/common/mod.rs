@@ -1,12 +1,11 @@
 //! Helpers shared by the integration tests (the ordinary ones and the loom models): ids,
 //! MPMC rings, shared anonymous memory, bounded fork, killed claimants. (The loom models'
 //! outcome-arm counters are mproc-futex's `tests/common/arms.rs`, included by path.)
-#![allow(dead_code, unsafe_code, unreachable_pub)]
+#![allow(dead_code, unused_imports, unsafe_code, unreachable_pub)]
 
 use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::ptr::NonNull;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mproc_ring::fault::Killed;
 use mproc_ring::{MpmcRing, MpmcShape, ParticipantId, TryPopError};
@@ -53,54 +52,13 @@ pub const fn scaled(n: u64) -> u64 {
     if cfg!(debug_assertions) { n / 20 } else { n }
 }
 
-/// `MAP_SHARED | MAP_ANONYMOUS` memory that survives `fork` as shared.
-pub struct Shared {
-    pub ptr: NonNull<u8>,
-    pub len: usize,
-}
-
-impl Shared {
-    pub fn new(len: usize) -> Shared {
-        // SAFETY: anonymous mapping, no fd; checked for MAP_FAILED below.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED, "mmap failed");
-        Shared {
-            ptr: NonNull::new(p.cast()).expect("non-null mapping"),
-            len,
-        }
-    }
-}
-
-impl Shared {
-    /// The memory as 8-byte words, read now (between ring calls, on one thread).
-    pub fn words(&self) -> Vec<u64> {
-        (0..self.len / 8).map(|i| self.word(i)).collect()
-    }
-
-    /// 8-byte word `i`, read now.
-    pub fn word(&self, i: usize) -> u64 {
-        assert!(i < self.len / 8, "word {i} outside the mapping");
-        // SAFETY: in bounds (checked above) and 8-aligned (the mapping is page-aligned);
-        // the ring's words are atomics another process may write, so read volatile.
-        unsafe { self.ptr.as_ptr().cast::<u64>().add(i).read_volatile() }
-    }
-
-    /// The address of 8-byte word `i`, for a test that forges it.
-    pub fn word_ptr(&self, i: usize) -> *mut u64 {
-        assert!(i < self.len / 8, "word {i} outside the mapping");
-        // SAFETY: in bounds (checked above).
-        unsafe { self.ptr.as_ptr().cast::<u64>().add(i) }
-    }
-}
+/// `MAP_SHARED | MAP_ANONYMOUS` memory that survives `fork` as shared (the workspace's one
+/// test-helper vocabulary, `mproc-testkit`).
+pub use mproc_testkit::SharedMem as Shared;
+/// Forks a child that runs `f` and `_exit`s with its return code (101 if it panicked).
+pub use mproc_testkit::fork;
+/// Waits (bounded) for a child; kills it and panics on timeout. Returns the raw status.
+pub use mproc_testkit::wait_status as wait;
 
 /// An MPMC ring laid out in place in fresh shared test memory, for tests that read or
 /// forge its words. (Not under loom, whose rings live on the heap.)
@@ -114,51 +72,6 @@ pub fn in_place_mpmc(capacity: u32, slot_size: u32) -> (Shared, MpmcRing) {
     // SAFETY: a fresh mapping of the required size, used only through this ring.
     let r = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
     (mem, r)
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // SAFETY: mapped in `new` with this length; errors ignored (nothing to do about them).
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
-    }
-}
-
-/// Forks a child that runs `f` and `_exit`s with its return code (never returns into the
-/// test harness); a panic in the child exits with 101.
-pub fn fork(f: impl FnOnce() -> i32) -> libc::pid_t {
-    // SAFETY: the child only runs `f` and `_exit`s; tests keep `f` simple (no locks held by
-    // other threads are needed: the rings are lock-free and memory is pre-mapped).
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
-        // SAFETY: ends the child without running the harness's destructors.
-        unsafe { libc::_exit(code) };
-    }
-    pid
-}
-
-/// Waits for `pid` until `deadline`; kills it and panics on timeout. Returns the raw status.
-pub fn wait(pid: libc::pid_t, timeout: Duration) -> i32 {
-    let end = Instant::now() + timeout;
-    loop {
-        let mut status = 0;
-        // SAFETY: plain waitpid on our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            return status;
-        }
-        assert!(r == 0, "waitpid failed");
-        if Instant::now() > end {
-            // SAFETY: killing and reaping our own child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-            panic!("child {pid} timed out");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// Waits and asserts a clean exit with code 0.

@@ -40,19 +40,7 @@ pub(crate) fn join_ok(p: &Process) {
 /// One zero-filled 4096-byte `MAP_SHARED | MAP_ANONYMOUS` page, never unmapped, shared with
 /// every child forked after this call.
 pub(crate) fn shared_page() -> NonNull<u8> {
-    // SAFETY: a fresh anonymous shared mapping; no existing memory is touched.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
-    NonNull::new(p.cast()).expect("mmap returned a non-null address")
+    mproc_testkit::SharedMem::new(4096).leak()
 }
 
 /// A shared, writable second mapping of a named object's file.
