@@ -14,6 +14,7 @@ use mproc_ring::{
     MpmcRing, MpmcShape, ReadError, RecordRing, RecordShape, SpscRing, SpscShape, TryPopError,
     TryPushError, WriteError,
 };
+use mproc_testkit::wait_until;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -23,6 +24,14 @@ fn counters(mem: &Shared, at: usize, n: usize) -> &[AtomicU32] {
     // SAFETY: in bounds, 4-aligned (`at` is), zero-initialised shared memory used only as
     // atomics by this test's processes.
     unsafe { std::slice::from_raw_parts(mem.ptr.as_ptr().add(at).cast::<AtomicU32>(), n) }
+}
+
+/// In a child holding a claim: tells the parent (sets `flag`) and waits to be SIGKILLed.
+fn claimed_and_hang(flag: &AtomicU32) -> ! {
+    flag.store(1, Ordering::Release);
+    loop {
+        std::thread::sleep(Duration::from_millis(100)); // killed here
+    }
 }
 
 #[test]
@@ -184,19 +193,12 @@ fn mpmc_producer_killed_mid_write() {
         }
         let _ = r.try_push_with(id(CHILD), |buf| {
             buf[0] = 0xAA;
-            counters(&mem, flag_at, 1)[0].store(1, Ordering::Release);
-            loop {
-                std::thread::sleep(Duration::from_millis(100)); // killed here
-            }
+            claimed_and_hang(&counters(&mem, flag_at, 1)[0])
         });
         1
     });
     let flag = &counters(&mem, flag_at, 1)[0];
-    let end = Instant::now() + TIMEOUT;
-    while flag.load(Ordering::Acquire) == 0 {
-        assert!(Instant::now() < end, "child never claimed");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until(TIMEOUT, || flag.load(Ordering::Acquire) != 0);
     // A live producer pushes behind the stuck slot.
     ring.try_push(id(1), b"live").unwrap();
     // SAFETY: killing our own child.
@@ -239,19 +241,12 @@ fn mpmc_consumer_killed_mid_read() {
         // SAFETY: inherited mapping.
         let r = unsafe { MpmcRing::attach(mem.ptr, mem.len) }.unwrap();
         let _ = r.try_pop_with(id(CHILD), |_| {
-            counters(&mem, flag_at, 1)[0].store(1, Ordering::Release);
-            loop {
-                std::thread::sleep(Duration::from_millis(100)); // killed here
-            }
+            claimed_and_hang(&counters(&mem, flag_at, 1)[0])
         });
         1
     });
     let flag = &counters(&mem, flag_at, 1)[0];
-    let end = Instant::now() + TIMEOUT;
-    while flag.load(Ordering::Acquire) == 0 {
-        assert!(Instant::now() < end, "child never claimed");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until(TIMEOUT, || flag.load(Ordering::Acquire) != 0);
     // SAFETY: killing our own child.
     unsafe { libc::kill(kid, libc::SIGKILL) };
     assert!(libc::WIFSIGNALED(wait(kid, TIMEOUT)));

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use common::{Exit, Rng};
 use mproc_shm::test_hooks::{BuddyModel, block_bytes};
-use mproc_shm::{Arena, ArenaError, Offset, SegmentOptions};
+use mproc_shm::{Arena, ArenaError, Offset, Segment, SegmentOptions};
 use proptest::prelude::*;
 
 /// A zeroed, 128-byte aligned heap buffer (an arena's memory for in-process tests).
@@ -183,16 +183,28 @@ fn alignments_up_to_a_page() {
     assert_eq!((st.allocated_blocks, st.free_bytes), (0, st.capacity));
 }
 
-#[test]
-fn arena_in_a_segment_region() {
-    let seg = Arc::new(
-        SegmentOptions::new()
-            .len(1 << 16)
-            .create_anonymous()
-            .unwrap(),
-    );
+/// An arena over the whole user region of a fresh anonymous segment of `len` bytes.
+fn segment_arena(len: u64) -> (Arc<Segment>, Arena) {
+    let seg = Arc::new(SegmentOptions::new().len(len).create_anonymous().unwrap());
     let r = seg.region();
     let arena = Arena::init(seg.clone(), r.offset(), r.len() as u64).unwrap();
+    (seg, arena)
+}
+
+/// Every block is back and the heap is whole.
+fn assert_no_loss(arena: &Arena) {
+    let st = arena.check().unwrap();
+    assert_eq!(
+        (st.allocated_blocks, st.free_bytes),
+        (0, st.capacity),
+        "no loss"
+    );
+}
+
+#[test]
+fn arena_in_a_segment_region() {
+    let (seg, arena) = segment_arena(1 << 16);
+    let r = seg.region();
     let o = arena.alloc(64, 8).unwrap();
     // Offsets are segment offsets: the segment resolves them too.
     let p = seg.resolve_slice(o, 64).unwrap();
@@ -267,24 +279,12 @@ fn four_threads_in_process() {
             h.join().unwrap().unwrap();
         }
     });
-    let st = arena.check().unwrap();
-    assert_eq!(
-        (st.allocated_blocks, st.free_bytes),
-        (0, st.capacity),
-        "no loss"
-    );
+    assert_no_loss(&arena);
 }
 
 #[test]
 fn two_processes_times_two_threads() {
-    let seg = Arc::new(
-        SegmentOptions::new()
-            .len(1 << 20)
-            .create_anonymous()
-            .unwrap(),
-    );
-    let r = seg.region();
-    let arena = Arena::init(seg.clone(), r.offset(), r.len() as u64).unwrap();
+    let (_seg, arena) = segment_arena(1 << 20);
     let run = |base: u64| -> bool {
         std::thread::scope(|s| {
             let hs: Vec<_> = (0..2)
@@ -308,24 +308,12 @@ fn two_processes_times_two_threads() {
     let ok = run(0x3000);
     assert_eq!(common::wait(pid), Exit::Code(0), "child saw a corrupt heap");
     assert!(ok, "parent saw a corrupt heap");
-    let st = arena.check().unwrap();
-    assert_eq!(
-        (st.allocated_blocks, st.free_bytes),
-        (0, st.capacity),
-        "no loss"
-    );
+    assert_no_loss(&arena);
 }
 
 #[test]
 fn a_process_killed_anywhere_in_the_allocator_leaks_at_most_its_blocks() {
-    let seg = Arc::new(
-        SegmentOptions::new()
-            .len(1 << 20)
-            .create_anonymous()
-            .unwrap(),
-    );
-    let r = seg.region();
-    let arena = Arena::init(seg.clone(), r.offset(), r.len() as u64).unwrap();
+    let (_seg, arena) = segment_arena(1 << 20);
     for round in 0..3u64 {
         let before = arena.check().unwrap();
         let pid = common::fork(|| {

@@ -262,42 +262,43 @@ fn error_fingerprint_mismatch() {
 
 #[test]
 fn error_corrupt_header() {
-    // participant_capacity = 0
-    let err = open_after_edit(|f| f.write_all_at(&0u32.to_ne_bytes(), 36).unwrap()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SegmentError::CorruptHeader {
-                field: "participant_capacity",
-                value: 0
-            }
+    // (what is forged, at which header offset, with which bytes, the field reported and the
+    // value it must report, if exact)
+    let forged: [(&str, u64, &[u8], &str, Option<u64>); 3] = [
+        (
+            "no participant entries",
+            36,
+            &0u32.to_ne_bytes(),
+            "participant_capacity",
+            Some(0),
         ),
-        "{err:?}"
-    );
-    // region_offset pointing into the header
-    let err = open_after_edit(|f| f.write_all_at(&8u64.to_ne_bytes(), 40).unwrap()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SegmentError::CorruptHeader {
-                field: "region_offset",
-                ..
-            }
+        (
+            "region inside the header",
+            40,
+            &8u64.to_ne_bytes(),
+            "region_offset",
+            None,
         ),
-        "{err:?}"
-    );
-    // total_size not a page multiple
-    let err = open_after_edit(|f| f.write_all_at(&4095u64.to_ne_bytes(), 16).unwrap()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SegmentError::CorruptHeader {
-                field: "total_size",
-                ..
-            }
+        (
+            "size not a page multiple",
+            16,
+            &4095u64.to_ne_bytes(),
+            "total_size",
+            None,
         ),
-        "{err:?}"
-    );
+    ];
+    for (what, offset, bytes, want_field, want_value) in forged {
+        let err = open_after_edit(|f| f.write_all_at(bytes, offset).unwrap()).unwrap_err();
+        match err {
+            SegmentError::CorruptHeader { field, value } => {
+                assert_eq!(field, want_field, "{what}");
+                if let Some(v) = want_value {
+                    assert_eq!(value, v, "{what}");
+                }
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
 }
 
 #[test]
