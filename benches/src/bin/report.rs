@@ -542,7 +542,7 @@ fn footprint_rows() -> Vec<(&'static str, Result<u64, BenchError>)> {
             footprint::queue_bytes(65536, 1)
         }),
         row("Pipe (duplex, 64 KiB per direction)", || {
-            footprint::mapped_by(|| mproc::pipe().map_err(mproc_benches::error::api))
+            footprint::mapped_by(|| mproc::pipe::<u64, u64>().map_err(mproc_benches::error::api))
         }),
     ]
 }
