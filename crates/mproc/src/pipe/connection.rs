@@ -1,5 +1,6 @@
 //! [`Connection<S, R>`]: the one typed face over an [`End`]. It sends `S` and receives `R`;
-//! a side whose type is [`Never`](super::Never) has no methods, which is all that makes a
+//! a side whose type is [`ReadOnly`](super::ReadOnly) or [`WriteOnly`](super::WriteOnly)
+//! has no methods, which is all that makes a
 //! [`PipeReader`](super::PipeReader) or a [`PipeWriter`](super::PipeWriter).
 //!
 //! A typed message is the value's rkyv archive followed by an 8-byte *type check* (the
@@ -26,13 +27,11 @@ const CHECK_LEN: usize = 8;
 /// One end of a pipe (Python's `multiprocessing.connection.Connection`): sends `S` to the
 /// other end and receives `R` from it. [`pipe::<A, B>()`](super::pipe()) makes a
 /// `Connection<A, B>` and its peer, a `Connection<B, A>`; `Connection<T>` is
-/// `Connection<T, T>`. The one-way ends are the same type with one side [`Never`]:
+/// `Connection<T, T>`. The one-way ends are the same type with one side missing:
 /// [`PipeReader<T>`](super::PipeReader) and [`PipeWriter<T>`](super::PipeWriter).
 ///
 /// Not `Clone`; pass it to a child by moving it into the child's arguments. See the
 /// [module docs](super).
-///
-/// [`Never`]: super::Never
 ///
 /// # Panics
 ///
@@ -40,9 +39,9 @@ const CHECK_LEN: usize = 8;
 /// current process (a disowned copy; see the module docs).
 pub struct Connection<S, R = S> {
     pub(super) end: End,
-    /// The type check appended to every typed message sent (0 when `S` is `Never`).
+    /// The type check appended to every typed message sent (0 for a reader).
     send_check: u64,
-    /// The type check every typed message received must carry (0 when `R` is `Never`).
+    /// The type check every typed message received must carry (0 for a writer).
     recv_check: u64,
     _types: PhantomData<fn(S) -> R>,
 }
@@ -57,7 +56,7 @@ impl<S, R> fmt::Debug for Connection<S, R> {
     }
 }
 
-/// The type check of messages of type `T` (0 for `Never`: nothing is ever checked).
+/// The type check of messages of type `T` (0 for a missing direction: nothing is ever checked).
 fn type_check<T: Carried>() -> u64 {
     T::tag().map_or(0, |tag| object::fingerprint(ObjectKind::Pipe, &tag))
 }

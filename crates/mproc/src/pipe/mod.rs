@@ -36,10 +36,12 @@
 //! | `OSError('handle is closed')` | does not compile: `close` consumes the end |
 //!
 //! One type, [`Connection<S, R>`](Connection), is every end: it sends `S` and receives `R`.
-//! A one-way pipe's ends are the same type with one direction missing ([`Never`]):
-//! [`PipeReader<T>`] is `Connection<Never, T>` and [`PipeWriter<T>`] is
-//! `Connection<T, Never>` (as in Python, where both are `Connection` objects, one read-only
-//! and one write-only — except that here the missing methods do not exist).
+//! A one-way pipe's ends are the same type with one direction marked missing:
+//! [`PipeReader<T>`] is `Connection<`[`ReadOnly`]`, T>` and [`PipeWriter<T>`] is
+//! `Connection<T, `[`WriteOnly`]`>` (as in Python, where both are `Connection` objects, one
+//! read-only and one write-only — except that here the missing methods do not exist, and the
+//! compiler's error names the marker: "the method `send` exists for struct
+//! `Connection<ReadOnly, u32>`, but its trait bounds were not satisfied").
 //!
 //! Each direction is one SPSC [`RecordRing`] (64 KiB by default,
 //! see [`PipeOptions::capacity`]) in one shared-memory segment. Messages of any size work:
@@ -153,34 +155,41 @@ pub type ConnectionPair<A, B> = (Connection<A, B>, Connection<B, A>);
 /// The receiving end of a one-way pipe (Python: `r` of `r, w = Pipe(duplex=False)`): a
 /// [`Connection`] that receives `T` and sends nothing, so it has no `send` (Python's
 /// `OSError('connection is read-only')` is a compile error here).
-pub type PipeReader<T> = Connection<Never, T>;
+pub type PipeReader<T> = Connection<ReadOnly, T>;
 
 /// The sending end of a one-way pipe (Python: `w` of `r, w = Pipe(duplex=False)`): a
 /// [`Connection`] that sends `T` and receives nothing, so it has no `recv` or `poll`
 /// (Python's `OSError('connection is write-only')` is a compile error here).
-pub type PipeWriter<T> = Connection<T, Never>;
+pub type PipeWriter<T> = Connection<T, WriteOnly>;
 
-/// The message type of a direction an end does not have: [`PipeReader<T>`] is
-/// `Connection<Never, T>`, [`PipeWriter<T>`] is `Connection<T, Never>`. No value of it
-/// exists, and it is not a [`Message`], so `send` / `recv` do not exist on that side.
+/// The send side of a one-way pipe's reader: [`PipeReader<T>`] is `Connection<ReadOnly, T>`.
+/// No value of it exists, and it is not a [`Message`], so the reader has no `send` (Python:
+/// `OSError('connection is read-only')`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Never {}
+pub enum ReadOnly {}
+
+/// The receive side of a one-way pipe's writer: [`PipeWriter<T>`] is
+/// `Connection<T, WriteOnly>`. No value of it exists, and it is not a [`Message`], so the
+/// writer has no `recv` or `poll` (Python: `OSError('connection is write-only')`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOnly {}
 
 mod sealed {
     pub trait Sealed {}
     impl<T: super::Message> Sealed for T {}
-    impl Sealed for super::Never {}
+    impl Sealed for super::ReadOnly {}
+    impl Sealed for super::WriteOnly {}
 }
 
-/// What one direction of a [`Connection`] carries: a [`Message`] type, or [`Never`] for a
-/// direction the end does not have. Implemented for exactly those; sealed.
+/// What one direction of a [`Connection`] carries: a [`Message`] type, or [`ReadOnly`] /
+/// [`WriteOnly`] for a direction the end does not have. Implemented for exactly those; sealed.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be carried by a pipe: it is not an mproc `Message`",
     label = "not a `Message`",
     note = "derive `rkyv::Archive, rkyv::Serialize, rkyv::Deserialize` for `{Self}` (see `mproc::Message`)"
 )]
 pub trait Carried: sealed::Sealed + 'static {
-    /// The type tag of the direction's messages (`None` for [`Never`]).
+    /// The type tag of the direction's messages (`None` for a missing direction).
     #[doc(hidden)]
     fn tag() -> Option<String>;
 }
@@ -191,7 +200,13 @@ impl<T: Message + 'static> Carried for T {
     }
 }
 
-impl Carried for Never {
+impl Carried for ReadOnly {
+    fn tag() -> Option<String> {
+        None
+    }
+}
+
+impl Carried for WriteOnly {
     fn tag() -> Option<String> {
         None
     }
@@ -319,7 +334,7 @@ impl PipeOptions {
     pub fn oneway<T: Message + 'static>(
         &self,
     ) -> Result<(PipeReader<T>, PipeWriter<T>), OpenError> {
-        let (obj, id) = self.create::<Never, T>()?;
+        let (obj, id) = self.create::<ReadOnly, T>()?;
         let r = End::new(obj.clone(), id.duplex, 0, Assembler::default())?;
         let w = End::new(obj, id.duplex, 1, Assembler::default())?;
         Ok((Connection::from_end(r), Connection::from_end(w)))

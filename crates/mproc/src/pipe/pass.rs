@@ -54,7 +54,7 @@ impl<S: Carried, R: Carried> Passable for Connection<S, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipe::{Never, pipe, pipe_oneway};
+    use crate::pipe::{ReadOnly, WriteOnly, pipe, pipe_oneway};
 
     /// Exports `conn` as a spawn would and imports it back as a `Connection<S2, R2>`.
     fn reimport<S: Carried, R: Carried, S2: Carried, R2: Carried>(
@@ -90,8 +90,8 @@ mod tests {
             reimport::<_, _, String, u64>(&a2).is_err(),
             "the peer's type"
         );
-        assert!(reimport::<_, _, Never, String>(&a2).is_err(), "a reader");
-        assert!(reimport::<_, _, u64, Never>(&a2).is_err(), "a writer");
+        assert!(reimport::<_, _, ReadOnly, String>(&a2).is_err(), "a reader");
+        assert!(reimport::<_, _, u64, WriteOnly>(&a2).is_err(), "a writer");
         // The right type still imports (the failed attempts changed nothing).
         assert!(reimport::<_, _, u64, String>(&a2).is_ok());
     }
@@ -99,17 +99,17 @@ mod tests {
     #[test]
     fn oneway_ends_import_only_in_their_own_role() {
         let (r, w) = pipe_oneway::<u32>().unwrap();
-        assert!(reimport::<_, _, Never, u32>(&r).is_ok());
-        assert!(reimport::<_, _, u32, Never>(&w).is_ok());
+        assert!(reimport::<_, _, ReadOnly, u32>(&r).is_ok());
+        assert!(reimport::<_, _, u32, WriteOnly>(&w).is_ok());
         assert!(
-            reimport::<_, _, u32, Never>(&r).is_err(),
+            reimport::<_, _, u32, WriteOnly>(&r).is_err(),
             "reader as a writer"
         );
         assert!(
-            reimport::<_, _, Never, u32>(&w).is_err(),
+            reimport::<_, _, ReadOnly, u32>(&w).is_err(),
             "writer as a reader"
         );
-        assert!(reimport::<_, _, Never, u64>(&r).is_err(), "another type");
+        assert!(reimport::<_, _, ReadOnly, u64>(&r).is_err(), "another type");
         assert!(reimport::<_, _, u32, u32>(&r).is_err(), "as a duplex end");
     }
 }
