@@ -521,7 +521,7 @@ fn alloc_rows() -> Vec<(&'static str, Result<f64, BenchError>)> {
         row("Pipe send_bytes + recv_bytes_into, 1 KiB", || {
             footprint::pipe_bytes(1024, allocs)
         }),
-        row("Pipe send::<u64> + recv::<u64>", || {
+        row("Pipe send + recv, Connection<u64>", || {
             footprint::pipe_typed_u64(allocs)
         }),
     ]
