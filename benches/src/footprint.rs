@@ -39,7 +39,8 @@ pub fn queue_put_get<P: Payload>(probe: AllocProbe) -> Result<f64, BenchError> {
 /// # Errors
 /// A pipe error.
 pub fn pipe_bytes(size: usize, probe: AllocProbe) -> Result<f64, BenchError> {
-    let (mut a, mut b) = mproc::pipe().map_err(crate::error::api)?;
+    // Bytes only: the message type is never used.
+    let (mut a, mut b) = mproc::pipe::<Vec<u8>, Vec<u8>>().map_err(crate::error::api)?;
     let mut buf = message_buf(size);
     let mut out = message_buf(size);
     let mut round = |seq| -> Result<(), BenchError> {
@@ -58,15 +59,15 @@ pub fn pipe_bytes(size: usize, probe: AllocProbe) -> Result<f64, BenchError> {
     Ok((probe() - a0) as f64 / ALLOC_MSGS as f64)
 }
 
-/// Allocations per typed `send::<u64>` + `recv::<u64>` over one mproc pipe.
+/// Allocations per typed `send` + `recv` over one mproc `Connection<u64>`.
 ///
 /// # Errors
 /// A pipe error.
 pub fn pipe_typed_u64(probe: AllocProbe) -> Result<f64, BenchError> {
-    let (mut a, mut b) = mproc::pipe().map_err(crate::error::api)?;
+    let (mut a, mut b) = mproc::pipe::<u64, u64>().map_err(crate::error::api)?;
     let mut round = |seq: u64| -> Result<(), BenchError> {
         a.send(&seq).map_err(crate::error::api)?;
-        std::hint::black_box(b.recv::<u64>().map_err(crate::error::api)?);
+        std::hint::black_box(b.recv().map_err(crate::error::api)?);
         Ok(())
     };
     for seq in 0..ALLOC_MSGS {

@@ -521,7 +521,7 @@ fn alloc_rows() -> Vec<(&'static str, Result<f64, BenchError>)> {
         row("Pipe send_bytes + recv_bytes_into, 1 KiB", || {
             footprint::pipe_bytes(1024, allocs)
         }),
-        row("Pipe send::<u64> + recv::<u64>", || {
+        row("Pipe send + recv, Connection<u64>", || {
             footprint::pipe_typed_u64(allocs)
         }),
     ]
@@ -542,7 +542,7 @@ fn footprint_rows() -> Vec<(&'static str, Result<u64, BenchError>)> {
             footprint::queue_bytes(65536, 1)
         }),
         row("Pipe (duplex, 64 KiB per direction)", || {
-            footprint::mapped_by(|| mproc::pipe().map_err(mproc_benches::error::api))
+            footprint::mapped_by(|| mproc::pipe::<u64, u64>().map_err(mproc_benches::error::api))
         }),
     ]
 }

@@ -79,10 +79,10 @@ impl<P: Payload> Transport for QueueT<P> {
     }
 }
 
-/// One end of a duplex mproc pipe.
+/// One end of a duplex mproc pipe (bytes only: the message type is never used).
 #[derive(Debug)]
 pub struct PipeEnd {
-    conn: Connection,
+    conn: Connection<Vec<u8>>,
     buf: Vec<u8>,
 }
 
@@ -96,7 +96,7 @@ impl Transport for MprocPipe {
     type End = PipeEnd;
 
     fn pair(size: usize) -> Result<(PipeEnd, PipeEnd), BenchError> {
-        let (a, b) = mproc::pipe().map_err(crate::error::api)?;
+        let (a, b) = mproc::pipe::<Vec<u8>, Vec<u8>>().map_err(crate::error::api)?;
         Ok((
             PipeEnd {
                 conn: a,

@@ -29,6 +29,9 @@ use std::time::Duration;
 use mproc::pipe::RecvError;
 use mproc::{Connection, Process};
 
+/// What the pipe carries, both ways: Python strings, which may be `None`.
+pub(crate) type Message = Option<String>;
+
 /// What the two processes report, one line at a time (stdout in `main`; a test collects the
 /// lines from both processes).
 pub(crate) type Log = fn(&str);
@@ -36,9 +39,8 @@ pub(crate) type Log = fn(&str);
 /// Bound on each `join`, so a bug fails instead of hanging.
 pub(crate) const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The seed's `sender`: sends 'Hello', 'World', 'Bye' (Python strings, which may be `None`:
-/// `Option<String>` here), printing each, then closes its end.
-pub(crate) fn sender(mut conn: Connection, log: Log) {
+/// The seed's `sender`: sends 'Hello', 'World', 'Bye', printing each, then closes its end.
+pub(crate) fn sender(mut conn: Connection<Message>, log: Log) {
     for message in ["Hello", "World", "Bye"] {
         conn.send(&Some(message.to_string())).expect("send");
         log(&format!("Sent message: {message}"));
@@ -49,9 +51,9 @@ pub(crate) fn sender(mut conn: Connection, log: Log) {
 /// The seed's `receiver`: prints messages until it gets `None` — which never comes. mproc
 /// tells it that the sending end is gone instead (Python's `EOFError`, which the seed never
 /// gets to see because its receiver hangs).
-pub(crate) fn receiver(mut conn: Connection, log: Log) {
+pub(crate) fn receiver(mut conn: Connection<Message>, log: Log) {
     loop {
-        match conn.recv::<Option<String>>() {
+        match conn.recv() {
             Ok(Some(message)) => log(&format!("Received message: {message}")),
             Ok(None) => break,
             Err(RecvError::Disconnected) => {
@@ -72,7 +74,7 @@ pub(crate) fn receiver(mut conn: Connection, log: Log) {
 /// Creating the pipe, starting or joining a process, or a process that did not finish within
 /// [`JOIN_TIMEOUT`] (it is killed first).
 pub(crate) fn run(log: Log) -> Result<(i32, i32), Box<dyn Error>> {
-    let (parent_conn, child_conn) = mproc::pipe()?;
+    let (parent_conn, child_conn) = mproc::pipe::<Message, Message>()?;
     // The connections are moved into the processes' arguments: each child holds exactly its
     // own end, and the parent holds none once both have started.
     let mut p1 = Process::new(move |(conn,)| sender(conn, log), (child_conn,));

@@ -158,6 +158,8 @@ pub trait Plain: Sized {
     fn decode_plain(bytes: &[u8]) -> Result<Self, PassError>;
 }
 
+// As for `Passable`: report the outer trait, not rkyv's bounds.
+#[diagnostic::do_not_recommend]
 impl<T> Plain for T
 where
     T: Archive + for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, rancor::Error>>,
@@ -288,6 +290,12 @@ impl Importer {
 /// * `adopt` (fork, in the child, on the bitwise copy): register this process as a holder and
 ///   [`Owner::adopt`].
 /// * `Drop`: release the holder registration **only if** `owner.is_current()`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be passed to a child process: it is not `Passable`",
+    label = "not `Passable`",
+    note = "a child's arguments are plain data (derive `rkyv::Archive, rkyv::Serialize, rkyv::Deserialize`) or mproc handles (`Queue`, `Connection`, `Lock`, ...), moved into the argument tuple",
+    note = "a handle the target closure captures is not passed: it is disowned in a forked child and cannot reach a spawned one"
+)]
 pub trait Passable: Sized {
     /// Parent side of spawn: describe `self` for the child.
     ///
@@ -311,6 +319,9 @@ pub trait Passable: Sized {
     fn adopt(&mut self) -> Result<(), PassError>;
 }
 
+// Not recommended in diagnostics: a type that is neither plain data nor a handle is then
+// reported as not `Passable`, with `Passable`'s notes, instead of by a missing rkyv bound.
+#[diagnostic::do_not_recommend]
 impl<T: Plain> Passable for T {
     fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
         out.value(self)
@@ -326,6 +337,11 @@ impl<T: Plain> Passable for T {
 }
 
 /// A process's arguments: `()` or a tuple of up to six [`Passable`]s (Python's `args=(...)`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a process's argument tuple",
+    label = "not `()` or a tuple of up to six `Passable` values",
+    note = "arguments are a tuple, as Python's `args=(...)`: `()`, `(queue,)` (note the comma), `(conn, 5u32)`; each element `Passable`, `Send` and `'static`"
+)]
 pub trait Args: Sized + Send + 'static {
     /// Exports every element, in order.
     ///

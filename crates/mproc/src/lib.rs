@@ -10,7 +10,7 @@
 //! | [`joinable_queue`] | `JoinableQueue` | [`JoinableQueue`]: `task_done` / `join` that a dead worker cannot wedge |
 //! | [`simple_queue`] | `SimpleQueue` | [`SimpleQueue`]: `put` / `get` / `empty` only |
 //! | [`message`] | picklable | [`Message`]: the rkyv bound every queued type meets; [`rkyv`] re-exported |
-//! | [`pipe`](mod@pipe) | `Pipe`, `Connection` | [`pipe()`], [`pipe_oneway()`] → [`Connection`] / [`PipeReader`] + [`PipeWriter`], exact EOF |
+//! | [`pipe`](mod@pipe) | `Pipe`, `Connection` | [`pipe()`], [`pipe_oneway()`] → typed [`Connection<S, R>`](Connection) / [`PipeReader<T>`](PipeReader) + [`PipeWriter<T>`](PipeWriter), exact EOF |
 //! | [`sync`] | `Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` | [`Lock`] (a robust lock whose dead holder is reported, not a hang) and the rest of the family, with its one [`sync::AcquireError`] |
 //! | [`shared`] | `Value`, `Array` | [`Value`], [`Array`] (with a lock), [`RawValue`], [`RawArray`], [`AtomicValue`] |
 //! | [`storage`] | — | where state lives: [`storage::cells`] (many small objects share a few segments), [`storage::names`] (what a name may be; listing and removing named objects) |

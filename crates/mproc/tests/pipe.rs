@@ -9,6 +9,7 @@ use common::{LONG, exit_code};
 
 use std::time::{Duration, Instant};
 
+use mproc::MessageError;
 use mproc::pipe::{PipeOptions, RecvBytesError, RecvError, RecvTimeoutError, SendError};
 use mproc::{Connection, PipeReader, PipeWriter, Process, StartMethod, pipe, pipe_oneway};
 
@@ -25,9 +26,11 @@ fn pattern(n: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
+type Record = (u32, String, Vec<Option<i64>>);
+
 #[test]
 fn bytes_and_objects_in_one_process() {
-    let (mut a, mut b) = pipe().unwrap();
+    let (mut a, mut b) = pipe::<Record, Record>().unwrap();
     a.send_bytes(b"").unwrap();
     a.send_bytes(b"abc").unwrap();
     a.send(&(7u32, String::from("seven"), vec![Some(1i64), None]))
@@ -35,37 +38,67 @@ fn bytes_and_objects_in_one_process() {
     assert_eq!(b.recv_bytes().unwrap(), b"");
     assert_eq!(b.recv_bytes().unwrap(), b"abc");
     assert_eq!(
-        b.recv::<(u32, String, Vec<Option<i64>>)>().unwrap(),
+        b.recv().unwrap(),
         (7, "seven".to_string(), vec![Some(1), None])
     );
-    // Raw bytes that are not an archive of the type: a decode error, message consumed.
+    // Raw bytes are not a typed message: a decode error, message consumed.
     a.send_bytes(&[0xff; 3]).unwrap();
-    assert!(matches!(b.recv::<String>(), Err(RecvError::Decode(_))));
-    a.send(&5u8).unwrap();
-    assert_eq!(b.recv::<u8>().unwrap(), 5);
+    assert!(matches!(b.recv(), Err(RecvError::Decode(_))));
+    a.send(&(5, String::new(), vec![])).unwrap();
+    assert_eq!(b.recv().unwrap().0, 5);
+}
+
+#[test]
+fn bytes_that_were_not_sent_as_the_type_are_an_error_never_a_value() {
+    // Any 8 bytes would be a valid archive of a u64: only the type check tells them apart.
+    let (mut a, mut b) = pipe::<u64, u64>().unwrap();
+    for raw in [&b"12345678"[..], &7u64.to_le_bytes(), &[0u8; 16], b""] {
+        a.send_bytes(raw).unwrap();
+        match b.recv() {
+            Err(RecvError::Decode(MessageError::Invalid(why))) => {
+                assert!(why.contains("u64") || why.contains("too short"), "{why}")
+            }
+            other => panic!("{raw:?} received as {other:?}"),
+        }
+    }
+    // A typed message's bytes are its archive and type check; sent back raw, they decode.
+    a.send(&42).unwrap();
+    let bytes = b.recv_bytes().unwrap();
+    b.send_bytes(&bytes).unwrap();
+    assert_eq!(a.recv(), Ok(42));
+    // A peer of another type (`Connection<u32, u32>` bytes) is refused as well.
+    let (mut c, mut d) = pipe::<u32, u32>().unwrap();
+    c.send(&42).unwrap();
+    a.send_bytes(&d.recv_bytes().unwrap()).unwrap();
+    assert!(matches!(b.recv(), Err(RecvError::Decode(_))));
+    assert_eq!(
+        b.dropped_messages(),
+        0,
+        "decode errors are not transport drops"
+    );
 }
 
 #[test]
 fn bytes_and_objects_across_fork() {
-    let (a, mut b) = pipe().unwrap();
+    let (a, mut b) = pipe::<Vec<u64>, Vec<u64>>().unwrap();
     let p = fork(
-        |(mut a,): (Connection,)| {
+        |(mut a,): (Connection<Vec<u64>>,)| {
             a.send_bytes(b"raw").unwrap();
-            a.send(&String::from("typed")).unwrap();
+            a.send(&vec![]).unwrap();
             a.send(&vec![1u64, 2, 3]).unwrap();
         },
         (a,),
     );
     assert_eq!(b.recv_bytes().unwrap(), b"raw");
-    assert_eq!(b.recv::<String>().unwrap(), "typed");
-    assert_eq!(b.recv::<Vec<u64>>().unwrap(), vec![1, 2, 3]);
-    assert_eq!(b.recv::<u8>(), Err(RecvError::Disconnected));
+    assert_eq!(b.recv().unwrap(), Vec::<u64>::new());
+    assert_eq!(b.recv().unwrap(), vec![1, 2, 3]);
+    assert_eq!(b.recv(), Err(RecvError::Disconnected));
     assert_eq!(exit_code(&p), 0);
 }
 
 #[test]
 fn poll_with_and_without_data() {
-    let (mut a, mut b) = pipe().unwrap();
+    let (mut a, mut b) = pipe::<u32, u32>().unwrap();
     assert!(!b.poll(Some(Duration::ZERO)).unwrap());
     let t = Instant::now();
     assert!(!b.poll(Some(Duration::from_millis(100))).unwrap());
@@ -76,11 +109,11 @@ fn poll_with_and_without_data() {
     a.send(&1u32).unwrap();
     assert!(b.poll(Some(Duration::ZERO)).unwrap());
     assert!(b.poll(None).unwrap(), "poll does not consume");
-    assert_eq!(b.recv::<u32>().unwrap(), 1);
+    assert_eq!(b.recv().unwrap(), 1);
     assert!(!b.poll(Some(Duration::ZERO)).unwrap());
     // poll(None) blocks until a child sends.
     let p = fork(
-        |(mut a,): (Connection,)| {
+        |(mut a,): (Connection<u32>,)| {
             std::thread::sleep(Duration::from_millis(50));
             a.send(&2u32).unwrap();
             std::thread::sleep(Duration::from_millis(200));
@@ -88,33 +121,33 @@ fn poll_with_and_without_data() {
         (a,),
     );
     assert!(b.poll(None).unwrap());
-    assert_eq!(b.recv::<u32>().unwrap(), 2);
+    assert_eq!(b.recv().unwrap(), 2);
     // After the peer is gone, poll is true (EOF is readable) and recv says so.
     assert_eq!(exit_code(&p), 0);
     assert!(b.poll(Some(Duration::ZERO)).unwrap());
-    assert_eq!(b.recv::<u32>(), Err(RecvError::Disconnected));
+    assert_eq!(b.recv(), Err(RecvError::Disconnected));
 }
 
 #[test]
 fn recv_timeout_times_out_then_receives() {
-    let (mut a, mut b) = pipe().unwrap();
+    let (mut a, mut b) = pipe::<u32, u32>().unwrap();
     let t = Instant::now();
     assert_eq!(
-        b.recv_timeout::<u32>(Duration::from_millis(80)),
+        b.recv_timeout(Duration::from_millis(80)),
         Err(RecvTimeoutError::Timeout)
     );
     assert!(t.elapsed() >= Duration::from_millis(80));
     a.send(&9u32).unwrap();
-    assert_eq!(b.recv_timeout::<u32>(Duration::from_secs(5)), Ok(9));
+    assert_eq!(b.recv_timeout(Duration::from_secs(5)), Ok(9));
 }
 
 #[test]
 fn duplex_both_ways_across_fork() {
-    let (mut a, b) = pipe().unwrap();
+    let (mut a, b) = pipe::<u64, u64>().unwrap();
     // The child echoes every number doubled, until EOF.
     let p = fork(
-        |(mut b,): (Connection,)| {
-            while let Ok(n) = b.recv::<u64>() {
+        |(mut b,): (Connection<u64>,)| {
+            while let Ok(n) = b.recv() {
                 b.send(&(n * 2)).unwrap();
             }
         },
@@ -122,14 +155,14 @@ fn duplex_both_ways_across_fork() {
     );
     for i in 0..200u64 {
         a.send(&i).unwrap();
-        assert_eq!(a.recv_timeout::<u64>(LONG), Ok(i * 2));
+        assert_eq!(a.recv_timeout(LONG), Ok(i * 2));
     }
     // Both directions at once: pipeline 100 before reading.
     for i in 0..100u64 {
         a.send(&i).unwrap();
     }
     for i in 0..100u64 {
-        assert_eq!(a.recv_timeout::<u64>(LONG), Ok(i * 2));
+        assert_eq!(a.recv_timeout(LONG), Ok(i * 2));
     }
     a.close();
     assert_eq!(exit_code(&p), 0, "the child saw EOF and returned");
@@ -139,9 +172,9 @@ fn duplex_both_ways_across_fork() {
 fn oneway_across_fork_in_python_order() {
     // Python: r, w = Pipe(duplex=False). Sending on `r` or receiving on `w` does not
     // compile (see the compile_fail doc tests in `mproc::pipe`).
-    let (mut r, w): (PipeReader, PipeWriter) = pipe_oneway().unwrap();
+    let (mut r, w): (PipeReader<String>, PipeWriter<String>) = pipe_oneway().unwrap();
     let p = fork(
-        |(mut w,): (PipeWriter,)| {
+        |(mut w,): (PipeWriter<String>,)| {
             for i in 0..50u32 {
                 w.send(&format!("line {i}")).unwrap();
             }
@@ -150,18 +183,21 @@ fn oneway_across_fork_in_python_order() {
         (w,),
     );
     for i in 0..50u32 {
-        assert_eq!(r.recv::<String>().unwrap(), format!("line {i}"));
+        assert_eq!(r.recv().unwrap(), format!("line {i}"));
     }
-    assert_eq!(r.recv::<String>(), Err(RecvError::Disconnected));
+    assert_eq!(r.recv(), Err(RecvError::Disconnected));
     assert_eq!(exit_code(&p), 0);
 }
 
 #[test]
 fn large_messages_stream_through_a_small_ring_intact() {
-    let (r, mut w) = PipeOptions::new().capacity(64 << 10).oneway().unwrap();
+    let (r, mut w) = PipeOptions::new()
+        .capacity(64 << 10)
+        .oneway::<Vec<u64>>()
+        .unwrap();
     let sizes = [1 << 20, 0, 65_536, 1, 3 * (1 << 20) + 17];
     let p = fork(
-        move |(mut r,): (PipeReader,)| {
+        move |(mut r,): (PipeReader<Vec<u64>>,)| {
             for (i, n) in sizes.into_iter().enumerate() {
                 let got = r.recv_bytes().unwrap();
                 assert!(
@@ -185,9 +221,9 @@ fn large_messages_stream_through_a_small_ring_intact() {
 #[test]
 fn eof_after_peer_closes_but_not_before_its_data_is_drained() {
     for how in ["close", "drop", "return"] {
-        let (a, mut b) = pipe().unwrap();
+        let (a, mut b) = pipe::<u32, u32>().unwrap();
         let p = fork(
-            move |(mut a,): (Connection,)| {
+            move |(mut a,): (Connection<u32>,)| {
                 for i in 0..20u32 {
                     a.send(&i).unwrap();
                 }
@@ -207,11 +243,11 @@ fn eof_after_peer_closes_but_not_before_its_data_is_drained() {
         // Let the child finish sending and close before we read anything.
         std::thread::sleep(Duration::from_millis(100));
         for i in 0..20u32 {
-            assert_eq!(b.recv::<u32>().unwrap(), i, "{how}: data lost");
+            assert_eq!(b.recv().unwrap(), i, "{how}: data lost");
         }
         let t = Instant::now();
         assert_eq!(
-            b.recv_timeout::<u32>(LONG),
+            b.recv_timeout(LONG),
             Err(RecvTimeoutError::Disconnected),
             "{how}"
         );
@@ -226,16 +262,16 @@ fn eof_after_peer_closes_but_not_before_its_data_is_drained() {
 
 #[test]
 fn eof_when_peer_is_sigkilled_while_we_wait() {
-    let (a, mut b) = pipe().unwrap();
+    let (a, mut b) = pipe::<u32, u32>().unwrap();
     let p = fork(
-        |(mut a,): (Connection,)| {
+        |(mut a,): (Connection<u32>,)| {
             a.send(&1u32).unwrap();
             std::thread::sleep(Duration::from_secs(30));
             drop(a);
         },
         (a,),
     );
-    assert_eq!(b.recv_timeout::<u32>(LONG), Ok(1));
+    assert_eq!(b.recv_timeout(LONG), Ok(1));
     let killer = std::thread::spawn({
         let pid = p.pid().unwrap() as i32;
         move || {
@@ -244,10 +280,7 @@ fn eof_when_peer_is_sigkilled_while_we_wait() {
         }
     });
     let t = Instant::now();
-    assert_eq!(
-        b.recv_timeout::<u32>(LONG),
-        Err(RecvTimeoutError::Disconnected)
-    );
+    assert_eq!(b.recv_timeout(LONG), Err(RecvTimeoutError::Disconnected));
     assert!(t.elapsed() < Duration::from_secs(5));
     killer.join().unwrap();
     assert_eq!(exit_code(&p), -9);
@@ -256,9 +289,9 @@ fn eof_when_peer_is_sigkilled_while_we_wait() {
 #[test]
 fn poll_sees_eof_once_the_peer_is_sigkilled() {
     // `poll()` never sleeps, so it must ask the kernel itself whether the writer lives.
-    let (a, mut b) = pipe().unwrap();
+    let (a, mut b) = pipe::<u32, u32>().unwrap();
     let p = fork(
-        |(a,): (Connection,)| {
+        |(a,): (Connection<u32>,)| {
             let _keep = a;
             std::thread::sleep(Duration::from_secs(30));
         },
@@ -272,7 +305,7 @@ fn poll_sees_eof_once_the_peer_is_sigkilled() {
         Ok(true),
         "poll() after the only writer was SIGKILLed"
     );
-    assert_eq!(b.recv::<u32>(), Err(RecvError::Disconnected));
+    assert_eq!(b.recv(), Err(RecvError::Disconnected));
 }
 
 fn sigkill(pid: i32) {
@@ -286,20 +319,17 @@ fn sigkill(pid: i32) {
 #[test]
 fn disowned_fork_copies_do_not_keep_the_pipe_open() {
     // Python's P6: a child that merely inherits the write end keeps EOF from ever arriving.
-    let (a, mut b) = pipe().unwrap();
+    let (a, mut b) = pipe::<String, String>().unwrap();
     // This child inherits both ends by fork but is passed neither: it must not count.
     let bystander = fork(|()| std::thread::sleep(Duration::from_secs(30)), ());
     let sender = fork(
-        |(mut a,): (Connection,)| {
+        |(mut a,): (Connection<String>,)| {
             a.send(&String::from("only")).unwrap();
         },
         (a,),
     );
-    assert_eq!(b.recv_timeout::<String>(LONG).as_deref(), Ok("only"));
-    assert_eq!(
-        b.recv_timeout::<String>(LONG),
-        Err(RecvTimeoutError::Disconnected)
-    );
+    assert_eq!(b.recv_timeout(LONG).as_deref(), Ok("only"));
+    assert_eq!(b.recv_timeout(LONG), Err(RecvTimeoutError::Disconnected));
     assert_eq!(exit_code(&sender), 0);
     bystander.kill().unwrap();
     assert_eq!(exit_code(&bystander), -9);
@@ -307,15 +337,18 @@ fn disowned_fork_copies_do_not_keep_the_pipe_open() {
 
 #[test]
 fn send_to_a_closed_peer_is_broken_pipe() {
-    let (mut a, b) = pipe().unwrap();
+    let (mut a, b) = pipe::<u8, u8>().unwrap();
     drop(b);
     assert_eq!(a.send(&1u8), Err(SendError::Disconnected));
     assert_eq!(a.send_bytes(b"x"), Err(SendError::Disconnected));
 
     // A peer in a child that is killed: at the latest once the ring is full.
-    let (mut w_side, r_side) = PipeOptions::new().capacity(4096).duplex().unwrap();
+    let (mut w_side, r_side) = PipeOptions::new()
+        .capacity(4096)
+        .duplex::<u8, u8>()
+        .unwrap();
     let p = fork(
-        |(_r,): (Connection,)| std::thread::sleep(Duration::from_secs(30)),
+        |(_r,): (Connection<u8>,)| std::thread::sleep(Duration::from_secs(30)),
         (r_side,),
     );
     p.kill().unwrap();
@@ -334,7 +367,7 @@ fn send_to_a_closed_peer_is_broken_pipe() {
 
 #[test]
 fn recv_bytes_into_buffer_too_short_keeps_the_message() {
-    let (mut a, mut b) = pipe().unwrap();
+    let (mut a, mut b) = pipe::<Vec<u8>, Vec<u8>>().unwrap();
     a.send_bytes(b"hello world").unwrap();
     let mut small = [0u8; 4];
     assert_eq!(
@@ -375,9 +408,12 @@ fn writer_killed_mid_stream_loses_nothing_it_committed() {
     // The child streams numbered 256 KiB messages through a 16 KiB ring until killed; the
     // parent reads slowly so the child is always mid-message. Survivor: every whole message
     // intact and in order, then EOF (never a partial message, never a hang).
-    let (mut r, w) = PipeOptions::new().capacity(16 << 10).oneway().unwrap();
+    let (mut r, w) = PipeOptions::new()
+        .capacity(16 << 10)
+        .oneway::<Vec<u8>>()
+        .unwrap();
     let p = fork(
-        |(mut w,): (PipeWriter,)| {
+        |(mut w,): (PipeWriter<Vec<u8>>,)| {
             for i in 0u32.. {
                 let mut m = i.to_le_bytes().to_vec();
                 m.extend_from_slice(&pattern(256 << 10, i));
@@ -426,10 +462,13 @@ fn writer_killed_mid_stream_loses_nothing_it_committed() {
 #[test]
 fn reader_killed_leaves_writer_with_broken_pipe_and_others_unaffected() {
     // Kill a reading child mid-stream; the writer is told, a second pipe keeps working.
-    let (r, mut w) = PipeOptions::new().capacity(8 << 10).oneway().unwrap();
-    let (mut r2, mut w2) = pipe_oneway().unwrap();
+    let (r, mut w) = PipeOptions::new()
+        .capacity(8 << 10)
+        .oneway::<Vec<u8>>()
+        .unwrap();
+    let (mut r2, mut w2) = pipe_oneway::<u8>().unwrap();
     let p = fork(
-        |(mut r,): (PipeReader,)| {
+        |(mut r,): (PipeReader<Vec<u8>>,)| {
             while r.recv_bytes().is_ok() {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -446,16 +485,16 @@ fn reader_killed_leaves_writer_with_broken_pipe_and_others_unaffected() {
     }
     assert_eq!(res, Err(SendError::Disconnected));
     w2.send(&3u8).unwrap();
-    assert_eq!(r2.recv::<u8>(), Ok(3));
+    assert_eq!(r2.recv(), Ok(3));
 }
 
 #[test]
 fn handle_passed_through_two_generations_of_fork() {
-    let (a, mut b) = pipe().unwrap();
+    let (a, mut b) = pipe::<String, String>().unwrap();
     let p = fork(
-        |(a,): (Connection,)| {
+        |(a,): (Connection<String>,)| {
             let gc = Process::new(
-                |(mut a,): (Connection,)| a.send(&String::from("from grandchild")).unwrap(),
+                |(mut a,): (Connection<String>,)| a.send(&String::from("from grandchild")).unwrap(),
                 (a,),
             )
             .start_method(StartMethod::Fork);
@@ -468,45 +507,36 @@ fn handle_passed_through_two_generations_of_fork() {
         },
         (a,),
     );
-    assert_eq!(
-        b.recv_timeout::<String>(LONG).as_deref(),
-        Ok("from grandchild")
-    );
-    assert_eq!(
-        b.recv_timeout::<String>(LONG),
-        Err(RecvTimeoutError::Disconnected)
-    );
+    assert_eq!(b.recv_timeout(LONG).as_deref(), Ok("from grandchild"));
+    assert_eq!(b.recv_timeout(LONG), Err(RecvTimeoutError::Disconnected));
     assert_eq!(exit_code(&p), 0);
 }
 
 #[test]
 fn used_end_can_be_passed_and_the_child_takes_over_its_ring_roles() {
     // The parent sends and receives on `a` first (claiming both ring roles), then passes it.
-    let (mut a, mut b) = pipe().unwrap();
+    let (mut a, mut b) = pipe::<u32, u32>().unwrap();
     a.send(&1u32).unwrap();
     b.send(&10u32).unwrap();
-    assert_eq!(a.recv::<u32>(), Ok(10));
+    assert_eq!(a.recv(), Ok(10));
     let p = fork(
-        |(mut a,): (Connection,)| {
+        |(mut a,): (Connection<u32>,)| {
             a.send(&2u32).unwrap();
-            assert_eq!(a.recv::<u32>(), Ok(20));
+            assert_eq!(a.recv(), Ok(20));
         },
         (a,),
     );
-    assert_eq!(b.recv_timeout::<u32>(LONG), Ok(1));
-    assert_eq!(b.recv_timeout::<u32>(LONG), Ok(2));
+    assert_eq!(b.recv_timeout(LONG), Ok(1));
+    assert_eq!(b.recv_timeout(LONG), Ok(2));
     b.send(&20u32).unwrap();
-    assert_eq!(
-        b.recv_timeout::<u32>(LONG),
-        Err(RecvTimeoutError::Disconnected)
-    );
+    assert_eq!(b.recv_timeout(LONG), Err(RecvTimeoutError::Disconnected));
     assert_eq!(exit_code(&p), 0);
 }
 
 // ---- spawn ----------------------------------------------------------------------------------
 
-fn spawned_echo((mut conn, mut log): (Connection, PipeWriter)) {
-    while let Ok(s) = conn.recv::<String>() {
+fn spawned_echo((mut conn, mut log): (Connection<String>, PipeWriter<String>)) {
+    while let Ok(s) = conn.recv() {
         conn.send(&s.to_uppercase()).unwrap();
     }
     log.send(&String::from("echo saw EOF")).unwrap();
@@ -517,32 +547,29 @@ mproc::entry!(spawned_echo);
 fn handles_passed_to_a_spawned_child_of_a_multithreaded_parent() {
     // Another thread is running while we start the child: spawn is the safe method then.
     let busy = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(300)));
-    let (mut a, b) = pipe().unwrap();
-    let (mut log_r, log_w) = pipe_oneway().unwrap();
+    let (mut a, b) = pipe::<String, String>().unwrap();
+    let (mut log_r, log_w) = pipe_oneway::<String>().unwrap();
     let mut p = Process::new(spawned_echo, (b, log_w)).start_method(StartMethod::Spawn);
     p.start().expect("spawn");
     for word in ["alpha", "beta", "gamma"] {
         a.send(&word.to_string()).unwrap();
-        assert_eq!(a.recv_timeout::<String>(LONG), Ok(word.to_uppercase()));
+        assert_eq!(a.recv_timeout(LONG), Ok(word.to_uppercase()));
     }
     // A large message through the spawned child too.
     let big = "x".repeat(300_000);
     a.send(&big).unwrap();
-    assert_eq!(a.recv_timeout::<String>(LONG).map(|s| s.len()), Ok(300_000));
+    assert_eq!(a.recv_timeout(LONG).map(|s| s.len()), Ok(300_000));
     a.close();
+    assert_eq!(log_r.recv_timeout(LONG).as_deref(), Ok("echo saw EOF"));
     assert_eq!(
-        log_r.recv_timeout::<String>(LONG).as_deref(),
-        Ok("echo saw EOF")
-    );
-    assert_eq!(
-        log_r.recv_timeout::<String>(LONG),
+        log_r.recv_timeout(LONG),
         Err(RecvTimeoutError::Disconnected)
     );
     assert_eq!(exit_code(&p), 0);
     busy.join().unwrap();
 }
 
-fn spawned_reader((mut r, mut report): (PipeReader, PipeWriter)) {
+fn spawned_reader((mut r, mut report): (PipeReader<Vec<u8>>, PipeWriter<bool>)) {
     let m = r.recv_bytes().unwrap();
     report.send(&(m == pattern(1 << 20, 77))).unwrap();
 }
@@ -550,8 +577,11 @@ mproc::entry!(spawned_reader);
 
 #[test]
 fn reader_passed_mid_message_hands_its_partial_message_to_the_child() {
-    let (mut r, mut w) = PipeOptions::new().capacity(16 << 10).oneway().unwrap();
-    let (mut report_r, report_w) = pipe_oneway().unwrap();
+    let (mut r, mut w) = PipeOptions::new()
+        .capacity(16 << 10)
+        .oneway::<Vec<u8>>()
+        .unwrap();
+    let (mut report_r, report_w) = pipe_oneway::<bool>().unwrap();
     let writer = std::thread::spawn(move || w.send_bytes(&pattern(1 << 20, 77)));
     std::thread::sleep(Duration::from_millis(50));
     // Pulls the fragments published so far into this end's private buffer: not whole yet.
@@ -559,7 +589,7 @@ fn reader_passed_mid_message_hands_its_partial_message_to_the_child() {
     let mut p = Process::new(spawned_reader, (r, report_w)).start_method(StartMethod::Spawn);
     p.start().expect("spawn");
     assert_eq!(
-        report_r.recv_timeout::<bool>(LONG),
+        report_r.recv_timeout(LONG),
         Ok(true),
         "child got the message intact"
     );
@@ -571,7 +601,7 @@ fn reader_passed_mid_message_hands_its_partial_message_to_the_child() {
 fn a_captured_end_is_disowned_in_the_child() {
     // Captured by the closure instead of passed as an argument: the fork child has a copy it
     // does not hold; using it panics (exit code 1) rather than stealing the parent's roles.
-    let (a, mut b) = pipe().unwrap();
+    let (a, mut b) = pipe::<u8, u8>().unwrap();
     let p = fork(
         move |()| {
             let mut a = a;
@@ -581,22 +611,19 @@ fn a_captured_end_is_disowned_in_the_child() {
     );
     assert_eq!(exit_code(&p), 1);
     // The parent's copy went away with the closure after start: EOF, nothing was sent.
-    assert_eq!(
-        b.recv_timeout::<u8>(LONG),
-        Err(RecvTimeoutError::Disconnected)
-    );
+    assert_eq!(b.recv_timeout(LONG), Err(RecvTimeoutError::Disconnected));
 }
 
 #[test]
 fn ends_are_send() {
     fn is_send<T: Send>() {}
-    is_send::<Connection>();
-    is_send::<PipeReader>();
-    is_send::<PipeWriter>();
-    let (mut a, b) = pipe().unwrap();
+    is_send::<Connection<String, u64>>();
+    is_send::<PipeReader<String>>();
+    is_send::<PipeWriter<String>>();
+    let (mut a, b) = pipe::<u32, u32>().unwrap();
     let t = std::thread::spawn(move || {
         let mut b = b;
-        b.recv::<u32>()
+        b.recv()
     });
     a.send(&4u32).unwrap();
     assert_eq!(t.join().unwrap(), Ok(4));
@@ -606,9 +633,9 @@ fn ends_are_send() {
 fn a_too_long_message_is_not_pulled_into_memory_and_stays_queued() {
     // 4 MiB through a 4 KiB ring from a child: recv_bytes_max(16) reads only the first
     // fragment (the writer stays blocked on the full ring), then a larger limit gets it all.
-    let (mut r, w) = PipeOptions::new().capacity(4096).oneway().unwrap();
+    let (mut r, w) = PipeOptions::new().capacity(4096).oneway::<u8>().unwrap();
     let p = fork(
-        |(mut w,): (PipeWriter,)| {
+        |(mut w,): (PipeWriter<u8>,)| {
             w.send_bytes(&pattern(4 << 20, 5)).unwrap();
             w.send(&1u8).unwrap();
         },
@@ -623,7 +650,7 @@ fn a_too_long_message_is_not_pulled_into_memory_and_stays_queued() {
     );
     let m = r.recv_bytes_max(4 << 20).unwrap();
     assert!(m == pattern(4 << 20, 5));
-    assert_eq!(r.recv::<u8>(), Ok(1));
-    assert_eq!(r.recv::<u8>(), Err(RecvError::Disconnected));
+    assert_eq!(r.recv(), Ok(1));
+    assert_eq!(r.recv(), Err(RecvError::Disconnected));
     assert_eq!(exit_code(&p), 0);
 }

@@ -263,7 +263,8 @@ fn dropping_a_finished_handle_reaps_it() {
 }
 
 /// A forked intermediate starts a daemon and a non-daemon grandchild, reports both pids, and
-/// exits. The daemon must die with it; the other must live on.
+/// leaves with `_exit` (as a crash would: no exit hook terminates or joins anything). The
+/// daemon must die with it (PR_SET_PDEATHSIG); the other must live on.
 #[test]
 fn daemon_child_dies_with_its_parent() {
     let (r, w) = pipe();
@@ -280,6 +281,8 @@ fn daemon_child_dies_with_its_parent() {
             // SAFETY: writing a valid buffer to the inherited pipe.
             unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
             std::mem::forget((daemon, plain));
+            // SAFETY: `_exit` has no preconditions; it skips the exit hook on purpose.
+            unsafe { libc::_exit(0) }
         },
         (wfd,),
     ));

@@ -1,5 +1,7 @@
-//! One end of a pipe: the process-local state behind [`Connection`](super::Connection),
-//! [`PipeReader`](super::PipeReader) and [`PipeWriter`](super::PipeWriter).
+//! One end of a pipe: the untyped, process-local state behind every
+//! [`Connection`](super::Connection) (duplex ends, and the one-way
+//! [`PipeReader`](super::PipeReader) and [`PipeWriter`](super::PipeWriter)). It moves bytes;
+//! the typed face in `connection.rs` encodes and decodes.
 //!
 //! An end is holder role `role` of its pipe object (end A = 0, end B = 1; for a one-way pipe
 //! the reader is 0 and the writer 1). It reads ring `role` (messages *into* it) and writes
@@ -24,7 +26,6 @@
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
-use mproc_futex::Deadline;
 use mproc_ring::{ClaimError, Doorbell, RecordReader, RecordRing, RecordWriter, Role, WriteError};
 
 use super::error::{RecvTimeoutError, SendError};
@@ -32,7 +33,7 @@ use super::frame::{self, Assembler, Outgoing, Pulled};
 use super::rings;
 use crate::handle::Owner;
 use crate::storage::object::{Object, OpenError};
-use crate::wait::{self, Outcome, Round};
+use crate::wait::{self, Outcome, Round, Wait};
 
 /// Which rings an end uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +50,6 @@ pub(super) enum Dir {
 #[derive(Debug)]
 pub(super) struct End {
     pub(super) obj: Arc<Object>,
-    pub(super) duplex: bool,
     pub(super) role: u32,
     pub(super) owner: Owner,
     /// Whether this end's holder count was acquired (and must be released on drop).
@@ -88,7 +88,6 @@ impl End {
             .transpose()?;
         let mut end = End {
             obj,
-            duplex,
             role,
             owner: Owner::current(),
             counted: false,
@@ -153,7 +152,8 @@ impl End {
 
     // ---- sending ------------------------------------------------------------------------
 
-    /// Sends one message (any length), blocking while the ring is full.
+    /// Sends one message (any length), blocking while the ring is full ([`Wait::Forever`]:
+    /// Python's `send` has no timeout either; a dead reader ends the wait).
     pub(super) fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.check_owner();
         let ring = self
@@ -190,24 +190,27 @@ impl End {
         let check = |round: Round| {
             peer_gone(obj, peer, round.asks_liveness()).then_some(Err(SendError::Disconnected))
         };
-        match wait::block(ring.space_doorbell(), None, attempt, check) {
+        match wait::block(
+            ring.space_doorbell(),
+            Wait::Forever.deadline(),
+            attempt,
+            check,
+        ) {
             Outcome::Done(r) => r,
             Outcome::Stopped(e) => Err(e),
-            Outcome::TimedOut => unreachable!("no deadline"),
+            Outcome::TimedOut => unreachable!("Wait::Forever has no deadline"),
         }
     }
 
     // ---- receiving ----------------------------------------------------------------------
 
-    /// Waits until a whole message is assembled ([`Got::Message`]), EOF ([`Got::Eof`]:
-    /// nothing buffered and no live writer; a torn partial message was discarded), the
-    /// message announces more than `limit` bytes ([`Got::TooLong`], nothing more is read of
-    /// it), or `deadline`.
-    pub(super) fn wait_message(
-        &mut self,
-        deadline: Option<Deadline>,
-        limit: u64,
-    ) -> Result<Got, RecvTimeoutError> {
+    /// Waits, as `mode` allows, until a whole message is assembled ([`Got::Message`]), EOF
+    /// ([`Got::Eof`]: nothing buffered and no live writer; a torn partial message was
+    /// discarded), or the message announces more than `limit` bytes ([`Got::TooLong`],
+    /// nothing more is read of it). [`Wait::Never`] tries once and then asks the kernel
+    /// whether the writer lives (so `poll()` sees a SIGKILLed peer); giving up is
+    /// [`RecvTimeoutError::Timeout`].
+    pub(super) fn wait_message(&mut self, mode: Wait, limit: u64) -> Result<Got, RecvTimeoutError> {
         self.check_owner();
         let ring = self
             .incoming
@@ -236,7 +239,16 @@ impl End {
             }
         };
         let check = |round: Round| peer_gone(obj, peer, round.asks_liveness()).then_some(Err(()));
-        let out = wait::block(ring.items_doorbell(), deadline, &mut attempt, check);
+        let out = match mode {
+            Wait::Never => match attempt() {
+                Some(r) => Outcome::Done(r),
+                None if peer_gone(obj, peer, true) => Outcome::Stopped(()),
+                None => Outcome::TimedOut,
+            },
+            Wait::Until(_) | Wait::Forever => {
+                wait::block(ring.items_doorbell(), mode.deadline(), &mut attempt, check)
+            }
+        };
         match out {
             Outcome::Done(r) => r,
             Outcome::TimedOut => Err(RecvTimeoutError::Timeout),

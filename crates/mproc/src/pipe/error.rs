@@ -1,6 +1,8 @@
-//! Errors of [`Connection`](super::Connection), [`PipeReader`](super::PipeReader) and
-//! [`PipeWriter`](super::PipeWriter), shaped like `std::sync::mpsc`'s, each naming its Python
-//! counterpart.
+//! Errors of [`Connection`](super::Connection) (and so of [`PipeReader`](super::PipeReader)
+//! and [`PipeWriter`](super::PipeWriter)), shaped like `std::sync::mpsc`'s, each naming its
+//! Python counterpart.
+
+use crate::message::MessageError;
 
 /// Why a blocking receive failed. Python: `EOFError` from `Connection.recv()` /
 /// `recv_bytes()`, or the unpickling error.
@@ -13,10 +15,12 @@ pub enum RecvError {
     /// is discarded, never returned in part.
     #[error("end of file: the other end is closed")]
     Disconnected,
-    /// The message was received (and consumed) but is not a valid archive of the requested
-    /// type. Python: the exception raised by unpickling.
-    #[error("message does not decode as the requested type: {0}")]
-    Decode(String),
+    /// The message was received (and consumed) but is not a message of the end's type: it
+    /// was sent with `send_bytes`, or by a buggy or hostile peer (its type check or its
+    /// archive is invalid: [`MessageError::Invalid`]). Python: the exception raised by
+    /// unpickling.
+    #[error("message does not decode as the end's type: {0}")]
+    Decode(MessageError),
     /// The shared ring held invalid data (a buggy or hostile peer); what was published was
     /// dropped. The connection stays usable.
     #[error("pipe data is corrupt")]
@@ -36,8 +40,8 @@ pub enum RecvTimeoutError {
     #[error("end of file: the other end is closed")]
     Disconnected,
     /// As [`RecvError::Decode`].
-    #[error("message does not decode as the requested type: {0}")]
-    Decode(String),
+    #[error("message does not decode as the end's type: {0}")]
+    Decode(MessageError),
     /// As [`RecvError::Corrupt`].
     #[error("pipe data is corrupt")]
     Corrupt,
@@ -97,7 +101,7 @@ pub enum SendError {
     /// The value could not be serialised; nothing was sent. Python: the pickling error,
     /// raised synchronously by `send`.
     #[error("message could not be encoded: {0}")]
-    Encode(String),
+    Encode(MessageError),
     /// The shared ring's indices are invalid (a buggy or hostile peer).
     #[error("pipe data is corrupt")]
     Corrupt,

@@ -1,15 +1,19 @@
-//! Pipes: Python's `multiprocessing.Pipe` and `Connection`, over shared-memory record rings.
+//! Pipes: Python's `multiprocessing.Pipe` and `Connection`, over shared-memory record rings,
+//! typed at both ends.
 //!
 //! ```
 //! use mproc::pipe;
 //!
-//! let (mut a, mut b) = pipe::pipe()?; // Python: a, b = Pipe()
+//! // Python: a, b = Pipe(). `a` sends Strings and receives u64s; `b` the other way round.
+//! let (mut a, mut b) = pipe::pipe::<String, u64>()?;
 //! a.send(&String::from("hello"))?;
-//! assert_eq!(b.recv::<String>()?, "hello");
-//! b.send_bytes(b"raw bytes")?;
+//! assert_eq!(b.recv()?, "hello");
+//! b.send(&5)?;
+//! assert_eq!(a.recv()?, 5);
+//! b.send_bytes(b"raw bytes")?; // untyped, as Python's send_bytes
 //! assert_eq!(a.recv_bytes()?, b"raw bytes");
 //! drop(b); // the last holder of end B is gone ...
-//! assert!(a.recv::<u32>().is_err()); // ... so `recv` reports EOF instead of hanging
+//! assert!(a.recv().is_err()); // ... so `recv` reports EOF instead of hanging
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -17,23 +21,44 @@
 //!
 //! | Python | mproc |
 //! |---|---|
-//! | `a, b = Pipe()` | [`pipe()`] → `(Connection, Connection)` |
-//! | `r, w = Pipe(duplex=False)` | [`pipe_oneway()`] → `(PipeReader, PipeWriter)` — reader first, as in Python |
-//! | `conn.send(obj)` / `conn.recv()` | [`Connection::send`] / [`Connection::recv`] (any [`Message`], i.e. rkyv type) |
-//! | `conn.send_bytes(b)` / `conn.recv_bytes()` | [`Connection::send_bytes`] / [`Connection::recv_bytes`] |
+//! | `a, b = Pipe()` | [`pipe::<A, B>()`](pipe()) → `(Connection<A, B>, Connection<B, A>)`; `pipe::<T, T>()` for one type both ways |
+//! | `r, w = Pipe(duplex=False)` | [`pipe_oneway::<T>()`](pipe_oneway()) → `(PipeReader<T>, PipeWriter<T>)` — reader first, as in Python |
+//! | `conn.send(obj)` / `conn.recv()` | [`Connection::send`] / [`Connection::recv`] (the end's [`Message`] types) |
+//! | `conn.send_bytes(b)` / `conn.recv_bytes()` | [`Connection::send_bytes`] / [`Connection::recv_bytes`] (untyped) |
 //! | `conn.recv_bytes(maxlength)` | [`Connection::recv_bytes_max`] (keeps a longer message queued) |
 //! | `conn.recv_bytes_into(buf)` | [`Connection::recv_bytes_into`] (`&mut [u8]`), [`Connection::recv_bytes_into_vec`] |
 //! | `conn.poll(timeout)`, `poll(None)` | [`Connection::poll`]`(Some(timeout))`, `poll(None)` (blocks) |
 //! | `recv` after `poll(t)` | [`Connection::recv_timeout`] (one call, one deadline) |
 //! | `conn.close()` | [`Connection::close`] (consumes it; so does `drop`) |
 //! | `EOFError`, `BrokenPipeError`, `BufferTooShort` | [`RecvError::Disconnected`], [`SendError::Disconnected`], [`RecvBytesError::BufferTooShort`] |
+//! | unpickling error | [`RecvError::Decode`] with a [`MessageError`] |
 //! | `OSError('connection is read-only' / 'write-only')` | does not compile: a [`PipeReader`] has no `send`, a [`PipeWriter`] no `recv` |
 //! | `OSError('handle is closed')` | does not compile: `close` consumes the end |
+//!
+//! One type, [`Connection<S, R>`](Connection), is every end: it sends `S` and receives `R`.
+//! A one-way pipe's ends are the same type with one direction marked missing:
+//! [`PipeReader<T>`] is `Connection<`[`ReadOnly`]`, T>` and [`PipeWriter<T>`] is
+//! `Connection<T, `[`WriteOnly`]`>` (as in Python, where both are `Connection` objects, one
+//! read-only and one write-only — except that here the missing methods do not exist, and the
+//! compiler's error names the marker: "the method `send` exists for struct
+//! `Connection<ReadOnly, u32>`, but its trait bounds were not satisfied").
 //!
 //! Each direction is one SPSC [`RecordRing`] (64 KiB by default,
 //! see [`PipeOptions::capacity`]) in one shared-memory segment. Messages of any size work:
 //! one larger than a record is streamed through the ring in fragments and reassembled in the
 //! receiver's private memory; the receiver sees it only once it is whole.
+//!
+//! # Types are checked, not trusted
+//!
+//! An end cannot be sent the wrong type: `send` takes `&S` (a compile error otherwise). The
+//! pipe's shared-memory segment records the message types of both directions in its
+//! fingerprint, so an end passed to a spawned child can only be imported as the type it was
+//! created with (anything else fails the start with the segment's wrong-type error, as a
+//! `Queue<u64>` imported as a `Queue<String>` does). And bytes that reach a typed `recv`
+//! anyway — a [`send_bytes`](Connection::send_bytes) of arbitrary bytes, or a hostile peer —
+//! are an error, never a value: a typed message is its rkyv archive followed by an 8-byte
+//! check of its type, which `recv` compares before validating the archive (bytecheck) and
+//! deserialising it. A mismatch is [`RecvError::Decode`] (the message is consumed).
 //!
 //! # EOF is exact
 //!
@@ -60,20 +85,26 @@
 //! Direction is enforced by the types: a one-way pipe's reader cannot send and its writer
 //! cannot receive (Python raises `OSError` at run time; here it does not compile):
 //!
-//! ```compile_fail
-//! let (mut r, _w) = mproc::pipe_oneway()?;
+//! ```compile_fail,E0599
+//! let (mut r, _w) = mproc::pipe_oneway::<u32>()?;
 //! r.send(&1u32)?; // no `send` on a PipeReader
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ```compile_fail
-//! let (_r, mut w) = mproc::pipe_oneway()?;
-//! let _ = w.recv::<u32>(); // no `recv` on a PipeWriter
+//! ```compile_fail,E0599
+//! let (_r, mut w) = mproc::pipe_oneway::<u32>()?;
+//! let _ = w.recv(); // no `recv` on a PipeWriter
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ```compile_fail
-//! let (a, _b) = mproc::pipe()?;
+//! ```compile_fail,E0308
+//! let (mut a, _b) = mproc::pipe::<u32, u32>()?;
+//! a.send(&String::from("x"))?; // this end sends u32s
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ```compile_fail,E0599
+//! let (a, _b) = mproc::pipe::<u32, u32>()?;
 //! let _copy = a.clone(); // an end is not `Clone`: one reader and one writer per direction
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -85,31 +116,25 @@
 //! makes no system call when the peer is not asleep. All ends' methods take `&mut self`:
 //! move an end to another thread if needed (it is `Send`), but one end serves one thread at
 //! a time, as in Python.
-//!
-//! # Messages
-//!
-//! [`Connection::send`] serialises with rkyv into a reusable buffer and streams the bytes;
-//! [`Connection::recv`] validates (bytecheck) the private reassembled copy before
-//! deserialising — safe against a hostile peer. `send_bytes`/`recv_bytes` move raw bytes
-//! with the same framing, so a message sent with one may be received with the other
-//! (`recv::<T>` of raw bytes that are not a `T` archive is [`RecvError::Decode`]).
 
+mod connection;
 mod end;
 mod error;
 mod frame;
+mod pass;
 mod rings;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use mproc_futex::Deadline;
 use mproc_ring::{RecordRing, RecordShape};
 
+pub use connection::Connection;
 pub use error::{RecvBytesError, RecvError, RecvTimeoutError, SendError};
 
-use self::end::{End, Got};
+use self::end::End;
 use self::frame::Assembler;
-use crate::handle::{Exporter, Importer, PassError, Passable};
+#[cfg(doc)]
+use crate::message::MessageError;
 use crate::message::{self, Message};
 use crate::storage::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
 
@@ -123,12 +148,103 @@ pub const MAX_CAPACITY: u32 = 1 << 30;
 /// (entries of dead processes are reused).
 const PARTICIPANTS: u32 = 64;
 
-fn tag(duplex: bool) -> &'static str {
-    if duplex { "duplex" } else { "oneway" }
+/// The two ends of a duplex pipe: the first sends `A` and receives `B`, the second the
+/// other way round ([`pipe()`], [`PipeOptions::duplex`]).
+pub type ConnectionPair<A, B> = (Connection<A, B>, Connection<B, A>);
+
+/// The receiving end of a one-way pipe (Python: `r` of `r, w = Pipe(duplex=False)`): a
+/// [`Connection`] that receives `T` and sends nothing, so it has no `send` (Python's
+/// `OSError('connection is read-only')` is a compile error here).
+pub type PipeReader<T> = Connection<ReadOnly, T>;
+
+/// The sending end of a one-way pipe (Python: `w` of `r, w = Pipe(duplex=False)`): a
+/// [`Connection`] that sends `T` and receives nothing, so it has no `recv` or `poll`
+/// (Python's `OSError('connection is write-only')` is a compile error here).
+pub type PipeWriter<T> = Connection<T, WriteOnly>;
+
+/// The send side of a one-way pipe's reader: [`PipeReader<T>`] is `Connection<ReadOnly, T>`.
+/// No value of it exists, and it is not a [`Message`], so the reader has no `send` (Python:
+/// `OSError('connection is read-only')`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadOnly {}
+
+/// The receive side of a one-way pipe's writer: [`PipeWriter<T>`] is
+/// `Connection<T, WriteOnly>`. No value of it exists, and it is not a [`Message`], so the
+/// writer has no `recv` or `poll` (Python: `OSError('connection is write-only')`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOnly {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T: super::Message> Sealed for T {}
+    impl Sealed for super::ReadOnly {}
+    impl Sealed for super::WriteOnly {}
 }
 
-fn fingerprint(duplex: bool) -> u64 {
-    object::fingerprint(ObjectKind::Pipe, tag(duplex))
+/// What one direction of a [`Connection`] carries: a [`Message`] type, or [`ReadOnly`] /
+/// [`WriteOnly`] for a direction the end does not have. Implemented for exactly those; sealed.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be carried by a pipe: it is not an mproc `Message`",
+    label = "not a `Message`",
+    note = "derive `rkyv::Archive, rkyv::Serialize, rkyv::Deserialize` for `{Self}` (see `mproc::Message`)"
+)]
+pub trait Carried: sealed::Sealed + 'static {
+    /// The type tag of the direction's messages (`None` for a missing direction).
+    #[doc(hidden)]
+    fn tag() -> Option<String>;
+}
+
+impl<T: Message + 'static> Carried for T {
+    fn tag() -> Option<String> {
+        Some(message::type_tag::<T>())
+    }
+}
+
+impl Carried for ReadOnly {
+    fn tag() -> Option<String> {
+        None
+    }
+}
+
+impl Carried for WriteOnly {
+    fn tag() -> Option<String> {
+        None
+    }
+}
+
+/// How a pipe looks from an end of type `Connection<S, R>` holding `role`: whether it is
+/// duplex, and the fingerprint of its segment, which records the message type carried
+/// *into* each role (ring `i` carries messages into role `i`). Both ends of one pipe compute
+/// the same fingerprint; an end of any other type (or of the wrong role of a one-way pipe)
+/// computes another one.
+#[derive(Debug)]
+pub(super) struct Identity {
+    pub(super) duplex: bool,
+    pub(super) fingerprint: u64,
+    pub(super) type_name: String,
+}
+
+impl Identity {
+    pub(super) fn of<S: Carried, R: Carried>(role: u32) -> Identity {
+        let (sends, receives) = (S::tag(), R::tag());
+        let duplex = sends.is_some() && receives.is_some();
+        let (into_0, into_1) = if role == 0 {
+            (&receives, &sends)
+        } else {
+            (&sends, &receives)
+        };
+        let show = |t: &Option<String>| t.clone().unwrap_or_else(|| "-".into());
+        let tag = format!("{}|{}", show(into_0), show(into_1));
+        Identity {
+            duplex,
+            fingerprint: object::fingerprint(ObjectKind::Pipe, &tag),
+            type_name: format!(
+                "Connection<{}, {}>",
+                std::any::type_name::<S>(),
+                std::any::type_name::<R>()
+            ),
+        }
+    }
 }
 
 /// Options for a new pipe (builder). Python: `Pipe(duplex=...)`; the capacity has no Python
@@ -159,25 +275,31 @@ impl PipeOptions {
         self
     }
 
-    fn create(&self, duplex: bool) -> Result<Arc<Object>, OpenError> {
+    /// Creates the pipe object the role-0 end `Connection<S, R>` belongs to.
+    fn create<S: Carried, R: Carried>(&self) -> Result<(Arc<Object>, Identity), OpenError> {
         let cap = self.capacity;
         if !cap.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) {
             return Err(OpenError::InvalidOptions(format!(
                 "pipe capacity {cap} is not a power of two in {MIN_CAPACITY}..={MAX_CAPACITY}"
             )));
         }
+        let id = Identity::of::<S, R>(0);
         let shape = RecordShape { capacity: cap };
         let ring_len = RecordRing::required_size(shape)
             .map_err(|e| OpenError::InvalidOptions(e.to_string()))? as u64;
-        let regions = if duplex {
+        let regions = if id.duplex {
             vec![ring_len; 2]
         } else {
             vec![ring_len]
         };
         let spec = ObjectSpec {
             kind: ObjectKind::Pipe,
-            fingerprint: fingerprint(duplex),
-            type_name: if duplex { "Pipe" } else { "Pipe(duplex=false)" },
+            fingerprint: id.fingerprint,
+            type_name: if id.duplex {
+                "Pipe"
+            } else {
+                "Pipe(duplex=false)"
+            },
             roles: 2,
             regions: &regions,
         };
@@ -185,504 +307,59 @@ impl PipeOptions {
         let obj = Object::create(&spec, None, Some(PARTICIPANTS), |obj| {
             rings::init(obj, shape, n)
         })?;
-        Ok(Arc::new(obj))
+        Ok((Arc::new(obj), id))
     }
 
-    /// Creates a duplex pipe: two connected [`Connection`]s, each able to send and receive.
-    /// Python: `Pipe()` / `Pipe(duplex=True)`.
+    /// Creates a duplex pipe: two connected ends, the first sending `A` and receiving `B`,
+    /// the second the other way round. Python: `Pipe()` / `Pipe(duplex=True)`.
     ///
     /// # Errors
     ///
     /// An invalid capacity, or the shared-memory segment could not be created.
-    pub fn duplex(&self) -> Result<(Connection, Connection), OpenError> {
-        let obj = self.create(true)?;
-        let a = End::new(obj.clone(), true, 0, Assembler::default())?;
-        let b = End::new(obj, true, 1, Assembler::default())?;
-        Ok((Connection { end: a }, Connection { end: b }))
+    pub fn duplex<A: Message + 'static, B: Message + 'static>(
+        &self,
+    ) -> Result<ConnectionPair<A, B>, OpenError> {
+        let (obj, id) = self.create::<A, B>()?;
+        let a = End::new(obj.clone(), id.duplex, 0, Assembler::default())?;
+        let b = End::new(obj, id.duplex, 1, Assembler::default())?;
+        Ok((Connection::from_end(a), Connection::from_end(b)))
     }
 
-    /// Creates a one-way pipe: `(reader, writer)`, in Python's order. Python:
+    /// Creates a one-way pipe carrying `T`: `(reader, writer)`, in Python's order. Python:
     /// `Pipe(duplex=False)`.
     ///
     /// # Errors
     ///
     /// As [`PipeOptions::duplex`].
-    pub fn oneway(&self) -> Result<(PipeReader, PipeWriter), OpenError> {
-        let obj = self.create(false)?;
-        let r = End::new(obj.clone(), false, 0, Assembler::default())?;
-        let w = End::new(obj, false, 1, Assembler::default())?;
-        Ok((PipeReader { end: r }, PipeWriter { end: w }))
+    pub fn oneway<T: Message + 'static>(
+        &self,
+    ) -> Result<(PipeReader<T>, PipeWriter<T>), OpenError> {
+        let (obj, id) = self.create::<ReadOnly, T>()?;
+        let r = End::new(obj.clone(), id.duplex, 0, Assembler::default())?;
+        let w = End::new(obj, id.duplex, 1, Assembler::default())?;
+        Ok((Connection::from_end(r), Connection::from_end(w)))
     }
 }
 
-/// Creates a duplex pipe with default options. Python: `a, b = Pipe()`.
+/// Creates a duplex pipe with default options: the first end sends `A` and receives `B`,
+/// the second sends `B` and receives `A`. Python: `a, b = Pipe()`.
 ///
 /// # Errors
 ///
 /// The shared-memory segment could not be created.
-pub fn pipe() -> Result<(Connection, Connection), OpenError> {
+pub fn pipe<A: Message + 'static, B: Message + 'static>() -> Result<ConnectionPair<A, B>, OpenError>
+{
     PipeOptions::new().duplex()
 }
 
-/// Creates a one-way pipe with default options: `(reader, writer)`. Python:
+/// Creates a one-way pipe carrying `T`, with default options: `(reader, writer)`. Python:
 /// `r, w = Pipe(duplex=False)`.
 ///
 /// # Errors
 ///
 /// The shared-memory segment could not be created.
-pub fn pipe_oneway() -> Result<(PipeReader, PipeWriter), OpenError> {
+pub fn pipe_oneway<T: Message + 'static>() -> Result<(PipeReader<T>, PipeWriter<T>), OpenError> {
     PipeOptions::new().oneway()
-}
-
-// ---- shared implementations -------------------------------------------------------------
-
-impl End {
-    fn send_value<T: Message>(&mut self, value: &T) -> Result<(), SendError> {
-        message::with_scratch(|s| {
-            s.encode(value)
-                .map_err(|e| SendError::Encode(e.to_string()))?;
-            self.send(&s.buf)
-        })
-    }
-
-    fn recv_value<T: Message>(
-        &mut self,
-        deadline: Option<Deadline>,
-    ) -> Result<T, RecvTimeoutError> {
-        match self.wait_message(deadline, u64::MAX)? {
-            Got::Message => {}
-            Got::Eof | Got::TooLong(_) => return Err(RecvTimeoutError::Disconnected),
-        }
-        // The assembled message is a private, 16-aligned copy: validate and decode it.
-        let r = message::decode::<T>(self.asm.message());
-        self.asm.consume();
-        r.map_err(|e| RecvTimeoutError::Decode(e.to_string()))
-    }
-
-    fn recv_vec(&mut self, deadline: Option<Deadline>) -> Result<Vec<u8>, RecvTimeoutError> {
-        match self.wait_message(deadline, u64::MAX)? {
-            Got::Message => {}
-            Got::Eof | Got::TooLong(_) => return Err(RecvTimeoutError::Disconnected),
-        }
-        let v = self.asm.message().to_vec();
-        self.asm.consume();
-        Ok(v)
-    }
-
-    /// Waits for a message of at most `max` bytes (the message is kept if it is longer).
-    fn wait_bytes(&mut self, max: usize) -> Result<(), RecvBytesError> {
-        match self.wait_message(None, max as u64) {
-            Ok(Got::Message) => {
-                let len = self.asm.message().len();
-                if len > max {
-                    return Err(RecvBytesError::MessageTooLong {
-                        len: len as u64,
-                        max,
-                    });
-                }
-                Ok(())
-            }
-            Ok(Got::TooLong(len)) => Err(RecvBytesError::MessageTooLong { len, max }),
-            Ok(Got::Eof) | Err(RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout) => {
-                Err(RecvBytesError::Disconnected)
-            }
-            Err(_) => Err(RecvBytesError::Corrupt),
-        }
-    }
-
-    fn recv_max(&mut self, max: usize) -> Result<Vec<u8>, RecvBytesError> {
-        self.wait_bytes(max)?;
-        let v = self.asm.message().to_vec();
-        self.asm.consume();
-        Ok(v)
-    }
-
-    fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, RecvBytesError> {
-        match self.wait_bytes(buf.len()) {
-            Ok(()) => {}
-            Err(RecvBytesError::MessageTooLong { len, .. }) => {
-                let needed = usize::try_from(len).unwrap_or(usize::MAX);
-                return Err(RecvBytesError::BufferTooShort { needed });
-            }
-            Err(e) => return Err(e),
-        }
-        let msg = self.asm.message();
-        let n = msg.len();
-        buf[..n].copy_from_slice(msg);
-        self.asm.consume();
-        Ok(n)
-    }
-
-    fn recv_into_vec(&mut self, out: &mut Vec<u8>) -> Result<usize, RecvError> {
-        match self.wait_message(None, u64::MAX).map_err(untimed)? {
-            Got::Message => {}
-            Got::Eof | Got::TooLong(_) => return Err(RecvError::Disconnected),
-        }
-        let msg = self.asm.message();
-        out.clear();
-        out.extend_from_slice(msg);
-        self.asm.consume();
-        Ok(out.len())
-    }
-
-    fn poll(&mut self, timeout: Option<Duration>) -> Result<bool, RecvError> {
-        match self.wait_message(Deadline::within(timeout), u64::MAX) {
-            Ok(_) => Ok(true), // a whole message, or EOF
-            Err(RecvTimeoutError::Timeout) => Ok(false),
-            Err(e) => Err(untimed(e)),
-        }
-    }
-
-    fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
-        self.check_owner();
-        let fd = out.fd(std::os::fd::AsFd::as_fd(&**self.obj.segment()))?;
-        out.value(&(self.duplex, self.role, fd, self.asm.export()))
-    }
-
-    fn import(input: &mut Importer) -> Result<End, PassError> {
-        type State = (bool, u32, u32, (Vec<u8>, Option<u64>, bool, bool, u64));
-        let (duplex, role, fd, asm): State = input.value()?;
-        if role > 1 {
-            return Err(PassError::Other(format!("bad pipe role {role}")));
-        }
-        let asm = Assembler::import(asm)
-            .ok_or_else(|| PassError::Other("inconsistent pipe receive state".into()))?;
-        let fd = input.take_fd(fd)?;
-        let obj = Object::from_fd(fd, ObjectKind::Pipe, fingerprint(duplex), tag(duplex), 2)
-            .map_err(|e| PassError::Other(e.to_string()))?;
-        End::new(Arc::new(obj), duplex, role, asm).map_err(|e| PassError::Other(e.to_string()))
-    }
-}
-
-fn untimed(e: RecvTimeoutError) -> RecvError {
-    match e {
-        RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout => RecvError::Disconnected,
-        RecvTimeoutError::Decode(s) => RecvError::Decode(s),
-        RecvTimeoutError::Corrupt => RecvError::Corrupt,
-    }
-}
-
-// ---- Connection ---------------------------------------------------------------------------
-
-/// One end of a duplex pipe (Python's `multiprocessing.connection.Connection` from `Pipe()`):
-/// sends to and receives from the other end. Not `Clone`; pass it to a child by moving it
-/// into the child's arguments. See the [module docs](self).
-///
-/// # Panics
-///
-/// Every method panics if this end was inherited through `fork` without being passed to the
-/// current process (a disowned copy; see the module docs).
-#[derive(Debug)]
-pub struct Connection {
-    end: End,
-}
-
-impl Connection {
-    /// Sends `value` (serialised with rkyv), blocking while the pipe is full. Any size works.
-    /// Python: `send(obj)`.
-    ///
-    /// # Errors
-    ///
-    /// [`SendError::Disconnected`] (Python's `BrokenPipeError`) when no live holder of the
-    /// other end remains; [`SendError::Encode`] if serialisation fails (nothing is sent);
-    /// [`SendError::Corrupt`].
-    pub fn send<T: Message>(&mut self, value: &T) -> Result<(), SendError> {
-        self.end.send_value(value)
-    }
-
-    /// Sends `bytes` as one message. Python: `send_bytes(buf)` (slice first for
-    /// `offset`/`size`).
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::send`], minus `Encode`.
-    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), SendError> {
-        self.end.send(bytes)
-    }
-
-    /// Receives the next message as a `T`, blocking until one arrives or EOF. Python:
-    /// `recv()`.
-    ///
-    /// # Errors
-    ///
-    /// [`RecvError::Disconnected`] (Python's `EOFError`): nothing buffered and no live holder
-    /// of the other end; [`RecvError::Decode`]: the message (consumed) is not a valid `T`;
-    /// [`RecvError::Corrupt`].
-    pub fn recv<T: Message>(&mut self) -> Result<T, RecvError> {
-        self.end.recv_value(None).map_err(untimed)
-    }
-
-    /// As [`Connection::recv`], giving up after `timeout` (Python: `poll(timeout)` then
-    /// `recv()`). A message half-streamed at the deadline stays buffered for the next call.
-    ///
-    /// # Errors
-    ///
-    /// [`RecvTimeoutError::Timeout`], otherwise as [`Connection::recv`].
-    pub fn recv_timeout<T: Message>(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.end.recv_value(Some(Deadline::after(timeout)))
-    }
-
-    /// Receives the next message's bytes. Python: `recv_bytes()`.
-    ///
-    /// # Errors
-    ///
-    /// [`RecvError::Disconnected`], [`RecvError::Corrupt`].
-    pub fn recv_bytes(&mut self) -> Result<Vec<u8>, RecvError> {
-        self.end.recv_vec(None).map_err(untimed)
-    }
-
-    /// As [`Connection::recv_bytes`], giving up after `timeout`.
-    ///
-    /// # Errors
-    ///
-    /// [`RecvTimeoutError::Timeout`], otherwise as [`Connection::recv_bytes`].
-    pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
-        self.end.recv_vec(Some(Deadline::after(timeout)))
-    }
-
-    /// Receives the next message's bytes if it has at most `max` bytes. Python:
-    /// `recv_bytes(maxlength)`.
-    ///
-    /// # Errors
-    ///
-    /// [`RecvBytesError::MessageTooLong`] if it is longer: unlike Python, the message stays
-    /// queued and the connection usable (only its first fragment was read), so retry with a
-    /// larger `max`. [`RecvBytesError::Disconnected`], [`RecvBytesError::Corrupt`].
-    pub fn recv_bytes_max(&mut self, max: usize) -> Result<Vec<u8>, RecvBytesError> {
-        self.end.recv_max(max)
-    }
-
-    /// Receives the next message into `buf` and returns its length. Python:
-    /// `recv_bytes_into(buf)`.
-    ///
-    /// # Errors
-    ///
-    /// [`RecvBytesError::BufferTooShort`] if the message is longer than `buf`: unlike
-    /// Python, the message is kept, so retry with a buffer of `needed` bytes.
-    /// [`RecvBytesError::Disconnected`], [`RecvBytesError::Corrupt`].
-    pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvBytesError> {
-        self.end.recv_into_slice(buf)
-    }
-
-    /// Receives the next message into `out` (replacing its contents, reusing its allocation)
-    /// and returns its length. Python: `recv_bytes_into(bytearray)`, without the
-    /// `BufferTooShort` case.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::recv_bytes`].
-    pub fn recv_bytes_into_vec(&mut self, out: &mut Vec<u8>) -> Result<usize, RecvError> {
-        self.end.recv_into_vec(out)
-    }
-
-    /// Whether a whole message can be received, or the other end is gone (then `recv` returns
-    /// EOF at once) — waiting up to `timeout`; `None` waits for ever. Python: `poll(timeout)`,
-    /// `poll(None)`; `poll()` is `poll(Some(Duration::ZERO))`. Never consumes a message.
-    ///
-    /// # Errors
-    ///
-    /// [`RecvError::Corrupt`].
-    pub fn poll(&mut self, timeout: Option<Duration>) -> Result<bool, RecvError> {
-        self.end.poll(timeout)
-    }
-
-    /// Closes this end (Python: `close()`); the same as dropping it. The other end's `recv`
-    /// returns EOF once it has received everything sent before.
-    pub fn close(self) {
-        drop(self);
-    }
-
-    /// Messages this end dropped because they were malformed or torn (their writer died
-    /// mid-stream). Python has no counterpart (it would hang, pitfall P9).
-    pub fn dropped_messages(&self) -> u64 {
-        self.end.asm.dropped
-    }
-}
-
-impl Passable for Connection {
-    fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
-        self.end.export(out)
-    }
-
-    fn import(input: &mut Importer) -> Result<Self, PassError> {
-        let end = End::import(input)?;
-        if !end.duplex {
-            return Err(PassError::Other("not an end of a duplex pipe".into()));
-        }
-        Ok(Connection { end })
-    }
-
-    fn adopt(&mut self) -> Result<(), PassError> {
-        self.end
-            .adopt()
-            .map_err(|e| PassError::Other(e.to_string()))
-    }
-}
-
-// ---- one-way ends -------------------------------------------------------------------------
-
-/// The receiving end of a one-way pipe (Python: `r` of `r, w = Pipe(duplex=False)`). It has
-/// no `send`: Python's `OSError('connection is read-only')` is a compile error here. Methods
-/// are as on [`Connection`].
-#[derive(Debug)]
-pub struct PipeReader {
-    end: End,
-}
-
-impl PipeReader {
-    /// As [`Connection::recv`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::recv`].
-    pub fn recv<T: Message>(&mut self) -> Result<T, RecvError> {
-        self.end.recv_value(None).map_err(untimed)
-    }
-
-    /// As [`Connection::recv_timeout`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::recv_timeout`].
-    pub fn recv_timeout<T: Message>(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.end.recv_value(Some(Deadline::after(timeout)))
-    }
-
-    /// As [`Connection::recv_bytes`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::recv_bytes`].
-    pub fn recv_bytes(&mut self) -> Result<Vec<u8>, RecvError> {
-        self.end.recv_vec(None).map_err(untimed)
-    }
-
-    /// As [`Connection::recv_bytes_timeout`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::recv_bytes_timeout`].
-    pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
-        self.end.recv_vec(Some(Deadline::after(timeout)))
-    }
-
-    /// As [`Connection::recv_bytes_max`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::recv_bytes_max`].
-    pub fn recv_bytes_max(&mut self, max: usize) -> Result<Vec<u8>, RecvBytesError> {
-        self.end.recv_max(max)
-    }
-
-    /// As [`Connection::recv_bytes_into`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::recv_bytes_into`].
-    pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvBytesError> {
-        self.end.recv_into_slice(buf)
-    }
-
-    /// As [`Connection::recv_bytes_into_vec`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::recv_bytes_into_vec`].
-    pub fn recv_bytes_into_vec(&mut self, out: &mut Vec<u8>) -> Result<usize, RecvError> {
-        self.end.recv_into_vec(out)
-    }
-
-    /// As [`Connection::poll`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::poll`].
-    pub fn poll(&mut self, timeout: Option<Duration>) -> Result<bool, RecvError> {
-        self.end.poll(timeout)
-    }
-
-    /// As [`Connection::close`].
-    pub fn close(self) {
-        drop(self);
-    }
-
-    /// As [`Connection::dropped_messages`].
-    pub fn dropped_messages(&self) -> u64 {
-        self.end.asm.dropped
-    }
-}
-
-/// The sending end of a one-way pipe (Python: `w` of `r, w = Pipe(duplex=False)`). It has no
-/// `recv` or `poll`: Python's `OSError('connection is write-only')` is a compile error here.
-#[derive(Debug)]
-pub struct PipeWriter {
-    end: End,
-}
-
-impl PipeWriter {
-    /// As [`Connection::send`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::send`].
-    pub fn send<T: Message>(&mut self, value: &T) -> Result<(), SendError> {
-        self.end.send_value(value)
-    }
-
-    /// As [`Connection::send_bytes`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::send_bytes`].
-    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), SendError> {
-        self.end.send(bytes)
-    }
-
-    /// As [`Connection::close`]: the reader gets EOF after draining.
-    pub fn close(self) {
-        drop(self);
-    }
-}
-
-impl Passable for PipeReader {
-    fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
-        self.end.export(out)
-    }
-
-    fn import(input: &mut Importer) -> Result<Self, PassError> {
-        let end = End::import(input)?;
-        if end.duplex || end.role != 0 {
-            return Err(PassError::Other("not the reader of a one-way pipe".into()));
-        }
-        Ok(PipeReader { end })
-    }
-
-    fn adopt(&mut self) -> Result<(), PassError> {
-        self.end
-            .adopt()
-            .map_err(|e| PassError::Other(e.to_string()))
-    }
-}
-
-impl Passable for PipeWriter {
-    fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
-        self.end.export(out)
-    }
-
-    fn import(input: &mut Importer) -> Result<Self, PassError> {
-        let end = End::import(input)?;
-        if end.duplex || end.role != 1 {
-            return Err(PassError::Other("not the writer of a one-way pipe".into()));
-        }
-        Ok(PipeWriter { end })
-    }
-
-    fn adopt(&mut self) -> Result<(), PassError> {
-        self.end
-            .adopt()
-            .map_err(|e| PassError::Other(e.to_string()))
-    }
 }
 
 #[cfg(test)]
@@ -694,7 +371,7 @@ mod tests {
     /// stream carries on with the next well-formed message.
     #[test]
     fn garbage_records_are_errors_and_the_stream_recovers() {
-        let (mut a, mut b) = pipe().unwrap();
+        let (mut a, mut b) = pipe::<u64, u64>().unwrap();
         let ring = rings::attach(&a.end.obj, 1).unwrap(); // ring 1 carries A → B
         let me = a.end.obj.ring_id().unwrap();
         {
@@ -706,23 +383,26 @@ mod tests {
             w.try_write(&rec).unwrap();
             std::mem::forget(w); // keep the role, as the end's own writer would
         }
-        assert_eq!(b.recv::<u64>(), Err(RecvError::Corrupt));
-        assert_eq!(b.recv::<u64>(), Err(RecvError::Corrupt));
-        assert!(matches!(b.recv::<u64>(), Err(RecvError::Decode(_))));
+        assert_eq!(b.recv(), Err(RecvError::Corrupt));
+        assert_eq!(b.recv(), Err(RecvError::Corrupt));
+        assert!(matches!(b.recv(), Err(RecvError::Decode(_))));
         assert_eq!(b.dropped_messages(), 2);
         a.send(&5u64).unwrap();
-        assert_eq!(b.recv::<u64>(), Ok(5));
+        assert_eq!(b.recv(), Ok(5));
     }
 
     #[test]
     fn capacity_is_checked() {
         for bad in [0, 1000, MIN_CAPACITY / 2, MAX_CAPACITY * 2] {
             assert!(matches!(
-                PipeOptions::new().capacity(bad).duplex(),
+                PipeOptions::new().capacity(bad).duplex::<u8, u8>(),
                 Err(OpenError::InvalidOptions(_))
             ));
         }
-        let (mut r, mut w) = PipeOptions::new().capacity(MIN_CAPACITY).oneway().unwrap();
+        let (mut r, mut w) = PipeOptions::new()
+            .capacity(MIN_CAPACITY)
+            .oneway::<Vec<u8>>()
+            .unwrap();
         let big = vec![3u8; 10_000];
         let t = std::thread::spawn(move || w.send_bytes(&big));
         assert_eq!(r.recv_bytes().unwrap(), vec![3u8; 10_000]);

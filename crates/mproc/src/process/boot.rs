@@ -2,8 +2,9 @@
 //! child leaves.
 //!
 //! Both start methods end in [`run_target`]: the target runs inside `catch_unwind`; a normal
-//! return exits 0, a panic exits 1 after the panic message was written to stderr; stdout and
-//! stderr are flushed; then `_exit`. The child never returns into its caller's stack (under
+//! return exits 0, a panic exits 1 after the panic message was written to stderr; the
+//! child's own children are finished as at a normal exit (daemonic ones terminated, the others
+//! joined: `at_exit.rs`); stdout and stderr are flushed; then `_exit`. The child never returns into its caller's stack (under
 //! `cargo test` that stack is the test harness's) and never runs the parent's atexit handlers.
 #![allow(unsafe_code)]
 
@@ -111,6 +112,8 @@ pub(crate) fn run_target(target: impl FnOnce()) -> ! {
             1
         }
     };
+    // As Python's `_bootstrap`: terminate our daemonic children, join the others.
+    let _ = catch_unwind(super::at_exit::finish_children);
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     sys::exit_now(code)

@@ -62,10 +62,6 @@ impl ChildProc {
         self.pidfd.as_ref().map(AsFd::as_fd)
     }
 
-    pub(crate) fn take_pidfd(&mut self) -> Option<OwnedFd> {
-        self.pidfd.take()
-    }
-
     /// Non-blocking: the exit status if the child has ended (reaping it), `None` if it runs.
     pub(crate) fn try_status(&self) -> Result<Option<ExitStatus>, ProcessError> {
         let mut st = self.status.lock().unwrap_or_else(PoisonError::into_inner);

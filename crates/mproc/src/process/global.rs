@@ -1,15 +1,14 @@
-//! Process-global state: this process's identity, its child counter, and dropped children
-//! still to be reaped.
+//! Process-global state: this process's identity, its child counter, its started children
+//! (for `active_children` and the exit hook) and dropped children still to be reaped.
 //!
 //! One mutex guards it all. mproc's fork path holds the lock across `fork()`, so the child
 //! never inherits it locked by a thread that does not exist there; the child then rewrites
 //! the state (new identity, no orphans: they are its parent's children, not its own).
 
-use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use super::at_exit;
 use super::child::ChildProc;
-use super::sys;
 
 /// See the module docs.
 #[derive(Debug)]
@@ -24,19 +23,28 @@ pub(crate) struct Global {
     pub(crate) parent_pid: Option<u32>,
     /// Whether this process was started as a daemon.
     pub(crate) daemon: bool,
-    /// Started children whose `Process` handle lives, with their names (for
-    /// `active_children`); entries of ended or dropped children are pruned as they are seen.
-    children: Vec<(Weak<ChildProc>, String)>,
-    /// Dropped, not yet reaped children.
-    orphans: Vec<Orphan>,
+    /// Started children whose `Process` handle lives (for `active_children` and the exit
+    /// hook); entries of ended or dropped children are pruned as they are seen.
+    children: Vec<Started<Weak<ChildProc>>>,
+    /// Dropped, not yet reaped children (their pidfds kept, so each pid stays pinned to its
+    /// child; closed when reaped).
+    orphans: Vec<Started<Arc<ChildProc>>>,
 }
 
+/// A started child as the registry keeps it.
 #[derive(Debug)]
-struct Orphan {
-    pid: libc::pid_t,
+struct Started<C> {
+    child: C,
     name: String,
-    // Kept so the pid stays pinned to this child in pidfd terms; closed when reaped.
-    _pidfd: Option<OwnedFd>,
+    daemon: bool,
+}
+
+/// A running child of this process, as [`Global::running_children`] lists it.
+#[derive(Debug)]
+pub(crate) struct Running {
+    pub(crate) child: Arc<ChildProc>,
+    pub(crate) name: String,
+    pub(crate) daemon: bool,
 }
 
 static GLOBAL: Mutex<Global> = Mutex::new(Global {
@@ -60,42 +68,53 @@ impl Global {
     /// Reaps every orphan that has exited (`waitpid(WNOHANG)`); forgets any reaped elsewhere.
     pub(crate) fn reap_orphans(&mut self) {
         self.orphans
-            .retain(|o| matches!(sys::try_wait(o.pid), Ok(None)));
+            .retain(|o| matches!(o.child.try_status(), Ok(None)));
     }
 
     /// Hands a running, dropped child to the reaper.
-    pub(crate) fn adopt_orphan(&mut self, pid: libc::pid_t, name: String, pidfd: Option<OwnedFd>) {
-        self.orphans.push(Orphan {
-            pid,
+    pub(crate) fn adopt_orphan(&mut self, child: ChildProc, name: String, daemon: bool) {
+        self.orphans.push(Started {
+            child: Arc::new(child),
             name,
-            _pidfd: pidfd,
+            daemon,
         });
     }
 
-    /// Records a started child, for [`Global::active_children`].
-    pub(crate) fn register_child(&mut self, child: &Arc<ChildProc>, name: &str) {
-        self.children.retain(|(c, _)| c.strong_count() > 0);
-        self.children
-            .push((Arc::downgrade(child), name.to_string()));
+    /// Records a started child, for [`Global::active_children`] and the exit hook.
+    pub(crate) fn register_child(&mut self, child: &Arc<ChildProc>, name: &str, daemon: bool) {
+        self.children.retain(|c| c.child.strong_count() > 0);
+        self.children.push(Started {
+            child: Arc::downgrade(child),
+            name: name.to_string(),
+            daemon,
+        });
     }
 
     /// Children of this process still running: those with a live `Process` handle (asking
     /// each, which reaps and records an ended one, as Python's `active_children()` joins
     /// them) and dropped ones not yet reaped.
-    pub(crate) fn active_children(&mut self) -> Vec<(u32, String)> {
+    pub(crate) fn running_children(&mut self) -> Vec<Running> {
         self.reap_orphans();
         let mut active = Vec::new();
-        self.children.retain(|(c, name)| {
-            let Some(c) = c.upgrade() else {
+        self.children.retain(|c| {
+            let Some(child) = c.child.upgrade() else {
                 return false;
             };
-            let running = matches!(c.try_status(), Ok(None));
+            let running = matches!(child.try_status(), Ok(None));
             if running {
-                active.push((c.pid as u32, name.clone()));
+                active.push(Running {
+                    child,
+                    name: c.name.clone(),
+                    daemon: c.daemon,
+                });
             }
             running
         });
-        active.extend(self.orphans.iter().map(|o| (o.pid as u32, o.name.clone())));
+        active.extend(self.orphans.iter().map(|o| Running {
+            child: o.child.clone(),
+            name: o.name.clone(),
+            daemon: o.daemon,
+        }));
         active
     }
 
@@ -121,6 +140,7 @@ impl Global {
         // them. Forget them (the orphans' pidfds are our copies, ours to close).
         self.children.clear();
         self.orphans.clear();
+        at_exit::disown_children();
     }
 
     /// Allocates the identity and default name of a new child (Python: `Process-N`, and

@@ -55,13 +55,21 @@
 //! # Daemons
 //!
 //! A daemon child ([`Process::daemon`]) gets `PR_SET_PDEATHSIG(SIGKILL)`, checked against the
-//! race where the parent died first (the child then exits at once). Python instead terminates
-//! (SIGTERM) its daemonic children in an `atexit` handler. Differences: here the child also dies
-//! when the parent crashes or is killed (Python's would live on), it is killed with SIGKILL (no
-//! cleanup in the child), and the kernel sends the signal when the **thread** that started the
-//! child exits, so start daemons from a thread that lives as long as the parent (for example
-//! `main`). Non-daemon children are not joined at exit as Python does: a Rust `main` that
-//! returns leaves them running (re-parented).
+//! race where the parent died first (the child then exits at once).
+//!
+//! # At exit (Python's `multiprocessing.util._exit_function`)
+//!
+//! When a process that started children exits normally — `main` returns or
+//! `std::process::exit` is called in the main process (an `atexit` handler registered at its
+//! first start), or a child's target returns or panics — it first **terminates its daemonic
+//! children** (SIGTERM; one still running after 1 s is SIGKILLed; every one is reaped) and
+//! then **joins its non-daemonic children, without a timeout, as Python does**: a
+//! non-daemonic child that never ends keeps its parent from exiting. Handles dropped earlier
+//! count too. A process killed by a signal, or leaving with `_exit`, does none of this; its
+//! daemonic children still die with it (`PR_SET_PDEATHSIG`), which Python's would not: here a
+//! daemonic child also dies when its parent crashes, with SIGKILL (no cleanup in the child),
+//! and the kernel sends that signal when the **thread** that started the child exits, so
+//! start daemons from a thread that lives as long as the parent (for example `main`).
 //!
 //! As in Python, a daemonic process cannot start children ([`StartError::DaemonicParent`]),
 //! and a started process's daemon flag and start method cannot change
@@ -71,7 +79,8 @@
 //!
 //! # Dropping a `Process`
 //!
-//! Dropping never blocks and never signals: a running child keeps running (daemon or not). If
+//! Dropping never blocks and never signals: a running child keeps running (daemon or not)
+//! until it ends or its parent exits (see "At exit"). If
 //! it has already ended, the drop reaps it. If not, its pid goes to a process-wide list of
 //! dropped children, reaped (`waitpid(WNOHANG)`) at the next `Process::new`, `start`, drop,
 //! or [`reap_dropped_children`] call, so a long-running parent that keeps starting processes
@@ -90,6 +99,7 @@
 //! | `current_process()`, `parent_process()` | [`current_process`], [`parent_process`] |
 //! | `active_children()` | [`active_children`] (pids and names of the running children, handles kept or dropped; reaps the ended ones), [`reap_dropped_children`] |
 
+mod at_exit;
 mod boot;
 mod child;
 mod error;
@@ -341,7 +351,8 @@ impl Process {
             StartMethod::Spawn => self.start_spawn(job)?,
         };
         let child = Arc::new(child);
-        global::lock().register_child(&child, &self.name);
+        global::lock().register_child(&child, &self.name, self.daemon);
+        at_exit::children_started();
         self.child = Some(child);
         Ok(())
     }
@@ -500,7 +511,7 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         let current = self.owner.is_current();
-        let Some(child) = self.child.as_mut() else {
+        let Some(child) = self.child.take() else {
             return;
         };
         if !current {
@@ -510,10 +521,11 @@ impl Drop for Process {
         let running = matches!(child.try_status(), Ok(None));
         let mut g = global::lock();
         if running {
-            // The registry holds only weak references (and `active_children`, a strong one
-            // only under this same lock), so the child is ours alone here.
-            let pidfd = Arc::get_mut(child).and_then(ChildProc::take_pidfd);
-            g.adopt_orphan(child.pid, self.name.clone(), pidfd);
+            // The registry holds only weak references, so the child is ours alone here
+            // unless a `running_children` list (the exit hook's, `active_children`'s) holds
+            // it for a moment: then a second record of the same unreaped child will do.
+            let child = Arc::try_unwrap(child).unwrap_or_else(|c| ChildProc::new(c.pid));
+            g.adopt_orphan(child, self.name.clone(), self.daemon);
         }
         g.reap_orphans();
     }
@@ -584,9 +596,12 @@ pub struct ActiveChild {
 /// children it finds ended (their handles still report the status).
 pub fn active_children() -> Vec<ActiveChild> {
     global::lock()
-        .active_children()
+        .running_children()
         .into_iter()
-        .map(|(pid, name)| ActiveChild { pid, name })
+        .map(|c| ActiveChild {
+            pid: c.child.pid as u32,
+            name: c.name,
+        })
         .collect()
 }
 

@@ -9,6 +9,8 @@
 // an alias is the shim's own name, so every other use in the crate goes through here.
 /// std's `AtomicBool`.
 pub(crate) type AtomicBool = std::sync::atomic::AtomicBool;
+/// std's `AtomicI32`.
+pub(crate) type AtomicI32 = std::sync::atomic::AtomicI32;
 /// std's `AtomicU64`.
 pub(crate) type AtomicU64 = std::sync::atomic::AtomicU64;
 

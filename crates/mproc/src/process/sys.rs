@@ -293,6 +293,17 @@ pub(crate) fn atfork_child(child: extern "C" fn()) -> io::Result<()> {
     }
 }
 
+/// `atexit(handler)`: `handler` runs when the process calls `exit(3)` (returning from
+/// `main`, `std::process::exit`), not on `_exit` or a signal.
+pub(crate) fn at_exit(handler: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: the handler is a plain `extern "C" fn` with static lifetime.
+    if unsafe { libc::atexit(handler) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::other("atexit: no room for another handler"))
+    }
+}
+
 /// Sleeps for `d` (used only by the no-pidfd fallback's bounded backoff).
 pub(crate) fn nap(d: Duration) {
     std::thread::sleep(d);

@@ -141,6 +141,12 @@ use sync::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 /// assert_eq!(p.get().expect("lock"), Point { x: 1.0, y: 3.0 });
 /// # Ok::<(), mproc::OpenError>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot live in shared memory: it is not `Shareable`",
+    label = "not `Shareable`",
+    note = "`Value` and `Array` hold plain, pointer-free `Copy` data: integers, floats, arrays of them, or a `#[repr(C)]` struct of such fields with `unsafe impl mproc::shared::Shareable` (see its safety rules)",
+    note = "for a `String`, a `Vec` or any other owning type, send it through a `Queue` or a `Connection` instead"
+)]
 pub unsafe trait Shareable: Copy + Send + Sync + 'static {}
 
 macro_rules! shareable {
