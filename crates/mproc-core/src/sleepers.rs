@@ -30,8 +30,9 @@
 //! Waker (after publishing the condition with a store or RMW):
 //! 1. [`if sleepers.should_wake()`](Sleepers::should_wake) — `fence(SeqCst)`, then reads
 //!    the count;
-//! 2. then (only then, when the count is nonzero) with a separate word
-//!    `word.fetch_add(1, Release)`, and `futex::wake(word, n)`. Wake as many as the
+//! 2. when it returns `true`: with a separate word, `word.fetch_add(1, Release)` (or bump
+//!    the word unconditionally as the last step of the publication, before `should_wake`,
+//!    as the joinable queue does), then `futex::wake(word, n)`. Wake as many as the
 //!    publication may satisfy (every sleeper, if one change can stand for several items):
 //!    waking one can leave a second sleeper asleep behind an item.
 //!
@@ -45,10 +46,12 @@
 //!   publication, and it does not sleep.
 //! * The sleeper's fence comes first: the waker reads a nonzero count (it sees the
 //!   registration, and no later decrement of that sleeper's has happened, since the sleeper
-//!   unregisters only after its wait). It changes the word after the sleeper took `seen`
-//!   (which was before the sleeper's fence), so `futex::wait` returns at once (the kernel
-//!   compares the word under its queue lock) or the sleeper is queued when the wake comes.
-//!   With the word as condition, the waker's publication changed the word already.
+//!   unregisters only after its wait), so it changes the word and wakes. If the sleeper's
+//!   `seen` predates that change, `futex::wait` returns at once (the kernel compares the word
+//!   under its queue lock) or the sleeper is queued when the wake comes. If `seen` already
+//!   is the changed word, its Acquire load made the publication (which precedes the Release
+//!   change) visible, and the re-check, after it, finds the condition. With the word as
+//!   condition, the publication is the change, and the kernel's compare sees it.
 //!
 //! Drop either fence and neither case need hold: both sides may read before the other's
 //! write lands (store buffering), the waker sees no sleeper and the sleeper no condition,
