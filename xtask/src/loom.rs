@@ -27,7 +27,7 @@ const MAX_PREEMPTIONS: &str = "2";
 /// Minutes one model may run before its step is killed (and fails).
 const MODEL_MINUTES: u64 = 10;
 /// The crates whose algorithms loom models (the facade refuses the loom cfg).
-pub(crate) const CRATES: [&str; 3] = ["mproc-shm", "mproc-ring", "mproc-futex"];
+pub(crate) const CRATES: [&str; 4] = ["mproc-core", "mproc-shm", "mproc-ring", "mproc-futex"];
 
 /// One `crates/<krate>/tests/<file>.rs` loom suite.
 #[derive(Debug, Clone)]

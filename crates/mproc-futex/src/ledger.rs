@@ -7,7 +7,7 @@
 use std::fmt;
 
 use crate::deadline::Deadline;
-use crate::liveness::{Liveness, check_id};
+use crate::liveness::{Liveness, ParticipantId, check_id};
 use crate::lock::{LockError, LockGuard, RawLock};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::waiter::{Futex, Waiter};
@@ -152,7 +152,7 @@ pub mod fault {
 
 use fault::{Fault, NoFault};
 
-/// Who calls: a participant id (nonzero, at most [`MAX_PARTICIPANT_ID`](crate::MAX_PARTICIPANT_ID))
+/// Who calls: a participant id (nonzero, at most [`ParticipantId::MAX`](crate::ParticipantId::MAX))
 /// and the [`Liveness`] that answers for the other participants of the same memory.
 #[derive(Clone, Copy)]
 pub struct Caller<'a> {
@@ -726,7 +726,7 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
         for (i, e) in self.entries.iter().enumerate() {
             // Relaxed: under the guard.
             let id = e.id.load(Ordering::Relaxed);
-            if id == 0 || id == who.id || id > crate::MAX_PARTICIPANT_ID {
+            if id == who.id || ParticipantId::new(id).is_none() {
                 continue;
             }
             let held = e.held.load(Ordering::Relaxed);

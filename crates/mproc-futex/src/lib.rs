@@ -23,7 +23,8 @@
 //! | [`Liveness`] | — | caller-supplied "is participant `id` alive?" |
 //! | [`Waiter`], [`Futex`] | — | how algorithms sleep (injected; loom swaps it) |
 //!
-//! Owners are *participant ids*: nonzero `u32`s below 2^30 (see [`MAX_PARTICIPANT_ID`]),
+//! Owners are *participant ids*: the raw `u32` of a [`ParticipantId`] (mproc-core's, re-exported
+//! here: nonzero, at most [`ParticipantId::MAX`] = `2^30 - 2`),
 //! handed out by `mproc-shm`'s participant table. A lock stores its owner's id in the very
 //! word it takes with a CAS, so a crash can never leave a lock taken by an unknown owner; a
 //! waiter asks the [`Liveness`] about the owner and takes a dead owner's lock over, being
@@ -82,7 +83,7 @@ pub use deadline::Deadline;
 pub use event::Event;
 
 pub use ledger::{Caller, Give, GiveError, LEDGER_ENTRIES, Ledger, LedgerError, fault};
-pub use liveness::{AlwaysAlive, Liveness, MAX_PARTICIPANT_ID};
+pub use liveness::{AlwaysAlive, Liveness, ParticipantId};
 pub use lock::{
     AcquireError, Acquired, CHECK_INTERVAL_MAX, CHECK_INTERVAL_MIN, LockError, LockGuard, RawLock,
     UnlockError,

@@ -1,14 +1,13 @@
 //! Participant ids and the caller-supplied question "is this participant still alive?".
 //!
-//! Locks record their owner as a participant id — a nonzero `u32` below 2^30 handed out by
+//! Locks record their owner as a participant id — the raw value of a [`ParticipantId`]
+//! (mproc-core's: nonzero, at most [`ParticipantId::MAX`] = `2^30 - 2`) handed out by
 //! `mproc-shm`'s participant table (DESIGN.md, "the hard parts" §1) — in the same atomic word
 //! that takes the lock. This crate never decides liveness itself; it asks a [`Liveness`],
 //! which the `mproc` facade implements with the segment's kernel-released liveness locks and
 //! which a test can implement with a flag that declares an owner dead.
 
-/// The largest valid participant id: ids use the low 30 bits of a lock word; the top two bits
-/// are the lock's flags. Id 0 means "nobody".
-pub const MAX_PARTICIPANT_ID: u32 = (1 << 30) - 1;
+pub use mproc_core::participant::ParticipantId;
 
 /// Answers whether participant `id` is still alive.
 ///
@@ -16,7 +15,7 @@ pub const MAX_PARTICIPANT_ID: u32 = (1 << 30) - 1;
 /// participant is reported dead, locks it owns are taken over, so an id must not be handed to
 /// a new participant while shared words may still record the old one.
 pub trait Liveness {
-    /// Whether participant `id` (nonzero, at most [`MAX_PARTICIPANT_ID`]) is alive.
+    /// Whether participant `id` (nonzero, at most [`ParticipantId::MAX`]) is alive.
     fn is_alive(&self, id: u32) -> bool;
 }
 
@@ -39,12 +38,12 @@ impl Liveness for AlwaysAlive {
     }
 }
 
-/// Panics unless `id` is a valid participant id.
+/// Panics unless `id` is a valid participant id ([`ParticipantId::new`] accepts it).
 #[inline]
 #[track_caller]
 pub(crate) fn check_id(id: u32) {
     assert!(
-        id != 0 && id <= MAX_PARTICIPANT_ID,
-        "participant id {id} is not in 1..=MAX_PARTICIPANT_ID"
+        ParticipantId::new(id).is_some(),
+        "participant id {id} is not in 1..=ParticipantId::MAX"
     );
 }

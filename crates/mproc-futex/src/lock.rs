@@ -37,15 +37,15 @@
 //! too, the next acquirer is told `OwnerDied` again.
 
 use crate::deadline::{Deadline, earliest};
-use crate::liveness::{Liveness, check_id};
+use crate::liveness::{Liveness, ParticipantId, check_id};
 use crate::sync::{AtomicU32, Ordering, SPIN_LIMIT, spin_loop};
 use crate::waiter::{Futex, Waiter};
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-/// Owner participant id (0 = nobody).
-pub(crate) const OWNER_MASK: u32 = (1 << 30) - 1;
+/// Owner participant id (0 = nobody; the low [`ParticipantId::BITS`] bits).
+pub(crate) const OWNER_MASK: u32 = (1 << ParticipantId::BITS) - 1;
 /// Somebody may be asleep on the word: unlock must wake.
 pub(crate) const WAITERS: u32 = 1 << 30;
 /// With an owner: taken over from a dead owner, not yet marked consistent.
@@ -199,7 +199,7 @@ impl<W: Waiter> RawLock<W> {
     ///
     /// # Panics
     ///
-    /// If `me` is 0 or above [`MAX_PARTICIPANT_ID`](crate::MAX_PARTICIPANT_ID).
+    /// If `me` is 0 or above [`ParticipantId::MAX`](crate::ParticipantId::MAX).
     #[inline]
     pub fn acquire<L: Liveness + ?Sized>(
         &self,
@@ -392,9 +392,9 @@ impl<W: Waiter> RawLock<W> {
     /// [`UnlockError::NotOwner`] if the word does not name `me` as owner (nothing changes).
     #[inline]
     pub fn release(&self, me: u32) -> Result<(), UnlockError> {
-        // Not an id (0, or flag bits set): it owns nothing, and must not match a word that
-        // carries those flags in the fast path below.
-        if me == 0 || me & !OWNER_MASK != 0 {
+        // Not an id (0, above the maximum, or flag bits set): it owns nothing, and must not
+        // match a word that carries those flags in the fast path below.
+        if ParticipantId::new(me).is_none() {
             return Err(UnlockError::NotOwner);
         }
         // Fast path: held by `me` with no flag set (nobody waits, consistent). Release: as

@@ -8,8 +8,9 @@ use std::fmt;
 use crate::deadline::{Deadline, earliest};
 use crate::ledger::{Caller, Give, GiveError, LEDGER_ENTRIES, Ledger, LedgerError};
 use crate::lock::{CHECK_INTERVAL_MAX, CHECK_INTERVAL_MIN};
-use crate::sync::{AtomicU32, Ordering, fence};
+use crate::sync::{AtomicU32, Ordering};
 use crate::waiter::{Futex, Waiter};
+use mproc_core::sleepers::Sleepers;
 
 /// A counting semaphore whose permits come back when their holder dies (see below).
 /// `#[repr(C)]`, atomics only. All-zero bytes are a semaphore with no
@@ -52,8 +53,9 @@ use crate::waiter::{Futex, Waiter};
 #[repr(C)]
 pub struct RobustSemaphore<W: Waiter = Futex, const N: usize = LEDGER_ENTRIES> {
     ledger: Ledger<W, N>,
-    /// Acquirers between announcing a sleep and leaving it (the release's Dekker pair).
-    sleepers: AtomicU32,
+    /// Acquirers between registering and leaving (mproc-core's sleepers protocol, with the
+    /// ledger's value as futex word and condition).
+    sleepers: Sleepers,
     /// The most permits there may be (`u32::MAX` for an unbounded semaphore).
     bound: AtomicU32,
 }
@@ -73,7 +75,7 @@ impl<W: Waiter, const N: usize> RobustSemaphore<W, N> {
     pub fn new_for_waiter(permits: u32, bound: Option<u32>) -> Self {
         let s = RobustSemaphore {
             ledger: Ledger::with_value_for_waiter(0),
-            sleepers: AtomicU32::new(0),
+            sleepers: Sleepers::new(),
             bound: AtomicU32::new(0),
         };
         s.init(permits, bound);
@@ -152,10 +154,8 @@ impl<W: Waiter, const N: usize> RobustSemaphore<W, N> {
             }
             // Fixed before the sleep: bounds how long a dead holder's permit can keep us.
             let check_at = Deadline::after(interval);
-            // Announce ourselves, then look again (Dekker pair with `wake_sleepers`).
-            // Relaxed: the SeqCst fence orders it.
-            self.sleepers.fetch_add(1, Ordering::Relaxed);
-            fence(Ordering::SeqCst);
+            // Register (count, fence), then look again (Dekker pair with `wake_sleepers`).
+            self.sleepers.register();
             let woken = if self.value() == 0 {
                 W::wait(
                     self.ledger.value_word(),
@@ -165,8 +165,7 @@ impl<W: Waiter, const N: usize> RobustSemaphore<W, N> {
             } else {
                 true
             };
-            // Relaxed: only decides whether a release makes a wake-up call.
-            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+            self.sleepers.unregister();
             if !woken && !deadline.is_some_and(|d| d.has_passed()) {
                 // A whole check interval without a permit: maybe a holder died.
                 interval = (interval * 2).min(CHECK_INTERVAL_MAX);
@@ -217,10 +216,8 @@ impl<W: Waiter, const N: usize> RobustSemaphore<W, N> {
     }
 
     fn wake_sleepers(&self, n: u32) {
-        // Dekker pair with `acquire`: permits published, then look for sleepers.
-        fence(Ordering::SeqCst);
-        // Relaxed: ordered by the fence.
-        if self.sleepers.load(Ordering::Relaxed) != 0 {
+        // Dekker pair with `acquire`: permits published, then fence and look for sleepers.
+        if self.sleepers.should_wake() {
             W::wake(self.ledger.value_word(), n);
         }
     }

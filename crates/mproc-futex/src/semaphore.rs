@@ -1,10 +1,12 @@
 //! [`Semaphore`] and [`BoundedSemaphore`]: counting semaphores in shared memory.
 //!
 //! Two words: the permit count (the futex word) and a count of sleepers, so a release makes a
-//! system call only when somebody may sleep. The sleeper count and the permit count form a
-//! Dekker pair: a releaser adds permits then reads the sleeper count, a sleeper announces
-//! itself then reads the permits, with a `SeqCst` fence between on both sides, so at least one
-//! of them sees the other (and the kernel re-checks the permit word before sleeping).
+//! system call only when somebody may sleep. They follow mproc-core's sleepers protocol
+//! ([`Sleepers`], whose docs argue it) with the futex word as the condition: a releaser adds
+//! permits, then asks [`Sleepers::should_wake`] (fence, read the count); a sleeper registers
+//! ([`Sleepers::register`]: count, fence), then reads the permits and sleeps only on 0, so at
+//! least one of them sees the other (and the kernel re-checks the permit word before
+//! sleeping).
 //!
 //! # Participant death
 //!
@@ -14,8 +16,9 @@
 //! call that finds nobody. Use a lock (robust) when ownership must survive crashes.
 
 use crate::deadline::Deadline;
-use crate::sync::{AtomicU32, Ordering, fence};
+use crate::sync::{AtomicU32, Ordering};
 use crate::waiter::{Futex, Waiter};
+use mproc_core::sleepers::Sleepers;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -48,7 +51,7 @@ pub enum ReleaseError {
 #[repr(C)]
 pub struct Semaphore<W: Waiter = Futex> {
     permits: AtomicU32,
-    sleepers: AtomicU32,
+    sleepers: Sleepers,
     _waiter: PhantomData<fn() -> W>,
 }
 
@@ -72,7 +75,7 @@ impl<W: Waiter> Semaphore<W> {
     pub const fn with_permits_for_waiter(permits: u32) -> Self {
         Semaphore {
             permits: AtomicU32::new(permits),
-            sleepers: AtomicU32::new(0),
+            sleepers: Sleepers::new(),
             _waiter: PhantomData,
         }
     }
@@ -82,7 +85,7 @@ impl<W: Waiter> Semaphore<W> {
     pub fn with_permits_for_waiter(permits: u32) -> Self {
         Semaphore {
             permits: AtomicU32::new(permits),
-            sleepers: AtomicU32::new(0),
+            sleepers: Sleepers::new(),
             _waiter: PhantomData,
         }
     }
@@ -127,16 +130,15 @@ impl<W: Waiter> Semaphore<W> {
             if deadline.is_some_and(|d| d.has_passed()) {
                 return false;
             }
-            // Announce ourselves, then look again (Dekker pair with `release`).
-            self.sleepers.fetch_add(1, Ordering::Relaxed);
-            fence(Ordering::SeqCst);
+            // Register (count, fence), then look again (Dekker pair with `release`).
+            self.sleepers.register();
             // Relaxed: the fence orders it; the CAS in try_acquire does the Acquire.
             let woken = if self.permits.load(Ordering::Relaxed) == 0 {
                 W::wait(&self.permits, 0, deadline)
             } else {
                 true
             };
-            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+            self.sleepers.unregister();
             if !woken {
                 // One last try: a permit may have arrived with the timeout.
                 return self.try_acquire();
@@ -174,10 +176,8 @@ impl<W: Waiter> Semaphore<W> {
                 Err(now) => c = now,
             }
         }
-        // Dekker pair with `acquire`: permits published, then look for sleepers.
-        fence(Ordering::SeqCst);
-        // Relaxed: ordered by the fence.
-        if self.sleepers.load(Ordering::Relaxed) != 0 {
+        // Dekker pair with `acquire`: permits published, then fence and look for sleepers.
+        if self.sleepers.should_wake() {
             W::wake(&self.permits, n);
         }
         Ok(())

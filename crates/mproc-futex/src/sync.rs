@@ -22,10 +22,10 @@ pub(crate) type AtomicU64 = std::sync::atomic::AtomicU64;
 pub(crate) type AtomicU64 = loom::sync::atomic::AtomicU64;
 
 #[cfg(not(mproc_loom))]
-pub(crate) use std::sync::atomic::{Ordering, fence};
+pub(crate) use std::sync::atomic::Ordering;
 
 #[cfg(mproc_loom)]
-pub(crate) use loom::sync::atomic::{Ordering, fence};
+pub(crate) use loom::sync::atomic::Ordering;
 
 /// How many load-only iterations a lock spins before it goes to sleep. Under loom one
 /// iteration is enough to explore both outcomes and keeps models small.

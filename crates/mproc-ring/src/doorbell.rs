@@ -7,31 +7,35 @@
 //!
 //! # The protocol
 //!
+//! mproc-core's sleepers protocol ([`Sleepers`]; its module docs argue why no wake-up is
+//! lost), with the futex word separate from the condition (the ring's indices):
+//!
 //! Sleeper (e.g. a consumer whose `try_pop` said `Empty`):
-//! 1. `let seen = bell.prepare_sleep();` — loads the word, registers as a sleeper, then
-//!    `fence(SeqCst)`;
+//! 1. `let seen = bell.prepare_sleep();` — loads the word, then registers as a sleeper
+//!    ([`Sleepers::register`]: count, `fence(SeqCst)`);
 //! 2. retry the operation once (`try_pop`); if it succeeds, `bell.cancel_sleep()` and stop;
 //! 3. `futex::wait(bell.word(), seen, deadline)`; then `bell.cancel_sleep()` and go back to
 //!    retrying the operation (the wake may be spurious or for another sleeper).
 //!
 //! Waker (a producer after a successful push, or a batch of them):
-//! 1. `if bell.notify() { futex::wake(bell.word(), all) }` — `notify` does `fence(SeqCst)`,
-//!    reads the sleeper count, and only when it is nonzero bumps the word and returns `true`.
-//!    Wake every sleeper: one ring may stand for several items, so a wake of one can leave a
-//!    second sleeper asleep behind an item (loom's two-sleeper models fail that way).
+//! 1. `if bell.notify() { futex::wake(bell.word(), all) }` — `notify` asks
+//!    [`Sleepers::should_wake`] (`fence(SeqCst)`, read the count) and only when it is
+//!    nonzero bumps the word and returns `true`. Wake every sleeper: one ring may stand for
+//!    several items (a batch), so a wake of one can leave a second sleeper asleep behind an
+//!    item (loom's two-sleeper models fail that way).
 //!
-//! Why no wake-up is lost: the sleeper's "register, fence, re-check" and the waker's
-//! "publish, fence, read sleepers" are a Dekker pair, so at least one side sees the other.
-//! If the waker sees no sleeper, the sleeper's re-check (step 2) sees the item. If it sees
-//! one, it bumps the word after the sleeper loaded `seen`, so `futex::wait` returns at once
-//! (value changed) or the wake arrives after the sleeper is queued.
+//! The word is loaded before registering and bumped only after the waker's fence, so a
+//! waker that sees the sleeper bumps the word after the sleeper's `seen`: `futex::wait`
+//! returns at once (value changed) or the wake arrives after the sleeper is queued.
 //!
 //! A sleeper that dies leaves the count too high: wakers then make a useless system call,
 //! nothing worse. A hostile peer can zero the count and make a wake-up be skipped; sleepers
 //! therefore always sleep with a deadline or a check interval (the facade's rule anyway,
 //! since it must also notice dead peers).
 
-use crate::sync::{AtomicU32, Ordering, fence};
+use mproc_core::sleepers::Sleepers;
+
+use crate::sync::{AtomicU32, Ordering};
 
 /// One futex word and its sleeper count, inside a ring header (`#[repr(C)]`, 8 bytes).
 #[repr(C)]
@@ -39,15 +43,15 @@ use crate::sync::{AtomicU32, Ordering, fence};
 pub struct Doorbell {
     /// Changes (wrapping increment) whenever a sleeper must re-check.
     word: AtomicU32,
-    /// Number of registered sleepers (untrusted: only a hint for skipping the wake).
-    sleepers: AtomicU32,
+    /// The registered sleepers (untrusted: only a hint for skipping the wake).
+    sleepers: Sleepers,
 }
 
 impl Doorbell {
     pub(crate) fn new() -> Doorbell {
         Doorbell {
             word: AtomicU32::new(0),
-            sleepers: AtomicU32::new(0),
+            sleepers: Sleepers::new(),
         }
     }
 
@@ -60,8 +64,7 @@ impl Doorbell {
     /// Current number of registered sleepers (a hint).
     #[inline]
     pub fn sleepers(&self) -> u32 {
-        // Relaxed: a statistic; the protocol's ordering comes from the fences.
-        self.sleepers.load(Ordering::Relaxed)
+        self.sleepers.count()
     }
 
     /// Step 1 of sleeping: returns the word's value to wait on; the caller must re-check its
@@ -71,28 +74,24 @@ impl Doorbell {
         // Acquire pairs with the Release bump in `notify`: if we see a bump, we see the
         // publication that preceded it.
         let seen = self.word.load(Ordering::Acquire);
-        // Relaxed increment, made visible to wakers by the SeqCst fence below.
-        self.sleepers.fetch_add(1, Ordering::Relaxed);
-        // Dekker with the fence in `notify`: our registration or their publication is seen.
-        fence(Ordering::SeqCst);
+        // Count, then fence (Dekker with the fence in `notify`): our registration or their
+        // publication is seen.
+        self.sleepers.register();
         seen
     }
 
     /// Unregisters a sleeper (after the re-check succeeded or after waking up).
     #[inline]
     pub fn cancel_sleep(&self) {
-        // Relaxed: only a hint for wakers; a stale value costs one extra wake at worst.
-        self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        self.sleepers.unregister();
     }
 
     /// The waker's step, after publishing: returns `true` when someone sleeps, in which case
     /// the word was bumped and the caller must `futex::wake` it.
     #[inline]
     pub fn notify(&self) -> bool {
-        // Dekker with the fence in `prepare_sleep`.
-        fence(Ordering::SeqCst);
-        // Relaxed: ordered by the fence above.
-        if self.sleepers.load(Ordering::Relaxed) == 0 {
+        // Fence, then read the count (Dekker with the fence in `prepare_sleep`).
+        if !self.sleepers.should_wake() {
             return false;
         }
         self.bump();

@@ -11,8 +11,8 @@
 //! | [`SpscRing`] → [`Producer`] / [`Consumer`] | fixed-size elements, one writer, one reader; batch [`WriteChunk`] / [`ReadChunk`] | `Pipe(duplex=False)` data path |
 //! | [`RecordRing`] → [`RecordWriter`] / [`RecordReader`] | variable-length byte records (zero-copy [`Reservation`] / [`Record`]), fragment flag | `Connection.send_bytes` / `recv_bytes` |
 //! | [`MpmcRing`] | bounded many-to-many, variable payload up to a slot size, crash recovery | `Queue` transport |
-//! | [`Doorbell`] | futex words + sleeper counts for a blocking layer | — |
-//! | [`ParticipantId`], [`Role`] | who holds a claim (from mproc-shm's participant table) | — |
+//! | [`Doorbell`] | futex words + sleeper counts for a blocking layer (mproc-core's sleepers protocol) | — |
+//! | [`ParticipantId`] (mproc-core's), [`Role`] | who holds a claim (from mproc-shm's participant table) | — |
 //!
 //! Every kind has the same shape: `required_size(shape)`, `unsafe init(region, len, shape)`
 //! (initialise in place), `unsafe attach(region, len)` (validate the header, one

@@ -163,9 +163,11 @@ const EMPTY: u64 = 0;
 const WRITING: u64 = 1;
 const FULL: u64 = 2;
 const READING: u64 = 3;
-const ID_MASK: u64 = (1 << 30) - 1;
-/// Claimant field of a tombstone (`FULL(pos, TOMB)`).
+const ID_MASK: u64 = (1 << ParticipantId::BITS) - 1;
+/// Claimant field of a tombstone (`FULL(pos, TOMB)`): the one 30-bit value above
+/// [`ParticipantId::MAX`], so never a participant's.
 const TOMB: u64 = ID_MASK;
+const _: () = assert!(TOMB == ParticipantId::MAX as u64 + 1);
 
 #[inline]
 fn enc(pos: u64, state: u64, id: u64) -> u64 {

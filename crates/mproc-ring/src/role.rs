@@ -1,41 +1,14 @@
-//! Participant ids and role words: who holds the producer or consumer end of an SPSC ring.
+//! Role words: who holds the producer or consumer end of an SPSC ring (or the writer or
+//! reader end of a record ring), as a [`ParticipantId`] (mproc-core's, re-exported here).
 //!
 //! A role word holds `0` (never claimed), a holder's participant id, or [`ROLE_CLOSED`]
 //! (released: the peer is gone). Claiming is one CAS, so a crash leaves the word naming
 //! the dead holder, and a successor that the caller's liveness check declares dead can take
 //! the role over (DESIGN.md, "the hard parts" §3).
 
-use core::num::NonZeroU32;
+pub use mproc_core::participant::ParticipantId;
 
 use crate::sync::{AtomicU32, Ordering};
-
-/// A participant id: nonzero, at most [`ParticipantId::MAX`] (30 bits, so it fits an MPMC
-/// slot word beside a state). mproc-shm's participant table hands these out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ParticipantId(NonZeroU32);
-
-impl ParticipantId {
-    /// Largest valid id (`2^30 - 2`; `2^30 - 1` marks tombstones in MPMC slot words).
-    pub const MAX: u32 = (1 << 30) - 2;
-
-    /// `Some` for `1..=MAX`.
-    #[inline]
-    pub const fn new(id: u32) -> Option<ParticipantId> {
-        if id > Self::MAX {
-            return None;
-        }
-        match NonZeroU32::new(id) {
-            Some(nz) => Some(ParticipantId(nz)),
-            None => None,
-        }
-    }
-
-    /// The id as stored in shared words.
-    #[inline]
-    pub const fn get(self) -> u32 {
-        self.0.get()
-    }
-}
 
 /// Role word value after the holder released the role.
 pub(crate) const ROLE_CLOSED: u32 = u32::MAX;

@@ -26,9 +26,9 @@ pub(crate) type AtomicU64 = core::sync::atomic::AtomicU64;
 pub(crate) type AtomicU64 = loom::sync::atomic::AtomicU64;
 
 #[cfg(not(mproc_loom))]
-pub(crate) use core::sync::atomic::{Ordering, fence};
+pub(crate) use core::sync::atomic::Ordering;
 #[cfg(mproc_loom)]
-pub(crate) use loom::sync::atomic::{Ordering, fence};
+pub(crate) use loom::sync::atomic::Ordering;
 
 /// The spin-loop hint; under loom it yields so the model can make progress.
 #[inline]

@@ -5,6 +5,8 @@
 //! wake is coming. Modelled on the MPMC ring (what `Queue` sleeps on), in both directions
 //! (items for a consumer, space for a producer).
 //!
+//! The protocol itself (mproc-core's `Sleepers`, which the doorbell uses) has its generic
+//! models in mproc-core's `tests/loom_sleepers.rs`; these check it over the MPMC ring.
 //! These models fail when either fence of the protocol is deleted (checked). The same models
 //! over the SPSC ring pass even without the fences — loom's `SeqCst` fence is stronger than
 //! C++'s against a plain Release *store* publication — so they would prove nothing and are

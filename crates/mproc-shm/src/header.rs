@@ -48,8 +48,9 @@ pub(crate) const ENTRY_SIZE: u64 = 16;
 /// Alignment of the user region, relative to the segment base (which is page-aligned in
 /// every process), so also its alignment in memory.
 pub const REGION_ALIGN: u64 = 128;
-/// Most participant entries a segment can have (the index lives in 12 bits of an id).
-pub const MAX_PARTICIPANTS: u32 = 1 << 12;
+/// Most participant entries a segment can have (the index lives in the low 12 bits of a
+/// [`ParticipantId`](crate::ParticipantId)).
+pub const MAX_PARTICIPANTS: u32 = crate::ParticipantId::MAX_INDEX + 1;
 /// Default number of participant entries.
 pub const DEFAULT_PARTICIPANTS: u32 = 256;
 /// Byte offset of the creator lock in a segment's file (an OFD lock, not storage): the

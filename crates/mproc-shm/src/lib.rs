@@ -10,7 +10,7 @@
 //! | [`name`]: [`ShmName`], [`Namespace`], [`probe`](name::probe) → [`NameState`] | what a name may be (checked before any prefix is added), and whether a name is ready, being created, or stale (its creator died mid-creation) |
 //! | [`Region`] | the user region after the header and participant table, 128-byte aligned |
 //! | [`Offset<T>`], [`OffsetError`] | typed offsets stored in shared memory; resolving checks bounds and alignment |
-//! | [`participant`]: [`ParticipantId`], [`RegisterError`] | one entry per attached process; `is_alive` asks the kernel (an OFD lock), exact across pid reuse and namespaces |
+//! | [`participant`]: [`ParticipantId`] (mproc-core's), [`RegisterError`] | one entry per attached process; `is_alive` asks the kernel (an OFD lock), exact across pid reuse and namespaces |
 //! | [`arena`]: [`Arena`], [`ArenaError`], [`ArenaStats`] | coalescing (buddy) shared-heap allocator inside a byte range of a segment; a SIGKILL anywhere in a call is rolled back by the next caller |
 //!
 //! Segment layout: header (128 B) at offset 0, then the participant table (16 B per entry),

@@ -12,9 +12,11 @@
 //!
 //! * **Register**: try the locks of entries `0, 1, ...` until one is free; that entry is ours
 //!   (a free lock means the entry was never used or its owner is dead, so reclaiming dead
-//!   entries is automatic). Then bump the entry's generation and publish it. The
-//!   [`ParticipantId`] is `(generation << 12) | index`, so a reclaimed entry's new owner never
-//!   has the dead owner's id.
+//!   entries is automatic). Then bump the entry's generation (`1..=`
+//!   [`ParticipantId::MAX_GENERATION`], then back to 1) and publish it. The [`ParticipantId`]
+//!   (mproc-core's; re-exported here) is `(generation << 12) | index`, so a reclaimed
+//!   entry's new owner never has the dead owner's id; an id is reused only after its entry
+//!   has been claimed `MAX_GENERATION - 1` more times.
 //! * **`is_alive(id)`**: the entry's generation equals the id's, *and* `F_OFD_GETLK` through
 //!   the segment's main descriptor (which never takes locks) reports the byte locked. No pid
 //!   is consulted, so the answer is exact across pid reuse and pid namespaces. Between a new
@@ -45,7 +47,6 @@
 #![allow(unsafe_code)]
 
 use std::fmt;
-use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, RawFd};
 use std::ptr::NonNull;
 
@@ -58,66 +59,7 @@ use crate::sys;
 /// data; fcntl locks past the end of a file are legal and need no storage.
 pub const LOCK_BASE: u64 = 1 << 40;
 
-const INDEX_BITS: u32 = 12;
-const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
-const GEN_BITS: u32 = 18;
-const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
-
-/// A participant's id: nonzero, fits in 30 bits (bits 30 and 31 are free for the lock-word
-/// flags of the layers above; 0 means "nobody").
-///
-/// Layout: bits 0..12 are the table index, bits 12..30 the entry's generation (1..2^18,
-/// wrapping, never 0). An id is reused only after its entry has been claimed 2^18 - 1
-/// more times.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ParticipantId(NonZeroU32);
-
-impl ParticipantId {
-    /// The largest raw value an id can have (`2^30 - 1`).
-    pub const MAX_RAW: u32 = (1 << 30) - 1;
-
-    /// Rebuilds an id from its raw value (as stored in a shared word). `None` for 0 or a
-    /// value using bits 30/31 or a zero generation.
-    pub fn from_raw(raw: u32) -> Option<ParticipantId> {
-        if raw > Self::MAX_RAW || raw >> INDEX_BITS == 0 {
-            return None;
-        }
-        NonZeroU32::new(raw).map(ParticipantId)
-    }
-
-    fn new(index: u32, generation: u32) -> ParticipantId {
-        debug_assert!(index <= INDEX_MASK && generation != 0 && generation <= GEN_MASK);
-        let raw = (generation << INDEX_BITS) | index;
-        ParticipantId(NonZeroU32::new(raw).expect("generation is nonzero"))
-    }
-
-    /// The raw value, to store in a shared word.
-    pub fn get(self) -> u32 {
-        self.0.get()
-    }
-
-    /// The participant-table index.
-    pub fn index(self) -> u32 {
-        self.0.get() & INDEX_MASK
-    }
-
-    /// The entry's generation when this id was issued.
-    pub fn generation(self) -> u32 {
-        self.0.get() >> INDEX_BITS
-    }
-}
-
-impl fmt::Debug for ParticipantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ParticipantId({}#{})", self.index(), self.generation())
-    }
-}
-
-impl fmt::Display for ParticipantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "participant {}#{}", self.index(), self.generation())
-    }
-}
+pub use mproc_core::participant::ParticipantId;
 
 // ---- process-global state (touched by the atfork child handler: atomics only) ----
 
@@ -269,10 +211,11 @@ impl Table {
 
     /// Raw id → alive? See the module docs.
     pub(crate) fn is_alive(&self, main_fd: BorrowedFd<'_>, raw: u32) -> bool {
-        let Some(id) = ParticipantId::from_raw(raw) else {
+        let Some(id) = ParticipantId::new(raw) else {
             return false;
         };
-        if id.index() >= self.capacity {
+        // Generation 0 is never issued (an entry nobody registered reads 0).
+        if id.generation() == 0 || id.index() >= self.capacity {
             return false;
         }
         // Acquire pairs with the Release store of the generation in `register`.
@@ -292,7 +235,7 @@ impl Table {
         if (w >> 32) as u32 != current_epoch() {
             return None;
         }
-        ParticipantId::from_raw(w as u32)
+        ParticipantId::new(w as u32)
     }
 
     /// Registers this process (idempotent per handle and process).
@@ -330,7 +273,7 @@ impl Table {
         if w != 0 && (w >> 32) as u32 == current_epoch() {
             if state.pid.load(Ordering::Relaxed) == pid {
                 // Another thread registered while we waited.
-                return Ok(ParticipantId::from_raw(w as u32).expect("valid cached id"));
+                return Ok(ParticipantId::new(w as u32).expect("valid cached id"));
             }
             // Forked without the atfork handler: the slot holds the parent's inherited
             // descriptor; close our copy of it.
@@ -385,16 +328,18 @@ impl Table {
         let entry = self.entry(index);
         // Relaxed: only the lock holder (us) writes the entry.
         let old = entry.generation.load(Ordering::Relaxed);
-        let mut generation = old.wrapping_add(1) & GEN_MASK;
-        if generation == 0 {
-            generation = 1;
-        }
+        // Untrusted (shared memory): anything out of range restarts at 1.
+        let generation = match old.wrapping_add(1) {
+            next @ 1..=ParticipantId::MAX_GENERATION => next,
+            _ => 1,
+        };
         // Relaxed: published by the Release store of `generation` just below.
         entry.pid.store(pid, Ordering::Relaxed);
         // SYNC POINT: Release pairs with the Acquire load in `is_alive`.
         entry.generation.store(generation, Ordering::Release);
 
-        let id = ParticipantId::new(index, generation);
+        let id = ParticipantId::from_parts(index, generation)
+            .expect("index below MAX_PARTICIPANTS, generation in 1..=MAX_GENERATION");
         // Relaxed: published by the Release store of `word`.
         state.slot.store(slot as u32, Ordering::Relaxed);
         state.pid.store(pid, Ordering::Relaxed);
@@ -445,18 +390,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn id_encoding() {
-        let id = ParticipantId::new(4095, GEN_MASK);
-        assert_eq!(id.index(), 4095);
-        assert_eq!(id.generation(), GEN_MASK);
-        assert!(id.get() <= ParticipantId::MAX_RAW);
-        assert_eq!(ParticipantId::from_raw(id.get()), Some(id));
-        assert_eq!(ParticipantId::from_raw(0), None);
-        assert_eq!(
-            ParticipantId::from_raw(5),
-            None,
-            "generation 0 is never issued"
-        );
-        assert_eq!(ParticipantId::from_raw(1 << 30), None);
+    fn every_table_id_is_valid() {
+        // The largest index a table has, in the largest generation it issues.
+        let id =
+            ParticipantId::from_parts(crate::MAX_PARTICIPANTS - 1, ParticipantId::MAX_GENERATION)
+                .expect("fits");
+        assert!(id.get() <= ParticipantId::MAX);
+        assert_eq!(ParticipantId::new(id.get()), Some(id));
     }
 }

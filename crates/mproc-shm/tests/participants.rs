@@ -54,7 +54,7 @@ fn register_is_idempotent_and_shared_by_threads() {
     let id = seg.register().unwrap();
     assert_eq!(seg.register().unwrap(), id);
     assert_eq!(seg.participant(), Some(id));
-    assert!(id.get() != 0 && id.get() <= ParticipantId::MAX_RAW);
+    assert!(id.get() != 0 && id.get() <= ParticipantId::MAX);
     let ids: Vec<_> = (0..4)
         .map(|_| {
             let seg = seg.clone();
@@ -116,8 +116,8 @@ fn child_alive_while_running_dead_after_sigkill_and_after_clean_exit_entry_reuse
     let pid = common::fork(|| registering_child(&seg));
     let second = wait_for_id(&seg);
     let (a, b) = (
-        ParticipantId::from_raw(first).unwrap(),
-        ParticipantId::from_raw(second).unwrap(),
+        ParticipantId::new(first).unwrap(),
+        ParticipantId::new(second).unwrap(),
     );
     assert_eq!(a.index(), b.index(), "entry reused");
     assert_ne!(a.generation(), b.generation());
@@ -224,7 +224,7 @@ fn table_full_then_dead_entry_reclaimed() {
     assert_eq!(common::wait(pid), Exit::Signal(libc::SIGKILL));
     // Now the dead child's entry is free for the next one.
     let probe = common::fork(|| match seg.register() {
-        Ok(id) if id.index() == ParticipantId::from_raw(child).unwrap().index() => 0,
+        Ok(id) if id.index() == ParticipantId::new(child).unwrap().index() => 0,
         _ => 1,
     });
     assert_eq!(common::wait(probe), Exit::Code(0));

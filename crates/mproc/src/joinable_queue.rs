@@ -82,6 +82,7 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mproc_core::sleepers::Sleepers;
 use mproc_futex::{Caller, Deadline, Give, GiveError, Ledger, LedgerError, futex};
 
 use crate::handle::{Exporter, Importer, PassError, Passable};
@@ -181,8 +182,9 @@ struct TaskWords {
     ledger: TaskLedger,
     /// Bumped whenever the ledger may have reached zero; the futex word `join` sleeps on.
     generation: AtomicU32,
-    /// `join` calls currently between announcing themselves and leaving.
-    joiners: AtomicU32,
+    /// `join` calls currently between registering and leaving (mproc-core's sleepers
+    /// protocol, on `generation`).
+    joiners: Sleepers,
 }
 
 /// Bytes of the ledger's sub-region (whole 128-byte lines).
@@ -321,12 +323,13 @@ impl Tasks {
     /// The ledger may have reached zero: bump the generation, then wake joiners if any sleep.
     fn ring_joiners(&self) {
         let w = self.words();
-        // SeqCst pair (Dekker) with `join`: it increments `joiners`, then reads `generation`
-        // and the counts; we changed the ledger, bump `generation`, then read `joiners`. In
-        // the single total order either we see its increment (and wake it), or it sees our
-        // change (and does not sleep on it).
-        w.generation.fetch_add(1, Ordering::SeqCst);
-        if w.joiners.load(Ordering::SeqCst) > 0 {
+        // Release: a `join` that reads the new generation sees the ledger change before it.
+        w.generation.fetch_add(1, Ordering::Release);
+        // Dekker pair with `join` (mproc-core's sleepers protocol): it registers (count,
+        // fence), then reads `generation` and the counts; we changed the ledger and bumped
+        // `generation`, then fence and read `joiners`. Either we see its registration (and
+        // wake it), or it sees our change (and does not sleep on it).
+        if w.joiners.should_wake() {
             futex::wake_all(&w.generation);
         }
     }
@@ -345,8 +348,8 @@ impl Tasks {
         let w = self.words();
         let died_before = w.ledger.reclaimed();
         let lost_before = queue.lost();
-        // SeqCst: the joiner's half of the Dekker pair in `ring_joiners`.
-        w.joiners.fetch_add(1, Ordering::SeqCst);
+        // Count, then fence: the joiner's half of the Dekker pair in `ring_joiners`.
+        w.joiners.register();
         let result = loop {
             let seen = w.generation.load(Ordering::SeqCst);
             if self.all_done(queue) {
@@ -372,9 +375,7 @@ impl Tasks {
                 }
             }
         };
-        // Relaxed: `joiners` only decides whether `ring_joiners` makes a wake system call; a
-        // stale nonzero value costs one needless wake, nothing more.
-        w.joiners.fetch_sub(1, Ordering::Relaxed);
+        w.joiners.unregister();
         result?;
         Ok(Joined {
             died: w.ledger.reclaimed().wrapping_sub(died_before),

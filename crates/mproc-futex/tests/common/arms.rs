@@ -10,9 +10,9 @@
 //! iterations, and must not add interleavings for loom to explore (nor be loom objects,
 //! which loom resets every iteration).
 //!
-//! The one copy shared by the loom suites of the three lower crates: mproc-futex's
-//! `tests/loom_*.rs` include it with `#[path = "common/arms.rs"]`, mproc-ring's and
-//! mproc-shm's with `#[path = "../../mproc-futex/tests/common/arms.rs"]` (three independent
+//! The one copy shared by the loom suites of the four lower crates: mproc-futex's
+//! `tests/loom_*.rs` include it with `#[path = "common/arms.rs"]`, mproc-core's, mproc-ring's
+//! and mproc-shm's with `#[path = "../../mproc-futex/tests/common/arms.rs"]` (independent
 //! crates and no test-utility crate; one file keeps one behaviour).
 #![allow(
     clippy::disallowed_types,

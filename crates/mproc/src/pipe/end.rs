@@ -301,7 +301,7 @@ fn claim_writer<'a>(
     slot: &'a mut Option<RecordWriter>,
 ) -> Claim<&'a mut RecordWriter> {
     if slot.is_none() {
-        let Ok(me) = obj.ring_id() else {
+        let Ok(me) = obj.me() else {
             return Claim::Corrupt;
         };
         match ring.claim_writer_from_dead(me, obj.liveness()) {
@@ -323,7 +323,7 @@ fn claim_reader<'a>(
     slot: &'a mut Option<RecordReader>,
 ) -> Claim<&'a mut RecordReader> {
     if slot.is_none() {
-        let Ok(me) = obj.ring_id() else {
+        let Ok(me) = obj.me() else {
             return Claim::Corrupt;
         };
         match ring.claim_reader_from_dead(me, obj.liveness()) {
@@ -357,7 +357,7 @@ impl Drop for End {
         if self.reader.take().is_none()
             && let Some(ring) = &self.incoming
             && ring.reader_role() == Role::Free
-            && let Ok(me) = self.obj.ring_id()
+            && let Ok(me) = self.obj.me()
         {
             drop(ring.claim_reader(me));
         }

@@ -373,7 +373,7 @@ mod tests {
     fn garbage_records_are_errors_and_the_stream_recovers() {
         let (mut a, mut b) = pipe::<u64, u64>().unwrap();
         let ring = rings::attach(&a.end.obj, 1).unwrap(); // ring 1 carries A → B
-        let me = a.end.obj.ring_id().unwrap();
+        let me = a.end.obj.me().unwrap();
         {
             let mut w = ring.claim_writer(me).unwrap();
             w.try_write(&u64::MAX.to_le_bytes()).unwrap(); // claims an absurd length

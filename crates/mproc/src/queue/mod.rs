@@ -404,7 +404,7 @@ impl<T: Message> Queue<T> {
         {
             return Ok(Some(id));
         }
-        let id = self.shared.obj.ring_id()?;
+        let id = self.shared.obj.me()?;
         self.me.set(Some((epoch, id)));
         Ok(Some(id))
     }

@@ -408,18 +408,6 @@ impl Object {
         }
     }
 
-    /// [`Object::me`] as the ring crate's id type.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::me`]; [`OpenError::Corrupt`] for an id the ring cannot store (the one
-    /// value `2^30 - 1`, reserved for tombstones).
-    pub(crate) fn ring_id(&self) -> Result<mproc_ring::ParticipantId, OpenError> {
-        let me = self.me()?;
-        mproc_ring::ParticipantId::new(me.get())
-            .ok_or_else(|| OpenError::Corrupt(format!("participant id {me} out of ring range")))
-    }
-
     /// A liveness oracle over the segment's participants, for `recover`.
     pub(crate) fn liveness(&self) -> impl Fn(u32) -> bool + '_ {
         self.seg.liveness()
