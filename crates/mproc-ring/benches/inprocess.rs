@@ -28,26 +28,48 @@ fn id(n: u32) -> ParticipantId {
     ParticipantId::new(n).unwrap()
 }
 
-/// Times `iters` transfers: `send(i)` spins until it lands, `recv()` until it gets one.
-fn transfer<S, R>(iters: u64, mut send: S, mut recv: R) -> Duration
+/// Runs `peer(i)` for `i` in `0..iters` on a thread pinned to CPU 1 and times `here(i)` for
+/// the same `i`s on this thread, pinned to CPU 0; returns once the peer is joined.
+fn against_peer<P, H>(iters: u64, mut peer: P, mut here: H) -> Duration
 where
-    S: FnMut(u64) + Send + 'static,
-    R: FnMut() -> u64,
+    P: FnMut(u64) + Send + 'static,
+    H: FnMut(u64),
 {
     let t = std::thread::spawn(move || {
         pin(1);
         for i in 0..iters {
-            send(i);
+            peer(i);
         }
     });
     pin(0);
     let start = Instant::now();
-    for _ in 0..iters {
-        black_box(recv());
+    for i in 0..iters {
+        here(i);
     }
     let d = start.elapsed();
     t.join().unwrap();
     d
+}
+
+/// Times `iters` transfers: `send(i)` spins until it lands, `recv()` until it gets one.
+fn transfer<S, R>(iters: u64, send: S, mut recv: R) -> Duration
+where
+    S: FnMut(u64) + Send + 'static,
+    R: FnMut() -> u64,
+{
+    against_peer(iters, send, |_| {
+        black_box(recv());
+    })
+}
+
+/// Times `iters` round trips: `ping(i)` sends `i` and spins until it is back; `echo()`, on
+/// the peer thread, spins until it receives one and sends it back.
+fn round_trips<E, P>(iters: u64, mut echo: E, ping: P) -> Duration
+where
+    E: FnMut() + Send + 'static,
+    P: FnMut(u64),
+{
+    against_peer(iters, move |_| echo(), ping)
 }
 
 fn throughput(c: &mut Criterion) {
@@ -210,52 +232,42 @@ fn latency(c: &mut Criterion) {
             let ab = Arc::new(crossbeam_queue::ArrayQueue::<u64>::new(8));
             let ba = Arc::new(crossbeam_queue::ArrayQueue::<u64>::new(8));
             let (ab2, ba2) = (ab.clone(), ba.clone());
-            let t = std::thread::spawn(move || {
-                pin(1);
-                for _ in 0..iters {
+            round_trips(
+                iters,
+                move || {
                     let v = loop {
                         if let Some(v) = ab2.pop() {
                             break v;
                         }
                     };
                     while ba2.push(v).is_err() {}
-                }
-            });
-            pin(0);
-            let start = Instant::now();
-            for i in 0..iters {
-                while ab.push(i).is_err() {}
-                while ba.pop().is_none() {}
-            }
-            let d = start.elapsed();
-            t.join().unwrap();
-            d
+                },
+                |i| {
+                    while ab.push(i).is_err() {}
+                    while ba.pop().is_none() {}
+                },
+            )
         })
     });
     g.bench_function("rtrb", |b| {
         b.iter_custom(|iters| {
             let (mut pa, mut ca) = rtrb::RingBuffer::<u64>::new(8);
             let (mut pb, mut cb) = rtrb::RingBuffer::<u64>::new(8);
-            let t = std::thread::spawn(move || {
-                pin(1);
-                for _ in 0..iters {
+            round_trips(
+                iters,
+                move || {
                     let v = loop {
                         if let Ok(v) = ca.pop() {
                             break v;
                         }
                     };
                     while pb.push(v).is_err() {}
-                }
-            });
-            pin(0);
-            let start = Instant::now();
-            for i in 0..iters {
-                while pa.push(i).is_err() {}
-                while cb.pop().is_err() {}
-            }
-            let d = start.elapsed();
-            t.join().unwrap();
-            d
+                },
+                |i| {
+                    while pa.push(i).is_err() {}
+                    while cb.pop().is_err() {}
+                },
+            )
         })
     });
     g.bench_function("mproc_spsc", |b| {
@@ -273,24 +285,19 @@ fn latency(c: &mut Criterion) {
                 rb.claim_producer(id(2)).unwrap(),
                 rb.claim_consumer(id(1)).unwrap(),
             );
-            let t = std::thread::spawn(move || {
-                pin(1);
-                let mut buf = [0u8; 8];
-                for _ in 0..iters {
-                    while ca.pop(&mut buf).is_err() {}
-                    while pb.push(&buf).is_err() {}
-                }
-            });
-            pin(0);
-            let mut buf = [0u8; 8];
-            let start = Instant::now();
-            for i in 0..iters {
-                while pa.push(&i.to_le_bytes()).is_err() {}
-                while cb.pop(&mut buf).is_err() {}
-            }
-            let d = start.elapsed();
-            t.join().unwrap();
-            d
+            let mut echoed = [0u8; 8];
+            let mut back = [0u8; 8];
+            round_trips(
+                iters,
+                move || {
+                    while ca.pop(&mut echoed).is_err() {}
+                    while pb.push(&echoed).is_err() {}
+                },
+                |i| {
+                    while pa.push(&i.to_le_bytes()).is_err() {}
+                    while cb.pop(&mut back).is_err() {}
+                },
+            )
         })
     });
     g.bench_function("mproc_mpmc", |b| {
@@ -301,24 +308,19 @@ fn latency(c: &mut Criterion) {
             };
             let (ab, ba) = (MpmcRing::new(shape).unwrap(), MpmcRing::new(shape).unwrap());
             let (ab2, ba2) = (ab.clone(), ba.clone());
-            let t = std::thread::spawn(move || {
-                pin(1);
-                let mut buf = [0u8; 8];
-                for _ in 0..iters {
-                    while ab2.try_pop(id(2), &mut buf).is_err() {}
-                    while ba2.try_push(id(2), &buf).is_err() {}
-                }
-            });
-            pin(0);
-            let mut buf = [0u8; 8];
-            let start = Instant::now();
-            for i in 0..iters {
-                while ab.try_push(id(1), &i.to_le_bytes()).is_err() {}
-                while ba.try_pop(id(1), &mut buf).is_err() {}
-            }
-            let d = start.elapsed();
-            t.join().unwrap();
-            d
+            let mut echoed = [0u8; 8];
+            let mut back = [0u8; 8];
+            round_trips(
+                iters,
+                move || {
+                    while ab2.try_pop(id(2), &mut echoed).is_err() {}
+                    while ba2.try_push(id(2), &echoed).is_err() {}
+                },
+                |i| {
+                    while ab.try_push(id(1), &i.to_le_bytes()).is_err() {}
+                    while ba.try_pop(id(1), &mut back).is_err() {}
+                },
+            )
         })
     });
     g.finish();
