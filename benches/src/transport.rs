@@ -76,6 +76,19 @@ pub fn message_buf(size: usize) -> Vec<u8> {
     vec![0x5A; size.max(8)]
 }
 
+/// The two ends of a pair over one one-way channel per direction, `a` (end 0 to end 1) and
+/// `b` (end 1 to end 0), each given as its (sending, receiving) halves: `end(side, tx, rx)`
+/// builds end `side`, which sends on its own channel and receives on the other's.
+pub(crate) fn crossed<T, R, E>(a: (T, R), b: (T, R), end: impl Fn(u32, T, R) -> E) -> (E, E) {
+    let ((a_tx, a_rx), (b_tx, b_rx)) = (a, b);
+    (end(0, a_tx, b_rx), end(1, b_tx, a_rx))
+}
+
+/// Both halves of a channel that one handle sends on and receives from (a clone each).
+pub(crate) fn halves<C: Clone>(channel: C) -> (C, C) {
+    (channel.clone(), channel)
+}
+
 /// A typed message for the typed transports (mproc `Queue<T>`, crossbeam's `Sender<T>`).
 pub trait Payload: mproc::Message + Copy + Send + 'static {
     /// Bytes of the message.

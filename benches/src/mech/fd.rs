@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 
-use crate::transport::{get_seq, message_buf, put_seq};
+use crate::transport::{crossed, get_seq, message_buf, put_seq};
 use crate::{BenchError, Deadline, Transport};
 
 /// One end: a descriptor to write to, one to read from (the same socket for socketpairs),
@@ -58,96 +58,72 @@ fn end(tx: OwnedFd, rx: OwnedFd, size: usize, packet: bool) -> FdEnd {
     }
 }
 
-fn fd_send(e: &mut FdEnd, seq: u64) -> Result<(), BenchError> {
-    put_seq(&mut e.buf, seq);
-    if e.packet {
-        let n = e.tx.write(&e.buf)?;
-        if n != e.buf.len() {
-            return Err(BenchError::Corrupt(format!("short packet write {n}")));
-        }
-        Ok(())
-    } else {
-        Ok(e.tx.write_all(&e.buf)?)
-    }
-}
+/// The `KIND` of [`Fd`] that is two `pipe(2)`s (no socket type is 0).
+pub const PIPE: libc::c_int = 0;
 
-fn fd_recv(e: &mut FdEnd) -> Result<u64, BenchError> {
-    if e.packet {
-        let n = e.rx.read(&mut e.buf)?;
-        if n == 0 {
-            return Err(BenchError::Peer("end of file".into()));
-        }
-        if n != e.buf.len() {
-            return Err(BenchError::Corrupt(format!("packet of {n} bytes")));
-        }
-    } else {
-        e.rx.read_exact(&mut e.buf)?;
-    }
-    get_seq(&e.buf)
-}
+/// Kernel channels: two `pipe(2)`s (`KIND` = [`PIPE`]), or a Unix socketpair of socket type
+/// `KIND` (`SOCK_STREAM`, `SOCK_SEQPACKET`: one `send`/`recv` per message).
+#[derive(Debug)]
+pub struct Fd<const KIND: libc::c_int>;
 
 /// Two `pipe(2)`s.
-#[derive(Debug)]
-pub struct Pipe2;
-
-impl Transport for Pipe2 {
-    const NAME: &'static str = "pipe(2)";
-    const BLOCKING: bool = true;
-    type End = FdEnd;
-
-    fn pair(size: usize) -> Result<(FdEnd, FdEnd), BenchError> {
-        let (r1, w1) = pipe2()?;
-        let (r2, w2) = pipe2()?;
-        Ok((end(w1, r2, size, false), end(w2, r1, size, false)))
-    }
-    fn send(e: &mut FdEnd, seq: u64, _: &Deadline) -> Result<(), BenchError> {
-        fd_send(e, seq)
-    }
-    fn recv(e: &mut FdEnd, _: &Deadline) -> Result<u64, BenchError> {
-        fd_recv(e)
-    }
-}
+pub type Pipe2 = Fd<PIPE>;
 
 /// A Unix stream socketpair.
-#[derive(Debug)]
-pub struct UnixStream;
-
-impl Transport for UnixStream {
-    const NAME: &'static str = "unix stream";
-    const BLOCKING: bool = true;
-    type End = FdEnd;
-
-    fn pair(size: usize) -> Result<(FdEnd, FdEnd), BenchError> {
-        let (a, b) = socketpair(libc::SOCK_STREAM)?;
-        let (a2, b2) = (a.try_clone()?, b.try_clone()?);
-        Ok((end(a, a2, size, false), end(b, b2, size, false)))
-    }
-    fn send(e: &mut FdEnd, seq: u64, _: &Deadline) -> Result<(), BenchError> {
-        fd_send(e, seq)
-    }
-    fn recv(e: &mut FdEnd, _: &Deadline) -> Result<u64, BenchError> {
-        fd_recv(e)
-    }
-}
+pub type UnixStream = Fd<{ libc::SOCK_STREAM }>;
 
 /// A Unix seqpacket socketpair (message boundaries kept by the kernel).
-#[derive(Debug)]
-pub struct SeqPacket;
+pub type SeqPacket = Fd<{ libc::SOCK_SEQPACKET }>;
 
-impl Transport for SeqPacket {
-    const NAME: &'static str = "unix seqpacket";
+impl<const KIND: libc::c_int> Transport for Fd<KIND> {
+    const NAME: &'static str = match KIND {
+        PIPE => "pipe(2)",
+        libc::SOCK_STREAM => "unix stream",
+        libc::SOCK_SEQPACKET => "unix seqpacket",
+        _ => "unix socketpair",
+    };
     const BLOCKING: bool = true;
     type End = FdEnd;
 
     fn pair(size: usize) -> Result<(FdEnd, FdEnd), BenchError> {
-        let (a, b) = socketpair(libc::SOCK_SEQPACKET)?;
+        if KIND == PIPE {
+            let (r1, w1) = pipe2()?;
+            let (r2, w2) = pipe2()?;
+            return Ok(crossed((w1, r1), (w2, r2), |_, tx, rx| {
+                end(tx, rx, size, false)
+            }));
+        }
+        let packet = KIND == libc::SOCK_SEQPACKET;
+        let (a, b) = socketpair(KIND)?;
         let (a2, b2) = (a.try_clone()?, b.try_clone()?);
-        Ok((end(a, a2, size, true), end(b, b2, size, true)))
+        Ok((end(a, a2, size, packet), end(b, b2, size, packet)))
     }
+
     fn send(e: &mut FdEnd, seq: u64, _: &Deadline) -> Result<(), BenchError> {
-        fd_send(e, seq)
+        put_seq(&mut e.buf, seq);
+        if e.packet {
+            let n = e.tx.write(&e.buf)?;
+            if n != e.buf.len() {
+                return Err(BenchError::Corrupt(format!("short packet write {n}")));
+            }
+            Ok(())
+        } else {
+            Ok(e.tx.write_all(&e.buf)?)
+        }
     }
+
     fn recv(e: &mut FdEnd, _: &Deadline) -> Result<u64, BenchError> {
-        fd_recv(e)
+        if e.packet {
+            let n = e.rx.read(&mut e.buf)?;
+            if n == 0 {
+                return Err(BenchError::Peer("end of file".into()));
+            }
+            if n != e.buf.len() {
+                return Err(BenchError::Corrupt(format!("packet of {n} bytes")));
+            }
+        } else {
+            e.rx.read_exact(&mut e.buf)?;
+        }
+        get_seq(&e.buf)
     }
 }

@@ -7,7 +7,7 @@
 use std::ffi::CString;
 
 use crate::sync::{AtomicU32, Ordering};
-use crate::transport::{get_seq, message_buf, put_seq};
+use crate::transport::{crossed, get_seq, halves, message_buf, put_seq};
 use crate::{BenchError, Deadline, Transport};
 
 /// Messages a queue holds (Linux's default `msg_max` ceiling is 10 for unprivileged users).
@@ -80,18 +80,11 @@ impl Transport for PosixMq {
     fn pair(size: usize) -> Result<(MqEnd, MqEnd), BenchError> {
         let a = std::rc::Rc::new(open(size.max(8))?);
         let b = std::rc::Rc::new(open(size.max(8))?);
-        Ok((
-            MqEnd {
-                tx: a.clone(),
-                rx: b.clone(),
-                buf: message_buf(size),
-            },
-            MqEnd {
-                tx: b,
-                rx: a,
-                buf: message_buf(size),
-            },
-        ))
+        Ok(crossed(halves(a), halves(b), |_, tx, rx| MqEnd {
+            tx,
+            rx,
+            buf: message_buf(size),
+        }))
     }
 
     fn send(e: &mut MqEnd, seq: u64, deadline: &Deadline) -> Result<(), BenchError> {

@@ -6,7 +6,7 @@
 
 use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender};
 
-use crate::transport::{get_seq, message_buf, put_seq};
+use crate::transport::{crossed, get_seq, message_buf, put_seq};
 use crate::{BenchError, Deadline, Transport};
 
 /// One end: a bytes sender and a bytes receiver.
@@ -27,20 +27,13 @@ impl Transport for IpcChannel {
     type End = IpcEnd;
 
     fn pair(size: usize) -> Result<(IpcEnd, IpcEnd), BenchError> {
-        let (t1, r1) = ipc::bytes_channel().map_err(crate::error::api)?;
-        let (t2, r2) = ipc::bytes_channel().map_err(crate::error::api)?;
-        Ok((
-            IpcEnd {
-                tx: t1,
-                rx: r2,
-                buf: message_buf(size),
-            },
-            IpcEnd {
-                tx: t2,
-                rx: r1,
-                buf: message_buf(size),
-            },
-        ))
+        let a = ipc::bytes_channel().map_err(crate::error::api)?;
+        let b = ipc::bytes_channel().map_err(crate::error::api)?;
+        Ok(crossed(a, b, |_, tx, rx| IpcEnd {
+            tx,
+            rx,
+            buf: message_buf(size),
+        }))
     }
 
     fn send(e: &mut IpcEnd, seq: u64, _: &Deadline) -> Result<(), BenchError> {
