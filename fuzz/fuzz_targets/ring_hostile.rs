@@ -9,9 +9,8 @@ use std::ptr::NonNull;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use mproc_ring::{
-    AttachError, Consumer, LayoutError, MpmcRing, MpmcShape, ParticipantId, Producer,
-    RecordReader, RecordRing, RecordShape, RecordWriter, SpscRing, SpscShape, TryPopError,
-    TryPushError, REGION_ALIGN,
+    MpmcRing, MpmcShape, ParticipantId, RecordRing, RecordShape, SpscRing, SpscShape,
+    TryPopError, TryPushError, REGION_ALIGN,
 };
 
 #[derive(Debug, Arbitrary)]
@@ -152,157 +151,82 @@ fn mpmc(cap: u32, ops: &[Op]) {
     }
 }
 
-/// A ring with a sending and a receiving role (SPSC, record): what [`two_roles`] drives.
-trait TwoRoles: Sized {
-    type Shape: Copy;
-    type Sender;
-    type Receiver;
-    fn required_size(shape: Self::Shape) -> Result<usize, LayoutError>;
-    /// # Safety
-    /// As the ring's `init`.
-    unsafe fn init(region: NonNull<u8>, len: usize, shape: Self::Shape)
-    -> Result<Self, LayoutError>;
-    /// # Safety
-    /// As the ring's `attach`.
-    unsafe fn attach(region: NonNull<u8>, len: usize) -> Result<Self, AttachError>;
-    /// Claims both roles, as `tx` and `rx`, or as their successors after a crash.
-    fn claim(
-        &self,
-        tx: ParticipantId,
-        rx: ParticipantId,
-        from_dead: bool,
-    ) -> (Option<Self::Sender>, Option<Self::Receiver>);
-    fn send(&self, tx: &mut Self::Sender, v: &[u8]);
-    fn receive(&self, rx: &mut Self::Receiver);
-    fn observe(&self);
-}
-
-impl TwoRoles for SpscRing {
-    type Shape = SpscShape;
-    type Sender = Producer;
-    type Receiver = Consumer;
-    fn required_size(shape: SpscShape) -> Result<usize, LayoutError> {
-        SpscRing::required_size(shape)
-    }
-    unsafe fn init(
-        region: NonNull<u8>,
-        len: usize,
-        shape: SpscShape,
-    ) -> Result<Self, LayoutError> {
-        // SAFETY: delegated to the caller.
-        unsafe { SpscRing::init(region, len, shape) }
-    }
-    unsafe fn attach(region: NonNull<u8>, len: usize) -> Result<Self, AttachError> {
-        // SAFETY: delegated to the caller.
-        unsafe { SpscRing::attach(region, len) }
-    }
-    fn claim(
-        &self,
-        tx: ParticipantId,
-        rx: ParticipantId,
-        from_dead: bool,
-    ) -> (Option<Producer>, Option<Consumer>) {
-        if from_dead {
-            (
-                self.claim_producer_from_dead(tx, |_| false).ok(),
-                self.claim_consumer_from_dead(rx, |_| false).ok(),
-            )
-        } else {
-            (self.claim_producer(tx).ok(), self.claim_consumer(rx).ok())
-        }
-    }
-    fn send(&self, p: &mut Producer, v: &[u8]) {
-        let _ = p.push(&v[..v.len().min(8)]);
-        let _ = p.push_slice(&[7; 24]);
-    }
-    fn receive(&self, c: &mut Consumer) {
-        let mut out = [0u8; 32];
-        let _ = c.pop(&mut out);
-        let _ = c.pop_slice(&mut out);
-    }
-    fn observe(&self) {
-        assert!(self.len() <= self.capacity());
-    }
-}
-
-impl TwoRoles for RecordRing {
-    type Shape = RecordShape;
-    type Sender = RecordWriter;
-    type Receiver = RecordReader;
-    fn required_size(shape: RecordShape) -> Result<usize, LayoutError> {
-        RecordRing::required_size(shape)
-    }
-    unsafe fn init(
-        region: NonNull<u8>,
-        len: usize,
-        shape: RecordShape,
-    ) -> Result<Self, LayoutError> {
-        // SAFETY: delegated to the caller.
-        unsafe { RecordRing::init(region, len, shape) }
-    }
-    unsafe fn attach(region: NonNull<u8>, len: usize) -> Result<Self, AttachError> {
-        // SAFETY: delegated to the caller.
-        unsafe { RecordRing::attach(region, len) }
-    }
-    fn claim(
-        &self,
-        tx: ParticipantId,
-        rx: ParticipantId,
-        from_dead: bool,
-    ) -> (Option<RecordWriter>, Option<RecordReader>) {
-        if from_dead {
-            (
-                self.claim_writer_from_dead(tx, |_| false).ok(),
-                self.claim_reader_from_dead(rx, |_| false).ok(),
-            )
-        } else {
-            (self.claim_writer(tx).ok(), self.claim_reader(rx).ok())
-        }
-    }
-    fn send(&self, w: &mut RecordWriter, v: &[u8]) {
-        let _ = w.try_write(v);
-    }
-    fn receive(&self, rd: &mut RecordReader) {
-        if let Ok(rec) = rd.try_read() {
-            assert!(rec.bytes().len() <= self.max_record_len());
-        }
-    }
-    fn observe(&self) {
-        assert!(self.len_bytes() <= self.capacity());
-    }
-}
-
-/// The ops on a ring with two roles in a hostile region of `shape`.
-fn two_roles<R: TwoRoles>(shape: R::Shape, ops: &[Op]) {
-    let region = Region::new(R::required_size(shape).unwrap());
+fn spsc(cap: u32, ops: &[Op]) {
+    let shape = SpscShape { capacity: cap, slot_size: 8 };
+    let region = Region::new(SpscRing::required_size(shape).unwrap());
     // SAFETY: as in `mpmc`.
-    let r = unsafe { R::init(region.ptr, region.layout.size(), shape) }.unwrap();
-    let (mut tx, mut rx) = r.claim(id(1), id(2), false);
+    let r = unsafe { SpscRing::init(region.ptr, region.layout.size(), shape) }.unwrap();
+    let mut p = r.claim_producer(id(1)).ok();
+    let mut c = r.claim_consumer(id(2)).ok();
     for op in ops {
         if apply_memory_op(&region, op) {
             continue;
         }
         match op {
             Op::Push(v) => {
-                if let Some(tx) = &mut tx {
-                    r.send(tx, v);
+                if let Some(p) = &mut p {
+                    let _ = p.push(&v[..v.len().min(8)]);
+                    let _ = p.push_slice(&[7; 24]);
                 }
             }
             Op::Pop => {
-                if let Some(rx) = &mut rx {
-                    r.receive(rx);
+                if let Some(c) = &mut c {
+                    let mut out = [0u8; 32];
+                    let _ = c.pop(&mut out);
+                    let _ = c.pop_slice(&mut out);
                 }
             }
             Op::Recover(_) => {
                 // Re-claim roles as a successor would after a crash.
-                drop(tx.take());
-                drop(rx.take());
-                (tx, rx) = r.claim(id(3), id(4), true);
+                drop(p.take());
+                drop(c.take());
+                p = r.claim_producer_from_dead(id(3), |_| false).ok();
+                c = r.claim_consumer_from_dead(id(4), |_| false).ok();
             }
-            Op::Observe => r.observe(),
+            Op::Observe => assert!(r.len() <= r.capacity()),
             Op::Reattach => {
                 // SAFETY: as above.
-                let _ = unsafe { R::attach(region.ptr, region.layout.size()) };
+                let _ = unsafe { SpscRing::attach(region.ptr, region.layout.size()) };
+            }
+            _ => unreachable!(),
+        }
+    }
+}
+
+fn record(cap: u32, ops: &[Op]) {
+    let shape = RecordShape { capacity: cap };
+    let region = Region::new(RecordRing::required_size(shape).unwrap());
+    // SAFETY: as in `mpmc`.
+    let r = unsafe { RecordRing::init(region.ptr, region.layout.size(), shape) }.unwrap();
+    let mut w = r.claim_writer(id(1)).ok();
+    let mut rd = r.claim_reader(id(2)).ok();
+    for op in ops {
+        if apply_memory_op(&region, op) {
+            continue;
+        }
+        match op {
+            Op::Push(v) => {
+                if let Some(w) = &mut w {
+                    let _ = w.try_write(v);
+                }
+            }
+            Op::Pop => {
+                if let Some(rd) = &mut rd {
+                    if let Ok(rec) = rd.try_read() {
+                        assert!(rec.bytes().len() <= r.max_record_len());
+                    }
+                }
+            }
+            Op::Recover(_) => {
+                drop(w.take());
+                drop(rd.take());
+                w = r.claim_writer_from_dead(id(3), |_| false).ok();
+                rd = r.claim_reader_from_dead(id(4), |_| false).ok();
+            }
+            Op::Observe => assert!(r.len_bytes() <= r.capacity()),
+            Op::Reattach => {
+                // SAFETY: as above.
+                let _ = unsafe { RecordRing::attach(region.ptr, region.layout.size()) };
             }
             _ => unreachable!(),
         }
@@ -314,10 +238,7 @@ fuzz_target!(|input: Input| {
     match input.kind % 3 {
         // Any MPMC capacity (exact, not only powers of two).
         0 => mpmc(u32::from(input.cap_log % 20) + 1, ops),
-        1 => two_roles::<SpscRing>(
-            SpscShape { capacity: 1 << (input.cap_log % 5), slot_size: 8 },
-            ops,
-        ),
-        _ => two_roles::<RecordRing>(RecordShape { capacity: 32 << (input.cap_log % 4) }, ops),
+        1 => spsc(1 << (input.cap_log % 5), ops),
+        _ => record(32 << (input.cap_log % 4), ops),
     }
 });
