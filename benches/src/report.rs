@@ -71,15 +71,27 @@ fn scaled(x: f64, units: &[Unit]) -> String {
     format!("{:.*}{}", u.decimals, x / u.divisor, u.suffix)
 }
 
+/// The units of [`rate`], [`ns`] and [`ratio`], largest first.
+const RATE_UNITS: &[Unit] = &[
+    unit(1e9, 1e9, 2, " G"),
+    unit(1e6, 1e6, 2, " M"),
+    unit(1e3, 1e3, 1, " k"),
+    unit(0.0, 1.0, 0, ""),
+];
+const NS_UNITS: &[Unit] = &[
+    unit(1e6, 1e6, 2, " ms"),
+    unit(1e3, 1e3, 2, " µs"),
+    unit(0.0, 1.0, 0, " ns"),
+];
+const RATIO_UNITS: &[Unit] = &[
+    unit(100.0, 1.0, 0, "×"),
+    unit(10.0, 1.0, 1, "×"),
+    unit(0.0, 1.0, 2, "×"),
+];
+
 /// `12.3 M/s`-style rate.
 pub fn rate(x: f64) -> String {
-    const UNITS: [Unit; 4] = [
-        unit(1e9, 1e9, 2, " G"),
-        unit(1e6, 1e6, 2, " M"),
-        unit(1e3, 1e3, 1, " k"),
-        unit(0.0, 1.0, 0, ""),
-    ];
-    scaled(x, &UNITS)
+    scaled(x, RATE_UNITS)
 }
 
 /// Bytes per second as `MB/s` / `GB/s` (decimal).
@@ -93,22 +105,12 @@ pub fn bytes_rate(x: f64) -> String {
 
 /// Nanoseconds as `ns` / `µs` / `ms`.
 pub fn ns(x: f64) -> String {
-    const UNITS: [Unit; 3] = [
-        unit(1e6, 1e6, 2, " ms"),
-        unit(1e3, 1e3, 2, " µs"),
-        unit(0.0, 1.0, 0, " ns"),
-    ];
-    scaled(x, &UNITS)
+    scaled(x, NS_UNITS)
 }
 
 /// A ratio as `3.2×`.
 pub fn ratio(x: f64) -> String {
-    const UNITS: [Unit; 3] = [
-        unit(100.0, 1.0, 0, "×"),
-        unit(10.0, 1.0, 1, "×"),
-        unit(0.0, 1.0, 2, "×"),
-    ];
-    scaled(x, &UNITS)
+    scaled(x, RATIO_UNITS)
 }
 
 /// Whether a target is met.
