@@ -7,19 +7,8 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 
-use crate::transport::{crossed, get_seq, message_buf, put_seq};
+use crate::transport::{Duplex, get_seq, put_seq};
 use crate::{BenchError, Deadline, Transport};
-
-/// One end: a descriptor to write to, one to read from (the same socket for socketpairs),
-/// and a message buffer.
-#[derive(Debug)]
-pub struct FdEnd {
-    tx: File,
-    rx: File,
-    buf: Vec<u8>,
-    /// Packets: one `send`/`recv` per message; streams: `write_all`/`read_exact`.
-    packet: bool,
-}
 
 fn pipe2() -> Result<(OwnedFd, OwnedFd), BenchError> {
     let mut fds = [0; 2];
@@ -49,15 +38,6 @@ fn socketpair(kind: libc::c_int) -> Result<(OwnedFd, OwnedFd), BenchError> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-fn end(tx: OwnedFd, rx: OwnedFd, size: usize, packet: bool) -> FdEnd {
-    FdEnd {
-        tx: File::from(tx),
-        rx: File::from(rx),
-        buf: message_buf(size),
-        packet,
-    }
-}
-
 /// The `KIND` of [`Fd`] that is two `pipe(2)`s (no socket type is 0).
 pub const PIPE: libc::c_int = 0;
 
@@ -75,6 +55,11 @@ pub type UnixStream = Fd<{ libc::SOCK_STREAM }>;
 /// A Unix seqpacket socketpair (message boundaries kept by the kernel).
 pub type SeqPacket = Fd<{ libc::SOCK_SEQPACKET }>;
 
+impl<const KIND: libc::c_int> Fd<KIND> {
+    /// Packets: one `send`/`recv` per message; streams: `write_all`/`read_exact`.
+    const PACKET: bool = KIND == libc::SOCK_SEQPACKET;
+}
+
 impl<const KIND: libc::c_int> Transport for Fd<KIND> {
     const NAME: &'static str = match KIND {
         PIPE => "pipe(2)",
@@ -83,25 +68,26 @@ impl<const KIND: libc::c_int> Transport for Fd<KIND> {
         _ => "unix socketpair",
     };
     const BLOCKING: bool = true;
-    type End = FdEnd;
+    type End = Duplex<File>;
 
-    fn pair(size: usize) -> Result<(FdEnd, FdEnd), BenchError> {
+    fn pair(size: usize) -> Result<(Self::End, Self::End), BenchError> {
         if KIND == PIPE {
             let (r1, w1) = pipe2()?;
             let (r2, w2) = pipe2()?;
-            return Ok(crossed((w1, r1), (w2, r2), |_, tx, rx| {
-                end(tx, rx, size, false)
-            }));
+            let (a, b) = ((w1.into(), r1.into()), (w2.into(), r2.into()));
+            return Ok(Duplex::crossed(a, b, size));
         }
-        let packet = KIND == libc::SOCK_SEQPACKET;
         let (a, b) = socketpair(KIND)?;
         let (a2, b2) = (a.try_clone()?, b.try_clone()?);
-        Ok((end(a, a2, size, packet), end(b, b2, size, packet)))
+        Ok((
+            Duplex::new(a.into(), a2.into(), size),
+            Duplex::new(b.into(), b2.into(), size),
+        ))
     }
 
-    fn send(e: &mut FdEnd, seq: u64, _: &Deadline) -> Result<(), BenchError> {
+    fn send(e: &mut Self::End, seq: u64, _: &Deadline) -> Result<(), BenchError> {
         put_seq(&mut e.buf, seq);
-        if e.packet {
+        if Self::PACKET {
             let n = e.tx.write(&e.buf)?;
             if n != e.buf.len() {
                 return Err(BenchError::Corrupt(format!("short packet write {n}")));
@@ -112,8 +98,8 @@ impl<const KIND: libc::c_int> Transport for Fd<KIND> {
         }
     }
 
-    fn recv(e: &mut FdEnd, _: &Deadline) -> Result<u64, BenchError> {
-        if e.packet {
+    fn recv(e: &mut Self::End, _: &Deadline) -> Result<u64, BenchError> {
+        if Self::PACKET {
             let n = e.rx.read(&mut e.buf)?;
             if n == 0 {
                 return Err(BenchError::Peer("end of file".into()));
