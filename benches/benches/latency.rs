@@ -4,7 +4,7 @@
 //! (`cargo xtask bench`). Never asserts on time.
 #![allow(missing_docs)]
 
-use std::time::Duration;
+mod common;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
@@ -23,10 +23,7 @@ fn one<T: Transport>(g: &mut BenchmarkGroup<'_, WallTime>) {
 }
 
 fn benches(c: &mut Criterion) {
-    let mut g = c.benchmark_group("round trip 8 B (awake)");
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
+    let mut g = common::group(c, "round trip 8 B (awake)");
     one::<QueueT<u64>>(&mut g);
     one::<MprocPipe>(&mut g);
     one::<RawSpsc>(&mut g);

@@ -3,7 +3,7 @@
 //! messages over every mechanism. Never asserts on time.
 #![allow(missing_docs)]
 
-use std::time::Duration;
+mod common;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
@@ -23,11 +23,8 @@ fn one<T: Transport>(g: &mut BenchmarkGroup<'_, WallTime>, size: usize) {
 
 fn size<P: Payload>(c: &mut Criterion) {
     let size = P::SIZE;
-    let mut g = c.benchmark_group(format!("throughput {size} B"));
+    let mut g = common::group(c, format!("throughput {size} B"));
     g.throughput(Throughput::Elements(1));
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
     one::<QueueT<P>>(&mut g, size);
     one::<MprocPipe>(&mut g, size);
     one::<RawSpsc>(&mut g, size);

@@ -73,22 +73,32 @@ def pipe_echo(c, n):
         c.send_bytes(c.recv_bytes())
 
 
-def pipe_rtt(n, idle):
-    a, b = mp.Pipe()
-    p = mp.Process(target=pipe_echo, args=(b, WARM + n))
+def round_trips(n, idle, echo, args, ping):
+    """Starts `echo(*args, WARM + n)` in a child; times `ping(i)` (send i, get it back) for
+    each i, after sleeping `idle` seconds first; returns the last n times in microseconds."""
+    p = mp.Process(target=echo, args=args + (WARM + n,))
     p.start()
-    msg = b"\x5a" * 8
     out = []
     for i in range(WARM + n):
         if idle:
             time.sleep(idle)
         t = time.perf_counter_ns()
-        a.send_bytes(msg)
-        a.recv_bytes()
+        ping(i)
         if i >= WARM:
             out.append((time.perf_counter_ns() - t) / 1000.0)
     p.join(30)
     return out
+
+
+def pipe_rtt(n, idle):
+    a, b = mp.Pipe()
+    msg = b"\x5a" * 8
+
+    def ping(_):
+        a.send_bytes(msg)
+        a.recv_bytes()
+
+    return round_trips(n, idle, pipe_echo, (b,), ping)
 
 
 def queue_echo(qin, qout, n):
@@ -98,19 +108,12 @@ def queue_echo(qin, qout, n):
 
 def queue_rtt(n, idle):
     q1, q2 = mp.Queue(), mp.Queue()
-    p = mp.Process(target=queue_echo, args=(q1, q2, WARM + n))
-    p.start()
-    out = []
-    for i in range(WARM + n):
-        if idle:
-            time.sleep(idle)
-        t = time.perf_counter_ns()
+
+    def ping(i):
         q1.put(i)
         assert q2.get() == i
-        if i >= WARM:
-            out.append((time.perf_counter_ns() - t) / 1000.0)
-    p.join(30)
-    return out
+
+    return round_trips(n, idle, queue_echo, (q1, q2), ping)
 
 
 def lock_ns():

@@ -45,21 +45,20 @@ pub fn throughput<T: Transport>(
     allocs: AllocProbe,
 ) -> Result<Throughput, BenchError> {
     let deadline = Deadline::measurement();
-    let (mut mine, theirs) = T::pair(size)?;
-    let peer = T::spawn(theirs, move |end| {
+    let peer = move |end: &mut T::End| {
         for seq in 0..warm + n {
             T::send(end, seq, &deadline)?;
         }
         Ok(())
-    })?;
-    let result = (|| -> Result<Throughput, BenchError> {
+    };
+    with_peer::<T, _>(size, peer, |mine| {
         for seq in 0..warm {
-            expect(T::recv(&mut mine, &deadline)?, seq)?;
+            expect(T::recv(mine, &deadline)?, seq)?;
         }
         let a0 = allocs();
         let start = Instant::now();
         for seq in warm..warm + n {
-            expect(T::recv(&mut mine, &deadline)?, seq)?;
+            expect(T::recv(mine, &deadline)?, seq)?;
         }
         let elapsed = start.elapsed();
         Ok(Throughput {
@@ -67,12 +66,7 @@ pub fn throughput<T: Transport>(
             elapsed,
             allocs: allocs() - a0,
         })
-    })();
-    drop(mine);
-    let reaped = peer.wait();
-    let t = result?;
-    reaped?;
-    Ok(t)
+    })
 }
 
 /// Round-trip samples.
@@ -115,16 +109,15 @@ pub fn round_trip<T: Transport>(
     allocs: AllocProbe,
 ) -> Result<Latency, BenchError> {
     let deadline = Deadline::measurement();
-    let (mut mine, theirs) = T::pair(size)?;
-    let peer = T::spawn(theirs, move |end| {
+    let peer = move |end: &mut T::End| {
         for _ in 0..warm + n {
             let seq = T::recv(end, &deadline)?;
             T::send(end, seq, &deadline)?;
         }
         Ok(())
-    })?;
+    };
     let mut samples = Vec::with_capacity(n as usize);
-    let result = (|| -> Result<u64, BenchError> {
+    let allocs = with_peer::<T, _>(size, peer, |mine| {
         let mut a = 0;
         for seq in 0..warm + n {
             if let Some(d) = idle {
@@ -132,8 +125,8 @@ pub fn round_trip<T: Transport>(
             }
             let a0 = allocs();
             let t0 = Instant::now();
-            T::send(&mut mine, seq, &deadline)?;
-            let back = T::recv(&mut mine, &deadline)?;
+            T::send(mine, seq, &deadline)?;
+            let back = T::recv(mine, &deadline)?;
             let dt = t0.elapsed();
             if seq >= warm {
                 a += allocs() - a0;
@@ -142,16 +135,30 @@ pub fn round_trip<T: Transport>(
             expect(back, seq)?;
         }
         Ok(a)
-    })();
-    drop(mine);
-    let reaped = peer.wait();
-    let allocs = result?;
-    reaped?;
+    })?;
     samples.sort_unstable();
     Ok(Latency {
         samples_ns: samples,
         allocs,
     })
+}
+
+/// Makes a `size`-byte pair, runs `peer` with one end in the peer ([`Transport::spawn`]) and
+/// `mine` with the other here, then drops this end and reaps the peer: `mine`'s error first,
+/// then the peer's.
+fn with_peer<T: Transport, R>(
+    size: usize,
+    peer: impl FnOnce(&mut T::End) -> Result<(), BenchError> + Send + 'static,
+    mine: impl FnOnce(&mut T::End) -> Result<R, BenchError>,
+) -> Result<R, BenchError> {
+    let (mut end, theirs) = T::pair(size)?;
+    let peer = T::spawn(theirs, peer)?;
+    let result = mine(&mut end);
+    drop(end);
+    let reaped = peer.wait();
+    let r = result?;
+    reaped?;
+    Ok(r)
 }
 
 fn expect(got: u64, want: u64) -> Result<(), BenchError> {

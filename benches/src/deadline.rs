@@ -73,6 +73,18 @@ impl Deadline {
     }
 }
 
+/// `CLOCK_MONOTONIC` now, in nanoseconds: a clock every process reads alike (an `Instant`
+/// cannot cross a process boundary).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// A busy-wait helper: a pause hint per turn, a `yield` every 64 Ki turns (so a spinner
 /// whose peer was descheduled onto its own core lets it run — this machine has 2 shared
 /// cores), and a deadline check every 1024 turns (one clock read per ~1024 pauses).

@@ -11,18 +11,12 @@ use crate::transport::{Payload, message_buf, put_seq, slots_for};
 /// Messages per allocation-count run (after as many again for warm-up).
 pub const ALLOC_MSGS: u64 = 10_000;
 
-/// Allocations per `put` + `get` pair on one `Queue<P>` handle, in one thread, steady state.
-///
-/// # Errors
-/// A queue error.
-pub fn queue_put_get<P: Payload>(probe: AllocProbe) -> Result<f64, BenchError> {
-    let q = crate::mech::mproc_api::queue_for::<P>(slots_for(P::SIZE))?;
-    let round = |seq| -> Result<(), BenchError> {
-        q.put(P::with_seq(seq)).map_err(crate::error::api)?;
-        let got = q.get().map_err(crate::error::api)?;
-        std::hint::black_box(got.seq());
-        Ok(())
-    };
+/// Allocations per `round` in steady state: [`ALLOC_MSGS`] rounds to warm up, then as many
+/// counted by `probe`.
+fn steady_allocs(
+    probe: AllocProbe,
+    mut round: impl FnMut(u64) -> Result<(), BenchError>,
+) -> Result<f64, BenchError> {
     for seq in 0..ALLOC_MSGS {
         round(seq)?;
     }
@@ -31,6 +25,20 @@ pub fn queue_put_get<P: Payload>(probe: AllocProbe) -> Result<f64, BenchError> {
         round(seq)?;
     }
     Ok((probe() - a0) as f64 / ALLOC_MSGS as f64)
+}
+
+/// Allocations per `put` + `get` pair on one `Queue<P>` handle, in one thread, steady state.
+///
+/// # Errors
+/// A queue error.
+pub fn queue_put_get<P: Payload>(probe: AllocProbe) -> Result<f64, BenchError> {
+    let q = crate::mech::mproc_api::queue_for::<P>(slots_for(P::SIZE))?;
+    steady_allocs(probe, |seq| {
+        q.put(P::with_seq(seq)).map_err(crate::error::api)?;
+        let got = q.get().map_err(crate::error::api)?;
+        std::hint::black_box(got.seq());
+        Ok(())
+    })
 }
 
 /// Allocations per `send_bytes` + `recv_bytes_into` of `size` bytes over one mproc pipe
@@ -43,20 +51,12 @@ pub fn pipe_bytes(size: usize, probe: AllocProbe) -> Result<f64, BenchError> {
     let (mut a, mut b) = mproc::pipe::<Vec<u8>, Vec<u8>>().map_err(crate::error::api)?;
     let mut buf = message_buf(size);
     let mut out = message_buf(size);
-    let mut round = |seq| -> Result<(), BenchError> {
+    steady_allocs(probe, |seq| {
         put_seq(&mut buf, seq);
         a.send_bytes(&buf).map_err(crate::error::api)?;
         b.recv_bytes_into(&mut out).map_err(crate::error::api)?;
         Ok(())
-    };
-    for seq in 0..ALLOC_MSGS {
-        round(seq)?;
-    }
-    let a0 = probe();
-    for seq in 0..ALLOC_MSGS {
-        round(seq)?;
-    }
-    Ok((probe() - a0) as f64 / ALLOC_MSGS as f64)
+    })
 }
 
 /// Allocations per typed `send` + `recv` over one mproc `Connection<u64>`.
@@ -65,19 +65,11 @@ pub fn pipe_bytes(size: usize, probe: AllocProbe) -> Result<f64, BenchError> {
 /// A pipe error.
 pub fn pipe_typed_u64(probe: AllocProbe) -> Result<f64, BenchError> {
     let (mut a, mut b) = mproc::pipe::<u64, u64>().map_err(crate::error::api)?;
-    let mut round = |seq: u64| -> Result<(), BenchError> {
+    steady_allocs(probe, |seq| {
         a.send(&seq).map_err(crate::error::api)?;
         std::hint::black_box(b.recv().map_err(crate::error::api)?);
         Ok(())
-    };
-    for seq in 0..ALLOC_MSGS {
-        round(seq)?;
-    }
-    let a0 = probe();
-    for seq in 0..ALLOC_MSGS {
-        round(seq)?;
-    }
-    Ok((probe() - a0) as f64 / ALLOC_MSGS as f64)
+    })
 }
 
 /// Address ranges mapped by this process now (from `/proc/self/maps`).

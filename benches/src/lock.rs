@@ -13,8 +13,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use crate::shm::SharedMap;
-use crate::sync::{AtomicU64, Ordering};
+use crate::deadline::monotonic_ns;
+use crate::shm::{SharedMap, Words};
+use crate::sync::Ordering;
 use crate::{BenchError, Deadline, Peer};
 
 /// Time per acquire + release over `n` uncontended rounds of `op`.
@@ -115,27 +116,15 @@ pub fn uncontended_pthread(n: u64) -> Result<Duration, BenchError> {
     Ok(per_op(n, || m.with(|| black_box(()))))
 }
 
-/// The go word, the counter and two finish stamps for a hand-off run.
-#[derive(Debug, Clone, Copy)]
-struct Ctl(*mut u8);
-
-// SAFETY: only dereferenced in this process or a forked child, where the MAP_SHARED mapping
-// it points into is inherited at the same address.
-unsafe impl Send for Ctl {}
-
-impl Ctl {
-    fn word(&self, i: usize) -> &AtomicU64 {
-        // SAFETY: indices used are 0..64, inside the 4 KiB mapping that outlives every use.
-        unsafe { &*self.0.cast::<AtomicU64>().add(i) }
-    }
-}
+/// Word offsets in a hand-off run's control mapping: the go word, the counter and two
+/// finish stamps.
 const GO: usize = 0;
 const COUNTER: usize = 16;
 const DONE: usize = 32;
 
 /// One side of a hand-off run: wait for go, `n` critical sections, stamp the finish.
 fn side(
-    ctl: Ctl,
+    ctl: Words,
     me: usize,
     n: u64,
     deadline: Deadline,
@@ -157,33 +146,24 @@ fn side(
         locked(&bump);
     }
     // Release: the parent reads the stamp after reaping the child / after this returns.
-    ctl.word(DONE + 8 * me).store(now_ns(), Ordering::Release);
+    ctl.word(DONE + 8 * me)
+        .store(monotonic_ns(), Ordering::Release);
     Ok(())
-}
-
-fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Runs the hand-off protocol: `start_peer` starts the other process's side, then this
 /// process runs its own side with `locked`.
 fn handoff(
     n: u64,
-    start_peer: impl FnOnce(Ctl, Deadline) -> Result<Peer, BenchError>,
+    start_peer: impl FnOnce(Words, Deadline) -> Result<Peer, BenchError>,
     locked: impl FnMut(&dyn Fn()),
 ) -> Result<Duration, BenchError> {
     let map = SharedMap::new(4096)?;
-    let ctl = Ctl(map.ptr().as_ptr());
+    let ctl = map.words();
     let deadline = Deadline::measurement();
     let peer = start_peer(ctl, deadline)?;
     std::thread::sleep(Duration::from_millis(10));
-    let go = now_ns();
+    let go = monotonic_ns();
     // Release: nothing to publish but the go itself.
     ctl.word(GO).store(1, Ordering::Release);
     let mine = side(ctl, 0, n, deadline, locked);

@@ -8,12 +8,12 @@
 //! On a 2-core machine, 2→2 and 4→4 run 4 and 8 busy processes on 2 cores: the figures show
 //! contention *and* time-slicing (a preempted producer holds no lock, but its peers spin
 //! and then sleep), not parallel speed-up.
-#![allow(unsafe_code)]
 
 use std::time::{Duration, Instant};
 
+use crate::deadline::monotonic_ns;
 use crate::shm::SharedMap;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::Ordering;
 use crate::transport::slots_for;
 use crate::{BenchError, Deadline, Peer};
 
@@ -23,32 +23,6 @@ const SENTINEL: u64 = u64::MAX;
 const GO: usize = 0;
 const STAMP: usize = 16; // one u64 per consumer, 16 words apart (own cache lines)
 const COUNT: usize = 17;
-
-/// A pointer to the control mapping that can move into an `mproc::Process` closure.
-#[derive(Debug, Clone, Copy)]
-struct Ctl(*mut u8);
-
-// SAFETY: the pointer is only dereferenced (atomically) in the forked child, where the
-// MAP_SHARED mapping it points into is inherited at the same address.
-unsafe impl Send for Ctl {}
-
-impl Ctl {
-    fn word(&self, i: usize) -> &AtomicU64 {
-        // SAFETY: every index used is < 512 (4 KiB mapping), 8-aligned; the mapping outlives
-        // every use (the parent keeps it until all children are reaped, a child inherits it).
-        unsafe { &*self.0.cast::<AtomicU64>().add(i) }
-    }
-}
-
-fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 /// Result of one P→C run.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +43,7 @@ pub struct MpmcRun {
 /// A queue or process error, a lost item, or a stuck child.
 pub fn run(producers: u32, consumers: u32, n: u64) -> Result<MpmcRun, BenchError> {
     let map = SharedMap::new(4096)?;
-    let ctl = Ctl(map.ptr().as_ptr());
+    let ctl = map.words();
     let q = crate::mech::mproc_api::queue_for::<u64>(slots_for(8))?;
     let mut peers = Vec::new();
     for c in 0..consumers as usize {
@@ -85,7 +59,7 @@ pub fn run(producers: u32, consumers: u32, n: u64) -> Result<MpmcRun, BenchError
                     if v & LAST != 0 {
                         // Relaxed: read by the parent after reaping this process.
                         ctl.word(STAMP + 32 * c)
-                            .fetch_max(now_ns(), Ordering::Relaxed);
+                            .fetch_max(monotonic_ns(), Ordering::Relaxed);
                     }
                 }
                 ctl.word(COUNT + 32 * c).store(count, Ordering::Relaxed);
@@ -116,7 +90,7 @@ pub fn run(producers: u32, consumers: u32, n: u64) -> Result<MpmcRun, BenchError
     }
     // Let every child reach its wait, then go.
     std::thread::sleep(Duration::from_millis(20));
-    let go = now_ns();
+    let go = monotonic_ns();
     let t0 = Instant::now();
     // Release: nothing to publish but the go itself.
     ctl.word(GO).store(1, Ordering::Release);

@@ -40,19 +40,58 @@ pub fn loadavg() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
+/// A unit of [`scaled`]: from `threshold` up, `x / divisor` with `decimals` decimals and
+/// `suffix`.
+struct Unit {
+    threshold: f64,
+    divisor: f64,
+    decimals: usize,
+    suffix: &'static str,
+}
+
+const fn unit(threshold: f64, divisor: f64, decimals: usize, suffix: &'static str) -> Unit {
+    Unit {
+        threshold,
+        divisor,
+        decimals,
+        suffix,
+    }
+}
+
+/// `x` in the first of `units` whose threshold it reaches (the last one below them all);
+/// `n/a` when not finite.
+fn scaled(x: f64, units: &[Unit]) -> String {
+    if !x.is_finite() {
+        return "n/a".to_owned();
+    }
+    let u = units
+        .iter()
+        .find(|u| x >= u.threshold)
+        .unwrap_or(&units[units.len() - 1]);
+    format!("{:.*}{}", u.decimals, x / u.divisor, u.suffix)
+}
+
+/// The units of [`rate`], [`ns`] and [`ratio`], largest first.
+const RATE_UNITS: &[Unit] = &[
+    unit(1e9, 1e9, 2, " G"),
+    unit(1e6, 1e6, 2, " M"),
+    unit(1e3, 1e3, 1, " k"),
+    unit(0.0, 1.0, 0, ""),
+];
+const NS_UNITS: &[Unit] = &[
+    unit(1e6, 1e6, 2, " ms"),
+    unit(1e3, 1e3, 2, " µs"),
+    unit(0.0, 1.0, 0, " ns"),
+];
+const RATIO_UNITS: &[Unit] = &[
+    unit(100.0, 1.0, 0, "×"),
+    unit(10.0, 1.0, 1, "×"),
+    unit(0.0, 1.0, 2, "×"),
+];
+
 /// `12.3 M/s`-style rate.
 pub fn rate(x: f64) -> String {
-    if !x.is_finite() {
-        "n/a".to_owned()
-    } else if x >= 1e9 {
-        format!("{:.2} G", x / 1e9)
-    } else if x >= 1e6 {
-        format!("{:.2} M", x / 1e6)
-    } else if x >= 1e3 {
-        format!("{:.1} k", x / 1e3)
-    } else {
-        format!("{x:.0}")
-    }
+    scaled(x, RATE_UNITS)
 }
 
 /// Bytes per second as `MB/s` / `GB/s` (decimal).
@@ -66,28 +105,12 @@ pub fn bytes_rate(x: f64) -> String {
 
 /// Nanoseconds as `ns` / `µs` / `ms`.
 pub fn ns(x: f64) -> String {
-    if !x.is_finite() {
-        "n/a".to_owned()
-    } else if x >= 1e6 {
-        format!("{:.2} ms", x / 1e6)
-    } else if x >= 1e3 {
-        format!("{:.2} µs", x / 1e3)
-    } else {
-        format!("{x:.0} ns")
-    }
+    scaled(x, NS_UNITS)
 }
 
 /// A ratio as `3.2×`.
 pub fn ratio(x: f64) -> String {
-    if !x.is_finite() {
-        "n/a".to_owned()
-    } else if x >= 100.0 {
-        format!("{x:.0}×")
-    } else if x >= 10.0 {
-        format!("{x:.1}×")
-    } else {
-        format!("{x:.2}×")
-    }
+    scaled(x, RATIO_UNITS)
 }
 
 /// Whether a target is met.
@@ -250,4 +273,33 @@ pub fn svg(title: &str, subtitle: &str, panels: &[Panel]) -> String {
         esc(title),
         esc(subtitle)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_take_the_unit_of_their_size() {
+        type Format = fn(f64) -> String;
+        let cases: [(Format, f64, &str); 14] = [
+            (rate, 1.5e9, "1.50 G"),
+            (rate, 2.5e6, "2.50 M"),
+            (rate, 12_345.0, "12.3 k"),
+            (rate, 999.4, "999"),
+            (rate, -3.0, "-3"),
+            (rate, f64::NAN, "n/a"),
+            (ns, 1.5e6, "1.50 ms"),
+            (ns, 1500.0, "1.50 µs"),
+            (ns, 42.0, "42 ns"),
+            (ratio, 150.0, "150×"),
+            (ratio, 12.34, "12.3×"),
+            (ratio, 1.234, "1.23×"),
+            (ratio, f64::INFINITY, "n/a"),
+            (bytes_rate, 2.5e6, "2.5 MB/s"),
+        ];
+        for (format, x, want) in cases {
+            assert_eq!(format(x), want, "{x}");
+        }
+    }
 }

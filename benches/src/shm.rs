@@ -4,6 +4,8 @@
 use std::io;
 use std::ptr::NonNull;
 
+use crate::sync::AtomicU64;
+
 /// `mmap(MAP_SHARED | MAP_ANONYMOUS)` of `len` zeroed bytes, page aligned; unmapped on drop
 /// (in each process separately: a fork child's copy of the handle unmaps only its own view).
 #[derive(Debug)]
@@ -51,6 +53,39 @@ impl SharedMap {
     /// Never true (the mapping is at least one byte); for clippy's `len_without_is_empty`.
     pub fn is_empty(&self) -> bool {
         false
+    }
+
+    /// The mapping as `u64` control words, for a forked child or an `mproc::Process` closure
+    /// to share with this process.
+    pub(crate) fn words(&self) -> Words {
+        Words {
+            base: self.ptr.as_ptr(),
+            count: self.len / 8,
+        }
+    }
+}
+
+/// The `u64` words of a [`SharedMap`], as a pointer that can move into a forked child or an
+/// `mproc::Process` closure: the child inherits the `MAP_SHARED` mapping at the same address.
+/// The `SharedMap` must outlive every use (the parent keeps it until its children are
+/// reaped; a child inherits it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Words {
+    base: *mut u8,
+    count: usize,
+}
+
+// SAFETY: only dereferenced (atomically) in this process or a forked child, where the
+// mapping it points into is inherited at the same address.
+unsafe impl Send for Words {}
+
+impl Words {
+    /// Word `i`.
+    pub(crate) fn word(&self, i: usize) -> &AtomicU64 {
+        assert!(i < self.count, "word {i} outside the mapping");
+        // SAFETY: in bounds (checked above), 8-aligned (the mapping is page aligned), in a
+        // mapping that outlives every use (see the type's doc); only accessed atomically.
+        unsafe { &*self.base.cast::<AtomicU64>().add(i) }
     }
 }
 

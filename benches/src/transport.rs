@@ -76,6 +76,45 @@ pub fn message_buf(size: usize) -> Vec<u8> {
     vec![0x5A; size.max(8)]
 }
 
+/// The two ends of a pair over one one-way channel per direction, `a` (end 0 to end 1) and
+/// `b` (end 1 to end 0), each given as its (sending, receiving) halves: `end(side, tx, rx)`
+/// builds end `side`, which sends on its own channel and receives on the other's.
+pub(crate) fn crossed<T, R, E>(a: (T, R), b: (T, R), end: impl Fn(u32, T, R) -> E) -> (E, E) {
+    let ((a_tx, a_rx), (b_tx, b_rx)) = (a, b);
+    (end(0, a_tx, b_rx), end(1, b_tx, a_rx))
+}
+
+/// One end of a pair of byte channels, one per direction: the handle it sends on, the one it
+/// receives from (the same socket twice for a socketpair), and its message buffer.
+#[derive(Debug)]
+pub struct Duplex<T, R = T> {
+    pub(crate) tx: T,
+    pub(crate) rx: R,
+    pub(crate) buf: Vec<u8>,
+}
+
+impl<T, R> Duplex<T, R> {
+    /// An end that sends on `tx` and receives on `rx` `size`-byte messages.
+    pub(crate) fn new(tx: T, rx: R, size: usize) -> Self {
+        Duplex {
+            tx,
+            rx,
+            buf: message_buf(size),
+        }
+    }
+
+    /// The two ends over one channel per direction, each given as its (sending, receiving)
+    /// halves, wired as `crossed` does.
+    pub(crate) fn crossed(a: (T, R), b: (T, R), size: usize) -> (Self, Self) {
+        crossed(a, b, |_, tx, rx| Duplex::new(tx, rx, size))
+    }
+}
+
+/// Both halves of a channel that one handle sends on and receives from (a clone each).
+pub(crate) fn halves<C: Clone>(channel: C) -> (C, C) {
+    (channel.clone(), channel)
+}
+
 /// A typed message for the typed transports (mproc `Queue<T>`, crossbeam's `Sender<T>`).
 pub trait Payload: mproc::Message + Copy + Send + 'static {
     /// Bytes of the message.

@@ -3,6 +3,7 @@
 #![no_main]
 
 use std::collections::VecDeque;
+use std::fmt::Debug;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
@@ -33,6 +34,28 @@ fn id(n: u32) -> ParticipantId {
     ParticipantId::new(n).unwrap()
 }
 
+/// Checks a push's result against the model's prediction: refused as too large (the error
+/// `too_large` recognises) unless it `fits`, else `full` if the ring `is_full`, else `Ok`.
+/// Returns whether it was accepted (the caller records it in the model).
+fn expect_push<E: PartialEq + Debug>(
+    res: Result<(), E>,
+    fits: bool,
+    is_full: bool,
+    too_large: fn(&E) -> bool,
+    full: E,
+) -> bool {
+    if !fits {
+        assert!(matches!(&res, Err(e) if too_large(e)), "{res:?}");
+        false
+    } else if is_full {
+        assert_eq!(res, Err(full));
+        false
+    } else {
+        res.unwrap();
+        true
+    }
+}
+
 fn spsc(cap: u32, slot: u32, ops: &[Op]) {
     let r = SpscRing::new(SpscShape { capacity: cap, slot_size: slot }).unwrap();
     let mut p = r.claim_producer(id(1)).unwrap();
@@ -43,12 +66,9 @@ fn spsc(cap: u32, slot: u32, ops: &[Op]) {
         match op {
             Op::Push(v) => {
                 let res = p.push(v);
-                if v.len() != s {
-                    assert!(matches!(res, Err(PushError::WrongLength { .. })));
-                } else if model.len() == cap as usize {
-                    assert_eq!(res, Err(PushError::Full));
-                } else {
-                    res.unwrap();
+                let wrong_length = |e: &PushError| matches!(e, PushError::WrongLength { .. });
+                let full = model.len() == cap as usize;
+                if expect_push(res, v.len() == s, full, wrong_length, PushError::Full) {
                     model.push_back(v.clone());
                 }
             }
@@ -117,12 +137,9 @@ fn record(cap: u32, ops: &[Op]) {
         let to_end = units - tail % units;
         let taken = if need <= to_end { need } else { to_end + need };
         let res = w.try_write_fragment(&v, more);
-        if v.len() > max {
-            assert!(matches!(res, Err(WriteError::TooLarge { .. })));
-        } else if tail - head + taken > units {
-            assert_eq!(res, Err(WriteError::Full));
-        } else {
-            res.unwrap();
+        let too_large = |e: &WriteError| matches!(e, WriteError::TooLarge { .. });
+        let full = tail - head + taken > units;
+        if expect_push(res, v.len() <= max, full, too_large, WriteError::Full) {
             tail += taken;
             model.push_back((v, more, taken));
         }
@@ -137,12 +154,10 @@ fn mpmc(cap: u32, slot: u32, ops: &[Op]) {
         match op {
             Op::Push(v) => {
                 let res = r.try_push(id(1), v);
-                if v.len() > slot as usize {
-                    assert!(matches!(res, Err(TryPushError::TooLarge { .. })));
-                } else if model.len() == cap as usize {
-                    assert_eq!(res, Err(TryPushError::Full));
-                } else {
-                    res.unwrap();
+                let too_large = |e: &TryPushError| matches!(e, TryPushError::TooLarge { .. });
+                let fits = v.len() <= slot as usize;
+                let full = model.len() == cap as usize;
+                if expect_push(res, fits, full, too_large, TryPushError::Full) {
                     model.push_back(v.clone());
                 }
             }

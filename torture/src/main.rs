@@ -266,18 +266,36 @@ fn print_report(r: &Report) {
     }
 }
 
+/// The summary table's figure columns: heading and width (after the 16-wide scenario name).
+const COLUMNS: [(&str, usize); 7] = [
+    ("kills", 6),
+    ("committed", 9),
+    ("delivered", 9),
+    ("dup", 4),
+    ("bad", 4),
+    ("undeliv", 7),
+    ("lost", 6),
+];
+
+/// A summary line's name and figure columns, aligned under [`COLUMNS`].
+fn columns(name: &str, figures: [impl std::fmt::Display; COLUMNS.len()]) -> String {
+    let mut line = format!("{name:<16}");
+    for ((_, width), figure) in COLUMNS.iter().zip(figures) {
+        line += &format!(" {figure:>width$}");
+    }
+    line
+}
+
 fn summary(
     reports: &[Report],
     failed_to_run: &[&str],
     strict: bool,
     elapsed: Duration,
 ) -> ExitCode {
-    println!(
-        "\n{:<16} {:>6} {:>9} {:>9} {:>4} {:>4} {:>7} {:>6} {:>9}  result",
-        "scenario", "kills", "committed", "delivered", "dup", "bad", "undeliv", "lost", "stall"
-    );
+    let headings = COLUMNS.map(|(heading, _)| heading);
+    println!("\n{} {:>9}  result", columns("scenario", headings), "stall");
     let (mut passed, mut failed, mut known_failing) = (0, failed_to_run.len(), Vec::new());
-    let mut total = [0u64; 7];
+    let mut total = [0u64; COLUMNS.len()];
     for r in reports {
         let kills: u64 = r.kills.iter().sum();
         let unknown: Vec<_> = r
@@ -298,38 +316,25 @@ fn summary(
             passed += 1;
             "ok".to_owned()
         };
-        let lost = r.lost.unwrap_or(0);
-        for (t, v) in total.iter_mut().zip([
+        let figures = [
             kills,
             r.committed,
             r.delivered,
             r.duplicates,
             r.corrupt,
             r.undelivered_committed,
-            lost,
-        ]) {
+            r.lost.unwrap_or(0),
+        ];
+        for (t, v) in total.iter_mut().zip(figures) {
             *t += v;
         }
-        println!(
-            "{:<16} {:>6} {:>9} {:>9} {:>4} {:>4} {:>7} {:>6} {:>9}  {result}",
-            r.name,
-            kills,
-            r.committed,
-            r.delivered,
-            r.duplicates,
-            r.corrupt,
-            r.undelivered_committed,
-            lost,
-            format!("{:.2?}", r.longest_stall),
-        );
+        let stall = format!("{:.2?}", r.longest_stall);
+        println!("{} {stall:>9}  {result}", columns(r.name, figures));
     }
     for name in failed_to_run {
         println!("{name:<16} could not run  FAILED");
     }
-    println!(
-        "{:<16} {:>6} {:>9} {:>9} {:>4} {:>4} {:>7} {:>6}  in {elapsed:.1?}",
-        "total", total[0], total[1], total[2], total[3], total[4], total[5], total[6]
-    );
+    println!("{}  in {elapsed:.1?}", columns("total", total));
     if !known_failing.is_empty() {
         println!("\nknown failures (pass by default, fail with --strict; see KNOWN_FAILURES):");
         for r in known_failing {

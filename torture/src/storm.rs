@@ -71,45 +71,46 @@ pub(crate) enum Producers {
 /// Permits of each semaphore in the `semaphore` scenario.
 const PERMITS: u32 = 3;
 
+/// What most storms share: a `Queue` of 64 slots, everyone started by fork, a kill every 5
+/// to 40 ms of any worker, blocking producers. Each scenario names what differs.
+const STORM: Scenario = Scenario {
+    name: "",
+    what: "",
+    kind: Kind::Queue,
+    spawn_producers: false,
+    roles: &[],
+    capacity: 64,
+    payload: (8, 40),
+    kill_ms: (5, 40),
+    producers: Producers::Blocking,
+    victims: None,
+};
+
 /// Every scenario, in the order they run.
 pub(crate) const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "queue-inline",
         what: "Queue, small messages (inline in the ring), fork",
-        kind: Kind::Queue,
-        spawn_producers: false,
         roles: &[(Role::Producer, 3), (Role::Consumer, 3)],
-        capacity: 64,
-        payload: (8, 40),
-        kill_ms: (5, 40),
-        producers: Producers::Blocking,
-        victims: None,
+        ..STORM
     },
     Scenario {
         name: "queue-arena",
         what: "Queue, messages larger than the slot (through the arena, whose blocks split and \
                merge; 64 slots of up to 32 KiB outgrow its 1 MiB, so puts also wait for \
                arena room), fork",
-        kind: Kind::Queue,
-        spawn_producers: false,
         roles: &[(Role::Producer, 3), (Role::Consumer, 3)],
-        capacity: 64,
         payload: (200, 30_000),
-        kill_ms: (5, 40),
-        producers: Producers::Blocking,
-        victims: None,
+        ..STORM
     },
     Scenario {
         name: "queue-spawn",
         what: "Queue, producers started by spawn, mixed sizes",
-        kind: Kind::Queue,
         spawn_producers: true,
         roles: &[(Role::Producer, 3), (Role::Consumer, 2)],
-        capacity: 64,
         payload: (8, 400),
         kill_ms: (30, 120),
-        producers: Producers::Blocking,
-        victims: None,
+        ..STORM
     },
     // #12 finding 1: pollers alone behind a dead producer's claim. Nobody here ever sleeps
     // in the queue (a sleeper's 50 ms recovery pass would rescue the pollers), the queue is
@@ -123,38 +124,29 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "nowait-pollers",
         what: "Queue, get_nowait pollers behind paced put_nowait producers",
-        kind: Kind::Queue,
-        spawn_producers: false,
         roles: &[(Role::Producer, 2), (Role::Poller, 3)],
         capacity: 1 << 17,
-        payload: (8, 40),
-        kill_ms: (5, 40),
         producers: Producers::Nowait { per_ms: 500 },
         victims: Some(Role::Producer),
+        ..STORM
     },
     Scenario {
         name: "joinable",
         what: "JoinableQueue: put / get + task_done / join_timeout",
         kind: Kind::Joinable,
-        spawn_producers: false,
         roles: &[(Role::Producer, 3), (Role::Worker, 3), (Role::Joiner, 1)],
         capacity: 16,
         payload: (8, 200),
-        kill_ms: (5, 40),
-        producers: Producers::Blocking,
-        victims: None,
+        ..STORM
     },
     Scenario {
         name: "semaphore",
         what: "Semaphore and BoundedSemaphore holders",
         kind: Kind::Semaphore,
-        spawn_producers: false,
         roles: &[(Role::Holder, 8)],
         capacity: 0,
         payload: (0, 0),
-        kill_ms: (5, 40),
-        producers: Producers::Blocking,
-        victims: None,
+        ..STORM
     },
 ];
 

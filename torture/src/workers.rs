@@ -53,21 +53,66 @@ impl Channel for JoinableQueue<Item> {
     }
 }
 
-/// Puts items `(inc, 0..SEQ_CAP)` until told to stop, committing each whose `put` returned
-/// `Ok`; a `put` that times out is retried with the same item (it was not put).
-fn produce(q: &impl Channel, ledger: &Ledger, slot: u32, inc: u32) {
+/// What one put attempt came to.
+enum Put {
+    Done,
+    /// Not put (timed out, full): try again with this item.
+    Retry(Item),
+    Failed,
+}
+
+/// What one get attempt came to.
+enum Got {
+    Item(Item),
+    /// Nothing to get (timed out, empty).
+    Nothing,
+    /// An item that failed to decode.
+    Undecodable,
+    Failed,
+}
+
+/// One blocking `put` of at most a [`SLICE`].
+fn put_slice(q: &impl Channel, item: Item) -> Put {
+    match q.put_for(item) {
+        Ok(()) => Put::Done,
+        Err(PutTimeoutError::Timeout(back)) => Put::Retry(back),
+        Err(_) => Put::Failed,
+    }
+}
+
+/// One blocking `get` of at most a [`SLICE`].
+fn get_slice(q: &impl Channel) -> Got {
+    match q.get_for() {
+        Ok(item) => Got::Item(item),
+        Err(GetTimeoutError::Timeout) => Got::Nothing,
+        Err(GetTimeoutError::Message(_)) => Got::Undecodable,
+        Err(_) => Got::Failed,
+    }
+}
+
+/// Puts items `(inc, 0..SEQ_CAP)` with `put` until told to stop, committing each whose `put`
+/// came to [`Put::Done`]; a retried item is put again (it was not put). `pace` runs before
+/// each item's first attempt.
+fn produce(
+    ledger: &Ledger,
+    slot: u32,
+    inc: u32,
+    mut pace: impl FnMut(),
+    mut put: impl FnMut(Item) -> Put,
+) {
     ledger.phase(slot, Phase::Idle);
     'items: for seq in 0..SEQ_CAP {
         let mut item = ledger.item(inc, seq);
+        pace();
         loop {
             if ledger.stopping_producers() {
                 break 'items;
             }
             ledger.phase(slot, Phase::Put);
-            match q.put_for(item) {
-                Ok(()) => break,
-                Err(PutTimeoutError::Timeout(back)) => item = back,
-                Err(_) => {
+            match put(item) {
+                Put::Done => break,
+                Put::Retry(back) => item = back,
+                Put::Failed => {
                     ledger.add(Word::WorkerErrors, 1);
                     break 'items;
                 }
@@ -79,13 +124,20 @@ fn produce(q: &impl Channel, ledger: &Ledger, slot: u32, inc: u32) {
     ledger.phase(slot, Phase::Idle);
 }
 
-/// Gets (blocking, in slices) and records items until told to stop; with `task_done`, marks
-/// each recorded item done.
-fn consume(q: &impl Channel, ledger: &Ledger, slot: u32, done: Option<&dyn Fn() -> bool>) {
+/// Gets items with `get` and records them until told to stop (checked whenever there was
+/// nothing to get, before `idle` runs); with `done` (`task_done`), marks each recorded item
+/// done.
+fn consume(
+    ledger: &Ledger,
+    slot: u32,
+    mut get: impl FnMut() -> Got,
+    mut idle: impl FnMut(),
+    done: Option<&dyn Fn() -> bool>,
+) {
     loop {
         ledger.phase(slot, Phase::Get);
-        match q.get_for() {
-            Ok(item) => {
+        match get() {
+            Got::Item(item) => {
                 ledger.phase(slot, Phase::Got);
                 ledger.deliver(&item);
                 if let Some(done) = done {
@@ -95,13 +147,14 @@ fn consume(q: &impl Channel, ledger: &Ledger, slot: u32, done: Option<&dyn Fn() 
                     }
                 }
             }
-            Err(GetTimeoutError::Timeout) => {
+            Got::Nothing => {
                 if ledger.stopping_consumers() {
                     break;
                 }
+                idle();
             }
-            Err(GetTimeoutError::Message(_)) => ledger.corrupt(u64::MAX - 1),
-            Err(_) => {
+            Got::Undecodable => ledger.corrupt(u64::MAX - 1),
+            Got::Failed => {
                 ledger.add(Word::WorkerErrors, 1);
                 break;
             }
@@ -112,7 +165,7 @@ fn consume(q: &impl Channel, ledger: &Ledger, slot: u32, done: Option<&dyn Fn() 
 
 /// A `Queue` producer.
 pub(crate) fn queue_producer((q, ledger, slot, inc): (Queue<Item>, Ledger, u32, u32)) {
-    produce(&q, &ledger, slot, inc);
+    produce(&ledger, slot, inc, || {}, |item| put_slice(&q, item));
 }
 mproc::entry!(queue_producer);
 
@@ -126,9 +179,7 @@ pub(crate) fn queue_nowait_producer(
     const TICK: Duration = Duration::from_millis(1);
     let mut tick = Instant::now();
     let mut in_tick = 0;
-    ledger.phase(slot, Phase::Idle);
-    'items: for seq in 0..SEQ_CAP {
-        let mut item = ledger.item(inc, seq);
+    let pace = || {
         if in_tick >= per_ms {
             let now = Instant::now();
             if let Some(rest) = (tick + TICK).checked_duration_since(now) {
@@ -138,67 +189,44 @@ pub(crate) fn queue_nowait_producer(
             in_tick = 0;
         }
         in_tick += 1;
-        loop {
-            if ledger.stopping_producers() {
-                break 'items;
-            }
-            ledger.phase(slot, Phase::Put);
-            match q.put_nowait(item) {
-                Ok(()) => break,
-                Err(TryPutError::Full(back)) => {
-                    item = back;
-                    ledger.phase(slot, Phase::Idle);
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-                Err(_) => {
-                    ledger.add(Word::WorkerErrors, 1);
-                    break 'items;
-                }
-            }
+    };
+    produce(&ledger, slot, inc, pace, |item| match q.put_nowait(item) {
+        Ok(()) => Put::Done,
+        Err(TryPutError::Full(back)) => {
+            ledger.phase(slot, Phase::Idle);
+            std::thread::sleep(Duration::from_micros(200));
+            Put::Retry(back)
         }
-        ledger.commit(inc, seq);
-        ledger.phase(slot, Phase::Idle);
-    }
-    ledger.phase(slot, Phase::Idle);
+        Err(_) => Put::Failed,
+    });
 }
 mproc::entry!(queue_nowait_producer);
 
 /// A `Queue` consumer that blocks in `get_timeout`.
 pub(crate) fn queue_consumer((q, ledger, slot): (Queue<Item>, Ledger, u32)) {
-    consume(&q, &ledger, slot, None);
+    consume(&ledger, slot, || get_slice(&q), || {}, None);
 }
 mproc::entry!(queue_consumer);
 
 /// A `Queue` consumer that only ever calls `get_nowait` (and sleeps briefly when empty).
 pub(crate) fn queue_poller((q, ledger, slot): (Queue<Item>, Ledger, u32)) {
-    loop {
-        ledger.phase(slot, Phase::Get);
-        match q.get_nowait() {
-            Ok(item) => {
-                ledger.phase(slot, Phase::Got);
-                ledger.deliver(&item);
-            }
-            Err(TryGetError::Empty) => {
-                ledger.phase(slot, Phase::Idle);
-                if ledger.stopping_consumers() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            Err(TryGetError::Message(_)) => ledger.corrupt(u64::MAX - 1),
-            Err(_) => {
-                ledger.add(Word::WorkerErrors, 1);
-                break;
-            }
+    let poll = || match q.get_nowait() {
+        Ok(item) => Got::Item(item),
+        Err(TryGetError::Empty) => {
+            ledger.phase(slot, Phase::Idle);
+            Got::Nothing
         }
-    }
-    ledger.phase(slot, Phase::Idle);
+        Err(TryGetError::Message(_)) => Got::Undecodable,
+        Err(_) => Got::Failed,
+    };
+    let pause = || std::thread::sleep(Duration::from_micros(200));
+    consume(&ledger, slot, poll, pause, None);
 }
 mproc::entry!(queue_poller);
 
 /// A `JoinableQueue` producer.
 pub(crate) fn joinable_producer((q, ledger, slot, inc): (JoinableQueue<Item>, Ledger, u32, u32)) {
-    produce(&q, &ledger, slot, inc);
+    produce(&ledger, slot, inc, || {}, |item| put_slice(&q, item));
 }
 mproc::entry!(joinable_producer);
 
@@ -211,7 +239,7 @@ pub(crate) fn joinable_worker((q, ledger, slot): (JoinableQueue<Item>, Ledger, u
         }
         ok
     };
-    consume(&q, &ledger, slot, Some(&done));
+    consume(&ledger, slot, || get_slice(&q), || {}, Some(&done));
 }
 mproc::entry!(joinable_worker);
 

@@ -76,6 +76,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// A command's arguments in order, each paired with the argument after it when it is one of
+/// the `valued` flags (given with what its value is, for the error when it is missing).
+fn with_values<'a>(
+    args: &[&'a str],
+    valued: &[(&str, &str)],
+) -> Result<Vec<(&'a str, Option<&'a str>)>, String> {
+    let mut out = Vec::new();
+    let mut rest = args.iter();
+    while let Some(&arg) = rest.next() {
+        let value = match valued.iter().find(|(flag, _)| *flag == arg) {
+            Some((_, what)) => Some(*rest.next().ok_or(format!("{arg} needs {what}"))?),
+            None => None,
+        };
+        out.push((arg, value));
+    }
+    Ok(out)
+}
+
 /// The workspace root, found from this crate's manifest directory (`xtask/`).
 fn project_root() -> PathBuf {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -83,4 +101,27 @@ fn project_root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_values;
+
+    #[test]
+    fn valued_flags_take_the_next_argument() {
+        let valued = [("--secs", "a number"), ("--scenario", "a name")];
+        let args = ["--secs", "5", "--strict", "--scenario", "--seed"];
+        assert_eq!(
+            with_values(&args, &valued).unwrap(),
+            [
+                ("--secs", Some("5")),
+                ("--strict", None),
+                ("--scenario", Some("--seed")),
+            ]
+        );
+        assert_eq!(
+            with_values(&["--strict", "--secs"], &valued).unwrap_err(),
+            "--secs needs a number"
+        );
+    }
 }

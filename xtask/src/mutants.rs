@@ -54,18 +54,16 @@ const WRAPPER_ENV: &str = "MPROC_MUTANTS_REAL_CARGO";
 pub(crate) fn run(args: &[&str]) -> Result<(), String> {
     let mut crates = Vec::new();
     let mut passthrough = Vec::new();
-    let mut iter = args.iter();
-    while let Some(&arg) = iter.next() {
-        match arg {
-            "--shard" => {
-                let value = iter.next().ok_or("--shard needs K/N")?;
+    for (arg, value) in crate::with_values(args, &[("--shard", "K/N")])? {
+        match (arg, value) {
+            ("--shard", Some(value)) => {
                 passthrough.push(format!("--shard={value}"));
                 // Every N-th mutant, so a shard is a fair sample of all the files.
                 passthrough.push("--sharding=round-robin".to_owned());
             }
-            "--iterate" => passthrough.push("--iterate".to_owned()),
-            name if FILES.iter().any(|(k, _)| *k == name) => crates.push(name),
-            other => {
+            ("--iterate", _) => passthrough.push("--iterate".to_owned()),
+            (name, _) if FILES.iter().any(|(k, _)| *k == name) => crates.push(name),
+            (other, _) => {
                 return Err(format!(
                     "unknown argument {other:?}: expected a crate ({}), --shard K/N or --iterate",
                     FILES.map(|(k, _)| k).join(", ")

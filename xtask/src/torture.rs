@@ -50,21 +50,23 @@ pub(crate) fn run(args: &[&str]) -> Result<(), String> {
     let mut secs = DEFAULT_SECS;
     let mut scenarios = Vec::new();
     let mut extra = Vec::new();
-    let mut rest = args.iter();
-    while let Some(&arg) = rest.next() {
-        match arg {
-            "--secs" => {
-                let value = rest.next().ok_or("--secs needs a number")?;
+    let valued = [
+        ("--secs", "a number"),
+        ("--scenario", "a name"),
+        ("--stall-ms", "a value"),
+        ("--join-ms", "a value"),
+        ("--seed", "a value"),
+    ];
+    for (arg, value) in crate::with_values(args, &valued)? {
+        match (arg, value) {
+            ("--secs", Some(value)) => {
                 secs = value
                     .parse()
                     .map_err(|_| format!("--secs must be a whole number, not {value:?}"))?;
             }
-            "--scenario" => scenarios.push(*rest.next().ok_or("--scenario needs a name")?),
-            "--strict" => extra.push(arg),
-            "--stall-ms" | "--join-ms" | "--seed" => {
-                extra.push(arg);
-                extra.push(rest.next().ok_or(format!("{arg} needs a value"))?);
-            }
+            ("--scenario", Some(name)) => scenarios.push(name),
+            ("--strict", None) => extra.push(arg),
+            ("--stall-ms" | "--join-ms" | "--seed", Some(value)) => extra.extend([arg, value]),
             _ => return Err(format!("torture: unknown argument {arg:?}")),
         }
     }

@@ -37,6 +37,11 @@ fn rust_files(dirs: &[&str]) -> Vec<PathBuf> {
 
 const SOURCE_DIRS: &[&str] = &["crates", "xtask", "benches", "fuzz/fuzz_targets"];
 
+/// Fails, listing `offenders` under `rule`, unless there are none.
+fn assert_no_offenders(rule: &str, offenders: &[String]) {
+    assert!(offenders.is_empty(), "{rule}: {offenders:#?}");
+}
+
 #[test]
 fn library_modules_start_with_a_module_doc() {
     let mut missing = Vec::new();
@@ -51,10 +56,7 @@ fn library_modules_start_with_a_module_doc() {
             missing.push(file.display().to_string());
         }
     }
-    assert!(
-        missing.is_empty(),
-        "these modules do not start with a `//!` doc: {missing:#?}"
-    );
+    assert_no_offenders("these modules do not start with a `//!` doc", &missing);
 }
 
 #[test]
@@ -78,10 +80,7 @@ fn every_unsafe_block_says_why() {
             }
         }
     }
-    assert!(
-        bare.is_empty(),
-        "unsafe blocks without a SAFETY comment: {bare:#?}"
-    );
+    assert_no_offenders("unsafe blocks without a SAFETY comment", &bare);
 }
 
 #[test]
@@ -99,10 +98,7 @@ fn no_private_futexes() {
         })
         .map(|f| f.display().to_string())
         .collect();
-    assert!(
-        offenders.is_empty(),
-        "private futex flag used in: {offenders:#?}"
-    );
+    assert_no_offenders("private futex flag used in", &offenders);
 }
 
 #[test]

@@ -7,19 +7,8 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 
-use crate::transport::{get_seq, message_buf, put_seq};
+use crate::transport::{Duplex, get_seq, put_seq};
 use crate::{BenchError, Deadline, Transport};
-
-/// One end: a descriptor to write to, one to read from (the same socket for socketpairs),
-/// and a message buffer.
-#[derive(Debug)]
-pub struct FdEnd {
-    tx: File,
-    rx: File,
-    buf: Vec<u8>,
-    /// Packets: one `send`/`recv` per message; streams: `write_all`/`read_exact`.
-    packet: bool,
-}
 
 fn pipe2() -> Result<(OwnedFd, OwnedFd), BenchError> {
     let mut fds = [0; 2];
@@ -49,105 +38,78 @@ fn socketpair(kind: libc::c_int) -> Result<(OwnedFd, OwnedFd), BenchError> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-fn end(tx: OwnedFd, rx: OwnedFd, size: usize, packet: bool) -> FdEnd {
-    FdEnd {
-        tx: File::from(tx),
-        rx: File::from(rx),
-        buf: message_buf(size),
-        packet,
-    }
-}
+/// The `KIND` of [`Fd`] that is two `pipe(2)`s (no socket type is 0).
+pub const PIPE: libc::c_int = 0;
 
-fn fd_send(e: &mut FdEnd, seq: u64) -> Result<(), BenchError> {
-    put_seq(&mut e.buf, seq);
-    if e.packet {
-        let n = e.tx.write(&e.buf)?;
-        if n != e.buf.len() {
-            return Err(BenchError::Corrupt(format!("short packet write {n}")));
-        }
-        Ok(())
-    } else {
-        Ok(e.tx.write_all(&e.buf)?)
-    }
-}
-
-fn fd_recv(e: &mut FdEnd) -> Result<u64, BenchError> {
-    if e.packet {
-        let n = e.rx.read(&mut e.buf)?;
-        if n == 0 {
-            return Err(BenchError::Peer("end of file".into()));
-        }
-        if n != e.buf.len() {
-            return Err(BenchError::Corrupt(format!("packet of {n} bytes")));
-        }
-    } else {
-        e.rx.read_exact(&mut e.buf)?;
-    }
-    get_seq(&e.buf)
-}
+/// Kernel channels: two `pipe(2)`s (`KIND` = [`PIPE`]), or a Unix socketpair of socket type
+/// `KIND` (`SOCK_STREAM`, `SOCK_SEQPACKET`: one `send`/`recv` per message).
+#[derive(Debug)]
+pub struct Fd<const KIND: libc::c_int>;
 
 /// Two `pipe(2)`s.
-#[derive(Debug)]
-pub struct Pipe2;
-
-impl Transport for Pipe2 {
-    const NAME: &'static str = "pipe(2)";
-    const BLOCKING: bool = true;
-    type End = FdEnd;
-
-    fn pair(size: usize) -> Result<(FdEnd, FdEnd), BenchError> {
-        let (r1, w1) = pipe2()?;
-        let (r2, w2) = pipe2()?;
-        Ok((end(w1, r2, size, false), end(w2, r1, size, false)))
-    }
-    fn send(e: &mut FdEnd, seq: u64, _: &Deadline) -> Result<(), BenchError> {
-        fd_send(e, seq)
-    }
-    fn recv(e: &mut FdEnd, _: &Deadline) -> Result<u64, BenchError> {
-        fd_recv(e)
-    }
-}
+pub type Pipe2 = Fd<PIPE>;
 
 /// A Unix stream socketpair.
-#[derive(Debug)]
-pub struct UnixStream;
-
-impl Transport for UnixStream {
-    const NAME: &'static str = "unix stream";
-    const BLOCKING: bool = true;
-    type End = FdEnd;
-
-    fn pair(size: usize) -> Result<(FdEnd, FdEnd), BenchError> {
-        let (a, b) = socketpair(libc::SOCK_STREAM)?;
-        let (a2, b2) = (a.try_clone()?, b.try_clone()?);
-        Ok((end(a, a2, size, false), end(b, b2, size, false)))
-    }
-    fn send(e: &mut FdEnd, seq: u64, _: &Deadline) -> Result<(), BenchError> {
-        fd_send(e, seq)
-    }
-    fn recv(e: &mut FdEnd, _: &Deadline) -> Result<u64, BenchError> {
-        fd_recv(e)
-    }
-}
+pub type UnixStream = Fd<{ libc::SOCK_STREAM }>;
 
 /// A Unix seqpacket socketpair (message boundaries kept by the kernel).
-#[derive(Debug)]
-pub struct SeqPacket;
+pub type SeqPacket = Fd<{ libc::SOCK_SEQPACKET }>;
 
-impl Transport for SeqPacket {
-    const NAME: &'static str = "unix seqpacket";
+impl<const KIND: libc::c_int> Fd<KIND> {
+    /// Packets: one `send`/`recv` per message; streams: `write_all`/`read_exact`.
+    const PACKET: bool = KIND == libc::SOCK_SEQPACKET;
+}
+
+impl<const KIND: libc::c_int> Transport for Fd<KIND> {
+    const NAME: &'static str = match KIND {
+        PIPE => "pipe(2)",
+        libc::SOCK_STREAM => "unix stream",
+        libc::SOCK_SEQPACKET => "unix seqpacket",
+        _ => "unix socketpair",
+    };
     const BLOCKING: bool = true;
-    type End = FdEnd;
+    type End = Duplex<File>;
 
-    fn pair(size: usize) -> Result<(FdEnd, FdEnd), BenchError> {
-        let (a, b) = socketpair(libc::SOCK_SEQPACKET)?;
+    fn pair(size: usize) -> Result<(Self::End, Self::End), BenchError> {
+        if KIND == PIPE {
+            let (r1, w1) = pipe2()?;
+            let (r2, w2) = pipe2()?;
+            let (a, b) = ((w1.into(), r1.into()), (w2.into(), r2.into()));
+            return Ok(Duplex::crossed(a, b, size));
+        }
+        let (a, b) = socketpair(KIND)?;
         let (a2, b2) = (a.try_clone()?, b.try_clone()?);
-        Ok((end(a, a2, size, true), end(b, b2, size, true)))
+        Ok((
+            Duplex::new(a.into(), a2.into(), size),
+            Duplex::new(b.into(), b2.into(), size),
+        ))
     }
-    fn send(e: &mut FdEnd, seq: u64, _: &Deadline) -> Result<(), BenchError> {
-        fd_send(e, seq)
+
+    fn send(e: &mut Self::End, seq: u64, _: &Deadline) -> Result<(), BenchError> {
+        put_seq(&mut e.buf, seq);
+        if Self::PACKET {
+            let n = e.tx.write(&e.buf)?;
+            if n != e.buf.len() {
+                return Err(BenchError::Corrupt(format!("short packet write {n}")));
+            }
+            Ok(())
+        } else {
+            Ok(e.tx.write_all(&e.buf)?)
+        }
     }
-    fn recv(e: &mut FdEnd, _: &Deadline) -> Result<u64, BenchError> {
-        fd_recv(e)
+
+    fn recv(e: &mut Self::End, _: &Deadline) -> Result<u64, BenchError> {
+        if Self::PACKET {
+            let n = e.rx.read(&mut e.buf)?;
+            if n == 0 {
+                return Err(BenchError::Peer("end of file".into()));
+            }
+            if n != e.buf.len() {
+                return Err(BenchError::Corrupt(format!("packet of {n} bytes")));
+            }
+        } else {
+            e.rx.read_exact(&mut e.buf)?;
+        }
+        get_seq(&e.buf)
     }
 }

@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use crate::shm::SharedMap;
 use crate::sync::{AtomicU32, Ordering};
+use crate::transport::{crossed, halves};
 use crate::{BenchError, Deadline, Spin, Transport};
 
 /// One end: the word it sends on, the word it receives from.
@@ -31,95 +32,69 @@ impl FlagEnd {
     }
 }
 
-fn flag_pair() -> Result<(FlagEnd, FlagEnd), BenchError> {
-    let map = Rc::new(SharedMap::new(4096)?);
-    Ok((
-        FlagEnd {
-            map: map.clone(),
-            tx: 0,
-            rx: 128,
-        },
-        FlagEnd {
-            map,
-            tx: 128,
-            rx: 0,
-        },
-    ))
-}
-
-fn flag_send(e: &FlagEnd, seq: u64, deadline: &Deadline, futex: bool) -> Result<(), BenchError> {
-    let w = e.word(e.tx);
-    let mut spin = Spin::new(deadline, "an empty mailbox");
-    // Acquire: pairs with the receiver's Release clear (it has read the previous value).
-    while w.load(Ordering::Acquire) != 0 {
-        spin.turn()?;
-    }
-    // Release: publishes the message (nothing else to publish; kept for symmetry).
-    w.store(seq as u32 + 1, Ordering::Release);
-    if futex {
-        mproc_futex::futex::wake(w, 1);
-    }
-    Ok(())
-}
-
-fn flag_recv(e: &FlagEnd, deadline: &Deadline, futex: bool) -> Result<u64, BenchError> {
-    let w = e.word(e.rx);
-    let mut spin = Spin::new(deadline, "a mailbox message");
-    let v = loop {
-        // Acquire: pairs with the sender's Release store.
-        let v = w.load(Ordering::Acquire);
-        if v != 0 {
-            break v;
-        }
-        if futex {
-            if !mproc_futex::futex::wait(w, 0, Some(deadline.futex())) {
-                return Err(BenchError::Timeout("a futex wake"));
-            }
-        } else {
-            spin.turn()?;
-        }
-    };
-    // Release: our read of the value happens before the sender's next store.
-    w.store(0, Ordering::Release);
-    Ok(u64::from(v - 1))
-}
+/// Single-word mailboxes; with `FUTEX` the receiver sleeps in `futex(FUTEX_WAIT)` and every
+/// send wakes it, without it both sides spin (see the module doc).
+#[derive(Debug)]
+pub struct Flag<const FUTEX: bool>;
 
 /// Spinning single-word mailboxes (the spin floor).
-#[derive(Debug)]
-pub struct SpinFlag;
-
-impl Transport for SpinFlag {
-    const NAME: &'static str = "spin floor (shm word)";
-    const BLOCKING: bool = false;
-    type End = FlagEnd;
-
-    fn pair(_size: usize) -> Result<(FlagEnd, FlagEnd), BenchError> {
-        flag_pair()
-    }
-    fn send(e: &mut FlagEnd, seq: u64, deadline: &Deadline) -> Result<(), BenchError> {
-        flag_send(e, seq, deadline, false)
-    }
-    fn recv(e: &mut FlagEnd, deadline: &Deadline) -> Result<u64, BenchError> {
-        flag_recv(e, deadline, false)
-    }
-}
+pub type SpinFlag = Flag<false>;
 
 /// Futex single-word mailboxes (the wake floor).
-#[derive(Debug)]
-pub struct FutexFlag;
+pub type FutexFlag = Flag<true>;
 
-impl Transport for FutexFlag {
-    const NAME: &'static str = "bare futex";
-    const BLOCKING: bool = true;
+impl<const FUTEX: bool> Transport for Flag<FUTEX> {
+    const NAME: &'static str = if FUTEX {
+        "bare futex"
+    } else {
+        "spin floor (shm word)"
+    };
+    const BLOCKING: bool = FUTEX;
     type End = FlagEnd;
 
     fn pair(_size: usize) -> Result<(FlagEnd, FlagEnd), BenchError> {
-        flag_pair()
+        let map = Rc::new(SharedMap::new(4096)?);
+        Ok(crossed(halves(0), halves(128), |_, tx, rx| FlagEnd {
+            map: map.clone(),
+            tx,
+            rx,
+        }))
     }
+
     fn send(e: &mut FlagEnd, seq: u64, deadline: &Deadline) -> Result<(), BenchError> {
-        flag_send(e, seq, deadline, true)
+        let w = e.word(e.tx);
+        let mut spin = Spin::new(deadline, "an empty mailbox");
+        // Acquire: pairs with the receiver's Release clear (it has read the previous value).
+        while w.load(Ordering::Acquire) != 0 {
+            spin.turn()?;
+        }
+        // Release: publishes the message (nothing else to publish; kept for symmetry).
+        w.store(seq as u32 + 1, Ordering::Release);
+        if FUTEX {
+            mproc_futex::futex::wake(w, 1);
+        }
+        Ok(())
     }
+
     fn recv(e: &mut FlagEnd, deadline: &Deadline) -> Result<u64, BenchError> {
-        flag_recv(e, deadline, true)
+        let w = e.word(e.rx);
+        let mut spin = Spin::new(deadline, "a mailbox message");
+        let v = loop {
+            // Acquire: pairs with the sender's Release store.
+            let v = w.load(Ordering::Acquire);
+            if v != 0 {
+                break v;
+            }
+            if FUTEX {
+                if !mproc_futex::futex::wait(w, 0, Some(deadline.futex())) {
+                    return Err(BenchError::Timeout("a futex wake"));
+                }
+            } else {
+                spin.turn()?;
+            }
+        };
+        // Release: our read of the value happens before the sender's next store.
+        w.store(0, Ordering::Release);
+        Ok(u64::from(v - 1))
     }
 }

@@ -32,7 +32,7 @@ use iceoryx2::service::builder::publish_subscribe::PublishSubscribeOpenOrCreateE
 use iceoryx2::service::port_factory::publish_subscribe;
 
 use crate::sync::{AtomicU32, Ordering};
-use crate::transport::{get_seq, message_buf, put_seq, slots_for};
+use crate::transport::{crossed, get_seq, halves, message_buf, put_seq, slots_for};
 use crate::{BenchError, Deadline, Spin, Transport};
 
 type Svc = ipc::Service;
@@ -168,13 +168,14 @@ impl Transport for Iceoryx2 {
         // Warnings only matter when they become errors, which the benches report anyway.
         set_log_level_from_env_or(LogLevel::Error);
         let (ab, ba) = names();
-        let end = |tx: &str, rx: &str| IceoryxEnd {
-            tx_name: tx.to_owned(),
-            rx_name: rx.to_owned(),
-            ports: None,
-            buf: message_buf(size),
-        };
-        Ok((end(&ab, &ba), end(&ba, &ab)))
+        Ok(crossed(halves(ab), halves(ba), |_, tx_name, rx_name| {
+            IceoryxEnd {
+                tx_name,
+                rx_name,
+                ports: None,
+                buf: message_buf(size),
+            }
+        }))
     }
 
     fn send(e: &mut IceoryxEnd, seq: u64, deadline: &Deadline) -> Result<(), BenchError> {

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use crate::shm::SharedMap;
 use crate::sync::{AtomicU64, Ordering};
-use crate::transport::{get_seq, message_buf, put_seq, slots_for};
+use crate::transport::{crossed, get_seq, halves, message_buf, put_seq, slots_for};
 use crate::{BenchError, Deadline, Spin, Transport};
 
 /// Where the ring's `head` (consumer position) lives, from the ring base.
@@ -79,7 +79,7 @@ impl Transport for Lamport {
             mask: cap as u64 - 1,
             slot,
         };
-        let end = |tx, rx| LamportEnd {
+        Ok(crossed(halves(0), halves(1), |_, tx, rx| LamportEnd {
             tx: ring(tx),
             rx: ring(rx),
             tail: 0,
@@ -88,8 +88,7 @@ impl Transport for Lamport {
             cached_tail: 0,
             buf: message_buf(size),
             _map: map.clone(),
-        };
-        Ok((end(0, 1), end(1, 0)))
+        }))
     }
 
     #[inline]

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 
 use mproc::{Connection, Queue};
 
-use crate::transport::{Payload, get_seq, message_buf, put_seq, slots_for};
+use crate::transport::{Payload, crossed, get_seq, halves, message_buf, put_seq, slots_for};
 use crate::{BenchError, Deadline, Peer, Transport};
 
 /// One end: the queue it puts on, the queue it gets from.
@@ -49,13 +49,10 @@ impl<P: Payload> Transport for QueueT<P> {
         }
         let a = queue_for::<P>(slots_for(size))?;
         let b = queue_for::<P>(slots_for(size))?;
-        Ok((
-            QueueEnd {
-                tx: a.clone(),
-                rx: b.clone(),
-            },
-            QueueEnd { tx: b, rx: a },
-        ))
+        Ok(crossed(halves(a), halves(b), |_, tx, rx| QueueEnd {
+            tx,
+            rx,
+        }))
     }
 
     #[inline]

@@ -5,9 +5,10 @@
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
+use std::rc::Rc;
 
 use crate::sync::{AtomicU32, Ordering};
-use crate::transport::{get_seq, message_buf, put_seq};
+use crate::transport::{Duplex, get_seq, halves, put_seq};
 use crate::{BenchError, Deadline, Transport};
 
 /// Messages a queue holds (Linux's default `msg_max` ceiling is 10 for unprivileged users).
@@ -15,21 +16,13 @@ const DEPTH: libc::c_long = 10;
 
 /// An owned `mqd_t`, closed on drop.
 #[derive(Debug)]
-struct Mqd(libc::mqd_t);
+pub struct Mqd(libc::mqd_t);
 
 impl Drop for Mqd {
     fn drop(&mut self) {
         // SAFETY: an open descriptor owned by this value. A close error leaks nothing useful.
         unsafe { libc::mq_close(self.0) };
     }
-}
-
-/// One end: the queue it sends on, the queue it receives from.
-#[derive(Debug)]
-pub struct MqEnd {
-    tx: std::rc::Rc<Mqd>,
-    rx: std::rc::Rc<Mqd>,
-    buf: Vec<u8>,
 }
 
 /// Makes a unique queue name for this process.
@@ -75,26 +68,15 @@ pub struct PosixMq;
 impl Transport for PosixMq {
     const NAME: &'static str = "POSIX mq";
     const BLOCKING: bool = true;
-    type End = MqEnd;
+    type End = Duplex<Rc<Mqd>>;
 
-    fn pair(size: usize) -> Result<(MqEnd, MqEnd), BenchError> {
-        let a = std::rc::Rc::new(open(size.max(8))?);
-        let b = std::rc::Rc::new(open(size.max(8))?);
-        Ok((
-            MqEnd {
-                tx: a.clone(),
-                rx: b.clone(),
-                buf: message_buf(size),
-            },
-            MqEnd {
-                tx: b,
-                rx: a,
-                buf: message_buf(size),
-            },
-        ))
+    fn pair(size: usize) -> Result<(Self::End, Self::End), BenchError> {
+        let a = Rc::new(open(size.max(8))?);
+        let b = Rc::new(open(size.max(8))?);
+        Ok(Duplex::crossed(halves(a), halves(b), size))
     }
 
-    fn send(e: &mut MqEnd, seq: u64, deadline: &Deadline) -> Result<(), BenchError> {
+    fn send(e: &mut Self::End, seq: u64, deadline: &Deadline) -> Result<(), BenchError> {
         put_seq(&mut e.buf, seq);
         let ts = deadline.realtime_timespec();
         loop {
@@ -113,7 +95,7 @@ impl Transport for PosixMq {
         }
     }
 
-    fn recv(e: &mut MqEnd, deadline: &Deadline) -> Result<u64, BenchError> {
+    fn recv(e: &mut Self::End, deadline: &Deadline) -> Result<u64, BenchError> {
         let ts = deadline.realtime_timespec();
         loop {
             // SAFETY: `buf` is valid for writes of its length (= the queue's msgsize).

@@ -6,16 +6,8 @@
 
 use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender};
 
-use crate::transport::{get_seq, message_buf, put_seq};
+use crate::transport::{Duplex, get_seq, put_seq};
 use crate::{BenchError, Deadline, Transport};
-
-/// One end: a bytes sender and a bytes receiver.
-#[derive(Debug)]
-pub struct IpcEnd {
-    tx: IpcBytesSender,
-    rx: IpcBytesReceiver,
-    buf: Vec<u8>,
-}
 
 /// `ipc_channel::ipc::bytes_channel()`.
 #[derive(Debug)]
@@ -24,33 +16,22 @@ pub struct IpcChannel;
 impl Transport for IpcChannel {
     const NAME: &'static str = "ipc-channel";
     const BLOCKING: bool = true;
-    type End = IpcEnd;
+    type End = Duplex<IpcBytesSender, IpcBytesReceiver>;
 
-    fn pair(size: usize) -> Result<(IpcEnd, IpcEnd), BenchError> {
-        let (t1, r1) = ipc::bytes_channel().map_err(crate::error::api)?;
-        let (t2, r2) = ipc::bytes_channel().map_err(crate::error::api)?;
-        Ok((
-            IpcEnd {
-                tx: t1,
-                rx: r2,
-                buf: message_buf(size),
-            },
-            IpcEnd {
-                tx: t2,
-                rx: r1,
-                buf: message_buf(size),
-            },
-        ))
+    fn pair(size: usize) -> Result<(Self::End, Self::End), BenchError> {
+        let a = ipc::bytes_channel().map_err(crate::error::api)?;
+        let b = ipc::bytes_channel().map_err(crate::error::api)?;
+        Ok(Duplex::crossed(a, b, size))
     }
 
-    fn send(e: &mut IpcEnd, seq: u64, _: &Deadline) -> Result<(), BenchError> {
+    fn send(e: &mut Self::End, seq: u64, _: &Deadline) -> Result<(), BenchError> {
         put_seq(&mut e.buf, seq);
         e.tx.send(&e.buf).map_err(crate::error::api)
     }
 
     /// Plain blocking `recv` (the bytes receiver has no timed variant): a dead peer closes
     /// its socket and ends it with an error; the `alarm` watchdog backs it up.
-    fn recv(e: &mut IpcEnd, _: &Deadline) -> Result<u64, BenchError> {
+    fn recv(e: &mut Self::End, _: &Deadline) -> Result<u64, BenchError> {
         let v =
             e.rx.recv()
                 .map_err(|err| crate::error::api(format!("{err:?}")))?;

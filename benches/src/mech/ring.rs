@@ -4,35 +4,78 @@
 //! as on the Lamport ring, so these compare the ring algorithms alone.
 #![allow(unsafe_code)]
 
+use std::fmt::Display;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
 use mproc_ring::{
-    Consumer, MpmcRing, MpmcShape, ParticipantId, PopError, Producer, PushError, ReadError,
-    RecordReader, RecordRing, RecordShape, RecordWriter, SpscRing, SpscShape, TryPopError,
-    TryPushError, WriteError,
+    Consumer, LayoutError, MpmcRing, MpmcShape, ParticipantId, PopError, Producer, PushError,
+    ReadError, RecordReader, RecordRing, RecordShape, RecordWriter, SpscRing, SpscShape,
+    TryPopError, TryPushError, WriteError,
 };
 
 use crate::shm::SharedMap;
-use crate::transport::{get_seq, message_buf, put_seq, slots_for};
+use crate::transport::{crossed, get_seq, halves, message_buf, put_seq, slots_for};
 use crate::{BenchError, Deadline, Spin, Transport};
 
-/// A shared mapping, the two regions in it, and each region's length.
-type Regions = (Rc<SharedMap>, [NonNull<u8>; 2], usize);
-
-/// Two regions of `len` bytes each (page aligned) in one shared mapping.
-fn two_regions(len: usize) -> Result<Regions, BenchError> {
-    let len = len.next_multiple_of(4096);
+/// Two rings of `shape`, laid out in place side by side in one fresh shared mapping (one per
+/// direction), with the mapping that both ends keep alive.
+fn two_rings<S: Copy, R>(
+    shape: S,
+    required_size: fn(S) -> Result<usize, LayoutError>,
+    init: unsafe fn(NonNull<u8>, usize, S) -> Result<R, LayoutError>,
+) -> Result<(Rc<SharedMap>, R, R), BenchError> {
+    let len = required_size(shape)
+        .map_err(crate::error::api)?
+        .next_multiple_of(4096);
     let map = Rc::new(SharedMap::new(2 * len)?);
     // SAFETY: `len` is inside the mapping of `2 * len` bytes.
     let second = unsafe { NonNull::new_unchecked(map.ptr().as_ptr().add(len)) };
-    let first = map.ptr();
-    Ok((map, [first, second], len))
+    // SAFETY: each region is page aligned, `len` bytes inside the zeroed mapping that both
+    // ends keep alive (`_map`), and initialised once here before any use.
+    let (a, b) = unsafe {
+        (
+            init(map.ptr(), len, shape).map_err(crate::error::api)?,
+            init(second, len, shape).map_err(crate::error::api)?,
+        )
+    };
+    Ok((map, a, b))
 }
 
 /// Participant id of side `i` (0 = the parent's end, 1 = the peer's).
 fn id(side: u32) -> ParticipantId {
     ParticipantId::new(side + 1).expect("nonzero")
+}
+
+/// The role held in `slot`, claimed by `claim` on its first use (in the process that uses
+/// it: a claim made before `fork` would be released by the parent's drop).
+fn claimed<T, E: Display>(
+    slot: &mut Option<T>,
+    claim: impl FnOnce() -> Result<T, E>,
+) -> Result<&mut T, BenchError> {
+    if slot.is_none() {
+        *slot = Some(claim().map_err(crate::error::api)?);
+    }
+    Ok(slot.as_mut().expect("claimed"))
+}
+
+/// Retries `op`, spinning until `deadline`, while it fails with an error that `waits` calls
+/// "not yet" (full, empty, contended); any other error ends the wait.
+#[inline]
+fn spin_on<T, E: Display>(
+    deadline: &Deadline,
+    what: &'static str,
+    waits: fn(&E) -> bool,
+    mut op: impl FnMut() -> Result<T, E>,
+) -> Result<T, BenchError> {
+    let mut spin = Spin::new(deadline, what);
+    loop {
+        match op() {
+            Ok(v) => return Ok(v),
+            Err(err) if waits(&err) => spin.turn()?,
+            Err(err) => return Err(crate::error::api(err)),
+        }
+    }
 }
 
 /// One end over two SPSC rings; the roles are claimed on first use, in the process that
@@ -62,59 +105,33 @@ impl Transport for RawSpsc {
             capacity: slots_for(size),
             slot_size: size as u32,
         };
-        let len = SpscRing::required_size(shape).map_err(crate::error::api)?;
-        let (map, [r0, r1], len) = two_regions(len)?;
-        // SAFETY: each region is page aligned, `len` bytes inside the zeroed mapping that
-        // both ends keep alive (`_map`), and initialised once here before any use.
-        let (a, b) = unsafe {
-            (
-                SpscRing::init(r0, len, shape).map_err(crate::error::api)?,
-                SpscRing::init(r1, len, shape).map_err(crate::error::api)?,
-            )
-        };
-        let end = |side, tx: &SpscRing, rx: &SpscRing| SpscEnd {
+        let (map, a, b) = two_rings(shape, SpscRing::required_size, SpscRing::init)?;
+        Ok(crossed(halves(a), halves(b), |side, tx, rx| SpscEnd {
             side,
-            tx: tx.clone(),
-            rx: rx.clone(),
+            tx,
+            rx,
             producer: None,
             consumer: None,
             buf: message_buf(size),
             _map: map.clone(),
-        };
-        Ok((end(0, &a, &b), end(1, &b, &a)))
+        }))
     }
 
     #[inline]
     fn send(e: &mut SpscEnd, seq: u64, deadline: &Deadline) -> Result<(), BenchError> {
-        if e.producer.is_none() {
-            e.producer = Some(e.tx.claim_producer(id(e.side)).map_err(crate::error::api)?);
-        }
-        let p = e.producer.as_mut().expect("claimed");
+        let p = claimed(&mut e.producer, || e.tx.claim_producer(id(e.side)))?;
         put_seq(&mut e.buf, seq);
-        let mut spin = Spin::new(deadline, "SPSC space");
-        loop {
-            match p.push(&e.buf[..e.tx.slot_size() as usize]) {
-                Ok(()) => return Ok(()),
-                Err(PushError::Full) => spin.turn()?,
-                Err(err) => return Err(crate::error::api(err)),
-            }
-        }
+        let element = &e.buf[..e.tx.slot_size() as usize];
+        let full = |err: &PushError| matches!(err, PushError::Full);
+        spin_on(deadline, "SPSC space", full, || p.push(element))
     }
 
     #[inline]
     fn recv(e: &mut SpscEnd, deadline: &Deadline) -> Result<u64, BenchError> {
-        if e.consumer.is_none() {
-            e.consumer = Some(e.rx.claim_consumer(id(e.side)).map_err(crate::error::api)?);
-        }
-        let c = e.consumer.as_mut().expect("claimed");
-        let mut spin = Spin::new(deadline, "an SPSC element");
-        loop {
-            match c.pop(&mut e.buf) {
-                Ok(()) => return get_seq(&e.buf),
-                Err(PopError::Empty) => spin.turn()?,
-                Err(err) => return Err(crate::error::api(err)),
-            }
-        }
+        let c = claimed(&mut e.consumer, || e.rx.claim_consumer(id(e.side)))?;
+        let empty = |err: &PopError| matches!(err, PopError::Empty);
+        spin_on(deadline, "an SPSC element", empty, || c.pop(&mut e.buf))?;
+        get_seq(&e.buf)
     }
 }
 
@@ -144,66 +161,42 @@ impl Transport for RawRecord {
         let shape = RecordShape {
             capacity: bytes as u32,
         };
-        let len = RecordRing::required_size(shape).map_err(crate::error::api)?;
-        let (map, [r0, r1], len) = two_regions(len)?;
-        // SAFETY: as in `RawSpsc::pair`.
-        let (a, b) = unsafe {
-            (
-                RecordRing::init(r0, len, shape).map_err(crate::error::api)?,
-                RecordRing::init(r1, len, shape).map_err(crate::error::api)?,
-            )
-        };
-        let end = |side, tx: &RecordRing, rx: &RecordRing| RecordEnd {
+        let (map, a, b) = two_rings(shape, RecordRing::required_size, RecordRing::init)?;
+        Ok(crossed(halves(a), halves(b), |side, tx, rx| RecordEnd {
             side,
-            tx: tx.clone(),
-            rx: rx.clone(),
+            tx,
+            rx,
             writer: None,
             reader: None,
             buf: message_buf(size),
             _map: map.clone(),
-        };
-        Ok((end(0, &a, &b), end(1, &b, &a)))
+        }))
     }
 
     #[inline]
     fn send(e: &mut RecordEnd, seq: u64, deadline: &Deadline) -> Result<(), BenchError> {
-        if e.writer.is_none() {
-            e.writer = Some(e.tx.claim_writer(id(e.side)).map_err(crate::error::api)?);
-        }
-        let w = e.writer.as_mut().expect("claimed");
+        let w = claimed(&mut e.writer, || e.tx.claim_writer(id(e.side)))?;
         put_seq(&mut e.buf, seq);
-        let mut spin = Spin::new(deadline, "record space");
-        loop {
-            match w.try_write(&e.buf) {
-                Ok(()) => return Ok(()),
-                Err(WriteError::Full) => spin.turn()?,
-                Err(err) => return Err(crate::error::api(err)),
-            }
-        }
+        let full = |err: &WriteError| matches!(err, WriteError::Full);
+        spin_on(deadline, "record space", full, || w.try_write(&e.buf))
     }
 
     #[inline]
     fn recv(e: &mut RecordEnd, deadline: &Deadline) -> Result<u64, BenchError> {
-        if e.reader.is_none() {
-            e.reader = Some(e.rx.claim_reader(id(e.side)).map_err(crate::error::api)?);
-        }
-        let r = e.reader.as_mut().expect("claimed");
-        let mut spin = Spin::new(deadline, "a record");
-        loop {
-            match r.try_read() {
-                Ok(rec) => {
-                    let bytes = rec.bytes();
-                    if bytes.len() != e.buf.len() {
-                        return Err(BenchError::Corrupt(format!("record of {}", bytes.len())));
-                    }
-                    e.buf.copy_from_slice(bytes);
-                    drop(rec);
-                    return get_seq(&e.buf);
+        let r = claimed(&mut e.reader, || e.rx.claim_reader(id(e.side)))?;
+        let buf = &mut e.buf;
+        let empty = |err: &ReadError| matches!(err, ReadError::Empty);
+        spin_on(deadline, "a record", empty, || {
+            r.try_read().map(|rec| {
+                let bytes = rec.bytes();
+                if bytes.len() != buf.len() {
+                    return Err(BenchError::Corrupt(format!("record of {}", bytes.len())));
                 }
-                Err(ReadError::Empty) => spin.turn()?,
-                Err(err) => return Err(crate::error::api(err)),
-            }
-        }
+                buf.copy_from_slice(bytes);
+                Ok(())
+            })
+        })??;
+        get_seq(&e.buf)
     }
 }
 
@@ -231,48 +224,32 @@ impl Transport for RawMpmc {
             capacity: slots_for(size),
             slot_size: size as u32,
         };
-        let len = MpmcRing::required_size(shape).map_err(crate::error::api)?;
-        let (map, [r0, r1], len) = two_regions(len)?;
-        // SAFETY: as in `RawSpsc::pair`.
-        let (a, b) = unsafe {
-            (
-                MpmcRing::init(r0, len, shape).map_err(crate::error::api)?,
-                MpmcRing::init(r1, len, shape).map_err(crate::error::api)?,
-            )
-        };
-        let end = |side, tx: &MpmcRing, rx: &MpmcRing| MpmcEnd {
+        let (map, a, b) = two_rings(shape, MpmcRing::required_size, MpmcRing::init)?;
+        Ok(crossed(halves(a), halves(b), |side, tx, rx| MpmcEnd {
             me: id(side),
-            tx: tx.clone(),
-            rx: rx.clone(),
+            tx,
+            rx,
             buf: message_buf(size),
             _map: map.clone(),
-        };
-        Ok((end(0, &a, &b), end(1, &b, &a)))
+        }))
     }
 
     #[inline]
     fn send(e: &mut MpmcEnd, seq: u64, deadline: &Deadline) -> Result<(), BenchError> {
         put_seq(&mut e.buf, seq);
-        let mut spin = Spin::new(deadline, "MPMC space");
-        loop {
-            match e.tx.try_push(e.me, &e.buf) {
-                Ok(()) => return Ok(()),
-                Err(TryPushError::Full | TryPushError::Contended) => spin.turn()?,
-                Err(err) => return Err(crate::error::api(err)),
-            }
-        }
+        let busy = |err: &TryPushError| matches!(err, TryPushError::Full | TryPushError::Contended);
+        spin_on(deadline, "MPMC space", busy, || e.tx.try_push(e.me, &e.buf))
     }
 
     #[inline]
     fn recv(e: &mut MpmcEnd, deadline: &Deadline) -> Result<u64, BenchError> {
-        let mut spin = Spin::new(deadline, "an MPMC slot");
-        loop {
-            match e.rx.try_pop(e.me, &mut e.buf) {
-                Ok(n) if n == e.buf.len() => return get_seq(&e.buf),
-                Ok(n) => return Err(BenchError::Corrupt(format!("slot of {n} bytes"))),
-                Err(TryPopError::Empty | TryPopError::Contended) => spin.turn()?,
-                Err(err) => return Err(crate::error::api(err)),
-            }
+        let busy = |err: &TryPopError| matches!(err, TryPopError::Empty | TryPopError::Contended);
+        let n = spin_on(deadline, "an MPMC slot", busy, || {
+            e.rx.try_pop(e.me, &mut e.buf)
+        })?;
+        if n != e.buf.len() {
+            return Err(BenchError::Corrupt(format!("slot of {n} bytes")));
         }
+        get_seq(&e.buf)
     }
 }

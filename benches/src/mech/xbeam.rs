@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::transport::{Payload, slots_for};
+use crate::transport::{Payload, crossed, slots_for};
 use crate::{BenchError, Deadline, Peer, Transport};
 
 /// One end: a bounded sender and receiver.
@@ -29,9 +29,9 @@ impl<P: Payload> Transport for Crossbeam<P> {
         if size != P::SIZE {
             return Err(BenchError::Unsupported(format!("{size}-byte messages")));
         }
-        let (t1, r1) = crossbeam_channel::bounded(slots_for(size) as usize);
-        let (t2, r2) = crossbeam_channel::bounded(slots_for(size) as usize);
-        Ok((XbeamEnd { tx: t1, rx: r2 }, XbeamEnd { tx: t2, rx: r1 }))
+        let a = crossbeam_channel::bounded(slots_for(size) as usize);
+        let b = crossbeam_channel::bounded(slots_for(size) as usize);
+        Ok(crossed(a, b, |_, tx, rx| XbeamEnd { tx, rx }))
     }
 
     #[inline]

@@ -104,23 +104,23 @@ fn throughput_targets(w: &mut String, m: &Measurements) {
     let lamport8 = msgs(t8, Lamport::NAME);
     let spsc8 = msgs(t8, RawSpsc::NAME);
     let pyq = m.py_queue();
-    let r1 = q8.zip(pipe8).map_or(NAN, |(a, b)| a / b);
-    let _ = writeln!(
+    let msg_rates = Shown {
+        fmt: rate,
+        unit: " msg/s",
+    };
+    compare_row(
         w,
-        "| `Queue<u64>` 1→1 ≥ 10× `pipe(2)` 8-byte throughput | {} ({} vs {} msg/s) | {} |",
-        ratio(r1),
-        rate(q8.unwrap_or(NAN)),
-        rate(pipe8.unwrap_or(NAN)),
-        Verdict::of(r1, r1 >= 10.0).label()
+        "`Queue<u64>` 1→1 ≥ 10× `pipe(2)` 8-byte throughput",
+        (q8.unwrap_or(NAN), pipe8.unwrap_or(NAN)),
+        msg_rates,
+        |r| r >= 10.0,
     );
-    let r2 = q8.zip(pyq).map_or(NAN, |(a, b)| a / b);
-    let _ = writeln!(
+    compare_row(
         w,
-        "| `Queue<u64>` ≥ 100× Python `multiprocessing.Queue` | {} ({} vs {} msg/s) | {} |",
-        ratio(r2),
-        rate(q8.unwrap_or(NAN)),
-        rate(pyq.unwrap_or(NAN)),
-        Verdict::of(r2, r2 >= 100.0).label()
+        "`Queue<u64>` ≥ 100× Python `multiprocessing.Queue`",
+        (q8.unwrap_or(NAN), pyq.unwrap_or(NAN)),
+        msg_rates,
+        |r| r >= 100.0,
     );
     let batch = m.batch8.as_ref().ok().copied();
     let r3 = batch.zip(lamport8).map_or(NAN, |(a, b)| a / b);
@@ -137,62 +137,79 @@ fn throughput_targets(w: &mut String, m: &Measurements) {
         },
         Verdict::of(r3, r3 >= 0.5).label()
     );
-    let r4 = spsc8.zip(lamport8).map_or(NAN, |(a, b)| a / b);
-    let _ = writeln!(
+    compare_row(
         w,
-        "| raw SPSC ≥ 0.8× naive ring, 8 B | {} ({} vs {} msg/s) | {} |",
-        ratio(r4),
-        rate(spsc8.unwrap_or(NAN)),
-        rate(lamport8.unwrap_or(NAN)),
-        Verdict::of(r4, r4 >= 0.8).label()
+        "raw SPSC ≥ 0.8× naive ring, 8 B",
+        (spsc8.unwrap_or(NAN), lamport8.unwrap_or(NAN)),
+        msg_rates,
+        |r| r >= 0.8,
     );
     for (i, &(size, bw)) in m.memcpy.iter().enumerate() {
         let spsc = msgs(&m.tputs[2 + i].1, RawSpsc::NAME).map(|t| t * size as f64);
-        let r = spsc.map_or(NAN, |s| s / bw);
-        let _ = writeln!(
+        compare_row(
             w,
-            "| raw SPSC ≥ 0.8× memcpy bandwidth, {} B | {} ({} vs {} single-thread memcpy) | {} |",
-            size,
-            ratio(r),
-            bytes_rate(spsc.unwrap_or(NAN)),
-            bytes_rate(bw),
-            Verdict::of(r, r >= 0.8).label()
+            &format!("raw SPSC ≥ 0.8× memcpy bandwidth, {size} B"),
+            (spsc.unwrap_or(NAN), bw),
+            Shown {
+                fmt: bytes_rate,
+                unit: " single-thread memcpy",
+            },
+            |r| r >= 0.8,
         );
     }
 }
 
+/// How [`compare_row`] shows the two figures it compares: each through `fmt`, `unit` after
+/// the second.
+#[derive(Clone, Copy)]
+struct Shown {
+    fmt: fn(f64) -> String,
+    unit: &'static str,
+}
+
+/// A targets row that compares two figures: `| target | ours/theirs (ours vs theirs unit) |
+/// verdict |`, the ratio met when `met` holds (not measured when either is NaN).
+fn compare_row(
+    w: &mut String,
+    target: &str,
+    (ours, theirs): (f64, f64),
+    shown: Shown,
+    met: impl Fn(f64) -> bool,
+) {
+    let r = ours / theirs;
+    let _ = writeln!(
+        w,
+        "| {target} | {} ({} vs {}{}) | {} |",
+        ratio(r),
+        (shown.fmt)(ours),
+        (shown.fmt)(theirs),
+        shown.unit,
+        Verdict::of(r, met(r)).label()
+    );
+}
+
 fn round_trip_targets(w: &mut String, m: &Measurements) {
     let spin_floor = spin_floor(m);
-    for name in [QueueT::<u64>::NAME, MprocPipe::NAME] {
-        let r = p50(&m.awake, name) / spin_floor;
-        let _ = writeln!(
-            w,
-            "| {name} round trip awake ≤ 2× spin floor (p50) | {} ({} vs {}) | {} |",
-            ratio(r),
-            ns(p50(&m.awake, name)),
-            ns(spin_floor),
-            Verdict::of(r, r <= 2.0).label()
-        );
-    }
+    mproc_p50s(
+        w,
+        &m.awake,
+        spin_floor,
+        "round trip awake ≤ 2× spin floor (p50)",
+        |r| r <= 2.0,
+    );
     // iceoryx2's awake p50 (NaN if its run failed); None when it is not built in.
     #[cfg(feature = "peers")]
     let iceoryx2_p50 = Some(p50(&m.awake, Iceoryx2::NAME));
     #[cfg(not(feature = "peers"))]
     let iceoryx2_p50: Option<f64> = None;
     match iceoryx2_p50 {
-        Some(ice) => {
-            for name in [QueueT::<u64>::NAME, MprocPipe::NAME] {
-                let r = p50(&m.awake, name) / ice;
-                let _ = writeln!(
-                    w,
-                    "| {name} round trip awake faster than iceoryx2 (p50) | {} ({} vs {}) | {} |",
-                    ratio(r),
-                    ns(p50(&m.awake, name)),
-                    ns(ice),
-                    Verdict::of(r, r < 1.0).label()
-                );
-            }
-        }
+        Some(ice) => mproc_p50s(
+            w,
+            &m.awake,
+            ice,
+            "round trip awake faster than iceoryx2 (p50)",
+            |r| r < 1.0,
+        ),
         None => {
             let _ = writeln!(
                 w,
@@ -201,17 +218,28 @@ fn round_trip_targets(w: &mut String, m: &Measurements) {
             );
         }
     }
-    let futex_floor = futex_floor(m);
+    mproc_p50s(
+        w,
+        &m.idle,
+        futex_floor(m),
+        "round trip after idle ≤ 1.2× bare futex (p50)",
+        |r| r <= 1.2,
+    );
+}
+
+/// One targets row per mproc round-tripper (`Queue<u64>`, `Pipe`): its p50 in `cells`
+/// against `against` ns.
+fn mproc_p50s(
+    w: &mut String,
+    cells: &[Cell<Latency>],
+    against: f64,
+    target: &str,
+    met: fn(f64) -> bool,
+) {
     for name in [QueueT::<u64>::NAME, MprocPipe::NAME] {
-        let r = p50(&m.idle, name) / futex_floor;
-        let _ = writeln!(
-            w,
-            "| {name} round trip after idle ≤ 1.2× bare futex (p50) | {} ({} vs {}) | {} |",
-            ratio(r),
-            ns(p50(&m.idle, name)),
-            ns(futex_floor),
-            Verdict::of(r, r <= 1.2).label()
-        );
+        let shown = Shown { fmt: ns, unit: "" };
+        let figures = (p50(cells, name), against);
+        compare_row(w, &format!("{name} {target}"), figures, shown, met);
     }
 }
 

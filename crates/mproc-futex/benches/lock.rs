@@ -8,6 +8,11 @@
 #[path = "lock/imp.rs"]
 mod imp;
 
+// Shared memory and bounded fork, as the process tests use them.
+#[cfg(not(mproc_loom))]
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 fn main() {
     #[cfg(not(mproc_loom))]
     imp::main();

@@ -11,75 +11,30 @@ fn main() {}
 #[cfg(not(mproc_loom))]
 criterion::criterion_main!(bench::benches);
 
+// Ids, shared anonymous memory and bounded fork, as the process tests use them.
+#[cfg(not(mproc_loom))]
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 #[cfg(not(mproc_loom))]
 mod bench {
-    use std::ptr::NonNull;
     use std::time::{Duration, Instant};
 
     use criterion::{Criterion, Throughput, criterion_group};
-    use mproc_ring::{MpmcRing, MpmcShape, ParticipantId, RecordRing, RecordShape};
+    use mproc_ring::{MpmcRing, MpmcShape, RecordRing, RecordShape};
 
-    fn id(n: u32) -> ParticipantId {
-        ParticipantId::new(n).unwrap()
-    }
-
-    struct Shared(NonNull<u8>, usize);
-
-    impl Shared {
-        fn new(len: usize) -> Shared {
-            // SAFETY: anonymous shared mapping; checked for failure.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
-            assert_ne!(p, libc::MAP_FAILED);
-            Shared(NonNull::new(p.cast()).unwrap(), len)
-        }
-    }
-
-    impl Drop for Shared {
-        fn drop(&mut self) {
-            // SAFETY: mapped in `new` with this length.
-            unsafe { libc::munmap(self.0.as_ptr().cast(), self.1) };
-        }
-    }
+    use crate::common::{Shared, fork, id, wait_ok};
 
     /// Forks a producer running `f`, times the parent's `consume`, reaps the child (bounded).
     fn with_child(f: impl FnOnce(), consume: impl FnOnce()) -> Duration {
-        // SAFETY: the child runs `f` (lock-free ring operations) and `_exit`s.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0);
-        if pid == 0 {
+        let pid = fork(|| {
             f();
-            // SAFETY: leave the child without running the parent's destructors.
-            unsafe { libc::_exit(0) };
-        }
+            0
+        });
         let start = Instant::now();
         consume();
         let d = start.elapsed();
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            let mut st = 0;
-            // SAFETY: reaping our own child.
-            if unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) } == pid {
-                break;
-            }
-            if Instant::now() > end {
-                // SAFETY: killing and reaping our own child.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, &mut st, 0);
-                }
-                panic!("producer child hung");
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_ok(pid, Duration::from_secs(30));
         d
     }
 
@@ -96,7 +51,7 @@ mod bench {
                 let mem = Shared::new(MpmcRing::required_size(shape).unwrap());
                 b.iter_custom(|iters| {
                     // SAFETY: a fresh shared mapping per sample; outlives both processes' use.
-                    let r = unsafe { MpmcRing::init(mem.0, mem.1, shape) }.unwrap();
+                    let r = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
                     let msg = vec![0x5a_u8; size];
                     let mut out = vec![0u8; size];
                     with_child(
@@ -122,7 +77,7 @@ mod bench {
                 let mem = Shared::new(RecordRing::required_size(shape).unwrap());
                 b.iter_custom(|iters| {
                     // SAFETY: as above.
-                    let r = unsafe { RecordRing::init(mem.0, mem.1, shape) }.unwrap();
+                    let r = unsafe { RecordRing::init(mem.ptr, mem.len, shape) }.unwrap();
                     let msg = vec![0x5a_u8; size];
                     let mut rd = r.claim_reader(id(2)).unwrap();
                     let d = with_child(

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use crossbeam_queue::ArrayQueue;
 use mproc_ring::{
-    MpmcRing, MpmcShape, ParticipantId, RecordRing, RecordShape, SpscRing, SpscShape,
+    Consumer, MpmcRing, MpmcShape, ParticipantId, Producer, RecordReader, RecordRing, RecordShape,
+    RecordWriter, SpscRing, SpscShape,
 };
 
 const CAP: u32 = 1024;
@@ -28,116 +30,211 @@ fn id(n: u32) -> ParticipantId {
     ParticipantId::new(n).unwrap()
 }
 
-/// Times `iters` transfers: `send(i)` spins until it lands, `recv()` until it gets one.
-fn transfer<S, R>(iters: u64, mut send: S, mut recv: R) -> Duration
+/// Runs `peer(i)` for `i` in `0..iters` on a thread pinned to CPU 1 and times `here(i)` for
+/// the same `i`s on this thread, pinned to CPU 0; returns once the peer is joined.
+fn against_peer<P, H>(iters: u64, mut peer: P, mut here: H) -> Duration
 where
-    S: FnMut(u64) + Send + 'static,
-    R: FnMut() -> u64,
+    P: FnMut(u64) + Send + 'static,
+    H: FnMut(u64),
 {
     let t = std::thread::spawn(move || {
         pin(1);
         for i in 0..iters {
-            send(i);
+            peer(i);
         }
     });
     pin(0);
     let start = Instant::now();
-    for _ in 0..iters {
-        black_box(recv());
+    for i in 0..iters {
+        here(i);
     }
     let d = start.elapsed();
     t.join().unwrap();
     d
 }
 
+/// The sending end of a queue under test: one attempt per call.
+trait Tx: Send + 'static {
+    fn try_send(&mut self, v: u64) -> bool;
+}
+
+/// The receiving end of a queue under test: one attempt per call.
+trait Rx: Send + 'static {
+    fn try_recv(&mut self) -> Option<u64>;
+}
+
+impl Tx for Arc<ArrayQueue<u64>> {
+    fn try_send(&mut self, v: u64) -> bool {
+        self.push(v).is_ok()
+    }
+}
+
+impl Rx for Arc<ArrayQueue<u64>> {
+    fn try_recv(&mut self) -> Option<u64> {
+        self.pop()
+    }
+}
+
+impl Tx for rtrb::Producer<u64> {
+    fn try_send(&mut self, v: u64) -> bool {
+        self.push(v).is_ok()
+    }
+}
+
+impl Rx for rtrb::Consumer<u64> {
+    fn try_recv(&mut self) -> Option<u64> {
+        self.pop().ok()
+    }
+}
+
+impl Tx for Producer {
+    fn try_send(&mut self, v: u64) -> bool {
+        self.push(&v.to_le_bytes()).is_ok()
+    }
+}
+
+impl Rx for Consumer {
+    fn try_recv(&mut self) -> Option<u64> {
+        let mut out = [0u8; 8];
+        self.pop(&mut out).ok().map(|()| u64::from_le_bytes(out))
+    }
+}
+
+/// An MPMC ring used as participant `.1`.
+struct Mpmc(MpmcRing, ParticipantId);
+
+impl Tx for Mpmc {
+    fn try_send(&mut self, v: u64) -> bool {
+        self.0.try_push(self.1, &v.to_le_bytes()).is_ok()
+    }
+}
+
+impl Rx for Mpmc {
+    fn try_recv(&mut self) -> Option<u64> {
+        let mut out = [0u8; 8];
+        self.0
+            .try_pop(self.1, &mut out)
+            .ok()
+            .map(|_| u64::from_le_bytes(out))
+    }
+}
+
+impl Tx for RecordWriter {
+    fn try_send(&mut self, v: u64) -> bool {
+        self.try_write(&v.to_le_bytes()).is_ok()
+    }
+}
+
+impl Rx for RecordReader {
+    fn try_recv(&mut self) -> Option<u64> {
+        let rec = self.try_read().ok()?;
+        Some(u64::from_le_bytes(rec.bytes().try_into().unwrap()))
+    }
+}
+
+/// Sends `v`, spinning until it lands.
+fn send(tx: &mut impl Tx, v: u64) {
+    while !tx.try_send(v) {}
+}
+
+/// Receives one value, spinning until there is one.
+fn recv(rx: &mut impl Rx) -> u64 {
+    loop {
+        if let Some(v) = rx.try_recv() {
+            return v;
+        }
+    }
+}
+
+/// Times `iters` transfers from a peer thread sending on `tx` to this one receiving on `rx`.
+fn transfer(iters: u64, mut tx: impl Tx, mut rx: impl Rx) -> Duration {
+    against_peer(
+        iters,
+        move |i| send(&mut tx, i),
+        |_| {
+            black_box(recv(&mut rx));
+        },
+    )
+}
+
+/// Times `iters` round trips: this thread sends `i` on `out` and waits for it on `back`;
+/// the peer thread echoes each from `out` to `back`. Each is a (sending, receiving) pair.
+fn round_trips(iters: u64, out: (impl Tx, impl Rx), back: (impl Tx, impl Rx)) -> Duration {
+    let ((mut out_tx, mut out_rx), (mut back_tx, mut back_rx)) = (out, back);
+    against_peer(
+        iters,
+        move |_| {
+            let v = recv(&mut out_rx);
+            send(&mut back_tx, v);
+        },
+        |i| {
+            send(&mut out_tx, i);
+            recv(&mut back_rx);
+        },
+    )
+}
+
+fn spsc(capacity: u32) -> (Producer, Consumer) {
+    let r = SpscRing::new(SpscShape {
+        capacity,
+        slot_size: 8,
+    })
+    .unwrap();
+    (
+        r.claim_producer(id(1)).unwrap(),
+        r.claim_consumer(id(2)).unwrap(),
+    )
+}
+
+fn mpmc(capacity: u32) -> (Mpmc, Mpmc) {
+    let r = MpmcRing::new(MpmcShape {
+        capacity,
+        slot_size: 8,
+    })
+    .unwrap();
+    (Mpmc(r.clone(), id(1)), Mpmc(r, id(2)))
+}
+
+fn array_queue(capacity: usize) -> (Arc<ArrayQueue<u64>>, Arc<ArrayQueue<u64>>) {
+    let q = Arc::new(ArrayQueue::new(capacity));
+    (q.clone(), q)
+}
+
 fn throughput(c: &mut Criterion) {
     let mut g = c.benchmark_group("throughput_u64");
     g.measurement_time(Duration::from_secs(3)).sample_size(10);
-
     g.bench_function("crossbeam_arrayqueue", |b| {
         b.iter_custom(|iters| {
-            let q = Arc::new(crossbeam_queue::ArrayQueue::<u64>::new(CAP as usize));
-            let q2 = q.clone();
-            transfer(
-                iters,
-                move |i| while q2.push(i).is_err() {},
-                || loop {
-                    if let Some(v) = q.pop() {
-                        return v;
-                    }
-                },
-            )
+            let (tx, rx) = array_queue(CAP as usize);
+            transfer(iters, tx, rx)
         })
     });
     g.bench_function("rtrb", |b| {
         b.iter_custom(|iters| {
-            let (mut p, mut c) = rtrb::RingBuffer::<u64>::new(CAP as usize);
-            transfer(
-                iters,
-                move |i| while p.push(i).is_err() {},
-                || loop {
-                    if let Ok(v) = c.pop() {
-                        return v;
-                    }
-                },
-            )
+            let (tx, rx) = rtrb::RingBuffer::<u64>::new(CAP as usize);
+            transfer(iters, tx, rx)
         })
     });
     g.bench_function("mproc_spsc", |b| {
         b.iter_custom(|iters| {
-            let r = SpscRing::new(SpscShape {
-                capacity: CAP,
-                slot_size: 8,
-            })
-            .unwrap();
-            let mut p = r.claim_producer(id(1)).unwrap();
-            let mut c = r.claim_consumer(id(2)).unwrap();
-            let mut out = [0u8; 8];
-            transfer(
-                iters,
-                move |i| while p.push(&i.to_le_bytes()).is_err() {},
-                move || loop {
-                    if c.pop(&mut out).is_ok() {
-                        return u64::from_le_bytes(out);
-                    }
-                },
-            )
+            let (tx, rx) = spsc(CAP);
+            transfer(iters, tx, rx)
         })
     });
     g.bench_function("mproc_mpmc", |b| {
         b.iter_custom(|iters| {
-            let r = MpmcRing::new(MpmcShape {
-                capacity: CAP,
-                slot_size: 8,
-            })
-            .unwrap();
-            let r2 = r.clone();
-            let mut out = [0u8; 8];
-            transfer(
-                iters,
-                move |i| while r2.try_push(id(1), &i.to_le_bytes()).is_err() {},
-                move || loop {
-                    if r.try_pop(id(2), &mut out).is_ok() {
-                        return u64::from_le_bytes(out);
-                    }
-                },
-            )
+            let (tx, rx) = mpmc(CAP);
+            transfer(iters, tx, rx)
         })
     });
     g.bench_function("mproc_record", |b| {
         b.iter_custom(|iters| {
             let r = RecordRing::new(RecordShape { capacity: CAP * 16 }).unwrap();
-            let mut w = r.claim_writer(id(1)).unwrap();
-            let mut rd = r.claim_reader(id(2)).unwrap();
-            transfer(
-                iters,
-                move |i| while w.try_write(&i.to_le_bytes()).is_err() {},
-                move || loop {
-                    if let Ok(rec) = rd.try_read() {
-                        return u64::from_le_bytes(rec.bytes().try_into().unwrap());
-                    }
-                },
-            )
+            let (tx, rx) = (
+                r.claim_writer(id(1)).unwrap(),
+                r.claim_reader(id(2)).unwrap(),
+            );
+            transfer(iters, tx, rx)
         })
     });
     g.finish();
@@ -149,7 +246,7 @@ fn throughput(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let (mut p, mut c) = rtrb::RingBuffer::<u64>::new(CAP as usize);
             let batches = iters.div_ceil(64);
-            transfer(
+            against_peer(
                 batches,
                 move |i| loop {
                     if let Ok(ch) = p.write_chunk_uninit(64) {
@@ -157,12 +254,12 @@ fn throughput(c: &mut Criterion) {
                         return;
                     }
                 },
-                move || loop {
+                move |_| loop {
                     if let Ok(ch) = c.read_chunk(64) {
                         let (a, _) = ch.as_slices();
-                        let v = a[0];
+                        black_box(a[0]);
                         ch.commit_all();
-                        return v;
+                        return;
                     }
                 },
             )
@@ -180,7 +277,7 @@ fn throughput(c: &mut Criterion) {
             let batches = iters.div_ceil(64);
             let src = [7u8; 64 * 8];
             let mut dst = [0u8; 64 * 8];
-            transfer(
+            against_peer(
                 batches,
                 move |_| {
                     let mut sent = 0;
@@ -188,12 +285,12 @@ fn throughput(c: &mut Criterion) {
                         sent += p.push_slice(&src[sent * 8..]).unwrap() as usize;
                     }
                 },
-                move || {
+                move |_| {
                     let mut got = 0;
                     while got < 64 {
                         got += c.pop_slice(&mut dst[got * 8..]).unwrap() as usize;
                     }
-                    u64::from(dst[0])
+                    black_box(dst[0]);
                 },
             )
         })
@@ -206,120 +303,19 @@ fn latency(c: &mut Criterion) {
     let mut g = c.benchmark_group("roundtrip_u64");
     g.measurement_time(Duration::from_secs(3)).sample_size(10);
     g.bench_function("crossbeam_arrayqueue", |b| {
-        b.iter_custom(|iters| {
-            let ab = Arc::new(crossbeam_queue::ArrayQueue::<u64>::new(8));
-            let ba = Arc::new(crossbeam_queue::ArrayQueue::<u64>::new(8));
-            let (ab2, ba2) = (ab.clone(), ba.clone());
-            let t = std::thread::spawn(move || {
-                pin(1);
-                for _ in 0..iters {
-                    let v = loop {
-                        if let Some(v) = ab2.pop() {
-                            break v;
-                        }
-                    };
-                    while ba2.push(v).is_err() {}
-                }
-            });
-            pin(0);
-            let start = Instant::now();
-            for i in 0..iters {
-                while ab.push(i).is_err() {}
-                while ba.pop().is_none() {}
-            }
-            let d = start.elapsed();
-            t.join().unwrap();
-            d
-        })
+        b.iter_custom(|iters| round_trips(iters, array_queue(8), array_queue(8)))
     });
     g.bench_function("rtrb", |b| {
         b.iter_custom(|iters| {
-            let (mut pa, mut ca) = rtrb::RingBuffer::<u64>::new(8);
-            let (mut pb, mut cb) = rtrb::RingBuffer::<u64>::new(8);
-            let t = std::thread::spawn(move || {
-                pin(1);
-                for _ in 0..iters {
-                    let v = loop {
-                        if let Ok(v) = ca.pop() {
-                            break v;
-                        }
-                    };
-                    while pb.push(v).is_err() {}
-                }
-            });
-            pin(0);
-            let start = Instant::now();
-            for i in 0..iters {
-                while pa.push(i).is_err() {}
-                while cb.pop().is_err() {}
-            }
-            let d = start.elapsed();
-            t.join().unwrap();
-            d
+            let out = rtrb::RingBuffer::<u64>::new(8);
+            round_trips(iters, out, rtrb::RingBuffer::<u64>::new(8))
         })
     });
     g.bench_function("mproc_spsc", |b| {
-        b.iter_custom(|iters| {
-            let shape = SpscShape {
-                capacity: 8,
-                slot_size: 8,
-            };
-            let (ra, rb) = (SpscRing::new(shape).unwrap(), SpscRing::new(shape).unwrap());
-            let (mut pa, mut ca) = (
-                ra.claim_producer(id(1)).unwrap(),
-                ra.claim_consumer(id(2)).unwrap(),
-            );
-            let (mut pb, mut cb) = (
-                rb.claim_producer(id(2)).unwrap(),
-                rb.claim_consumer(id(1)).unwrap(),
-            );
-            let t = std::thread::spawn(move || {
-                pin(1);
-                let mut buf = [0u8; 8];
-                for _ in 0..iters {
-                    while ca.pop(&mut buf).is_err() {}
-                    while pb.push(&buf).is_err() {}
-                }
-            });
-            pin(0);
-            let mut buf = [0u8; 8];
-            let start = Instant::now();
-            for i in 0..iters {
-                while pa.push(&i.to_le_bytes()).is_err() {}
-                while cb.pop(&mut buf).is_err() {}
-            }
-            let d = start.elapsed();
-            t.join().unwrap();
-            d
-        })
+        b.iter_custom(|iters| round_trips(iters, spsc(8), spsc(8)))
     });
     g.bench_function("mproc_mpmc", |b| {
-        b.iter_custom(|iters| {
-            let shape = MpmcShape {
-                capacity: 8,
-                slot_size: 8,
-            };
-            let (ab, ba) = (MpmcRing::new(shape).unwrap(), MpmcRing::new(shape).unwrap());
-            let (ab2, ba2) = (ab.clone(), ba.clone());
-            let t = std::thread::spawn(move || {
-                pin(1);
-                let mut buf = [0u8; 8];
-                for _ in 0..iters {
-                    while ab2.try_pop(id(2), &mut buf).is_err() {}
-                    while ba2.try_push(id(2), &buf).is_err() {}
-                }
-            });
-            pin(0);
-            let mut buf = [0u8; 8];
-            let start = Instant::now();
-            for i in 0..iters {
-                while ab.try_push(id(1), &i.to_le_bytes()).is_err() {}
-                while ba.try_pop(id(1), &mut buf).is_err() {}
-            }
-            let d = start.elapsed();
-            t.join().unwrap();
-            d
-        })
+        b.iter_custom(|iters| round_trips(iters, mpmc(8), mpmc(8)))
     });
     g.finish();
 }

@@ -1,27 +1,11 @@
 //! The benches themselves (not compiled under loom).
+
+use crate::common;
 use criterion::{Criterion, criterion_group};
 use mproc_futex::{AlwaysAlive, RawLock, futex};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-fn shared_zeroed<T>() -> &'static T {
-    let len = std::mem::size_of::<T>().max(1);
-    // SAFETY: anonymous shared mapping; checked below; all-zero is valid for the T's used.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
-    // SAFETY: fresh zeroed mapping, leaked for the process lifetime.
-    unsafe { &*(p as *const T) }
-}
 
 /// A robust, process-shared pthread mutex in shared memory.
 struct PthreadRobust(*mut libc::pthread_mutex_t);
@@ -32,7 +16,8 @@ unsafe impl Send for PthreadRobust {}
 
 impl PthreadRobust {
     fn new() -> Self {
-        let m = shared_zeroed::<libc::pthread_mutex_t>() as *const _ as *mut libc::pthread_mutex_t;
+        let m = common::shared_zeroed::<libc::pthread_mutex_t>() as *const _
+            as *mut libc::pthread_mutex_t;
         // SAFETY: standard attribute set-up on valid memory.
         unsafe {
             let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
@@ -55,22 +40,26 @@ impl PthreadRobust {
     }
 }
 
-fn fork_child(f: impl FnOnce()) -> libc::pid_t {
-    // SAFETY: the child runs `f` and _exits without returning into criterion.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        f();
-        // SAFETY: _exit is always safe.
-        unsafe { libc::_exit(0) };
-    }
-    pid
-}
-
-fn reap(pid: libc::pid_t) {
+/// Forks a child running `child`, then times `parent` here: returns the time `parent` took
+/// and the time until the child was reaped as well (a blocking `waitpid`: the child always
+/// finishes its bounded loop).
+fn against_child(child: impl FnOnce(), parent: impl FnOnce()) -> (Duration, Duration) {
+    let pid = common::fork(|| {
+        child();
+        0
+    });
+    let t0 = Instant::now();
+    parent();
+    let parent_done = t0.elapsed();
     let mut st = 0;
-    // SAFETY: waiting for our own child, which always finishes its bounded loop.
+    // SAFETY: waiting for our own child.
     unsafe { libc::waitpid(pid, &mut st, 0) };
+    let both_done = t0.elapsed();
+    assert!(
+        libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+        "child failed: status {st:#x}"
+    );
+    (parent_done, both_done)
 }
 
 fn uncontended(c: &mut Criterion) {
@@ -154,59 +143,47 @@ fn handoff_threads(c: &mut Criterion) {
     g.finish();
 }
 
-#[repr(C)]
-struct ProcScene {
-    lock: RawLock,
-    go: AtomicU32,
+/// A child process and this one each run `n` × `pair(me)` (participant 2 and 1) after a
+/// common go; the time until both are done, per pair.
+fn processes_handoff(n: u64, pair: impl Fn(u32) + Copy) -> Duration {
+    let go: &'static AtomicU32 = common::shared_zeroed();
+    let (_, both_done) = against_child(
+        || {
+            while go.load(Ordering::Acquire) == 0 {
+                std::hint::spin_loop();
+            }
+            for _ in 0..n {
+                pair(2);
+            }
+        },
+        || {
+            go.store(1, Ordering::Release);
+            for _ in 0..n {
+                pair(1);
+            }
+        },
+    );
+    both_done / 2
 }
 
 fn handoff_processes(c: &mut Criterion) {
     let mut g = c.benchmark_group("contended 2 processes (per lock+unlock pair, both sides)");
     g.bench_function("mproc RawLock", |b| {
         b.iter_custom(|n| {
-            let s: &'static ProcScene = shared_zeroed();
-            let child = fork_child(|| {
-                while s.go.load(Ordering::Acquire) == 0 {
-                    std::hint::spin_loop();
-                }
-                for _ in 0..n {
-                    let _ = s.lock.acquire(2, &AlwaysAlive, None);
-                    let _ = s.lock.release(2);
-                }
-            });
-            let t0 = Instant::now();
-            s.go.store(1, Ordering::Release);
-            for _ in 0..n {
-                let _ = s.lock.acquire(1, &AlwaysAlive, None);
-                let _ = s.lock.release(1);
-            }
-            reap(child);
-            t0.elapsed() / 2
+            let lock: &'static RawLock = common::shared_zeroed();
+            processes_handoff(n, |me| {
+                let _ = lock.acquire(me, &AlwaysAlive, None);
+                let _ = lock.release(me);
+            })
         })
     });
     let r = PthreadRobust::new();
-    let go: &'static AtomicU32 = shared_zeroed();
     g.bench_function("pthread robust pshared", |b| {
         b.iter_custom(|n| {
-            go.store(0, Ordering::Relaxed);
-            let r2 = PthreadRobust(r.0);
-            let child = fork_child(move || {
-                while go.load(Ordering::Acquire) == 0 {
-                    std::hint::spin_loop();
-                }
-                for _ in 0..n {
-                    r2.lock();
-                    r2.unlock();
-                }
-            });
-            let t0 = Instant::now();
-            go.store(1, Ordering::Release);
-            for _ in 0..n {
+            processes_handoff(n, |_| {
                 r.lock();
                 r.unlock();
-            }
-            reap(child);
-            t0.elapsed() / 2
+            })
         })
     });
     g.finish();
@@ -222,26 +199,27 @@ fn wake_latency(c: &mut Criterion) {
     let mut g = c.benchmark_group("cross-process wake-up (one way, half a round trip)");
     g.bench_function("mproc futex wait/wake", |b| {
         b.iter_custom(|n| {
-            let s: &'static PingPong = shared_zeroed();
-            let child = fork_child(|| {
-                for i in 1..=n as u32 {
-                    while s.ping.load(Ordering::Acquire) != i {
-                        futex::wait(&s.ping, i - 1, None);
+            let s: &'static PingPong = common::shared_zeroed();
+            let (e, _) = against_child(
+                || {
+                    for i in 1..=n as u32 {
+                        while s.ping.load(Ordering::Acquire) != i {
+                            futex::wait(&s.ping, i - 1, None);
+                        }
+                        s.pong.store(i, Ordering::Release);
+                        futex::wake_one(&s.pong);
                     }
-                    s.pong.store(i, Ordering::Release);
-                    futex::wake_one(&s.pong);
-                }
-            });
-            let t0 = Instant::now();
-            for i in 1..=n as u32 {
-                s.ping.store(i, Ordering::Release);
-                futex::wake_one(&s.ping);
-                while s.pong.load(Ordering::Acquire) != i {
-                    futex::wait(&s.pong, i - 1, None);
-                }
-            }
-            let e = t0.elapsed();
-            reap(child);
+                },
+                || {
+                    for i in 1..=n as u32 {
+                        s.ping.store(i, Ordering::Release);
+                        futex::wake_one(&s.ping);
+                        while s.pong.load(Ordering::Acquire) != i {
+                            futex::wait(&s.pong, i - 1, None);
+                        }
+                    }
+                },
+            );
             e / 2
         })
     });
@@ -254,27 +232,28 @@ fn wake_latency(c: &mut Criterion) {
                 assert_eq!(libc::pipe(a.as_mut_ptr()), 0);
                 assert_eq!(libc::pipe(z.as_mut_ptr()), 0);
             }
-            let child = fork_child(|| {
-                let mut byte = 0u8;
-                for _ in 0..n {
-                    // SAFETY: valid fds and a one-byte buffer.
-                    unsafe {
-                        libc::read(a[0], (&mut byte as *mut u8).cast(), 1);
-                        libc::write(z[1], (&byte as *const u8).cast(), 1);
+            let (e, _) = against_child(
+                || {
+                    let mut byte = 0u8;
+                    for _ in 0..n {
+                        // SAFETY: valid fds and a one-byte buffer.
+                        unsafe {
+                            libc::read(a[0], (&mut byte as *mut u8).cast(), 1);
+                            libc::write(z[1], (&byte as *const u8).cast(), 1);
+                        }
                     }
-                }
-            });
-            let mut byte = 0u8;
-            let t0 = Instant::now();
-            for _ in 0..n {
-                // SAFETY: valid fds and a one-byte buffer.
-                unsafe {
-                    libc::write(a[1], (&byte as *const u8).cast(), 1);
-                    libc::read(z[0], (&mut byte as *mut u8).cast(), 1);
-                }
-            }
-            let e = t0.elapsed();
-            reap(child);
+                },
+                || {
+                    let mut byte = 0u8;
+                    for _ in 0..n {
+                        // SAFETY: valid fds and a one-byte buffer.
+                        unsafe {
+                            libc::write(a[1], (&byte as *const u8).cast(), 1);
+                            libc::read(z[0], (&mut byte as *mut u8).cast(), 1);
+                        }
+                    }
+                },
+            );
             for fd in a.into_iter().chain(z) {
                 // SAFETY: closing our own fds.
                 unsafe { libc::close(fd) };
