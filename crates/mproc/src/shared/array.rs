@@ -9,6 +9,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+
+use mproc_core::shared::shared_at;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,10 +180,12 @@ impl<T: Shareable> RawArray<T> {
     }
 
     fn stored_len(backing: &Backing) -> u64 {
-        // SAFETY: every array state starts with an 8-aligned length word (at least the
-        // header was checked to fit); an atomic, valid for any bytes. Relaxed: written once
-        // before the publish the opener's Acquire synchronised with.
-        unsafe { (*backing.data().as_ptr().cast::<AtomicU64>()).load(Ordering::Relaxed) }
+        // Every array state starts with an 8-aligned length word (at least the header was
+        // checked to fit). Relaxed: written once before the publish the opener's Acquire
+        // synchronised with.
+        shared_at::<AtomicU64>(backing.bytes(), 0)
+            .expect("an array state holds its length word")
+            .load(Ordering::Relaxed)
     }
 
     fn elements(&self) -> NonNull<T> {

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+
+use mproc_core::shared::{SharedState, shared_at};
 use std::sync::Arc;
 
 use super::sync::{
@@ -27,7 +29,7 @@ mod sealed {
 pub trait AtomicPrimitive: sealed::Sealed + Copy + Send + Sync + 'static {
     /// The atomic type that holds it in shared memory.
     #[doc(hidden)]
-    type Atom;
+    type Atom: SharedState;
 
     /// Writes `value` into a fresh, unshared state.
     ///
@@ -125,10 +127,9 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
     }
 
     fn atom(&self) -> &T::Atom {
-        // SAFETY: the backing holds `size_of::<T::Atom>()` bytes aligned for it (the kind's
-        // layout, checked when made, opened or imported), alive as long as `&self`; an atomic
-        // integer is valid for any bytes and only ever accessed atomically.
-        unsafe { self.backing.data().cast::<T::Atom>().as_ref() }
+        // The backing holds `size_of::<T::Atom>()` bytes aligned for it (the kind's layout,
+        // checked when made, opened or imported).
+        shared_at(self.backing.bytes(), 0).expect("the state holds one atom")
     }
 }
 

@@ -1,12 +1,12 @@
 //! Where a synchronisation object's words live: a pool cell (anonymous objects) or a named
 //! object segment (named objects), behind one small interface.
-#![allow(unsafe_code)]
 
 use std::fmt;
 use std::os::fd::AsFd;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
+use mproc_core::shared::{SharedBytes, SharedState, shared_at};
 use mproc_futex::Liveness;
 use mproc_shm::{REGION_ALIGN, RegisterError, Segment};
 
@@ -123,6 +123,15 @@ impl Backing {
         }
     }
 
+    /// The shared state as bytes: `kind.size` bytes or more, aligned to `kind.align`.
+    #[inline]
+    pub(crate) fn bytes(&self) -> &SharedBytes {
+        match self {
+            Backing::Pool(c) => c.bytes(),
+            Backing::Named(o) => o.region_bytes(0).expect("checked in from_object"),
+        }
+    }
+
     /// The segment whose participant table the state's owner ids refer to.
     #[inline]
     pub(crate) fn segment(&self) -> &Arc<Segment> {
@@ -216,17 +225,15 @@ impl Shared {
         Arc::new(Shared { backing, liveness })
     }
 
-    /// The state as a `T`.
+    /// The state as a `T` (the kind's state type: any other `SharedState` type that fits
+    /// is memory-safe, only meaningless).
     ///
-    /// # Safety
+    /// # Panics
     ///
-    /// `T` must be the kind's state type (size and alignment as the [`Kind`] the backing was
-    /// made with), valid for any bytes (atomics only) and accessed only through shared
-    /// references.
+    /// If a `T` does not fit the state's size and alignment (a `T` that is not the kind's
+    /// state type: a bug).
     #[inline]
-    pub(crate) unsafe fn state<T>(&self) -> &T {
-        // SAFETY: delegated to the caller (type); the backing's data is `size_of::<T>()`
-        // bytes, suitably aligned, alive as long as `self`.
-        unsafe { self.backing.data().cast::<T>().as_ref() }
+    pub(crate) fn state<T: SharedState>(&self) -> &T {
+        shared_at(self.backing.bytes(), 0).expect("the kind's state type fits its state")
     }
 }

@@ -69,6 +69,10 @@ struct BarrierState {
 
 const _: () = assert!(size_of::<BarrierState>() == 128);
 
+// SAFETY: `repr(C)`, std atomics only (a bad `parties` is refused on open, arrival ids are
+// asked about through liveness); `Sync`.
+unsafe impl mproc_core::shared::SharedState for BarrierState {}
+
 const KIND: Kind = Kind {
     tag: "Barrier/v1",
     name: "Barrier",
@@ -188,9 +192,7 @@ impl Barrier {
     }
 
     fn from_shared(shared: Arc<Shared>) -> Result<Barrier, OpenError> {
-        // SAFETY: the backing was made for KIND, whose state is a `BarrierState` (atomics
-        // only, valid for any bytes).
-        let st = unsafe { shared.state::<BarrierState>() };
+        let st = shared.state::<BarrierState>();
         // Acquire: pairs with the Release that published the object.
         let parties = st.parties.load(Ordering::Acquire);
         check_parties(parties).map_err(|_| OpenError::Corrupt(format!("{parties} parties")))?;
@@ -208,8 +210,7 @@ impl Barrier {
     }
 
     fn state(&self) -> &BarrierState {
-        // SAFETY: as in `from_shared`.
-        unsafe { self.shared.state::<BarrierState>() }
+        self.shared.state::<BarrierState>()
     }
 
     /// The number of parties (Python: `parties`).

@@ -88,10 +88,7 @@ struct Inner<'a> {
 
 impl Inner<'_> {
     fn raw(&self) -> &RawSemaphore {
-        // SAFETY: the backing was made for KIND or BOUNDED_KIND, whose state is one
-        // `mproc_futex::RobustSemaphore` (atomics only, valid for any bytes, only accessed
-        // atomically).
-        unsafe { self.shared.state::<RawSemaphore>() }
+        self.shared.state::<RawSemaphore>()
     }
 
     /// This process as a ledger caller (registering in the segment on first use).

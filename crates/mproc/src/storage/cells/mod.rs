@@ -70,6 +70,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use mproc_core::shared::{SharedBytes, SharedState, shared_bytes};
 use mproc_shm::{Arena, ArenaError, Offset, RegisterError, Segment, SegmentOptions};
 
 use crate::handle::{Exporter, Importer, Owner, PassError};
@@ -137,6 +138,9 @@ struct CellHeader {
 }
 
 const _: () = assert!(size_of::<CellHeader>() == CELL_HEADER);
+
+// SAFETY: `repr(C)`, std atomics only (every field validated before use); `Sync`.
+unsafe impl SharedState for CellHeader {}
 
 /// `(st_dev, st_ino)` of a segment's file: identifies a memfd across descriptors.
 type FileKey = (u64, u64);
@@ -361,17 +365,11 @@ impl fmt::Debug for PoolCell {
 
 impl PoolCell {
     fn header(&self) -> &CellHeader {
-        // SAFETY: `at` was checked to start a block of at least CELL_HEADER bytes inside the
-        // arena (16-aligned), which the mapping kept alive by `self.seg` contains; the header
-        // is atomics only, valid for any bytes.
-        unsafe {
-            self.seg
-                .seg
-                .base()
-                .add(self.at as usize)
-                .cast::<CellHeader>()
-                .as_ref()
-        }
+        // `at` was checked to start a block of at least CELL_HEADER bytes inside the arena.
+        self.seg
+            .seg
+            .shared(Offset::new(self.at))
+            .expect("checked when the cell was made or imported")
     }
 
     /// The payload: [`len`](Self::len) zero-initialised-at-allocation bytes, aligned as
@@ -384,6 +382,14 @@ impl PoolCell {
     #[allow(dead_code)]
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The payload as shared bytes (see [`mproc_core::shared`]).
+    pub(crate) fn bytes(&self) -> &SharedBytes {
+        // SAFETY: `data..data + len` lies inside the block checked when the cell was made or
+        // imported, in the mapping `self.seg` keeps alive; cell payloads are only accessed
+        // atomically.
+        unsafe { shared_bytes(self.data, self.len) }
     }
 
     /// The pool segment (its participant table is the cell's).
