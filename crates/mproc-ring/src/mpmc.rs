@@ -1638,18 +1638,17 @@ impl MpmcRing {
             // `READING(dead)` nobody writes the payload (its claimant is dead; consumers wait
             // behind a write, and the next lap's producer cannot claim either). But another
             // recoverer may resolve the slot between our load of `w` and our read, and the
-            // next lap's producer refill it: so the payload is copied with volatile reads
-            // (never assumed stable) and shown only if the word is still `w` afterwards, as a
-            // seqlock reader does. Racing recoverers may both show it; the hook must be
-            // idempotent (it acts by CAS on what the payload names).
+            // next lap's producer refill it: so the payload is copied with atomic reads
+            // (`copy_from_shared`: never assumed stable) and shown only if the word is still
+            // `w` afterwards, as a seqlock reader does. Racing recoverers may both show it;
+            // the hook must be idempotent (it acts by CAS on what the payload names).
             let token = self.mem.guard(i).read();
-            let base = self.payload(i);
-            let copy: Vec<u8> = (0..self.slot as usize)
-                // SAFETY: `base + k` is inside the slot's payload run (checked index, `k <
-                // slot`); a volatile read of a byte has no other precondition, and its value
-                // is used only if the word proves it was not being written (below).
-                .map(|k| unsafe { base.add(k).read_volatile() })
-                .collect();
+            let base = NonNull::new(self.payload(i)).expect("payload pointer is non-null");
+            let mut copy = vec![0u8; self.slot as usize];
+            // SAFETY: the slot's payload run (checked index, `slot` bytes), alive as long as
+            // `self`; read only atomically here, and the copy is used only if the word proves
+            // it was not being written (below).
+            copy_from_shared(&mut copy, unsafe { shared_bytes(base, self.slot as usize) });
             crate::sync::end(token);
             // Acquire: pairs with the Release that moved the word on, so a changed word is seen.
             if ctl.seq.load(Ordering::Acquire) != w {
