@@ -67,7 +67,7 @@ const NAMED: u8 = 1;
 impl Backing {
     /// A new anonymous object in the pool; `init` writes the initial state into the zeroed
     /// bytes before anybody else can see them.
-    pub(crate) fn new(kind: &Kind, init: impl FnOnce(NonNull<u8>)) -> Result<Backing, OpenError> {
+    pub(crate) fn new(kind: &Kind, init: impl FnOnce(&SharedBytes)) -> Result<Backing, OpenError> {
         cells::alloc(kind.cell_kind(), kind.size, kind.align, init).map(Backing::Pool)
     }
 
@@ -75,7 +75,7 @@ impl Backing {
     pub(crate) fn create_named(
         kind: &Kind,
         name: &str,
-        init: impl FnOnce(NonNull<u8>),
+        init: impl FnOnce(&SharedBytes),
     ) -> Result<Backing, OpenError> {
         let spec = ObjectSpec {
             kind: ObjectKind::Lock,
@@ -86,9 +86,9 @@ impl Backing {
         };
         let obj = Object::create(&spec, Some(name), None, |obj| {
             let region = obj
-                .region(0)
+                .region_bytes(0)
                 .ok_or_else(|| OpenError::Corrupt("no state region".into()))?;
-            init(region.ptr);
+            init(region);
             Ok(())
         })?;
         Backing::from_object(kind, obj)

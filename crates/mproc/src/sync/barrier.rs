@@ -25,6 +25,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mproc_core::shared::{SharedBytes, shared_at};
 use mproc_futex::{Deadline, futex};
 
 use super::backing::{Backing, Kind, Shared};
@@ -145,9 +146,9 @@ fn check_parties(parties: u32) -> Result<(), OpenError> {
     Ok(())
 }
 
-fn init(p: std::ptr::NonNull<u8>, parties: u32) {
-    // SAFETY: `p` is the zeroed, unpublished state of a KIND object: a valid `BarrierState`.
-    let st = unsafe { p.cast::<BarrierState>().as_ref() };
+fn init(state: &SharedBytes, parties: u32) {
+    // The zeroed, unpublished state of a KIND object.
+    let st = shared_at::<BarrierState>(state, 0).expect("the kind's state holds a barrier");
     // Relaxed: published with the object (the pool cell's or segment header's Release).
     st.parties.store(parties, Ordering::Relaxed);
 }

@@ -274,7 +274,7 @@ pub(crate) fn alloc(
     kind: CellKind,
     size: usize,
     align: usize,
-    init: impl FnOnce(NonNull<u8>),
+    init: impl FnOnce(&SharedBytes),
 ) -> Result<PoolCell, OpenError> {
     let total = check_layout(size, align)?;
     let block_align = align.max(CELL_HEADER);
@@ -311,7 +311,6 @@ pub(crate) fn alloc(
     unsafe { base.as_ptr().write_bytes(0, total) };
     // SAFETY: `data_offset(align) + size == total`, inside the block.
     let data = unsafe { base.add(data_offset(align)) };
-    init(data);
     let cell = PoolCell {
         seg,
         at: at.get(),
@@ -320,6 +319,7 @@ pub(crate) fn alloc(
         kind,
         owner: Mutex::new(Some(Owner::current())),
     };
+    init(cell.bytes());
     let h = cell.header();
     // Relaxed: published by the Release store of the magic below.
     h.kind.store(kind.0, Ordering::Relaxed);
@@ -615,18 +615,13 @@ mod tests {
     #[test]
     fn cells_are_zeroed_aligned_and_share_a_segment() {
         let a = alloc(kind(), 40, 8, |_| {}).unwrap();
-        let b = alloc(kind(), 40, 64, |p| {
-            // SAFETY: 40 bytes of payload, ours until published.
-            unsafe { p.as_ptr().write(7) }
-        })
-        .unwrap();
+        let b = alloc(kind(), 40, 64, |p| p[0].store(7, Ordering::Relaxed)).unwrap();
         assert_eq!(a.data().as_ptr() as usize % 16, 0);
         assert_eq!(b.data().as_ptr() as usize % 64, 0);
         assert!(Arc::ptr_eq(&a.seg, &b.seg));
-        // SAFETY: inside b's payload.
-        assert_eq!(unsafe { b.data().as_ptr().read() }, 7);
-        // SAFETY: inside a's payload.
-        assert_eq!(unsafe { a.data().as_ptr().add(39).read() }, 0);
+        assert_eq!((a.bytes().len(), b.bytes().len()), (40, 40));
+        assert_eq!(b.bytes()[0].load(Ordering::Relaxed), 7);
+        assert_eq!(a.bytes()[39].load(Ordering::Relaxed), 0);
     }
 
     #[test]
