@@ -106,16 +106,15 @@ impl<T: Shareable> RawValue<T> {
 
     /// The value now (Python: `.value` of a `RawValue`). Unsynchronised: see the type docs.
     pub fn get(&self) -> T {
-        // SAFETY: the backing holds `size_of::<T>()` bytes aligned for `T` (checked when it
-        // was made or opened), alive as long as `self`. Acquire per piece: pairs with the
-        // Release stores of `set`, so a one-word value carries what was written before it.
+        // Acquire per piece: pairs with the Release stores of `set`, so a one-word value
+        // carries what was written before it.
         load(self.backing.bytes(), Ordering::Acquire)
     }
 
     /// Stores `value` (Python: `.value = x` on a `RawValue`). Unsynchronised: see the type
     /// docs.
     pub fn set(&self, value: T) {
-        // SAFETY: as in `get`. Release per piece: pairs with the Acquire loads of `get`.
+        // Release per piece: pairs with the Acquire loads of `get`.
         store(self.backing.bytes(), value, Ordering::Release)
     }
 
@@ -399,14 +398,13 @@ impl<T: Shareable> ValueGuard<'_, T> {
 
     /// Copies the value out through atomics (sound even against a hostile writer).
     fn read(&self) -> T {
-        // SAFETY: `ptr` is the value's state (size and alignment of `T`), alive for 'a.
         // Relaxed: the lock's Acquire (taking it) orders this after the last holder's writes.
         load(self.bytes, Ordering::Relaxed)
     }
 
     /// Stores `value` through atomics.
     fn write(&self, value: T) {
-        // SAFETY: as in `read`. Relaxed: the lock's Release (dropping it) publishes it.
+        // Relaxed: the lock's Release (dropping it) publishes it.
         store(self.bytes, value, Ordering::Relaxed)
     }
 }
