@@ -53,7 +53,6 @@
 #![allow(unsafe_code)]
 
 use core::fmt;
-use core::mem::{align_of, size_of};
 use core::ptr::NonNull;
 pub use core::sync::atomic::AtomicU8;
 use core::sync::atomic::{
