@@ -1,6 +1,7 @@
 //! `mproc_core::shared`: the accessor's checks, and `copy_from_shared` against a plain copy
 //! and under a concurrent writer.
-#![allow(clippy::disallowed_types)] // core's atomics are what shared memory is made of here.
+#![allow(clippy::disallowed_types)]
+// core's atomics are what shared memory is made of here.
 // `shared_at` does not exist under loom (see the module docs); nothing here is a loom model.
 #![cfg(not(mproc_loom))]
 
