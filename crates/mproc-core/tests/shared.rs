@@ -141,30 +141,47 @@ fn copy_from_shared_matches_a_plain_copy_exhaustively() {
     }
 }
 
-/// A writer flips every byte between two values while readers copy: each copied byte is one
-/// of them (the copy may mix old and new bytes, but never invents one).
+/// A writer flips every byte between two values that depend on its place while a reader
+/// copies: each copied byte is one of its place's two values (the copy may mix old and new
+/// bytes, but never invents one or takes it from the wrong place).
 #[test]
 fn copy_from_shared_under_a_concurrent_writer_yields_written_bytes() {
     const ROUNDS: usize = 20_000;
+    const FROM: usize = 3;
     let r = Region::new();
+    for (i, b) in r.bytes().iter().enumerate() {
+        // Relaxed: before the threads start.
+        b.store(i as u8, Ordering::Relaxed);
+    }
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
-            let mut v = 0u8;
+            let mut flip = 0u8;
             while !done.load(Ordering::Relaxed) {
-                v = !v;
-                for b in r.bytes() {
+                flip = !flip;
+                for (i, b) in r.bytes().iter().enumerate() {
                     // Relaxed: the test checks values, not order.
-                    b.store(v, Ordering::Relaxed);
+                    b.store(i as u8 ^ flip, Ordering::Relaxed);
                 }
             }
         });
-        let mut out = [0u8; 61];
-        for _ in 0..ROUNDS {
-            copy_from_shared(&mut out, &r.bytes()[3..]);
-            assert!(out.iter().all(|&b| b == 0 || b == 0xFF), "{out:?}");
+        // Stops the writer however this thread leaves (a failed assertion included), so a
+        // failure fails the test instead of hanging it.
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                // Relaxed: only stops the loop.
+                self.0.store(true, Ordering::Relaxed);
+            }
         }
-        // Relaxed: only stops the loop.
-        done.store(true, Ordering::Relaxed);
+        let _stop = Stop(&done);
+        let mut out = [0u8; 64 - FROM];
+        for _ in 0..ROUNDS {
+            copy_from_shared(&mut out, &r.bytes()[FROM..]);
+            for (k, &b) in out.iter().enumerate() {
+                let i = (FROM + k) as u8;
+                assert!(b == i || b == !i, "byte {k}: {b:#x} in {out:?}");
+            }
+        }
     });
 }
