@@ -81,6 +81,12 @@ pub struct Barrier<W: Waiter = Futex> {
     _waiter: PhantomData<fn() -> W>,
 }
 
+// SAFETY: `repr(C)`, three `AtomicU32`s (a bad `parties` or state is reported, not
+// trusted) and a zero-sized marker; `Sync`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl<W: Waiter> mproc_core::shared::SharedState for Barrier<W> {}
+
 impl<W: Waiter> fmt::Debug for Barrier<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Barrier")

@@ -66,6 +66,12 @@ pub struct Condvar<W: Waiter = Futex> {
     _waiter: PhantomData<fn() -> W>,
 }
 
+// SAFETY: `repr(C)`, one `AtomicU32` notification counter (any value) and a zero-sized
+// marker; `Sync`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl<W: Waiter> mproc_core::shared::SharedState for Condvar<W> {}
+
 impl<W: Waiter> Default for Condvar<W> {
     fn default() -> Self {
         Self::new_for_waiter()

@@ -48,6 +48,12 @@ pub struct Event<W: Waiter = Futex> {
     _waiter: PhantomData<fn() -> W>,
 }
 
+// SAFETY: `repr(C)`, one `AtomicU32` (any nonzero value reads as set) and a zero-sized
+// marker; `Sync`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl<W: Waiter> mproc_core::shared::SharedState for Event<W> {}
+
 impl<W: Waiter> Default for Event<W> {
     fn default() -> Self {
         Self::new_for_waiter()

@@ -25,6 +25,12 @@ struct Entry {
     held: AtomicU64,
 }
 
+// SAFETY: `repr(C)`, atomics only (an unknown `id` is a participant the liveness oracle is
+// asked about; `held` is clamped by the journaled arithmetic); `Sync`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl mproc_core::shared::SharedState for Entry {}
+
 impl Entry {
     fn new() -> Entry {
         Entry {
@@ -50,6 +56,12 @@ struct Journal {
     outstanding: AtomicU64,
     reclaimed: AtomicU64,
 }
+
+// SAFETY: `repr(C)`, atomics only (an out-of-range `entry` index is checked before use);
+// `Sync`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl mproc_core::shared::SharedState for Journal {}
 
 const NO_ENTRY: u32 = u32::MAX;
 
@@ -275,6 +287,12 @@ pub struct Ledger<W: Waiter = Futex, const N: usize = LEDGER_ENTRIES> {
     journal: Journal,
     entries: [Entry; N],
 }
+
+// SAFETY: `repr(C)`, a `RawLock`, atomics, a `Journal` and `Entry`s (all `SharedState`);
+// `Sync`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl<W: Waiter, const N: usize> mproc_core::shared::SharedState for Ledger<W, N> {}
 
 impl<W: Waiter, const N: usize> fmt::Debug for Ledger<W, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -127,6 +127,13 @@ pub struct RawLock<W: Waiter = Futex> {
     _waiter: PhantomData<fn() -> W>,
 }
 
+// SAFETY: `repr(C)`, one `AtomicU32` (any value is a state the lock handles: unknown owner
+// ids are asked about through the liveness oracle) and a zero-sized marker; `Sync`. Loom
+// atomics are not valid for any bytes, hence not under `mproc_loom`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl<W: Waiter> mproc_core::shared::SharedState for RawLock<W> {}
+
 impl<W: Waiter> Default for RawLock<W> {
     fn default() -> Self {
         Self::new_for_waiter()

@@ -55,6 +55,12 @@ pub struct Semaphore<W: Waiter = Futex> {
     _waiter: PhantomData<fn() -> W>,
 }
 
+// SAFETY: `repr(C)`, two `AtomicU32`s (any count is a count) and a zero-sized marker;
+// `Sync`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl<W: Waiter> mproc_core::shared::SharedState for Semaphore<W> {}
+
 impl<W: Waiter> Default for Semaphore<W> {
     fn default() -> Self {
         Self::with_permits_for_waiter(0)
@@ -206,6 +212,11 @@ pub struct BoundedSemaphore<W: Waiter = Futex> {
     sem: Semaphore<W>,
     bound: AtomicU32,
 }
+
+// SAFETY: `repr(C)`, a `Semaphore` (`SharedState`) and an `AtomicU32` bound; `Sync`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl<W: Waiter> mproc_core::shared::SharedState for BoundedSemaphore<W> {}
 
 impl<W: Waiter> fmt::Debug for BoundedSemaphore<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -47,6 +47,12 @@ pub struct Doorbell {
     sleepers: Sleepers,
 }
 
+// SAFETY: `repr(C)`, two `AtomicU32`s: any word value is a generation, and the sleeper
+// count is only a hint (module docs); `Sync`. Loom atomics are not valid for any bytes.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl mproc_core::shared::SharedState for Doorbell {}
+
 impl Doorbell {
     pub(crate) fn new() -> Doorbell {
         Doorbell {

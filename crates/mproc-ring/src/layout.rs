@@ -67,6 +67,11 @@ pub(crate) struct Common {
     pub(crate) total_size: AtomicU64,
 }
 
+// SAFETY: `repr(C)`, atomics only, every one validated by `attach` before use; `Sync`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl mproc_core::shared::SharedState for Common {}
+
 impl Common {
     pub(crate) fn new(kind: RingKind, capacity: u32, slot_size: u32, total: u64) -> Common {
         Common {

@@ -146,6 +146,7 @@
 use core::ptr::NonNull;
 
 use crossbeam_utils::CachePadded;
+use mproc_core::shared::{SharedBytes, copy_from_shared, shared_bytes};
 
 use crate::Doorbell;
 use crate::layout::{
@@ -232,6 +233,12 @@ pub(crate) struct MpmcHeader {
     tail: CachePadded<Hint>,
 }
 
+// SAFETY: `repr(C)`, a `Common`, atomics, `Doorbell`s and `CachePadded` (`repr(align)`)
+// `Hint`s: all valid for any bytes (hints are checked where read); `Sync`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl mproc_core::shared::SharedState for MpmcHeader {}
+
 /// A position hint and, on the same cache line, a copy of the ring's poison flag, so an
 /// operation checks the flag without touching a line it would not load anyway.
 #[repr(C)]
@@ -243,6 +250,12 @@ pub(crate) struct Hint {
     /// cleared: a corrupt ring stays corrupt).
     poisoned: AtomicU64,
 }
+
+// SAFETY: `repr(C)`, two `AtomicU64`s (a position is checked where read; any nonzero flag is
+// "poisoned"); `Sync`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl mproc_core::shared::SharedState for Hint {}
 
 impl Hint {
     fn new() -> Hint {
@@ -286,6 +299,12 @@ pub(crate) struct SlotCtl {
     len: AtomicU32,
     _reserved: AtomicU32,
 }
+
+// SAFETY: `repr(C)`, atomics only: any state word decodes to some state the algorithm
+// handles (a nonsense one is corruption), the length is checked against the slot size; `Sync`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl mproc_core::shared::SharedState for SlotCtl {}
 
 impl SlotCtl {
     fn new(i: u64) -> SlotCtl {
@@ -1239,16 +1258,59 @@ impl MpmcRing {
             .store(enc(self.lap_after(pos), EMPTY, 0), Ordering::Release);
     }
 
-    /// Pops the next message, lending its bytes to `f` in place; the slot is freed when `f`
-    /// returns (or unwinds). Python: `Queue.get_nowait`.
+    /// Pops the next message, lending its bytes to `f` in place as [`SharedBytes`] (atomic
+    /// bytes: read them with [`copy_from_shared`]); the slot is freed when `f` returns (or
+    /// unwinds). The hostile-safe way to read a message in place: a peer that writes the
+    /// slot anyway (none should while we hold it) changes what `f` reads, never makes
+    /// reading it undefined. Python: `Queue.get_nowait`.
     ///
     /// # Errors
     /// `Empty`, `Contended`, `Corrupt` (a broken invariant, e.g. a bad length: the message is
     /// dropped, the detection counted, and the ring poisoned), `Recovered`.
+    pub fn try_pop_shared_with<R>(
+        &self,
+        me: ParticipantId,
+        f: impl FnOnce(&SharedBytes) -> R,
+    ) -> Result<R, TryPopError> {
+        self.pop_raw(me, |payload, len| {
+            // SAFETY: `payload..payload + len` is the payload of a slot we hold, in bounds
+            // (`pop_raw`), alive as long as `self`; this process reads it only atomically
+            // through this view.
+            f(unsafe { shared_bytes(payload, len) })
+        })
+    }
+
+    /// Pops the next message, lending its bytes to `f` in place as a `&[u8]`; the slot is
+    /// freed when `f` returns (or unwinds). Python: `Queue.get_nowait`.
+    ///
+    /// A `&[u8]` tells the compiler that nobody writes the bytes while it lives. Honest peers
+    /// keep that promise (nobody writes a slot another participant holds), a hostile or
+    /// corrupted peer in another process can break it, and a read racing with its write is
+    /// undefined behaviour. Where peers are untrusted, use
+    /// [`try_pop_shared_with`](MpmcRing::try_pop_shared_with) or
+    /// [`try_pop`](MpmcRing::try_pop), which read through atomics.
+    ///
+    /// # Errors
+    /// As for [`try_pop_shared_with`](MpmcRing::try_pop_shared_with).
     pub fn try_pop_with<R>(
         &self,
         me: ParticipantId,
         f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, TryPopError> {
+        self.pop_raw(me, |payload, len| {
+            // SAFETY: as in `try_pop_shared_with`; the hazard of lending `&[u8]` over memory a
+            // hostile peer could write is this method's documented limit.
+            f(unsafe { core::slice::from_raw_parts(payload.as_ptr(), len) })
+        })
+    }
+
+    /// Claims the next message and hands `f` its payload pointer and (checked) length while
+    /// the slot is held; frees the slot when `f` returns or unwinds.
+    #[inline(always)]
+    fn pop_raw<R>(
+        &self,
+        me: ParticipantId,
+        f: impl FnOnce(NonNull<u8>, usize) -> R,
     ) -> Result<R, TryPopError> {
         let (pos, i) = self.claim_read(me)?;
         let ctl = self.ctl(i);
@@ -1265,10 +1327,10 @@ impl MpmcRing {
             armed: true,
         };
         let token = self.mem.guard(i).read();
-        // SAFETY: we hold the slot (`READING(pos, me)`); `len <= slot` checked above; the
-        // run is in bounds (checked index).
-        let bytes = unsafe { core::slice::from_raw_parts(self.payload(i), len as usize) };
-        let r = f(bytes);
+        // We hold the slot (`READING(pos, me)`); `len <= slot` checked above; the run is in
+        // bounds (checked index).
+        let payload = NonNull::new(self.payload(i)).expect("payload pointer is non-null");
+        let r = f(payload, len as usize);
         crate::sync::end(token);
         if !finish.finish() {
             return Err(TryPopError::Recovered);
@@ -1276,26 +1338,31 @@ impl MpmcRing {
         Ok(r)
     }
 
-    /// Pops the next message into `out`; returns its length.
+    /// Pops the next message into `out` (copied with [`copy_from_shared`]: safe against a
+    /// peer writing the slot meanwhile); returns its length.
     ///
     /// # Errors
     /// As for `try_pop_with`, plus `BufferTooSmall` (the message is consumed and lost).
     pub fn try_pop(&self, me: ParticipantId, out: &mut [u8]) -> Result<usize, TryPopError> {
-        self.try_pop_with(me, |b| {
+        self.try_pop_shared_with(me, |b| {
             if b.len() > out.len() {
                 return Err(TryPopError::BufferTooSmall { len: b.len() });
             }
-            out[..b.len()].copy_from_slice(b);
+            copy_from_shared(&mut out[..b.len()], b);
             Ok(b.len())
         })?
     }
 
-    /// Pops the next message into a fresh `Vec`.
+    /// Pops the next message into a fresh `Vec` (copied with [`copy_from_shared`]).
     ///
     /// # Errors
     /// As for `try_pop_with`.
     pub fn try_pop_vec(&self, me: ParticipantId) -> Result<Vec<u8>, TryPopError> {
-        self.try_pop_with(me, <[u8]>::to_vec)
+        self.try_pop_shared_with(me, |b| {
+            let mut v = vec![0; b.len()];
+            copy_from_shared(&mut v, b);
+            v
+        })
     }
 
     /// Resolves slots claimed by participants that `alive` says are dead: a dead producer's
@@ -1573,18 +1640,17 @@ impl MpmcRing {
             // `READING(dead)` nobody writes the payload (its claimant is dead; consumers wait
             // behind a write, and the next lap's producer cannot claim either). But another
             // recoverer may resolve the slot between our load of `w` and our read, and the
-            // next lap's producer refill it: so the payload is copied with volatile reads
-            // (never assumed stable) and shown only if the word is still `w` afterwards, as a
-            // seqlock reader does. Racing recoverers may both show it; the hook must be
-            // idempotent (it acts by CAS on what the payload names).
+            // next lap's producer refill it: so the payload is copied with atomic reads
+            // (`copy_from_shared`: never assumed stable) and shown only if the word is still
+            // `w` afterwards, as a seqlock reader does. Racing recoverers may both show it;
+            // the hook must be idempotent (it acts by CAS on what the payload names).
             let token = self.mem.guard(i).read();
-            let base = self.payload(i);
-            let copy: Vec<u8> = (0..self.slot as usize)
-                // SAFETY: `base + k` is inside the slot's payload run (checked index, `k <
-                // slot`); a volatile read of a byte has no other precondition, and its value
-                // is used only if the word proves it was not being written (below).
-                .map(|k| unsafe { base.add(k).read_volatile() })
-                .collect();
+            let base = NonNull::new(self.payload(i)).expect("payload pointer is non-null");
+            let mut copy = vec![0u8; self.slot as usize];
+            // SAFETY: the slot's payload run (checked index, `slot` bytes), alive as long as
+            // `self`; read only atomically here, and the copy is used only if the word proves
+            // it was not being written (below).
+            copy_from_shared(&mut copy, unsafe { shared_bytes(base, self.slot as usize) });
             crate::sync::end(token);
             // Acquire: pairs with the Release that moved the word on, so a changed word is seen.
             if ctl.seq.load(Ordering::Acquire) != w {

@@ -22,6 +22,8 @@
 
 use core::ptr::NonNull;
 
+use mproc_core::shared::{SharedBytes, copy_from_shared, shared_bytes};
+
 use crate::Doorbell;
 use crate::layout::{AttachError, LayoutError, RingKind};
 use crate::role::{ClaimError, ParticipantId, Role};
@@ -436,14 +438,16 @@ impl RecordReader {
         ReadError::Corrupt
     }
 
-    /// Reads the next record into `out` (replacing its contents); returns `more_follows`.
+    /// Reads the next record into `out` (replacing its contents, copied with
+    /// [`copy_from_shared`]); returns `more_follows`.
     ///
     /// # Errors
     /// As for `try_read`.
     pub fn try_read_into(&mut self, out: &mut Vec<u8>) -> Result<bool, ReadError> {
         let rec = self.try_read()?;
         out.clear();
-        out.extend_from_slice(rec.bytes());
+        out.resize(rec.len, 0);
+        copy_from_shared(out, rec.shared());
         Ok(rec.more_follows())
     }
 
@@ -465,7 +469,18 @@ pub struct Record<'a> {
 }
 
 impl Record<'_> {
-    /// The record's bytes.
+    /// The record's bytes as [`SharedBytes`]: copy them out with [`copy_from_shared`]. The
+    /// way to read a record when the writer may be hostile.
+    pub fn shared(&self) -> &SharedBytes {
+        let p = NonNull::new(self.payload.cast_mut()).expect("payload pointer is non-null");
+        // SAFETY: validated in `try_read` (published, in bounds, `len` within the record's
+        // units); alive while the reader is borrowed; read only atomically through this view.
+        unsafe { shared_bytes(p, self.len) }
+    }
+
+    /// The record's bytes as a `&[u8]`: sound while no process writes them, which the
+    /// writer never does before the record is dropped; a hostile process mapping the ring
+    /// could (a racing read is undefined behaviour). Use [`shared`](Record::shared) then.
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: validated in `try_read` (published, in bounds, `len` within the record's
         // units); the writer does not reuse the space until we drop `self`.

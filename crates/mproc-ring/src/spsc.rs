@@ -18,6 +18,7 @@
 use core::ptr::NonNull;
 
 use crossbeam_utils::CachePadded;
+use mproc_core::shared::{SharedBytes, copy_from_shared, shared_bytes};
 
 use crate::Doorbell;
 use crate::layout::{
@@ -60,6 +61,12 @@ pub(crate) struct SpscHeader {
     /// Next position to write (producer's line).
     pub(crate) tail: CachePadded<AtomicU64>,
 }
+
+// SAFETY: `repr(C)`, a `Common`, atomics, `Doorbell`s and `CachePadded` (`repr(align)`)
+// atomics: all valid for any bytes (positions and role words are checked where read); `Sync`.
+#[cfg(not(mproc_loom))]
+#[allow(unsafe_code)]
+unsafe impl mproc_core::shared::SharedState for SpscHeader {}
 
 impl SpscHeader {
     pub(crate) fn new(kind: RingKind, capacity: u32, slot_size: u32, total: u64) -> SpscHeader {
@@ -775,7 +782,8 @@ impl Consumer {
         self.ring.mem.hdr().head.store(self.head, Ordering::Release);
     }
 
-    /// Pops one element into `out[..slot_size]`. Python: `Connection.recv_bytes_into`.
+    /// Pops one element into `out[..slot_size]` (copied with [`copy_from_shared`]: safe
+    /// against a peer writing the slot meanwhile). Python: `Connection.recv_bytes_into`.
     ///
     /// # Errors
     /// `Empty`, `WrongLength` (buffer too short), `Corrupt`.
@@ -787,15 +795,44 @@ impl Consumer {
                 slot_size: self.ring.slot,
             });
         }
-        self.pop_with(|e| out[..e.len()].copy_from_slice(e))
+        self.pop_shared_with(|e| copy_from_shared(&mut out[..e.len()], e))
     }
 
-    /// Pops one element, lending its bytes to `f` in place.
+    /// Pops one element, lending its bytes to `f` in place as a `&[u8]`.
+    ///
+    /// A `&[u8]` promises the compiler that nobody writes the bytes while it lives: the
+    /// producer keeps that promise, a hostile process mapping the ring could break it (a
+    /// racing read is undefined behaviour). Where it is untrusted, use
+    /// [`pop_shared_with`](Consumer::pop_shared_with) or [`pop`](Consumer::pop).
     ///
     /// # Errors
     /// `Empty`, `Corrupt`.
     #[inline]
     pub fn pop_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Result<R, PopError> {
+        self.pop_raw(|p, len| {
+            // SAFETY: as in `pop_shared_with`; lending `&[u8]` is this method's documented
+            // limit.
+            f(unsafe { core::slice::from_raw_parts(p.as_ptr(), len) })
+        })
+    }
+
+    /// Pops one element, lending its bytes to `f` in place as [`SharedBytes`] (read them
+    /// with [`copy_from_shared`]).
+    ///
+    /// # Errors
+    /// `Empty`, `Corrupt`.
+    #[inline]
+    pub fn pop_shared_with<R>(&mut self, f: impl FnOnce(&SharedBytes) -> R) -> Result<R, PopError> {
+        self.pop_raw(|p, len| {
+            // SAFETY: the slot is published, in bounds and not reused by the producer until
+            // `pop_raw` moves the head past it; this process reads it only through this view.
+            f(unsafe { shared_bytes(p, len) })
+        })
+    }
+
+    /// Hands `f` the slot at `head` (pointer and length) and then frees it.
+    #[inline]
+    fn pop_raw<R>(&mut self, f: impl FnOnce(NonNull<u8>, usize) -> R) -> Result<R, PopError> {
         if self.avail(1)? == 0 {
             return Err(PopError::Empty);
         }
@@ -804,12 +841,10 @@ impl Consumer {
             .mem
             .guard((self.head & u64::from(self.ring.cap - 1)) as usize)
             .read();
-        // SAFETY: the slot at `head` was published (Acquire in `avail`), is in bounds
-        // (masked), and the producer will not touch it until we move head past it.
-        let bytes = unsafe {
-            core::slice::from_raw_parts(self.ring.slot_ptr(self.head), self.ring.slot as usize)
-        };
-        let r = f(bytes);
+        // The slot at `head` was published (Acquire in `avail`), is in bounds (masked), and
+        // the producer will not touch it until we move head past it.
+        let p = NonNull::new(self.ring.slot_ptr(self.head)).expect("slot pointer is non-null");
+        let r = f(p, self.ring.slot as usize);
         crate::sync::end(t);
         self.release_slots(1);
         Ok(r)
@@ -826,9 +861,9 @@ impl Consumer {
             return Ok(0);
         }
         let chunk = self.read_chunk(n).map_err(|_| PopError::Corrupt)?;
-        let (a, b) = chunk.as_slices();
-        out[..a.len()].copy_from_slice(a);
-        out[a.len()..a.len() + b.len()].copy_from_slice(b);
+        let (a, b) = chunk.as_shared_slices();
+        copy_from_shared(&mut out[..a.len()], a);
+        copy_from_shared(&mut out[a.len()..a.len() + b.len()], b);
         chunk.commit_all();
         Ok(n)
     }
@@ -882,7 +917,19 @@ pub struct ReadChunk<'a> {
 }
 
 impl ReadChunk<'_> {
-    /// The chunk's bytes, split at the ring's end.
+    /// The chunk's bytes as [`SharedBytes`] (read them with [`copy_from_shared`]), split at
+    /// the ring's end.
+    pub fn as_shared_slices(&self) -> (&SharedBytes, &SharedBytes) {
+        let ((pa, la), (pb, lb)) = self.consumer.ring.runs(self.consumer.head, self.n);
+        let nn = |p: *mut u8| NonNull::new(p).expect("slot pointer is non-null");
+        // SAFETY: published slots (Acquire in `avail`) in bounds, not written by the producer
+        // until we commit; this process reads them only through these views.
+        unsafe { (shared_bytes(nn(pa), la), shared_bytes(nn(pb), lb)) }
+    }
+
+    /// The chunk's bytes, split at the ring's end. As for [`Consumer::pop_with`], a `&[u8]`
+    /// is sound only while no process writes the slots; see
+    /// [`as_shared_slices`](ReadChunk::as_shared_slices) for untrusted peers.
     pub fn as_slices(&self) -> (&[u8], &[u8]) {
         let ((pa, la), (pb, lb)) = self.consumer.ring.runs(self.consumer.head, self.n);
         // SAFETY: published slots (Acquire in `avail`) in bounds, not written by the

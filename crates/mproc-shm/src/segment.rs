@@ -12,6 +12,9 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use memmap2::{MmapOptions, MmapRaw};
+use mproc_core::shared::{SharedBytes, shared_bytes};
+#[cfg(not(mproc_loom))]
+use mproc_core::shared::{SharedLayoutError, SharedState, shared_at};
 
 use crate::error::{OffsetError, RegisterError, SegmentError};
 use crate::header::{
@@ -667,6 +670,51 @@ impl Segment {
             offset: self.layout.region_offset,
             len: self.layout.region_len as usize,
         }
+    }
+
+    /// The user region as [`SharedBytes`]: atomic bytes, which is what memory other
+    /// processes write is (never a `&[u8]`). Copy payloads out of it with
+    /// [`copy_from_shared`](mproc_core::shared::copy_from_shared); index `i` is the byte at
+    /// segment offset `region().offset() + i`.
+    pub fn shared_region(&self) -> &SharedBytes {
+        let r = self.region();
+        // SAFETY: the user region lies inside the mapping (validated layout), which lives as
+        // long as `self`; this crate and the layers above touch segment memory only through
+        // atomics and `SharedState` views, never through plain references.
+        unsafe { shared_bytes(r.as_ptr(), r.len()) }
+    }
+
+    /// The `T` at `offset` (from the segment base), inside the user region: the checked,
+    /// safe way to look at a shared header, built on [`mproc_core::shared::shared_at`].
+    /// Not under `--cfg mproc_loom` (loom atomics cannot be mapped).
+    ///
+    /// # Errors
+    ///
+    /// [`OffsetError::OutOfBounds`] if the `T` does not lie wholly inside the user region,
+    /// [`OffsetError::Misaligned`] if the address is not aligned for `T` (as
+    /// [`resolve`](Segment::resolve)).
+    #[cfg(not(mproc_loom))]
+    pub fn shared<T: SharedState>(&self, offset: Offset<T>) -> Result<&T, OffsetError> {
+        let raw = offset.get();
+        let start = self.layout.region_offset;
+        let end = self.layout.total_size;
+        let out_of_bounds = OffsetError::OutOfBounds {
+            offset: raw,
+            len: size_of::<T>() as u64,
+            start,
+            end,
+        };
+        let rel = raw
+            .checked_sub(start)
+            .and_then(|r| usize::try_from(r).ok())
+            .ok_or(out_of_bounds)?;
+        shared_at(self.shared_region(), rel).map_err(|e| match e {
+            SharedLayoutError::Misaligned { align, .. } => OffsetError::Misaligned {
+                offset: raw,
+                align: align as u64,
+            },
+            _ => out_of_bounds,
+        })
     }
 
     fn check_range(&self, offset: u64, bytes: u64, align: u64) -> Result<(), OffsetError> {

@@ -24,7 +24,8 @@ fn shm_path(name: &str) -> String {
 fn word(seg: &Segment, off: u64) -> &AtomicU64 {
     let p = seg.resolve(Offset::<u64>::new(off)).expect("in bounds");
     // SAFETY: in bounds and aligned (checked by `resolve`), valid while `seg` lives; only
-    // accessed atomically.
+    // accessed atomically. (`Segment::shared` does this safely, but not under loom, where
+    // these tests are built too.)
     unsafe { AtomicU64::from_ptr(p.as_ptr()) }
 }
 
@@ -355,6 +356,42 @@ fn error_io_keeps_errno() {
         other => panic!("{other:?}"),
     }
     assert!(std::error::Error::source(&err).is_some());
+}
+
+/// `Segment::shared` lends state only wholly inside the user region, aligned, and reports
+/// which rule an offset broke, with the offset as given (from the segment base).
+#[cfg(not(mproc_loom))]
+#[test]
+fn shared_state_at_offsets_with_bounds_and_alignment() {
+    let seg = SegmentOptions::new().len(4096).create_anonymous().unwrap();
+    let r = seg.region();
+    let end = seg.len() as u64;
+    let at = |off: u64| seg.shared::<AtomicU64>(Offset::new(off)).map(|_| ());
+    assert_eq!(at(r.offset()), Ok(()));
+    assert_eq!(at(end - 8), Ok(()));
+    for off in [end - 4, end, 0, r.offset() - 8, u64::MAX - 3] {
+        assert_eq!(
+            at(off),
+            Err(OffsetError::OutOfBounds {
+                offset: off,
+                len: 8,
+                start: r.offset(),
+                end
+            }),
+            "offset {off}"
+        );
+    }
+    assert_eq!(
+        at(r.offset() + 4),
+        Err(OffsetError::Misaligned {
+            offset: r.offset() + 4,
+            align: 8
+        })
+    );
+    // The same memory as the region's bytes.
+    word(&seg, r.offset() + 64).store(u64::MAX, Ordering::Relaxed);
+    assert_eq!(seg.shared_region()[64].load(Ordering::Relaxed), 0xFF);
+    assert_eq!(seg.shared_region().len(), r.len());
 }
 
 #[test]

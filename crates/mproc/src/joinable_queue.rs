@@ -80,6 +80,8 @@
 use std::fmt;
 use std::os::fd::AsFd;
 use std::sync::Arc;
+
+use mproc_core::shared::{SharedState, shared_at};
 use std::time::Duration;
 
 use mproc_core::sleepers::Sleepers;
@@ -187,6 +189,9 @@ struct TaskWords {
     joiners: Sleepers,
 }
 
+// SAFETY: `repr(C)`, a `mproc_futex::Ledger` (`SharedState`) and std atomics; `Sync`.
+unsafe impl SharedState for TaskWords {}
+
 /// Bytes of the ledger's sub-region (whole 128-byte lines).
 const TASKS_REGION: u64 = (size_of::<TaskWords>() as u64).div_ceil(128) * 128;
 
@@ -259,12 +264,8 @@ impl Tasks {
     }
 
     fn words(&self) -> &TaskWords {
-        let r = self.obj.region(0).expect("checked in from_object");
-        // SAFETY: `from_object` checked that region 0 exists and holds a `TaskWords`; it is
-        // 128-byte aligned (object layout) inside the mapping that `self.obj` keeps alive for
-        // as long as `&self`; `TaskWords` is atomics only, valid for any bytes, and only ever
-        // accessed atomically.
-        unsafe { r.ptr.cast::<TaskWords>().as_ref() }
+        let r = self.obj.region_bytes(0).expect("checked in from_object");
+        shared_at(r, 0).expect("`from_object` checked that region 0 holds a `TaskWords`")
     }
 
     /// Runs `f` as this process's participant, with the segment's liveness.

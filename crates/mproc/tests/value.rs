@@ -263,3 +263,23 @@ fn many_values_share_the_pool() {
     let sum: u64 = values.iter().map(|v| v.get().unwrap()).sum();
     assert_eq!(sum, 999 * 1000 / 2);
 }
+
+/// Values of several atomic pieces of each width, so each piece is read and written at its
+/// own place (a load that rereads the first piece, or a store that writes one piece twice,
+/// fails here).
+#[test]
+fn multi_piece_values_round_trip_every_piece() {
+    let v = RawValue::new([1u32, 2, 3, 4, 5]).unwrap();
+    assert_eq!(v.get(), [1, 2, 3, 4, 5]);
+    v.set([10, 20, 30, 40, 50]);
+    assert_eq!(v.get(), [10, 20, 30, 40, 50]);
+    let w = Value::new([7u64, 8, 9]).unwrap();
+    assert_eq!(w.get().unwrap(), [7, 8, 9]);
+    w.set([u64::MAX, 0, 1]).unwrap();
+    assert_eq!(*w.lock().unwrap(), [u64::MAX, 0, 1]);
+    let b = RawValue::new([1u8, 2, 3, 4, 5, 6, 7]).unwrap();
+    b.set([7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(b.get(), [7, 6, 5, 4, 3, 2, 1]);
+    let h = RawValue::new([0x1111u16, 0x2222, 0x3333]).unwrap();
+    assert_eq!(h.get(), [0x1111, 0x2222, 0x3333]);
+}

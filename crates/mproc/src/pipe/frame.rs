@@ -13,6 +13,7 @@
 //! and skips the rest of that message (up to a record without `more_follows`), so the stream
 //! resynchronises on the next message.
 
+use mproc_core::shared::copy_from_shared;
 use mproc_ring::{ReadError, RecordReader, RecordWriter, WriteError};
 use rkyv::util::AlignedVec;
 
@@ -218,7 +219,10 @@ impl Assembler {
             };
             *consumed = true;
             let more = rec.more_follows();
-            let bytes = rec.bytes();
+            // Read only through atomics (`copy_from_shared`): the writer never touches a
+            // record before we drop it, but a hostile one could, and then it changes what we
+            // read (validated on the private copy), never makes reading it undefined.
+            let bytes = rec.shared();
             if self.skipping {
                 self.skipping = more;
                 continue;
@@ -230,7 +234,9 @@ impl Assembler {
                         self.corrupt(more);
                         return Err(ReadError::Corrupt);
                     };
-                    let total = u64::from_le_bytes(*head);
+                    let mut len = [0u8; HEADER];
+                    copy_from_shared(&mut len, head);
+                    let total = u64::from_le_bytes(len);
                     self.total = Some(total);
                     self.buf.reserve(total.min(MAX_RESERVE) as usize);
                     data
@@ -247,7 +253,9 @@ impl Assembler {
                 self.corrupt(more);
                 return Err(ReadError::Corrupt);
             }
-            self.buf.extend_from_slice(data);
+            let at = self.buf.len();
+            self.buf.resize(at + data.len(), 0);
+            copy_from_shared(&mut self.buf[at..], data);
             drop(rec);
             if !more {
                 self.complete = true;

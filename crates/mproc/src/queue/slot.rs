@@ -7,12 +7,14 @@
 use std::ptr::NonNull;
 use std::sync::Arc;
 
+use mproc_core::shared::{SharedBytes, copy_from_shared, shared_bytes};
 use mproc_ring::{TryPopError, TryPushError};
 use mproc_shm::{Arena, ArenaError, Offset};
 use rkyv::util::AlignedVec;
 
 use super::{GetTimeoutError, Queue, Shared};
 use crate::message::{self, ARCHIVE_ALIGN, Message, MessageError};
+use crate::shared::sync::Ordering;
 use crate::wait;
 
 /// Last byte of a slot: the archive is inline, before it.
@@ -169,19 +171,28 @@ impl<T: Message> Queue<T> {
         finish: &impl Fn(Popped<'_>) -> Result<R, MessageError>,
     ) -> Option<Result<R, MessageError>> {
         let sh = &*self.shared;
-        let r = sh.ring.try_pop_with(me, |slot| -> Result<R, MessageError> {
-            let Some((&tag, body)) = slot.split_last() else {
-                return Err(MessageError::Invalid("empty slot".into()));
-            };
-            match tag {
-                TAG_INLINE => finish(Popped::Inline(body)),
-                TAG_ARENA if body.len() == DESC_LEN => {
-                    let (off, len) = desc_decode(body).expect("DESC_LEN bytes");
-                    finish(Popped::Block(Block::claim(&self.shared, off, len)?))
+        // The slot's bytes are lent as `SharedBytes` and read only through atomics: a peer
+        // writing the slot while we hold it (none should) changes what we read, never makes
+        // reading it undefined.
+        let r = sh
+            .ring
+            .try_pop_shared_with(me, |slot| -> Result<R, MessageError> {
+                let Some((tag, body)) = slot.split_last() else {
+                    return Err(MessageError::Invalid("empty slot".into()));
+                };
+                // Relaxed: ordered after the producer's writes by the ring's Acquire of the slot.
+                let tag = tag.load(Ordering::Relaxed);
+                match tag {
+                    TAG_INLINE => finish(Popped::Inline(body)),
+                    TAG_ARENA if body.len() == DESC_LEN => {
+                        let mut desc = [0u8; DESC_LEN];
+                        copy_from_shared(&mut desc, body);
+                        let (off, len) = desc_decode(&desc).expect("DESC_LEN bytes");
+                        finish(Popped::Block(Block::claim(&self.shared, off, len)?))
+                    }
+                    _ => Err(MessageError::Invalid(format!("bad slot tag {tag:#x}"))),
                 }
-                _ => Err(MessageError::Invalid(format!("bad slot tag {tag:#x}"))),
-            }
-        });
+            });
         match r {
             Ok(taken) => {
                 // A slot is free: wake a producer blocked on a full ring.
@@ -200,27 +211,35 @@ impl<T: Message> Queue<T> {
     }
 }
 
-/// Copies a popped archive into `sink` (private, aligned memory), frees its arena block if
-/// it had one, then validates and deserialises the copy: the default, hostile-safe read.
+/// Copies a popped archive into `sink` (private, aligned memory) with
+/// [`copy_from_shared`], frees its arena block if it had one, then validates and
+/// deserialises the copy: the default, hostile-safe read (the bytes are checked where no
+/// peer can change them).
 pub(super) fn decode_private<T: Message>(
     sink: &mut AlignedVec,
     popped: Popped<'_>,
 ) -> Result<T, MessageError> {
-    sink.clear();
     match popped {
-        Popped::Inline(body) => sink.extend_from_slice(body),
+        Popped::Inline(body) => copy_private(sink, body),
         Popped::Block(block) => {
-            sink.extend_from_slice(block.bytes());
+            copy_private(sink, block.shared());
             // Freed while the slot is still claimed: a death from here on is a counted loss.
             drop(block);
         }
     }
     message::decode::<T>(sink)
 }
+
+/// Replaces `sink`'s contents with a copy of `bytes` (see [`copy_from_shared`]).
+pub(super) fn copy_private(sink: &mut AlignedVec, bytes: &SharedBytes) {
+    sink.clear();
+    sink.resize(bytes.len(), 0);
+    copy_from_shared(sink, bytes);
+}
 /// A popped message, lent to a `finish` closure while its slot is still claimed.
 pub(super) enum Popped<'a> {
     /// An inline archive, still in the slot (unaligned: copy it before reading).
-    Inline(&'a [u8]),
+    Inline(&'a SharedBytes),
     /// An out-of-line archive, in an arena block we now own.
     Block(Block),
 }
@@ -286,10 +305,24 @@ impl Block {
             .map_err(|e| GetTimeoutError::Message(MessageError::Invalid(e.to_string())))
     }
 
-    pub(super) fn bytes(&self) -> &[u8] {
+    /// The block's bytes as [`SharedBytes`]: the default way to read them (copy them out
+    /// with [`copy_from_shared`]).
+    pub(super) fn shared(&self) -> &SharedBytes {
         // SAFETY: `ptr..ptr+len` was checked to lie inside the arena, which is mapped while
-        // `self.shared` keeps the segment alive; the block was handed to us by the descriptor
-        // we consumed, so no honest peer writes it until we free it.
+        // `self.shared` keeps the segment alive; read only atomically through this view.
+        unsafe { shared_bytes(self.ptr, self.len) }
+    }
+
+    /// The block's bytes as a `&[u8]`, for reading in place ([`Queue::get_ref`] only).
+    ///
+    /// The hazard: a `&[u8]` promises that nobody writes the bytes while it lives. The
+    /// block was handed to us by the descriptor we consumed, so no honest peer writes it
+    /// until we free it; a hostile process mapping the segment could, and a read racing
+    /// with its write is undefined behaviour (and could change bytes after validation).
+    /// That is `get_ref`'s documented limit; every other path copies with `shared`.
+    pub(super) fn in_place(&self) -> &[u8] {
+        // SAFETY: as in `shared`, and no honest peer writes the block until we free it (see
+        // above for the hostile case, the documented limit of `get_ref`).
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }

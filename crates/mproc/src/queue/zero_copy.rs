@@ -10,7 +10,7 @@ use rkyv::Archived;
 use rkyv::util::AlignedVec;
 
 use super::blocking::{nowait_get_error, untimed_get_error};
-use super::slot::{Block, Popped};
+use super::slot::{Block, Popped, copy_private};
 use super::{GetError, GetTimeoutError, Queue, TryGetError};
 use crate::message::{self, Message, MessageError};
 use crate::wait::Wait;
@@ -20,8 +20,10 @@ impl<T: Message> Queue<T> {
     /// blocking while the queue is empty. Out-of-line messages are validated in place in the
     /// arena and never copied (their block is freed when the guard drops); inline ones
     /// (small by definition) are copied out of the slot first. Validating in place protects
-    /// against buggy peers, not hostile ones (which could rewrite the bytes after the check);
-    /// use [`Queue::get`] when peers are untrusted.
+    /// against buggy peers, not hostile ones: a process that rewrites the block while the
+    /// guard lives races with our reads of `&Archived<T>` (undefined behaviour, and bytes
+    /// changed after the check). Honest peers never write a block they handed over; use
+    /// [`Queue::get`], which validates a private copy, when peers are untrusted.
     ///
     /// # Errors
     ///
@@ -47,7 +49,7 @@ impl<T: Message> Queue<T> {
             let raw = match popped {
                 Popped::Inline(body) => {
                     let mut private = AlignedVec::new();
-                    private.extend_from_slice(body);
+                    copy_private(&mut private, body);
                     RefBytes::Private(private)
                 }
                 Popped::Block(b) => RefBytes::Block(b),
@@ -79,7 +81,7 @@ impl RefBytes {
     fn bytes(&self) -> &[u8] {
         match self {
             RefBytes::Private(v) => v,
-            RefBytes::Block(b) => b.bytes(),
+            RefBytes::Block(b) => b.in_place(),
         }
     }
 }

@@ -9,6 +9,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+
+use mproc_core::shared::{SharedBytes, shared_at};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +26,17 @@ use crate::sync::lock::{Lock, LockGuard};
 /// Bytes before the first element.
 fn header<T>() -> usize {
     align_of::<T>().max(8)
+}
+
+/// Element `i`'s bytes in an array `state` (length word, then the elements).
+///
+/// # Panics
+///
+/// If element `i` lies past the end of `state` (callers check `i` against their own copy
+/// of the length first).
+fn element<T>(state: &SharedBytes, i: usize) -> &SharedBytes {
+    let at = header::<T>() + i * size_of::<T>();
+    &state[at..at + size_of::<T>()]
 }
 
 fn kind<T>(what: &str, len: usize) -> Result<Kind, OpenError> {
@@ -102,17 +115,17 @@ impl<T: Shareable> RawArray<T> {
     fn create(what: &str, name: Option<&str>, init: Init<'_, T>) -> Result<RawArray<T>, OpenError> {
         let len = init.len();
         let kind = kind::<T>(what, len)?;
-        let write = |p: NonNull<u8>| {
-            // SAFETY: `p` is the fresh state of `kind.size` bytes, aligned to the header:
-            // the length word, then `len` elements. Not yet visible to anyone; Relaxed: the
-            // backing's Release publish orders these writes before any opener reads them.
-            unsafe {
-                (*p.as_ptr().cast::<AtomicU64>()).store(len as u64, Ordering::Relaxed);
-                if let Init::Copy(items) = init {
-                    let base = p.add(header::<T>());
-                    for (i, &item) in items.iter().enumerate() {
-                        store(base.add(i * size_of::<T>()), item, Ordering::Relaxed);
-                    }
+        let write = |state: &SharedBytes| {
+            // Relaxed: the backing's Release publish orders these writes before any opener
+            // reads them.
+            shared_at::<AtomicU64>(state, 0)
+                .expect("an array state starts with its length word")
+                .store(len as u64, Ordering::Relaxed);
+            if let Init::Copy(items) = init {
+                // The fresh state of `kind.size` bytes: the length word, then `len` elements
+                // aligned for `T`. Not yet visible to anyone.
+                for (i, &item) in items.iter().enumerate() {
+                    store(element::<T>(state, i), item, Ordering::Relaxed);
                 }
             }
         };
@@ -178,10 +191,12 @@ impl<T: Shareable> RawArray<T> {
     }
 
     fn stored_len(backing: &Backing) -> u64 {
-        // SAFETY: every array state starts with an 8-aligned length word (at least the
-        // header was checked to fit); an atomic, valid for any bytes. Relaxed: written once
-        // before the publish the opener's Acquire synchronised with.
-        unsafe { (*backing.data().as_ptr().cast::<AtomicU64>()).load(Ordering::Relaxed) }
+        // Every array state starts with an 8-aligned length word (at least the header was
+        // checked to fit). Relaxed: written once before the publish the opener's Acquire
+        // synchronised with.
+        shared_at::<AtomicU64>(backing.bytes(), 0)
+            .expect("an array state holds its length word")
+            .load(Ordering::Relaxed)
     }
 
     fn elements(&self) -> NonNull<T> {
@@ -203,9 +218,9 @@ impl<T: Shareable> RawArray<T> {
     /// Unsynchronised: see the type docs.
     pub fn get(&self, i: usize) -> Option<T> {
         (i < self.len).then(|| {
-            // SAFETY: `i < len` (our own validated copy), so the element is inside the
-            // state; aligned for `T`. Acquire: pairs with `set`'s Release.
-            unsafe { load(self.elements().add(i).cast(), Ordering::Acquire) }
+            // `i < len` (our own validated copy), so the element is inside the state.
+            // Acquire: pairs with `set`'s Release.
+            load(element::<T>(self.backing.bytes(), i), Ordering::Acquire)
         })
     }
 
@@ -220,8 +235,12 @@ impl<T: Shareable> RawArray<T> {
             "index {i} out of range for an array of {}",
             self.len
         );
-        // SAFETY: as in `get`. Release: pairs with `get`'s Acquire.
-        unsafe { store(self.elements().add(i).cast(), value, Ordering::Release) }
+        // Release: pairs with `get`'s Acquire.
+        store(
+            element::<T>(self.backing.bytes(), i),
+            value,
+            Ordering::Release,
+        )
     }
 
     /// A copy of every element (Python: `a[:]`). Unsynchronised: see the type docs.
@@ -385,6 +404,7 @@ impl<T: Shareable> Array<T> {
         ArrayGuard {
             _lock: g,
             ptr: self.data.elements(),
+            state: self.data.backing.bytes(),
             len: self.data.len,
             _t: PhantomData,
         }
@@ -521,6 +541,8 @@ impl<T: Shareable> Passable for Array<T> {
 pub struct ArrayGuard<'a, T: Shareable> {
     _lock: LockGuard<'a>,
     ptr: NonNull<T>,
+    /// The whole state (length word, then the elements), for the atomic `read`/`write`.
+    state: &'a SharedBytes,
     len: usize,
     _t: PhantomData<&'a mut [T]>,
 }
@@ -534,15 +556,14 @@ impl<T: Shareable> ArrayGuard<'_, T> {
 
     fn read(&self, i: usize) -> T {
         debug_assert!(i < self.len);
-        // SAFETY: `i < len` (callers check against our own copy); aligned, alive for 'a.
         // Relaxed: the lock's Acquire orders it after the previous holder's writes.
-        unsafe { load(self.ptr.add(i).cast(), Ordering::Relaxed) }
+        load(element::<T>(self.state, i), Ordering::Relaxed)
     }
 
     fn write(&self, i: usize, value: T) {
         debug_assert!(i < self.len);
-        // SAFETY: as in `read`. Relaxed: the lock's Release (on unlock) publishes it.
-        unsafe { store(self.ptr.add(i).cast(), value, Ordering::Relaxed) }
+        // Relaxed: the lock's Release (on unlock) publishes it.
+        store(element::<T>(self.state, i), value, Ordering::Relaxed)
     }
 }
 

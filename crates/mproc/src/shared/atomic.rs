@@ -6,7 +6,8 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::ptr::NonNull;
+
+use mproc_core::shared::{SharedBytes, SharedState, shared_at};
 use std::sync::Arc;
 
 use super::sync::{
@@ -27,15 +28,11 @@ mod sealed {
 pub trait AtomicPrimitive: sealed::Sealed + Copy + Send + Sync + 'static {
     /// The atomic type that holds it in shared memory.
     #[doc(hidden)]
-    type Atom;
+    type Atom: SharedState;
 
-    /// Writes `value` into a fresh, unshared state.
-    ///
-    /// # Safety
-    ///
-    /// `p` must be valid for writes of one `Self::Atom`, aligned for it, not yet shared.
+    /// Writes `value` into a fresh, unshared state (one `Self::Atom`).
     #[doc(hidden)]
-    unsafe fn init(p: NonNull<u8>, value: Self);
+    fn init(state: &SharedBytes, value: Self);
 }
 
 /// The integer [`AtomicPrimitive`]s (with `fetch_add` and friends). Sealed.
@@ -76,8 +73,7 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
     ///
     /// A segment error when a new pool segment is needed and cannot be made.
     pub fn new(value: T) -> Result<Self, OpenError> {
-        // SAFETY: `init` runs on the fresh state of this kind (one `T::Atom`), unshared.
-        Self::create(None, |p| unsafe { T::init(p, value) })
+        Self::create(None, |p| T::init(p, value))
     }
 
     /// A new shared atomic holding `value`, named `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]), which unrelated
@@ -87,11 +83,10 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
     ///
     /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
     pub fn create_named(name: &str, value: T) -> Result<Self, OpenError> {
-        // SAFETY: as in `new`.
-        Self::create(Some(name), |p| unsafe { T::init(p, value) })
+        Self::create(Some(name), |p| T::init(p, value))
     }
 
-    fn create(name: Option<&str>, init: impl FnOnce(NonNull<u8>)) -> Result<Self, OpenError> {
+    fn create(name: Option<&str>, init: impl FnOnce(&SharedBytes)) -> Result<Self, OpenError> {
         let kind = kind::<T>();
         let backing = match name {
             None => Backing::new(&kind, init)?,
@@ -125,10 +120,9 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
     }
 
     fn atom(&self) -> &T::Atom {
-        // SAFETY: the backing holds `size_of::<T::Atom>()` bytes aligned for it (the kind's
-        // layout, checked when made, opened or imported), alive as long as `&self`; an atomic
-        // integer is valid for any bytes and only ever accessed atomically.
-        unsafe { self.backing.data().cast::<T::Atom>().as_ref() }
+        // The backing holds `size_of::<T::Atom>()` bytes aligned for it (the kind's layout,
+        // checked when made, opened or imported).
+        shared_at(self.backing.bytes(), 0).expect("the state holds one atom")
     }
 }
 
@@ -138,10 +132,11 @@ macro_rules! atomic_int {
         impl AtomicPrimitive for $t {
             type Atom = $atom;
 
-            unsafe fn init(p: NonNull<u8>, value: $t) {
-                // SAFETY: delegated to the caller (a fresh, aligned, unshared state).
+            fn init(state: &SharedBytes, value: $t) {
                 // Relaxed: the backing's Release publish orders it.
-                unsafe { p.cast::<$atom>().as_ref() }.store(value, Ordering::Relaxed);
+                shared_at::<$atom>(state, 0)
+                    .expect("the kind's state holds one atom")
+                    .store(value, Ordering::Relaxed);
             }
         }
         impl AtomicInteger for $t {}
@@ -236,10 +231,11 @@ impl sealed::Sealed for bool {}
 impl AtomicPrimitive for bool {
     type Atom = AtomicU8;
 
-    unsafe fn init(p: NonNull<u8>, value: bool) {
-        // SAFETY: delegated to the caller (a fresh, aligned, unshared state). Relaxed: the
-        // backing's Release publish orders it.
-        unsafe { p.cast::<AtomicU8>().as_ref() }.store(u8::from(value), Ordering::Relaxed);
+    fn init(state: &SharedBytes, value: bool) {
+        // Relaxed: the backing's Release publish orders it.
+        shared_at::<AtomicU8>(state, 0)
+            .expect("the kind's state holds one byte")
+            .store(u8::from(value), Ordering::Relaxed);
     }
 }
 

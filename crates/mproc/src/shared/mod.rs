@@ -89,7 +89,8 @@ pub(crate) mod sync;
 mod value;
 
 use std::collections::HashSet;
-use std::ptr::NonNull;
+
+use mproc_core::shared::{SharedBytes, shared_at};
 use std::sync::{Mutex, OnceLock};
 
 pub use array::{Array, ArrayGuard, RawArray};
@@ -99,7 +100,7 @@ pub use value::{RawValue, Value, ValueGuard};
 
 #[allow(unused_imports)] // for doc links
 use crate::storage::object::OpenError;
-use sync::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use sync::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 /// Plain old data that may live in shared memory: [`Value<T>`], [`Array<T>`],
 /// [`RawValue<T>`], [`RawArray<T>`].
@@ -196,62 +197,95 @@ fn piece<T>() -> usize {
     align_of::<T>().min(8)
 }
 
-/// Copies a `T` out of shared memory in atomic pieces (`order` per piece: Acquire or
-/// Relaxed).
+/// Checks that `bytes` can hold a `T` at its start: long enough and aligned.
+fn check_fits<T>(bytes: &SharedBytes) {
+    assert!(
+        bytes.len() >= size_of::<T>() && (bytes.as_ptr() as usize).is_multiple_of(align_of::<T>()),
+        "shared state of {} bytes cannot hold a {}-byte value",
+        bytes.len(),
+        size_of::<T>()
+    );
+}
+
+/// Copies a `T` out of the start of `src` in atomic pieces of its alignment (at most 8;
+/// `order` per piece: Acquire or Relaxed), so a peer writing meanwhile changes the value,
+/// never makes reading it undefined. Not [`copy_from_shared`](mproc_core::shared::copy_from_shared):
+/// the pieces carry the caller's ordering.
 ///
-/// # Safety
+/// # Panics
 ///
-/// `src` must be valid for reads of `size_of::<T>()` bytes, aligned for `T`, for the duration
-/// of the call (inside a mapping the caller keeps alive).
-pub(crate) unsafe fn load<T: Shareable>(src: NonNull<u8>, order: Ordering) -> T {
+/// If `src` is shorter than a `T` or not aligned for it.
+pub(crate) fn load<T: Shareable>(src: &SharedBytes, order: Ordering) -> T {
+    check_fits::<T>(src);
     let mut out = std::mem::MaybeUninit::<T>::uninit();
     let dst = out.as_mut_ptr().cast::<u8>();
     let w = piece::<T>();
+    let at = |i: usize| -> [u8; 8] {
+        // `i + w <= size_of::<T>() <= src.len()` (the size is a multiple of the alignment,
+        // hence of `w`), and `src + i` is `w`-aligned: `shared_at` cannot fail.
+        let fits = "a piece inside an aligned T";
+        let mut b = [0u8; 8];
+        match w {
+            8 => b.copy_from_slice(
+                &shared_at::<AtomicU64>(src, i)
+                    .expect(fits)
+                    .load(order)
+                    .to_ne_bytes(),
+            ),
+            4 => b[..4].copy_from_slice(
+                &shared_at::<AtomicU32>(src, i)
+                    .expect(fits)
+                    .load(order)
+                    .to_ne_bytes(),
+            ),
+            2 => b[..2].copy_from_slice(
+                &shared_at::<AtomicU16>(src, i)
+                    .expect(fits)
+                    .load(order)
+                    .to_ne_bytes(),
+            ),
+            _ => b[0] = src[i].load(order),
+        }
+        b
+    };
     let mut i = 0;
     while i < size_of::<T>() {
-        // SAFETY: `i + w <= size_of::<T>()` (the size is a multiple of the alignment, hence
-        // of `w`), so both `src + i` and `dst + i` are in bounds and `w`-aligned (both bases
-        // are aligned for `T`); shared memory is only read through atomics here.
-        unsafe {
-            let s = src.as_ptr().add(i);
-            let d = dst.add(i);
-            match w {
-                8 => d.cast::<u64>().write((*s.cast::<AtomicU64>()).load(order)),
-                4 => d.cast::<u32>().write((*s.cast::<AtomicU32>()).load(order)),
-                2 => d.cast::<u16>().write((*s.cast::<AtomicU16>()).load(order)),
-                _ => d.write((*s.cast::<AtomicU8>()).load(order)),
-            }
-        }
+        let piece = at(i);
+        // SAFETY: `i + w <= size_of::<T>()`, so `dst + i .. + w` lies inside `out`.
+        unsafe { dst.add(i).copy_from_nonoverlapping(piece.as_ptr(), w) };
         i += w;
     }
     // SAFETY: every byte was written above, and `T: Shareable` is valid for any bytes.
     unsafe { out.assume_init() }
 }
 
-/// Copies `value` into shared memory in atomic pieces (`order` per piece: Release or
+/// Copies `value` into the start of `dst` in atomic pieces (`order` per piece: Release or
 /// Relaxed).
 ///
-/// # Safety
+/// # Panics
 ///
-/// `dst` must be valid for writes of `size_of::<T>()` bytes, aligned for `T`, for the
-/// duration of the call.
-pub(crate) unsafe fn store<T: Shareable>(dst: NonNull<u8>, value: T, order: Ordering) {
-    let src = (&raw const value).cast::<u8>();
+/// If `dst` is shorter than a `T` or not aligned for it.
+pub(crate) fn store<T: Shareable>(dst: &SharedBytes, value: T, order: Ordering) {
+    check_fits::<T>(dst);
+    // SAFETY: `value` is a live `T` for this whole function, and has no padding
+    // (`Shareable`), so all of its `size_of::<T>()` bytes are initialised.
+    let src =
+        unsafe { std::slice::from_raw_parts((&raw const value).cast::<u8>(), size_of::<T>()) };
     let w = piece::<T>();
-    let mut i = 0;
-    while i < size_of::<T>() {
-        // SAFETY: as in `load`; `value` has no padding (`Shareable`), so every byte read is
-        // initialised.
-        unsafe {
-            let s = src.add(i);
-            let d = dst.as_ptr().add(i);
-            match w {
-                8 => (*d.cast::<AtomicU64>()).store(s.cast::<u64>().read(), order),
-                4 => (*d.cast::<AtomicU32>()).store(s.cast::<u32>().read(), order),
-                2 => (*d.cast::<AtomicU16>()).store(s.cast::<u16>().read(), order),
-                _ => (*d.cast::<AtomicU8>()).store(s.read(), order),
-            }
+    let fits = "a piece inside an aligned T";
+    for (i, s) in src.chunks_exact(w).enumerate().map(|(k, s)| (k * w, s)) {
+        // As in `load`: every piece is in bounds and aligned.
+        match w {
+            8 => shared_at::<AtomicU64>(dst, i)
+                .expect(fits)
+                .store(u64::from_ne_bytes(s.try_into().expect("8 bytes")), order),
+            4 => shared_at::<AtomicU32>(dst, i)
+                .expect(fits)
+                .store(u32::from_ne_bytes(s.try_into().expect("4 bytes")), order),
+            2 => shared_at::<AtomicU16>(dst, i)
+                .expect(fits)
+                .store(u16::from_ne_bytes(s.try_into().expect("2 bytes")), order),
+            _ => dst[i].store(s[0], order),
         }
-        i += w;
     }
 }

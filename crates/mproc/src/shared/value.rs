@@ -7,6 +7,8 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mproc_core::shared::SharedBytes;
+
 use super::sync::Ordering;
 use super::{LockError, Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
@@ -79,12 +81,10 @@ impl<T: Shareable> RawValue<T> {
     }
 
     fn create(kind: Kind, name: Option<&str>, value: T) -> Result<RawValue<T>, OpenError> {
-        let init = |p: NonNull<u8>| {
-            // SAFETY: `p` is the fresh state, `size_of::<T>()` bytes aligned for `T` (the
-            // kind's layout), not yet visible to anyone. Relaxed: published by the backing's
-            // Release store of the cell magic / object header.
-            unsafe { store(p, value, Ordering::Relaxed) }
-        };
+        // The fresh state, `size_of::<T>()` bytes aligned for `T` (the kind's layout), not
+        // yet visible to anyone. Relaxed: published by the backing's Release store of the
+        // cell magic / object header.
+        let init = |state: &SharedBytes| store(state, value, Ordering::Relaxed);
         let backing = match name {
             None => Backing::new(&kind, init)?,
             Some(n) => Backing::create_named(&kind, n, init)?,
@@ -106,17 +106,16 @@ impl<T: Shareable> RawValue<T> {
 
     /// The value now (Python: `.value` of a `RawValue`). Unsynchronised: see the type docs.
     pub fn get(&self) -> T {
-        // SAFETY: the backing holds `size_of::<T>()` bytes aligned for `T` (checked when it
-        // was made or opened), alive as long as `self`. Acquire per piece: pairs with the
-        // Release stores of `set`, so a one-word value carries what was written before it.
-        unsafe { load(self.data(), Ordering::Acquire) }
+        // Acquire per piece: pairs with the Release stores of `set`, so a one-word value
+        // carries what was written before it.
+        load(self.backing.bytes(), Ordering::Acquire)
     }
 
     /// Stores `value` (Python: `.value = x` on a `RawValue`). Unsynchronised: see the type
     /// docs.
     pub fn set(&self, value: T) {
-        // SAFETY: as in `get`. Release per piece: pairs with the Acquire loads of `get`.
-        unsafe { store(self.data(), value, Ordering::Release) }
+        // Release per piece: pairs with the Acquire loads of `get`.
+        store(self.backing.bytes(), value, Ordering::Release)
     }
 
     /// A raw pointer to the shared `T` (for your own synchronisation). Dereferencing it is
@@ -256,6 +255,7 @@ impl<T: Shareable> Value<T> {
         ValueGuard {
             _lock: g,
             ptr: self.data.data().cast(),
+            bytes: self.data.backing.bytes(),
             _t: PhantomData,
         }
     }
@@ -384,6 +384,8 @@ impl<T: Shareable> Passable for Value<T> {
 pub struct ValueGuard<'a, T: Shareable> {
     _lock: LockGuard<'a>,
     ptr: NonNull<T>,
+    /// The same state, for the atomic `read`/`write`.
+    bytes: &'a SharedBytes,
     _t: PhantomData<&'a mut T>,
 }
 
@@ -396,15 +398,14 @@ impl<T: Shareable> ValueGuard<'_, T> {
 
     /// Copies the value out through atomics (sound even against a hostile writer).
     fn read(&self) -> T {
-        // SAFETY: `ptr` is the value's state (size and alignment of `T`), alive for 'a.
         // Relaxed: the lock's Acquire (taking it) orders this after the last holder's writes.
-        unsafe { load(self.ptr.cast(), Ordering::Relaxed) }
+        load(self.bytes, Ordering::Relaxed)
     }
 
     /// Stores `value` through atomics.
     fn write(&self, value: T) {
-        // SAFETY: as in `read`. Relaxed: the lock's Release (dropping it) publishes it.
-        unsafe { store(self.ptr.cast(), value, Ordering::Relaxed) }
+        // Relaxed: the lock's Release (dropping it) publishes it.
+        store(self.bytes, value, Ordering::Relaxed)
     }
 }
 

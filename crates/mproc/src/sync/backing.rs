@@ -1,12 +1,12 @@
 //! Where a synchronisation object's words live: a pool cell (anonymous objects) or a named
 //! object segment (named objects), behind one small interface.
-#![allow(unsafe_code)]
 
 use std::fmt;
 use std::os::fd::AsFd;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
+use mproc_core::shared::{SharedBytes, SharedState, shared_at};
 use mproc_futex::Liveness;
 use mproc_shm::{REGION_ALIGN, RegisterError, Segment};
 
@@ -67,7 +67,7 @@ const NAMED: u8 = 1;
 impl Backing {
     /// A new anonymous object in the pool; `init` writes the initial state into the zeroed
     /// bytes before anybody else can see them.
-    pub(crate) fn new(kind: &Kind, init: impl FnOnce(NonNull<u8>)) -> Result<Backing, OpenError> {
+    pub(crate) fn new(kind: &Kind, init: impl FnOnce(&SharedBytes)) -> Result<Backing, OpenError> {
         cells::alloc(kind.cell_kind(), kind.size, kind.align, init).map(Backing::Pool)
     }
 
@@ -75,7 +75,7 @@ impl Backing {
     pub(crate) fn create_named(
         kind: &Kind,
         name: &str,
-        init: impl FnOnce(NonNull<u8>),
+        init: impl FnOnce(&SharedBytes),
     ) -> Result<Backing, OpenError> {
         let spec = ObjectSpec {
             kind: ObjectKind::Lock,
@@ -86,9 +86,9 @@ impl Backing {
         };
         let obj = Object::create(&spec, Some(name), None, |obj| {
             let region = obj
-                .region(0)
+                .region_bytes(0)
                 .ok_or_else(|| OpenError::Corrupt("no state region".into()))?;
-            init(region.ptr);
+            init(region);
             Ok(())
         })?;
         Backing::from_object(kind, obj)
@@ -120,6 +120,15 @@ impl Backing {
         match self {
             Backing::Pool(c) => c.data(),
             Backing::Named(o) => o.region(0).expect("checked in from_object").ptr,
+        }
+    }
+
+    /// The shared state as bytes: `kind.size` bytes or more, aligned to `kind.align`.
+    #[inline]
+    pub(crate) fn bytes(&self) -> &SharedBytes {
+        match self {
+            Backing::Pool(c) => c.bytes(),
+            Backing::Named(o) => o.region_bytes(0).expect("checked in from_object"),
         }
     }
 
@@ -216,17 +225,15 @@ impl Shared {
         Arc::new(Shared { backing, liveness })
     }
 
-    /// The state as a `T`.
+    /// The state as a `T` (the kind's state type: any other `SharedState` type that fits
+    /// is memory-safe, only meaningless).
     ///
-    /// # Safety
+    /// # Panics
     ///
-    /// `T` must be the kind's state type (size and alignment as the [`Kind`] the backing was
-    /// made with), valid for any bytes (atomics only) and accessed only through shared
-    /// references.
+    /// If a `T` does not fit the state's size and alignment (a `T` that is not the kind's
+    /// state type: a bug).
     #[inline]
-    pub(crate) unsafe fn state<T>(&self) -> &T {
-        // SAFETY: delegated to the caller (type); the backing's data is `size_of::<T>()`
-        // bytes, suitably aligned, alive as long as `self`.
-        unsafe { self.backing.data().cast::<T>().as_ref() }
+    pub(crate) fn state<T: SharedState>(&self) -> &T {
+        shared_at(self.backing.bytes(), 0).expect("the kind's state type fits its state")
     }
 }

@@ -25,6 +25,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mproc_core::shared::{SharedBytes, shared_at};
 use mproc_futex::{Deadline, futex};
 
 use super::backing::{Backing, Kind, Shared};
@@ -68,6 +69,10 @@ struct BarrierState {
 }
 
 const _: () = assert!(size_of::<BarrierState>() == 128);
+
+// SAFETY: `repr(C)`, std atomics only (a bad `parties` is refused on open, arrival ids are
+// asked about through liveness); `Sync`.
+unsafe impl mproc_core::shared::SharedState for BarrierState {}
 
 const KIND: Kind = Kind {
     tag: "Barrier/v1",
@@ -141,9 +146,9 @@ fn check_parties(parties: u32) -> Result<(), OpenError> {
     Ok(())
 }
 
-fn init(p: std::ptr::NonNull<u8>, parties: u32) {
-    // SAFETY: `p` is the zeroed, unpublished state of a KIND object: a valid `BarrierState`.
-    let st = unsafe { p.cast::<BarrierState>().as_ref() };
+fn init(state: &SharedBytes, parties: u32) {
+    // The zeroed, unpublished state of a KIND object.
+    let st = shared_at::<BarrierState>(state, 0).expect("the kind's state holds a barrier");
     // Relaxed: published with the object (the pool cell's or segment header's Release).
     st.parties.store(parties, Ordering::Relaxed);
 }
@@ -188,9 +193,7 @@ impl Barrier {
     }
 
     fn from_shared(shared: Arc<Shared>) -> Result<Barrier, OpenError> {
-        // SAFETY: the backing was made for KIND, whose state is a `BarrierState` (atomics
-        // only, valid for any bytes).
-        let st = unsafe { shared.state::<BarrierState>() };
+        let st = shared.state::<BarrierState>();
         // Acquire: pairs with the Release that published the object.
         let parties = st.parties.load(Ordering::Acquire);
         check_parties(parties).map_err(|_| OpenError::Corrupt(format!("{parties} parties")))?;
@@ -208,8 +211,7 @@ impl Barrier {
     }
 
     fn state(&self) -> &BarrierState {
-        // SAFETY: as in `from_shared`.
-        unsafe { self.shared.state::<BarrierState>() }
+        self.shared.state::<BarrierState>()
     }
 
     /// The number of parties (Python: `parties`).

@@ -20,6 +20,9 @@ struct CondState {
     cv: Condvar,
 }
 
+// SAFETY: `repr(C)`, a `RawLock` and a `Condvar`, both `SharedState`; `Sync`.
+unsafe impl mproc_core::shared::SharedState for CondState {}
+
 const KIND: Kind = Kind {
     tag: "Condition/v1",
     name: "Condition",
@@ -100,9 +103,7 @@ impl Condition {
     }
 
     fn state(&self) -> &CondState {
-        // SAFETY: the backing was made for KIND, whose state is a `CondState` (atomics only,
-        // valid for any bytes, only accessed atomically).
-        unsafe { self.shared.state::<CondState>() }
+        self.shared.state::<CondState>()
     }
 
     fn guard<'a>(

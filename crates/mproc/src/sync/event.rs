@@ -1,6 +1,5 @@
 //! [`Event`]: Python's `multiprocessing.Event` across processes, over `mproc-futex`'s
 //! [`Event`](mproc_futex::Event).
-#![allow(unsafe_code)]
 
 use std::fmt;
 use std::sync::Arc;
@@ -79,9 +78,7 @@ impl Event {
     }
 
     fn raw(&self) -> &RawEvent {
-        // SAFETY: the backing was made for KIND, whose state is one `mproc_futex::Event`
-        // (an atomic word, valid for any bytes).
-        unsafe { self.shared.state::<RawEvent>() }
+        self.shared.state::<RawEvent>()
     }
 
     /// Whether the flag is set (Python: `is_set()`).

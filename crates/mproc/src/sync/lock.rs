@@ -1,5 +1,4 @@
 //! [`Lock`]: Python's `multiprocessing.Lock` over `mproc-futex`'s [`RawLock`].
-#![allow(unsafe_code)]
 
 use std::fmt;
 use std::sync::Arc;
@@ -154,9 +153,7 @@ impl Lock {
 
     #[inline]
     fn raw(&self) -> &RawLock {
-        // SAFETY: the backing was made for KIND, whose state is one `RawLock` (an atomic
-        // word, valid for any bytes, only ever accessed atomically).
-        unsafe { self.shared.state::<RawLock>() }
+        self.shared.state::<RawLock>()
     }
 
     /// This process's participant id in the lock's segment (registering on first use, e.g.

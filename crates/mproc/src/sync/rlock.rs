@@ -1,6 +1,5 @@
 //! [`RLock`]: Python's `multiprocessing.RLock`, a reentrant robust lock owned by one thread of
 //! one process, over `mproc-futex`'s [`RawRLock`].
-#![allow(unsafe_code)]
 
 use std::fmt;
 use std::sync::Arc;
@@ -94,9 +93,7 @@ impl RLock {
     }
 
     fn raw(&self) -> &RawRLock {
-        // SAFETY: the backing was made for KIND, whose state is one `RawRLock` (atomics,
-        // valid for any bytes, only accessed atomically).
-        unsafe { self.shared.state::<RawRLock>() }
+        self.shared.state::<RawRLock>()
     }
 
     fn me(&self) -> Result<u32, AcquireError<RLockGuard<'_>>> {

@@ -2,12 +2,12 @@
 //! over `mproc-futex`'s [`RobustSemaphore`](mproc_futex::RobustSemaphore).
 //!
 //! See [`Semaphore`] for what happens to the permits of a holder that dies.
-#![allow(unsafe_code)]
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mproc_core::shared::{SharedBytes, shared_at};
 use mproc_futex::{Caller, Deadline, GiveError, LedgerError};
 use mproc_shm::RegisterError;
 
@@ -88,10 +88,7 @@ struct Inner<'a> {
 
 impl Inner<'_> {
     fn raw(&self) -> &RawSemaphore {
-        // SAFETY: the backing was made for KIND or BOUNDED_KIND, whose state is one
-        // `mproc_futex::RobustSemaphore` (atomics only, valid for any bytes, only accessed
-        // atomically).
-        unsafe { self.shared.state::<RawSemaphore>() }
+        self.shared.state::<RawSemaphore>()
     }
 
     /// This process as a ledger caller (registering in the segment on first use).
@@ -334,10 +331,11 @@ impl Semaphore {
     semaphore_methods!("[`ReleaseError::Overflow`] if the count would exceed `u32::MAX`.");
 }
 
-fn init(p: std::ptr::NonNull<u8>, value: u32, bound: Option<u32>) {
-    // SAFETY: `p` is the zeroed, unpublished state of a KIND or BOUNDED_KIND object: a valid
-    // `RobustSemaphore` (atomics only).
-    unsafe { p.cast::<RawSemaphore>().as_ref() }.init(value, bound);
+fn init(state: &SharedBytes, value: u32, bound: Option<u32>) {
+    // The zeroed, unpublished state of a KIND or BOUNDED_KIND object.
+    shared_at::<RawSemaphore>(state, 0)
+        .expect("the kind's state holds a semaphore")
+        .init(value, bound);
 }
 
 /// A semaphore whose count may never exceed its initial value (Python's

@@ -70,6 +70,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use mproc_core::shared::{SharedBytes, SharedState, shared_bytes};
 use mproc_shm::{Arena, ArenaError, Offset, RegisterError, Segment, SegmentOptions};
 
 use crate::handle::{Exporter, Importer, Owner, PassError};
@@ -137,6 +138,9 @@ struct CellHeader {
 }
 
 const _: () = assert!(size_of::<CellHeader>() == CELL_HEADER);
+
+// SAFETY: `repr(C)`, std atomics only (every field validated before use); `Sync`.
+unsafe impl SharedState for CellHeader {}
 
 /// `(st_dev, st_ino)` of a segment's file: identifies a memfd across descriptors.
 type FileKey = (u64, u64);
@@ -270,7 +274,7 @@ pub(crate) fn alloc(
     kind: CellKind,
     size: usize,
     align: usize,
-    init: impl FnOnce(NonNull<u8>),
+    init: impl FnOnce(&SharedBytes),
 ) -> Result<PoolCell, OpenError> {
     let total = check_layout(size, align)?;
     let block_align = align.max(CELL_HEADER);
@@ -307,7 +311,6 @@ pub(crate) fn alloc(
     unsafe { base.as_ptr().write_bytes(0, total) };
     // SAFETY: `data_offset(align) + size == total`, inside the block.
     let data = unsafe { base.add(data_offset(align)) };
-    init(data);
     let cell = PoolCell {
         seg,
         at: at.get(),
@@ -316,6 +319,7 @@ pub(crate) fn alloc(
         kind,
         owner: Mutex::new(Some(Owner::current())),
     };
+    init(cell.bytes());
     let h = cell.header();
     // Relaxed: published by the Release store of the magic below.
     h.kind.store(kind.0, Ordering::Relaxed);
@@ -361,17 +365,11 @@ impl fmt::Debug for PoolCell {
 
 impl PoolCell {
     fn header(&self) -> &CellHeader {
-        // SAFETY: `at` was checked to start a block of at least CELL_HEADER bytes inside the
-        // arena (16-aligned), which the mapping kept alive by `self.seg` contains; the header
-        // is atomics only, valid for any bytes.
-        unsafe {
-            self.seg
-                .seg
-                .base()
-                .add(self.at as usize)
-                .cast::<CellHeader>()
-                .as_ref()
-        }
+        // `at` was checked to start a block of at least CELL_HEADER bytes inside the arena.
+        self.seg
+            .seg
+            .shared(Offset::new(self.at))
+            .expect("checked when the cell was made or imported")
     }
 
     /// The payload: [`len`](Self::len) zero-initialised-at-allocation bytes, aligned as
@@ -384,6 +382,14 @@ impl PoolCell {
     #[allow(dead_code)]
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The payload as shared bytes (see [`mproc_core::shared`]).
+    pub(crate) fn bytes(&self) -> &SharedBytes {
+        // SAFETY: `data..data + len` lies inside the block checked when the cell was made or
+        // imported, in the mapping `self.seg` keeps alive; cell payloads are only accessed
+        // atomically.
+        unsafe { shared_bytes(self.data, self.len) }
     }
 
     /// The pool segment (its participant table is the cell's).
@@ -609,18 +615,13 @@ mod tests {
     #[test]
     fn cells_are_zeroed_aligned_and_share_a_segment() {
         let a = alloc(kind(), 40, 8, |_| {}).unwrap();
-        let b = alloc(kind(), 40, 64, |p| {
-            // SAFETY: 40 bytes of payload, ours until published.
-            unsafe { p.as_ptr().write(7) }
-        })
-        .unwrap();
+        let b = alloc(kind(), 40, 64, |p| p[0].store(7, Ordering::Relaxed)).unwrap();
         assert_eq!(a.data().as_ptr() as usize % 16, 0);
         assert_eq!(b.data().as_ptr() as usize % 64, 0);
         assert!(Arc::ptr_eq(&a.seg, &b.seg));
-        // SAFETY: inside b's payload.
-        assert_eq!(unsafe { b.data().as_ptr().read() }, 7);
-        // SAFETY: inside a's payload.
-        assert_eq!(unsafe { a.data().as_ptr().add(39).read() }, 0);
+        assert_eq!((a.bytes().len(), b.bytes().len()), (40, 40));
+        assert_eq!(b.bytes()[0].load(Ordering::Relaxed), 7);
+        assert_eq!(a.bytes()[39].load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -45,6 +45,9 @@
 //! own id, masked against the capacity validated at attach).
 
 use super::sync::{AtomicU32, Ordering};
+use mproc_core::shared::SharedState;
+use mproc_shm::Offset;
+
 use super::{MAX_ROLES, Object};
 
 /// Bytes per entry.
@@ -61,6 +64,10 @@ pub(crate) struct HolderEntry {
 }
 
 const _: () = assert!(size_of::<HolderEntry>() as u64 == ENTRY_LEN);
+
+// SAFETY: `repr(C)`, std atomics only (an unknown id is asked about through liveness, counts
+// are only counts); `Sync`.
+unsafe impl SharedState for HolderEntry {}
 
 /// Scans of the holder table tried before [`Object::live_holders`] settles for "somebody".
 const SCAN_TRIES: u32 = 8;
@@ -115,9 +122,16 @@ pub(crate) type Role = u32;
 impl Object {
     fn entry(&self, index: u32) -> &HolderEntry {
         assert!(index < self.holder_cap, "holder index out of range");
-        // SAFETY: `index < holder_cap` (checked), and the table of `holder_cap` entries was
-        // validated to lie inside the mapping, which `self.seg` keeps alive.
-        unsafe { self.holders.add(index as usize).as_ref() }
+        self.try_entry(index)
+            .expect("the holder table was validated at construction")
+    }
+
+    /// Entry `index` of the holder table, checked against the segment.
+    pub(super) fn try_entry(&self, index: u32) -> Result<&HolderEntry, super::OpenError> {
+        let at = self.holders_at + u64::from(index) * ENTRY_LEN;
+        self.seg
+            .shared(Offset::new(at))
+            .map_err(|e| super::OpenError::Corrupt(format!("holder entry {index}: {e}")))
     }
 
     fn check_role(&self, role: Role) {

@@ -41,10 +41,10 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mproc_shm::{ParticipantId, REGION_ALIGN, Segment, SegmentOptions};
+use mproc_core::shared::{SharedBytes, SharedState};
+use mproc_shm::{Offset, ParticipantId, REGION_ALIGN, Segment, SegmentOptions};
 
 pub use error::OpenError;
-use holders::HolderEntry;
 use sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Written last by the creator (Release); an opener waits for it (Acquire).
@@ -124,6 +124,19 @@ struct ObjectHeader {
 
 const _: () = assert!(size_of::<ObjectHeader>() as u64 == HEADER_LEN);
 
+// SAFETY: `repr(C)`, std atomics only (every field validated before use, see above); `Sync`.
+unsafe impl SharedState for ObjectHeader {}
+
+/// The object header at the start of `seg`'s user region.
+///
+/// # Errors
+///
+/// [`OpenError::Corrupt`] if the region cannot hold one.
+fn header_of(seg: &Segment) -> Result<&ObjectHeader, OpenError> {
+    seg.shared(Offset::new(seg.region().offset()))
+        .map_err(|e| OpenError::Corrupt(format!("object header: {e}")))
+}
+
 /// What to create: kind, fingerprint, number of holder roles and the byte sizes of the
 /// sub-regions (each placed at a [`REGION_ALIGN`] boundary).
 #[derive(Debug, Clone)]
@@ -149,6 +162,8 @@ pub(crate) struct SubRegion {
     pub(crate) len: u64,
     /// First byte (inside the mapping, which the owning [`Object`] keeps alive).
     pub(crate) ptr: NonNull<u8>,
+    /// Offset from the start of the segment's user region.
+    rel: usize,
 }
 
 /// A process-local view of a shared object: the segment, the validated header fields and
@@ -159,7 +174,8 @@ pub(crate) struct Object {
     seg: Arc<Segment>,
     kind: ObjectKind,
     roles: u32,
-    holders: NonNull<HolderEntry>,
+    /// Offset of the holder table from the segment base.
+    holders_at: u64,
     holder_cap: u32,
     regions: Vec<SubRegion>,
 }
@@ -222,9 +238,7 @@ impl Object {
         if seg.participant_capacity() != cap || (region.len() as u64) < cursor {
             return Err(OpenError::Corrupt("segment smaller than requested".into()));
         }
-        // SAFETY: the region is 128-aligned, at least HEADER_LEN long (checked above), and
-        // `ObjectHeader` is atomics only (valid for the zero bytes of a fresh segment).
-        let hdr = unsafe { region.as_ptr().cast::<ObjectHeader>().as_ref() };
+        let hdr = header_of(&seg)?;
         // Relaxed stores: published by the Release store of `magic` below.
         hdr.version.store(OBJECT_VERSION, Ordering::Relaxed);
         hdr.kind.store(spec.kind as u32, Ordering::Relaxed);
@@ -287,14 +301,7 @@ impl Object {
     }
 
     fn attach(seg: Arc<Segment>, kind: ObjectKind, roles: u32) -> Result<Object, OpenError> {
-        if (seg.region().len() as u64) < HEADER_LEN {
-            return Err(OpenError::Corrupt(
-                "user region smaller than an object header".into(),
-            ));
-        }
-        // SAFETY: the region is 128-aligned and at least HEADER_LEN long (checked above);
-        // the header is atomics only.
-        let hdr = unsafe { seg.region().as_ptr().cast::<ObjectHeader>().as_ref() };
+        let hdr = header_of(&seg)?;
         let start = Instant::now();
         // Acquire: pairs with the creator's Release store of the magic in `create`.
         while hdr.magic.load(Ordering::Acquire) != OBJECT_MAGIC {
@@ -311,8 +318,7 @@ impl Object {
     /// Validates the header (everything but the magic) and builds the local view.
     fn from_header(seg: Arc<Segment>, kind: ObjectKind, roles: u32) -> Result<Object, OpenError> {
         let region = seg.region();
-        // SAFETY: checked by both callers: aligned, long enough, atomics only.
-        let hdr = unsafe { region.as_ptr().cast::<ObjectHeader>().as_ref() };
+        let hdr = header_of(&seg)?;
         let bad = |what: &str, v: u64| Err(OpenError::Corrupt(format!("{what} = {v}")));
         // Relaxed loads: ordered after the creator's writes by the Acquire of the magic (or
         // written by this very thread in `create`).
@@ -354,29 +360,34 @@ impl Object {
                 return bad("sub-region offset", off);
             }
             floor = off + len;
-            // SAFETY: `start <= off <= end - len` (checked), inside the mapping.
-            let ptr = unsafe { seg.base().add(off as usize) };
+            // `start <= off <= end - len` (checked): inside the user region.
+            let rel = (off - start) as usize;
+            let ptr = seg.shared_region()[rel..].as_ptr().cast::<u8>().cast_mut();
             regions.push(SubRegion {
                 offset: off,
                 len,
-                ptr,
+                ptr: NonNull::new(ptr).expect("a mapped address is non-null"),
+                rel,
             });
         }
-        // SAFETY: the table starts HEADER_LEN into the region and ends by `end` (checked).
-        let holders = unsafe { region.as_ptr().add(HEADER_LEN as usize) }.cast::<HolderEntry>();
-        Ok(Object {
+        let obj = Object {
+            holders_at: start + HEADER_LEN,
+            holder_cap: cap,
             seg,
             kind,
             roles,
-            holders,
-            holder_cap: cap,
             regions,
-        })
+        };
+        // The whole table fits (checked above), so its last entry resolves; a table that
+        // does not is refused here rather than at the first use.
+        if cap > 0 {
+            obj.try_entry(cap - 1)?;
+        }
+        Ok(obj)
     }
 
     fn header(&self) -> &ObjectHeader {
-        // SAFETY: validated at construction; the mapping lives as long as `self.seg`.
-        unsafe { self.seg.region().as_ptr().cast::<ObjectHeader>().as_ref() }
+        header_of(&self.seg).expect("validated at construction")
     }
 
     /// The segment (keeps the mapping alive; share it with an `Arena`).
@@ -393,6 +404,13 @@ impl Object {
     /// Sub-region `i` (validated), or `None` past the end.
     pub(crate) fn region(&self, i: usize) -> Option<SubRegion> {
         self.regions.get(i).copied()
+    }
+
+    /// Sub-region `i` as shared bytes (see [`mproc_core::shared`]), or `None` past the end.
+    pub(crate) fn region_bytes(&self, i: usize) -> Option<&SharedBytes> {
+        let r = self.regions.get(i)?;
+        // In bounds: validated in `from_header`.
+        Some(&self.seg.shared_region()[r.rel..r.rel + r.len as usize])
     }
 
     /// This process's participant id in the segment, registering if needed (first use in a
