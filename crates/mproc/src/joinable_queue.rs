@@ -299,6 +299,8 @@ impl Tasks {
                 Ok(()) => Ok(()),
                 Err(GiveError::TooMany) => Err(TaskDoneError::TooManyTimes),
                 Err(GiveError::Ledger(e)) => Err(e.into()),
+                // `GiveError` is non-exhaustive: anything else means unexpected state.
+                Err(_) => Err(TaskDoneError::Corrupt),
             }
         })?;
         if self.words().ledger.outstanding() <= 0 {

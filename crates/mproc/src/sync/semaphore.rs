@@ -71,9 +71,11 @@ impl From<LedgerError> for SemaphoreError {
         match e {
             // No deadline is passed for these (Timeout) and no fault point is armed (Died):
             // neither can happen; both would mean the state is not what we wrote.
+            // `LedgerError` is non-exhaustive: anything new is unexpected state as well.
             LedgerError::Corrupt | LedgerError::Timeout | LedgerError::Died => {
                 SemaphoreError::Corrupt
             }
+            _ => SemaphoreError::Corrupt,
         }
     }
 }
@@ -148,6 +150,8 @@ impl Inner<'_> {
             Ok(()) => Ok(()),
             Err(GiveError::TooMany) => Err(overflow),
             Err(GiveError::Ledger(e)) => Err(SemaphoreError::from(e).into()),
+            // `GiveError` is non-exhaustive: anything else means unexpected state.
+            Err(_) => Err(SemaphoreError::Corrupt.into()),
         }
     }
 }
