@@ -1,14 +1,14 @@
 //! Participant ids and the caller-supplied question "is this participant still alive?".
 //!
-//! Locks record their owner as a participant id — a nonzero `u32` below 2^30 handed out by
+//! Locks record their owner as a participant id — a nonzero `u32` below 2^29 handed out by
 //! `mproc-shm`'s participant table (DESIGN.md, "the hard parts" §1) — in the same atomic word
 //! that takes the lock. This crate never decides liveness itself; it asks a [`Liveness`],
 //! which the `mproc` facade implements with the segment's kernel-released liveness locks and
 //! which a test can implement with a flag that declares an owner dead.
 
-/// The largest valid participant id: ids use the low 30 bits of a lock word; the top two bits
-/// are the lock's flags. Id 0 means "nobody".
-pub const MAX_PARTICIPANT_ID: u32 = (1 << 30) - 1;
+/// The largest valid participant id: ids use the low 29 bits of a lock word; the top three
+/// bits are the lock's flags (poisoned, waiters, strict). Id 0 means "nobody".
+pub const MAX_PARTICIPANT_ID: u32 = (1 << 29) - 1;
 
 /// Answers whether participant `id` is still alive.
 ///

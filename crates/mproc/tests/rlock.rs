@@ -8,7 +8,7 @@ mod common;
 use common::{LONG, exit_code};
 use std::time::Duration;
 
-use mproc::sync::{AcquireError, Event, NotOwner, RLock};
+use mproc::sync::{AcquireError, Event, LockOptions, NotOwner, RLock};
 use mproc::{OpenError, Process, StartMethod};
 
 #[test]
@@ -101,6 +101,48 @@ fn owner_killed_while_holding_gives_owner_died() {
     guard.mark_consistent();
     drop(guard);
     drop(lock.try_acquire().unwrap());
+}
+
+#[test]
+fn owner_died_unmarked_stays_poisoned_until_cleared() {
+    let lock = RLock::new().unwrap();
+    let mut p = Process::new(
+        |(lock,): (RLock,)| std::mem::forget(lock.acquire().unwrap()),
+        (lock.clone(),),
+    );
+    p.start().unwrap();
+    assert_eq!(exit_code(&p), 0);
+    let guard = lock
+        .acquire_timeout(LONG)
+        .unwrap_err()
+        .into_inner()
+        .unwrap();
+    drop(guard); // not marked
+    assert!(lock.is_poisoned() && !lock.is_locked());
+    match lock.acquire_timeout(LONG) {
+        Err(AcquireError::OwnerDied(g)) => drop(g),
+        other => panic!("the poison must last, got {other:?}"),
+    }
+    lock.clear_poison();
+    drop(lock.acquire_timeout(LONG).expect("healed"));
+    // Strict: not recoverable instead.
+    let lock = RLock::with_options(LockOptions::new().strict_recovery(true)).unwrap();
+    let mut p = Process::new(
+        |(lock,): (RLock,)| std::mem::forget(lock.acquire().unwrap()),
+        (lock.clone(),),
+    );
+    p.start().unwrap();
+    assert_eq!(exit_code(&p), 0);
+    drop(
+        lock.acquire_timeout(LONG)
+            .unwrap_err()
+            .into_inner()
+            .unwrap(),
+    );
+    assert!(matches!(
+        lock.acquire_timeout(LONG),
+        Err(AcquireError::NotRecoverable)
+    ));
 }
 
 #[test]

@@ -28,6 +28,18 @@ pub fn shared_zeroed<T>() -> &'static T {
     unsafe { &*(p as *const T) }
 }
 
+/// Like [`shared_zeroed`], but the mapping starts as `value` (written before any reference
+/// to it exists).
+pub fn shared_value<T>(value: T) -> &'static T {
+    let p = shared_zeroed::<T>() as *const T as *mut T;
+    // SAFETY: a fresh, page-aligned, writable mapping of `size_of::<T>()` bytes that nobody
+    // else uses yet; the zeroed `T` there needs no drop.
+    unsafe {
+        p.write(value);
+        &*p
+    }
+}
+
 /// Forks; the child runs `f` and `_exit`s with its return value (101 if it panicked).
 pub fn fork(f: impl FnOnce() -> i32) -> libc::pid_t {
     // SAFETY: fork has no preconditions; the child never returns into the harness.

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use super::sync::{AtomicU64, Ordering};
 use super::value::LOCK_SUFFIX;
-use super::{LockError, Shareable, load, name_of, store, tag_of};
+use super::{Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::storage::object::OpenError;
+use crate::sync::AcquireError;
 use crate::sync::backing::{Backing, Kind};
 use crate::sync::lock::{Lock, LockGuard};
 
@@ -392,8 +393,8 @@ impl<T: Shareable> Array<T> {
 
     fn wrap<'a>(
         &'a self,
-        r: Result<LockGuard<'a>, crate::sync::lock::AcquireError<'a>>,
-    ) -> Result<ArrayGuard<'a, T>, LockError<ArrayGuard<'a, T>>> {
+        r: Result<LockGuard<'a>, crate::sync::AcquireError<LockGuard<'a>>>,
+    ) -> Result<ArrayGuard<'a, T>, AcquireError<ArrayGuard<'a, T>>> {
         match r {
             Ok(g) => Ok(self.guard(g)),
             Err(e) => Err(e.map(|g| self.guard(g))),
@@ -404,9 +405,10 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`LockError::OwnerDied`] (with the guard: the lock is held, elements may be
-    /// half-written), [`LockError::NotRecoverable`], [`LockError::Register`].
-    pub fn lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
+    /// [`AcquireError::OwnerDied`] (with the guard: the lock is held, elements may be
+    /// half-written; the lock stays poisoned until marked), [`AcquireError::NotRecoverable`]
+    /// (a strict lock), [`AcquireError::Register`].
+    pub fn lock(&self) -> Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
         self.wrap(self.lock.acquire())
     }
 
@@ -414,11 +416,11 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`LockError::Timeout`], and as [`Array::lock`].
+    /// [`AcquireError::Timeout`], and as [`Array::lock`].
     pub fn lock_timeout(
         &self,
         timeout: Duration,
-    ) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
+    ) -> Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
         self.wrap(self.lock.acquire_timeout(timeout))
     }
 
@@ -426,8 +428,8 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`LockError::WouldBlock`], and as [`Array::lock`].
-    pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
+    /// [`AcquireError::WouldBlock`], and as [`Array::lock`].
+    pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
         self.wrap(self.lock.try_acquire())
     }
 
@@ -437,7 +439,7 @@ impl<T: Shareable> Array<T> {
     /// # Errors
     ///
     /// As [`Array::lock`].
-    pub fn get(&self, i: usize) -> Result<Option<T>, LockError<ArrayGuard<'_, T>>> {
+    pub fn get(&self, i: usize) -> Result<Option<T>, AcquireError<ArrayGuard<'_, T>>> {
         if i >= self.len() {
             return Ok(None);
         }
@@ -449,12 +451,12 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// As [`Array::lock`]; on [`LockError::OwnerDied`] nothing is written.
+    /// As [`Array::lock`]; on [`AcquireError::OwnerDied`] nothing is written.
     ///
     /// # Panics
     ///
     /// If `i >= len()` (Python: `IndexError`).
-    pub fn set(&self, i: usize, value: T) -> Result<(), LockError<ArrayGuard<'_, T>>> {
+    pub fn set(&self, i: usize, value: T) -> Result<(), AcquireError<ArrayGuard<'_, T>>> {
         assert!(
             i < self.len(),
             "index {i} out of range for an array of {}",
@@ -470,7 +472,7 @@ impl<T: Shareable> Array<T> {
     /// # Errors
     ///
     /// As [`Array::lock`].
-    pub fn to_vec(&self) -> Result<Vec<T>, LockError<ArrayGuard<'_, T>>> {
+    pub fn to_vec(&self) -> Result<Vec<T>, AcquireError<ArrayGuard<'_, T>>> {
         let g = self.lock()?;
         Ok((0..g.len).map(|i| g.read(i)).collect())
     }
@@ -526,8 +528,8 @@ pub struct ArrayGuard<'a, T: Shareable> {
 }
 
 impl<T: Shareable> ArrayGuard<'_, T> {
-    /// Declares the data consistent after an [`OwnerDied`](LockError::OwnerDied) takeover,
-    /// so the lock stays usable after this guard unlocks.
+    /// Declares the data consistent after an [`OwnerDied`](AcquireError::OwnerDied) takeover,
+    /// so the lock is no longer poisoned after this guard unlocks.
     pub fn mark_consistent(&mut self) {
         self._lock.mark_consistent();
     }

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::sync::Ordering;
-use super::{LockError, Shareable, load, name_of, store, tag_of};
+use super::{Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::storage::object::OpenError;
+use crate::sync::AcquireError;
 use crate::sync::backing::{Backing, Kind};
 use crate::sync::lock::{Lock, LockGuard};
 
@@ -262,8 +263,8 @@ impl<T: Shareable> Value<T> {
 
     fn wrap<'a>(
         &'a self,
-        r: Result<LockGuard<'a>, crate::sync::lock::AcquireError<'a>>,
-    ) -> Result<ValueGuard<'a, T>, LockError<ValueGuard<'a, T>>> {
+        r: Result<LockGuard<'a>, crate::sync::AcquireError<LockGuard<'a>>>,
+    ) -> Result<ValueGuard<'a, T>, AcquireError<ValueGuard<'a, T>>> {
         match r {
             Ok(g) => Ok(self.guard(g)),
             Err(e) => Err(e.map(|g| self.guard(g))),
@@ -274,9 +275,10 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// [`LockError::OwnerDied`] (with the guard: the lock is held, the data may be
-    /// half-written), [`LockError::NotRecoverable`], [`LockError::Register`].
-    pub fn lock(&self) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
+    /// [`AcquireError::OwnerDied`] (with the guard: the lock is held, the data may be
+    /// half-written; the lock stays poisoned until marked), [`AcquireError::NotRecoverable`]
+    /// (a strict lock), [`AcquireError::Register`].
+    pub fn lock(&self) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
         self.wrap(self.lock.acquire())
     }
 
@@ -284,11 +286,11 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// [`LockError::Timeout`], and as [`Value::lock`].
+    /// [`AcquireError::Timeout`], and as [`Value::lock`].
     pub fn lock_timeout(
         &self,
         timeout: Duration,
-    ) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
+    ) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
         self.wrap(self.lock.acquire_timeout(timeout))
     }
 
@@ -296,8 +298,8 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// [`LockError::WouldBlock`], and as [`Value::lock`].
-    pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
+    /// [`AcquireError::WouldBlock`], and as [`Value::lock`].
+    pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
         self.wrap(self.lock.try_acquire())
     }
 
@@ -305,8 +307,8 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// As [`Value::lock`]; on [`LockError::OwnerDied`] the guard comes back unread.
-    pub fn get(&self) -> Result<T, LockError<ValueGuard<'_, T>>> {
+    /// As [`Value::lock`]; on [`AcquireError::OwnerDied`] the guard comes back unread.
+    pub fn get(&self) -> Result<T, AcquireError<ValueGuard<'_, T>>> {
         let g = self.lock()?;
         Ok(g.read())
     }
@@ -315,8 +317,8 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// As [`Value::lock`]; on [`LockError::OwnerDied`] nothing is written.
-    pub fn set(&self, value: T) -> Result<(), LockError<ValueGuard<'_, T>>> {
+    /// As [`Value::lock`]; on [`AcquireError::OwnerDied`] nothing is written.
+    pub fn set(&self, value: T) -> Result<(), AcquireError<ValueGuard<'_, T>>> {
         let g = self.lock()?;
         g.write(value);
         Ok(())
@@ -327,11 +329,11 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// As [`Value::lock`]; on [`LockError::OwnerDied`] `f` does not run.
+    /// As [`Value::lock`]; on [`AcquireError::OwnerDied`] `f` does not run.
     pub fn update<R>(
         &self,
         f: impl FnOnce(&mut T) -> R,
-    ) -> Result<R, LockError<ValueGuard<'_, T>>> {
+    ) -> Result<R, AcquireError<ValueGuard<'_, T>>> {
         let mut g = self.lock()?;
         Ok(f(&mut g))
     }
@@ -388,8 +390,8 @@ pub struct ValueGuard<'a, T: Shareable> {
 }
 
 impl<T: Shareable> ValueGuard<'_, T> {
-    /// Declares the data consistent after an [`OwnerDied`](LockError::OwnerDied) takeover,
-    /// so the lock stays usable after this guard unlocks.
+    /// Declares the data consistent after an [`OwnerDied`](AcquireError::OwnerDied) takeover,
+    /// so the lock is no longer poisoned after this guard unlocks.
     pub fn mark_consistent(&mut self) {
         self._lock.mark_consistent();
     }

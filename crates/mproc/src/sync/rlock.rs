@@ -3,6 +3,7 @@
 #![allow(unsafe_code)]
 
 use std::fmt;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use mproc_futex::{Deadline, RawRLock};
 use super::backing::{Backing, Kind, Shared};
 use super::error::{AcquireError, NotOwner};
 use super::handle::shared_handle;
+use super::lock::LockOptions;
 use crate::storage::object::OpenError;
 
 const KIND: Kind = Kind {
@@ -32,9 +34,13 @@ pub type RLockGuard<'a> = mproc_futex::RLockGuard<'a>;
 ///
 /// If the owning process dies holding it, the next acquirer takes it over and gets
 /// [`AcquireError::OwnerDied`] carrying the guard (the count restarts at 1); call
-/// [`RLockGuard::mark_consistent`] after repairing the protected state, or the lock becomes
-/// unusable ([`AcquireError::NotRecoverable`]) when that guard is dropped. A *thread* that
-/// ends while holding it is not detected (its process lives), as in Python.
+/// [`RLockGuard::mark_consistent`] after repairing the protected state. Otherwise the lock
+/// stays poisoned (every acquirer is told `OwnerDied`, with the guard) until marked or
+/// [`clear_poison`](Self::clear_poison)ed, as a [`Lock`](crate::Lock) does (see its docs for
+/// std's rule and mproc's); a lock made with
+/// [`LockOptions::strict_recovery`](super::LockOptions::strict_recovery) becomes unusable
+/// ([`AcquireError::NotRecoverable`]) instead. A *thread* that ends while holding it is not
+/// detected (its process lives), as in Python.
 ///
 /// # Examples
 ///
@@ -78,6 +84,25 @@ impl RLock {
         RLock::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
     }
 
+    /// A new, unlocked reentrant lock with `options` (e.g. strict recovery).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_options(options: LockOptions) -> Result<RLock, OpenError> {
+        let init = |p: NonNull<u8>| {
+            let raw = if options.is_strict_recovery() {
+                RawRLock::new_strict()
+            } else {
+                RawRLock::new()
+            };
+            // SAFETY: the cell is KIND's state, a `RawRLock`, aligned and not yet visible to
+            // anybody.
+            unsafe { p.cast::<RawRLock>().as_ptr().write(raw) };
+        };
+        RLock::from_shared(Shared::new(Backing::new(&KIND, init)?))
+    }
+
     /// A new reentrant lock under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]) (see the [module docs](super) for
     /// names).
     ///
@@ -116,8 +141,8 @@ impl RLock {
     ///
     /// # Errors
     ///
-    /// [`AcquireError::OwnerDied`] (with the guard), [`AcquireError::NotRecoverable`],
-    /// [`AcquireError::Register`].
+    /// [`AcquireError::OwnerDied`] (with the guard: held, and poisoned),
+    /// [`AcquireError::NotRecoverable`] (strict locks), [`AcquireError::Register`].
     pub fn acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
         self.lock_until(None)
     }
@@ -168,6 +193,18 @@ impl RLock {
     /// Whether anybody holds it now (a snapshot).
     pub fn is_locked(&self) -> bool {
         self.raw().is_locked()
+    }
+
+    /// Whether a holder died and nobody has marked the lock consistent since (see
+    /// [`Lock::is_poisoned`](crate::Lock::is_poisoned)).
+    pub fn is_poisoned(&self) -> bool {
+        self.raw().is_poisoned()
+    }
+
+    /// Clears the poison a dead holder left (see
+    /// [`Lock::clear_poison`](crate::Lock::clear_poison)).
+    pub fn clear_poison(&self) {
+        self.raw().clear_poison();
     }
 
     /// The recursion depth (meaningful to the owning thread; 0 when free) — the number in
