@@ -9,7 +9,7 @@ use common::{LONG, exit_code};
 use std::time::Duration;
 
 use mproc::sync::{AcquireError, Event, LockOptions, NotOwner, RLock};
-use mproc::{OpenError, Process, StartMethod};
+use mproc::{CreateError, OpenError, Process, StartMethod};
 
 #[test]
 fn reentrant_in_one_thread_and_not_in_another() {
@@ -149,10 +149,10 @@ fn owner_died_unmarked_stays_poisoned_until_cleared() {
 fn named_rlock_opens_by_name_and_checks_the_kind() {
     let name = format!("mproc-test-rlock-{}", std::process::id());
     let lock = RLock::create_named(&name).unwrap();
-    assert!(matches!(
-        RLock::create_named(&name),
-        Err(OpenError::Segment(_))
-    ));
+    match RLock::create_named(&name) {
+        Err(CreateError::AlreadyExists { name: n }) => assert_eq!(n, name),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
     let same = RLock::open_named(&name).unwrap();
     let g = lock.acquire().unwrap();
     assert!(same.is_locked());
@@ -169,7 +169,14 @@ fn named_rlock_opens_by_name_and_checks_the_kind() {
         "unlink checks the kind"
     );
     RLock::unlink_named(&name).unwrap();
-    assert!(RLock::open_named(&name).is_err());
+    match RLock::open_named(&name) {
+        Err(OpenError::NotFound { name: n }) => assert_eq!(n, name, "the user's name"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert!(matches!(
+        RLock::unlink_named(&name),
+        Err(OpenError::NotFound { .. })
+    ));
 }
 
 fn spawned_try_acquire((lock,): (RLock,)) {

@@ -111,7 +111,7 @@ use self::end::{End, Got};
 use self::frame::Assembler;
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::message::{self, Message};
-use crate::storage::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+use crate::storage::object::{self, CreateError, Object, ObjectKind, ObjectSpec};
 
 /// Default bytes of ring space per direction (Python's OS pipe buffer is 64 KiB too).
 pub const DEFAULT_CAPACITY: u32 = 64 << 10;
@@ -159,16 +159,17 @@ impl PipeOptions {
         self
     }
 
-    fn create(&self, duplex: bool) -> Result<Arc<Object>, OpenError> {
+    fn create(&self, duplex: bool) -> Result<Arc<Object>, CreateError> {
         let cap = self.capacity;
         if !cap.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) {
-            return Err(OpenError::InvalidOptions(format!(
-                "pipe capacity {cap} is not a power of two in {MIN_CAPACITY}..={MAX_CAPACITY}"
-            )));
+            return Err(CreateError::capacity(
+                "pipe capacity",
+                cap,
+                "a power of two in MIN_CAPACITY..=MAX_CAPACITY",
+            ));
         }
         let shape = RecordShape { capacity: cap };
-        let ring_len = RecordRing::required_size(shape)
-            .map_err(|e| OpenError::InvalidOptions(e.to_string()))? as u64;
+        let ring_len = RecordRing::required_size(shape)? as u64;
         let regions = if duplex {
             vec![ring_len; 2]
         } else {
@@ -177,7 +178,6 @@ impl PipeOptions {
         let spec = ObjectSpec {
             kind: ObjectKind::Pipe,
             fingerprint: fingerprint(duplex),
-            type_name: if duplex { "Pipe" } else { "Pipe(duplex=false)" },
             roles: 2,
             regions: &regions,
         };
@@ -194,7 +194,7 @@ impl PipeOptions {
     /// # Errors
     ///
     /// An invalid capacity, or the shared-memory segment could not be created.
-    pub fn duplex(&self) -> Result<(Connection, Connection), OpenError> {
+    pub fn duplex(&self) -> Result<(Connection, Connection), CreateError> {
         let obj = self.create(true)?;
         let a = End::new(obj.clone(), true, 0, Assembler::default())?;
         let b = End::new(obj, true, 1, Assembler::default())?;
@@ -207,7 +207,7 @@ impl PipeOptions {
     /// # Errors
     ///
     /// As [`PipeOptions::duplex`].
-    pub fn oneway(&self) -> Result<(PipeReader, PipeWriter), OpenError> {
+    pub fn oneway(&self) -> Result<(PipeReader, PipeWriter), CreateError> {
         let obj = self.create(false)?;
         let r = End::new(obj.clone(), false, 0, Assembler::default())?;
         let w = End::new(obj, false, 1, Assembler::default())?;
@@ -220,7 +220,7 @@ impl PipeOptions {
 /// # Errors
 ///
 /// The shared-memory segment could not be created.
-pub fn pipe() -> Result<(Connection, Connection), OpenError> {
+pub fn pipe() -> Result<(Connection, Connection), CreateError> {
     PipeOptions::new().duplex()
 }
 
@@ -230,7 +230,7 @@ pub fn pipe() -> Result<(Connection, Connection), OpenError> {
 /// # Errors
 ///
 /// The shared-memory segment could not be created.
-pub fn pipe_oneway() -> Result<(PipeReader, PipeWriter), OpenError> {
+pub fn pipe_oneway() -> Result<(PipeReader, PipeWriter), CreateError> {
     PipeOptions::new().oneway()
 }
 
@@ -343,14 +343,17 @@ impl End {
         type State = (bool, u32, u32, (Vec<u8>, Option<u64>, bool, bool, u64));
         let (duplex, role, fd, asm): State = input.value()?;
         if role > 1 {
-            return Err(PassError::Other(format!("bad pipe role {role}")));
+            return Err(PassError::Invalid {
+                what: "pipe role",
+                value: role.into(),
+            });
         }
-        let asm = Assembler::import(asm)
-            .ok_or_else(|| PassError::Other("inconsistent pipe receive state".into()))?;
+        let asm = Assembler::import(asm).ok_or(PassError::Inconsistent {
+            what: "pipe receive state",
+        })?;
         let fd = input.take_fd(fd)?;
-        let obj = Object::from_fd(fd, ObjectKind::Pipe, fingerprint(duplex), tag(duplex), 2)
-            .map_err(|e| PassError::Other(e.to_string()))?;
-        End::new(Arc::new(obj), duplex, role, asm).map_err(|e| PassError::Other(e.to_string()))
+        let obj = Object::from_fd(fd, ObjectKind::Pipe, fingerprint(duplex), tag(duplex), 2)?;
+        Ok(End::new(Arc::new(obj), duplex, role, asm)?)
     }
 }
 
@@ -499,6 +502,15 @@ impl Connection {
     }
 }
 
+/// What an imported end is, for [`PassError::WrongKind`].
+fn describe(end: &End) -> &'static str {
+    match (end.duplex, end.role) {
+        (true, _) => "an end of a duplex pipe",
+        (false, 0) => "the reader of a one-way pipe",
+        (false, _) => "the writer of a one-way pipe",
+    }
+}
+
 impl Passable for Connection {
     fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
         self.end.export(out)
@@ -507,15 +519,16 @@ impl Passable for Connection {
     fn import(input: &mut Importer) -> Result<Self, PassError> {
         let end = End::import(input)?;
         if !end.duplex {
-            return Err(PassError::Other("not an end of a duplex pipe".into()));
+            return Err(PassError::WrongKind {
+                expected: "an end of a duplex pipe",
+                found: describe(&end),
+            });
         }
         Ok(Connection { end })
     }
 
     fn adopt(&mut self) -> Result<(), PassError> {
-        self.end
-            .adopt()
-            .map_err(|e| PassError::Other(e.to_string()))
+        Ok(self.end.adopt()?)
     }
 }
 
@@ -653,15 +666,16 @@ impl Passable for PipeReader {
     fn import(input: &mut Importer) -> Result<Self, PassError> {
         let end = End::import(input)?;
         if end.duplex || end.role != 0 {
-            return Err(PassError::Other("not the reader of a one-way pipe".into()));
+            return Err(PassError::WrongKind {
+                expected: "the reader of a one-way pipe",
+                found: describe(&end),
+            });
         }
         Ok(PipeReader { end })
     }
 
     fn adopt(&mut self) -> Result<(), PassError> {
-        self.end
-            .adopt()
-            .map_err(|e| PassError::Other(e.to_string()))
+        Ok(self.end.adopt()?)
     }
 }
 
@@ -673,15 +687,16 @@ impl Passable for PipeWriter {
     fn import(input: &mut Importer) -> Result<Self, PassError> {
         let end = End::import(input)?;
         if end.duplex || end.role != 1 {
-            return Err(PassError::Other("not the writer of a one-way pipe".into()));
+            return Err(PassError::WrongKind {
+                expected: "the writer of a one-way pipe",
+                found: describe(&end),
+            });
         }
         Ok(PipeWriter { end })
     }
 
     fn adopt(&mut self) -> Result<(), PassError> {
-        self.end
-            .adopt()
-            .map_err(|e| PassError::Other(e.to_string()))
+        Ok(self.end.adopt()?)
     }
 }
 
@@ -719,7 +734,7 @@ mod tests {
         for bad in [0, 1000, MIN_CAPACITY / 2, MAX_CAPACITY * 2] {
             assert!(matches!(
                 PipeOptions::new().capacity(bad).duplex(),
-                Err(OpenError::InvalidOptions(_))
+                Err(CreateError::InvalidCapacity { .. })
             ));
         }
         let (mut r, mut w) = PipeOptions::new().capacity(MIN_CAPACITY).oneway().unwrap();

@@ -17,7 +17,7 @@ use super::sync::{AtomicU64, Ordering};
 use super::value::LOCK_SUFFIX;
 use super::{Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
 use crate::sync::AcquireError;
 use crate::sync::backing::{Backing, Kind};
 use crate::sync::lock::{Lock, LockGuard};
@@ -27,14 +27,12 @@ fn header<T>() -> usize {
     align_of::<T>().max(8)
 }
 
-fn kind<T>(what: &str, len: usize) -> Result<Kind, OpenError> {
+fn kind<T>(what: &str, len: usize) -> Result<Kind, CreateError> {
     let size = len
         .checked_mul(size_of::<T>())
         .and_then(|b| b.checked_add(header::<T>()))
         .filter(|&b| u32::try_from(b).is_ok())
-        .ok_or_else(|| {
-            OpenError::InvalidOptions(format!("an array of {len} elements is too large"))
-        })?;
+        .ok_or_else(|| CreateError::capacity("array length", len, "below 4 GiB of elements"))?;
     Ok(Kind {
         tag: tag_of::<T>(what),
         name: name_of::<T>(what),
@@ -58,8 +56,9 @@ impl<T: Shareable> RawArray<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::InvalidOptions`] if it would exceed 4 GiB; a segment error.
-    pub fn zeroed(len: usize) -> Result<RawArray<T>, OpenError> {
+    /// [`CreateError::InvalidCapacity`] if it would exceed 4 GiB; [`CreateError::NoSpace`] or
+    /// another creation error.
+    pub fn zeroed(len: usize) -> Result<RawArray<T>, CreateError> {
         Self::create("RawArray", None, Init::Zeroed(len))
     }
 
@@ -68,7 +67,7 @@ impl<T: Shareable> RawArray<T> {
     /// # Errors
     ///
     /// As [`RawArray::zeroed`].
-    pub fn from_slice(items: &[T]) -> Result<RawArray<T>, OpenError> {
+    pub fn from_slice(items: &[T]) -> Result<RawArray<T>, CreateError> {
         Self::create("RawArray", None, Init::Copy(items))
     }
 
@@ -76,8 +75,8 @@ impl<T: Shareable> RawArray<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, and as [`RawArray::zeroed`].
-    pub fn create_named(name: &str, items: &[T]) -> Result<RawArray<T>, OpenError> {
+    /// [`CreateError::AlreadyExists`] or [`CreateError::InvalidName`], and as [`RawArray::zeroed`].
+    pub fn create_named(name: &str, items: &[T]) -> Result<RawArray<T>, CreateError> {
         Self::create("RawArray", Some(name), Init::Copy(items))
     }
 
@@ -85,7 +84,7 @@ impl<T: Shareable> RawArray<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::WrongType`], [`OpenError::Segment`], [`OpenError::Corrupt`] (a length
+    /// [`OpenError::WrongType`], [`OpenError::NotFound`], [`OpenError::Corrupt`] (a length
     /// that does not fit the segment).
     pub fn open_named(name: &str) -> Result<RawArray<T>, OpenError> {
         Self::open("RawArray", name)
@@ -95,12 +94,16 @@ impl<T: Shareable> RawArray<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] if there is no such name.
+    /// [`OpenError::NotFound`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         crate::storage::names::unlink(name)
     }
 
-    fn create(what: &str, name: Option<&str>, init: Init<'_, T>) -> Result<RawArray<T>, OpenError> {
+    fn create(
+        what: &str,
+        name: Option<&str>,
+        init: Init<'_, T>,
+    ) -> Result<RawArray<T>, CreateError> {
         let len = init.len();
         let kind = kind::<T>(what, len)?;
         let write = |p: NonNull<u8>| {
@@ -130,7 +133,9 @@ impl<T: Shareable> RawArray<T> {
 
     fn open(what: &str, name: &str) -> Result<RawArray<T>, OpenError> {
         // Open with the header alone, then learn the length and check it fits.
-        let backing = Backing::open_named(&kind::<T>(what, 0)?, name)?;
+        let header_only =
+            kind::<T>(what, 0).map_err(|_| OpenError::corrupt_part("array element type"))?;
+        let backing = Backing::open_named(&header_only, name)?;
         let room = match &backing {
             Backing::Named(obj) => obj.region(0).map_or(0, |r| r.len),
             Backing::Pool(_) => 0,
@@ -141,9 +146,7 @@ impl<T: Shareable> RawArray<T> {
             .and_then(|n| kind::<T>(what, n).ok())
             .is_some_and(|k| k.size as u64 <= room);
         if !fits {
-            return Err(OpenError::Corrupt(format!(
-                "array of {len} elements in {room} bytes"
-            )));
+            return Err(OpenError::corrupt("array length", len));
         }
         Ok(RawArray {
             backing: Arc::new(backing),
@@ -154,17 +157,25 @@ impl<T: Shareable> RawArray<T> {
 
     fn import(what: &str, input: &mut Importer) -> Result<RawArray<T>, PassError> {
         let sent: u64 = input.value()?;
-        let len = usize::try_from(sent).map_err(|_| PassError::Other("array too long".into()))?;
-        let kind = kind::<T>(what, len).map_err(|e| PassError::Other(e.to_string()))?;
+        let invalid = PassError::Invalid {
+            what: "array length",
+            value: sent,
+        };
+        let len = usize::try_from(sent).map_err(|_| invalid)?;
+        let kind = kind::<T>(what, len).map_err(|_| PassError::Invalid {
+            what: "array length",
+            value: sent,
+        })?;
         // The pool checks the cell's payload length against `kind.size`, a named segment its
         // region; either way the state holds `len` elements.
         let backing = Backing::import(&kind, input)?;
         let stored = Self::stored_len(&backing);
         if stored != sent {
-            return Err(PassError::Other(format!(
-                "{}: the array holds {stored} elements, the parent sent {sent}",
-                kind.name
-            )));
+            return Err(PassError::Mismatch {
+                what: "array length",
+                sent,
+                expected: stored,
+            });
         }
         Ok(RawArray {
             backing: Arc::new(backing),
@@ -295,8 +306,9 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::InvalidOptions`] if it would exceed 4 GiB; a segment error.
-    pub fn zeroed(len: usize) -> Result<Array<T>, OpenError> {
+    /// [`CreateError::InvalidCapacity`] if it would exceed 4 GiB; [`CreateError::NoSpace`] or
+    /// another creation error.
+    pub fn zeroed(len: usize) -> Result<Array<T>, CreateError> {
         Ok(Array {
             data: RawArray::create("Array", None, Init::Zeroed(len))?,
             lock: Lock::new()?,
@@ -308,7 +320,7 @@ impl<T: Shareable> Array<T> {
     /// # Errors
     ///
     /// As [`Array::zeroed`].
-    pub fn from_slice(items: &[T]) -> Result<Array<T>, OpenError> {
+    pub fn from_slice(items: &[T]) -> Result<Array<T>, CreateError> {
         Self::with_lock(items, Lock::new()?)
     }
 
@@ -318,7 +330,7 @@ impl<T: Shareable> Array<T> {
     /// # Errors
     ///
     /// As [`Array::zeroed`].
-    pub fn with_lock(items: &[T], lock: Lock) -> Result<Array<T>, OpenError> {
+    pub fn with_lock(items: &[T], lock: Lock) -> Result<Array<T>, CreateError> {
         Ok(Array {
             data: RawArray::create("Array", None, Init::Copy(items))?,
             lock,
@@ -330,8 +342,8 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, and as [`Array::zeroed`].
-    pub fn create_named(name: &str, items: &[T]) -> Result<Array<T>, OpenError> {
+    /// [`CreateError::AlreadyExists`] or [`CreateError::InvalidName`], and as [`Array::zeroed`].
+    pub fn create_named(name: &str, items: &[T]) -> Result<Array<T>, CreateError> {
         // The user's name first, so that its errors are about it, not about the lock's.
         crate::storage::names::shm_name(name)?;
         let lock_name = format!("{name}{LOCK_SUFFIX}");
@@ -349,7 +361,7 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::WrongType`], [`OpenError::Segment`], [`OpenError::Corrupt`].
+    /// [`OpenError::WrongType`], [`OpenError::NotFound`], [`OpenError::Corrupt`].
     pub fn open_named(name: &str) -> Result<Array<T>, OpenError> {
         let data = RawArray::open("Array", name)?;
         let lock = Lock::open_named(&format!("{name}{LOCK_SUFFIX}"))?;
@@ -360,7 +372,7 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] if either name does not exist (the other is still removed).
+    /// [`OpenError::NotFound`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         let a = crate::storage::names::unlink(name);
         let b = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));

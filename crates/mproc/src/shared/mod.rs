@@ -143,7 +143,7 @@ use sync::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 /// let p = mproc::Value::new(Point { x: 1.0, y: 2.0 })?;
 /// p.lock().expect("lock").y = 3.0;
 /// assert_eq!(p.get().expect("lock"), Point { x: 1.0, y: 3.0 });
-/// # Ok::<(), mproc::OpenError>(())
+/// # Ok::<(), mproc::CreateError>(())
 /// ```
 pub unsafe trait Shareable: Copy + Send + Sync + 'static {}
 

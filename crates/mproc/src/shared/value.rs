@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::sync::Ordering;
 use super::{Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
 use crate::sync::AcquireError;
 use crate::sync::backing::{Backing, Kind};
 use crate::sync::lock::{Lock, LockGuard};
@@ -46,7 +46,7 @@ impl<T: Shareable> RawValue<T> {
     /// # Errors
     ///
     /// A segment error when a new pool segment is needed and cannot be made.
-    pub fn new(value: T) -> Result<RawValue<T>, OpenError> {
+    pub fn new(value: T) -> Result<RawValue<T>, CreateError> {
         Self::create(kind::<T>("RawValue"), None, value)
     }
 
@@ -55,8 +55,9 @@ impl<T: Shareable> RawValue<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str, value: T) -> Result<RawValue<T>, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str, value: T) -> Result<RawValue<T>, CreateError> {
         Self::create(kind::<T>("RawValue"), Some(name), value)
     }
 
@@ -65,7 +66,7 @@ impl<T: Shareable> RawValue<T> {
     /// # Errors
     ///
     /// [`OpenError::WrongType`] if it holds another type (or is another kind of object),
-    /// [`OpenError::Segment`] if it does not exist.
+    /// [`OpenError::NotFound`] if it does not exist.
     pub fn open_named(name: &str) -> Result<RawValue<T>, OpenError> {
         Self::open(kind::<T>("RawValue"), name)
     }
@@ -74,12 +75,12 @@ impl<T: Shareable> RawValue<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] if there is no such name.
+    /// [`OpenError::NotFound`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         crate::storage::names::unlink(name)
     }
 
-    fn create(kind: Kind, name: Option<&str>, value: T) -> Result<RawValue<T>, OpenError> {
+    fn create(kind: Kind, name: Option<&str>, value: T) -> Result<RawValue<T>, CreateError> {
         let init = |p: NonNull<u8>| {
             // SAFETY: `p` is the fresh state, `size_of::<T>()` bytes aligned for `T` (the
             // kind's layout), not yet visible to anyone. Relaxed: published by the backing's
@@ -187,7 +188,7 @@ impl<T: Shareable> Value<T> {
     /// # Errors
     ///
     /// A segment error when a new pool segment is needed and cannot be made.
-    pub fn new(value: T) -> Result<Value<T>, OpenError> {
+    pub fn new(value: T) -> Result<Value<T>, CreateError> {
         Self::with_lock(value, Lock::new()?)
     }
 
@@ -197,7 +198,7 @@ impl<T: Shareable> Value<T> {
     /// # Errors
     ///
     /// As [`Value::new`].
-    pub fn with_lock(value: T, lock: Lock) -> Result<Value<T>, OpenError> {
+    pub fn with_lock(value: T, lock: Lock) -> Result<Value<T>, CreateError> {
         Ok(Value {
             data: RawValue::create(kind::<T>("Value"), None, value)?,
             lock,
@@ -209,9 +210,9 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name (either one), or another
+    /// [`CreateError::AlreadyExists`] or [`CreateError::InvalidName`] (either name), or another
     /// segment error. Nothing is left under either name on failure.
-    pub fn create_named(name: &str, value: T) -> Result<Value<T>, OpenError> {
+    pub fn create_named(name: &str, value: T) -> Result<Value<T>, CreateError> {
         // The user's name first, so that its errors are about it, not about the lock's.
         crate::storage::names::shm_name(name)?;
         let lock = Lock::create_named(&format!("{name}{LOCK_SUFFIX}"))?;
@@ -229,7 +230,7 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::WrongType`], [`OpenError::Segment`] (`NotFound`, ...).
+    /// [`OpenError::WrongType`], [`OpenError::NotFound`].
     pub fn open_named(name: &str) -> Result<Value<T>, OpenError> {
         let data = RawValue::open(kind::<T>("Value"), name)?;
         let lock = Lock::open_named(&format!("{name}{LOCK_SUFFIX}"))?;
@@ -240,7 +241,7 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] if either name does not exist (the other is still removed).
+    /// [`OpenError::NotFound`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         let a = crate::storage::names::unlink(name);
         let b = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));

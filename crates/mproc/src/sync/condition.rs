@@ -13,7 +13,7 @@ use super::backing::{Backing, Kind, Shared};
 use super::error::AcquireError;
 use super::handle::shared_handle;
 use super::lock::LockOptions;
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
 
 /// The shared state: the lock and the condition variable's counter.
 #[repr(C)]
@@ -85,9 +85,12 @@ impl Condition {
     /// # Errors
     ///
     /// A segment error when a new pool segment cannot be made.
-    pub fn new() -> Result<Condition, OpenError> {
+    pub fn new() -> Result<Condition, CreateError> {
         // All-zero bytes are an unlocked lock and a fresh counter.
-        Condition::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
+        Ok(Condition::from_shared(Shared::new(Backing::new(
+            &KIND,
+            |_| (),
+        )?))?)
     }
 
     /// A new condition whose lock has `options` (e.g. strict recovery).
@@ -95,11 +98,13 @@ impl Condition {
     /// # Errors
     ///
     /// As [`new`](Self::new).
-    pub fn with_options(options: LockOptions) -> Result<Condition, OpenError> {
+    pub fn with_options(options: LockOptions) -> Result<Condition, CreateError> {
         // SAFETY: the cell is KIND's state, a `CondState` whose first field (`repr(C)`) is
         // the lock, not yet visible to anybody; the counter stays all-zero.
         let init = |p: NonNull<u8>| unsafe { options.init_raw_lock(p.cast()) };
-        Condition::from_shared(Shared::new(Backing::new(&KIND, init)?))
+        Ok(Condition::from_shared(Shared::new(Backing::new(
+            &KIND, init,
+        )?))?)
     }
 
     /// Whether a holder died and nobody has marked the lock consistent since (see
@@ -118,10 +123,11 @@ impl Condition {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str) -> Result<Condition, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str) -> Result<Condition, CreateError> {
         let backing = Backing::create_named(&KIND, name, |_| ())?;
-        Condition::from_shared(Shared::new(backing))
+        Ok(Condition::from_shared(Shared::new(backing))?)
     }
 
     fn from_shared(shared: Arc<Shared>) -> Result<Condition, OpenError> {

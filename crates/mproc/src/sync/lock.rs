@@ -9,7 +9,7 @@ use std::time::Duration;
 use mproc_futex::{Deadline, RawLock};
 
 use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
 use crate::sync::backing::{Backing, Kind, Shared};
 
 /// The lock's shared state: one [`RawLock`] word. Anonymous locks live in the small-object
@@ -122,7 +122,7 @@ pub type LockGuard<'a> = mproc_futex::LockGuard<'a>;
 ///
 /// let lock = Lock::with_options(LockOptions::new().strict_recovery(true))?;
 /// assert!(lock.is_strict());
-/// # Ok::<(), mproc::OpenError>(())
+/// # Ok::<(), mproc::CreateError>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LockOptions {
@@ -180,7 +180,7 @@ impl Lock {
     ///
     /// A segment error when a new pool segment is needed and cannot be made (out of memory,
     /// too many open files).
-    pub fn new() -> Result<Lock, OpenError> {
+    pub fn new() -> Result<Lock, CreateError> {
         // All-zero bytes are an unlocked `RawLock`: nothing to initialise.
         Ok(Lock {
             shared: Shared::new(Backing::new(&KIND, |_| ())?),
@@ -193,7 +193,7 @@ impl Lock {
     /// # Errors
     ///
     /// As [`new`](Self::new).
-    pub fn with_options(options: LockOptions) -> Result<Lock, OpenError> {
+    pub fn with_options(options: LockOptions) -> Result<Lock, CreateError> {
         // SAFETY: the cell is KIND's state, a `RawLock`, not yet visible to anybody.
         let init = |p: NonNull<u8>| unsafe { options.init_raw_lock(p.cast()) };
         Ok(Lock {
@@ -206,8 +206,9 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str) -> Result<Lock, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str) -> Result<Lock, CreateError> {
         Lock::create_named_with(name, LockOptions::new())
     }
 
@@ -216,7 +217,7 @@ impl Lock {
     /// # Errors
     ///
     /// As [`create_named`](Self::create_named).
-    pub fn create_named_with(name: &str, options: LockOptions) -> Result<Lock, OpenError> {
+    pub fn create_named_with(name: &str, options: LockOptions) -> Result<Lock, CreateError> {
         // SAFETY: the region is KIND's state, a `RawLock`, not yet published.
         let init = |p: NonNull<u8>| unsafe { options.init_raw_lock(p.cast()) };
         Ok(Lock {
@@ -228,7 +229,7 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// [`OpenError::WrongType`] if `name` holds another kind of object, [`OpenError::Segment`]
+    /// [`OpenError::WrongType`] if `name` holds another kind of object, [`OpenError::NotFound`]
     /// if it does not exist, [`OpenError::Corrupt`] for a damaged header.
     pub fn open_named(name: &str) -> Result<Lock, OpenError> {
         Ok(Lock {
@@ -240,7 +241,7 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] if there is no such name.
+    /// [`OpenError::NotFound`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         crate::storage::names::unlink(name)
     }

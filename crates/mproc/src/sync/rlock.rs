@@ -13,7 +13,7 @@ use super::backing::{Backing, Kind, Shared};
 use super::error::{AcquireError, NotOwner};
 use super::handle::shared_handle;
 use super::lock::LockOptions;
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
 
 const KIND: Kind = Kind {
     tag: "RawRLock/v1",
@@ -79,9 +79,12 @@ impl RLock {
     /// # Errors
     ///
     /// A segment error when a new pool segment cannot be made.
-    pub fn new() -> Result<RLock, OpenError> {
+    pub fn new() -> Result<RLock, CreateError> {
         // All-zero bytes are an unlocked `RawRLock`.
-        RLock::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
+        Ok(RLock::from_shared(Shared::new(Backing::new(
+            &KIND,
+            |_| (),
+        )?))?)
     }
 
     /// A new, unlocked reentrant lock with `options` (e.g. strict recovery).
@@ -89,7 +92,7 @@ impl RLock {
     /// # Errors
     ///
     /// As [`new`](Self::new).
-    pub fn with_options(options: LockOptions) -> Result<RLock, OpenError> {
+    pub fn with_options(options: LockOptions) -> Result<RLock, CreateError> {
         let init = |p: NonNull<u8>| {
             let raw = if options.is_strict_recovery() {
                 RawRLock::new_strict()
@@ -100,7 +103,7 @@ impl RLock {
             // anybody.
             unsafe { p.cast::<RawRLock>().as_ptr().write(raw) };
         };
-        RLock::from_shared(Shared::new(Backing::new(&KIND, init)?))
+        Ok(RLock::from_shared(Shared::new(Backing::new(&KIND, init)?))?)
     }
 
     /// A new reentrant lock under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]) (see the [module docs](super) for
@@ -108,10 +111,11 @@ impl RLock {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str) -> Result<RLock, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str) -> Result<RLock, CreateError> {
         let backing = Backing::create_named(&KIND, name, |_| ())?;
-        RLock::from_shared(Shared::new(backing))
+        Ok(RLock::from_shared(Shared::new(backing))?)
     }
 
     fn from_shared(shared: Arc<Shared>) -> Result<RLock, OpenError> {

@@ -14,7 +14,7 @@ use mproc_shm::RegisterError;
 use super::backing::{Backing, Kind, Shared};
 use super::handle::shared_handle;
 use crate::shared::sync::{AtomicU64, Ordering};
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
 
 type RawSemaphore = mproc_futex::RobustSemaphore;
 
@@ -315,9 +315,9 @@ impl Semaphore {
     /// # Errors
     ///
     /// A segment error when a new pool segment cannot be made.
-    pub fn new(value: u32) -> Result<Semaphore, OpenError> {
+    pub fn new(value: u32) -> Result<Semaphore, CreateError> {
         let backing = Backing::new(&KIND, |p| init(p, value, None))?;
-        Semaphore::from_shared(Shared::new(backing))
+        Ok(Semaphore::from_shared(Shared::new(backing))?)
     }
 
     /// A semaphore with `value` permits under `name` in `/dev/shm` (as `mproc.<name>`, see
@@ -325,10 +325,11 @@ impl Semaphore {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str, value: u32) -> Result<Semaphore, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str, value: u32) -> Result<Semaphore, CreateError> {
         let backing = Backing::create_named(&KIND, name, |p| init(p, value, None))?;
-        Semaphore::from_shared(Shared::new(backing))
+        Ok(Semaphore::from_shared(Shared::new(backing))?)
     }
 
     fn over_release(&self) -> ReleaseError {
@@ -387,19 +388,20 @@ impl BoundedSemaphore {
     /// # Errors
     ///
     /// A segment error when a new pool segment cannot be made.
-    pub fn new(value: u32) -> Result<BoundedSemaphore, OpenError> {
+    pub fn new(value: u32) -> Result<BoundedSemaphore, CreateError> {
         let backing = Backing::new(&BOUNDED_KIND, |p| init(p, value, Some(value)))?;
-        BoundedSemaphore::from_shared(Shared::new(backing))
+        Ok(BoundedSemaphore::from_shared(Shared::new(backing))?)
     }
 
     /// A bounded semaphore under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str, value: u32) -> Result<BoundedSemaphore, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str, value: u32) -> Result<BoundedSemaphore, CreateError> {
         let backing = Backing::create_named(&BOUNDED_KIND, name, |p| init(p, value, Some(value)))?;
-        BoundedSemaphore::from_shared(Shared::new(backing))
+        Ok(BoundedSemaphore::from_shared(Shared::new(backing))?)
     }
 
     fn over_release(&self) -> ReleaseError {

@@ -104,8 +104,8 @@ fn claim(e: &HolderEntry, me: u32) -> Result<(), super::OpenError> {
             return Ok(());
         }
     }
-    Err(super::OpenError::Corrupt(
-        "holder entry keeps changing".into(),
+    Err(super::OpenError::corrupt_part(
+        "holder entry keeps changing",
     ))
 }
 

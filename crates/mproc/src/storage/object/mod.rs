@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use mproc_shm::{ParticipantId, REGION_ALIGN, Segment, SegmentOptions};
 
-pub use error::OpenError;
+pub use error::{CreateError, OpenError};
 use holders::HolderEntry;
 use sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -132,8 +132,6 @@ pub(crate) struct ObjectSpec<'a> {
     pub(crate) kind: ObjectKind,
     /// From [`fingerprint`].
     pub(crate) fingerprint: u64,
-    /// Human-readable type for errors, e.g. `Queue<u64>`.
-    pub(crate) type_name: &'a str,
     /// Holder roles (1 to [`MAX_ROLES`]).
     pub(crate) roles: u32,
     /// Sizes of the sub-regions, in order.
@@ -179,18 +177,23 @@ impl Object {
     ///
     /// # Errors
     ///
-    /// Segment creation ([`OpenError::Segment`]), registration, bad spec, or `init`'s error.
+    /// Segment creation ([`CreateError::AlreadyExists`], [`CreateError::NoSpace`], ...),
+    /// registration, a bad spec, or `init`'s error.
     pub(crate) fn create(
         spec: &ObjectSpec<'_>,
         name: Option<&str>,
         participants: Option<u32>,
-        init: impl FnOnce(&Object) -> Result<(), OpenError>,
-    ) -> Result<Object, OpenError> {
+        init: impl FnOnce(&Object) -> Result<(), CreateError>,
+    ) -> Result<Object, CreateError> {
         if spec.roles == 0 || spec.roles > MAX_ROLES {
-            return Err(OpenError::InvalidOptions(format!("{} roles", spec.roles)));
+            return Err(CreateError::capacity("holder roles", spec.roles, "1 to 3"));
         }
         if spec.regions.len() > MAX_REGIONS {
-            return Err(OpenError::InvalidOptions("too many sub-regions".into()));
+            return Err(CreateError::capacity(
+                "sub-regions",
+                spec.regions.len(),
+                "at most 6",
+            ));
         }
         let mut opts = SegmentOptions::new();
         opts.fingerprint(spec.fingerprint);
@@ -206,7 +209,7 @@ impl Object {
             cursor = len
                 .checked_add(cursor)
                 .map(round_up)
-                .ok_or_else(|| OpenError::InvalidOptions("object too large".into()))?;
+                .ok_or_else(|| CreateError::capacity("object size", len, "below 2^64"))?;
         }
         opts.len(cursor);
         // Unpublished until the object is: openers wait for all of it, and a creator that
@@ -216,11 +219,13 @@ impl Object {
             None => opts.create_anonymous(),
             Some(n) => opts.create_named(&crate::storage::names::shm_name(n)?),
         }
-        .map_err(|e| OpenError::from_segment(e, spec.type_name))?;
+        .map_err(CreateError::from_segment)?;
         let seg = Arc::new(seg);
         let region = seg.region();
         if seg.participant_capacity() != cap || (region.len() as u64) < cursor {
-            return Err(OpenError::Corrupt("segment smaller than requested".into()));
+            return Err(CreateError::Inconsistent {
+                what: "segment smaller than requested",
+            });
         }
         // SAFETY: the region is 128-aligned, at least HEADER_LEN long (checked above), and
         // `ObjectHeader` is atomics only (valid for the zero bytes of a fresh segment).
@@ -235,7 +240,11 @@ impl Object {
             hdr.regions[i][0].store(region.offset() + off, Ordering::Relaxed);
             hdr.regions[i][1].store(len, Ordering::Relaxed);
         }
-        let obj = Object::from_header(seg, spec.kind, spec.roles)?;
+        let obj = Object::from_header(seg, spec.kind, spec.roles).map_err(|_| {
+            CreateError::Inconsistent {
+                what: "object header",
+            }
+        })?;
         obj.segment().register()?;
         init(&obj)?;
         // Release: every header field and whatever `init` wrote happen before an opener's
@@ -288,9 +297,7 @@ impl Object {
 
     fn attach(seg: Arc<Segment>, kind: ObjectKind, roles: u32) -> Result<Object, OpenError> {
         if (seg.region().len() as u64) < HEADER_LEN {
-            return Err(OpenError::Corrupt(
-                "user region smaller than an object header".into(),
-            ));
+            return Err(OpenError::corrupt("user region length", seg.region().len()));
         }
         // SAFETY: the region is 128-aligned and at least HEADER_LEN long (checked above);
         // the header is atomics only.
@@ -313,12 +320,15 @@ impl Object {
         let region = seg.region();
         // SAFETY: checked by both callers: aligned, long enough, atomics only.
         let hdr = unsafe { region.as_ptr().cast::<ObjectHeader>().as_ref() };
-        let bad = |what: &str, v: u64| Err(OpenError::Corrupt(format!("{what} = {v}")));
+        let bad = |what: &'static str, v: u64| Err(OpenError::corrupt(what, v));
         // Relaxed loads: ordered after the creator's writes by the Acquire of the magic (or
         // written by this very thread in `create`).
         let version = hdr.version.load(Ordering::Relaxed);
         if version != OBJECT_VERSION {
-            return bad("object layout version", version.into());
+            return Err(OpenError::VersionMismatch {
+                found: version,
+                expected: OBJECT_VERSION,
+            });
         }
         let k = hdr.kind.load(Ordering::Relaxed);
         if k != kind as u32 {
@@ -417,7 +427,7 @@ impl Object {
     pub(crate) fn ring_id(&self) -> Result<mproc_ring::ParticipantId, OpenError> {
         let me = self.me()?;
         mproc_ring::ParticipantId::new(me.get())
-            .ok_or_else(|| OpenError::Corrupt(format!("participant id {me} out of ring range")))
+            .ok_or_else(|| OpenError::corrupt("participant id (out of ring range)", me.get()))
     }
 
     /// A liveness oracle over the segment's participants, for `recover`.
@@ -438,7 +448,6 @@ mod tests {
         ObjectSpec {
             kind: ObjectKind::Queue,
             fingerprint: fp,
-            type_name: "Queue<test>",
             roles: 2,
             regions: &[1000, 4096],
         }
@@ -487,7 +496,16 @@ mod tests {
             Object::open_named(&name, ObjectKind::Queue, wrong, "Queue<String>", 2).unwrap_err();
         assert!(matches!(err, OpenError::WrongType { .. }), "{err}");
         let err = Object::open_named(&name, ObjectKind::Queue, fp, "Queue<u64>", 1).unwrap_err();
-        assert!(matches!(err, OpenError::Corrupt(_)), "{err}");
+        assert!(
+            matches!(
+                err,
+                OpenError::Corrupt {
+                    what: "holder roles",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         obj.segment().unlink().unwrap();
     }
 }
