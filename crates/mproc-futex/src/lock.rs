@@ -213,8 +213,9 @@ impl<W: Waiter> RawLock<W> {
     /// holder's stead (as its `mark_consistent` would). Does nothing to a lock that is not
     /// poisoned, nor to a strict lock that is not recoverable (that state is final).
     pub fn clear_poison(&self) {
-        // Relaxed: only the flag changes; no data is published or read with it (the data
-        // itself is published by the holders' Release unlocks, as always).
+        // Relaxed: only the flag changes; no data is published or read with it. The data
+        // stays published by the last holder's Release unlock: this RMW continues that
+        // release sequence, so the next acquirer's Acquire CAS still synchronises with it.
         let _ = self
             .word
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
