@@ -347,8 +347,8 @@ impl Passable for Ledger {
     fn import(input: &mut Importer) -> Result<Self, PassError> {
         let index: u32 = input.value()?;
         let fd = input.take_fd(index)?;
-        let seg = Segment::from_fd(fd, FINGERPRINT).map_err(|e| PassError::Other(e.to_string()))?;
-        Ledger::from_segment(seg).map_err(PassError::Other)
+        let seg = Segment::from_fd(fd, FINGERPRINT).map_err(|e| PassError::Custom(e.into()))?;
+        Ledger::from_segment(seg).map_err(|e| PassError::Custom(e.into()))
     }
 
     fn adopt(&mut self) -> Result<(), PassError> {

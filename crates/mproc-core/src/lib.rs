@@ -4,7 +4,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`participant`] | [`ParticipantId`](participant::ParticipantId): the one participant id type, its maximum (`2^30 - 2`) and its layout (table index, generation) |
+//! | [`participant`] | [`ParticipantId`](participant::ParticipantId): the one participant id type, its maximum (`2^29 - 2`) and its layout (table index, generation) |
 //! | [`sleepers`] | [`Sleepers`](sleepers::Sleepers): the one sleepers protocol (register, fence, re-check / publish, fence, look), futex calls left to the caller |
 //! | [`shared`] | state in shared memory: the `unsafe` trait for types valid for any bit pattern, and the one audited copy of payload bytes a peer may write |
 //!

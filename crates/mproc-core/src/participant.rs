@@ -5,19 +5,19 @@
 //! kernel-released liveness; DESIGN.md, "the hard parts" §1); the rings record them as claim
 //! holders, the futex locks as owners, in the same atomic word that takes the claim or the
 //! lock. An id therefore has to leave room in a 32-bit word: it uses the low
-//! [`ParticipantId::BITS`] = 30 bits, and the top two are the lock words' flags or the MPMC
-//! slot state.
+//! [`ParticipantId::BITS`] = 29 bits, and the top three are the lock words' flags (poisoned,
+//! waiters, strict recovery: mproc-futex's `RawLock`) or the MPMC slot state.
 //!
 //! # Layout
 //!
 //! | bits | what |
 //! |---|---|
 //! | `0..12` | the participant-table index ([`ParticipantId::index`]) |
-//! | `12..30` | the entry's generation when the id was issued ([`ParticipantId::generation`]), `1..=`[`ParticipantId::MAX_GENERATION`] |
-//! | `30..32` | zero (free for the flags of the layers above) |
+//! | `12..29` | the entry's generation when the id was issued ([`ParticipantId::generation`]), `1..=`[`ParticipantId::MAX_GENERATION`] |
+//! | `29..32` | zero (free for the flags of the layers above) |
 //!
-//! Every id is in `1..=`[`ParticipantId::MAX`] (`2^30 - 2`): 0 means "nobody", and the
-//! 30-bit all-ones value `2^30 - 1` is reserved (the MPMC ring's tombstone claimant). The
+//! Every id is in `1..=`[`ParticipantId::MAX`] (`2^29 - 2`): 0 means "nobody", and the
+//! 29-bit all-ones value `2^29 - 1` is reserved (the MPMC ring's tombstone claimant). The
 //! table never issues generation 0, so the largest id it issues is well below the maximum;
 //! ids built with [`ParticipantId::new`] from small numbers (tests, one process) have
 //! generation 0 and are valid everywhere except as a table entry's id.
@@ -43,15 +43,15 @@ use core::num::NonZeroU32;
 pub struct ParticipantId(NonZeroU32);
 
 impl ParticipantId {
-    /// Bits of a word an id may use (the low ones); the top two are left to flags.
-    pub const BITS: u32 = 30;
-    /// The largest valid id, `2^30 - 2` (`2^30 - 1` is the MPMC ring's tombstone claimant).
+    /// Bits of a word an id may use (the low ones); the top three are left to flags.
+    pub const BITS: u32 = 29;
+    /// The largest valid id, `2^29 - 2` (`2^29 - 1` is the MPMC ring's tombstone claimant).
     pub const MAX: u32 = (1 << Self::BITS) - 2;
     /// Bits of the participant-table index (the low bits of an id).
     pub const INDEX_BITS: u32 = 12;
     /// The largest table index (so a table has at most `MAX_INDEX + 1` = 4096 entries).
     pub const MAX_INDEX: u32 = (1 << Self::INDEX_BITS) - 1;
-    /// The largest generation a table issues (`2^18 - 2`): with any index, at most
+    /// The largest generation a table issues (`2^17 - 2`): with any index, at most
     /// [`ParticipantId::MAX`]. After it, an entry's generation wraps to 1.
     pub const MAX_GENERATION: u32 = (1 << (Self::BITS - Self::INDEX_BITS)) - 2;
 
@@ -120,10 +120,10 @@ mod tests {
         assert_eq!(ParticipantId::new(1).map(ParticipantId::get), Some(1));
         assert_eq!(
             ParticipantId::new(ParticipantId::MAX).map(ParticipantId::get),
-            Some((1 << 30) - 2)
+            Some((1 << 29) - 2)
         );
-        assert_eq!(ParticipantId::new((1 << 30) - 1), None, "the tombstone");
-        assert_eq!(ParticipantId::new(1 << 30), None, "a flag bit");
+        assert_eq!(ParticipantId::new((1 << 29) - 1), None, "the tombstone");
+        assert_eq!(ParticipantId::new(1 << 29), None, "a flag bit");
         assert_eq!(ParticipantId::new(u32::MAX), None);
     }
 

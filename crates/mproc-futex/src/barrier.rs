@@ -49,6 +49,7 @@ fn with_next_generation(s: u32) -> u32 {
 
 /// Why [`Barrier::wait`] did not pass (Python's `BrokenBarrierError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BarrierWaitError {
     /// The barrier is broken: aborted, reset while we waited, or another waiter timed out.
     #[error("barrier is broken")]

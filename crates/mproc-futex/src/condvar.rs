@@ -109,7 +109,7 @@ impl<W: Waiter> Condvar<W> {
     /// # Errors
     ///
     /// [`LockError::OwnerDied`] (carrying the guard and the timeout result) if the lock was
-    /// re-acquired from an owner that died; [`LockError::NotRecoverable`] if the lock became
+    /// re-acquired from an owner that died (or poisoned by one); [`LockError::NotRecoverable`] if a strict lock became
     /// unusable meanwhile.
     pub fn wait<'a>(
         &self,

@@ -83,6 +83,7 @@ impl Journal {
 
 /// Why a ledger operation did not happen (nothing changed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LedgerError {
     /// The deadline passed while another participant held the ledger's guard.
     #[error("timed out waiting for the ledger")]
@@ -196,6 +197,7 @@ pub enum Give {
 
 /// Why a give was refused (nothing changed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GiveError {
     /// `value` would pass its bound (Python's `ValueError: Semaphore released too many
     /// times`), or, for [`Give::Consume`], nothing is outstanding (`task_done() called too

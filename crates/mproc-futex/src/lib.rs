@@ -12,7 +12,7 @@
 //! |------|--------|------|
 //! | [`futex`] | — | `wait(&AtomicU32, expected, deadline)` / `wake(&AtomicU32, n)`: sleep on any word |
 //! | [`Deadline`] | `timeout=` | absolute CLOCK_MONOTONIC deadline |
-//! | [`RawLock`], [`LockGuard`] | `Lock` | robust mutex: owner id in the word, `OwnerDied` takeover |
+//! | [`RawLock`], [`LockGuard`] | `Lock` | robust mutex: owner id in the word, `OwnerDied` takeover, std-like poisoning (or strict `NotRecoverable`) |
 //! | [`RawRLock`], [`RLockGuard`] | `RLock` | reentrant robust mutex owned by one thread of one participant |
 //! | [`Semaphore`], [`BoundedSemaphore`] | `Semaphore`, `BoundedSemaphore` | lock-free counting semaphore (a dead holder's permits are lost) |
 //! | [`RobustSemaphore`] | `Semaphore`, `BoundedSemaphore` | counting semaphore that gives back a dead holder's permits |
@@ -24,11 +24,13 @@
 //! | [`Waiter`], [`Futex`] | — | how algorithms sleep (injected; loom swaps it) |
 //!
 //! Owners are *participant ids*: the raw `u32` of a [`ParticipantId`] (mproc-core's, re-exported
-//! here: nonzero, at most [`ParticipantId::MAX`] = `2^30 - 2`),
+//! here: nonzero, at most [`ParticipantId::MAX`] = `2^29 - 2`),
 //! handed out by `mproc-shm`'s participant table. A lock stores its owner's id in the very
 //! word it takes with a CAS, so a crash can never leave a lock taken by an unknown owner; a
 //! waiter asks the [`Liveness`] about the owner and takes a dead owner's lock over, being
-//! told so with `OwnerDied` (like `EOWNERDEAD`). Each primitive's docs say what a
+//! told so with `OwnerDied` (like `EOWNERDEAD`), which keeps being reported to every later
+//! acquirer (std's poisoning) until somebody marks the data consistent; a lock made strict
+//! becomes not recoverable instead (like `ENOTRECOVERABLE`). Each primitive's docs say what a
 //! participant's death does to it.
 //!
 //! # Example
@@ -85,8 +87,7 @@ pub use event::Event;
 pub use ledger::{Caller, Give, GiveError, LEDGER_ENTRIES, Ledger, LedgerError, fault};
 pub use liveness::{AlwaysAlive, Liveness, ParticipantId};
 pub use lock::{
-    AcquireError, Acquired, CHECK_INTERVAL_MAX, CHECK_INTERVAL_MIN, LockError, LockGuard, RawLock,
-    UnlockError,
+    CHECK_INTERVAL_MAX, CHECK_INTERVAL_MIN, LockError, LockGuard, RawLock, UnlockError,
 };
 
 pub use rlock::{RLockGuard, RawRLock};

@@ -1,7 +1,7 @@
 //! Participant ids and the caller-supplied question "is this participant still alive?".
 //!
 //! Locks record their owner as a participant id — the raw value of a [`ParticipantId`]
-//! (mproc-core's: nonzero, at most [`ParticipantId::MAX`] = `2^30 - 2`) handed out by
+//! (mproc-core's: nonzero, at most [`ParticipantId::MAX`] = `2^29 - 2`) handed out by
 //! `mproc-shm`'s participant table (DESIGN.md, "the hard parts" §1) — in the same atomic word
 //! that takes the lock. This crate never decides liveness itself; it asks a [`Liveness`],
 //! which the `mproc` facade implements with the segment's kernel-released liveness locks and

@@ -3,38 +3,46 @@
 //! Algorithm: Rust std's futex mutex (`library/std/src/sys/sync/mutex/futex.rs`: CAS fast
 //! path, bounded load-only spin, sleep on the word, unlock wakes only if someone sleeps),
 //! with the owner's participant id stored in the word the way Linux PI futexes store a tid,
-//! and the state machine of a POSIX robust mutex (`EOWNERDEAD` → `pthread_mutex_consistent`
-//! or `ENOTRECOVERABLE`).
+//! std's poisoning for a holder that dies, and, on request, the strict state machine of a
+//! POSIX robust mutex (`EOWNERDEAD` → `pthread_mutex_consistent` or `ENOTRECOVERABLE`).
 //!
 //! # The word
 //!
-//! | bits 31       | bit 30    | bits 0–29     | state                                             |
-//! |---------------|-----------|---------------|---------------------------------------------------|
-//! | 0             | 0         | 0             | unlocked (all-zero bytes: a zeroed segment is a valid lock) |
-//! | 0             | 0/1       | owner id      | locked by `owner`; bit 30 = somebody may sleep   |
-//! | 1             | 0/1       | owner id      | locked by `owner`, who took it from a dead owner and has not called `mark_consistent` yet |
-//! | 1             | 0         | 0             | not recoverable: an owner died and its successor unlocked without marking it consistent |
+//! | bit 31 `POISONED` | bit 30 `WAITERS` | bit 29 `STRICT` | bits 0–28 | state |
+//! |---|---|---|---|---|
+//! | 0 | 0 | 0/1 | 0 | unlocked (all-zero bytes: a zeroed segment is a valid, non-strict lock) |
+//! | 0 | 0/1 | 0/1 | owner id | locked by `owner`; `WAITERS` = somebody may sleep |
+//! | 1 | 0/1 | 0/1 | owner id | locked by `owner`, poisoned: a holder died, nobody marked the data consistent since |
+//! | 1 | 0/1 | 0 | 0 | unlocked but poisoned: the next acquirer is told [`LockError::OwnerDied`] (with the guard) |
+//! | 1 | 0/1 | 1 | 0 | not recoverable (strict lock only): every acquire fails with [`LockError::NotRecoverable`] |
 //!
-//! Taking the lock and recording the owner are one CAS (`0 → me`), so there is no instant at
-//! which a crash leaves the lock taken by nobody known.
+//! `STRICT` is set when the lock is made ([`RawLock::new_strict`]) and never changes; every
+//! transition carries it along. Taking the lock and recording the owner are one CAS
+//! (`0 → me`), so there is no instant at which a crash leaves the lock taken by nobody known.
 //!
 //! # Owner death
 //!
 //! A waiter asks the [`Liveness`] about the recorded owner before its first sleep, whenever it
 //! sees a new owner, and each time a sleep reaches its check interval. The interval starts at
 //! [`CHECK_INTERVAL_MIN`] and doubles up to [`CHECK_INTERVAL_MAX`]. If the owner is dead, the
-//! waiter CASes the exact word it judged to `me | INCONSISTENT`: with many sleepers racing,
-//! exactly one CAS wins and that acquirer alone is told [`Acquired::OwnerDied`]; the others go
-//! on waiting for the new owner. **Worst-case takeover delay**: an acquirer that arrives after
-//! the death takes over at once (the check precedes its first sleep); a sleeper that was
+//! waiter CASes the exact word it judged to `me | POISONED`: with many sleepers racing,
+//! exactly one CAS wins and that acquirer alone is told [`LockError::OwnerDied`]; the others
+//! go on waiting for the new owner. **Worst-case takeover delay**: an acquirer that arrives
+//! after the death takes over at once (the check precedes its first sleep); a sleeper that was
 //! already asleep notices within one check interval, so at most [`CHECK_INTERVAL_MAX`]
 //! (32 ms) plus the time to be scheduled, plus however long the liveness needs to see the
 //! death. `tests/lock_process.rs` measures it after a real `SIGKILL`.
 //!
-//! The new holder repairs the protected data and calls `mark_consistent`; if it unlocks
-//! without doing so, the lock becomes not recoverable and every later acquire fails with
-//! [`AcquireError::NotRecoverable`] (it can only be re-initialised). If the new holder dies
-//! too, the next acquirer is told `OwnerDied` again.
+//! # Poisoning (std's) and strict recovery (POSIX's)
+//!
+//! The new holder repairs the protected data and calls `mark_consistent`. If it unlocks
+//! without doing so, the lock stays *poisoned*, like a std `Mutex` whose holder panicked:
+//! every later acquirer gets the lock all the same, told [`LockError::OwnerDied`] (with the
+//! guard), until somebody calls `mark_consistent` on a guard or [`RawLock::clear_poison`].
+//! A lock made with [`RawLock::new_strict`] behaves like a POSIX robust mutex instead:
+//! unlocking without `mark_consistent` makes it not recoverable, and every later acquire
+//! fails with [`LockError::NotRecoverable`] for ever (it can only be re-initialised). In both
+//! modes, if the new holder dies too, the next acquirer is told `OwnerDied` again.
 
 use crate::deadline::{Deadline, earliest};
 use crate::liveness::{Liveness, ParticipantId, check_id};
@@ -46,13 +54,15 @@ use std::time::Duration;
 
 /// Owner participant id (0 = nobody; the low [`ParticipantId::BITS`] bits).
 pub(crate) const OWNER_MASK: u32 = (1 << ParticipantId::BITS) - 1;
+/// Set when the lock is made strict (`ENOTRECOVERABLE` instead of lasting poison); never
+/// changes afterwards. (The reason a participant id has 29 bits, not 30.)
+pub(crate) const STRICT: u32 = 1 << ParticipantId::BITS;
 /// Somebody may be asleep on the word: unlock must wake.
 pub(crate) const WAITERS: u32 = 1 << 30;
-/// With an owner: taken over from a dead owner, not yet marked consistent.
-/// Without an owner: not recoverable.
-pub(crate) const INCONSISTENT: u32 = 1 << 31;
+/// A holder died and nobody has vouched for the data since. Without an owner on a strict
+/// lock: not recoverable.
+pub(crate) const POISONED: u32 = 1 << 31;
 const UNLOCKED: u32 = 0;
-const NOT_RECOVERABLE: u32 = INCONSISTENT;
 
 /// First interval after which a sleeper asks whether the owner still lives.
 pub const CHECK_INTERVAL_MIN: Duration = Duration::from_millis(1);
@@ -60,34 +70,9 @@ pub const CHECK_INTERVAL_MIN: Duration = Duration::from_millis(1);
 /// sleeper notices that the owner died.
 pub const CHECK_INTERVAL_MAX: Duration = Duration::from_millis(32);
 
-/// How a lock was acquired.
-#[must_use = "an OwnerDied acquisition must be handled (repair, then mark_consistent)"]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Acquired {
-    /// Taken from an unlocked state (or handed over by a live owner).
-    Clean,
-    /// Taken over from an owner that died holding it (`EOWNERDEAD`): the protected data may
-    /// be half-updated. Call `mark_consistent` after repairing it, before unlocking.
-    OwnerDied,
-}
-
-/// Why an acquire failed at the raw level (the lock is not held).
+/// Why a [`RawLock::unlock`](RawLock::release) or `mark_consistent` was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum AcquireError {
-    /// `try_*` only: somebody alive holds the lock.
-    #[error("lock is held by another participant")]
-    WouldBlock,
-    /// The deadline passed first.
-    #[error("timed out waiting for the lock")]
-    Timeout,
-    /// An owner died and its successor unlocked without marking the lock consistent
-    /// (`ENOTRECOVERABLE`). The lock stays unusable until re-initialised.
-    #[error("lock is not recoverable: an owner died and the lock was not marked consistent")]
-    NotRecoverable,
-}
-
-/// Why an unlock or `mark_consistent` was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum UnlockError {
     /// The lock word does not name the caller as owner (Python's `RuntimeError: release
     /// unlocked lock`, or an `RLock` released by a thread that does not own it).
@@ -98,13 +83,18 @@ pub enum UnlockError {
 /// A robust mutual-exclusion lock in one process-shared `u32` (Python's
 /// `multiprocessing.Lock`, without data).
 ///
-/// The word holds the owner's participant id in bits 0–29, bit 30 = "somebody may sleep",
-/// bit 31 = "taken over from a dead owner, not yet marked consistent" (with no owner: not
-/// recoverable). A waiter asks the [`Liveness`] about the owner before its first sleep, on
-/// every new owner, and after each check interval (1 ms doubling to [`CHECK_INTERVAL_MAX`]);
-/// a dead owner's lock is CASed over by exactly one acquirer, who gets
-/// [`Acquired::OwnerDied`]. Worst-case takeover delay for a sleeper: [`CHECK_INTERVAL_MAX`]
-/// plus scheduling plus the liveness query; for a later arrival: none.
+/// The word holds the owner's participant id in bits 0–28, bit 29 = strict recovery, bit 30 =
+/// "somebody may sleep", bit 31 = poisoned (see the module docs for the table). A waiter asks
+/// the [`Liveness`] about the owner before its first sleep, on every new owner, and after each
+/// check interval (1 ms doubling to [`CHECK_INTERVAL_MAX`]); a dead owner's lock is CASed over
+/// by exactly one acquirer, who gets [`LockError::OwnerDied`] with the guard. Worst-case
+/// takeover delay for a sleeper: [`CHECK_INTERVAL_MAX`] plus scheduling plus the liveness
+/// query; for a later arrival: none.
+///
+/// A lock whose holder died stays poisoned, like std's `Mutex`, until a holder calls
+/// `mark_consistent` or anybody calls [`clear_poison`](Self::clear_poison); a lock made with
+/// [`new_strict`](Self::new_strict) becomes not recoverable instead (POSIX's
+/// `ENOTRECOVERABLE`) when the taker unlocks it unmarked.
 ///
 /// `#[repr(C)]`, four bytes, position-independent: all-zero bytes are an unlocked lock, so it
 /// can live in a zeroed shared segment, in a `static` or on the heap, and works the same.
@@ -149,21 +139,37 @@ impl<W: Waiter> fmt::Debug for RawLock<W> {
 }
 
 impl<W: Waiter> RawLock<W> {
-    /// An unlocked lock (all-zero bytes).
+    /// An unlocked lock (all-zero bytes) whose dead holders poison it (std's semantics).
     #[cfg(not(mproc_loom))]
     pub const fn new_for_waiter() -> Self {
-        RawLock {
-            word: AtomicU32::new(UNLOCKED),
-            _waiter: PhantomData,
-        }
+        Self::from_word(UNLOCKED)
     }
 
     /// An unlocked lock (loom atomics cannot be built in a `const fn`).
     #[cfg(mproc_loom)]
     pub fn new_for_waiter() -> Self {
-        RawLock {
-            word: AtomicU32::new(UNLOCKED),
-            _waiter: PhantomData,
+        Self::from_word(UNLOCKED)
+    }
+
+    /// An unlocked *strict* lock: after a holder died, unlocking without `mark_consistent`
+    /// makes it not recoverable (POSIX's `ENOTRECOVERABLE`) instead of leaving it poisoned.
+    #[cfg(not(mproc_loom))]
+    pub const fn new_strict_for_waiter() -> Self {
+        Self::from_word(STRICT)
+    }
+
+    /// An unlocked strict lock (loom atomics cannot be built in a `const fn`).
+    #[cfg(mproc_loom)]
+    pub fn new_strict_for_waiter() -> Self {
+        Self::from_word(STRICT)
+    }
+
+    crate::sync::loom_const_fn! {
+        fn from_word(word: u32) -> Self {
+            RawLock {
+                word: AtomicU32::new(word),
+                _waiter: PhantomData,
+            }
         }
     }
 
@@ -191,18 +197,59 @@ impl<W: Waiter> RawLock<W> {
         self.owner().is_some()
     }
 
-    /// Whether the lock has become unusable (`ENOTRECOVERABLE`).
+    /// Writes the initial, unlocked word (strict or not) into a lock that lives in fresh
+    /// shared memory nobody uses yet (zeroed memory is already an unlocked, non-strict lock).
+    /// Not for a lock in use: it would drop the owner.
+    pub fn init_unlocked(&self, strict: bool) {
+        // Relaxed: the memory is published by the creator's later Release (the object
+        // header or cell magic), before anyone else can see this lock.
+        self.word
+            .store(if strict { STRICT } else { UNLOCKED }, Ordering::Relaxed);
+    }
+
+    /// Whether the lock was made strict ([`new_strict`](RawLock::new_strict)).
+    pub fn is_strict(&self) -> bool {
+        self.word() & STRICT != 0
+    }
+
+    /// Whether a holder died and nobody has vouched for the data since (std's
+    /// `Mutex::is_poisoned`): the next acquirer will be told [`LockError::OwnerDied`]. Also
+    /// true of a strict lock that is not recoverable.
+    pub fn is_poisoned(&self) -> bool {
+        self.word() & POISONED != 0
+    }
+
+    /// Whether the lock has become unusable (`ENOTRECOVERABLE`; strict locks only).
     pub fn is_not_recoverable(&self) -> bool {
-        self.word() & !WAITERS == NOT_RECOVERABLE
+        is_not_recoverable(self.word())
+    }
+
+    /// Clears the poison left by a holder that died (std's `Mutex::clear_poison`): the next
+    /// acquirer gets the lock cleanly. Anybody may call it, holding the lock or not; called
+    /// while somebody holds the lock after an owner death, it vouches for the data in that
+    /// holder's stead (as its `mark_consistent` would). Does nothing to a lock that is not
+    /// poisoned, nor to a strict lock that is not recoverable (that state is final).
+    pub fn clear_poison(&self) {
+        // Relaxed: only the flag changes; no data is published or read with it. The data
+        // stays published by the last holder's Release unlock: this RMW continues that
+        // release sequence, so the next acquirer's Acquire CAS still synchronises with it.
+        let _ = self
+            .word
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                (w & POISONED != 0 && !is_not_recoverable(w)).then_some(w & !POISONED)
+            });
     }
 
     /// Acquires the lock for participant `me`, sleeping until it is free or `deadline`
-    /// passes (Python's `Lock.acquire(timeout=...)`).
+    /// passes (Python's `Lock.acquire(timeout=...)`). The lock is held on `Ok` and on
+    /// [`LockError::OwnerDied`].
     ///
     /// # Errors
     ///
-    /// [`AcquireError::Timeout`] when the deadline passes first, and
-    /// [`AcquireError::NotRecoverable`] when the lock is unusable.
+    /// [`LockError::OwnerDied`] when the lock was taken from a dead holder or is poisoned
+    /// (the lock *is* held: repair, then [`mark_consistent`](Self::mark_consistent));
+    /// [`LockError::Timeout`] when the deadline passes first; [`LockError::NotRecoverable`]
+    /// when a strict lock is unusable.
     ///
     /// # Panics
     ///
@@ -213,7 +260,7 @@ impl<W: Waiter> RawLock<W> {
         me: u32,
         liveness: &L,
         deadline: Option<Deadline>,
-    ) -> Result<Acquired, AcquireError> {
+    ) -> Result<(), LockError<()>> {
         check_id(me);
         // Acquire: pairs with the Release CAS in `release`, so the previous holder's writes
         // to the protected data are visible to us.
@@ -222,17 +269,18 @@ impl<W: Waiter> RawLock<W> {
             .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            return Ok(Acquired::Clean);
+            return Ok(());
         }
         self.acquire_slow(me, liveness, deadline)
     }
 
-    /// Acquires the lock without sleeping: takes it if free, takes it over if its owner is
-    /// dead (asking `liveness`), and otherwise fails with [`AcquireError::WouldBlock`].
+    /// Acquires the lock without sleeping: takes it if free (or poisoned), takes it over if
+    /// its owner is dead (asking `liveness`), and otherwise fails with
+    /// [`LockError::WouldBlock`].
     ///
     /// # Errors
     ///
-    /// [`AcquireError::WouldBlock`] or [`AcquireError::NotRecoverable`].
+    /// [`LockError::WouldBlock`], and as for [`acquire`](Self::acquire) (not `Timeout`).
     ///
     /// # Panics
     ///
@@ -241,50 +289,29 @@ impl<W: Waiter> RawLock<W> {
         &self,
         me: u32,
         liveness: &L,
-    ) -> Result<Acquired, AcquireError> {
+    ) -> Result<(), LockError<()>> {
         check_id(me);
         let mut w = UNLOCKED;
         // A failed CAS means the word changed under us; retry a few times, never spin long.
         for _ in 0..4 {
-            // Acquire on success: pairs with the Release CAS in `release` (see `acquire`).
-            match self.word.compare_exchange(
-                w,
-                self.next_for(me, w),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Ok(self.outcome(w)),
-                Err(now) => w = now,
+            if is_not_recoverable(w) {
+                return Err(LockError::NotRecoverable);
             }
             let owner = w & OWNER_MASK;
-            if owner == 0 {
-                if w & INCONSISTENT != 0 {
-                    return Err(AcquireError::NotRecoverable);
-                }
-                continue;
+            if owner != 0 && liveness.is_alive(owner) {
+                return Err(LockError::WouldBlock);
             }
-            if liveness.is_alive(owner) {
-                return Err(AcquireError::WouldBlock);
+            let next = taken_by(me, w, w & WAITERS);
+            // Acquire on success: pairs with the Release CAS in `release` (see `acquire`).
+            match self
+                .word
+                .compare_exchange(w, next, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return outcome(next),
+                Err(now) => w = now,
             }
         }
-        Err(AcquireError::WouldBlock)
-    }
-
-    /// The word that `me` writes to acquire from `w`, assuming `w` is free or has a dead owner.
-    fn next_for(&self, me: u32, w: u32) -> u32 {
-        if w & OWNER_MASK == 0 {
-            me | (w & WAITERS)
-        } else {
-            me | INCONSISTENT | (w & WAITERS)
-        }
-    }
-
-    fn outcome(&self, w: u32) -> Acquired {
-        if w & OWNER_MASK == 0 {
-            Acquired::Clean
-        } else {
-            Acquired::OwnerDied
-        }
+        Err(LockError::WouldBlock)
     }
 
     #[cold]
@@ -293,27 +320,30 @@ impl<W: Waiter> RawLock<W> {
         me: u32,
         liveness: &L,
         deadline: Option<Deadline>,
-    ) -> Result<Acquired, AcquireError> {
+    ) -> Result<(), LockError<()>> {
         let mut w = self.spin();
         let mut interval = CHECK_INTERVAL_MIN;
         let mut check_due = true;
         let mut alive_owner = 0;
+        let mut slept = false;
         loop {
             let owner = w & OWNER_MASK;
             if owner == 0 {
-                if w & INCONSISTENT != 0 {
-                    return Err(AcquireError::NotRecoverable);
+                if is_not_recoverable(w) {
+                    return Err(LockError::NotRecoverable);
                 }
-                // Free. Take it marked WAITERS, as std does after contention: we cannot know
-                // whether other sleepers remain, so the next unlock must wake one.
+                // Free (maybe poisoned). Until we have slept, keep the WAITERS bit as found
+                // (std's first attempt); after a sleep, take it marked WAITERS, as std does:
+                // we cannot know whether other sleepers remain, so the next unlock must wake
+                // one.
+                let waiters = if slept { WAITERS } else { w & WAITERS };
+                let next = taken_by(me, w, waiters);
                 // Acquire: pairs with the Release CAS in `release`.
-                match self.word.compare_exchange(
-                    w,
-                    me | WAITERS,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return Ok(Acquired::Clean),
+                match self
+                    .word
+                    .compare_exchange(w, next, Ordering::Acquire, Ordering::Relaxed)
+                {
+                    Ok(_) => return outcome(next),
                     Err(now) => {
                         w = now;
                         continue;
@@ -330,13 +360,12 @@ impl<W: Waiter> RawLock<W> {
                     // Acquire: the dead owner released nothing, but we do pair with whatever
                     // Release the word's history carries; the data may be inconsistent, which
                     // is what OwnerDied says.
-                    match self.word.compare_exchange(
-                        w,
-                        me | INCONSISTENT | (w & WAITERS),
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => return Ok(Acquired::OwnerDied),
+                    let next = taken_by(me, w, w & WAITERS);
+                    match self
+                        .word
+                        .compare_exchange(w, next, Ordering::Acquire, Ordering::Relaxed)
+                    {
+                        Ok(_) => return outcome(next),
                         Err(now) => {
                             w = now;
                             continue;
@@ -347,7 +376,7 @@ impl<W: Waiter> RawLock<W> {
                 check_due = false;
             }
             if deadline.is_some_and(|d| d.has_passed()) {
-                return Err(AcquireError::Timeout);
+                return Err(LockError::Timeout);
             }
             if w & WAITERS == 0 {
                 // Relaxed: only announces a sleeper; nothing is published with it.
@@ -360,9 +389,10 @@ impl<W: Waiter> RawLock<W> {
                 }
             }
             let woken = W::wait(&self.word, w | WAITERS, earliest(Some(check_at), deadline));
+            slept = true;
             if !woken {
                 if deadline.is_some_and(|d| d.has_passed()) {
-                    return Err(AcquireError::Timeout);
+                    return Err(LockError::Timeout);
                 }
                 interval = (interval * 2).min(CHECK_INTERVAL_MAX);
                 check_due = true;
@@ -388,9 +418,10 @@ impl<W: Waiter> RawLock<W> {
     }
 
     /// Releases the lock held by `me`. Makes a system call only if somebody may be asleep.
-    /// If `me` took the lock over from a dead owner and has not called
-    /// [`mark_consistent`](Self::mark_consistent), the lock becomes not recoverable and all
-    /// sleepers are woken to be told so.
+    /// If the lock is poisoned (`me` took it after an owner death and has not called
+    /// [`mark_consistent`](Self::mark_consistent)), it stays poisoned for the next acquirer;
+    /// a strict lock becomes not recoverable instead, and all sleepers are woken to be told
+    /// so.
     ///
     /// Like Python's `Lock.release`, any thread of participant `me` may release it.
     ///
@@ -404,8 +435,8 @@ impl<W: Waiter> RawLock<W> {
         if ParticipantId::new(me).is_none() {
             return Err(UnlockError::NotOwner);
         }
-        // Fast path: held by `me` with no flag set (nobody waits, consistent). Release: as
-        // in the loop below; the failure value starts the loop.
+        // Fast path: held by `me` with no flag set (non-strict, nobody waits, not
+        // poisoned). Release: as in the loop below; the failure value starts the loop.
         let Err(mut w) =
             self.word
                 .compare_exchange(me, UNLOCKED, Ordering::Release, Ordering::Relaxed)
@@ -416,21 +447,18 @@ impl<W: Waiter> RawLock<W> {
             if w & OWNER_MASK != me {
                 return Err(UnlockError::NotOwner);
             }
-            let new = if w & INCONSISTENT != 0 {
-                NOT_RECOVERABLE
-            } else {
-                UNLOCKED
-            };
+            // Keep STRICT and POISONED; drop the owner and WAITERS (we wake below).
+            let new = w & (STRICT | POISONED);
             // Release: pairs with the Acquire CAS of the next acquirer, publishing the data
-            // written under the lock. Only the WAITERS bit can change under us, so this
-            // loop ends after at most a few turns.
+            // written under the lock. Only WAITERS and POISONED (`clear_poison`) can change
+            // under us, so this loop ends after at most a few turns.
             match self
                 .word
                 .compare_exchange(w, new, Ordering::Release, Ordering::Relaxed)
             {
                 Ok(_) => {
                     if w & WAITERS != 0 {
-                        if new == NOT_RECOVERABLE {
+                        if is_not_recoverable(new) {
                             W::wake(&self.word, u32::MAX);
                         } else {
                             W::wake(&self.word, 1);
@@ -443,38 +471,26 @@ impl<W: Waiter> RawLock<W> {
         }
     }
 
-    /// Declares the data repaired after an [`Acquired::OwnerDied`] acquisition
-    /// (`pthread_mutex_consistent`), so that unlocking leaves a normal lock.
+    /// Declares the data repaired after an [`LockError::OwnerDied`] acquisition
+    /// (`pthread_mutex_consistent`): the lock is no longer poisoned.
     ///
     /// # Errors
     ///
     /// [`UnlockError::NotOwner`] if `me` does not hold the lock.
     pub fn mark_consistent(&self, me: u32) -> Result<(), UnlockError> {
-        let mut w = self.word.load(Ordering::Relaxed);
-        loop {
-            if w & OWNER_MASK != me {
-                return Err(UnlockError::NotOwner);
-            }
-            if w & INCONSISTENT == 0 {
-                return Ok(());
-            }
-            // Relaxed: the holder changes its own flag; nothing is published.
-            match self.word.compare_exchange(
-                w,
-                w & !INCONSISTENT,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Ok(()),
-                Err(now) => w = now,
-            }
-        }
+        // Relaxed: the holder changes its own flag; nothing is published.
+        self.word
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                (w & OWNER_MASK == me).then_some(w & !POISONED)
+            })
+            .map(drop)
+            .map_err(|_| UnlockError::NotOwner)
     }
 
     /// Whether the holder must still call [`mark_consistent`](Self::mark_consistent).
     pub fn is_inconsistent(&self) -> bool {
         let w = self.word();
-        w & OWNER_MASK != 0 && w & INCONSISTENT != 0
+        w & OWNER_MASK != 0 && w & POISONED != 0
     }
 
     /// Acquires the lock and returns a guard that releases it on drop.
@@ -482,7 +498,7 @@ impl<W: Waiter> RawLock<W> {
     /// # Errors
     ///
     /// [`LockError::OwnerDied`] carries the guard (the lock *is* held) when the lock was
-    /// taken over from a dead owner; [`LockError::Timeout`] and
+    /// taken over from a dead owner or is still poisoned by one; [`LockError::Timeout`] and
     /// [`LockError::NotRecoverable`] as for [`acquire`](Self::acquire).
     ///
     /// # Panics
@@ -501,8 +517,8 @@ impl<W: Waiter> RawLock<W> {
 
     /// The uncontended fast path of [`lock`](Self::lock): one CAS from unlocked, with none
     /// of the result plumbing. `None` when the lock is not free right now (held, contended,
-    /// inconsistent or not recoverable); then call `lock` or `try_lock`, which handle all
-    /// of those.
+    /// poisoned, strict or not recoverable); then call `lock` or `try_lock`, which handle
+    /// all of those.
     ///
     /// # Panics
     ///
@@ -543,19 +559,37 @@ impl<W: Waiter> RawLock<W> {
         &'a self,
         me: u32,
         liveness: &'a dyn Liveness,
-        r: Result<Acquired, AcquireError>,
+        r: Result<(), LockError<()>>,
     ) -> Result<LockGuard<'a, W>, LockError<LockGuard<'a, W>>> {
-        let g = |_| LockGuard {
+        let g = |()| LockGuard {
             lock: self,
             me,
             liveness,
         };
-        match r {
-            Ok(Acquired::Clean) => Ok(g(())),
-            Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(g(()))),
-            Err(e) => Err(e.into()),
-        }
+        r.map(g).map_err(|e| e.map(g))
     }
+}
+
+/// The word with which `me` takes a lock whose word is `w` (free, poisoned, or held by a dead
+/// owner), with `waiters` as its WAITERS bit: a dead owner poisons it; STRICT and POISONED
+/// carry over.
+fn taken_by(me: u32, w: u32, waiters: u32) -> u32 {
+    let died = if w & OWNER_MASK != 0 { POISONED } else { 0 };
+    me | waiters | (w & (STRICT | POISONED)) | died
+}
+
+/// What the acquirer that wrote `next` is told.
+fn outcome(next: u32) -> Result<(), LockError<()>> {
+    if next & POISONED != 0 {
+        Err(LockError::OwnerDied(()))
+    } else {
+        Ok(())
+    }
+}
+
+/// A strict lock, free and poisoned: nobody can take it.
+fn is_not_recoverable(w: u32) -> bool {
+    w & OWNER_MASK == 0 && w & (STRICT | POISONED) == STRICT | POISONED
 }
 
 /// Holds a [`RawLock`] for participant `me`; releases it when dropped.
@@ -591,14 +625,16 @@ impl<'a, W: Waiter> LockGuard<'a, W> {
     }
 
     /// Declares the protected data repaired after an owner death (see
-    /// [`RawLock::mark_consistent`]). Does nothing for a consistent lock.
+    /// [`RawLock::mark_consistent`]): the lock is no longer poisoned. Does nothing for a
+    /// consistent lock.
     pub fn mark_consistent(&mut self) {
         // We hold the lock, so `NotOwner` is only possible if a buggy liveness let somebody
         // take it over from us; then there is nothing to mark.
         let _ = self.lock.mark_consistent(self.me);
     }
 
-    /// Whether [`mark_consistent`](Self::mark_consistent) is still needed.
+    /// Whether [`mark_consistent`](Self::mark_consistent) is still needed (the lock is
+    /// poisoned).
     pub fn is_inconsistent(&self) -> bool {
         self.lock.is_inconsistent()
     }
@@ -623,17 +659,26 @@ impl<W: Waiter> Drop for LockGuard<'_, W> {
     }
 }
 
-/// Why [`RawLock::lock`] (and the other guard-returning acquires) did not simply succeed.
-/// Shaped like std's `PoisonError`: [`OwnerDied`](Self::OwnerDied) still carries the guard.
+/// Why an acquire of a [`RawLock`] or [`RawRLock`](crate::RawRLock) did not simply succeed:
+/// the one acquire error of this crate. `G` is what a successful acquire returns: a guard,
+/// or `()` for the raw [`RawLock::acquire`].
+///
+/// Shaped like std's `PoisonError`: [`OwnerDied`](Self::OwnerDied) still carries the guard
+/// (the lock *is* held).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LockError<G> {
-    /// The lock *was* acquired, from an owner that died holding it (`EOWNERDEAD`). Repair the
-    /// data, call `mark_consistent`, or the lock becomes not recoverable when released.
+    /// The lock *was* acquired, but a holder died holding it (`EOWNERDEAD`) and nobody has
+    /// vouched for the data since (std's poisoning): it may be half-updated. Repair it and
+    /// call `mark_consistent` (or the lock's `clear_poison`); otherwise the lock stays
+    /// poisoned for the next acquirer (or, if strict, becomes not recoverable) when released.
     OwnerDied(G),
     /// `try_*` only: somebody alive holds the lock.
     WouldBlock,
     /// The deadline passed first.
     Timeout,
-    /// The lock is unusable (`ENOTRECOVERABLE`).
+    /// A strict lock is unusable (`ENOTRECOVERABLE`): a holder died and its successor
+    /// released it without marking it consistent.
     NotRecoverable,
 }
 
@@ -658,16 +703,6 @@ impl<G> LockError<G> {
     }
 }
 
-impl<G> From<AcquireError> for LockError<G> {
-    fn from(e: AcquireError) -> Self {
-        match e {
-            AcquireError::WouldBlock => LockError::WouldBlock,
-            AcquireError::Timeout => LockError::Timeout,
-            AcquireError::NotRecoverable => LockError::NotRecoverable,
-        }
-    }
-}
-
 impl<G> fmt::Debug for LockError<G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -682,7 +717,9 @@ impl<G> fmt::Debug for LockError<G> {
 impl<G> fmt::Display for LockError<G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            LockError::OwnerDied(_) => "the previous owner died holding the lock",
+            LockError::OwnerDied(_) => {
+                "a holder died holding the lock and its data was not marked consistent since"
+            }
             LockError::WouldBlock => "lock is held by another participant",
             LockError::Timeout => "timed out waiting for the lock",
             LockError::NotRecoverable => {
@@ -700,6 +737,16 @@ impl RawLock {
         /// use [`RawLock::new_for_waiter`].
         pub fn new() -> Self {
             Self::new_for_waiter()
+        }
+    }
+
+    crate::sync::loom_const_fn! {
+        /// A fresh strict lock sleeping with [`Futex`]: a holder that dies and a successor
+        /// that unlocks without `mark_consistent` leave it not recoverable (POSIX's
+        /// `ENOTRECOVERABLE`) rather than poisoned. For another [`Waiter`], use
+        /// [`RawLock::new_strict_for_waiter`].
+        pub fn new_strict() -> Self {
+            Self::new_strict_for_waiter()
         }
     }
 }

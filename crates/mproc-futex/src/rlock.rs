@@ -7,13 +7,14 @@
 //! # Participant death
 //!
 //! If the owning process dies, the next acquirer takes the lock over and is told `OwnerDied`
-//! (with the count reset to 1), exactly as for [`RawLock`]. A *thread* that exits while
+//! (with the count reset to 1), exactly as for [`RawLock`], and the lock stays poisoned
+//! (or, if strict, becomes not recoverable) until marked consistent, as a `RawLock` does. A *thread* that exits while
 //! holding the lock is not detected: its process is still alive, so the lock stays held
 //! (as with a Python `RLock` whose owning thread ended).
 
 use crate::deadline::Deadline;
 use crate::liveness::Liveness;
-use crate::lock::{AcquireError, Acquired, LockError, OWNER_MASK, RawLock, UnlockError};
+use crate::lock::{LockError, OWNER_MASK, RawLock, UnlockError};
 use crate::sync::{AtomicU32, Ordering, thread_id};
 use crate::waiter::{Futex, Waiter};
 use std::fmt;
@@ -88,6 +89,26 @@ impl<W: Waiter> RawRLock<W> {
         }
     }
 
+    /// An unlocked strict lock (see [`RawLock::new_strict_for_waiter`]).
+    #[cfg(not(mproc_loom))]
+    pub const fn new_strict_for_waiter() -> Self {
+        RawRLock {
+            lock: RawLock::new_strict_for_waiter(),
+            tid: AtomicU32::new(0),
+            count: AtomicU32::new(0),
+        }
+    }
+
+    /// An unlocked strict lock.
+    #[cfg(mproc_loom)]
+    pub fn new_strict_for_waiter() -> Self {
+        RawRLock {
+            lock: RawLock::new_strict_for_waiter(),
+            tid: AtomicU32::new(0),
+            count: AtomicU32::new(0),
+        }
+    }
+
     /// The underlying [`RawLock`] (owner participant, consistency state).
     pub fn raw(&self) -> &RawLock<W> {
         &self.lock
@@ -117,19 +138,18 @@ impl<W: Waiter> RawRLock<W> {
     ///
     /// # Errors
     ///
-    /// As [`RawLock::acquire`]; re-acquiring more than `u32::MAX` times fails with
-    /// `WouldBlock`.
+    /// As [`RawLock::acquire`] (on `OwnerDied` the lock is held, at depth 1); re-acquiring
+    /// more than `u32::MAX` times fails with `WouldBlock`.
     pub fn acquire<L: Liveness + ?Sized>(
         &self,
         me: u32,
         liveness: &L,
         deadline: Option<Deadline>,
-    ) -> Result<Acquired, AcquireError> {
+    ) -> Result<(), LockError<()>> {
         if self.is_owned_by_me(me) {
             return self.recurse();
         }
-        let r = self.lock.acquire(me, liveness, deadline)?;
-        self.take(r)
+        self.take(self.lock.acquire(me, liveness, deadline))
     }
 
     /// Like [`acquire`](Self::acquire) without sleeping.
@@ -141,29 +161,42 @@ impl<W: Waiter> RawRLock<W> {
         &self,
         me: u32,
         liveness: &L,
-    ) -> Result<Acquired, AcquireError> {
+    ) -> Result<(), LockError<()>> {
         if self.is_owned_by_me(me) {
             return self.recurse();
         }
-        let r = self.lock.try_acquire(me, liveness)?;
-        self.take(r)
+        self.take(self.lock.try_acquire(me, liveness))
     }
 
-    fn recurse(&self) -> Result<Acquired, AcquireError> {
+    fn recurse(&self) -> Result<(), LockError<()>> {
         // Relaxed: only the holding thread reads or writes the count while held.
         let c = self.count.load(Ordering::Relaxed);
         let Some(next) = c.checked_add(1) else {
-            return Err(AcquireError::WouldBlock);
+            return Err(LockError::WouldBlock);
         };
         self.count.store(next, Ordering::Relaxed);
-        Ok(Acquired::Clean)
+        Ok(())
     }
 
-    fn take(&self, r: Acquired) -> Result<Acquired, AcquireError> {
-        // Relaxed: written while holding the lock; published by the lock's Release.
-        self.tid.store(thread_id(), Ordering::Relaxed);
-        self.count.store(1, Ordering::Relaxed);
-        Ok(r)
+    /// Records the calling thread as holder at depth 1 if `r` says the lock is held (`Ok` or
+    /// `OwnerDied`).
+    fn take(&self, r: Result<(), LockError<()>>) -> Result<(), LockError<()>> {
+        if matches!(r, Ok(()) | Err(LockError::OwnerDied(()))) {
+            // Relaxed: written while holding the lock; published by the lock's Release.
+            self.tid.store(thread_id(), Ordering::Relaxed);
+            self.count.store(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    /// Clears the poison a dead holder left (see [`RawLock::clear_poison`]).
+    pub fn clear_poison(&self) {
+        self.lock.clear_poison();
+    }
+
+    /// Whether the lock is poisoned (see [`RawLock::is_poisoned`]).
+    pub fn is_poisoned(&self) -> bool {
+        self.lock.is_poisoned()
     }
 
     /// Releases one level; the lock is freed when the count reaches 0.
@@ -231,18 +264,14 @@ impl<W: Waiter> RawRLock<W> {
     fn guard(
         &self,
         me: u32,
-        r: Result<Acquired, AcquireError>,
+        r: Result<(), LockError<()>>,
     ) -> Result<RLockGuard<'_, W>, LockError<RLockGuard<'_, W>>> {
-        let g = || RLockGuard {
+        let g = |()| RLockGuard {
             lock: self,
             me,
             _not_send: PhantomData,
         };
-        match r {
-            Ok(Acquired::Clean) => Ok(g()),
-            Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(g())),
-            Err(e) => Err(e.into()),
-        }
+        r.map(g).map_err(|e| e.map(g))
     }
 }
 
@@ -290,6 +319,13 @@ impl RawRLock {
         /// use [`RawRLock::new_for_waiter`].
         pub fn new() -> Self {
             Self::new_for_waiter()
+        }
+    }
+
+    crate::sync::loom_const_fn! {
+        /// A fresh strict lock sleeping with [`Futex`] (see [`RawLock::new_strict`]).
+        pub fn new_strict() -> Self {
+            Self::new_strict_for_waiter()
         }
     }
 }

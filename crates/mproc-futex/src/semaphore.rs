@@ -24,6 +24,7 @@ use std::marker::PhantomData;
 
 /// Why a release was refused; nothing was released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReleaseError {
     /// [`BoundedSemaphore`] only: the release would raise the count above its initial value
     /// (Python's `ValueError: Semaphore released too many times`).

@@ -2,9 +2,7 @@
 #![allow(clippy::disallowed_types)] // tests use std atomics directly
 #![cfg(not(mproc_loom))] // real processes, clocks and futexes; loom models are in loom_*.rs
 
-use mproc_futex::{
-    AcquireError, Acquired, AlwaysAlive, Deadline, Futex, LockError, RawLock, UnlockError, Waiter,
-};
+use mproc_futex::{AlwaysAlive, Deadline, Futex, LockError, RawLock, UnlockError, Waiter};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -13,12 +11,9 @@ fn smoke() {
     let l: RawLock = RawLock::new();
     assert_eq!(std::mem::size_of::<RawLock>(), 4);
     assert_eq!(l.word(), 0);
-    assert_eq!(l.acquire(3, &AlwaysAlive, None), Ok(Acquired::Clean));
+    assert_eq!(l.acquire(3, &AlwaysAlive, None), Ok(()));
     assert_eq!(l.owner(), Some(3));
-    assert_eq!(
-        l.try_acquire(4, &AlwaysAlive),
-        Err(AcquireError::WouldBlock)
-    );
+    assert_eq!(l.try_acquire(4, &AlwaysAlive), Err(LockError::WouldBlock));
     assert_eq!(l.release(4), Err(UnlockError::NotOwner));
     assert_eq!(l.release(3), Ok(()));
     assert_eq!(l.release(3), Err(UnlockError::NotOwner));
@@ -28,13 +23,13 @@ fn smoke() {
 #[test]
 fn try_acquire_of_a_free_lock_writes_exactly_the_owner() {
     // No flag may ride along: a stray WAITERS bit costs every release a wake-up call, a
-    // stray INCONSISTENT bit makes the next release poison the lock.
+    // stray POISONED bit poisons the lock for the next acquirer.
     let l: RawLock = RawLock::new();
-    assert_eq!(l.try_acquire(5, &AlwaysAlive), Ok(Acquired::Clean));
+    assert_eq!(l.try_acquire(5, &AlwaysAlive), Ok(()));
     assert_eq!(l.word(), 5);
     assert_eq!(l.release(5), Ok(()));
     assert_eq!(l.word(), 0);
-    assert_eq!(l.try_acquire(6, &AlwaysAlive), Ok(Acquired::Clean));
+    assert_eq!(l.try_acquire(6, &AlwaysAlive), Ok(()));
     assert_eq!(l.release(6), Ok(()));
     // A guard says whose it is.
     let g = l.lock(7, &AlwaysAlive, None).unwrap();
@@ -50,9 +45,12 @@ fn try_acquire_of_a_free_lock_writes_exactly_the_owner() {
 #[test]
 fn try_acquire_takes_over_a_dead_owner_as_inconsistent() {
     let l: RawLock = RawLock::new();
-    assert_eq!(l.acquire(3, &AlwaysAlive, None), Ok(Acquired::Clean));
+    assert_eq!(l.acquire(3, &AlwaysAlive, None), Ok(()));
     // Owner 3 is dead: taken over, reported, and marked until repaired.
-    assert_eq!(l.try_acquire(4, &|id| id != 3), Ok(Acquired::OwnerDied));
+    assert_eq!(
+        l.try_acquire(4, &|id| id != 3),
+        Err(LockError::OwnerDied(()))
+    );
     assert_eq!(l.owner(), Some(4));
     assert_eq!(l.mark_consistent(4), Ok(()));
     assert_eq!(l.word(), 4);
@@ -65,7 +63,10 @@ fn unlocking_a_guard_whose_lock_was_taken_over_says_so() {
     // A (wrong) liveness declared 3 dead while it held the lock: its guard no longer owns it.
     let l: RawLock = RawLock::new();
     let g = l.lock(3, &AlwaysAlive, None).unwrap();
-    assert_eq!(l.try_acquire(4, &|id| id != 3), Ok(Acquired::OwnerDied));
+    assert_eq!(
+        l.try_acquire(4, &|id| id != 3),
+        Err(LockError::OwnerDied(()))
+    );
     assert_eq!(g.unlock(), Err(UnlockError::NotOwner));
     assert_eq!(l.owner(), Some(4));
     let g = l.lock(5, &|id| id != 4, None);
@@ -83,7 +84,7 @@ fn id_zero_panics() {
 #[should_panic(expected = "participant id")]
 fn id_too_large_panics() {
     let l: RawLock = RawLock::new();
-    let _ = l.try_acquire(1 << 30, &AlwaysAlive);
+    let _ = l.try_acquire(mproc_futex::ParticipantId::MAX + 1, &AlwaysAlive);
 }
 
 #[test]
@@ -111,8 +112,8 @@ fn deadline_is_respected() {
 }
 
 #[test]
-fn takeover_then_not_recoverable_wakes_sleepers() {
-    let l: RawLock = RawLock::new();
+fn strict_takeover_then_not_recoverable_wakes_sleepers() {
+    let l: RawLock = RawLock::new_strict();
     std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
     let dead9 = |id: u32| id != 9;
     let g = match l.lock(1, &dead9, None) {
@@ -143,6 +144,124 @@ fn takeover_then_not_recoverable_wakes_sleepers() {
         l.try_lock(3, &AlwaysAlive),
         Err(LockError::NotRecoverable)
     ));
+}
+
+/// std's poisoning: a guard dropped without `mark_consistent` leaves the lock poisoned, not
+/// dead; every later acquirer gets it, told `OwnerDied`, until `clear_poison`.
+#[test]
+fn unmarked_takeover_stays_poisoned_until_cleared() {
+    let l: RawLock = RawLock::new();
+    assert!(!l.is_strict());
+    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    let dead9 = |id: u32| id != 9;
+    let g = match l.lock(1, &dead9, None) {
+        Err(LockError::OwnerDied(g)) => g,
+        other => panic!("{other:?}"),
+    };
+    assert!(g.is_inconsistent() && l.is_poisoned());
+    drop(g); // without mark_consistent
+    assert!(l.is_poisoned() && !l.is_locked() && !l.is_not_recoverable());
+    // Every way in reports it, with the lock held.
+    for me in [2, 3] {
+        let g = match l.lock(me, &AlwaysAlive, None) {
+            Err(LockError::OwnerDied(g)) => g,
+            other => panic!("poison must last: {other:?}"),
+        };
+        assert_eq!(l.owner(), Some(me));
+        drop(g);
+    }
+    assert_eq!(
+        l.try_acquire(4, &AlwaysAlive),
+        Err(LockError::OwnerDied(()))
+    );
+    l.release(4).unwrap();
+    assert!(
+        l.lock_if_free(4, &AlwaysAlive).is_none(),
+        "poisoned is not free"
+    );
+    l.clear_poison();
+    assert!(!l.is_poisoned());
+    assert_eq!(l.word(), 0);
+    drop(l.lock(5, &AlwaysAlive, None).expect("healed"));
+    assert_eq!(l.word(), 0);
+}
+
+/// A sleeper behind an unmarked takeover is woken and gets the (still poisoned) lock.
+#[test]
+fn sleeper_behind_an_unmarked_takeover_gets_it_poisoned() {
+    let l: RawLock = RawLock::new();
+    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    let g = l
+        .lock(1, &|id| id != 9, None)
+        .unwrap_err()
+        .into_inner()
+        .unwrap();
+    std::thread::scope(|s| {
+        let sleeper = s.spawn(|| {
+            let d = Some(Deadline::after(Duration::from_secs(10)));
+            match l.lock(2, &AlwaysAlive, d) {
+                Err(LockError::OwnerDied(mut g)) => {
+                    g.mark_consistent();
+                    true
+                }
+                _ => false,
+            }
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        drop(g);
+        assert!(
+            sleeper.join().unwrap(),
+            "the sleeper must get the poisoned lock"
+        );
+    });
+    assert_eq!(l.word(), 0, "marked consistent by the sleeper");
+}
+
+#[test]
+fn clear_poison_while_held_vouches_and_never_revives_a_strict_lock() {
+    let l: RawLock = RawLock::new();
+    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    let g = l
+        .lock(1, &|id| id != 9, None)
+        .unwrap_err()
+        .into_inner()
+        .unwrap();
+    l.clear_poison();
+    assert!(!g.is_inconsistent());
+    drop(g);
+    assert_eq!(l.word(), 0);
+    // Strict: clear_poison cannot undo NotRecoverable; its fast paths keep STRICT.
+    let l: RawLock = RawLock::new_strict();
+    assert!(l.is_strict());
+    drop(l.lock(1, &AlwaysAlive, None).unwrap());
+    drop(l.try_lock(1, &AlwaysAlive).unwrap());
+    assert!(l.is_strict() && !l.is_locked());
+    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    drop(
+        l.lock(1, &|id| id != 9, None)
+            .unwrap_err()
+            .into_inner()
+            .unwrap(),
+    );
+    assert!(l.is_not_recoverable());
+    l.clear_poison();
+    assert!(l.is_not_recoverable());
+    assert!(matches!(
+        l.lock(2, &AlwaysAlive, None),
+        Err(LockError::NotRecoverable)
+    ));
+    // Marked in time, a strict lock is fine.
+    let l: RawLock = RawLock::new_strict();
+    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    let mut g = l
+        .lock(1, &|id| id != 9, None)
+        .unwrap_err()
+        .into_inner()
+        .unwrap();
+    g.mark_consistent();
+    drop(g);
+    assert!(!l.is_poisoned());
+    drop(l.lock(2, &AlwaysAlive, None).unwrap());
 }
 
 #[test]
@@ -239,7 +358,15 @@ fn zeroed_bytes_are_an_unlocked_lock() {
 fn release_with_a_non_id_is_not_owner_and_changes_nothing() {
     let l = RawLock::new();
     // Flag bits are not part of any id: they must never match a word that carries them.
-    for bad in [0, 1 << 30, 1 << 31, 1 | (1 << 30), 1 | (1 << 31)] {
+    for bad in [
+        0,
+        1 << 29,
+        1 << 30,
+        1 << 31,
+        1 | (1 << 29),
+        1 | (1 << 30),
+        1 | (1 << 31),
+    ] {
         assert_eq!(l.release(bad), Err(UnlockError::NotOwner), "{bad:#x}");
     }
     let g = l.lock(1, &AlwaysAlive, None).unwrap();
@@ -247,8 +374,9 @@ fn release_with_a_non_id_is_not_owner_and_changes_nothing() {
     assert!(l.is_locked());
     drop(g);
     assert!(!l.is_locked());
-    // A not-recoverable word is the INCONSISTENT flag alone: "releasing" it with that value
-    // as an id must not unlock it.
+    // A not-recoverable word is the POISONED and STRICT flags alone: "releasing" it with
+    // that value as an id must not unlock it.
+    let l = RawLock::new_strict();
     std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
     let g = match l.lock(1, &|id: u32| id != 9, None) {
         Err(LockError::OwnerDied(g)) => g,
@@ -257,5 +385,6 @@ fn release_with_a_non_id_is_not_owner_and_changes_nothing() {
     drop(g); // without mark_consistent: not recoverable
     assert!(l.is_not_recoverable());
     assert_eq!(l.release(1 << 31), Err(UnlockError::NotOwner));
+    assert_eq!(l.release((1 << 31) | (1 << 29)), Err(UnlockError::NotOwner));
     assert!(l.is_not_recoverable());
 }

@@ -212,7 +212,9 @@ fn fake_death_hands_over_exactly_once() {
     }
 }
 
-/// An acquirer that arrives after the owner died takes over without waiting for an interval.
+/// An acquirer that arrives after the owner died takes over without waiting for an interval;
+/// unmarked, the lock stays poisoned (std's rule) for every later acquirer until
+/// `clear_poison`.
 #[test]
 fn arrival_after_death_takes_over_at_once() {
     let _g = FORK_LOCK.lock().unwrap();
@@ -232,9 +234,75 @@ fn arrival_after_death_takes_over_at_once() {
         other => panic!("expected OwnerDied, got {other:?}"),
     }
     println!("takeover on arrival after death: {:?}", t.elapsed());
-    assert!(s.lock.is_not_recoverable());
-    assert!(matches!(
-        s.lock.lock(1, &AlwaysAlive, None),
-        Err(LockError::NotRecoverable)
-    ));
+    assert!(s.lock.is_poisoned() && !s.lock.is_not_recoverable());
+    match s.lock.lock(1, &AlwaysAlive, None) {
+        Err(LockError::OwnerDied(g)) => drop(g),
+        other => panic!("expected the poison to last, got {other:?}"),
+    }
+    s.lock.clear_poison();
+    drop(s.lock.lock(1, &AlwaysAlive, None).expect("poison cleared"));
+}
+
+/// A SIGKILLed holder of a lock in shared memory: the next acquirer gets `OwnerDied` with the
+/// guard; dropped unmarked, the poison lasts (a second process is told too) until
+/// `clear_poison`; a strict lock becomes `NotRecoverable` instead, for every process.
+#[test]
+fn sigkilled_holder_poisons_until_cleared_and_strict_is_not_recoverable() {
+    let _g = FORK_LOCK.lock().unwrap();
+    for strict in [false, true] {
+        let lock: &'static RawLock = if strict {
+            shared_value(RawLock::new_strict())
+        } else {
+            shared_zeroed()
+        };
+        let ready: &'static AtomicU32 = shared_zeroed();
+        let holder = fork(move || {
+            let Ok(g) = lock.lock(2, &AlwaysAlive, None) else {
+                return 2;
+            };
+            std::mem::forget(g);
+            ready.store(1, Ordering::Release);
+            loop {
+                // SAFETY: pause just sleeps until a signal arrives.
+                unsafe { libc::pause() };
+            }
+        });
+        wait_until(Duration::from_secs(10), || {
+            ready.load(Ordering::Acquire) == 1
+        });
+        kill(holder);
+        assert_eq!(
+            wait_child(holder, CHILD_TIMEOUT),
+            End::Signal(libc::SIGKILL)
+        );
+        let dead = move |id: u32| id != 2;
+        let d = || Some(Deadline::after(Duration::from_secs(10)));
+        match lock.lock(1, &dead, d()) {
+            Err(LockError::OwnerDied(g)) => drop(g), // not marked consistent
+            other => panic!("expected OwnerDied, got {other:?}"),
+        }
+        // Another process acquires next.
+        let other = fork(move || match lock.lock(3, &dead, d()) {
+            Err(LockError::OwnerDied(g)) if !strict => {
+                drop(g); // still not marked
+                10
+            }
+            Err(LockError::NotRecoverable) if strict => 11,
+            Ok(_) => 1,
+            Err(_) => 2,
+        });
+        let expect = if strict { 11 } else { 10 };
+        assert_eq!(wait_child(other, CHILD_TIMEOUT), End::Code(expect));
+        lock.clear_poison();
+        if strict {
+            assert!(lock.is_not_recoverable());
+            assert!(matches!(
+                lock.lock(1, &dead, d()),
+                Err(LockError::NotRecoverable)
+            ));
+        } else {
+            drop(lock.lock(1, &dead, d()).expect("poison cleared"));
+            assert_eq!(lock.word(), 0);
+        }
+    }
 }

@@ -97,6 +97,7 @@ mod tests {
                 .map_err(|e| match e {
                     GiveError::Ledger(e) => e,
                     GiveError::TooMany => panic!("A's give never passes the bound"),
+                    other => panic!("unexpected {other}"),
                 }),
             Op::Reclaim => l
                 .reclaim_dead_with(a, true, None, fault)

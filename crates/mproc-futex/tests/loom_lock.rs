@@ -206,7 +206,8 @@ mod tests {
     /// The owner dies while the acquirer may already sleep; one tick of the check interval
     /// later the acquirer must have noticed (a sleeper that computed its check deadline after
     /// the liveness check would sleep for ever: loom deadlock). Nobody ever wakes the lock, so
-    /// a sleeper gets out only when its check slice times out.
+    /// a sleeper gets out only when its check slice times out. The lock is strict, so the
+    /// unmarked unlock leaves it not recoverable.
     #[test]
     fn owner_dies_while_acquirer_sleeps() {
         static ARMS: Arms<2> = Arms::new(
@@ -217,7 +218,7 @@ mod tests {
             ],
         );
         ARMS.model(|| {
-            let lock = Arc::new(RawLock::new());
+            let lock = Arc::new(RawLock::new_strict());
             let dead = Arc::new(AtomicBool::new(false));
             std::mem::forget(lock.lock(9, &AlwaysAlive, None).unwrap());
             let (l2, d2) = (lock.clone(), dead.clone());
@@ -239,6 +240,60 @@ mod tests {
             futex::advance_clock();
             h.join().unwrap();
             assert!(lock.is_not_recoverable());
+        });
+    }
+
+    /// Owner 9 is dead from the start; two acquirers race. The first takes over and unlocks
+    /// *without* marking the lock consistent; the poison lasts (std's rule), so the second is
+    /// told OwnerDied too — whether it took over from 9 itself, found the lock poisoned and
+    /// free, or slept behind the first (whose poisoned unlock must wake it: no deadline, so a
+    /// lost wake-up is a loom deadlock). The second marks it consistent: the word ends clean.
+    #[test]
+    fn poison_lasts_for_the_next_acquirer() {
+        static ARMS: Arms<3> = Arms::new(
+            "poison_lasts_for_the_next_acquirer",
+            [
+                "1 went first",
+                "2 went first",
+                "second slept behind the first",
+            ],
+        );
+        ARMS.model(|| {
+            let s = shared();
+            std::mem::forget(s.lock.lock(9, &AlwaysAlive, None).unwrap());
+            let hs: Vec<_> = (1..=2)
+                .map(|me| {
+                    let s = s.clone();
+                    thread::spawn(move || {
+                        let dead9 = |id: u32| id != 9;
+                        let mut g = match s.lock.lock(me, &dead9, None) {
+                            Err(LockError::OwnerDied(g)) => g,
+                            other => panic!("every acquirer must be told: {other:?}"),
+                        };
+                        // SAFETY: lock held.
+                        let first = s.data.with_mut(|p| unsafe {
+                            *p += 1;
+                            *p == 1
+                        });
+                        if first {
+                            ARMS.hit(if me == 1 {
+                                "1 went first"
+                            } else {
+                                "2 went first"
+                            });
+                            drop(g); // unmarked: stays poisoned
+                        } else {
+                            ARMS.hit_if(futex::sleeps().woken > 0, "second slept behind the first");
+                            g.mark_consistent();
+                            drop(g);
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+            assert_eq!(s.lock.word(), 0);
         });
     }
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use mproc_futex::{AcquireError, AlwaysAlive, Deadline, LockError, RawRLock, UnlockError};
+use mproc_futex::{AlwaysAlive, Deadline, LockError, RawRLock, UnlockError};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -27,17 +27,11 @@ fn reentrant_and_counted() {
 #[test]
 fn other_thread_of_same_participant_cannot_release_or_reenter() {
     let l: RawRLock = RawRLock::new();
-    assert_eq!(
-        l.acquire(1, &AlwaysAlive, None),
-        Ok(mproc_futex::Acquired::Clean)
-    );
+    assert_eq!(l.acquire(1, &AlwaysAlive, None), Ok(()));
     std::thread::scope(|s| {
         s.spawn(|| {
             assert_eq!(l.release(1), Err(UnlockError::NotOwner));
-            assert_eq!(
-                l.try_acquire(1, &AlwaysAlive),
-                Err(AcquireError::WouldBlock)
-            );
+            assert_eq!(l.try_acquire(1, &AlwaysAlive), Err(LockError::WouldBlock));
             let t = Instant::now();
             let r = l.lock(
                 1,
@@ -77,15 +71,51 @@ fn other_participant_blocks_until_release() {
 fn forked_child_does_not_inherit_thread_identity() {
     let _g = FORK_LOCK.lock().unwrap();
     let l: &'static RawRLock = shared_zeroed();
-    assert_eq!(
-        l.acquire(1, &AlwaysAlive, None),
-        Ok(mproc_futex::Acquired::Clean)
-    );
+    assert_eq!(l.acquire(1, &AlwaysAlive, None), Ok(()));
     let child = fork(move || match l.try_acquire(1, &AlwaysAlive) {
-        Err(AcquireError::WouldBlock) => 0,
+        Err(LockError::WouldBlock) => 0,
         _ => 8,
     });
     assert_eq!(wait_child(child, CHILD_TIMEOUT), End::Code(0));
     assert_eq!(l.count(), 1);
     l.release(1).unwrap();
+}
+
+/// A dead owner's RLock stays poisoned (std's rule) across unmarked holders until cleared;
+/// a strict one becomes not recoverable.
+#[test]
+fn rlock_poison_lasts_until_cleared_strict_is_not_recoverable() {
+    for strict in [false, true] {
+        let l: RawRLock = if strict {
+            RawRLock::new_strict()
+        } else {
+            RawRLock::new()
+        };
+        std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+        let g = match l.lock(1, &|id| id != 9, None) {
+            Err(LockError::OwnerDied(g)) => g,
+            other => panic!("{other:?}"),
+        };
+        assert!(g.is_inconsistent() && l.is_poisoned());
+        assert_eq!(l.count(), 1);
+        drop(g); // not marked consistent
+        assert!(!l.is_locked());
+        if strict {
+            assert!(matches!(
+                l.lock(2, &AlwaysAlive, None),
+                Err(LockError::NotRecoverable)
+            ));
+            l.clear_poison();
+            assert!(l.raw().is_not_recoverable());
+            continue;
+        }
+        match l.lock(2, &AlwaysAlive, None) {
+            Err(LockError::OwnerDied(g)) => drop(g),
+            other => panic!("the poison must last: {other:?}"),
+        }
+        l.clear_poison();
+        assert!(!l.is_poisoned());
+        drop(l.lock(2, &AlwaysAlive, None).expect("cleared"));
+        assert_eq!(l.raw().word(), 0);
+    }
 }

@@ -130,6 +130,7 @@ impl Common {
 
 /// Why a ring could not be laid out (`required_size`, `init`, heap constructors).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LayoutError {
     /// The capacity is zero, above the kind's maximum, or (SPSC and record rings) not a
     /// power of two.
@@ -153,6 +154,7 @@ pub enum LayoutError {
 
 /// Why `attach` refused a region: one variant per check, so the caller can say what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AttachError {
     /// The region does not start on a [`REGION_ALIGN`] boundary.
     #[error("region is not aligned to {REGION_ALIGN} bytes")]

@@ -410,6 +410,7 @@ pub struct DeadClaim<'a> {
 
 /// Why a push failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TryPushError {
     /// The next slot is not free (the ring is full, or its oldest message is still being
     /// read). Python: `queue.Full`.
@@ -443,6 +444,7 @@ pub enum TryPushError {
 
 /// Why a pop failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TryPopError {
     /// No message ready (the ring is empty, or its oldest message is still being written).
     /// Python: `queue.Empty`.

@@ -216,6 +216,7 @@ impl RecordRing {
 
 /// Why a write failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum WriteError {
     /// Not enough free space right now. Python: `queue.Full`.
     #[error("ring is full")]
@@ -235,6 +236,7 @@ pub enum WriteError {
 
 /// Why a read failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
     /// No record published. Python: `queue.Empty`.
     #[error("ring is empty")]

@@ -37,6 +37,7 @@ impl Role {
 
 /// Why a role could not be claimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClaimError {
     /// Another participant holds the role (and, if a liveness check was given, is alive).
     #[error("role is held by participant {0}")]

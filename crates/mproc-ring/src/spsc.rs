@@ -492,6 +492,7 @@ impl SpscRing {
 
 /// Why a push failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PushError {
     /// No free slot. Python: `queue.Full`.
     #[error("ring is full")]
@@ -511,6 +512,7 @@ pub enum PushError {
 
 /// Why a pop failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PopError {
     /// Nothing to read. Python: `queue.Empty`.
     #[error("ring is empty")]
@@ -530,6 +532,7 @@ pub enum PopError {
 
 /// Why a chunk could not be had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ChunkError {
     /// Fewer than the requested elements (free slots, or items) are available.
     #[error("only {0} slots available")]

@@ -263,24 +263,25 @@ fn error_fingerprint_mismatch() {
 
 #[test]
 fn error_corrupt_header() {
-    // (what is forged, at which header offset, with which bytes, the field reported and the
-    // value it must report, if exact)
-    let forged: [(&str, u64, &[u8], &str, Option<u64>); 3] = [
-        (
+    /// What is forged, at which header offset, with which bytes; the field reported and the
+    /// value it must report, if exact.
+    struct Forged<'a>(&'static str, u64, &'a [u8], &'static str, Option<u64>);
+    let forged = [
+        Forged(
             "no participant entries",
             36,
-            &0u32.to_ne_bytes(),
+            &[0; 4],
             "participant_capacity",
             Some(0),
         ),
-        (
+        Forged(
             "region inside the header",
             40,
             &8u64.to_ne_bytes(),
             "region_offset",
             None,
         ),
-        (
+        Forged(
             "size not a page multiple",
             16,
             &4095u64.to_ne_bytes(),
@@ -288,7 +289,7 @@ fn error_corrupt_header() {
             None,
         ),
     ];
-    for (what, offset, bytes, want_field, want_value) in forged {
+    for Forged(what, offset, bytes, want_field, want_value) in forged {
         let err = open_after_edit(|f| f.write_all_at(bytes, offset).unwrap()).unwrap_err();
         match err {
             SegmentError::CorruptHeader { field, value } => {

@@ -40,16 +40,22 @@ use rkyv::ser::allocator::ArenaHandle;
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
 
+use mproc_shm::RegisterError;
+
 use crate::process::sync::{AtomicU64, Ordering};
 use crate::process::sys;
+use crate::storage::OpenError;
 
 /// Why a handle could not be passed to (exported, imported or adopted in) a child.
+///
+/// Python's counterpart is a `PicklingError` in the parent or an exception while unpickling
+/// in the child; the start fails with it either way.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PassError {
-    /// A value could not be serialised or failed validation (bytecheck) in the child.
-    #[error("argument encoding: {0}")]
-    Encoding(String),
+    /// A value could not be serialised, or failed validation (bytecheck) in the child.
+    #[error("argument encoding failed")]
+    Encoding(#[source] rkyv::rancor::Error),
     /// The child's importer ran out of values: the parent sent fewer than the child expects.
     #[error("missing argument value")]
     MissingValue,
@@ -57,11 +63,76 @@ pub enum PassError {
     #[error("bad descriptor index {0}")]
     BadFd(u32),
     /// A system call failed while passing a handle.
-    #[error("i/o error: {0}")]
+    #[error("i/o error while passing a handle")]
     Io(#[from] std::io::Error),
-    /// The handle's own logic refused (for example, a segment could not be attached).
-    #[error("{0}")]
-    Other(String),
+    /// The handle was closed (or is a disowned copy inherited through `fork`): there is
+    /// nothing to pass.
+    #[error("cannot pass a closed or disowned {what} handle")]
+    Closed {
+        /// The handle type, e.g. `"Queue"`.
+        what: &'static str,
+    },
+    /// The parent sent a handle of another kind than the child expects (the two disagree on
+    /// the argument types), e.g. the writer of a pipe where a reader is expected.
+    #[error("expected {expected}, the parent sent {found}")]
+    WrongKind {
+        /// What the child expects, e.g. `"the reader of a one-way pipe"`.
+        expected: &'static str,
+        /// What the parent sent.
+        found: &'static str,
+    },
+    /// A value the parent sent is out of range for it (an unknown tag, an impossible length):
+    /// a corrupt or foreign argument stream.
+    #[error("{what}: the parent sent {value}, which is out of range")]
+    Invalid {
+        /// Which value, e.g. `"Lock backing tag"`.
+        what: &'static str,
+        /// The value received.
+        value: u64,
+    },
+    /// What the parent sent disagrees with the shared object it names (e.g. an array length
+    /// that is not the array's, a cell of another size).
+    #[error("{what}: the parent sent {sent}, the shared object has {expected}")]
+    Mismatch {
+        /// The quantity, e.g. `"array length"`.
+        what: &'static str,
+        /// The value the parent sent.
+        sent: u64,
+        /// The value the child found (or requires).
+        expected: u64,
+    },
+    /// Process-local state that came along with the handle is inconsistent (e.g. a pipe's
+    /// partly received message).
+    #[error("inconsistent {what} in a passed handle")]
+    Inconsistent {
+        /// Which state.
+        what: &'static str,
+    },
+    /// The shared object behind the handle could not be opened or attached in the child, or
+    /// the child could not become one of its holders.
+    #[error("cannot open the passed object")]
+    Open(#[from] OpenError),
+    /// The child could not register as a participant of the object's segment.
+    #[error("cannot register in the passed object's segment")]
+    Register(#[from] RegisterError),
+    /// A [`Passable`] implemented outside mproc refused, for its own reason.
+    #[error("the handle refused to be passed")]
+    Custom(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl PassError {
+    /// The error with its whole `source` chain (`outer: cause: root cause`), for reporting it
+    /// across the start hand-shake, where only text travels.
+    pub(crate) fn report(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            text.push_str(": ");
+            text.push_str(&e.to_string());
+            cause = e.source();
+        }
+        text
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,15 +238,14 @@ where
         + Deserialize<T, HighDeserializer<rancor::Error>>,
 {
     fn encode_plain(&self) -> Result<AlignedVec, PassError> {
-        rkyv::to_bytes::<rancor::Error>(self).map_err(|e| PassError::Encoding(e.to_string()))
+        rkyv::to_bytes::<rancor::Error>(self).map_err(PassError::Encoding)
     }
 
     fn decode_plain(bytes: &[u8]) -> Result<Self, PassError> {
         // rkyv needs the archive aligned; the bytes come from a larger message, so copy.
         let mut aligned = AlignedVec::<16>::with_capacity(bytes.len());
         aligned.extend_from_slice(bytes);
-        rkyv::from_bytes::<T, rancor::Error>(&aligned)
-            .map_err(|e| PassError::Encoding(e.to_string()))
+        rkyv::from_bytes::<T, rancor::Error>(&aligned).map_err(PassError::Encoding)
     }
 }
 
@@ -435,6 +505,53 @@ mod tests {
         assert!(im.take_fd(i).is_ok());
         assert!(matches!(im.take_fd(i), Err(PassError::BadFd(0))));
         assert!(matches!(im.take_fd(9), Err(PassError::BadFd(9))));
+    }
+
+    /// Exports `handle` and imports it back in this process as an `H`.
+    fn reimport<H: Passable>(handle: &impl Passable) -> Result<H, PassError> {
+        let mut ex = Exporter::new();
+        handle.export(&mut ex).unwrap();
+        H::import(&mut Importer::new(ex.values, ex.fds))
+    }
+
+    #[test]
+    fn import_failures_are_typed_and_keep_their_cause() {
+        // A lock's cell imported as an event (same size, another kind).
+        let lock = crate::Lock::new().unwrap();
+        let err = reimport::<crate::Event>(&lock).unwrap_err();
+        assert!(
+            matches!(err, PassError::Open(OpenError::WrongType { .. })),
+            "{err:?}"
+        );
+        assert!(err.report().contains("another kind"), "{}", err.report());
+        // ... and as an RLock (another size).
+        let err = reimport::<crate::RLock>(&lock).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PassError::Mismatch {
+                    what: "cell size",
+                    sent: 4,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // One end of a duplex pipe imported as the reader of a one-way pipe.
+        let (a, _b) = crate::pipe::<u32, u32>().unwrap();
+        match reimport::<crate::PipeReader<u32>>(&a) {
+            // The pipe's fingerprint records its shape and types: a duplex end is not a reader.
+            Err(PassError::Open(crate::OpenError::WrongType { .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        // A backing tag that means nothing.
+        let mut ex = Exporter::new();
+        ex.value(&7u8).unwrap();
+        let err = crate::Lock::import(&mut Importer::new(ex.values, Vec::new())).unwrap_err();
+        assert!(
+            matches!(err, PassError::Invalid { value: 7, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]

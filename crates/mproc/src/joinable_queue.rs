@@ -94,7 +94,7 @@ use crate::queue::{
     TryPutError, nowait_get_error, untimed_get_error,
 };
 use crate::shared::sync::{AtomicU32, Ordering};
-use crate::storage::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+use crate::storage::object::{self, CreateError, Object, ObjectKind, ObjectSpec, OpenError};
 use crate::wait::CHECK_INTERVAL;
 use crate::wait::Wait;
 
@@ -215,17 +215,16 @@ impl From<LedgerError> for JoinError {
 }
 
 impl Tasks {
-    fn create(name: Option<&str>) -> Result<Tasks, OpenError> {
+    fn create(name: Option<&str>) -> Result<Tasks, CreateError> {
         let spec = ObjectSpec {
             kind: ObjectKind::Lock,
             fingerprint: tasks_fingerprint(),
-            type_name: TASKS_TYPE_NAME,
             roles: 1,
             regions: &[TASKS_REGION],
         };
         // A fresh segment is zero-filled: an empty ledger, generation 0, no joiner.
         let obj = Object::create(&spec, name, None, |_| Ok(()))?;
-        Tasks::from_object(obj)
+        Ok(Tasks::from_object(obj)?)
     }
 
     fn open_named(name: &str) -> Result<Tasks, OpenError> {
@@ -253,12 +252,9 @@ impl Tasks {
     fn from_object(obj: Object) -> Result<Tasks, OpenError> {
         let r = obj
             .region(0)
-            .ok_or_else(|| OpenError::Corrupt("task ledger has no region".into()))?;
+            .ok_or_else(|| OpenError::corrupt_part("task ledger region (missing)"))?;
         if r.len < size_of::<TaskWords>() as u64 {
-            return Err(OpenError::Corrupt(format!(
-                "task ledger region of {} bytes",
-                r.len
-            )));
+            return Err(OpenError::corrupt("task ledger region length", r.len));
         }
         Ok(Tasks { obj })
     }
@@ -302,6 +298,8 @@ impl Tasks {
                 Ok(()) => Ok(()),
                 Err(GiveError::TooMany) => Err(TaskDoneError::TooManyTimes),
                 Err(GiveError::Ledger(e)) => Err(e.into()),
+                // `GiveError` is non-exhaustive: anything else means unexpected state.
+                Err(_) => Err(TaskDoneError::Corrupt),
             }
         })?;
         if self.words().ledger.outstanding() <= 0 {
@@ -413,7 +411,7 @@ impl<T: Message> JoinableQueue<T> {
     /// # Errors
     ///
     /// A segment error (out of memory, too many open files).
-    pub fn new() -> Result<JoinableQueue<T>, OpenError> {
+    pub fn new() -> Result<JoinableQueue<T>, CreateError> {
         Self::from_builder(Queue::builder())
     }
 
@@ -423,7 +421,7 @@ impl<T: Message> JoinableQueue<T> {
     /// # Errors
     ///
     /// As [`JoinableQueue::new`].
-    pub fn with_capacity(capacity: u32) -> Result<JoinableQueue<T>, OpenError> {
+    pub fn with_capacity(capacity: u32) -> Result<JoinableQueue<T>, CreateError> {
         Self::from_builder(Queue::builder().capacity(capacity))
     }
 
@@ -432,7 +430,7 @@ impl<T: Message> JoinableQueue<T> {
     /// # Errors
     ///
     /// As [`QueueBuilder::create`].
-    pub fn from_builder(builder: QueueBuilder<T>) -> Result<JoinableQueue<T>, OpenError> {
+    pub fn from_builder(builder: QueueBuilder<T>) -> Result<JoinableQueue<T>, CreateError> {
         let queue = builder.create()?;
         let tasks = Tasks::create(None)?;
         Ok(JoinableQueue {
@@ -447,11 +445,11 @@ impl<T: Message> JoinableQueue<T> {
     ///
     /// # Errors
     ///
-    /// As [`QueueBuilder::create_named`] (an existing name is [`OpenError::Segment`]).
+    /// As [`QueueBuilder::create_named`] (an existing name is [`CreateError::AlreadyExists`]).
     pub fn create_named(
         builder: QueueBuilder<T>,
         name: &str,
-    ) -> Result<JoinableQueue<T>, OpenError> {
+    ) -> Result<JoinableQueue<T>, CreateError> {
         let queue = builder.create_named(name)?;
         match Tasks::create(Some(&tasks_name(name))) {
             Ok(tasks) => Ok(JoinableQueue {
@@ -470,7 +468,7 @@ impl<T: Message> JoinableQueue<T> {
     ///
     /// # Errors
     ///
-    /// As [`Queue::open_named`]; [`OpenError::Segment`] (`NotFound`) if `name` is a plain
+    /// As [`Queue::open_named`]; [`OpenError::NotFound`] if `name` is a plain
     /// queue without a task counter.
     pub fn open_named(name: &str) -> Result<JoinableQueue<T>, OpenError> {
         let queue = Queue::open_named(name)?;
@@ -486,7 +484,7 @@ impl<T: Message> JoinableQueue<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] if either name does not exist (the other is still removed).
+    /// [`OpenError::NotFound`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         let a = Queue::<T>::unlink_named(name);
         let b = crate::storage::names::unlink(&tasks_name(name));
@@ -702,7 +700,7 @@ impl<T: Message> Passable for JoinableQueue<T> {
         let queue = Queue::import(input)?;
         let index: u32 = input.value()?;
         let fd = input.take_fd(index)?;
-        let tasks = Tasks::from_fd(fd).map_err(|e| PassError::Other(e.to_string()))?;
+        let tasks = Tasks::from_fd(fd)?;
         Ok(JoinableQueue {
             queue,
             tasks: Arc::new(tasks),
@@ -713,10 +711,6 @@ impl<T: Message> Passable for JoinableQueue<T> {
         self.queue.adopt()?;
         // The ledger keeps no holder count (nothing waits for "every handle is gone");
         // registering gives the child its own participant entry, like a Lock.
-        self.tasks
-            .obj
-            .me()
-            .map(drop)
-            .map_err(|e| PassError::Other(e.to_string()))
+        self.tasks.obj.me().map(drop).map_err(PassError::Open)
     }
 }

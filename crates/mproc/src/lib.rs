@@ -77,6 +77,9 @@ pub use rkyv;
 pub use handle::{Args, PassError, Passable, Plain};
 pub use joinable_queue::{JoinError, JoinableQueue, Joined, TaskDoneError};
 pub use message::{Message, MessageError};
+/// Error types of the layers below that appear in mproc's own errors (as sources).
+pub use mproc_ring::{AttachError as RingAttachError, LayoutError as RingLayoutError};
+pub use mproc_shm::{ArenaError, NameError, RegisterError, SegmentError};
 pub use pipe::{Connection, PipeReader, PipeWriter, pipe, pipe_oneway};
 pub use process::{
     ActiveChild, ExitStatus, Process, ProcessError, StartError, StartMethod, StartStage,
@@ -86,8 +89,11 @@ pub use process::{
 pub use queue::Queue;
 pub use shared::{Array, AtomicValue, RawArray, RawValue, Shareable, Value};
 pub use simple_queue::SimpleQueue;
-pub use storage::OpenError;
-pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, RLock, Semaphore};
+pub use storage::{CreateError, OpenError};
+pub use sync::{
+    AcquireError, Barrier, BarrierError, BoundedSemaphore, Condition, Event, Lock, LockGuard,
+    LockOptions, NotOwner, RLock, ReleaseError, Semaphore, SemaphoreError,
+};
 
 /// Test-only crash points (feature `test-hooks`, for this crate's own tests).
 #[cfg(feature = "test-hooks")]

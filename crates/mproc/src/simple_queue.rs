@@ -56,7 +56,7 @@ use std::time::Duration;
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::message::Message;
 use crate::queue::{GetError, GetTimeoutError, PutError, Queue};
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
 
 /// Default number of slots of a [`SimpleQueue`]: large, so that `put` rarely blocks (Python's
 /// pipe-backed `SimpleQueue` blocks after about 64 KiB).
@@ -74,7 +74,7 @@ impl<T: Message> SimpleQueue<T> {
     /// # Errors
     ///
     /// A segment error (out of memory, too many open files).
-    pub fn new() -> Result<SimpleQueue<T>, OpenError> {
+    pub fn new() -> Result<SimpleQueue<T>, CreateError> {
         Self::with_capacity(DEFAULT_CAPACITY)
     }
 
@@ -84,7 +84,7 @@ impl<T: Message> SimpleQueue<T> {
     /// # Errors
     ///
     /// As [`SimpleQueue::new`].
-    pub fn with_capacity(capacity: u32) -> Result<SimpleQueue<T>, OpenError> {
+    pub fn with_capacity(capacity: u32) -> Result<SimpleQueue<T>, CreateError> {
         Ok(SimpleQueue {
             inner: Queue::builder().capacity(capacity).create()?,
         })
@@ -96,7 +96,7 @@ impl<T: Message> SimpleQueue<T> {
     /// # Errors
     ///
     /// As [`QueueBuilder::create_named`](crate::queue::QueueBuilder::create_named).
-    pub fn create_named(name: &str) -> Result<SimpleQueue<T>, OpenError> {
+    pub fn create_named(name: &str) -> Result<SimpleQueue<T>, CreateError> {
         Ok(SimpleQueue {
             inner: Queue::builder()
                 .capacity(DEFAULT_CAPACITY)

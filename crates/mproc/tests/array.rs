@@ -6,7 +6,7 @@ mod common;
 
 use common::{LONG, join_ok};
 
-use mproc::shared::LockError;
+use mproc::sync::AcquireError;
 use mproc::{Array, OpenError, Process, RawArray, StartMethod};
 
 /// Python's `f`: running sums, in place.
@@ -121,7 +121,7 @@ fn owner_death_while_holding_an_array() {
     p.start().unwrap();
     join_ok(&p);
     let mut g = match arr.lock_timeout(LONG) {
-        Err(LockError::OwnerDied(g)) => g,
+        Err(AcquireError::OwnerDied(g)) => g,
         other => panic!("expected OwnerDied, got {other:?}"),
     };
     assert_eq!(&*g, &[9, 9, 0, 0]);

@@ -44,7 +44,14 @@ fn single_party_and_bad_party_counts() {
         assert_eq!(b.wait().unwrap(), 0);
     }
     assert_eq!((b.parties(), b.n_waiting(), b.is_broken()), (1, 0, false));
-    assert!(matches!(Barrier::new(0), Err(OpenError::InvalidOptions(_))));
+    assert!(matches!(
+        Barrier::new(0),
+        Err(mproc::CreateError::InvalidCapacity {
+            what: "barrier parties",
+            value: 0,
+            ..
+        })
+    ));
 }
 
 /// Python's test_wait_return + test_action: each round, indexes 0..3 each exactly once, and

@@ -171,13 +171,25 @@ fn a_killed_holder_gives_owner_died() {
     assert!(ready.wait_timeout(LONG));
     p.kill().unwrap();
     assert_eq!(exit_code(&p), -9);
-    let mut g = match cond.acquire_timeout(LONG) {
+    let g = match cond.acquire_timeout(LONG) {
         Err(AcquireError::OwnerDied(g)) => g,
         other => panic!("expected OwnerDied, got {other:?}"),
     };
     assert!(g.is_inconsistent());
-    g.mark_consistent();
-    drop(g);
+    drop(g); // not marked: the poison lasts, for waiters re-taking the lock too
+    assert!(cond.is_poisoned());
+    let g = match cond.acquire_timeout(LONG) {
+        Err(AcquireError::OwnerDied(g)) => g,
+        other => panic!("expected the poison to last, got {other:?}"),
+    };
+    match g.wait_timeout(Duration::from_millis(1)) {
+        Err(AcquireError::OwnerDied((mut g, notified))) => {
+            assert!(!notified);
+            g.mark_consistent();
+        }
+        other => panic!("a waiter re-takes a poisoned lock: {other:?}"),
+    }
+    assert!(!cond.is_poisoned());
     drop(cond.acquire_timeout(LONG).unwrap());
 }
 

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use mproc::sync::AcquireError;
+use mproc::sync::{AcquireError, LockOptions};
 use mproc::{Lock, Process, Queue};
 
 /// One `u64` in a `MAP_SHARED` anonymous page, visible to forked children.
@@ -156,28 +156,99 @@ fn holder_killed_while_holding_hands_over_with_owner_died() {
     lock.acquire_timeout(LONG).unwrap().unlock().unwrap();
 }
 
-#[test]
-fn not_marking_consistent_makes_the_lock_unrecoverable() {
-    let lock = Lock::new().unwrap();
+/// A holder SIGKILLed while holding `lock`, which is then reported (the child is reaped).
+fn kill_while_holding(lock: &Lock) {
+    let held = Queue::<u8>::new().unwrap();
     let mut p = Process::new(
-        |(lock,): (Lock,)| {
+        |(lock, held): (Lock, Queue<u8>)| {
             std::mem::forget(lock.acquire().unwrap());
-            // Exit while holding it: the process dies, the lock word still names it.
+            held.put(1).unwrap();
+            std::thread::sleep(Duration::from_secs(60));
+        },
+        (lock.clone(), held.clone()),
+    );
+    p.start().unwrap();
+    held.get_timeout(LONG).unwrap();
+    p.kill().unwrap();
+    assert_eq!(p.join_timeout(LONG).unwrap().unwrap().exitcode(), -9);
+}
+
+/// std's poisoning, across processes: a SIGKILLed holder poisons the lock; the guard of the
+/// `OwnerDied` acquisition dropped without `mark_consistent` leaves it poisoned — every later
+/// acquire (here also one in another process) still reports `OwnerDied` with the guard —
+/// until `clear_poison`.
+#[test]
+fn unmarked_owner_died_guard_leaves_the_lock_poisoned_until_cleared() {
+    let lock = Lock::new().unwrap();
+    assert!(!lock.is_strict());
+    kill_while_holding(&lock);
+    let guard = lock
+        .acquire_timeout(LONG)
+        .unwrap_err()
+        .into_inner()
+        .expect("OwnerDied carries the guard");
+    assert!(guard.is_inconsistent());
+    drop(guard); // released without repair
+    assert!(lock.is_poisoned() && !lock.is_locked());
+    for _ in 0..2 {
+        match lock.acquire_timeout(LONG) {
+            Err(AcquireError::OwnerDied(guard)) => drop(guard),
+            other => panic!("the poison must last, got {other:?}"),
+        }
+    }
+    match lock.try_acquire() {
+        Err(e) => assert!(e.is_owner_died(), "{e:?}"),
+        Ok(_) => panic!("try_acquire must report the poison too"),
+    }
+    let mut p = Process::new(
+        |(lock,): (Lock,)| match lock.acquire_timeout(LONG) {
+            Err(AcquireError::OwnerDied(_)) => {}
+            other => panic!("the child must see the poison, got {other:?}"),
         },
         (lock.clone(),),
     );
     p.start().unwrap();
     join_ok(&p);
+    lock.clear_poison();
+    assert!(!lock.is_poisoned());
+    lock.acquire_timeout(LONG)
+        .expect("healed")
+        .unlock()
+        .unwrap();
+}
+
+/// Strict recovery (POSIX's): the same unmarked drop makes the lock not recoverable, for
+/// good; `clear_poison` cannot undo it.
+#[test]
+fn strict_lock_not_marked_consistent_is_not_recoverable() {
+    let lock = Lock::with_options(LockOptions::new().strict_recovery(true)).unwrap();
+    assert!(lock.is_strict());
+    lock.acquire().unwrap().unlock().unwrap();
+    kill_while_holding(&lock);
     let guard = lock
         .acquire_timeout(LONG)
         .unwrap_err()
         .into_inner()
         .expect("OwnerDied");
     drop(guard); // released without repair
-    assert!(matches!(
-        lock.acquire_timeout(Duration::from_millis(100)),
-        Err(AcquireError::NotRecoverable)
-    ));
+    for _ in 0..2 {
+        assert!(matches!(
+            lock.acquire_timeout(Duration::from_millis(100)),
+            Err(AcquireError::NotRecoverable)
+        ));
+        lock.clear_poison();
+    }
+    // Marked in time, a strict lock goes on normally.
+    let lock = Lock::with_options(LockOptions::new().strict_recovery(true)).unwrap();
+    kill_while_holding(&lock);
+    let mut guard = lock
+        .acquire_timeout(LONG)
+        .unwrap_err()
+        .into_inner()
+        .unwrap();
+    guard.mark_consistent();
+    drop(guard);
+    lock.acquire_timeout(LONG).unwrap().unlock().unwrap();
 }
 
 #[test]

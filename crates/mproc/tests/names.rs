@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use mproc::storage::names::{self, MAX_LEN};
-use mproc::{JoinableQueue, Lock, OpenError, Queue, Value};
+use mproc::{CreateError, JoinableQueue, Lock, OpenError, Queue, Value};
 use mproc_shm::name::NameState;
 use mproc_shm::test_hooks::{CreatePoint, die_at};
 use mproc_shm::{NameError, SegmentError};
@@ -36,10 +36,35 @@ impl Drop for Cleanup {
     }
 }
 
-fn name_error(r: Result<impl Sized, OpenError>) -> NameError {
-    match r {
-        Err(OpenError::Segment(SegmentError::InvalidName(e))) => e,
-        Err(other) => panic!("expected an invalid-name error, got {other:?}"),
+/// Creating and opening report a refused name each in their own error type.
+trait InvalidName: std::fmt::Debug {
+    fn invalid_name(self) -> Result<NameError, Self>
+    where
+        Self: Sized;
+}
+
+impl InvalidName for CreateError {
+    fn invalid_name(self) -> Result<NameError, Self> {
+        match self {
+            CreateError::InvalidName(e) => Ok(e),
+            other => Err(other),
+        }
+    }
+}
+
+impl InvalidName for OpenError {
+    fn invalid_name(self) -> Result<NameError, Self> {
+        match self {
+            OpenError::InvalidName(e) => Ok(e),
+            other => Err(other),
+        }
+    }
+}
+
+fn name_error<E: InvalidName>(r: Result<impl Sized, E>) -> NameError {
+    match r.map_err(InvalidName::invalid_name) {
+        Err(Ok(e)) => e,
+        Err(Err(other)) => panic!("expected an invalid-name error, got {other:?}"),
         Ok(_) => panic!("expected an invalid-name error, got a handle"),
     }
 }

@@ -78,7 +78,7 @@ impl Passable for Misbehaves {
         match input.value::<u8>()? {
             // SAFETY: leaving the process at once is always sound.
             DIE => unsafe { libc::_exit(9) },
-            REJECT => Err(PassError::Other("refused on purpose".into())),
+            REJECT => Err(PassError::Custom("refused on purpose".into())),
             HANG => {
                 std::thread::sleep(Duration::from_secs(60));
                 unreachable!()

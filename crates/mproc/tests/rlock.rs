@@ -8,8 +8,8 @@ mod common;
 use common::{LONG, exit_code};
 use std::time::Duration;
 
-use mproc::sync::{AcquireError, Event, NotOwner, RLock};
-use mproc::{OpenError, Process, StartMethod};
+use mproc::sync::{AcquireError, Event, LockOptions, NotOwner, RLock};
+use mproc::{CreateError, OpenError, Process, StartMethod};
 
 #[test]
 fn reentrant_in_one_thread_and_not_in_another() {
@@ -104,13 +104,55 @@ fn owner_killed_while_holding_gives_owner_died() {
 }
 
 #[test]
+fn owner_died_unmarked_stays_poisoned_until_cleared() {
+    let lock = RLock::new().unwrap();
+    let mut p = Process::new(
+        |(lock,): (RLock,)| std::mem::forget(lock.acquire().unwrap()),
+        (lock.clone(),),
+    );
+    p.start().unwrap();
+    assert_eq!(exit_code(&p), 0);
+    let guard = lock
+        .acquire_timeout(LONG)
+        .unwrap_err()
+        .into_inner()
+        .unwrap();
+    drop(guard); // not marked
+    assert!(lock.is_poisoned() && !lock.is_locked());
+    match lock.acquire_timeout(LONG) {
+        Err(AcquireError::OwnerDied(g)) => drop(g),
+        other => panic!("the poison must last, got {other:?}"),
+    }
+    lock.clear_poison();
+    drop(lock.acquire_timeout(LONG).expect("healed"));
+    // Strict: not recoverable instead.
+    let lock = RLock::with_options(LockOptions::new().strict_recovery(true)).unwrap();
+    let mut p = Process::new(
+        |(lock,): (RLock,)| std::mem::forget(lock.acquire().unwrap()),
+        (lock.clone(),),
+    );
+    p.start().unwrap();
+    assert_eq!(exit_code(&p), 0);
+    drop(
+        lock.acquire_timeout(LONG)
+            .unwrap_err()
+            .into_inner()
+            .unwrap(),
+    );
+    assert!(matches!(
+        lock.acquire_timeout(LONG),
+        Err(AcquireError::NotRecoverable)
+    ));
+}
+
+#[test]
 fn named_rlock_opens_by_name_and_checks_the_kind() {
     let name = format!("mproc-test-rlock-{}", std::process::id());
     let lock = RLock::create_named(&name).unwrap();
-    assert!(matches!(
-        RLock::create_named(&name),
-        Err(OpenError::Segment(_))
-    ));
+    match RLock::create_named(&name) {
+        Err(CreateError::AlreadyExists { name: n }) => assert_eq!(n, name),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
     let same = RLock::open_named(&name).unwrap();
     let g = lock.acquire().unwrap();
     assert!(same.is_locked());
@@ -127,7 +169,14 @@ fn named_rlock_opens_by_name_and_checks_the_kind() {
         "unlink checks the kind"
     );
     RLock::unlink_named(&name).unwrap();
-    assert!(RLock::open_named(&name).is_err());
+    match RLock::open_named(&name) {
+        Err(OpenError::NotFound { name: n }) => assert_eq!(n, name, "the user's name"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert!(matches!(
+        RLock::unlink_named(&name),
+        Err(OpenError::NotFound { .. })
+    ));
 }
 
 fn spawned_try_acquire((lock,): (RLock,)) {

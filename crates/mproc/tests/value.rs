@@ -9,7 +9,7 @@ use common::{LONG, join_ok};
 
 use std::time::Duration;
 
-use mproc::shared::LockError;
+use mproc::sync::{AcquireError, LockOptions};
 use mproc::{AtomicValue, Lock, OpenError, Process, Queue, RawValue, StartMethod, Value};
 
 /// Python's `codes_values`: ('i', 4343, 24234), ('d', 3.625, -4.25), ('h', -232, 234),
@@ -87,17 +87,17 @@ fn get_lock_and_a_shared_lock() {
         let g = v.lock().unwrap();
         assert_eq!(*g, 5);
         assert!(v.get_lock().is_locked());
-        assert!(matches!(v.try_lock(), Err(LockError::WouldBlock)));
+        assert!(matches!(v.try_lock(), Err(AcquireError::WouldBlock)));
     }
     let lock = Lock::new().unwrap();
     let a = Value::with_lock(1u32, lock.clone()).unwrap();
     let b = Value::with_lock(2u32, lock.clone()).unwrap();
     let _held = a.lock().unwrap();
     assert!(lock.is_locked());
-    assert!(matches!(b.try_lock(), Err(LockError::WouldBlock)));
+    assert!(matches!(b.try_lock(), Err(AcquireError::WouldBlock)));
     assert!(matches!(
         b.lock_timeout(Duration::from_millis(20)),
-        Err(LockError::Timeout)
+        Err(AcquireError::Timeout)
     ));
 }
 
@@ -160,7 +160,7 @@ fn owner_death_hands_over_the_guard_with_half_written_data() {
     p.kill().unwrap();
     let _ = p.join_timeout(LONG).unwrap().expect("killed child reaped");
     match pair.lock_timeout(LONG) {
-        Err(LockError::OwnerDied(mut g)) => {
+        Err(AcquireError::OwnerDied(mut g)) => {
             assert_eq!(*g, [1, 0], "the dead holder's half-written data");
             g[1] = 1; // repair
             g.mark_consistent();
@@ -173,7 +173,7 @@ fn owner_death_hands_over_the_guard_with_half_written_data() {
 }
 
 #[test]
-fn owner_death_not_marked_consistent_is_not_recoverable() {
+fn owner_death_not_marked_consistent_poisons_until_cleared() {
     let v = Value::new(7u32).unwrap();
     let mut p = Process::new(
         |(v,): (Value<u32>,)| std::mem::forget(v.lock().unwrap()),
@@ -187,7 +187,30 @@ fn owner_death_not_marked_consistent_is_not_recoverable() {
         .into_inner()
         .expect("OwnerDied");
     drop(g); // not marked consistent
-    assert!(matches!(v.get(), Err(LockError::NotRecoverable)));
+    assert!(matches!(v.get(), Err(AcquireError::OwnerDied(_))));
+    assert!(matches!(v.set(8), Err(AcquireError::OwnerDied(_))));
+    assert!(v.get_lock().is_poisoned());
+    v.get_lock().clear_poison();
+    assert_eq!(v.get().unwrap(), 7, "nothing was written while poisoned");
+}
+
+#[test]
+fn owner_death_not_marked_consistent_with_a_strict_lock_is_not_recoverable() {
+    let strict = Lock::with_options(LockOptions::new().strict_recovery(true)).unwrap();
+    let v = Value::with_lock(7u32, strict).unwrap();
+    let mut p = Process::new(
+        |(v,): (Value<u32>,)| std::mem::forget(v.lock().unwrap()),
+        (v.clone(),),
+    );
+    p.start().unwrap();
+    join_ok(&p);
+    drop(
+        v.lock_timeout(LONG)
+            .unwrap_err()
+            .into_inner()
+            .expect("OwnerDied"),
+    );
+    assert!(matches!(v.get(), Err(AcquireError::NotRecoverable)));
 }
 
 #[test]

@@ -14,4 +14,16 @@ pub fn shared_zeroed<T>() -> &'static T {
     unsafe { mproc_testkit::shared_zeroed() }
 }
 
+/// Like [`shared_zeroed`], but the mapping starts as `value` (written before any reference
+/// to it exists).
+pub fn shared_value<T>(value: T) -> &'static T {
+    let p = shared_zeroed::<T>() as *const T as *mut T;
+    // SAFETY: a fresh, page-aligned, writable mapping of `size_of::<T>()` bytes that nobody
+    // else uses yet; the zeroed `T` there needs no drop.
+    unsafe {
+        p.write(value);
+        &*p
+    }
+}
+
 pub const CHILD_TIMEOUT: Duration = Duration::from_secs(30);

@@ -308,6 +308,8 @@ fn claim_writer<'a>(
             Ok(w) => *slot = Some(w),
             Err(ClaimError::Held(_) | ClaimError::Contended) => return Claim::Busy,
             Err(ClaimError::Corrupt) => return Claim::Corrupt,
+            // `ClaimError` is non-exhaustive: anything else is treated as corruption.
+            Err(_) => return Claim::Corrupt,
         }
     }
     match slot.as_mut() {
@@ -330,6 +332,8 @@ fn claim_reader<'a>(
             Ok(r) => *slot = Some(r),
             Err(ClaimError::Held(_) | ClaimError::Contended) => return Claim::Busy,
             Err(ClaimError::Corrupt) => return Claim::Corrupt,
+            // `ClaimError` is non-exhaustive: anything else is treated as corruption.
+            Err(_) => return Claim::Corrupt,
         }
     }
     match slot.as_mut() {

@@ -211,7 +211,8 @@ impl Assembler {
             let rec = match r.try_read() {
                 Ok(rec) => rec,
                 Err(ReadError::Empty) => return Ok(Pulled::Empty),
-                Err(ReadError::Corrupt) => {
+                // `ReadError` is non-exhaustive: anything but `Empty` is treated as corruption.
+                Err(_) => {
                     *consumed = true;
                     self.corrupt(false);
                     return Err(ReadError::Corrupt);

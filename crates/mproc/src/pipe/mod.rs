@@ -136,7 +136,7 @@ use self::frame::Assembler;
 #[cfg(doc)]
 use crate::message::MessageError;
 use crate::message::{self, Message};
-use crate::storage::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+use crate::storage::object::{self, CreateError, Object, ObjectKind, ObjectSpec};
 
 /// Default bytes of ring space per direction (Python's OS pipe buffer is 64 KiB too).
 pub const DEFAULT_CAPACITY: u32 = 64 << 10;
@@ -276,17 +276,18 @@ impl PipeOptions {
     }
 
     /// Creates the pipe object the role-0 end `Connection<S, R>` belongs to.
-    fn create<S: Carried, R: Carried>(&self) -> Result<(Arc<Object>, Identity), OpenError> {
+    fn create<S: Carried, R: Carried>(&self) -> Result<(Arc<Object>, Identity), CreateError> {
         let cap = self.capacity;
         if !cap.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) {
-            return Err(OpenError::InvalidOptions(format!(
-                "pipe capacity {cap} is not a power of two in {MIN_CAPACITY}..={MAX_CAPACITY}"
-            )));
+            return Err(CreateError::capacity(
+                "pipe capacity",
+                cap,
+                "a power of two in MIN_CAPACITY..=MAX_CAPACITY",
+            ));
         }
         let id = Identity::of::<S, R>(0);
         let shape = RecordShape { capacity: cap };
-        let ring_len = RecordRing::required_size(shape)
-            .map_err(|e| OpenError::InvalidOptions(e.to_string()))? as u64;
+        let ring_len = RecordRing::required_size(shape)? as u64;
         let regions = if id.duplex {
             vec![ring_len; 2]
         } else {
@@ -295,11 +296,6 @@ impl PipeOptions {
         let spec = ObjectSpec {
             kind: ObjectKind::Pipe,
             fingerprint: id.fingerprint,
-            type_name: if id.duplex {
-                "Pipe"
-            } else {
-                "Pipe(duplex=false)"
-            },
             roles: 2,
             regions: &regions,
         };
@@ -318,7 +314,7 @@ impl PipeOptions {
     /// An invalid capacity, or the shared-memory segment could not be created.
     pub fn duplex<A: Message + 'static, B: Message + 'static>(
         &self,
-    ) -> Result<ConnectionPair<A, B>, OpenError> {
+    ) -> Result<ConnectionPair<A, B>, CreateError> {
         let (obj, id) = self.create::<A, B>()?;
         let a = End::new(obj.clone(), id.duplex, 0, Assembler::default())?;
         let b = End::new(obj, id.duplex, 1, Assembler::default())?;
@@ -333,7 +329,7 @@ impl PipeOptions {
     /// As [`PipeOptions::duplex`].
     pub fn oneway<T: Message + 'static>(
         &self,
-    ) -> Result<(PipeReader<T>, PipeWriter<T>), OpenError> {
+    ) -> Result<(PipeReader<T>, PipeWriter<T>), CreateError> {
         let (obj, id) = self.create::<ReadOnly, T>()?;
         let r = End::new(obj.clone(), id.duplex, 0, Assembler::default())?;
         let w = End::new(obj, id.duplex, 1, Assembler::default())?;
@@ -347,8 +343,8 @@ impl PipeOptions {
 /// # Errors
 ///
 /// The shared-memory segment could not be created.
-pub fn pipe<A: Message + 'static, B: Message + 'static>() -> Result<ConnectionPair<A, B>, OpenError>
-{
+pub fn pipe<A: Message + 'static, B: Message + 'static>()
+-> Result<ConnectionPair<A, B>, CreateError> {
     PipeOptions::new().duplex()
 }
 
@@ -358,7 +354,7 @@ pub fn pipe<A: Message + 'static, B: Message + 'static>() -> Result<ConnectionPa
 /// # Errors
 ///
 /// The shared-memory segment could not be created.
-pub fn pipe_oneway<T: Message + 'static>() -> Result<(PipeReader<T>, PipeWriter<T>), OpenError> {
+pub fn pipe_oneway<T: Message + 'static>() -> Result<(PipeReader<T>, PipeWriter<T>), CreateError> {
     PipeOptions::new().oneway()
 }
 
@@ -396,7 +392,7 @@ mod tests {
         for bad in [0, 1000, MIN_CAPACITY / 2, MAX_CAPACITY * 2] {
             assert!(matches!(
                 PipeOptions::new().capacity(bad).duplex::<u8, u8>(),
-                Err(OpenError::InvalidOptions(_))
+                Err(CreateError::InvalidCapacity { .. })
             ));
         }
         let (mut r, mut w) = PipeOptions::new()

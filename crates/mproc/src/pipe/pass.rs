@@ -31,23 +31,23 @@ impl<S: Carried, R: Carried> Passable for Connection<S, R> {
     fn import(input: &mut Importer) -> Result<Self, PassError> {
         let (role, fd, asm): State = input.value()?;
         if role > 1 {
-            return Err(PassError::Other(format!("bad pipe role {role}")));
+            return Err(PassError::Invalid {
+                what: "pipe role",
+                value: role.into(),
+            });
         }
-        let asm = Assembler::import(asm)
-            .ok_or_else(|| PassError::Other("inconsistent pipe receive state".into()))?;
+        let asm = Assembler::import(asm).ok_or(PassError::Inconsistent {
+            what: "pipe receive state",
+        })?;
         let fd = input.take_fd(fd)?;
         let id = Identity::of::<S, R>(role);
-        let obj = Object::from_fd(fd, ObjectKind::Pipe, id.fingerprint, &id.type_name, 2)
-            .map_err(|e| PassError::Other(e.to_string()))?;
-        let end = End::new(Arc::new(obj), id.duplex, role, asm)
-            .map_err(|e| PassError::Other(e.to_string()))?;
+        let obj = Object::from_fd(fd, ObjectKind::Pipe, id.fingerprint, &id.type_name, 2)?;
+        let end = End::new(Arc::new(obj), id.duplex, role, asm)?;
         Ok(Connection::from_end(end))
     }
 
     fn adopt(&mut self) -> Result<(), PassError> {
-        self.end
-            .adopt()
-            .map_err(|e| PassError::Other(e.to_string()))
+        Ok(self.end.adopt()?)
     }
 }
 
@@ -55,6 +55,7 @@ impl<S: Carried, R: Carried> Passable for Connection<S, R> {
 mod tests {
     use super::*;
     use crate::pipe::{ReadOnly, WriteOnly, pipe, pipe_oneway};
+    use crate::storage::object::OpenError;
 
     /// Exports `conn` as a spawn would and imports it back as a `Connection<S2, R2>`.
     fn reimport<S: Carried, R: Carried, S2: Carried, R2: Carried>(
@@ -81,9 +82,8 @@ mod tests {
         ] {
             let err = err.expect("a wrong type was imported");
             assert!(
-                err.to_string()
-                    .contains("another kind of object or message type"),
-                "{err}"
+                matches!(err, PassError::Open(OpenError::WrongType { .. })),
+                "{err:?}"
             );
         }
         assert!(

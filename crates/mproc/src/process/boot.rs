@@ -56,7 +56,7 @@ where
     }
     let args = match catch_unwind(AssertUnwindSafe(|| A::import_all(&mut importer))) {
         Ok(Ok(args)) => args,
-        Ok(Err(e)) => handshake.fail(StartStage::Import, &e.to_string()),
+        Ok(Err(e)) => handshake.fail(StartStage::Import, &e.report()),
         Err(_) => handshake.fail(StartStage::Import, "panicked while importing arguments"),
     };
     if !importer.is_exhausted() {
@@ -91,7 +91,7 @@ pub(crate) fn fork_child<A: Args>(
         sys::stdin_to_devnull();
         match catch_unwind(AssertUnwindSafe(|| args.adopt_all())) {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => handshake.fail(StartStage::Adopt, &e.to_string()),
+            Ok(Err(e)) => handshake.fail(StartStage::Adopt, &e.report()),
             Err(_) => handshake.fail(StartStage::Adopt, "panicked while adopting arguments"),
         }
         handshake.ready();

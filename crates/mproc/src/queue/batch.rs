@@ -29,7 +29,7 @@ impl<T: Message> Queue<T> {
     /// let mut out = Vec::new();
     /// assert_eq!(q.get_many(&mut out, 64).unwrap(), 10);
     /// assert_eq!(out, (0..10).collect::<Vec<_>>());
-    /// # Ok::<(), mproc::OpenError>(())
+    /// # Ok::<(), mproc::CreateError>(())
     /// ```
     pub fn put_many<I: IntoIterator<Item = T>>(
         &self,

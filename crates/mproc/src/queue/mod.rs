@@ -148,7 +148,7 @@ pub(crate) use blocking::{nowait_get_error, untimed_get_error};
 
 use crate::handle::Owner;
 use crate::message::{Message, MessageError, Scratch};
-use crate::storage::object::{Object, ObjectKind, OpenError};
+use crate::storage::object::{CreateError, Object, ObjectKind, OpenError};
 use crate::wait;
 use crate::wait::Wait;
 use blocking::{nowait_put_error, untimed_put_error};
@@ -235,7 +235,7 @@ impl Shared {
 /// std::thread::scope(|s| {
 ///     s.spawn(|| q.put(1)); // error: `Cell<..>` cannot be shared between threads safely
 /// });
-/// # Ok::<(), mproc::OpenError>(())
+/// # Ok::<(), mproc::CreateError>(())
 /// ```
 ///
 /// # Example
@@ -251,7 +251,7 @@ impl Shared {
 /// let other = q.clone();
 /// assert_eq!(q.get_nowait(), Err(TryGetError::Empty)); // `other` could still put
 /// # drop(other);
-/// # Ok::<(), mproc::OpenError>(())
+/// # Ok::<(), mproc::CreateError>(())
 /// ```
 pub struct Queue<T: Message> {
     shared: Arc<Shared>,
@@ -275,7 +275,7 @@ impl<T: Message> Queue<T> {
     /// # Errors
     ///
     /// A segment error (out of memory, too many open files).
-    pub fn new() -> Result<Queue<T>, OpenError> {
+    pub fn new() -> Result<Queue<T>, CreateError> {
         Self::builder().create()
     }
 
@@ -285,7 +285,7 @@ impl<T: Message> Queue<T> {
     /// # Errors
     ///
     /// As [`Queue::new`].
-    pub fn with_capacity(capacity: u32) -> Result<Queue<T>, OpenError> {
+    pub fn with_capacity(capacity: u32) -> Result<Queue<T>, CreateError> {
         Self::builder().capacity(capacity).create()
     }
 
@@ -300,9 +300,9 @@ impl<T: Message> Queue<T> {
     ///
     /// # Errors
     ///
-    /// As [`QueueBuilder::create_named`]: an existing name is [`OpenError::Segment`]
-    /// (`AlreadyExists`).
-    pub fn create_named(name: &str) -> Result<Queue<T>, OpenError> {
+    /// As [`QueueBuilder::create_named`]: an existing name is
+    /// [`CreateError::AlreadyExists`].
+    pub fn create_named(name: &str) -> Result<Queue<T>, CreateError> {
         Self::builder().create_named(name)
     }
 
@@ -312,7 +312,7 @@ impl<T: Message> Queue<T> {
     /// # Errors
     ///
     /// [`OpenError::WrongType`] if it is not a `Queue<T>` (e.g. a `Queue<u64>` opened as
-    /// `Queue<String>`); [`OpenError::Segment`] (`NotFound`, ...), [`OpenError::NotReady`],
+    /// `Queue<String>`); [`OpenError::NotFound`], [`OpenError::NotReady`],
     /// [`OpenError::Corrupt`].
     pub fn open_named(name: &str) -> Result<Queue<T>, OpenError> {
         let obj = Object::open_named(
@@ -329,7 +329,7 @@ impl<T: Message> Queue<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] (`NotFound`, ...).
+    /// [`OpenError::NotFound`].
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         crate::storage::names::unlink(name)
     }
@@ -338,38 +338,37 @@ impl<T: Message> Queue<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] (also for an anonymous queue).
+    /// [`OpenError::NotFound`], or [`OpenError::Segment`] for an anonymous queue.
     pub fn unlink(&self) -> Result<(), OpenError> {
         self.shared
             .obj
             .segment()
             .unlink()
-            .map_err(OpenError::Segment)
+            .map_err(|e| OpenError::from_segment(e, "Queue"))
     }
 
     /// Attaches to the ring and arena of an object and becomes a holder.
     fn from_object(obj: Object) -> Result<Queue<T>, OpenError> {
         let r = obj
             .region(0)
-            .ok_or_else(|| OpenError::Corrupt("no ring region".into()))?;
+            .ok_or_else(|| OpenError::corrupt_part("queue ring region (missing)"))?;
         // SAFETY: the sub-region was validated to lie inside the mapping, 128-aligned; the
         // mapping lives as long as `obj`, which the `Shared` holding the ring keeps.
-        let ring = unsafe { MpmcRing::attach(r.ptr, r.len as usize) }
-            .map_err(|e| OpenError::Corrupt(format!("ring: {e}")))?;
+        let ring = unsafe { MpmcRing::attach(r.ptr, r.len as usize) }?;
         #[cfg(feature = "test-hooks")]
         let ring = ring.with_fault_hook(crate::fault::at_claim);
         if ring.slot_size() as usize <= DESC_LEN {
-            return Err(OpenError::Corrupt("ring slot too small".into()));
+            return Err(OpenError::corrupt("queue ring slot size", ring.slot_size()));
         }
         let a = obj
             .region(1)
-            .ok_or_else(|| OpenError::Corrupt("no arena region".into()))?;
+            .ok_or_else(|| OpenError::corrupt_part("queue arena region (missing)"))?;
         let arena = if a.len > 0 {
             Arena::attach(obj.segment().clone(), a.offset, a.len)?
         } else {
             // A queue without an arena: a tiny private one that never fits a message
             // would be odd; refuse out-of-line messages instead (see `stage`).
-            return Err(OpenError::InvalidOptions("a queue needs an arena".into()));
+            return Err(OpenError::corrupt("queue arena region length", 0));
         };
         obj.acquire(ROLE)?;
         Ok(Queue {

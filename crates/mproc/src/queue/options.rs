@@ -14,7 +14,7 @@ use super::{Queue, ROLES};
 #[cfg(doc)]
 use crate::message::MessageError;
 use crate::message::{self, Message};
-use crate::storage::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+use crate::storage::object::{self, CreateError, Object, ObjectKind, ObjectSpec};
 
 /// Default number of slots.
 pub const DEFAULT_CAPACITY: u32 = 256;
@@ -93,8 +93,9 @@ impl<T: Message> QueueBuilder<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::InvalidOptions`], or a segment error.
-    pub fn create(self) -> Result<Queue<T>, OpenError> {
+    /// [`CreateError::InvalidCapacity`] or [`CreateError::RingLayout`] for bad options,
+    /// [`CreateError::NoSpace`], or another [`CreateError`].
+    pub fn create(self) -> Result<Queue<T>, CreateError> {
         self.build(None)
     }
 
@@ -104,13 +105,13 @@ impl<T: Message> QueueBuilder<T> {
     ///
     /// # Errors
     ///
-    /// As [`QueueBuilder::create`]; an existing name is [`OpenError::Segment`]
-    /// (`AlreadyExists`).
-    pub fn create_named(self, name: &str) -> Result<Queue<T>, OpenError> {
+    /// As [`QueueBuilder::create`]; an existing name is
+    /// [`CreateError::AlreadyExists`].
+    pub fn create_named(self, name: &str) -> Result<Queue<T>, CreateError> {
         self.build(Some(name))
     }
 
-    fn build(self, name: Option<&str>) -> Result<Queue<T>, OpenError> {
+    fn build(self, name: Option<&str>) -> Result<Queue<T>, CreateError> {
         // Exact (the ring takes any capacity in range); too large is refused below.
         let capacity = self.capacity.max(1);
         let ring_slot = self.slot_size.saturating_add(1).max(DESC_LEN as u32 + 1);
@@ -118,8 +119,7 @@ impl<T: Message> QueueBuilder<T> {
             capacity,
             slot_size: ring_slot,
         };
-        let ring_len =
-            MpmcRing::required_size(shape).map_err(|e| OpenError::InvalidOptions(e.to_string()))?;
+        let ring_len = MpmcRing::required_size(shape)?;
         let arena_len = if self.arena_size == 0 {
             0
         } else {
@@ -129,14 +129,18 @@ impl<T: Message> QueueBuilder<T> {
                 .checked_add(16)
                 .and_then(u64::checked_next_power_of_two)
                 .filter(|&b| b <= mproc_shm::arena::MAX_ARENA_LEN / 2)
-                .ok_or_else(|| OpenError::InvalidOptions("arena_size is too large".into()))?;
+                .ok_or_else(|| {
+                    CreateError::capacity(
+                        "arena size",
+                        self.arena_size,
+                        "at most half the largest arena",
+                    )
+                })?;
             mproc_shm::arena::ARENA_HEADER + blocks.max(64)
         };
-        let tname = type_name::<T>();
         let spec = ObjectSpec {
             kind: ObjectKind::Queue,
             fingerprint: fingerprint::<T>(),
-            type_name: &tname,
             roles: ROLES,
             regions: &[ring_len as u64, arena_len],
         };
@@ -145,15 +149,14 @@ impl<T: Message> QueueBuilder<T> {
             // SAFETY: the sub-region is 128-aligned, `len` bytes inside the mapping (which
             // `obj` keeps alive, and the `Shared` built below keeps `obj`), freshly zeroed
             // and not yet published to anyone else.
-            unsafe { MpmcRing::init(r.ptr, r.len as usize, shape) }
-                .map_err(|e| OpenError::Corrupt(e.to_string()))?;
+            unsafe { MpmcRing::init(r.ptr, r.len as usize, shape) }?;
             let a = obj.region(1).expect("two regions");
             if a.len > 0 {
                 Arena::init(obj.segment().clone(), a.offset, a.len)?;
             }
             Ok(())
         })?;
-        Queue::from_object(obj)
+        Ok(Queue::from_object(obj)?)
     }
 }
 

@@ -18,9 +18,7 @@ use crate::storage::object::{Object, ObjectKind};
 impl<T: Message> Passable for Queue<T> {
     fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
         if !self.usable() {
-            return Err(PassError::Other(
-                "cannot pass a closed or disowned queue handle".into(),
-            ));
+            return Err(PassError::Closed { what: "Queue" });
         }
         let index = out.fd(self.shared.obj.segment().as_fd())?;
         out.value(&index)
@@ -35,19 +33,15 @@ impl<T: Message> Passable for Queue<T> {
             fingerprint::<T>(),
             &type_name::<T>(),
             ROLES,
-        )
-        .map_err(|e| PassError::Other(e.to_string()))?;
-        Queue::from_object(obj).map_err(|e| PassError::Other(e.to_string()))
+        )?;
+        Ok(Queue::from_object(obj)?)
     }
 
     fn adopt(&mut self) -> Result<(), PassError> {
         if self.closed.get() {
-            return Err(PassError::Other("cannot pass a closed queue handle".into()));
+            return Err(PassError::Closed { what: "Queue" });
         }
-        self.shared
-            .obj
-            .acquire(ROLE)
-            .map_err(|e| PassError::Other(e.to_string()))?;
+        self.shared.obj.acquire(ROLE)?;
         self.owner.adopt();
         Ok(())
     }

@@ -154,6 +154,8 @@ impl<T: Message> Queue<T> {
             // Never "would block": a corrupt ring stays corrupt (it is poisoned), and waiting
             // on it would be the silent timeout of issue #13.
             Err(TryPushError::Corrupt) => Some(Err(MessageError::Corrupt)),
+            // `TryPushError` is non-exhaustive: anything else is treated as corruption.
+            Err(_) => Some(Err(MessageError::Corrupt)),
         }
     }
 
@@ -207,6 +209,8 @@ impl<T: Message> Queue<T> {
             Err(TryPopError::BufferTooSmall { .. }) => Some(Err(MessageError::Invalid(
                 "queue slot failed validation".into(),
             ))),
+            // `TryPopError` is non-exhaustive: anything else is treated as corruption.
+            Err(_) => Some(Err(MessageError::Corrupt)),
         }
     }
 }

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use super::sync::{AtomicU64, Ordering};
 use super::value::LOCK_SUFFIX;
-use super::{LockError, Shareable, load, name_of, store, tag_of};
+use super::{Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
+use crate::sync::AcquireError;
 use crate::sync::backing::{Backing, Kind};
 use crate::sync::lock::{Lock, LockGuard};
 
@@ -39,14 +40,12 @@ fn element<T>(state: &SharedBytes, i: usize) -> &SharedBytes {
     &state[at..at + size_of::<T>()]
 }
 
-fn kind<T>(what: &str, len: usize) -> Result<Kind, OpenError> {
+fn kind<T>(what: &str, len: usize) -> Result<Kind, CreateError> {
     let size = len
         .checked_mul(size_of::<T>())
         .and_then(|b| b.checked_add(header::<T>()))
         .filter(|&b| u32::try_from(b).is_ok())
-        .ok_or_else(|| {
-            OpenError::InvalidOptions(format!("an array of {len} elements is too large"))
-        })?;
+        .ok_or_else(|| CreateError::capacity("array length", len, "below 4 GiB of elements"))?;
     Ok(Kind {
         tag: tag_of::<T>(what),
         name: name_of::<T>(what),
@@ -70,8 +69,9 @@ impl<T: Shareable> RawArray<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::InvalidOptions`] if it would exceed 4 GiB; a segment error.
-    pub fn zeroed(len: usize) -> Result<RawArray<T>, OpenError> {
+    /// [`CreateError::InvalidCapacity`] if it would exceed 4 GiB; [`CreateError::NoSpace`] or
+    /// another creation error.
+    pub fn zeroed(len: usize) -> Result<RawArray<T>, CreateError> {
         Self::create("RawArray", None, Init::Zeroed(len))
     }
 
@@ -80,7 +80,7 @@ impl<T: Shareable> RawArray<T> {
     /// # Errors
     ///
     /// As [`RawArray::zeroed`].
-    pub fn from_slice(items: &[T]) -> Result<RawArray<T>, OpenError> {
+    pub fn from_slice(items: &[T]) -> Result<RawArray<T>, CreateError> {
         Self::create("RawArray", None, Init::Copy(items))
     }
 
@@ -88,8 +88,8 @@ impl<T: Shareable> RawArray<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, and as [`RawArray::zeroed`].
-    pub fn create_named(name: &str, items: &[T]) -> Result<RawArray<T>, OpenError> {
+    /// [`CreateError::AlreadyExists`] or [`CreateError::InvalidName`], and as [`RawArray::zeroed`].
+    pub fn create_named(name: &str, items: &[T]) -> Result<RawArray<T>, CreateError> {
         Self::create("RawArray", Some(name), Init::Copy(items))
     }
 
@@ -97,7 +97,7 @@ impl<T: Shareable> RawArray<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::WrongType`], [`OpenError::Segment`], [`OpenError::Corrupt`] (a length
+    /// [`OpenError::WrongType`], [`OpenError::NotFound`], [`OpenError::Corrupt`] (a length
     /// that does not fit the segment).
     pub fn open_named(name: &str) -> Result<RawArray<T>, OpenError> {
         Self::open("RawArray", name)
@@ -107,12 +107,16 @@ impl<T: Shareable> RawArray<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] if there is no such name.
+    /// [`OpenError::NotFound`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         crate::storage::names::unlink(name)
     }
 
-    fn create(what: &str, name: Option<&str>, init: Init<'_, T>) -> Result<RawArray<T>, OpenError> {
+    fn create(
+        what: &str,
+        name: Option<&str>,
+        init: Init<'_, T>,
+    ) -> Result<RawArray<T>, CreateError> {
         let len = init.len();
         let kind = kind::<T>(what, len)?;
         let write = |state: &SharedBytes| {
@@ -142,7 +146,9 @@ impl<T: Shareable> RawArray<T> {
 
     fn open(what: &str, name: &str) -> Result<RawArray<T>, OpenError> {
         // Open with the header alone, then learn the length and check it fits.
-        let backing = Backing::open_named(&kind::<T>(what, 0)?, name)?;
+        let header_only =
+            kind::<T>(what, 0).map_err(|_| OpenError::corrupt_part("array element type"))?;
+        let backing = Backing::open_named(&header_only, name)?;
         let room = match &backing {
             Backing::Named(obj) => obj.region(0).map_or(0, |r| r.len),
             Backing::Pool(_) => 0,
@@ -153,9 +159,7 @@ impl<T: Shareable> RawArray<T> {
             .and_then(|n| kind::<T>(what, n).ok())
             .is_some_and(|k| k.size as u64 <= room);
         if !fits {
-            return Err(OpenError::Corrupt(format!(
-                "array of {len} elements in {room} bytes"
-            )));
+            return Err(OpenError::corrupt("array length", len));
         }
         Ok(RawArray {
             backing: Arc::new(backing),
@@ -166,17 +170,25 @@ impl<T: Shareable> RawArray<T> {
 
     fn import(what: &str, input: &mut Importer) -> Result<RawArray<T>, PassError> {
         let sent: u64 = input.value()?;
-        let len = usize::try_from(sent).map_err(|_| PassError::Other("array too long".into()))?;
-        let kind = kind::<T>(what, len).map_err(|e| PassError::Other(e.to_string()))?;
+        let invalid = PassError::Invalid {
+            what: "array length",
+            value: sent,
+        };
+        let len = usize::try_from(sent).map_err(|_| invalid)?;
+        let kind = kind::<T>(what, len).map_err(|_| PassError::Invalid {
+            what: "array length",
+            value: sent,
+        })?;
         // The pool checks the cell's payload length against `kind.size`, a named segment its
         // region; either way the state holds `len` elements.
         let backing = Backing::import(&kind, input)?;
         let stored = Self::stored_len(&backing);
         if stored != sent {
-            return Err(PassError::Other(format!(
-                "{}: the array holds {stored} elements, the parent sent {sent}",
-                kind.name
-            )));
+            return Err(PassError::Mismatch {
+                what: "array length",
+                sent,
+                expected: stored,
+            });
         }
         Ok(RawArray {
             backing: Arc::new(backing),
@@ -313,8 +325,9 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::InvalidOptions`] if it would exceed 4 GiB; a segment error.
-    pub fn zeroed(len: usize) -> Result<Array<T>, OpenError> {
+    /// [`CreateError::InvalidCapacity`] if it would exceed 4 GiB; [`CreateError::NoSpace`] or
+    /// another creation error.
+    pub fn zeroed(len: usize) -> Result<Array<T>, CreateError> {
         Ok(Array {
             data: RawArray::create("Array", None, Init::Zeroed(len))?,
             lock: Lock::new()?,
@@ -326,7 +339,7 @@ impl<T: Shareable> Array<T> {
     /// # Errors
     ///
     /// As [`Array::zeroed`].
-    pub fn from_slice(items: &[T]) -> Result<Array<T>, OpenError> {
+    pub fn from_slice(items: &[T]) -> Result<Array<T>, CreateError> {
         Self::with_lock(items, Lock::new()?)
     }
 
@@ -336,7 +349,7 @@ impl<T: Shareable> Array<T> {
     /// # Errors
     ///
     /// As [`Array::zeroed`].
-    pub fn with_lock(items: &[T], lock: Lock) -> Result<Array<T>, OpenError> {
+    pub fn with_lock(items: &[T], lock: Lock) -> Result<Array<T>, CreateError> {
         Ok(Array {
             data: RawArray::create("Array", None, Init::Copy(items))?,
             lock,
@@ -348,8 +361,8 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, and as [`Array::zeroed`].
-    pub fn create_named(name: &str, items: &[T]) -> Result<Array<T>, OpenError> {
+    /// [`CreateError::AlreadyExists`] or [`CreateError::InvalidName`], and as [`Array::zeroed`].
+    pub fn create_named(name: &str, items: &[T]) -> Result<Array<T>, CreateError> {
         // The user's name first, so that its errors are about it, not about the lock's.
         crate::storage::names::shm_name(name)?;
         let lock_name = format!("{name}{LOCK_SUFFIX}");
@@ -367,7 +380,7 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::WrongType`], [`OpenError::Segment`], [`OpenError::Corrupt`].
+    /// [`OpenError::WrongType`], [`OpenError::NotFound`], [`OpenError::Corrupt`].
     pub fn open_named(name: &str) -> Result<Array<T>, OpenError> {
         let data = RawArray::open("Array", name)?;
         let lock = Lock::open_named(&format!("{name}{LOCK_SUFFIX}"))?;
@@ -378,7 +391,7 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] if either name does not exist (the other is still removed).
+    /// [`OpenError::NotFound`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         let a = crate::storage::names::unlink(name);
         let b = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));
@@ -412,8 +425,8 @@ impl<T: Shareable> Array<T> {
 
     fn wrap<'a>(
         &'a self,
-        r: Result<LockGuard<'a>, crate::sync::lock::AcquireError<'a>>,
-    ) -> Result<ArrayGuard<'a, T>, LockError<ArrayGuard<'a, T>>> {
+        r: Result<LockGuard<'a>, crate::sync::AcquireError<LockGuard<'a>>>,
+    ) -> Result<ArrayGuard<'a, T>, AcquireError<ArrayGuard<'a, T>>> {
         match r {
             Ok(g) => Ok(self.guard(g)),
             Err(e) => Err(e.map(|g| self.guard(g))),
@@ -424,9 +437,10 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`LockError::OwnerDied`] (with the guard: the lock is held, elements may be
-    /// half-written), [`LockError::NotRecoverable`], [`LockError::Register`].
-    pub fn lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
+    /// [`AcquireError::OwnerDied`] (with the guard: the lock is held, elements may be
+    /// half-written; the lock stays poisoned until marked), [`AcquireError::NotRecoverable`]
+    /// (a strict lock), [`AcquireError::Register`].
+    pub fn lock(&self) -> Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
         self.wrap(self.lock.acquire())
     }
 
@@ -434,11 +448,11 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`LockError::Timeout`], and as [`Array::lock`].
+    /// [`AcquireError::Timeout`], and as [`Array::lock`].
     pub fn lock_timeout(
         &self,
         timeout: Duration,
-    ) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
+    ) -> Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
         self.wrap(self.lock.acquire_timeout(timeout))
     }
 
@@ -446,8 +460,8 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// [`LockError::WouldBlock`], and as [`Array::lock`].
-    pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
+    /// [`AcquireError::WouldBlock`], and as [`Array::lock`].
+    pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
         self.wrap(self.lock.try_acquire())
     }
 
@@ -457,7 +471,7 @@ impl<T: Shareable> Array<T> {
     /// # Errors
     ///
     /// As [`Array::lock`].
-    pub fn get(&self, i: usize) -> Result<Option<T>, LockError<ArrayGuard<'_, T>>> {
+    pub fn get(&self, i: usize) -> Result<Option<T>, AcquireError<ArrayGuard<'_, T>>> {
         if i >= self.len() {
             return Ok(None);
         }
@@ -469,12 +483,12 @@ impl<T: Shareable> Array<T> {
     ///
     /// # Errors
     ///
-    /// As [`Array::lock`]; on [`LockError::OwnerDied`] nothing is written.
+    /// As [`Array::lock`]; on [`AcquireError::OwnerDied`] nothing is written.
     ///
     /// # Panics
     ///
     /// If `i >= len()` (Python: `IndexError`).
-    pub fn set(&self, i: usize, value: T) -> Result<(), LockError<ArrayGuard<'_, T>>> {
+    pub fn set(&self, i: usize, value: T) -> Result<(), AcquireError<ArrayGuard<'_, T>>> {
         assert!(
             i < self.len(),
             "index {i} out of range for an array of {}",
@@ -490,7 +504,7 @@ impl<T: Shareable> Array<T> {
     /// # Errors
     ///
     /// As [`Array::lock`].
-    pub fn to_vec(&self) -> Result<Vec<T>, LockError<ArrayGuard<'_, T>>> {
+    pub fn to_vec(&self) -> Result<Vec<T>, AcquireError<ArrayGuard<'_, T>>> {
         let g = self.lock()?;
         Ok((0..g.len).map(|i| g.read(i)).collect())
     }
@@ -548,8 +562,8 @@ pub struct ArrayGuard<'a, T: Shareable> {
 }
 
 impl<T: Shareable> ArrayGuard<'_, T> {
-    /// Declares the data consistent after an [`OwnerDied`](LockError::OwnerDied) takeover,
-    /// so the lock stays usable after this guard unlocks.
+    /// Declares the data consistent after an [`OwnerDied`](AcquireError::OwnerDied) takeover,
+    /// so the lock is no longer poisoned after this guard unlocks.
     pub fn mark_consistent(&mut self) {
         self._lock.mark_consistent();
     }

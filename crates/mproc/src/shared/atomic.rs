@@ -15,7 +15,7 @@ use super::sync::{
 };
 use super::{name_of, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
 use crate::sync::backing::{Backing, Kind};
 
 mod sealed {
@@ -59,7 +59,7 @@ fn kind<T: AtomicPrimitive>() -> Kind {
 /// assert_eq!(hits.fetch_add(5), 0);
 /// assert_eq!(hits.compare_exchange(5, 7), Ok(5));
 /// assert_eq!(hits.load(), 7);
-/// # Ok::<(), mproc::OpenError>(())
+/// # Ok::<(), mproc::CreateError>(())
 /// ```
 pub struct AtomicValue<T: AtomicPrimitive> {
     backing: Arc<Backing>,
@@ -72,7 +72,7 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
     /// # Errors
     ///
     /// A segment error when a new pool segment is needed and cannot be made.
-    pub fn new(value: T) -> Result<Self, OpenError> {
+    pub fn new(value: T) -> Result<Self, CreateError> {
         Self::create(None, |p| T::init(p, value))
     }
 
@@ -81,12 +81,13 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str, value: T) -> Result<Self, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str, value: T) -> Result<Self, CreateError> {
         Self::create(Some(name), |p| T::init(p, value))
     }
 
-    fn create(name: Option<&str>, init: impl FnOnce(&SharedBytes)) -> Result<Self, OpenError> {
+    fn create(name: Option<&str>, init: impl FnOnce(&SharedBytes)) -> Result<Self, CreateError> {
         let kind = kind::<T>();
         let backing = match name {
             None => Backing::new(&kind, init)?,
@@ -102,7 +103,7 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::WrongType`], [`OpenError::Segment`] (`NotFound`, ...).
+    /// [`OpenError::WrongType`], [`OpenError::NotFound`].
     pub fn open_named(name: &str) -> Result<Self, OpenError> {
         Ok(AtomicValue {
             backing: Arc::new(Backing::open_named(&kind::<T>(), name)?),
@@ -114,7 +115,7 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] if there is no such name.
+    /// [`OpenError::NotFound`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         crate::storage::names::unlink(name)
     }

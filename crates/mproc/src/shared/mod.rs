@@ -41,11 +41,17 @@
 //!
 //! Every access to a [`Value`]'s or [`Array`]'s data through mproc's safe API holds its lock,
 //! so accesses never race. If a process dies holding the lock — perhaps halfway through
-//! writing a multi-word value — the next locker gets [`LockError::OwnerDied`], which **carries
-//! the guard** (std's `PoisonError` shape): the data may be half-written; repair it, call
-//! [`ValueGuard::mark_consistent`] and carry on. Unlocking without marking makes the lock
-//! [`LockError::NotRecoverable`] for good. Python has no counterpart (a dead holder's lock
-//! stays locked for ever).
+//! writing a multi-word value — the next locker gets the lock family's one acquire error,
+//! [`AcquireError::OwnerDied`](crate::sync::AcquireError::OwnerDied), which **carries the
+//! guard** (std's `PoisonError` shape): the data may be half-written; repair it, call
+//! [`ValueGuard::mark_consistent`] and carry on. Unlocking without marking leaves the lock
+//! poisoned — every later locker is told `OwnerDied`, with the guard — until somebody marks
+//! it or calls [`Lock::clear_poison`](crate::Lock::clear_poison) on
+//! [`Value::get_lock`]; with a strict lock ([`Value::with_lock`] and
+//! [`LockOptions::strict_recovery`](crate::sync::LockOptions::strict_recovery)) it becomes
+//! [`NotRecoverable`](crate::sync::AcquireError::NotRecoverable) for good (see the
+//! [`Lock`](crate::Lock) docs). Python has no counterpart (a dead holder's lock stays locked
+//! for ever).
 //!
 //! `RawValue`/`RawArray` (Python's `lock=False`) have no lock: their `get`/`set` copy the
 //! value in word-sized atomic pieces (Acquire loads, Release stores), so concurrent use is
@@ -84,7 +90,6 @@
 
 mod array;
 mod atomic;
-mod error;
 pub(crate) mod sync;
 mod value;
 
@@ -95,7 +100,6 @@ use std::sync::{Mutex, OnceLock};
 
 pub use array::{Array, ArrayGuard, RawArray};
 pub use atomic::{AtomicInteger, AtomicPrimitive, AtomicValue};
-pub use error::LockError;
 pub use value::{RawValue, Value, ValueGuard};
 
 #[allow(unused_imports)] // for doc links
@@ -140,7 +144,7 @@ use sync::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 /// let p = mproc::Value::new(Point { x: 1.0, y: 2.0 })?;
 /// p.lock().expect("lock").y = 3.0;
 /// assert_eq!(p.get().expect("lock"), Point { x: 1.0, y: 3.0 });
-/// # Ok::<(), mproc::OpenError>(())
+/// # Ok::<(), mproc::CreateError>(())
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot live in shared memory: it is not `Shareable`",

@@ -10,9 +10,10 @@ use std::time::Duration;
 use mproc_core::shared::SharedBytes;
 
 use super::sync::Ordering;
-use super::{LockError, Shareable, load, name_of, store, tag_of};
+use super::{Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
+use crate::sync::AcquireError;
 use crate::sync::backing::{Backing, Kind};
 use crate::sync::lock::{Lock, LockGuard};
 
@@ -47,7 +48,7 @@ impl<T: Shareable> RawValue<T> {
     /// # Errors
     ///
     /// A segment error when a new pool segment is needed and cannot be made.
-    pub fn new(value: T) -> Result<RawValue<T>, OpenError> {
+    pub fn new(value: T) -> Result<RawValue<T>, CreateError> {
         Self::create(kind::<T>("RawValue"), None, value)
     }
 
@@ -56,8 +57,9 @@ impl<T: Shareable> RawValue<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str, value: T) -> Result<RawValue<T>, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str, value: T) -> Result<RawValue<T>, CreateError> {
         Self::create(kind::<T>("RawValue"), Some(name), value)
     }
 
@@ -66,7 +68,7 @@ impl<T: Shareable> RawValue<T> {
     /// # Errors
     ///
     /// [`OpenError::WrongType`] if it holds another type (or is another kind of object),
-    /// [`OpenError::Segment`] if it does not exist.
+    /// [`OpenError::NotFound`] if it does not exist.
     pub fn open_named(name: &str) -> Result<RawValue<T>, OpenError> {
         Self::open(kind::<T>("RawValue"), name)
     }
@@ -75,12 +77,12 @@ impl<T: Shareable> RawValue<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] if there is no such name.
+    /// [`OpenError::NotFound`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         crate::storage::names::unlink(name)
     }
 
-    fn create(kind: Kind, name: Option<&str>, value: T) -> Result<RawValue<T>, OpenError> {
+    fn create(kind: Kind, name: Option<&str>, value: T) -> Result<RawValue<T>, CreateError> {
         // The fresh state, `size_of::<T>()` bytes aligned for `T` (the kind's layout), not
         // yet visible to anyone. Relaxed: published by the backing's Release store of the
         // cell magic / object header.
@@ -185,7 +187,7 @@ impl<T: Shareable> Value<T> {
     /// # Errors
     ///
     /// A segment error when a new pool segment is needed and cannot be made.
-    pub fn new(value: T) -> Result<Value<T>, OpenError> {
+    pub fn new(value: T) -> Result<Value<T>, CreateError> {
         Self::with_lock(value, Lock::new()?)
     }
 
@@ -195,7 +197,7 @@ impl<T: Shareable> Value<T> {
     /// # Errors
     ///
     /// As [`Value::new`].
-    pub fn with_lock(value: T, lock: Lock) -> Result<Value<T>, OpenError> {
+    pub fn with_lock(value: T, lock: Lock) -> Result<Value<T>, CreateError> {
         Ok(Value {
             data: RawValue::create(kind::<T>("Value"), None, value)?,
             lock,
@@ -207,9 +209,9 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name (either one), or another
+    /// [`CreateError::AlreadyExists`] or [`CreateError::InvalidName`] (either name), or another
     /// segment error. Nothing is left under either name on failure.
-    pub fn create_named(name: &str, value: T) -> Result<Value<T>, OpenError> {
+    pub fn create_named(name: &str, value: T) -> Result<Value<T>, CreateError> {
         // The user's name first, so that its errors are about it, not about the lock's.
         crate::storage::names::shm_name(name)?;
         let lock = Lock::create_named(&format!("{name}{LOCK_SUFFIX}"))?;
@@ -227,7 +229,7 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::WrongType`], [`OpenError::Segment`] (`NotFound`, ...).
+    /// [`OpenError::WrongType`], [`OpenError::NotFound`].
     pub fn open_named(name: &str) -> Result<Value<T>, OpenError> {
         let data = RawValue::open(kind::<T>("Value"), name)?;
         let lock = Lock::open_named(&format!("{name}{LOCK_SUFFIX}"))?;
@@ -238,7 +240,7 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] if either name does not exist (the other is still removed).
+    /// [`OpenError::NotFound`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         let a = crate::storage::names::unlink(name);
         let b = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));
@@ -262,8 +264,8 @@ impl<T: Shareable> Value<T> {
 
     fn wrap<'a>(
         &'a self,
-        r: Result<LockGuard<'a>, crate::sync::lock::AcquireError<'a>>,
-    ) -> Result<ValueGuard<'a, T>, LockError<ValueGuard<'a, T>>> {
+        r: Result<LockGuard<'a>, crate::sync::AcquireError<LockGuard<'a>>>,
+    ) -> Result<ValueGuard<'a, T>, AcquireError<ValueGuard<'a, T>>> {
         match r {
             Ok(g) => Ok(self.guard(g)),
             Err(e) => Err(e.map(|g| self.guard(g))),
@@ -274,9 +276,10 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// [`LockError::OwnerDied`] (with the guard: the lock is held, the data may be
-    /// half-written), [`LockError::NotRecoverable`], [`LockError::Register`].
-    pub fn lock(&self) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
+    /// [`AcquireError::OwnerDied`] (with the guard: the lock is held, the data may be
+    /// half-written; the lock stays poisoned until marked), [`AcquireError::NotRecoverable`]
+    /// (a strict lock), [`AcquireError::Register`].
+    pub fn lock(&self) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
         self.wrap(self.lock.acquire())
     }
 
@@ -284,11 +287,11 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// [`LockError::Timeout`], and as [`Value::lock`].
+    /// [`AcquireError::Timeout`], and as [`Value::lock`].
     pub fn lock_timeout(
         &self,
         timeout: Duration,
-    ) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
+    ) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
         self.wrap(self.lock.acquire_timeout(timeout))
     }
 
@@ -296,8 +299,8 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// [`LockError::WouldBlock`], and as [`Value::lock`].
-    pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
+    /// [`AcquireError::WouldBlock`], and as [`Value::lock`].
+    pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
         self.wrap(self.lock.try_acquire())
     }
 
@@ -305,8 +308,8 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// As [`Value::lock`]; on [`LockError::OwnerDied`] the guard comes back unread.
-    pub fn get(&self) -> Result<T, LockError<ValueGuard<'_, T>>> {
+    /// As [`Value::lock`]; on [`AcquireError::OwnerDied`] the guard comes back unread.
+    pub fn get(&self) -> Result<T, AcquireError<ValueGuard<'_, T>>> {
         let g = self.lock()?;
         Ok(g.read())
     }
@@ -315,8 +318,8 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// As [`Value::lock`]; on [`LockError::OwnerDied`] nothing is written.
-    pub fn set(&self, value: T) -> Result<(), LockError<ValueGuard<'_, T>>> {
+    /// As [`Value::lock`]; on [`AcquireError::OwnerDied`] nothing is written.
+    pub fn set(&self, value: T) -> Result<(), AcquireError<ValueGuard<'_, T>>> {
         let g = self.lock()?;
         g.write(value);
         Ok(())
@@ -327,11 +330,11 @@ impl<T: Shareable> Value<T> {
     ///
     /// # Errors
     ///
-    /// As [`Value::lock`]; on [`LockError::OwnerDied`] `f` does not run.
+    /// As [`Value::lock`]; on [`AcquireError::OwnerDied`] `f` does not run.
     pub fn update<R>(
         &self,
         f: impl FnOnce(&mut T) -> R,
-    ) -> Result<R, LockError<ValueGuard<'_, T>>> {
+    ) -> Result<R, AcquireError<ValueGuard<'_, T>>> {
         let mut g = self.lock()?;
         Ok(f(&mut g))
     }
@@ -390,8 +393,8 @@ pub struct ValueGuard<'a, T: Shareable> {
 }
 
 impl<T: Shareable> ValueGuard<'_, T> {
-    /// Declares the data consistent after an [`OwnerDied`](LockError::OwnerDied) takeover,
-    /// so the lock stays usable after this guard unlocks.
+    /// Declares the data consistent after an [`OwnerDied`](AcquireError::OwnerDied) takeover,
+    /// so the lock is no longer poisoned after this guard unlocks.
     pub fn mark_consistent(&mut self) {
         self._lock.mark_consistent();
     }

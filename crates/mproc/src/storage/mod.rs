@@ -7,4 +7,4 @@ pub mod cells;
 pub mod names;
 pub(crate) mod object;
 
-pub use object::OpenError;
+pub use object::{CreateError, OpenError};

@@ -12,9 +12,9 @@
 //! anything touches `/dev/shm`, by `mproc-shm`'s rules ([`mproc_shm::Namespace`]): not
 //! empty, at most [`MAX_LEN`] bytes (the whole file name must fit `NAME_MAX`), no `/`, no
 //! NUL byte, no `..` anywhere and not `.`, and not starting with `.` (after `mproc.` that
-//! would make `..`). A refused name is
-//! [`OpenError::Segment`]`(`[`SegmentError::InvalidName`]`(..))`, whose
-//! [`NameError`](mproc_shm::NameError) describes your name, not the prefixed one. Every
+//! would make `..`). A refused name is [`CreateError::InvalidName`] (or
+//! [`OpenError::InvalidName`] when opening), whose [`NameError`]
+//! describes your name, not the prefixed one. Every
 //! entry point that takes a name — `create_named`, `open_named` and `unlink_named` of every
 //! object kind, and [`unlink`] — goes through that one check. Objects that use more than
 //! one name (a `JoinableQueue`'s task counter `<name>.tasks`, a `Value`'s lock
@@ -25,7 +25,7 @@
 //! A creator that dies while creating an object leaves a *stale* name: the file exists but
 //! was never published. mproc-shm recognises it exactly (a kernel-released creator lock;
 //! see [`mproc_shm::name`]): `open_named` reports
-//! [`SegmentError::Stale`] at once instead of waiting, and the next `create_named` of the
+//! [`OpenError::Segment`]`(`[`SegmentError::Stale`]`)` at once instead of waiting, and the next `create_named` of the
 //! same name removes it and creates the object. A name whose creator is still alive and
 //! working is never removed: `create_named` waits (up to 2 s) for it to finish, then reports
 //! that it already exists. [`state`] tells which state a name is in.
@@ -44,8 +44,12 @@
 
 use std::io;
 
-use mproc_shm::{NameState, Namespace, Segment, SegmentError, ShmName};
+#[allow(unused_imports)] // for doc links
+use mproc_shm::SegmentError;
+use mproc_shm::{NameError, NameState, Namespace, Segment, ShmName};
 
+#[allow(unused_imports)] // for doc links
+use crate::storage::object::CreateError;
 use crate::storage::object::OpenError;
 
 /// What mproc puts in front of every name in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
@@ -65,10 +69,8 @@ const SHM_DIR: &str = "/dev/shm";
 /// The segment name of the mproc object called `name`, after checking `name` itself (see
 /// the [module docs](self)). Every facade path from a user's name to `/dev/shm` goes
 /// through here.
-pub(crate) fn shm_name(name: &str) -> Result<ShmName, OpenError> {
-    NAMESPACE
-        .name(name)
-        .map_err(|e| OpenError::Segment(SegmentError::InvalidName(e)))
+pub(crate) fn shm_name(name: &str) -> Result<ShmName, NameError> {
+    NAMESPACE.name(name)
 }
 
 /// The state of the name `name` (see `mproc_shm`'s [`NameState`]): missing, ready, being
@@ -77,9 +79,10 @@ pub(crate) fn shm_name(name: &str) -> Result<ShmName, OpenError> {
 ///
 /// # Errors
 ///
-/// [`OpenError::Segment`] for an invalid name, or if the file cannot be examined.
+/// [`OpenError::InvalidName`] for an invalid name; [`OpenError::Io`] or
+/// [`OpenError::Segment`] if the file cannot be examined.
 pub fn state(name: &str) -> Result<NameState, OpenError> {
-    mproc_shm::name::probe(&shm_name(name)?).map_err(OpenError::Segment)
+    mproc_shm::name::probe(&shm_name(name)?).map_err(|e| OpenError::from_segment(e, name))
 }
 
 /// The names (without [`PREFIX`]) of every named mproc object that currently exists in
@@ -105,7 +108,8 @@ pub fn list() -> io::Result<Vec<String>> {
 ///
 /// # Errors
 ///
-/// [`OpenError::Segment`] if there is no such name or it is invalid.
+/// [`OpenError::NotFound`] if there is no such name, [`OpenError::InvalidName`] if it is
+/// invalid.
 pub fn unlink(name: &str) -> Result<(), OpenError> {
-    Segment::unlink_named(&shm_name(name)?).map_err(OpenError::Segment)
+    Segment::unlink_named(&shm_name(name)?).map_err(|e| OpenError::from_segment(e, name))
 }

@@ -12,7 +12,7 @@ use mproc_shm::{REGION_ALIGN, RegisterError, Segment};
 
 use crate::handle::{Exporter, Importer, PassError};
 use crate::storage::cells::{self, CellKind, PoolCell};
-use crate::storage::object::{self, Object, ObjectKind, ObjectSpec, OpenError};
+use crate::storage::object::{self, CreateError, Object, ObjectKind, ObjectSpec, OpenError};
 
 /// What kind of object a [`Backing`] holds: its type tag (hashed into the pool cell kind and
 /// the named segment's fingerprint, so a wrong-kind open or import is refused), its Rust
@@ -67,7 +67,10 @@ const NAMED: u8 = 1;
 impl Backing {
     /// A new anonymous object in the pool; `init` writes the initial state into the zeroed
     /// bytes before anybody else can see them.
-    pub(crate) fn new(kind: &Kind, init: impl FnOnce(&SharedBytes)) -> Result<Backing, OpenError> {
+    pub(crate) fn new(
+        kind: &Kind,
+        init: impl FnOnce(&SharedBytes),
+    ) -> Result<Backing, CreateError> {
         cells::alloc(kind.cell_kind(), kind.size, kind.align, init).map(Backing::Pool)
     }
 
@@ -76,22 +79,21 @@ impl Backing {
         kind: &Kind,
         name: &str,
         init: impl FnOnce(&SharedBytes),
-    ) -> Result<Backing, OpenError> {
+    ) -> Result<Backing, CreateError> {
         let spec = ObjectSpec {
             kind: ObjectKind::Lock,
             fingerprint: kind.fingerprint(),
-            type_name: kind.name,
             roles: 1,
             regions: &[kind.region_len()],
         };
         let obj = Object::create(&spec, Some(name), None, |obj| {
-            let region = obj
-                .region_bytes(0)
-                .ok_or_else(|| OpenError::Corrupt("no state region".into()))?;
+            let region = obj.region_bytes(0).ok_or(CreateError::Inconsistent {
+                what: "state region (missing)",
+            })?;
             init(region);
             Ok(())
         })?;
-        Backing::from_object(kind, obj)
+        Ok(Backing::from_object(kind, obj)?)
     }
 
     /// Opens the named object `name`, checking that it is a `kind`.
@@ -101,15 +103,12 @@ impl Backing {
     }
 
     fn from_object(kind: &Kind, obj: Object) -> Result<Backing, OpenError> {
-        let region = obj.region(0).ok_or_else(|| {
-            OpenError::Corrupt(format!("{} object has no state region", kind.name))
-        })?;
+        let region = obj
+            .region(0)
+            .ok_or(OpenError::corrupt_part("state region (missing)"))?;
         // Regions are REGION_ALIGN (128) aligned, more than any state here needs.
         if region.len < kind.size as u64 || kind.align as u64 > REGION_ALIGN {
-            return Err(OpenError::Corrupt(format!(
-                "{} state region of {} bytes",
-                kind.name, region.len
-            )));
+            return Err(OpenError::corrupt("state region length", region.len));
         }
         Ok(Backing::Named(obj))
     }
@@ -174,14 +173,13 @@ impl Backing {
             NAMED => {
                 let index: u32 = input.value()?;
                 let fd = input.take_fd(index)?;
-                let obj = Object::from_fd(fd, ObjectKind::Lock, kind.fingerprint(), kind.name, 1)
-                    .map_err(|e| PassError::Other(e.to_string()))?;
-                Backing::from_object(kind, obj).map_err(|e| PassError::Other(e.to_string()))
+                let obj = Object::from_fd(fd, ObjectKind::Lock, kind.fingerprint(), kind.name, 1)?;
+                Ok(Backing::from_object(kind, obj)?)
             }
-            t => Err(PassError::Other(format!(
-                "{}: bad backing tag {t}",
-                kind.name
-            ))),
+            t => Err(PassError::Invalid {
+                what: "synchronisation object backing tag",
+                value: t.into(),
+            }),
         }
     }
 
@@ -189,10 +187,7 @@ impl Backing {
     pub(crate) fn adopt(&self) -> Result<(), PassError> {
         match self {
             Backing::Pool(c) => c.adopt(),
-            Backing::Named(o) => o
-                .me()
-                .map(drop)
-                .map_err(|e| PassError::Other(e.to_string())),
+            Backing::Named(o) => o.me().map(drop).map_err(PassError::Open),
         }
     }
 }

@@ -32,7 +32,7 @@ use super::backing::{Backing, Kind, Shared};
 use super::error::BarrierError;
 use super::handle::shared_handle;
 use crate::storage::cells::{AtomicU32, Ordering};
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
 
 /// Longest a waiter sleeps before checking that the parties waiting with it still live: a
 /// party that dies while waiting breaks the barrier for the others within about this long.
@@ -137,11 +137,13 @@ impl fmt::Debug for Barrier {
     }
 }
 
-fn check_parties(parties: u32) -> Result<(), OpenError> {
+fn check_parties(parties: u32) -> Result<(), CreateError> {
     if parties == 0 || parties > MAX_PARTIES {
-        return Err(OpenError::InvalidOptions(format!(
-            "a barrier needs 1 to {MAX_PARTIES} parties, not {parties}"
-        )));
+        return Err(CreateError::capacity(
+            "barrier parties",
+            parties,
+            "1 to MAX_PARTIES",
+        ));
     }
     Ok(())
 }
@@ -159,11 +161,14 @@ impl Barrier {
     ///
     /// # Errors
     ///
-    /// [`OpenError::InvalidOptions`] for 0 parties (Python accepts `Barrier(0)`; `threading`
+    /// [`CreateError::InvalidCapacity`] for 0 parties (Python accepts `Barrier(0)`; `threading`
     /// refuses it, as mproc does) or more than 65535; a segment error.
-    pub fn new(parties: u32) -> Result<Barrier, OpenError> {
+    pub fn new(parties: u32) -> Result<Barrier, CreateError> {
         check_parties(parties)?;
-        Barrier::from_shared(Shared::new(Backing::new(&KIND, |p| init(p, parties))?))
+        Ok(Barrier::from_shared(Shared::new(Backing::new(
+            &KIND,
+            |p| init(p, parties),
+        )?))?)
     }
 
     /// A barrier whose last arriving party runs `action` before the others are released
@@ -175,7 +180,7 @@ impl Barrier {
     pub fn with_action(
         parties: u32,
         action: impl Fn() + Send + Sync + 'static,
-    ) -> Result<Barrier, OpenError> {
+    ) -> Result<Barrier, CreateError> {
         let mut b = Barrier::new(parties)?;
         b.set_action(action);
         Ok(b)
@@ -185,18 +190,18 @@ impl Barrier {
     ///
     /// # Errors
     ///
-    /// As [`new`](Self::new); [`OpenError::Segment`] for an invalid or existing name.
-    pub fn create_named(name: &str, parties: u32) -> Result<Barrier, OpenError> {
+    /// As [`new`](Self::new); [`CreateError::AlreadyExists`] or [`CreateError::InvalidName`].
+    pub fn create_named(name: &str, parties: u32) -> Result<Barrier, CreateError> {
         check_parties(parties)?;
         let backing = Backing::create_named(&KIND, name, |p| init(p, parties))?;
-        Barrier::from_shared(Shared::new(backing))
+        Ok(Barrier::from_shared(Shared::new(backing))?)
     }
 
     fn from_shared(shared: Arc<Shared>) -> Result<Barrier, OpenError> {
         let st = shared.state::<BarrierState>();
         // Acquire: pairs with the Release that published the object.
         let parties = st.parties.load(Ordering::Acquire);
-        check_parties(parties).map_err(|_| OpenError::Corrupt(format!("{parties} parties")))?;
+        check_parties(parties).map_err(|_| OpenError::corrupt("barrier parties", parties))?;
         Ok(Barrier {
             shared,
             parties,

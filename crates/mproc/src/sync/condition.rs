@@ -2,6 +2,7 @@
 //! `mproc-futex`'s [`Condvar`] (a notification counter: `notify` never waits for anybody).
 #![allow(unsafe_code)]
 
+use mproc_core::shared::SharedBytes;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,8 @@ use mproc_futex::{Condvar, Deadline, LockGuard, RawLock};
 use super::backing::{Backing, Kind, Shared};
 use super::error::AcquireError;
 use super::handle::shared_handle;
-use crate::storage::object::OpenError;
+use super::lock::LockOptions;
+use crate::storage::object::{CreateError, OpenError};
 
 /// The shared state: the lock and the condition variable's counter.
 #[repr(C)]
@@ -41,8 +43,11 @@ const KIND: Kind = Kind {
 /// every condition variable: wait in a loop on a predicate, or use `wait_for`.
 ///
 /// Death: a holder that dies gives the next acquirer (or a waiter re-taking the lock)
-/// [`AcquireError::OwnerDied`] with the guard; a waiter that dies changes nothing for the
-/// others (`notify` never waits for acknowledgements, unlike Python's, which hangs).
+/// [`AcquireError::OwnerDied`] with the guard, and the lock stays poisoned until
+/// [`ConditionGuard::mark_consistent`] or [`Condition::clear_poison`], as a
+/// [`Lock`](crate::Lock)'s does (see its docs; [`Condition::with_options`] makes it strict);
+/// a waiter that dies changes nothing for the others (`notify` never waits for
+/// acknowledgements, unlike Python's, which hangs).
 ///
 /// # Examples
 ///
@@ -83,19 +88,49 @@ impl Condition {
     /// # Errors
     ///
     /// A segment error when a new pool segment cannot be made.
-    pub fn new() -> Result<Condition, OpenError> {
+    pub fn new() -> Result<Condition, CreateError> {
         // All-zero bytes are an unlocked lock and a fresh counter.
-        Condition::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
+        Ok(Condition::from_shared(Shared::new(Backing::new(
+            &KIND,
+            |_| (),
+        )?))?)
+    }
+
+    /// A new condition whose lock has `options` (e.g. strict recovery).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_options(options: LockOptions) -> Result<Condition, CreateError> {
+        // The state is a `CondState` whose first field (`repr(C)`) is the lock; the counter
+        // stays all-zero.
+        let init = |state: &SharedBytes| options.init_raw_lock(state);
+        Ok(Condition::from_shared(Shared::new(Backing::new(
+            &KIND, init,
+        )?))?)
+    }
+
+    /// Whether a holder died and nobody has marked the lock consistent since (see
+    /// [`Lock::is_poisoned`](crate::Lock::is_poisoned)).
+    pub fn is_poisoned(&self) -> bool {
+        self.state().lock.is_poisoned()
+    }
+
+    /// Clears the poison a dead holder left (see
+    /// [`Lock::clear_poison`](crate::Lock::clear_poison)).
+    pub fn clear_poison(&self) {
+        self.state().lock.clear_poison();
     }
 
     /// A new condition under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str) -> Result<Condition, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str) -> Result<Condition, CreateError> {
         let backing = Backing::create_named(&KIND, name, |_| ())?;
-        Condition::from_shared(Shared::new(backing))
+        Ok(Condition::from_shared(Shared::new(backing))?)
     }
 
     fn from_shared(shared: Arc<Shared>) -> Result<Condition, OpenError> {
@@ -125,8 +160,8 @@ impl Condition {
     ///
     /// # Errors
     ///
-    /// [`AcquireError::OwnerDied`] (with the guard), [`AcquireError::NotRecoverable`],
-    /// [`AcquireError::Register`].
+    /// [`AcquireError::OwnerDied`] (with the guard: held, and poisoned),
+    /// [`AcquireError::NotRecoverable`] (strict), [`AcquireError::Register`].
     pub fn acquire(&self) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
         let me = self.me()?;
         self.guard(self.state().lock.lock(me, &self.shared.liveness, None))
@@ -255,7 +290,8 @@ impl<'a> ConditionGuard<'a> {
         self.cv.notify_all();
     }
 
-    /// Declares the protected state repaired after [`AcquireError::OwnerDied`].
+    /// Declares the protected state repaired after [`AcquireError::OwnerDied`]: the lock is
+    /// no longer poisoned.
     pub fn mark_consistent(&mut self) {
         self.guard.mark_consistent();
     }

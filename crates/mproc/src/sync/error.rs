@@ -5,25 +5,28 @@ use std::fmt;
 use mproc_shm::RegisterError;
 
 /// Why an acquire of any lock of the family did not simply return a guard `G`: a
-/// [`Lock`](crate::Lock), an
-/// [`RLock`](super::RLock), a [`Condition`](super::Condition), or the lock of a
-/// [`Value`](crate::Value) or [`Array`](crate::Array) (as
-/// [`shared::LockError`](crate::shared::LockError)). One type, one set of variants.
+/// [`Lock`](crate::Lock), an [`RLock`](super::RLock), a [`Condition`](super::Condition), or
+/// the lock of a [`Value`](crate::Value) or [`Array`](crate::Array). One type, one set of
+/// variants, one way to report a holder that died ([`OwnerDied`](Self::OwnerDied)).
 ///
-/// Shaped like std's `PoisonError`: [`OwnerDied`](Self::OwnerDied) still carries the guard.
+/// Shaped like std's `PoisonError`: [`OwnerDied`](Self::OwnerDied) still carries the guard,
+/// and [`into_inner`](Self::into_inner) hands it back.
 #[non_exhaustive]
 pub enum AcquireError<G> {
-    /// The lock *was* acquired, from a holder that died holding it (`EOWNERDEAD`; Python has
-    /// none: its lock stays held for ever). Repair the protected state, call the guard's
-    /// `mark_consistent`, carry on.
+    /// The lock *was* acquired, but a holder died holding it (`EOWNERDEAD`) and nobody has
+    /// vouched for the protected state since: the lock is *poisoned*, as a std `Mutex` is by
+    /// a panic. Every acquirer is told so, with the guard, until the state is repaired and
+    /// the guard's `mark_consistent` (or the lock's `clear_poison`) called. Python has none:
+    /// its lock stays held for ever.
     OwnerDied(G),
     /// A `try_acquire` only: a live holder has it (Python's `acquire(block=False)` returning
     /// `False`).
     WouldBlock,
     /// The timeout passed first (Python's `acquire(timeout=t)` returning `False`).
     Timeout,
-    /// A holder died and its successor released the lock without marking it consistent
-    /// (`ENOTRECOVERABLE`); the lock stays unusable.
+    /// A lock made with strict recovery ([`LockOptions::strict_recovery`](super::LockOptions::strict_recovery))
+    /// whose holder died, and whose next holder released it without marking it consistent
+    /// (POSIX's `ENOTRECOVERABLE`): the lock stays unusable.
     NotRecoverable,
     /// This process could not register in the object's segment (every participant entry is
     /// held by a live process).
@@ -31,13 +34,18 @@ pub enum AcquireError<G> {
 }
 
 impl<G> AcquireError<G> {
-    /// The guard of an [`OwnerDied`](Self::OwnerDied) acquisition (like
-    /// `PoisonError::into_inner`); `None` otherwise.
+    /// The guard of an [`OwnerDied`](Self::OwnerDied) acquisition (std's
+    /// `PoisonError::into_inner`: the lock is held); `None` otherwise.
     pub fn into_inner(self) -> Option<G> {
         match self {
             AcquireError::OwnerDied(g) => Some(g),
             _ => None,
         }
+    }
+
+    /// Whether this is [`OwnerDied`](Self::OwnerDied): the lock is held and poisoned.
+    pub fn is_owner_died(&self) -> bool {
+        matches!(self, AcquireError::OwnerDied(_))
     }
 
     /// Maps the carried guard.
@@ -59,6 +67,9 @@ impl<G> From<mproc_futex::LockError<G>> for AcquireError<G> {
             mproc_futex::LockError::WouldBlock => AcquireError::WouldBlock,
             mproc_futex::LockError::Timeout => AcquireError::Timeout,
             mproc_futex::LockError::NotRecoverable => AcquireError::NotRecoverable,
+            // `LockError` is non-exhaustive; every variant it has today is mapped above, and
+            // a lock that fails in a way we do not know is treated as unusable.
+            _ => AcquireError::NotRecoverable,
         }
     }
 }
@@ -78,18 +89,27 @@ impl<G> fmt::Debug for AcquireError<G> {
 impl<G> fmt::Display for AcquireError<G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AcquireError::OwnerDied(_) => f.write_str("the previous holder died holding the lock"),
+            AcquireError::OwnerDied(_) => f.write_str(
+                "a holder died holding the lock and nobody has marked its state consistent since",
+            ),
             AcquireError::WouldBlock => f.write_str("the lock is held by another holder"),
             AcquireError::Timeout => f.write_str("timed out waiting for the lock"),
             AcquireError::NotRecoverable => f.write_str(
                 "the lock is not recoverable: a holder died and the lock was not marked consistent",
             ),
-            AcquireError::Register(e) => write!(f, "cannot register in the object's segment: {e}"),
+            AcquireError::Register(_) => f.write_str("cannot register in the object's segment"),
         }
     }
 }
 
-impl<G> std::error::Error for AcquireError<G> {}
+impl<G> std::error::Error for AcquireError<G> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AcquireError::Register(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// [`RLock::release`](super::RLock::release) by a thread that does not hold the lock —
 /// another thread, another process, or nobody holds it (Python's
@@ -112,6 +132,6 @@ pub enum BarrierError {
     #[error("timed out waiting at the barrier; the barrier is now broken")]
     Timeout,
     /// This process could not register in the barrier's segment.
-    #[error("cannot register in the barrier's segment: {0}")]
-    Register(RegisterError),
+    #[error("cannot register in the barrier's segment")]
+    Register(#[source] RegisterError),
 }

@@ -9,7 +9,7 @@ use mproc_futex::Deadline;
 
 use super::backing::{Backing, Kind, Shared};
 use super::handle::shared_handle;
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
 
 type RawEvent = mproc_futex::Event;
 
@@ -58,19 +58,23 @@ impl Event {
     /// # Errors
     ///
     /// A segment error when a new pool segment cannot be made.
-    pub fn new() -> Result<Event, OpenError> {
+    pub fn new() -> Result<Event, CreateError> {
         // All-zero bytes are an unset `mproc_futex::Event`.
-        Event::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
+        Ok(Event::from_shared(Shared::new(Backing::new(
+            &KIND,
+            |_| (),
+        )?))?)
     }
 
     /// A new, unset event under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str) -> Result<Event, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str) -> Result<Event, CreateError> {
         let backing = Backing::create_named(&KIND, name, |_| ())?;
-        Event::from_shared(Shared::new(backing))
+        Ok(Event::from_shared(Shared::new(backing))?)
     }
 
     fn from_shared(shared: Arc<Shared>) -> Result<Event, OpenError> {

@@ -12,7 +12,7 @@ macro_rules! shared_handle {
             /// # Errors
             ///
             /// [`OpenError::WrongType`](crate::OpenError::WrongType) if `name` holds another
-            /// kind of object, [`OpenError::Segment`](crate::OpenError::Segment) if it does
+            /// kind of object, [`OpenError::NotFound`](crate::OpenError::NotFound) if it does
             /// not exist, [`OpenError::Corrupt`](crate::OpenError::Corrupt) for a damaged
             /// header.
             pub fn open_named(name: &str) -> Result<$ty, crate::OpenError> {
@@ -39,8 +39,9 @@ macro_rules! shared_handle {
 
             fn import(input: &mut crate::handle::Importer) -> Result<Self, crate::PassError> {
                 let backing = crate::sync::backing::Backing::import(&$kind, input)?;
-                $ty::from_shared(crate::sync::backing::Shared::new(backing))
-                    .map_err(|e| crate::PassError::Other(e.to_string()))
+                Ok($ty::from_shared(crate::sync::backing::Shared::new(
+                    backing,
+                ))?)
             }
 
             fn adopt(&mut self) -> Result<(), crate::PassError> {

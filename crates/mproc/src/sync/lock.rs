@@ -1,5 +1,6 @@
 //! [`Lock`]: Python's `multiprocessing.Lock` over `mproc-futex`'s [`RawLock`].
 
+use mproc_core::shared::{SharedBytes, shared_at};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use mproc_futex::{Deadline, RawLock};
 
 use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
 use crate::sync::backing::{Backing, Kind, Shared};
 
 /// The lock's shared state: one [`RawLock`] word. Anonymous locks live in the small-object
@@ -33,7 +34,8 @@ const KIND: Kind = Kind {
 /// | `lock.acquire(timeout=t)` | [`Lock::acquire_timeout`] |
 /// | `lock.release()` | drop the guard, or [`LockGuard::unlock`] |
 /// | `Process(target, args=(lock,))` | pass the lock (or a `clone()`) in `Process` args |
-/// | — | [`AcquireError::OwnerDied`]: the holder died holding it (`EOWNERDEAD`) |
+/// | — | [`AcquireError::OwnerDied`]: a holder died holding it (`EOWNERDEAD`); the lock is poisoned |
+/// | — | [`Lock::clear_poison`], [`Lock::is_poisoned`], [`LockOptions::strict_recovery`] |
 ///
 /// # A holder that dies
 ///
@@ -41,11 +43,21 @@ const KIND: Kind = Kind {
 /// that process dies holding the lock — SIGKILL, a crash, anything — the next acquirer takes
 /// it over within [`mproc_futex::CHECK_INTERVAL_MAX`] (32 ms) of noticing, and is told so the
 /// way std reports poisoning: [`AcquireError::OwnerDied`] *carries the guard* (the lock is
-/// held). Repair what the lock protects, call [`LockGuard::mark_consistent`], and go on.
-/// Unlocking without marking it consistent makes the lock permanently unusable
-/// ([`AcquireError::NotRecoverable`], like `ENOTRECOVERABLE`), because nobody vouched for
-/// the data. Python has no counterpart: a `multiprocessing.Lock` whose holder died stays
-/// locked for ever.
+/// held; [`AcquireError::into_inner`] hands it over). Repair what the lock protects, call
+/// [`LockGuard::mark_consistent`], and go on. Python has no counterpart: a
+/// `multiprocessing.Lock` whose holder died stays locked for ever.
+///
+/// What happens if nobody marks it consistent is std's rule, not POSIX's:
+///
+/// | | std `Mutex` (a holder panicked) | mproc `Lock` (default; a holder died) | mproc `Lock` with [`LockOptions::strict_recovery`] | POSIX robust mutex |
+/// |---|---|---|---|---|
+/// | next acquire | `Err(PoisonError)` with the guard | `Err(OwnerDied)` with the guard | `Err(OwnerDied)` with the guard | `EOWNERDEAD`, held |
+/// | guard dropped unmarked | stays poisoned | stays poisoned: every later acquire gets `OwnerDied` with the guard | [`NotRecoverable`](AcquireError::NotRecoverable) for ever | `ENOTRECOVERABLE` for ever |
+/// | healed by | [`Mutex::clear_poison`](std::sync::Mutex::clear_poison) | [`Lock::clear_poison`] or [`LockGuard::mark_consistent`] | `mark_consistent` before unlocking | `pthread_mutex_consistent` before unlocking |
+///
+/// The difference from std: its poisoning is a hint about a panic in *this* process, and
+/// `into_inner` is the whole ceremony; here the holder was another process that died, so the
+/// data may be torn mid-write, and the guard says so until somebody vouches for it.
 ///
 /// # Threads
 ///
@@ -97,6 +109,55 @@ impl fmt::Debug for Lock {
 /// Holds a [`Lock`]; releases it when dropped (Python's `release()`, or leaving `with`).
 pub type LockGuard<'a> = mproc_futex::LockGuard<'a>;
 
+/// How a new lock of the family behaves after a holder dies: [`Lock::with_options`],
+/// [`RLock::with_options`](super::RLock::with_options),
+/// [`Condition::with_options`](super::Condition::with_options) (Python's locks have no
+/// options: a dead holder's lock stays held).
+///
+/// # Example
+///
+/// ```
+/// use mproc::sync::{Lock, LockOptions};
+///
+/// let lock = Lock::with_options(LockOptions::new().strict_recovery(true))?;
+/// assert!(lock.is_strict());
+/// # Ok::<(), mproc::CreateError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockOptions {
+    strict: bool,
+}
+
+impl LockOptions {
+    /// The defaults: std-like poisoning.
+    pub fn new() -> LockOptions {
+        LockOptions::default()
+    }
+
+    /// `true`: POSIX's strict recovery. After a holder died, its successor *must* call
+    /// `mark_consistent` before unlocking, or the lock becomes
+    /// [`NotRecoverable`](super::AcquireError::NotRecoverable) for ever (`ENOTRECOVERABLE`).
+    /// `false` (the default): std's poisoning, which lasts until cleared (see the
+    /// [`Lock`] docs). Stored in the lock's shared state, so every process sees the same.
+    pub fn strict_recovery(mut self, strict: bool) -> LockOptions {
+        self.strict = strict;
+        self
+    }
+
+    /// Whether [`strict_recovery`](Self::strict_recovery) is on.
+    pub fn is_strict_recovery(&self) -> bool {
+        self.strict
+    }
+
+    /// Writes the initial word of the `RawLock` at the start of `state` (fresh, unshared)
+    /// with these options.
+    pub(crate) fn init_raw_lock(&self, state: &SharedBytes) {
+        shared_at::<RawLock>(state, 0)
+            .expect("the state is a RawLock")
+            .init_unlocked(self.strict);
+    }
+}
+
 /// Why [`Lock::acquire`] and friends did not simply return a guard: the one acquire error of
 /// the lock family ([`sync::AcquireError`](crate::sync::AcquireError)) with a [`LockGuard`].
 ///
@@ -111,10 +172,23 @@ impl Lock {
     ///
     /// A segment error when a new pool segment is needed and cannot be made (out of memory,
     /// too many open files).
-    pub fn new() -> Result<Lock, OpenError> {
+    pub fn new() -> Result<Lock, CreateError> {
         // All-zero bytes are an unlocked `RawLock`: nothing to initialise.
         Ok(Lock {
             shared: Shared::new(Backing::new(&KIND, |_| ())?),
+        })
+    }
+
+    /// A new, unlocked lock with `options` (e.g. strict recovery), in the small-object
+    /// [cell store](crate::storage::cells).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_options(options: LockOptions) -> Result<Lock, CreateError> {
+        let init = |state: &SharedBytes| options.init_raw_lock(state);
+        Ok(Lock {
+            shared: Shared::new(Backing::new(&KIND, init)?),
         })
     }
 
@@ -123,10 +197,21 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str) -> Result<Lock, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str) -> Result<Lock, CreateError> {
+        Lock::create_named_with(name, LockOptions::new())
+    }
+
+    /// [`create_named`](Self::create_named) with `options`.
+    ///
+    /// # Errors
+    ///
+    /// As [`create_named`](Self::create_named).
+    pub fn create_named_with(name: &str, options: LockOptions) -> Result<Lock, CreateError> {
+        let init = |state: &SharedBytes| options.init_raw_lock(state);
         Ok(Lock {
-            shared: Shared::new(Backing::create_named(&KIND, name, |_| ())?),
+            shared: Shared::new(Backing::create_named(&KIND, name, init)?),
         })
     }
 
@@ -134,7 +219,7 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// [`OpenError::WrongType`] if `name` holds another kind of object, [`OpenError::Segment`]
+    /// [`OpenError::WrongType`] if `name` holds another kind of object, [`OpenError::NotFound`]
     /// if it does not exist, [`OpenError::Corrupt`] for a damaged header.
     pub fn open_named(name: &str) -> Result<Lock, OpenError> {
         Ok(Lock {
@@ -146,7 +231,7 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] if there is no such name.
+    /// [`OpenError::NotFound`] if there is no such name.
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
         crate::storage::names::unlink(name)
     }
@@ -172,8 +257,8 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// [`AcquireError::OwnerDied`] (with the guard: the lock is held),
-    /// [`AcquireError::NotRecoverable`], [`AcquireError::Register`].
+    /// [`AcquireError::OwnerDied`] (with the guard: the lock is held, and poisoned),
+    /// [`AcquireError::NotRecoverable`] (strict locks), [`AcquireError::Register`].
     #[inline]
     pub fn acquire(&self) -> Result<LockGuard<'_>, AcquireError<'_>> {
         // Fast path (inlined, so the guard is not passed back through memory): registered in this process already, and the lock is free.
@@ -209,6 +294,25 @@ impl Lock {
     /// Whether some process holds the lock now (a snapshot; Python has no such method).
     pub fn is_locked(&self) -> bool {
         self.raw().is_locked()
+    }
+
+    /// Whether a holder died and nobody has marked the lock consistent since (std's
+    /// `Mutex::is_poisoned`): the next acquire reports [`AcquireError::OwnerDied`].
+    pub fn is_poisoned(&self) -> bool {
+        self.raw().is_poisoned()
+    }
+
+    /// Clears the poison a dead holder left (std's `Mutex::clear_poison`): the next acquire
+    /// succeeds cleanly. Call it once the protected state is repaired, with or without the
+    /// lock held. Does nothing to a strict lock that is already
+    /// [`NotRecoverable`](AcquireError::NotRecoverable): that state is final.
+    pub fn clear_poison(&self) {
+        self.raw().clear_poison();
+    }
+
+    /// Whether the lock was made with [`LockOptions::strict_recovery`].
+    pub fn is_strict(&self) -> bool {
+        self.raw().is_strict()
     }
 }
 

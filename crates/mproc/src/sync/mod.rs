@@ -21,7 +21,7 @@
 //!
 //! | object | a process dies ... | survivors see |
 //! |---|---|---|
-//! | [`RLock`], [`Condition`]'s lock | holding it | the next acquirer takes it over and gets [`AcquireError::OwnerDied`] with the guard, within ~32 ms of sleeping on it |
+//! | [`Lock`], [`RLock`], [`Condition`]'s lock | holding it | the next acquirer takes it over and gets [`AcquireError::OwnerDied`] with the guard, within ~32 ms of sleeping on it; the lock stays poisoned (std's rule: every acquirer is told) until `mark_consistent` or `clear_poison`, or with [`LockOptions::strict_recovery`] becomes [`AcquireError::NotRecoverable`] (POSIX's rule) |
 //! | [`Semaphore`], [`BoundedSemaphore`] | holding permits | the permits come back (Python's stay lost): a blocked `acquire` gets them within ~32 ms; releases by processes that held none count as made for the dead holder (see [`semaphore`](Semaphore) docs for the rule) |
 //! | [`Event`] | waiting | nothing: `set` never waits for waiters (Python's `set` hangs, P10) |
 //! | [`Condition`] | waiting | nothing: `notify` never waits for acknowledgements (Python's hangs, P10); a notification that the dead waiter consumed is lost |
@@ -60,6 +60,6 @@ pub use barrier::{BARRIER_CHECK_INTERVAL, Barrier};
 pub use condition::{Condition, ConditionGuard, WaitResult};
 pub use error::{AcquireError, BarrierError, NotOwner};
 pub use event::Event;
-pub use lock::{Lock, LockGuard};
+pub use lock::{Lock, LockGuard, LockOptions};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, ReleaseError, Semaphore, SemaphoreError};

@@ -1,6 +1,7 @@
 //! [`RLock`]: Python's `multiprocessing.RLock`, a reentrant robust lock owned by one thread of
 //! one process, over `mproc-futex`'s [`RawRLock`].
 
+use mproc_core::shared::{SharedBytes, shared_at};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,8 @@ use mproc_futex::{Deadline, RawRLock};
 use super::backing::{Backing, Kind, Shared};
 use super::error::{AcquireError, NotOwner};
 use super::handle::shared_handle;
-use crate::storage::object::OpenError;
+use super::lock::LockOptions;
+use crate::storage::object::{CreateError, OpenError};
 
 const KIND: Kind = Kind {
     tag: "RawRLock/v1",
@@ -31,9 +33,13 @@ pub type RLockGuard<'a> = mproc_futex::RLockGuard<'a>;
 ///
 /// If the owning process dies holding it, the next acquirer takes it over and gets
 /// [`AcquireError::OwnerDied`] carrying the guard (the count restarts at 1); call
-/// [`RLockGuard::mark_consistent`] after repairing the protected state, or the lock becomes
-/// unusable ([`AcquireError::NotRecoverable`]) when that guard is dropped. A *thread* that
-/// ends while holding it is not detected (its process lives), as in Python.
+/// [`RLockGuard::mark_consistent`] after repairing the protected state. Otherwise the lock
+/// stays poisoned (every acquirer is told `OwnerDied`, with the guard) until marked or
+/// [`clear_poison`](Self::clear_poison)ed, as a [`Lock`](crate::Lock) does (see its docs for
+/// std's rule and mproc's); a lock made with
+/// [`LockOptions::strict_recovery`](super::LockOptions::strict_recovery) becomes unusable
+/// ([`AcquireError::NotRecoverable`]) instead. A *thread* that ends while holding it is not
+/// detected (its process lives), as in Python.
 ///
 /// # Examples
 ///
@@ -72,9 +78,27 @@ impl RLock {
     /// # Errors
     ///
     /// A segment error when a new pool segment cannot be made.
-    pub fn new() -> Result<RLock, OpenError> {
+    pub fn new() -> Result<RLock, CreateError> {
         // All-zero bytes are an unlocked `RawRLock`.
-        RLock::from_shared(Shared::new(Backing::new(&KIND, |_| ())?))
+        Ok(RLock::from_shared(Shared::new(Backing::new(
+            &KIND,
+            |_| (),
+        )?))?)
+    }
+
+    /// A new, unlocked reentrant lock with `options` (e.g. strict recovery).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_options(options: LockOptions) -> Result<RLock, CreateError> {
+        let init = |state: &SharedBytes| {
+            shared_at::<RawRLock>(state, 0)
+                .expect("the state is a RawRLock")
+                .raw()
+                .init_unlocked(options.is_strict_recovery());
+        };
+        Ok(RLock::from_shared(Shared::new(Backing::new(&KIND, init)?))?)
     }
 
     /// A new reentrant lock under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]) (see the [module docs](super) for
@@ -82,10 +106,11 @@ impl RLock {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str) -> Result<RLock, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str) -> Result<RLock, CreateError> {
         let backing = Backing::create_named(&KIND, name, |_| ())?;
-        RLock::from_shared(Shared::new(backing))
+        Ok(RLock::from_shared(Shared::new(backing))?)
     }
 
     fn from_shared(shared: Arc<Shared>) -> Result<RLock, OpenError> {
@@ -113,8 +138,8 @@ impl RLock {
     ///
     /// # Errors
     ///
-    /// [`AcquireError::OwnerDied`] (with the guard), [`AcquireError::NotRecoverable`],
-    /// [`AcquireError::Register`].
+    /// [`AcquireError::OwnerDied`] (with the guard: held, and poisoned),
+    /// [`AcquireError::NotRecoverable`] (strict locks), [`AcquireError::Register`].
     pub fn acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
         self.lock_until(None)
     }
@@ -165,6 +190,18 @@ impl RLock {
     /// Whether anybody holds it now (a snapshot).
     pub fn is_locked(&self) -> bool {
         self.raw().is_locked()
+    }
+
+    /// Whether a holder died and nobody has marked the lock consistent since (see
+    /// [`Lock::is_poisoned`](crate::Lock::is_poisoned)).
+    pub fn is_poisoned(&self) -> bool {
+        self.raw().is_poisoned()
+    }
+
+    /// Clears the poison a dead holder left (see
+    /// [`Lock::clear_poison`](crate::Lock::clear_poison)).
+    pub fn clear_poison(&self) {
+        self.raw().clear_poison();
     }
 
     /// The recursion depth (meaningful to the owning thread; 0 when free) — the number in

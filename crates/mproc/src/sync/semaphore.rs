@@ -14,7 +14,7 @@ use mproc_shm::RegisterError;
 use super::backing::{Backing, Kind, Shared};
 use super::handle::shared_handle;
 use crate::shared::sync::{AtomicU64, Ordering};
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
 
 type RawSemaphore = mproc_futex::RobustSemaphore;
 
@@ -71,9 +71,11 @@ impl From<LedgerError> for SemaphoreError {
         match e {
             // No deadline is passed for these (Timeout) and no fault point is armed (Died):
             // neither can happen; both would mean the state is not what we wrote.
+            // `LedgerError` is non-exhaustive: anything new is unexpected state as well.
             LedgerError::Corrupt | LedgerError::Timeout | LedgerError::Died => {
                 SemaphoreError::Corrupt
             }
+            _ => SemaphoreError::Corrupt,
         }
     }
 }
@@ -145,6 +147,8 @@ impl Inner<'_> {
             Ok(()) => Ok(()),
             Err(GiveError::TooMany) => Err(overflow),
             Err(GiveError::Ledger(e)) => Err(SemaphoreError::from(e).into()),
+            // `GiveError` is non-exhaustive: anything else means unexpected state.
+            Err(_) => Err(SemaphoreError::Corrupt.into()),
         }
     }
 }
@@ -308,9 +312,9 @@ impl Semaphore {
     /// # Errors
     ///
     /// A segment error when a new pool segment cannot be made.
-    pub fn new(value: u32) -> Result<Semaphore, OpenError> {
+    pub fn new(value: u32) -> Result<Semaphore, CreateError> {
         let backing = Backing::new(&KIND, |p| init(p, value, None))?;
-        Semaphore::from_shared(Shared::new(backing))
+        Ok(Semaphore::from_shared(Shared::new(backing))?)
     }
 
     /// A semaphore with `value` permits under `name` in `/dev/shm` (as `mproc.<name>`, see
@@ -318,10 +322,11 @@ impl Semaphore {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str, value: u32) -> Result<Semaphore, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str, value: u32) -> Result<Semaphore, CreateError> {
         let backing = Backing::create_named(&KIND, name, |p| init(p, value, None))?;
-        Semaphore::from_shared(Shared::new(backing))
+        Ok(Semaphore::from_shared(Shared::new(backing))?)
     }
 
     fn over_release(&self) -> ReleaseError {
@@ -381,19 +386,20 @@ impl BoundedSemaphore {
     /// # Errors
     ///
     /// A segment error when a new pool segment cannot be made.
-    pub fn new(value: u32) -> Result<BoundedSemaphore, OpenError> {
+    pub fn new(value: u32) -> Result<BoundedSemaphore, CreateError> {
         let backing = Backing::new(&BOUNDED_KIND, |p| init(p, value, Some(value)))?;
-        BoundedSemaphore::from_shared(Shared::new(backing))
+        Ok(BoundedSemaphore::from_shared(Shared::new(backing))?)
     }
 
     /// A bounded semaphore under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
     ///
     /// # Errors
     ///
-    /// [`OpenError::Segment`] for an invalid or existing name, or another segment error.
-    pub fn create_named(name: &str, value: u32) -> Result<BoundedSemaphore, OpenError> {
+    /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
+    /// another [`CreateError`].
+    pub fn create_named(name: &str, value: u32) -> Result<BoundedSemaphore, CreateError> {
         let backing = Backing::create_named(&BOUNDED_KIND, name, |p| init(p, value, Some(value)))?;
-        BoundedSemaphore::from_shared(Shared::new(backing))
+        Ok(BoundedSemaphore::from_shared(Shared::new(backing))?)
     }
 
     fn over_release(&self) -> ReleaseError {

@@ -74,7 +74,7 @@ use mproc_core::shared::{SharedBytes, SharedState, shared_bytes};
 use mproc_shm::{Arena, ArenaError, Offset, RegisterError, Segment, SegmentOptions};
 
 use crate::handle::{Exporter, Importer, Owner, PassError};
-use crate::storage::object::OpenError;
+use crate::storage::object::{CreateError, OpenError};
 
 /// Size of a standard pool segment's user region.
 pub const SEGMENT_LEN: u64 = 1 << 20;
@@ -172,35 +172,33 @@ impl fmt::Debug for PoolSegment {
 }
 
 impl PoolSegment {
-    fn create(min_block: usize) -> Result<(FileKey, Arc<PoolSegment>), OpenError> {
+    fn create(min_block: usize) -> Result<(FileKey, Arc<PoolSegment>), CreateError> {
         // A standard segment, or a larger dedicated one for a large request (the arena's
         // blocks are powers of two; its header takes a few KiB).
         let need = (min_block as u64)
             .checked_next_power_of_two()
             .and_then(|b| b.checked_add(8192))
-            .ok_or_else(|| OpenError::InvalidOptions("pool allocation too large".into()))?;
+            .ok_or_else(|| CreateError::capacity("cell size", min_block, "below 2^63"))?;
         let len = need.max(SEGMENT_LEN);
         let seg = SegmentOptions::new()
             .len(len)
             .fingerprint(pool_fingerprint())
             .participants(PARTICIPANTS)
             .create_anonymous()
-            .map_err(OpenError::Segment)?;
-        let key = file_key(seg.as_fd())
-            .map_err(|e| OpenError::Corrupt(format!("fstat of a new pool segment: {e}")))?;
+            .map_err(CreateError::from_segment)?;
+        let key = file_key(seg.as_fd()).map_err(|e| CreateError::from_io("fstat", e))?;
         let seg = Arc::new(seg);
         let region = seg.region();
         let arena = Arena::init(seg.clone(), region.offset(), region.len() as u64)?;
         Ok((key, Arc::new(PoolSegment { seg, arena })))
     }
 
-    fn attach(fd: OwnedFd) -> Result<Arc<PoolSegment>, String> {
+    fn attach(fd: OwnedFd) -> Result<Arc<PoolSegment>, OpenError> {
         let seg = Segment::from_fd(fd, pool_fingerprint())
-            .map_err(|e| format!("not a pool segment: {e}"))?;
+            .map_err(|e| OpenError::from_segment(e, "pool segment"))?;
         let seg = Arc::new(seg);
         let region = seg.region();
-        let arena = Arena::attach(seg.clone(), region.offset(), region.len() as u64)
-            .map_err(|e| format!("pool segment arena: {e}"))?;
+        let arena = Arena::attach(seg.clone(), region.offset(), region.len() as u64)?;
         Ok(Arc::new(PoolSegment { seg, arena }))
     }
 }
@@ -249,16 +247,19 @@ fn data_offset(align: usize) -> usize {
     CELL_HEADER.max(align)
 }
 
-fn check_layout(size: usize, align: usize) -> Result<usize, OpenError> {
+fn check_layout(size: usize, align: usize) -> Result<usize, CreateError> {
     if !align.is_power_of_two() || align > MAX_ALIGN {
-        return Err(OpenError::InvalidOptions(format!("alignment {align}")));
+        return Err(CreateError::capacity(
+            "cell alignment",
+            align,
+            "a power of two up to 4096",
+        ));
     }
+    let too_large = || CreateError::capacity("cell size", size, "below 4 GiB");
     if u32::try_from(size).is_err() {
-        return Err(OpenError::InvalidOptions(format!("{size} bytes")));
+        return Err(too_large());
     }
-    data_offset(align)
-        .checked_add(size)
-        .ok_or_else(|| OpenError::InvalidOptions(format!("{size} bytes")))
+    data_offset(align).checked_add(size).ok_or_else(too_large)
 }
 
 /// Allocates a zero-filled cell of `kind` with a `size`-byte payload aligned to `align` (a
@@ -268,14 +269,14 @@ fn check_layout(size: usize, align: usize) -> Result<usize, OpenError> {
 ///
 /// # Errors
 ///
-/// [`OpenError::InvalidOptions`] for a bad layout; a segment or arena error when a new pool
-/// segment cannot be made.
+/// [`CreateError::InvalidCapacity`] for a bad layout; [`CreateError::NoSpace`] or another
+/// creation error when a new pool segment cannot be made.
 pub(crate) fn alloc(
     kind: CellKind,
     size: usize,
     align: usize,
     init: impl FnOnce(&SharedBytes),
-) -> Result<PoolCell, OpenError> {
+) -> Result<PoolCell, CreateError> {
     let total = check_layout(size, align)?;
     let block_align = align.max(CELL_HEADER);
     let mut p = pool();
@@ -434,7 +435,8 @@ impl PoolCell {
     ///
     /// # Errors
     ///
-    /// [`PassError::Other`] naming what did not match.
+    /// [`PassError::Mismatch`] for a cell of another size, [`PassError::Open`] for a segment
+    /// or cell that does not check out.
     pub(crate) fn import(
         input: &mut Importer,
         kind: CellKind,
@@ -445,13 +447,14 @@ impl PoolCell {
         let (index, at, sent_len): (u32, u64, u64) = input.value()?;
         let fd = input.take_fd(index)?;
         if sent_len != len as u64 {
-            return Err(PassError::Other(format!(
-                "{what}: the parent sent a {sent_len}-byte cell, expected {len} bytes"
-            )));
+            return Err(PassError::Mismatch {
+                what: "cell size",
+                sent: sent_len,
+                expected: len as u64,
+            });
         }
-        let seg = map_segment(fd).map_err(|e| PassError::Other(format!("{what}: {e}")))?;
-        PoolCell::attach(seg, at, kind, len, align)
-            .map_err(|e| PassError::Other(format!("{what}: {e}")))
+        let seg = map_segment(fd)?;
+        Ok(PoolCell::attach(seg, at, kind, len, align, what)?)
     }
 
     fn attach(
@@ -460,15 +463,16 @@ impl PoolCell {
         kind: CellKind,
         len: usize,
         align: usize,
-    ) -> Result<PoolCell, String> {
-        let total = check_layout(len, align).map_err(|e| e.to_string())?;
+        what: &str,
+    ) -> Result<PoolCell, OpenError> {
+        let total = check_layout(len, align).map_err(|_| OpenError::corrupt("cell size", len))?;
         if !at.is_multiple_of(CELL_HEADER as u64) || !at.is_multiple_of(align as u64) {
-            return Err(format!("misaligned pool cell offset {at}"));
+            return Err(OpenError::corrupt("cell offset (misaligned)", at));
         }
         let base = seg
             .arena
             .ptr(Offset::new(at), total)
-            .map_err(|e| format!("pool cell offset {at}: {e}"))?;
+            .map_err(|_| OpenError::corrupt("cell offset (outside the arena)", at))?;
         // SAFETY: `total` bytes at `base` lie inside the arena (checked by `ptr`).
         let data = unsafe { base.add(data_offset(align)) };
         let cell = PoolCell {
@@ -482,34 +486,30 @@ impl PoolCell {
             owner: Mutex::new(None),
         };
         let h = cell.header();
-        let fail = |msg: String| -> Result<PoolCell, String> { Err(msg) };
+        let fail = |e: OpenError| -> Result<PoolCell, OpenError> { Err(e) };
         // Acquire: pairs with the Release store of the magic in `alloc`.
         if h.magic.load(Ordering::Acquire) != CELL_MAGIC {
-            return fail(format!("no live pool cell at offset {at}"));
+            return fail(OpenError::corrupt("cell offset (no live cell)", at));
         }
         // Relaxed: ordered by the Acquire load of the magic.
         let k = h.kind.load(Ordering::Relaxed);
         if k != kind.0 {
-            return fail(format!(
-                "the pool cell at offset {at} holds another kind of object \
-                     ({k:#010x}, expected {:#010x})",
-                kind.0
-            ));
+            return fail(OpenError::WrongType {
+                expected: what.to_string(),
+                found: k.into(),
+                fingerprint: kind.0.into(),
+            });
         }
         // Relaxed: as above.
         let l = h.len.load(Ordering::Relaxed);
         if l as usize != len {
-            return fail(format!(
-                "the pool cell at offset {at} has {l} bytes, expected {len}"
-            ));
+            return fail(OpenError::corrupt("cell length", l));
         }
         // Relaxed: the CAS below decides.
         let mut n = h.holders.load(Ordering::Relaxed);
         loop {
             if n == 0 || n >= MAX_HOLDERS {
-                return fail(format!(
-                    "the pool cell at offset {at} was freed (holder count {n})"
-                ));
+                return fail(OpenError::corrupt("cell holder count (freed)", n));
             }
             // Relaxed: a count only; the cell's contents are synchronised by its own atomics.
             match h
@@ -530,7 +530,7 @@ impl PoolCell {
     ///
     /// # Errors
     ///
-    /// [`PassError::Other`] if registration fails.
+    /// [`PassError::Register`] if registration fails.
     pub(crate) fn adopt(&self) -> Result<(), PassError> {
         {
             let mut owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
@@ -541,9 +541,7 @@ impl PoolCell {
                 *owner = Some(Owner::current());
             }
         }
-        self.me()
-            .map(drop)
-            .map_err(|e| PassError::Other(format!("pool segment: {e}")))
+        self.me().map(drop).map_err(PassError::Register)
     }
 }
 
@@ -581,8 +579,11 @@ impl Drop for PoolCell {
 }
 
 /// Maps the pool segment behind `fd`, or returns this process's existing mapping of it.
-fn map_segment(fd: OwnedFd) -> Result<Arc<PoolSegment>, String> {
-    let key = file_key(fd.as_fd()).map_err(|e| format!("fstat: {e}"))?;
+fn map_segment(fd: OwnedFd) -> Result<Arc<PoolSegment>, OpenError> {
+    let key = file_key(fd.as_fd()).map_err(|source| OpenError::Io {
+        op: "fstat",
+        source,
+    })?;
     let mut p = pool();
     if let Some(seg) = p
         .mapped
@@ -631,14 +632,23 @@ mod tests {
         assert!(Arc::ptr_eq(&a.seg, &b.seg), "one mapping per segment");
         assert_eq!(a.data(), b.data());
         assert_eq!(a.header().holders.load(Ordering::Relaxed), 2);
-        let err = PoolCell::import(&mut pass(&a), CellKind::of("other"), 4, 4, "Other")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("another kind"), "{err}");
-        let err = PoolCell::import(&mut pass(&a), kind(), 8, 4, "Test")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("expected 8"), "{err}");
+        let err = PoolCell::import(&mut pass(&a), CellKind::of("other"), 4, 4, "Other");
+        assert!(
+            matches!(err, Err(PassError::Open(OpenError::WrongType { .. }))),
+            "{err:?}"
+        );
+        let err = PoolCell::import(&mut pass(&a), kind(), 8, 4, "Test");
+        assert!(
+            matches!(
+                err,
+                Err(PassError::Mismatch {
+                    sent: 4,
+                    expected: 8,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
         assert_eq!(a.header().holders.load(Ordering::Relaxed), 2);
         drop(b);
         assert_eq!(a.header().holders.load(Ordering::Relaxed), 1);
@@ -650,12 +660,16 @@ mod tests {
         let mut stale = pass(&a);
         let at = a.at;
         drop(a);
-        let err = PoolCell::import(&mut stale, kind(), 4, 4, "Test")
-            .unwrap_err()
-            .to_string();
+        let err = PoolCell::import(&mut stale, kind(), 4, 4, "Test");
         assert!(
-            err.contains("no live pool cell") || err.contains("freed"),
-            "{err}"
+            matches!(
+                err,
+                Err(PassError::Open(OpenError::Corrupt {
+                    what: "cell offset (no live cell)" | "cell holder count (freed)",
+                    ..
+                }))
+            ),
+            "{err:?}"
         );
         let _ = at;
     }
@@ -664,8 +678,11 @@ mod tests {
     fn bad_offsets_are_errors() {
         let a = alloc(kind(), 4, 4, |_| {}).unwrap();
         for at in [0, 3, u64::MAX - 15, a.at + 1] {
-            let err = PoolCell::attach(a.seg.clone(), at, kind(), 4, 4).unwrap_err();
-            assert!(!err.is_empty());
+            let err = PoolCell::attach(a.seg.clone(), at, kind(), 4, 4, "Test");
+            assert!(
+                matches!(err, Err(OpenError::Corrupt { value: Some(v), .. }) if v == at),
+                "{err:?}"
+            );
         }
         assert_eq!(a.header().holders.load(Ordering::Relaxed), 1);
     }

@@ -111,8 +111,8 @@ fn claim(e: &HolderEntry, me: u32) -> Result<(), super::OpenError> {
             return Ok(());
         }
     }
-    Err(super::OpenError::Corrupt(
-        "holder entry keeps changing".into(),
+    Err(super::OpenError::corrupt_part(
+        "holder entry keeps changing",
     ))
 }
 
@@ -131,7 +131,7 @@ impl Object {
         let at = self.holders_at + u64::from(index) * ENTRY_LEN;
         self.seg
             .shared(Offset::new(at))
-            .map_err(|e| super::OpenError::Corrupt(format!("holder entry {index}: {e}")))
+            .map_err(|_| super::OpenError::corrupt("holder entry (outside the segment)", index))
     }
 
     fn check_role(&self, role: Role) {

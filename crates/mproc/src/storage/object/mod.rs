@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use mproc_core::shared::{SharedBytes, SharedState};
 use mproc_shm::{Offset, ParticipantId, REGION_ALIGN, Segment, SegmentOptions};
 
-pub use error::OpenError;
+pub use error::{CreateError, OpenError};
 use sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Written last by the creator (Release); an opener waits for it (Acquire).
@@ -134,7 +134,7 @@ unsafe impl SharedState for ObjectHeader {}
 /// [`OpenError::Corrupt`] if the region cannot hold one.
 fn header_of(seg: &Segment) -> Result<&ObjectHeader, OpenError> {
     seg.shared(Offset::new(seg.region().offset()))
-        .map_err(|e| OpenError::Corrupt(format!("object header: {e}")))
+        .map_err(|_| OpenError::corrupt_part("object header (outside the region or misaligned)"))
 }
 
 /// What to create: kind, fingerprint, number of holder roles and the byte sizes of the
@@ -145,8 +145,6 @@ pub(crate) struct ObjectSpec<'a> {
     pub(crate) kind: ObjectKind,
     /// From [`fingerprint`].
     pub(crate) fingerprint: u64,
-    /// Human-readable type for errors, e.g. `Queue<u64>`.
-    pub(crate) type_name: &'a str,
     /// Holder roles (1 to [`MAX_ROLES`]).
     pub(crate) roles: u32,
     /// Sizes of the sub-regions, in order.
@@ -195,18 +193,23 @@ impl Object {
     ///
     /// # Errors
     ///
-    /// Segment creation ([`OpenError::Segment`]), registration, bad spec, or `init`'s error.
+    /// Segment creation ([`CreateError::AlreadyExists`], [`CreateError::NoSpace`], ...),
+    /// registration, a bad spec, or `init`'s error.
     pub(crate) fn create(
         spec: &ObjectSpec<'_>,
         name: Option<&str>,
         participants: Option<u32>,
-        init: impl FnOnce(&Object) -> Result<(), OpenError>,
-    ) -> Result<Object, OpenError> {
+        init: impl FnOnce(&Object) -> Result<(), CreateError>,
+    ) -> Result<Object, CreateError> {
         if spec.roles == 0 || spec.roles > MAX_ROLES {
-            return Err(OpenError::InvalidOptions(format!("{} roles", spec.roles)));
+            return Err(CreateError::capacity("holder roles", spec.roles, "1 to 3"));
         }
         if spec.regions.len() > MAX_REGIONS {
-            return Err(OpenError::InvalidOptions("too many sub-regions".into()));
+            return Err(CreateError::capacity(
+                "sub-regions",
+                spec.regions.len(),
+                "at most 6",
+            ));
         }
         let mut opts = SegmentOptions::new();
         opts.fingerprint(spec.fingerprint);
@@ -222,7 +225,7 @@ impl Object {
             cursor = len
                 .checked_add(cursor)
                 .map(round_up)
-                .ok_or_else(|| OpenError::InvalidOptions("object too large".into()))?;
+                .ok_or_else(|| CreateError::capacity("object size", len, "below 2^64"))?;
         }
         opts.len(cursor);
         // Unpublished until the object is: openers wait for all of it, and a creator that
@@ -232,11 +235,13 @@ impl Object {
             None => opts.create_anonymous(),
             Some(n) => opts.create_named(&crate::storage::names::shm_name(n)?),
         }
-        .map_err(|e| OpenError::from_segment(e, spec.type_name))?;
+        .map_err(CreateError::from_segment)?;
         let seg = Arc::new(seg);
         let region = seg.region();
         if seg.participant_capacity() != cap || (region.len() as u64) < cursor {
-            return Err(OpenError::Corrupt("segment smaller than requested".into()));
+            return Err(CreateError::Inconsistent {
+                what: "segment smaller than requested",
+            });
         }
         let hdr = header_of(&seg)?;
         // Relaxed stores: published by the Release store of `magic` below.
@@ -249,7 +254,11 @@ impl Object {
             hdr.regions[i][0].store(region.offset() + off, Ordering::Relaxed);
             hdr.regions[i][1].store(len, Ordering::Relaxed);
         }
-        let obj = Object::from_header(seg, spec.kind, spec.roles)?;
+        let obj = Object::from_header(seg, spec.kind, spec.roles).map_err(|_| {
+            CreateError::Inconsistent {
+                what: "object header",
+            }
+        })?;
         obj.segment().register()?;
         init(&obj)?;
         // Release: every header field and whatever `init` wrote happen before an opener's
@@ -319,12 +328,15 @@ impl Object {
     fn from_header(seg: Arc<Segment>, kind: ObjectKind, roles: u32) -> Result<Object, OpenError> {
         let region = seg.region();
         let hdr = header_of(&seg)?;
-        let bad = |what: &str, v: u64| Err(OpenError::Corrupt(format!("{what} = {v}")));
+        let bad = |what: &'static str, v: u64| Err(OpenError::corrupt(what, v));
         // Relaxed loads: ordered after the creator's writes by the Acquire of the magic (or
         // written by this very thread in `create`).
         let version = hdr.version.load(Ordering::Relaxed);
         if version != OBJECT_VERSION {
-            return bad("object layout version", version.into());
+            return Err(OpenError::VersionMismatch {
+                found: version,
+                expected: OBJECT_VERSION,
+            });
         }
         let k = hdr.kind.load(Ordering::Relaxed);
         if k != kind as u32 {
@@ -444,7 +456,6 @@ mod tests {
         ObjectSpec {
             kind: ObjectKind::Queue,
             fingerprint: fp,
-            type_name: "Queue<test>",
             roles: 2,
             regions: &[1000, 4096],
         }
@@ -493,7 +504,16 @@ mod tests {
             Object::open_named(&name, ObjectKind::Queue, wrong, "Queue<String>", 2).unwrap_err();
         assert!(matches!(err, OpenError::WrongType { .. }), "{err}");
         let err = Object::open_named(&name, ObjectKind::Queue, fp, "Queue<u64>", 1).unwrap_err();
-        assert!(matches!(err, OpenError::Corrupt(_)), "{err}");
+        assert!(
+            matches!(
+                err,
+                OpenError::Corrupt {
+                    what: "holder roles",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         obj.segment().unlink().unwrap();
     }
 }
