@@ -6,7 +6,7 @@
 //! |---|---|
 //! | [`participant`] | [`ParticipantId`](participant::ParticipantId): the one participant id type, its maximum (`2^29 - 2`) and its layout (table index, generation) |
 //! | [`sleepers`] | [`Sleepers`](sleepers::Sleepers): the one sleepers protocol (register, fence, re-check / publish, fence, look), futex calls left to the caller |
-//! | [`shared`] | state in shared memory: the `unsafe` trait for types valid for any bit pattern, and the one audited copy of payload bytes a peer may write |
+//! | [`shared`] | state in shared memory: [`SharedState`](shared::SharedState) (the `unsafe` trait for atomics-only types valid for any bit pattern), [`shared_at`](shared::shared_at) (the one checked reinterpretation of shared bytes) and [`copy_from_shared`](shared::copy_from_shared) (the one copy of payload bytes a peer may write) |
 //!
 //! The lower crates re-export these (`mproc_shm::ParticipantId`, `mproc_ring::ParticipantId`,
 //! `mproc_futex::ParticipantId` are this type). With `RUSTFLAGS="--cfg mproc_loom"` the
