@@ -40,15 +40,7 @@ fn check_array_parity(method: StartMethod) {
     assert_eq!(arr.get(10).unwrap(), None);
 }
 
-#[test]
-fn array_parity_with_python_fork() {
-    check_array_parity(StartMethod::Fork);
-}
-
-#[test]
-fn array_parity_with_python_spawn() {
-    check_array_parity(StartMethod::Spawn);
-}
+common::each_start_method! { check_array_parity => array_parity_with_python }
 
 /// Python's `test_rawarray`.
 #[test]

@@ -215,15 +215,7 @@ fn test_put(method: StartMethod) {
     join_ok(&proc.0);
 }
 
-#[test]
-fn test_put_fork() {
-    test_put(StartMethod::Fork);
-}
-
-#[test]
-fn test_put_spawn() {
-    test_put(StartMethod::Spawn);
-}
+common::each_start_method! { test_put => test_put }
 
 // ---------------------------------------------------------------------------------------
 // test_get
@@ -320,15 +312,7 @@ fn test_get(method: StartMethod) {
     assert_eq!(queue.get_nowait(), Err(TryGetError::Disconnected));
 }
 
-#[test]
-fn test_get_fork() {
-    test_get(StartMethod::Fork);
-}
-
-#[test]
-fn test_get_spawn() {
-    test_get(StartMethod::Spawn);
-}
+common::each_start_method! { test_get => test_get }
 
 // ---------------------------------------------------------------------------------------
 // test_fork
@@ -370,15 +354,7 @@ fn test_fork(method: StartMethod) {
     assert_eq!(queue.get_nowait(), Err(TryGetError::Empty));
 }
 
-#[test]
-fn test_fork_fork() {
-    test_fork(StartMethod::Fork);
-}
-
-#[test]
-fn test_fork_spawn() {
-    test_fork(StartMethod::Spawn);
-}
+common::each_start_method! { test_fork => test_fork }
 
 /// Gets 20 items and checks they are 0..20 in order.
 fn fork_getter_child((q,): (Queue<u32>,)) {
@@ -410,15 +386,7 @@ fn test_fork_child_gets(method: StartMethod) {
     assert_eq!(queue.get_nowait(), Err(TryGetError::Disconnected));
 }
 
-#[test]
-fn test_fork_child_gets_fork() {
-    test_fork_child_gets(StartMethod::Fork);
-}
-
-#[test]
-fn test_fork_child_gets_spawn() {
-    test_fork_child_gets(StartMethod::Spawn);
-}
+common::each_start_method! { test_fork_child_gets => test_fork_child_gets }
 
 // ---------------------------------------------------------------------------------------
 // test_qsize
@@ -493,15 +461,7 @@ fn test_task_done(method: StartMethod) {
     }
 }
 
-#[test]
-fn test_task_done_fork() {
-    test_task_done(StartMethod::Fork);
-}
-
-#[test]
-fn test_task_done_spawn() {
-    test_task_done(StartMethod::Spawn);
-}
+common::each_start_method! { test_task_done => test_task_done }
 
 // ---------------------------------------------------------------------------------------
 // test_timeout
@@ -776,12 +736,4 @@ fn test_empty(method: StartMethod) {
     assert_eq!(exit_code(&proc.0), 0);
 }
 
-#[test]
-fn test_empty_fork() {
-    test_empty(StartMethod::Fork);
-}
-
-#[test]
-fn test_empty_spawn() {
-    test_empty(StartMethod::Spawn);
-}
+common::each_start_method! { test_empty => test_empty }

@@ -48,15 +48,7 @@ fn check_value_parity(method: StartMethod) {
     assert_eq!(values.4.get().unwrap(), b'y');
 }
 
-#[test]
-fn value_parity_with_python_fork() {
-    check_value_parity(StartMethod::Fork);
-}
-
-#[test]
-fn value_parity_with_python_spawn() {
-    check_value_parity(StartMethod::Spawn);
-}
+common::each_start_method! { check_value_parity => value_parity_with_python }
 
 /// Python's `test_rawvalue`.
 #[test]

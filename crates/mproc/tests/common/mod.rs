@@ -100,3 +100,25 @@ impl Drop for Mapping {
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.words * 8) };
     }
 }
+
+/// One test per start method over a body that takes the method: `each_start_method! {
+/// check_value_parity => value_parity_with_python }` makes the tests
+/// `value_parity_with_python::fork` and `value_parity_with_python::spawn`.
+macro_rules! each_start_method {
+    ($($body:ident => $name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn fork() {
+                    super::$body(mproc::StartMethod::Fork);
+                }
+
+                #[test]
+                fn spawn() {
+                    super::$body(mproc::StartMethod::Spawn);
+                }
+            }
+        )+
+    };
+}
+pub(crate) use each_start_method;
