@@ -12,6 +12,7 @@
 //! |------|--------|------|
 //! | [`futex`] | — | `wait(&AtomicU32, expected, deadline)` / `wake(&AtomicU32, n)`: sleep on any word |
 //! | [`Deadline`] | `timeout=` | absolute CLOCK_MONOTONIC deadline |
+//! | [`Wait`] | `block=`, `timeout=` | wait mode: never, until a deadline, for ever |
 //! | [`RawLock`], [`LockGuard`] | `Lock` | robust mutex: owner id in the word, `OwnerDied` takeover |
 //! | [`RawRLock`], [`RLockGuard`] | `RLock` | reentrant robust mutex owned by one thread of one participant |
 //! | [`Semaphore`], [`BoundedSemaphore`] | `Semaphore`, `BoundedSemaphore` | lock-free counting semaphore (a dead holder's permits are lost) |
@@ -22,6 +23,7 @@
 //! | [`Barrier`] | `Barrier` | cyclic barrier with abort, reset and broken state |
 //! | [`Liveness`] | — | caller-supplied "is participant `id` alive?" |
 //! | [`Waiter`], [`Futex`] | — | how algorithms sleep (injected; loom swaps it) |
+//! | [`SlicedWait`], [`Parking`] | — | the blocking loop: spin, sleep in slices, check between them |
 //!
 //! Owners are *participant ids*: nonzero `u32`s below 2^30 (see [`MAX_PARTICIPANT_ID`]),
 //! handed out by `mproc-shm`'s participant table. A lock stores its owner's id in the very
@@ -78,7 +80,7 @@ mod waiter;
 
 pub use barrier::{Barrier, BarrierWaitError, MAX_PARTIES};
 pub use condvar::{Condvar, CondvarWait, WaitTimeoutResult};
-pub use deadline::Deadline;
+pub use deadline::{Deadline, Wait};
 pub use event::Event;
 
 pub use ledger::{Caller, Give, GiveError, LEDGER_ENTRIES, Ledger, LedgerError, fault};
@@ -91,4 +93,4 @@ pub use lock::{
 pub use rlock::{RLockGuard, RawRLock};
 pub use robust_semaphore::RobustSemaphore;
 pub use semaphore::{BoundedSemaphore, ReleaseError, Semaphore};
-pub use waiter::{Futex, Waiter};
+pub use waiter::{Futex, Outcome, Parking, Round, SLICED_SPINS, SlicedWait, Waiter};
