@@ -20,7 +20,7 @@
 //! | [`Ledger`] | — | shared count with a per-participant ledger of holders and an undo journal |
 //! | [`Event`] | `Event` | flag with set/clear/wait |
 //! | [`Condvar`] | `Condition` | condition variable used with a [`RawLock`] |
-//! | [`Barrier`] | `Barrier` | cyclic barrier with abort, reset and broken state |
+//! | [`Barrier`] | `Barrier` | cyclic barrier with an action, abort, reset, broken state, and death detection of its registered parties |
 //! | [`Liveness`] | — | caller-supplied "is participant `id` alive?" |
 //! | [`Waiter`], [`Futex`] | — | how algorithms sleep (injected; loom swaps it) |
 //! | [`SlicedWait`], [`Parking`] | — | the blocking loop: spin, sleep in slices, check between them |
@@ -78,7 +78,9 @@ mod sync;
 mod sys;
 mod waiter;
 
-pub use barrier::{Barrier, BarrierWaitError, MAX_PARTIES};
+pub use barrier::{
+    BARRIER_CHECK_INTERVAL, BARRIER_REGISTRY, Barrier, BarrierWaitError, MAX_PARTIES,
+};
 pub use condvar::{Condvar, CondvarWait, WaitTimeoutResult};
 pub use deadline::{Deadline, Wait};
 pub use event::Event;
