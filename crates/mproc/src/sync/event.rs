@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mproc_futex::Deadline;
+use mproc_futex::{Deadline, Wait};
 
 use super::backing::{Backing, Kind, Shared};
 use super::handle::shared_handle;
@@ -101,13 +101,21 @@ impl Event {
 
     /// Waits until the flag is set (Python: `wait()`, which then returns `True`).
     pub fn wait(&self) {
-        while !self.raw().wait(None) {}
+        while !self.wait_for(Wait::Forever) {}
     }
 
     /// Waits at most `timeout`; returns whether the flag was set (Python: `wait(timeout)`;
     /// `Duration::ZERO` never blocks). A `set` followed at once by `clear` still wakes the
     /// waiters with `true`.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.raw().wait(Some(Deadline::after(timeout)))
+        self.wait_for(Wait::Until(Deadline::after(timeout)))
+    }
+
+    /// Every wait goes through here with its wait mode (`Never`: a look at the flag).
+    fn wait_for(&self, mode: Wait) -> bool {
+        match mode {
+            Wait::Never => self.raw().is_set(),
+            Wait::Until(_) | Wait::Forever => self.raw().wait(mode.deadline()),
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mproc_futex::{Deadline, RawLock};
+use mproc_futex::{Deadline, RawLock, Wait};
 
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::storage::object::OpenError;
@@ -165,10 +165,15 @@ impl Lock {
         self.shared.backing.me().map_err(AcquireError::Register)
     }
 
+    /// Every acquire goes through here with its wait mode (`Never`: the try path).
     #[inline(never)]
-    fn lock_until(&self, deadline: Option<Deadline>) -> Result<LockGuard<'_>, AcquireError<'_>> {
+    fn lock_with(&self, mode: Wait) -> Result<LockGuard<'_>, AcquireError<'_>> {
         let me = self.me()?;
-        Ok(self.raw().lock(me, &self.shared.liveness, deadline)?)
+        let liveness = &self.shared.liveness;
+        Ok(match mode {
+            Wait::Never => self.raw().try_lock(me, liveness),
+            Wait::Until(_) | Wait::Forever => self.raw().lock(me, liveness, mode.deadline()),
+        }?)
     }
 
     /// Blocks until the lock is held (Python: `acquire()`).
@@ -185,7 +190,7 @@ impl Lock {
         {
             return Ok(guard);
         }
-        self.lock_until(None)
+        self.lock_with(Wait::Forever)
     }
 
     /// Blocks at most `timeout` (Python: `acquire(timeout=t)`); the deadline is absolute on
@@ -195,7 +200,7 @@ impl Lock {
     ///
     /// [`AcquireError::Timeout`], and as for [`acquire`](Self::acquire).
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, AcquireError<'_>> {
-        self.lock_until(Some(Deadline::after(timeout)))
+        self.lock_with(Wait::Until(Deadline::after(timeout)))
     }
 
     /// Takes the lock if it is free (or its holder is dead) without sleeping (Python:
@@ -205,8 +210,7 @@ impl Lock {
     ///
     /// [`AcquireError::WouldBlock`], and as for [`acquire`](Self::acquire).
     pub fn try_acquire(&self) -> Result<LockGuard<'_>, AcquireError<'_>> {
-        let me = self.me()?;
-        Ok(self.raw().try_lock(me, &self.shared.liveness)?)
+        self.lock_with(Wait::Never)
     }
 
     /// Whether some process holds the lock now (a snapshot; Python has no such method).

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mproc_futex::{Deadline, RawRLock};
+use mproc_futex::{Deadline, RawRLock, Wait};
 
 use super::backing::{Backing, Kind, Shared};
 use super::error::{AcquireError, NotOwner};
@@ -103,12 +103,14 @@ impl RLock {
         self.shared.backing.me().map_err(AcquireError::Register)
     }
 
-    fn lock_until(
-        &self,
-        deadline: Option<Deadline>,
-    ) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
+    /// Every acquire goes through here with its wait mode (`Never`: the try path).
+    fn lock_with(&self, mode: Wait) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
         let me = self.me()?;
-        Ok(self.raw().lock(me, &self.shared.liveness, deadline)?)
+        let liveness = &self.shared.liveness;
+        Ok(match mode {
+            Wait::Never => self.raw().try_lock(me, liveness),
+            Wait::Until(_) | Wait::Forever => self.raw().lock(me, liveness, mode.deadline()),
+        }?)
     }
 
     /// Blocks until this thread holds the lock (at once if it already does) (Python:
@@ -119,7 +121,7 @@ impl RLock {
     /// [`AcquireError::OwnerDied`] (with the guard), [`AcquireError::NotRecoverable`],
     /// [`AcquireError::Register`].
     pub fn acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.lock_until(None)
+        self.lock_with(Wait::Forever)
     }
 
     /// Blocks at most `timeout` (Python: `acquire(timeout=t)`).
@@ -131,7 +133,7 @@ impl RLock {
         &self,
         timeout: Duration,
     ) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.lock_until(Some(Deadline::after(timeout)))
+        self.lock_with(Wait::Until(Deadline::after(timeout)))
     }
 
     /// Takes the lock if it is free, already ours, or its owner is dead, without sleeping
@@ -141,8 +143,7 @@ impl RLock {
     ///
     /// [`AcquireError::WouldBlock`], and as for [`acquire`](Self::acquire).
     pub fn try_acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        let me = self.me()?;
-        Ok(self.raw().try_lock(me, &self.shared.liveness)?)
+        self.lock_with(Wait::Never)
     }
 
     /// Releases one level held by the calling thread without a guard — Python's unpaired
