@@ -43,16 +43,17 @@ impl Waiter for Futex {
     }
 }
 
-/// Attempts in the spin phase of [`Waiter::sliced_wait`] before it sleeps. Under loom one is
-/// enough to explore both outcomes and keeps models small.
+/// Attempts in the spin phase of [`SlicedWait::sliced_wait`] before it sleeps. Under loom
+/// one is enough to explore both outcomes and keeps models small.
 #[cfg(not(mproc_loom))]
 pub const SLICED_SPINS: u32 = 64;
-/// Attempts in the spin phase of [`Waiter::sliced_wait`] before it sleeps. Under loom one is
-/// enough to explore both outcomes and keeps models small.
+/// Attempts in the spin phase of [`SlicedWait::sliced_wait`] before it sleeps. Under loom
+/// one is enough to explore both outcomes and keeps models small.
 #[cfg(mproc_loom)]
 pub const SLICED_SPINS: u32 = 1;
 
-/// Where a [`Waiter::sliced_wait`] sleeps: a futex word and its sleeper-registration protocol.
+/// Where a [`SlicedWait::sliced_wait`] sleeps: a futex word and its sleeper-registration
+/// protocol.
 ///
 /// The wait calls [`prepare`](Self::prepare), then tries once more, then sleeps on
 /// [`word`](Self::word) while it still holds the value `prepare` returned, then calls
@@ -91,7 +92,7 @@ impl Parking for AtomicU32 {
     fn cancel(&self) {}
 }
 
-/// Which pre-sleep check of a [`Waiter::sliced_wait`] this is.
+/// Which pre-sleep check of a [`SlicedWait::sliced_wait`] this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Round {
     /// Before the first sleep: decide from shared memory only (recorded holders, no
@@ -116,7 +117,7 @@ impl Round {
     }
 }
 
-/// How a [`Waiter::sliced_wait`] ended.
+/// How a [`SlicedWait::sliced_wait`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome<R, S> {
     /// The attempt (or a check) produced a result.
