@@ -4,7 +4,8 @@
 //! built of fixed-width atomics, position-independent and initialised in place, so the same
 //! value works on the heap, in a `static`, or in memory shared between processes
 //! (`MAP_SHARED`), where sleepers in every process are woken (`FUTEX_PRIVATE_FLAG` is never
-//! used). Blocking calls take an optional absolute [`Deadline`] on `CLOCK_MONOTONIC`.
+//! used). Blocking calls take a [`Wait`] mode: never, for ever, or until an absolute
+//! [`Deadline`] on `CLOCK_MONOTONIC`.
 //!
 //! # Map
 //!
@@ -36,19 +37,19 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use mproc_futex::{Deadline, Event, RawLock, AlwaysAlive};
+//! use mproc_futex::{AlwaysAlive, Deadline, Event, RawLock, Wait};
 //!
 //! // In one process; the same types work inside a MAP_SHARED mapping across fork().
 //! let lock: RawLock = RawLock::new();
 //! let me = 1; // this participant's id
 //! {
-//!     let _guard = lock.lock(me, &AlwaysAlive, None).expect("fresh lock");
+//!     let _guard = lock.lock(me, &AlwaysAlive, Wait::Forever).expect("fresh lock");
 //!     // ... critical section ...
 //! }
 //! let ev = Event::new();
-//! assert!(!ev.wait(Some(Deadline::after(Duration::from_millis(1)))));
+//! assert!(!ev.wait(Wait::Until(Deadline::after(Duration::from_millis(1)))));
 //! ev.set();
-//! assert!(ev.wait(None));
+//! assert!(ev.wait(Wait::Forever));
 //! ```
 //!
 //! # Loom

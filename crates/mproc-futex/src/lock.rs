@@ -36,7 +36,7 @@
 //! [`AcquireError::NotRecoverable`] (it can only be re-initialised). If the new holder dies
 //! too, the next acquirer is told `OwnerDied` again.
 
-use crate::deadline::{Deadline, earliest};
+use crate::deadline::{Deadline, Wait, earliest};
 use crate::liveness::{Liveness, check_id};
 use crate::sync::{AtomicU32, Ordering, SPIN_LIMIT, spin_loop};
 use crate::waiter::{Futex, Waiter};
@@ -189,13 +189,15 @@ impl<W: Waiter> RawLock<W> {
         self.word() & !WAITERS == NOT_RECOVERABLE
     }
 
-    /// Acquires the lock for participant `me`, sleeping until it is free or `deadline`
-    /// passes (Python's `Lock.acquire(timeout=...)`).
+    /// Acquires the lock for participant `me`, sleeping until it is free or `wait` runs out
+    /// (Python's `Lock.acquire(timeout=...)`); [`Wait::Never`] is
+    /// [`try_acquire`](Self::try_acquire) after one fast-path attempt.
     ///
     /// # Errors
     ///
-    /// [`AcquireError::Timeout`] when the deadline passes first, and
-    /// [`AcquireError::NotRecoverable`] when the lock is unusable.
+    /// [`AcquireError::Timeout`] when the deadline passes first, [`AcquireError::WouldBlock`]
+    /// for `Never` when a live participant holds it, and [`AcquireError::NotRecoverable`]
+    /// when the lock is unusable.
     ///
     /// # Panics
     ///
@@ -205,7 +207,7 @@ impl<W: Waiter> RawLock<W> {
         &self,
         me: u32,
         liveness: &L,
-        deadline: Option<Deadline>,
+        wait: Wait,
     ) -> Result<Acquired, AcquireError> {
         check_id(me);
         // Acquire: pairs with the Release CAS in `release`, so the previous holder's writes
@@ -217,7 +219,10 @@ impl<W: Waiter> RawLock<W> {
         {
             return Ok(Acquired::Clean);
         }
-        self.acquire_slow(me, liveness, deadline)
+        match wait {
+            Wait::Never => self.try_acquire(me, liveness),
+            Wait::Until(_) | Wait::Forever => self.acquire_slow(me, liveness, wait.deadline()),
+        }
     }
 
     /// Acquires the lock without sleeping: takes it if free, takes it over if its owner is
@@ -486,9 +491,9 @@ impl<W: Waiter> RawLock<W> {
         &'a self,
         me: u32,
         liveness: &'a dyn Liveness,
-        deadline: Option<Deadline>,
+        wait: Wait,
     ) -> Result<LockGuard<'a, W>, LockError<LockGuard<'a, W>>> {
-        let r = self.acquire(me, liveness, deadline);
+        let r = self.acquire(me, liveness, wait);
         self.guard(me, liveness, r)
     }
 

@@ -11,7 +11,7 @@
 //! holding the lock is not detected: its process is still alive, so the lock stays held
 //! (as with a Python `RLock` whose owning thread ended).
 
-use crate::deadline::Deadline;
+use crate::deadline::Wait;
 use crate::liveness::Liveness;
 use crate::lock::{AcquireError, Acquired, LockError, OWNER_MASK, RawLock, UnlockError};
 use crate::sync::{AtomicU32, Ordering, thread_id};
@@ -117,12 +117,12 @@ impl<W: Waiter> RawRLock<W> {
         &self,
         me: u32,
         liveness: &L,
-        deadline: Option<Deadline>,
+        wait: Wait,
     ) -> Result<Acquired, AcquireError> {
         if self.is_owned_by_me(me) {
             return self.recurse();
         }
-        let r = self.lock.acquire(me, liveness, deadline)?;
+        let r = self.lock.acquire(me, liveness, wait)?;
         self.take(r)
     }
 
@@ -202,9 +202,9 @@ impl<W: Waiter> RawRLock<W> {
         &self,
         me: u32,
         liveness: &dyn Liveness,
-        deadline: Option<Deadline>,
+        wait: Wait,
     ) -> Result<RLockGuard<'_, W>, LockError<RLockGuard<'_, W>>> {
-        let r = self.acquire(me, liveness, deadline);
+        let r = self.acquire(me, liveness, wait);
         self.guard(me, r)
     }
 

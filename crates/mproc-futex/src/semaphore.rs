@@ -13,7 +13,7 @@
 //! asleep leaves the sleeper count one too high, which only costs later releases a wake-up
 //! call that finds nobody. Use a lock (robust) when ownership must survive crashes.
 
-use crate::deadline::Deadline;
+use crate::deadline::Wait;
 use crate::sync::{AtomicU32, Ordering, fence};
 use crate::waiter::{Futex, Waiter};
 use std::fmt;
@@ -117,9 +117,14 @@ impl<W: Waiter> Semaphore<W> {
         false
     }
 
-    /// Takes a permit, sleeping until one is released or `deadline` passes; `false` on
-    /// timeout (Python's `acquire(timeout=...)` returning `False`).
-    pub fn acquire(&self, deadline: Option<Deadline>) -> bool {
+    /// Takes a permit, sleeping until one is released or `wait` runs out; `false` on
+    /// timeout (Python's `acquire(timeout=...)` returning `False`). [`Wait::Never`] is
+    /// [`try_acquire`](Self::try_acquire).
+    pub fn acquire(&self, wait: Wait) -> bool {
+        if !wait.blocks() {
+            return self.try_acquire();
+        }
+        let deadline = wait.deadline();
         loop {
             if self.try_acquire() {
                 return true;
@@ -259,8 +264,8 @@ impl<W: Waiter> BoundedSemaphore<W> {
     }
 
     /// See [`Semaphore::acquire`].
-    pub fn acquire(&self, deadline: Option<Deadline>) -> bool {
-        self.sem.acquire(deadline)
+    pub fn acquire(&self, wait: Wait) -> bool {
+        self.sem.acquire(wait)
     }
 
     /// Adds `n` permits unless that would exceed the bound.

@@ -3,7 +3,8 @@
 #![cfg(not(mproc_loom))] // real processes, clocks and futexes; loom models are in loom_*.rs
 
 use mproc_futex::{
-    AcquireError, Acquired, AlwaysAlive, Deadline, Futex, LockError, RawLock, UnlockError, Waiter,
+    AcquireError, Acquired, AlwaysAlive, Deadline, Futex, LockError, RawLock, UnlockError, Wait,
+    Waiter,
 };
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,7 +14,10 @@ fn smoke() {
     let l: RawLock = RawLock::new();
     assert_eq!(std::mem::size_of::<RawLock>(), 4);
     assert_eq!(l.word(), 0);
-    assert_eq!(l.acquire(3, &AlwaysAlive, None), Ok(Acquired::Clean));
+    assert_eq!(
+        l.acquire(3, &AlwaysAlive, Wait::Forever),
+        Ok(Acquired::Clean)
+    );
     assert_eq!(l.owner(), Some(3));
     assert_eq!(
         l.try_acquire(4, &AlwaysAlive),
@@ -37,7 +41,7 @@ fn try_acquire_of_a_free_lock_writes_exactly_the_owner() {
     assert_eq!(l.try_acquire(6, &AlwaysAlive), Ok(Acquired::Clean));
     assert_eq!(l.release(6), Ok(()));
     // A guard says whose it is.
-    let g = l.lock(7, &AlwaysAlive, None).unwrap();
+    let g = l.lock(7, &AlwaysAlive, Wait::Forever).unwrap();
     assert_eq!(g.participant(), 7);
     assert_eq!(l.word(), 7);
     drop(g);
@@ -50,7 +54,10 @@ fn try_acquire_of_a_free_lock_writes_exactly_the_owner() {
 #[test]
 fn try_acquire_takes_over_a_dead_owner_as_inconsistent() {
     let l: RawLock = RawLock::new();
-    assert_eq!(l.acquire(3, &AlwaysAlive, None), Ok(Acquired::Clean));
+    assert_eq!(
+        l.acquire(3, &AlwaysAlive, Wait::Forever),
+        Ok(Acquired::Clean)
+    );
     // Owner 3 is dead: taken over, reported, and marked until repaired.
     assert_eq!(l.try_acquire(4, &|id| id != 3), Ok(Acquired::OwnerDied));
     assert_eq!(l.owner(), Some(4));
@@ -64,11 +71,11 @@ fn try_acquire_takes_over_a_dead_owner_as_inconsistent() {
 fn unlocking_a_guard_whose_lock_was_taken_over_says_so() {
     // A (wrong) liveness declared 3 dead while it held the lock: its guard no longer owns it.
     let l: RawLock = RawLock::new();
-    let g = l.lock(3, &AlwaysAlive, None).unwrap();
+    let g = l.lock(3, &AlwaysAlive, Wait::Forever).unwrap();
     assert_eq!(l.try_acquire(4, &|id| id != 3), Ok(Acquired::OwnerDied));
     assert_eq!(g.unlock(), Err(UnlockError::NotOwner));
     assert_eq!(l.owner(), Some(4));
-    let g = l.lock(5, &|id| id != 4, None);
+    let g = l.lock(5, &|id| id != 4, Wait::Forever);
     assert!(g.is_err(), "taken over again from 4: {g:?}");
 }
 
@@ -76,7 +83,7 @@ fn unlocking_a_guard_whose_lock_was_taken_over_says_so() {
 #[should_panic(expected = "participant id")]
 fn id_zero_panics() {
     let l: RawLock = RawLock::new();
-    let _ = l.acquire(0, &AlwaysAlive, None);
+    let _ = l.acquire(0, &AlwaysAlive, Wait::Forever);
 }
 
 #[test]
@@ -89,13 +96,13 @@ fn id_too_large_panics() {
 #[test]
 fn deadline_is_respected() {
     let l: RawLock = RawLock::new();
-    let _held = l.lock(1, &AlwaysAlive, None).unwrap();
+    let _held = l.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
     for ms in [0u64, 20, 70] {
         let t = Instant::now();
         let r = l.lock(
             2,
             &AlwaysAlive,
-            Some(Deadline::after(Duration::from_millis(ms))),
+            Wait::Until(Deadline::after(Duration::from_millis(ms))),
         );
         let e = t.elapsed();
         assert!(matches!(r, Err(LockError::Timeout)));
@@ -113,9 +120,9 @@ fn deadline_is_respected() {
 #[test]
 fn takeover_then_not_recoverable_wakes_sleepers() {
     let l: RawLock = RawLock::new();
-    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
     let dead9 = |id: u32| id != 9;
-    let g = match l.lock(1, &dead9, None) {
+    let g = match l.lock(1, &dead9, Wait::Forever) {
         Err(LockError::OwnerDied(g)) => g,
         other => panic!("{other:?}"),
     };
@@ -125,7 +132,7 @@ fn takeover_then_not_recoverable_wakes_sleepers() {
             l.lock(
                 2,
                 &AlwaysAlive,
-                Some(Deadline::after(Duration::from_secs(10))),
+                Wait::Until(Deadline::after(Duration::from_secs(10))),
             )
             .err()
             .map(|e| e.to_string())
@@ -148,7 +155,7 @@ fn takeover_then_not_recoverable_wakes_sleepers() {
 #[test]
 fn mark_consistent_restores_normal_lock() {
     let l: RawLock = RawLock::new();
-    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
     let mut g = l
         .try_lock(1, &|id| id != 9)
         .unwrap_err()
@@ -176,13 +183,13 @@ impl Waiter for CountingWaiter {
 fn unlock_makes_no_syscall_without_sleepers() {
     let l: RawLock<CountingWaiter> = RawLock::new_for_waiter();
     for _ in 0..1000 {
-        drop(l.lock(1, &AlwaysAlive, None).unwrap());
+        drop(l.lock(1, &AlwaysAlive, Wait::Forever).unwrap());
     }
     assert_eq!(WAKES.load(Ordering::SeqCst), 0);
     // With a sleeper, the unlock wakes it.
-    let g = l.lock(1, &AlwaysAlive, None).unwrap();
+    let g = l.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
     std::thread::scope(|s| {
-        let t = s.spawn(|| drop(l.lock(2, &AlwaysAlive, None).unwrap()));
+        let t = s.spawn(|| drop(l.lock(2, &AlwaysAlive, Wait::Forever).unwrap()));
         let t0 = Instant::now();
         while l.word() & (1 << 30) == 0 {
             assert!(
@@ -213,7 +220,7 @@ fn threads_mutual_exclusion() {
             let (l, inside, total) = (&l, &inside, &total);
             s.spawn(move || {
                 for _ in 0..iters {
-                    let g = l.lock(me, &AlwaysAlive, None).unwrap();
+                    let g = l.lock(me, &AlwaysAlive, Wait::Forever).unwrap();
                     assert_eq!(inside.fetch_add(1, Ordering::Relaxed), 0);
                     total.fetch_add(1, Ordering::Relaxed);
                     inside.fetch_sub(1, Ordering::Relaxed);
@@ -232,7 +239,7 @@ fn zeroed_bytes_are_an_unlocked_lock() {
     // SAFETY: all-zero bytes are a valid unlocked RawLock (documented layout).
     let l = unsafe { mem.assume_init_mut() };
     assert!(!l.is_locked());
-    drop(l.lock(1, &AlwaysAlive, None).unwrap());
+    drop(l.lock(1, &AlwaysAlive, Wait::Forever).unwrap());
 }
 
 #[test]
@@ -242,15 +249,15 @@ fn release_with_a_non_id_is_not_owner_and_changes_nothing() {
     for bad in [0, 1 << 30, 1 << 31, 1 | (1 << 30), 1 | (1 << 31)] {
         assert_eq!(l.release(bad), Err(UnlockError::NotOwner), "{bad:#x}");
     }
-    let g = l.lock(1, &AlwaysAlive, None).unwrap();
+    let g = l.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
     assert_eq!(l.release(1 | (1 << 30)), Err(UnlockError::NotOwner));
     assert!(l.is_locked());
     drop(g);
     assert!(!l.is_locked());
     // A not-recoverable word is the INCONSISTENT flag alone: "releasing" it with that value
     // as an id must not unlock it.
-    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
-    let g = match l.lock(1, &|id: u32| id != 9, None) {
+    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
+    let g = match l.lock(1, &|id: u32| id != 9, Wait::Forever) {
         Err(LockError::OwnerDied(g)) => g,
         other => panic!("{other:?}"),
     };

@@ -4,14 +4,14 @@
 mod common;
 
 use common::*;
-use mproc_futex::{AcquireError, AlwaysAlive, Deadline, LockError, RawRLock, UnlockError};
+use mproc_futex::{AcquireError, AlwaysAlive, Deadline, LockError, RawRLock, UnlockError, Wait};
 use std::time::{Duration, Instant};
 
 #[test]
 fn reentrant_and_counted() {
     let l: RawRLock = RawRLock::new();
     assert_eq!(std::mem::size_of::<RawRLock>(), 12);
-    let a = l.lock(1, &AlwaysAlive, None).unwrap();
+    let a = l.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
     let b = l.try_lock(1, &AlwaysAlive).unwrap();
     assert_eq!(l.count(), 2);
     // The underlying lock word names the owning participant.
@@ -28,7 +28,7 @@ fn reentrant_and_counted() {
 fn other_thread_of_same_participant_cannot_release_or_reenter() {
     let l: RawRLock = RawRLock::new();
     assert_eq!(
-        l.acquire(1, &AlwaysAlive, None),
+        l.acquire(1, &AlwaysAlive, Wait::Forever),
         Ok(mproc_futex::Acquired::Clean)
     );
     std::thread::scope(|s| {
@@ -42,7 +42,7 @@ fn other_thread_of_same_participant_cannot_release_or_reenter() {
             let r = l.lock(
                 1,
                 &AlwaysAlive,
-                Some(Deadline::after(Duration::from_millis(30))),
+                Wait::Until(Deadline::after(Duration::from_millis(30))),
             );
             assert!(matches!(r, Err(LockError::Timeout)));
             assert!(t.elapsed() >= Duration::from_millis(30));
@@ -54,13 +54,13 @@ fn other_thread_of_same_participant_cannot_release_or_reenter() {
 #[test]
 fn other_participant_blocks_until_release() {
     let l: RawRLock = RawRLock::new();
-    let g = l.lock(1, &AlwaysAlive, None).unwrap();
+    let g = l.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
     std::thread::scope(|s| {
         let t = s.spawn(|| {
             let g = l.lock(
                 2,
                 &AlwaysAlive,
-                Some(Deadline::after(Duration::from_secs(10))),
+                Wait::Until(Deadline::after(Duration::from_secs(10))),
             );
             assert!(g.is_ok());
             drop(g);
@@ -78,7 +78,7 @@ fn forked_child_does_not_inherit_thread_identity() {
     let _g = FORK_LOCK.lock().unwrap();
     let l: &'static RawRLock = shared_zeroed();
     assert_eq!(
-        l.acquire(1, &AlwaysAlive, None),
+        l.acquire(1, &AlwaysAlive, Wait::Forever),
         Ok(mproc_futex::Acquired::Clean)
     );
     let child = fork(move || match l.try_acquire(1, &AlwaysAlive) {

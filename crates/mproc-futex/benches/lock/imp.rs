@@ -1,6 +1,6 @@
 //! The benches themselves (not compiled under loom).
 use criterion::{Criterion, criterion_group};
-use mproc_futex::{AlwaysAlive, RawLock, futex};
+use mproc_futex::{AlwaysAlive, RawLock, Wait, futex};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -78,12 +78,12 @@ fn uncontended(c: &mut Criterion) {
     let lock: RawLock = RawLock::new();
     g.bench_function("mproc RawLock (raw)", |b| {
         b.iter(|| {
-            let _ = black_box(lock.acquire(1, &AlwaysAlive, None));
+            let _ = black_box(lock.acquire(1, &AlwaysAlive, Wait::Forever));
             let _ = lock.release(1);
         })
     });
     g.bench_function("mproc RawLock (guard)", |b| {
-        b.iter(|| drop(black_box(lock.lock(1, &AlwaysAlive, None))))
+        b.iter(|| drop(black_box(lock.lock(1, &AlwaysAlive, Wait::Forever))))
     });
     let m = std::sync::Mutex::new(());
     g.bench_function("std Mutex", |b| b.iter(|| drop(black_box(m.lock()))));
@@ -131,7 +131,7 @@ fn handoff_threads(c: &mut Criterion) {
             two_threads(
                 n,
                 || {
-                    let _ = lock.acquire(1, &AlwaysAlive, None);
+                    let _ = lock.acquire(1, &AlwaysAlive, Wait::Forever);
                 },
                 || {
                     let _ = lock.release(1);
@@ -170,14 +170,14 @@ fn handoff_processes(c: &mut Criterion) {
                     std::hint::spin_loop();
                 }
                 for _ in 0..n {
-                    let _ = s.lock.acquire(2, &AlwaysAlive, None);
+                    let _ = s.lock.acquire(2, &AlwaysAlive, Wait::Forever);
                     let _ = s.lock.release(2);
                 }
             });
             let t0 = Instant::now();
             s.go.store(1, Ordering::Release);
             for _ in 0..n {
-                let _ = s.lock.acquire(1, &AlwaysAlive, None);
+                let _ = s.lock.acquire(1, &AlwaysAlive, Wait::Forever);
                 let _ = s.lock.release(1);
             }
             reap(child);

@@ -137,10 +137,7 @@ impl Condition {
     ) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
         let me = self.me()?;
         let (lock, liveness) = (&self.state().lock, &self.shared.liveness);
-        self.guard(match mode {
-            Wait::Never => lock.try_lock(me, liveness),
-            Wait::Until(_) | Wait::Forever => lock.lock(me, liveness, mode.deadline()),
-        })
+        self.guard(lock.lock(me, liveness, mode))
     }
 
     /// Takes the lock, waiting at most `timeout` (Python: `acquire(timeout=t)`).
@@ -181,18 +178,13 @@ impl fmt::Debug for ConditionGuard<'_> {
 }
 
 impl<'a> ConditionGuard<'a> {
-    /// Every wait goes through here with its wait mode (`Never`: release and take the lock
-    /// again without sleeping).
+    /// Every wait goes through here with its wait mode.
     fn wait_with(self, mode: Wait) -> Result<WaitResult<'a>, AcquireError<WaitResult<'a>>> {
-        let deadline = match mode {
-            Wait::Never => Some(Deadline::now()),
-            Wait::Until(_) | Wait::Forever => mode.deadline(),
-        };
         let cv = self.cv;
         let wrap = |(guard, res): (LockGuard<'a>, mproc_futex::WaitTimeoutResult)| {
             (ConditionGuard { guard, cv }, !res.timed_out())
         };
-        cv.wait(self.guard, deadline)
+        cv.wait(self.guard, mode)
             .map(wrap)
             .map_err(|e| AcquireError::from(e).map(wrap))
     }

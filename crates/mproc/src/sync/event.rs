@@ -111,11 +111,8 @@ impl Event {
         self.wait_for(Wait::Until(Deadline::after(timeout)))
     }
 
-    /// Every wait goes through here with its wait mode (`Never`: a look at the flag).
+    /// Every wait goes through here with its wait mode.
     fn wait_for(&self, mode: Wait) -> bool {
-        match mode {
-            Wait::Never => self.raw().is_set(),
-            Wait::Until(_) | Wait::Forever => self.raw().wait(mode.deadline()),
-        }
+        self.raw().wait(mode)
     }
 }

@@ -170,10 +170,7 @@ impl Lock {
     fn lock_with(&self, mode: Wait) -> Result<LockGuard<'_>, AcquireError<'_>> {
         let me = self.me()?;
         let liveness = &self.shared.liveness;
-        Ok(match mode {
-            Wait::Never => self.raw().try_lock(me, liveness),
-            Wait::Until(_) | Wait::Forever => self.raw().lock(me, liveness, mode.deadline()),
-        }?)
+        Ok(self.raw().lock(me, liveness, mode)?)
     }
 
     /// Blocks until the lock is held (Python: `acquire()`).

@@ -107,10 +107,7 @@ impl RLock {
     fn lock_with(&self, mode: Wait) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
         let me = self.me()?;
         let liveness = &self.shared.liveness;
-        Ok(match mode {
-            Wait::Never => self.raw().try_lock(me, liveness),
-            Wait::Until(_) | Wait::Forever => self.raw().lock(me, liveness, mode.deadline()),
-        }?)
+        Ok(self.raw().lock(me, liveness, mode)?)
     }
 
     /// Blocks until this thread holds the lock (at once if it already does) (Python:

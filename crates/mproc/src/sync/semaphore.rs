@@ -115,9 +115,7 @@ impl Inner<'_> {
     fn acquire(&self, mode: Wait) -> Result<bool, SemaphoreError> {
         match mode {
             Wait::Never => self.try_acquire(),
-            Wait::Until(_) | Wait::Forever => {
-                self.with_caller(|raw, who| raw.acquire(who, mode.deadline()))
-            }
+            Wait::Until(_) | Wait::Forever => self.with_caller(|raw, who| raw.acquire(who, mode)),
         }
     }
 
