@@ -176,12 +176,17 @@ mod tests {
             let cell = Arc::new(UnsafeCell::new(0u32));
             let run = |b: &Barrier2, cell: &UnsafeCell<u32>, id: u32| {
                 let action = || {
-                    // SAFETY (model): only the last party writes, before the release.
-                    cell.with_mut(|p| unsafe { *p += 1 });
+                    cell.with_mut(|p| {
+                        // SAFETY: only the last party writes, before the release; loom
+                        // checks that no read races with it.
+                        unsafe { *p += 1 }
+                    });
                 };
                 let i = b.wait(party(id), Wait::Forever, Some(&action)).unwrap();
-                // SAFETY (model): read after the release, which the write precedes.
-                let seen = cell.with(|p| unsafe { *p });
+                let seen = cell.with(|p| {
+                    // SAFETY: read after the release, which the write precedes (loom checks).
+                    unsafe { *p }
+                });
                 assert_eq!(seen, 1, "released before the action ran (or it ran twice)");
                 i
             };
