@@ -49,13 +49,13 @@ pub type CondvarWait<'a, W> = (LockGuard<'a, W>, WaitTimeoutResult);
 ///
 /// ```
 /// use std::time::Duration;
-/// use mproc_futex::{AlwaysAlive, Condvar, Deadline, RawLock};
+/// use mproc_futex::{AlwaysAlive, Condvar, Deadline, RawLock, Wait};
 ///
 /// let lock: RawLock = RawLock::new();
 /// let cv: Condvar = Condvar::new();
-/// let guard = lock.lock(1, &AlwaysAlive, None).unwrap();
+/// let guard = lock.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
 /// let (guard, res) = cv
-///     .wait(guard, Some(Deadline::after(Duration::from_millis(1))))
+///     .wait(guard, Wait::Until(Deadline::after(Duration::from_millis(1))))
 ///     .unwrap();
 /// assert!(res.timed_out());
 /// drop(guard);

@@ -33,12 +33,12 @@ const GEN_MASK: u32 = !(SET | WAITERS);
 /// # Examples
 ///
 /// ```
-/// use mproc_futex::Event;
+/// use mproc_futex::{Event, Wait};
 ///
 /// let ev: Event = Event::new();
 /// assert!(!ev.is_set());
 /// ev.set();
-/// assert!(ev.wait(None));
+/// assert!(ev.wait(Wait::Forever));
 /// ev.clear();
 /// assert!(!ev.is_set());
 /// ```

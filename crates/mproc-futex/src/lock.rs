@@ -113,10 +113,10 @@ pub enum UnlockError {
 /// # Examples
 ///
 /// ```
-/// use mproc_futex::{RawLock, AlwaysAlive};
+/// use mproc_futex::{AlwaysAlive, RawLock, Wait};
 ///
 /// static LOCK: RawLock = RawLock::new();
-/// let guard = LOCK.lock(1, &AlwaysAlive, None).unwrap();
+/// let guard = LOCK.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
 /// assert_eq!(LOCK.owner(), Some(1));
 /// drop(guard);
 /// assert_eq!(LOCK.owner(), None);

@@ -26,11 +26,11 @@ use std::marker::PhantomData;
 /// # Examples
 ///
 /// ```
-/// use mproc_futex::{RawRLock, AlwaysAlive};
+/// use mproc_futex::{AlwaysAlive, RawRLock, Wait};
 ///
 /// let lock: RawRLock = RawRLock::new();
-/// let a = lock.lock(7, &AlwaysAlive, None).unwrap();
-/// let b = lock.lock(7, &AlwaysAlive, None).unwrap(); // reentrant
+/// let a = lock.lock(7, &AlwaysAlive, Wait::Forever).unwrap();
+/// let b = lock.lock(7, &AlwaysAlive, Wait::Forever).unwrap(); // reentrant
 /// assert_eq!(lock.count(), 2);
 /// drop(b);
 /// drop(a);

@@ -37,13 +37,13 @@ pub enum ReleaseError {
 /// # Examples
 ///
 /// ```
-/// use mproc_futex::Semaphore;
+/// use mproc_futex::{Semaphore, Wait};
 ///
 /// let sem: Semaphore = Semaphore::with_permits(1);
 /// assert!(sem.try_acquire());
 /// assert!(!sem.try_acquire());
 /// sem.release(1).unwrap();
-/// assert!(sem.acquire(None));
+/// assert!(sem.acquire(Wait::Forever));
 /// ```
 #[repr(C)]
 pub struct Semaphore<W: Waiter = Futex> {
@@ -199,11 +199,11 @@ impl<W: Waiter> Semaphore<W> {
 /// # Examples
 ///
 /// ```
-/// use mproc_futex::{BoundedSemaphore, ReleaseError};
+/// use mproc_futex::{BoundedSemaphore, ReleaseError, Wait};
 ///
 /// let sem: BoundedSemaphore = BoundedSemaphore::with_permits(1);
 /// assert_eq!(sem.release(1), Err(ReleaseError::TooManyReleases));
-/// assert!(sem.acquire(None));
+/// assert!(sem.acquire(Wait::Forever));
 /// assert_eq!(sem.release(1), Ok(()));
 /// ```
 #[repr(C)]
