@@ -21,7 +21,7 @@
 //! re-acquires it gets `OwnerDied` (with the guard). A notification consumed by a process
 //! that then dies before acting on it is lost for the others, as with any crash.
 
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, Wait};
 use crate::lock::{LockError, LockGuard};
 use crate::sync::{AtomicU32, Ordering};
 use crate::waiter::{Futex, Waiter};
@@ -49,13 +49,13 @@ pub type CondvarWait<'a, W> = (LockGuard<'a, W>, WaitTimeoutResult);
 ///
 /// ```
 /// use std::time::Duration;
-/// use mproc_futex::{AlwaysAlive, Condvar, Deadline, RawLock};
+/// use mproc_futex::{AlwaysAlive, Condvar, Deadline, RawLock, Wait};
 ///
 /// let lock: RawLock = RawLock::new();
 /// let cv: Condvar = Condvar::new();
-/// let guard = lock.lock(1, &AlwaysAlive, None).unwrap();
+/// let guard = lock.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
 /// let (guard, res) = cv
-///     .wait(guard, Some(Deadline::after(Duration::from_millis(1))))
+///     .wait(guard, Wait::Until(Deadline::after(Duration::from_millis(1))))
 ///     .unwrap();
 /// assert!(res.timed_out());
 /// drop(guard);
@@ -103,8 +103,9 @@ impl<W: Waiter> Condvar<W> {
         }
     }
 
-    /// Releases the guard's lock, sleeps until notified (or spuriously woken, or `deadline`
-    /// passes), and re-acquires the lock — without a deadline, like Python's `Condition.wait`.
+    /// Releases the guard's lock, sleeps until notified (or spuriously woken, or `wait` runs
+    /// out), and re-acquires the lock — with [`Wait::Forever`], like Python's
+    /// `Condition.wait`; [`Wait::Never`] releases and re-acquires without sleeping.
     ///
     /// # Errors
     ///
@@ -114,8 +115,12 @@ impl<W: Waiter> Condvar<W> {
     pub fn wait<'a>(
         &self,
         guard: LockGuard<'a, W>,
-        deadline: Option<Deadline>,
+        wait: Wait,
     ) -> Result<CondvarWait<'a, W>, LockError<CondvarWait<'a, W>>> {
+        let deadline = match wait {
+            Wait::Never => Some(Deadline::now()),
+            Wait::Until(_) | Wait::Forever => wait.deadline(),
+        };
         // Relaxed: read while holding the lock; any notifier that changes the predicate
         // does so under the lock after we release it, so its increment comes later in the
         // counter's modification order (std's argument).
@@ -127,7 +132,7 @@ impl<W: Waiter> Condvar<W> {
         let _ = guard.unlock();
         let woken = W::wait(&self.seq, seq, deadline);
         let res = WaitTimeoutResult(!woken);
-        match lock.lock(me, liveness, None) {
+        match lock.lock(me, liveness, Wait::Forever) {
             Ok(g) => Ok((g, res)),
             Err(e) => Err(e.map(|g| (g, res))),
         }

@@ -1,4 +1,4 @@
-//! [`Deadline`]: an absolute point on `CLOCK_MONOTONIC`.
+//! [`Deadline`]: an absolute point on `CLOCK_MONOTONIC`, and [`Wait`], the wait mode built on it.
 //!
 //! `std::time::Instant` is also CLOCK_MONOTONIC on Linux, but it cannot be turned into the
 //! `timespec` that `FUTEX_WAIT_BITSET` wants, so blocking calls here take a `Deadline`. A
@@ -113,6 +113,66 @@ impl Deadline {
     /// anything under loom).
     pub fn remaining(&self) -> Duration {
         Duration::from_nanos(self.at.saturating_sub(crate::loom_park::clock()))
+    }
+}
+
+/// How long a blocking call may wait: the one wait mode of mproc's blocking calls, in place
+/// of a `(deadline, block)` pair or an `Option<Deadline>` (Python's `block=` and `timeout=`).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use mproc_futex::{Deadline, Wait};
+///
+/// assert!(!Wait::Never.blocks());
+/// assert_eq!(Wait::Forever.deadline(), None);
+/// assert!(Wait::within(Some(Duration::from_millis(5))).deadline().is_some());
+/// assert_eq!(Wait::within(None), Wait::Forever);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wait {
+    /// Try once, never sleep (`try_*` and `*_nowait` calls; Python's `block=False`).
+    Never,
+    /// Until the deadline (`*_timeout` calls; Python's `timeout=`).
+    Until(Deadline),
+    /// As long as it takes (Python's default `block=True` with no timeout).
+    Forever,
+}
+
+impl Wait {
+    /// `Forever` for `None`, else `Until` the deadline `timeout` from now.
+    pub fn within(timeout: Option<Duration>) -> Wait {
+        timeout.map_or(Wait::Forever, |t| Wait::Until(Deadline::after(t)))
+    }
+
+    /// `Forever` for `None`, else `Until(deadline)`: for callers that hold an optional
+    /// deadline meaning "none: wait for ever".
+    pub fn until(deadline: Option<Deadline>) -> Wait {
+        deadline.map_or(Wait::Forever, Wait::Until)
+    }
+
+    /// The deadline of a timed wait (`None` for `Never` and `Forever`).
+    pub fn deadline(self) -> Option<Deadline> {
+        match self {
+            Wait::Until(d) => Some(d),
+            Wait::Never | Wait::Forever => None,
+        }
+    }
+
+    /// Whether the call may sleep at all.
+    pub fn blocks(self) -> bool {
+        self != Wait::Never
+    }
+
+    /// Whether the wait is over: `Never` always is, `Until` once its deadline has passed,
+    /// `Forever` never.
+    pub fn has_passed(self) -> bool {
+        match self {
+            Wait::Never => true,
+            Wait::Until(d) => d.has_passed(),
+            Wait::Forever => false,
+        }
     }
 }
 

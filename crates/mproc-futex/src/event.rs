@@ -17,7 +17,7 @@
 //! An event holds no ownership, so a dead participant blocks nobody. One that dies asleep
 //! leaves WAITERS set, which costs the next `set` one wake-up call that finds nobody.
 
-use crate::deadline::Deadline;
+use crate::deadline::Wait;
 use crate::sync::{AtomicU32, Ordering};
 use crate::waiter::{Futex, Waiter};
 use std::fmt;
@@ -33,12 +33,12 @@ const GEN_MASK: u32 = !(SET | WAITERS);
 /// # Examples
 ///
 /// ```
-/// use mproc_futex::Event;
+/// use mproc_futex::{Event, Wait};
 ///
 /// let ev: Event = Event::new();
 /// assert!(!ev.is_set());
 /// ev.set();
-/// assert!(ev.wait(None));
+/// assert!(ev.wait(Wait::Forever));
 /// ev.clear();
 /// assert!(!ev.is_set());
 /// ```
@@ -123,15 +123,19 @@ impl<W: Waiter> Event<W> {
         self.word.fetch_and(!SET, Ordering::Relaxed);
     }
 
-    /// Waits until the flag is set or `deadline` passes. Returns `true` if the flag was set
+    /// Waits until the flag is set or `wait` runs out. Returns `true` if the flag was set
     /// (or was set and cleared again while waiting), `false` on timeout — Python's
-    /// `Event.wait(timeout)`.
-    pub fn wait(&self, deadline: Option<Deadline>) -> bool {
+    /// `Event.wait(timeout)`. [`Wait::Never`] only looks.
+    pub fn wait(&self, wait: Wait) -> bool {
         // Acquire: pairs with the Release CAS in `set`.
         let mut w = self.word.load(Ordering::Acquire);
         if w & SET != 0 {
             return true;
         }
+        if !wait.blocks() {
+            return false;
+        }
+        let deadline = wait.deadline();
         let start_gen = w & GEN_MASK;
         loop {
             if w & SET != 0 || w & GEN_MASK != start_gen {

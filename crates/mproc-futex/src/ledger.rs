@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, Wait};
 use crate::liveness::{Liveness, ParticipantId, check_id};
 use crate::lock::{LockError, LockGuard, RawLock};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
@@ -470,7 +470,7 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
         fault: &'a F,
     ) -> Result<LockGuard<'a, W>, LedgerError> {
         check_id(who.id);
-        let mut guard = match self.guard.lock(who.id, who.liveness, deadline) {
+        let mut guard = match self.guard.lock(who.id, who.liveness, Wait::until(deadline)) {
             Ok(g) => return Ok(g),
             Err(LockError::OwnerDied(g)) => g,
             Err(LockError::Timeout | LockError::WouldBlock) => return Err(LedgerError::Timeout),

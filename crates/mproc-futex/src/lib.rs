@@ -4,7 +4,8 @@
 //! built of fixed-width atomics, position-independent and initialised in place, so the same
 //! value works on the heap, in a `static`, or in memory shared between processes
 //! (`MAP_SHARED`), where sleepers in every process are woken (`FUTEX_PRIVATE_FLAG` is never
-//! used). Blocking calls take an optional absolute [`Deadline`] on `CLOCK_MONOTONIC`.
+//! used). Blocking calls take a [`Wait`] mode: never, for ever, or until an absolute
+//! [`Deadline`] on `CLOCK_MONOTONIC`.
 //!
 //! # Map
 //!
@@ -12,6 +13,7 @@
 //! |------|--------|------|
 //! | [`futex`] | — | `wait(&AtomicU32, expected, deadline)` / `wake(&AtomicU32, n)`: sleep on any word |
 //! | [`Deadline`] | `timeout=` | absolute CLOCK_MONOTONIC deadline |
+//! | [`Wait`] | `block=`, `timeout=` | wait mode: never, until a deadline, for ever |
 //! | [`RawLock`], [`LockGuard`] | `Lock` | robust mutex: owner id in the word, `OwnerDied` takeover, std-like poisoning (or strict `NotRecoverable`) |
 //! | [`RawRLock`], [`RLockGuard`] | `RLock` | reentrant robust mutex owned by one thread of one participant |
 //! | [`Semaphore`], [`BoundedSemaphore`] | `Semaphore`, `BoundedSemaphore` | lock-free counting semaphore (a dead holder's permits are lost) |
@@ -19,9 +21,10 @@
 //! | [`Ledger`] | — | shared count with a per-participant ledger of holders and an undo journal |
 //! | [`Event`] | `Event` | flag with set/clear/wait |
 //! | [`Condvar`] | `Condition` | condition variable used with a [`RawLock`] |
-//! | [`Barrier`] | `Barrier` | cyclic barrier with abort, reset and broken state |
+//! | [`Barrier`] | `Barrier` | cyclic barrier with an action, abort, reset, broken state, and death detection of its registered parties |
 //! | [`Liveness`] | — | caller-supplied "is participant `id` alive?" |
 //! | [`Waiter`], [`Futex`] | — | how algorithms sleep (injected; loom swaps it) |
+//! | [`SlicedWait`], [`Parking`] | — | the blocking loop: spin, sleep in slices, check between them |
 //!
 //! Owners are *participant ids*: the raw `u32` of a [`ParticipantId`] (mproc-core's, re-exported
 //! here: nonzero, at most [`ParticipantId::MAX`] = `2^29 - 2`),
@@ -37,19 +40,19 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use mproc_futex::{Deadline, Event, RawLock, AlwaysAlive};
+//! use mproc_futex::{AlwaysAlive, Deadline, Event, RawLock, Wait};
 //!
 //! // In one process; the same types work inside a MAP_SHARED mapping across fork().
 //! let lock: RawLock = RawLock::new();
 //! let me = 1; // this participant's id
 //! {
-//!     let _guard = lock.lock(me, &AlwaysAlive, None).expect("fresh lock");
+//!     let _guard = lock.lock(me, &AlwaysAlive, Wait::Forever).expect("fresh lock");
 //!     // ... critical section ...
 //! }
 //! let ev = Event::new();
-//! assert!(!ev.wait(Some(Deadline::after(Duration::from_millis(1)))));
+//! assert!(!ev.wait(Wait::Until(Deadline::after(Duration::from_millis(1)))));
 //! ev.set();
-//! assert!(ev.wait(None));
+//! assert!(ev.wait(Wait::Forever));
 //! ```
 //!
 //! # Loom
@@ -79,9 +82,11 @@ mod sync;
 mod sys;
 mod waiter;
 
-pub use barrier::{Barrier, BarrierWaitError, MAX_PARTIES};
+pub use barrier::{
+    BARRIER_CHECK_INTERVAL, BARRIER_REGISTRY, Barrier, BarrierWaitError, MAX_PARTIES,
+};
 pub use condvar::{Condvar, CondvarWait, WaitTimeoutResult};
-pub use deadline::Deadline;
+pub use deadline::{Deadline, Wait};
 pub use event::Event;
 
 pub use ledger::{Caller, Give, GiveError, LEDGER_ENTRIES, Ledger, LedgerError, fault};
@@ -93,4 +98,4 @@ pub use lock::{
 pub use rlock::{RLockGuard, RawRLock};
 pub use robust_semaphore::RobustSemaphore;
 pub use semaphore::{BoundedSemaphore, ReleaseError, Semaphore};
-pub use waiter::{Futex, Waiter};
+pub use waiter::{Futex, Outcome, Parking, Round, SLICED_SPINS, SlicedWait, Waiter};

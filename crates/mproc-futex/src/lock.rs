@@ -44,7 +44,7 @@
 //! fails with [`LockError::NotRecoverable`] for ever (it can only be re-initialised). In both
 //! modes, if the new holder dies too, the next acquirer is told `OwnerDied` again.
 
-use crate::deadline::{Deadline, earliest};
+use crate::deadline::{Deadline, Wait, earliest};
 use crate::liveness::{Liveness, ParticipantId, check_id};
 use crate::sync::{AtomicU32, Ordering, SPIN_LIMIT, spin_loop};
 use crate::waiter::{Futex, Waiter};
@@ -103,10 +103,10 @@ pub enum UnlockError {
 /// # Examples
 ///
 /// ```
-/// use mproc_futex::{RawLock, AlwaysAlive};
+/// use mproc_futex::{AlwaysAlive, RawLock, Wait};
 ///
 /// static LOCK: RawLock = RawLock::new();
-/// let guard = LOCK.lock(1, &AlwaysAlive, None).unwrap();
+/// let guard = LOCK.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
 /// assert_eq!(LOCK.owner(), Some(1));
 /// drop(guard);
 /// assert_eq!(LOCK.owner(), None);
@@ -240,16 +240,18 @@ impl<W: Waiter> RawLock<W> {
             });
     }
 
-    /// Acquires the lock for participant `me`, sleeping until it is free or `deadline`
-    /// passes (Python's `Lock.acquire(timeout=...)`). The lock is held on `Ok` and on
-    /// [`LockError::OwnerDied`].
+    /// Acquires the lock for participant `me`, sleeping until it is free or `wait` runs out
+    /// (Python's `Lock.acquire(timeout=...)`); [`Wait::Never`] is
+    /// [`try_acquire`](Self::try_acquire) after one fast-path attempt. The lock is held on
+    /// `Ok` and on [`LockError::OwnerDied`].
     ///
     /// # Errors
     ///
     /// [`LockError::OwnerDied`] when the lock was taken from a dead holder or is poisoned
     /// (the lock *is* held: repair, then [`mark_consistent`](Self::mark_consistent));
-    /// [`LockError::Timeout`] when the deadline passes first; [`LockError::NotRecoverable`]
-    /// when a strict lock is unusable.
+    /// [`LockError::Timeout`] when the deadline passes first; [`LockError::WouldBlock`] for
+    /// `Never` when a live participant holds it; [`LockError::NotRecoverable`] when a strict
+    /// lock is unusable.
     ///
     /// # Panics
     ///
@@ -259,7 +261,7 @@ impl<W: Waiter> RawLock<W> {
         &self,
         me: u32,
         liveness: &L,
-        deadline: Option<Deadline>,
+        wait: Wait,
     ) -> Result<(), LockError<()>> {
         check_id(me);
         // Acquire: pairs with the Release CAS in `release`, so the previous holder's writes
@@ -271,7 +273,10 @@ impl<W: Waiter> RawLock<W> {
         {
             return Ok(());
         }
-        self.acquire_slow(me, liveness, deadline)
+        match wait {
+            Wait::Never => self.try_acquire(me, liveness),
+            Wait::Until(_) | Wait::Forever => self.acquire_slow(me, liveness, wait.deadline()),
+        }
     }
 
     /// Acquires the lock without sleeping: takes it if free (or poisoned), takes it over if
@@ -509,9 +514,9 @@ impl<W: Waiter> RawLock<W> {
         &'a self,
         me: u32,
         liveness: &'a dyn Liveness,
-        deadline: Option<Deadline>,
+        wait: Wait,
     ) -> Result<LockGuard<'a, W>, LockError<LockGuard<'a, W>>> {
-        let r = self.acquire(me, liveness, deadline);
+        let r = self.acquire(me, liveness, wait);
         self.guard(me, liveness, r)
     }
 

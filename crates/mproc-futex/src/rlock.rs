@@ -12,7 +12,7 @@
 //! holding the lock is not detected: its process is still alive, so the lock stays held
 //! (as with a Python `RLock` whose owning thread ended).
 
-use crate::deadline::Deadline;
+use crate::deadline::Wait;
 use crate::liveness::Liveness;
 use crate::lock::{LockError, OWNER_MASK, RawLock, UnlockError};
 use crate::sync::{AtomicU32, Ordering, thread_id};
@@ -27,11 +27,11 @@ use std::marker::PhantomData;
 /// # Examples
 ///
 /// ```
-/// use mproc_futex::{RawRLock, AlwaysAlive};
+/// use mproc_futex::{AlwaysAlive, RawRLock, Wait};
 ///
 /// let lock: RawRLock = RawRLock::new();
-/// let a = lock.lock(7, &AlwaysAlive, None).unwrap();
-/// let b = lock.lock(7, &AlwaysAlive, None).unwrap(); // reentrant
+/// let a = lock.lock(7, &AlwaysAlive, Wait::Forever).unwrap();
+/// let b = lock.lock(7, &AlwaysAlive, Wait::Forever).unwrap(); // reentrant
 /// assert_eq!(lock.count(), 2);
 /// drop(b);
 /// drop(a);
@@ -144,12 +144,12 @@ impl<W: Waiter> RawRLock<W> {
         &self,
         me: u32,
         liveness: &L,
-        deadline: Option<Deadline>,
+        wait: Wait,
     ) -> Result<(), LockError<()>> {
         if self.is_owned_by_me(me) {
             return self.recurse();
         }
-        self.take(self.lock.acquire(me, liveness, deadline))
+        self.take(self.lock.acquire(me, liveness, wait))
     }
 
     /// Like [`acquire`](Self::acquire) without sleeping.
@@ -241,9 +241,9 @@ impl<W: Waiter> RawRLock<W> {
         &self,
         me: u32,
         liveness: &dyn Liveness,
-        deadline: Option<Deadline>,
+        wait: Wait,
     ) -> Result<RLockGuard<'_, W>, LockError<RLockGuard<'_, W>>> {
-        let r = self.acquire(me, liveness, deadline);
+        let r = self.acquire(me, liveness, wait);
         self.guard(me, r)
     }
 

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::deadline::{Deadline, earliest};
+use crate::deadline::{Deadline, Wait, earliest};
 use crate::ledger::{Caller, Give, GiveError, LEDGER_ENTRIES, Ledger, LedgerError};
 use crate::lock::{CHECK_INTERVAL_MAX, CHECK_INTERVAL_MIN};
 use crate::sync::{AtomicU32, Ordering};
@@ -134,16 +134,17 @@ impl<W: Waiter, const N: usize> RobustSemaphore<W, N> {
     }
 
     /// Takes a permit, sleeping until one is released, a dead holder's comes back, or
-    /// `deadline` passes; `Ok(false)` on timeout.
+    /// `wait` runs out; `Ok(false)` on timeout. [`Wait::Never`] is
+    /// [`try_acquire`](Self::try_acquire).
     ///
     /// # Errors
     ///
     /// [`LedgerError::Corrupt`] when the ledger's guard is unusable.
-    pub fn acquire(
-        &self,
-        who: Caller<'_>,
-        deadline: Option<Deadline>,
-    ) -> Result<bool, LedgerError> {
+    pub fn acquire(&self, who: Caller<'_>, wait: Wait) -> Result<bool, LedgerError> {
+        if !wait.blocks() {
+            return self.try_acquire(who);
+        }
+        let deadline = wait.deadline();
         let mut interval = CHECK_INTERVAL_MIN;
         loop {
             if self.value() > 0 {

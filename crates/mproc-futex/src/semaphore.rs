@@ -15,7 +15,7 @@
 //! asleep leaves the sleeper count one too high, which only costs later releases a wake-up
 //! call that finds nobody. Use a lock (robust) when ownership must survive crashes.
 
-use crate::deadline::Deadline;
+use crate::deadline::Wait;
 use crate::sync::{AtomicU32, Ordering};
 use crate::waiter::{Futex, Waiter};
 use mproc_core::sleepers::Sleepers;
@@ -41,13 +41,13 @@ pub enum ReleaseError {
 /// # Examples
 ///
 /// ```
-/// use mproc_futex::Semaphore;
+/// use mproc_futex::{Semaphore, Wait};
 ///
 /// let sem: Semaphore = Semaphore::with_permits(1);
 /// assert!(sem.try_acquire());
 /// assert!(!sem.try_acquire());
 /// sem.release(1).unwrap();
-/// assert!(sem.acquire(None));
+/// assert!(sem.acquire(Wait::Forever));
 /// ```
 #[repr(C)]
 pub struct Semaphore<W: Waiter = Futex> {
@@ -127,9 +127,14 @@ impl<W: Waiter> Semaphore<W> {
         false
     }
 
-    /// Takes a permit, sleeping until one is released or `deadline` passes; `false` on
-    /// timeout (Python's `acquire(timeout=...)` returning `False`).
-    pub fn acquire(&self, deadline: Option<Deadline>) -> bool {
+    /// Takes a permit, sleeping until one is released or `wait` runs out; `false` on
+    /// timeout (Python's `acquire(timeout=...)` returning `False`). [`Wait::Never`] is
+    /// [`try_acquire`](Self::try_acquire).
+    pub fn acquire(&self, wait: Wait) -> bool {
+        if !wait.blocks() {
+            return self.try_acquire();
+        }
+        let deadline = wait.deadline();
         loop {
             if self.try_acquire() {
                 return true;
@@ -201,11 +206,11 @@ impl<W: Waiter> Semaphore<W> {
 /// # Examples
 ///
 /// ```
-/// use mproc_futex::{BoundedSemaphore, ReleaseError};
+/// use mproc_futex::{BoundedSemaphore, ReleaseError, Wait};
 ///
 /// let sem: BoundedSemaphore = BoundedSemaphore::with_permits(1);
 /// assert_eq!(sem.release(1), Err(ReleaseError::TooManyReleases));
-/// assert!(sem.acquire(None));
+/// assert!(sem.acquire(Wait::Forever));
 /// assert_eq!(sem.release(1), Ok(()));
 /// ```
 #[repr(C)]
@@ -271,8 +276,8 @@ impl<W: Waiter> BoundedSemaphore<W> {
     }
 
     /// See [`Semaphore::acquire`].
-    pub fn acquire(&self, deadline: Option<Deadline>) -> bool {
-        self.sem.acquire(deadline)
+    pub fn acquire(&self, wait: Wait) -> bool {
+        self.sem.acquire(wait)
     }
 
     /// Adds `n` permits unless that would exceed the bound.

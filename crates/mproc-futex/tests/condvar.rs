@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use mproc_futex::{AlwaysAlive, Condvar, Deadline, RawLock};
+use mproc_futex::{AlwaysAlive, Condvar, Deadline, RawLock, Wait};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -21,12 +21,12 @@ unsafe impl Sync for Queue {}
 
 fn consume(q: &Queue, me: u32, n: u64) -> bool {
     for _ in 0..n {
-        let mut g = q.lock.lock(me, &AlwaysAlive, None).unwrap();
+        let mut g = q.lock.lock(me, &AlwaysAlive, Wait::Forever).unwrap();
         // SAFETY: lock held.
         while unsafe { *q.items.get() } == 0 {
             let (g2, res) = q
                 .not_empty
-                .wait(g, Some(Deadline::after(Duration::from_secs(10))))
+                .wait(g, Wait::Until(Deadline::after(Duration::from_secs(10))))
                 .unwrap();
             if res.timed_out() {
                 return false;
@@ -42,7 +42,7 @@ fn consume(q: &Queue, me: u32, n: u64) -> bool {
 
 fn produce(q: &Queue, me: u32, n: u64) {
     for _ in 0..n {
-        let g = q.lock.lock(me, &AlwaysAlive, None).unwrap();
+        let g = q.lock.lock(me, &AlwaysAlive, Wait::Forever).unwrap();
         // SAFETY: lock held.
         unsafe { *q.items.get() += 1 };
         q.not_empty.notify_one();
@@ -83,10 +83,10 @@ fn notify_all_wakes_everybody() {
             .map(|me| {
                 let (lock, cv, go) = (&lock, &cv, &go);
                 s.spawn(move || {
-                    let mut g = lock.lock(me, &AlwaysAlive, None).unwrap();
+                    let mut g = lock.lock(me, &AlwaysAlive, Wait::Forever).unwrap();
                     let deadline = Some(Deadline::after(Duration::from_secs(10)));
                     while go.load(Ordering::Relaxed) == 0 {
-                        let (g2, res) = cv.wait(g, deadline).unwrap();
+                        let (g2, res) = cv.wait(g, Wait::until(deadline)).unwrap();
                         assert!(!res.timed_out());
                         g = g2;
                     }
@@ -94,7 +94,7 @@ fn notify_all_wakes_everybody() {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(30));
-        let g = lock.lock(9, &AlwaysAlive, None).unwrap();
+        let g = lock.lock(9, &AlwaysAlive, Wait::Forever).unwrap();
         go.store(1, Ordering::Relaxed);
         cv.notify_all();
         drop(g);
@@ -108,10 +108,10 @@ fn notify_all_wakes_everybody() {
 fn wait_deadline() {
     let lock: RawLock = RawLock::new();
     let cv: Condvar = Condvar::new();
-    let g = lock.lock(1, &AlwaysAlive, None).unwrap();
+    let g = lock.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
     let t = Instant::now();
     let (g, res) = cv
-        .wait(g, Some(Deadline::after(Duration::from_millis(30))))
+        .wait(g, Wait::Until(Deadline::after(Duration::from_millis(30))))
         .unwrap();
     let e = t.elapsed();
     assert!(res.timed_out());

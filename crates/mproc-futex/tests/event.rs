@@ -4,14 +4,14 @@
 mod common;
 
 use common::*;
-use mproc_futex::{Deadline, Event};
+use mproc_futex::{Deadline, Event, Wait};
 use std::time::{Duration, Instant};
 
 #[test]
 fn smoke_and_deadline() {
     let e: Event = Event::new();
     let t = Instant::now();
-    assert!(!e.wait(Some(Deadline::after(Duration::from_millis(30)))));
+    assert!(!e.wait(Wait::Until(Deadline::after(Duration::from_millis(30)))));
     let el = t.elapsed();
     assert!(
         el >= Duration::from_millis(30) && el < Duration::from_secs(3),
@@ -20,9 +20,9 @@ fn smoke_and_deadline() {
     e.set();
     e.set();
     assert!(e.is_set());
-    assert!(e.wait(Some(Deadline::now())));
+    assert!(e.wait(Wait::Until(Deadline::now())));
     e.clear();
-    assert!(!e.wait(Some(Deadline::now())));
+    assert!(!e.wait(Wait::Until(Deadline::now())));
 }
 
 #[test]
@@ -30,7 +30,7 @@ fn set_then_clear_still_releases_sleepers() {
     let e: Event = Event::new();
     std::thread::scope(|s| {
         let ts: Vec<_> = (0..3)
-            .map(|_| s.spawn(|| e.wait(Some(Deadline::after(Duration::from_secs(10))))))
+            .map(|_| s.spawn(|| e.wait(Wait::Until(Deadline::after(Duration::from_secs(10))))))
             .collect();
         std::thread::sleep(Duration::from_millis(30));
         e.set();
@@ -46,7 +46,7 @@ fn wakes_other_process() {
     let _g = FORK_LOCK.lock().unwrap();
     let e: &'static Event = shared_zeroed();
     let child = fork(move || {
-        if e.wait(Some(Deadline::after(Duration::from_secs(10)))) {
+        if e.wait(Wait::Until(Deadline::after(Duration::from_secs(10)))) {
             0
         } else {
             4

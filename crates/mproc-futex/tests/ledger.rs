@@ -14,7 +14,7 @@ use common::*;
 use mproc_futex::fault::{DieAt, Fault, NoFault};
 use mproc_futex::{
     AlwaysAlive, CHECK_INTERVAL_MAX, Caller, Deadline, Futex, Give, GiveError, LEDGER_ENTRIES,
-    Ledger, LedgerError, Liveness, RobustSemaphore,
+    Ledger, LedgerError, Liveness, RobustSemaphore, Wait,
 };
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -912,7 +912,7 @@ fn acquire_deadline_times_out() {
     let me = caller(1, &AlwaysAlive);
     let t = Instant::now();
     assert_eq!(
-        sem.acquire(me, Some(Deadline::after(Duration::from_millis(40)))),
+        sem.acquire(me, Wait::Until(Deadline::after(Duration::from_millis(40)))),
         Ok(false)
     );
     let e = t.elapsed();
@@ -925,7 +925,7 @@ fn acquire_deadline_times_out() {
     assert!(sem.try_acquire(caller(7, &AlwaysAlive)).unwrap());
     let t = Instant::now();
     assert_eq!(
-        sem.acquire(me, Some(Deadline::after(Duration::from_millis(40)))),
+        sem.acquire(me, Wait::Until(Deadline::after(Duration::from_millis(40)))),
         Ok(false)
     );
     assert!(t.elapsed() >= Duration::from_millis(40));
@@ -945,7 +945,7 @@ fn sleeper_gets_the_permit_of_a_holder_declared_dead() {
     std::thread::spawn(move || {
         // Acquire: pairs with the Release below, as a real liveness answer follows the death.
         let live = move |id: u32| !(id == 7 && d.load(Ordering::Acquire));
-        let r = s.acquire(caller(1, &live), None);
+        let r = s.acquire(caller(1, &live), Wait::Forever);
         let _ = tx.send((r, Instant::now()));
     });
     std::thread::sleep(Duration::from_millis(60));
@@ -984,7 +984,7 @@ fn threads_never_exceed_permits() {
             let who = caller(me, &AlwaysAlive);
             for _ in 0..iters {
                 let d = Some(Deadline::after(Duration::from_secs(10)));
-                assert_eq!(sem.acquire(who, d), Ok(true));
+                assert_eq!(sem.acquire(who, Wait::until(d)), Ok(true));
                 assert!(inside.fetch_add(1, Ordering::SeqCst) < PERMITS);
                 inside.fetch_sub(1, Ordering::SeqCst);
                 sem.release(who, 1).unwrap();
@@ -1039,7 +1039,7 @@ fn exited_process_permit_comes_back() {
     let live = child_liveness(child);
     let me = caller(1, &live);
     let d = Some(Deadline::after(Duration::from_secs(10)));
-    assert_eq!(s.sem.acquire(me, d), Ok(true));
+    assert_eq!(s.sem.acquire(me, Wait::until(d)), Ok(true));
     assert_eq!(wait_child(child, CHILD_TIMEOUT), End::Code(0));
     assert_eq!((s.sem.value(), s.sem.reclaimed()), (0, 1));
     assert_eq!(s.sem.ledger().held_by(CHILD), 0);
@@ -1072,7 +1072,7 @@ fn sigkilled_process_permit_reaches_a_sleeper() {
     std::thread::spawn(move || {
         let live = child_liveness(child);
         let d = Some(Deadline::after(Duration::from_secs(20)));
-        let r = s.sem.acquire(caller(1, &live), d);
+        let r = s.sem.acquire(caller(1, &live), Wait::until(d));
         let _ = tx.send((r, Instant::now()));
     });
     std::thread::sleep(Duration::from_millis(60));

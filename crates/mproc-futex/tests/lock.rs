@@ -2,7 +2,7 @@
 #![allow(clippy::disallowed_types)] // tests use std atomics directly
 #![cfg(not(mproc_loom))] // real processes, clocks and futexes; loom models are in loom_*.rs
 
-use mproc_futex::{AlwaysAlive, Deadline, Futex, LockError, RawLock, UnlockError, Waiter};
+use mproc_futex::{AlwaysAlive, Deadline, Futex, LockError, RawLock, UnlockError, Wait, Waiter};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ fn smoke() {
     let l: RawLock = RawLock::new();
     assert_eq!(std::mem::size_of::<RawLock>(), 4);
     assert_eq!(l.word(), 0);
-    assert_eq!(l.acquire(3, &AlwaysAlive, None), Ok(()));
+    assert_eq!(l.acquire(3, &AlwaysAlive, Wait::Forever), Ok(()));
     assert_eq!(l.owner(), Some(3));
     assert_eq!(l.try_acquire(4, &AlwaysAlive), Err(LockError::WouldBlock));
     assert_eq!(l.release(4), Err(UnlockError::NotOwner));
@@ -32,7 +32,7 @@ fn try_acquire_of_a_free_lock_writes_exactly_the_owner() {
     assert_eq!(l.try_acquire(6, &AlwaysAlive), Ok(()));
     assert_eq!(l.release(6), Ok(()));
     // A guard says whose it is.
-    let g = l.lock(7, &AlwaysAlive, None).unwrap();
+    let g = l.lock(7, &AlwaysAlive, Wait::Forever).unwrap();
     assert_eq!(g.participant(), 7);
     assert_eq!(l.word(), 7);
     drop(g);
@@ -45,7 +45,7 @@ fn try_acquire_of_a_free_lock_writes_exactly_the_owner() {
 #[test]
 fn try_acquire_takes_over_a_dead_owner_as_inconsistent() {
     let l: RawLock = RawLock::new();
-    assert_eq!(l.acquire(3, &AlwaysAlive, None), Ok(()));
+    assert_eq!(l.acquire(3, &AlwaysAlive, Wait::Forever), Ok(()));
     // Owner 3 is dead: taken over, reported, and marked until repaired.
     assert_eq!(
         l.try_acquire(4, &|id| id != 3),
@@ -62,14 +62,14 @@ fn try_acquire_takes_over_a_dead_owner_as_inconsistent() {
 fn unlocking_a_guard_whose_lock_was_taken_over_says_so() {
     // A (wrong) liveness declared 3 dead while it held the lock: its guard no longer owns it.
     let l: RawLock = RawLock::new();
-    let g = l.lock(3, &AlwaysAlive, None).unwrap();
+    let g = l.lock(3, &AlwaysAlive, Wait::Forever).unwrap();
     assert_eq!(
         l.try_acquire(4, &|id| id != 3),
         Err(LockError::OwnerDied(()))
     );
     assert_eq!(g.unlock(), Err(UnlockError::NotOwner));
     assert_eq!(l.owner(), Some(4));
-    let g = l.lock(5, &|id| id != 4, None);
+    let g = l.lock(5, &|id| id != 4, Wait::Forever);
     assert!(g.is_err(), "taken over again from 4: {g:?}");
 }
 
@@ -77,7 +77,7 @@ fn unlocking_a_guard_whose_lock_was_taken_over_says_so() {
 #[should_panic(expected = "participant id")]
 fn id_zero_panics() {
     let l: RawLock = RawLock::new();
-    let _ = l.acquire(0, &AlwaysAlive, None);
+    let _ = l.acquire(0, &AlwaysAlive, Wait::Forever);
 }
 
 #[test]
@@ -90,13 +90,13 @@ fn id_too_large_panics() {
 #[test]
 fn deadline_is_respected() {
     let l: RawLock = RawLock::new();
-    let _held = l.lock(1, &AlwaysAlive, None).unwrap();
+    let _held = l.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
     for ms in [0u64, 20, 70] {
         let t = Instant::now();
         let r = l.lock(
             2,
             &AlwaysAlive,
-            Some(Deadline::after(Duration::from_millis(ms))),
+            Wait::Until(Deadline::after(Duration::from_millis(ms))),
         );
         let e = t.elapsed();
         assert!(matches!(r, Err(LockError::Timeout)));
@@ -114,9 +114,9 @@ fn deadline_is_respected() {
 #[test]
 fn strict_takeover_then_not_recoverable_wakes_sleepers() {
     let l: RawLock = RawLock::new_strict();
-    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
     let dead9 = |id: u32| id != 9;
-    let g = match l.lock(1, &dead9, None) {
+    let g = match l.lock(1, &dead9, Wait::Forever) {
         Err(LockError::OwnerDied(g)) => g,
         other => panic!("{other:?}"),
     };
@@ -126,7 +126,7 @@ fn strict_takeover_then_not_recoverable_wakes_sleepers() {
             l.lock(
                 2,
                 &AlwaysAlive,
-                Some(Deadline::after(Duration::from_secs(10))),
+                Wait::Until(Deadline::after(Duration::from_secs(10))),
             )
             .err()
             .map(|e| e.to_string())
@@ -152,9 +152,9 @@ fn strict_takeover_then_not_recoverable_wakes_sleepers() {
 fn unmarked_takeover_stays_poisoned_until_cleared() {
     let l: RawLock = RawLock::new();
     assert!(!l.is_strict());
-    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
     let dead9 = |id: u32| id != 9;
-    let g = match l.lock(1, &dead9, None) {
+    let g = match l.lock(1, &dead9, Wait::Forever) {
         Err(LockError::OwnerDied(g)) => g,
         other => panic!("{other:?}"),
     };
@@ -163,7 +163,7 @@ fn unmarked_takeover_stays_poisoned_until_cleared() {
     assert!(l.is_poisoned() && !l.is_locked() && !l.is_not_recoverable());
     // Every way in reports it, with the lock held.
     for me in [2, 3] {
-        let g = match l.lock(me, &AlwaysAlive, None) {
+        let g = match l.lock(me, &AlwaysAlive, Wait::Forever) {
             Err(LockError::OwnerDied(g)) => g,
             other => panic!("poison must last: {other:?}"),
         };
@@ -182,7 +182,7 @@ fn unmarked_takeover_stays_poisoned_until_cleared() {
     l.clear_poison();
     assert!(!l.is_poisoned());
     assert_eq!(l.word(), 0);
-    drop(l.lock(5, &AlwaysAlive, None).expect("healed"));
+    drop(l.lock(5, &AlwaysAlive, Wait::Forever).expect("healed"));
     assert_eq!(l.word(), 0);
 }
 
@@ -190,15 +190,15 @@ fn unmarked_takeover_stays_poisoned_until_cleared() {
 #[test]
 fn sleeper_behind_an_unmarked_takeover_gets_it_poisoned() {
     let l: RawLock = RawLock::new();
-    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
     let g = l
-        .lock(1, &|id| id != 9, None)
+        .lock(1, &|id| id != 9, Wait::Forever)
         .unwrap_err()
         .into_inner()
         .unwrap();
     std::thread::scope(|s| {
         let sleeper = s.spawn(|| {
-            let d = Some(Deadline::after(Duration::from_secs(10)));
+            let d = Wait::Until(Deadline::after(Duration::from_secs(10)));
             match l.lock(2, &AlwaysAlive, d) {
                 Err(LockError::OwnerDied(mut g)) => {
                     g.mark_consistent();
@@ -220,9 +220,9 @@ fn sleeper_behind_an_unmarked_takeover_gets_it_poisoned() {
 #[test]
 fn clear_poison_while_held_vouches_and_never_revives_a_strict_lock() {
     let l: RawLock = RawLock::new();
-    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
     let g = l
-        .lock(1, &|id| id != 9, None)
+        .lock(1, &|id| id != 9, Wait::Forever)
         .unwrap_err()
         .into_inner()
         .unwrap();
@@ -233,12 +233,12 @@ fn clear_poison_while_held_vouches_and_never_revives_a_strict_lock() {
     // Strict: clear_poison cannot undo NotRecoverable; its fast paths keep STRICT.
     let l: RawLock = RawLock::new_strict();
     assert!(l.is_strict());
-    drop(l.lock(1, &AlwaysAlive, None).unwrap());
+    drop(l.lock(1, &AlwaysAlive, Wait::Forever).unwrap());
     drop(l.try_lock(1, &AlwaysAlive).unwrap());
     assert!(l.is_strict() && !l.is_locked());
-    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
     drop(
-        l.lock(1, &|id| id != 9, None)
+        l.lock(1, &|id| id != 9, Wait::Forever)
             .unwrap_err()
             .into_inner()
             .unwrap(),
@@ -247,27 +247,27 @@ fn clear_poison_while_held_vouches_and_never_revives_a_strict_lock() {
     l.clear_poison();
     assert!(l.is_not_recoverable());
     assert!(matches!(
-        l.lock(2, &AlwaysAlive, None),
+        l.lock(2, &AlwaysAlive, Wait::Forever),
         Err(LockError::NotRecoverable)
     ));
     // Marked in time, a strict lock is fine.
     let l: RawLock = RawLock::new_strict();
-    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
     let mut g = l
-        .lock(1, &|id| id != 9, None)
+        .lock(1, &|id| id != 9, Wait::Forever)
         .unwrap_err()
         .into_inner()
         .unwrap();
     g.mark_consistent();
     drop(g);
     assert!(!l.is_poisoned());
-    drop(l.lock(2, &AlwaysAlive, None).unwrap());
+    drop(l.lock(2, &AlwaysAlive, Wait::Forever).unwrap());
 }
 
 #[test]
 fn mark_consistent_restores_normal_lock() {
     let l: RawLock = RawLock::new();
-    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
+    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
     let mut g = l
         .try_lock(1, &|id| id != 9)
         .unwrap_err()
@@ -295,13 +295,13 @@ impl Waiter for CountingWaiter {
 fn unlock_makes_no_syscall_without_sleepers() {
     let l: RawLock<CountingWaiter> = RawLock::new_for_waiter();
     for _ in 0..1000 {
-        drop(l.lock(1, &AlwaysAlive, None).unwrap());
+        drop(l.lock(1, &AlwaysAlive, Wait::Forever).unwrap());
     }
     assert_eq!(WAKES.load(Ordering::SeqCst), 0);
     // With a sleeper, the unlock wakes it.
-    let g = l.lock(1, &AlwaysAlive, None).unwrap();
+    let g = l.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
     std::thread::scope(|s| {
-        let t = s.spawn(|| drop(l.lock(2, &AlwaysAlive, None).unwrap()));
+        let t = s.spawn(|| drop(l.lock(2, &AlwaysAlive, Wait::Forever).unwrap()));
         let t0 = Instant::now();
         while l.word() & (1 << 30) == 0 {
             assert!(
@@ -332,7 +332,7 @@ fn threads_mutual_exclusion() {
             let (l, inside, total) = (&l, &inside, &total);
             s.spawn(move || {
                 for _ in 0..iters {
-                    let g = l.lock(me, &AlwaysAlive, None).unwrap();
+                    let g = l.lock(me, &AlwaysAlive, Wait::Forever).unwrap();
                     assert_eq!(inside.fetch_add(1, Ordering::Relaxed), 0);
                     total.fetch_add(1, Ordering::Relaxed);
                     inside.fetch_sub(1, Ordering::Relaxed);
@@ -351,7 +351,7 @@ fn zeroed_bytes_are_an_unlocked_lock() {
     // SAFETY: all-zero bytes are a valid unlocked RawLock (documented layout).
     let l = unsafe { mem.assume_init_mut() };
     assert!(!l.is_locked());
-    drop(l.lock(1, &AlwaysAlive, None).unwrap());
+    drop(l.lock(1, &AlwaysAlive, Wait::Forever).unwrap());
 }
 
 #[test]
@@ -369,7 +369,7 @@ fn release_with_a_non_id_is_not_owner_and_changes_nothing() {
     ] {
         assert_eq!(l.release(bad), Err(UnlockError::NotOwner), "{bad:#x}");
     }
-    let g = l.lock(1, &AlwaysAlive, None).unwrap();
+    let g = l.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
     assert_eq!(l.release(1 | (1 << 30)), Err(UnlockError::NotOwner));
     assert!(l.is_locked());
     drop(g);
@@ -377,8 +377,8 @@ fn release_with_a_non_id_is_not_owner_and_changes_nothing() {
     // A not-recoverable word is the POISONED and STRICT flags alone: "releasing" it with
     // that value as an id must not unlock it.
     let l = RawLock::new_strict();
-    std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
-    let g = match l.lock(1, &|id: u32| id != 9, None) {
+    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
+    let g = match l.lock(1, &|id: u32| id != 9, Wait::Forever) {
         Err(LockError::OwnerDied(g)) => g,
         other => panic!("{other:?}"),
     };

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use mproc_futex::{AlwaysAlive, CHECK_INTERVAL_MAX, Deadline, LockError, RawLock, RawRLock};
+use mproc_futex::{AlwaysAlive, CHECK_INTERVAL_MAX, Deadline, LockError, RawLock, RawRLock, Wait};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ fn processes_increment_exact_sum() {
         .map(|me| {
             fork(move || {
                 for _ in 0..INCREMENTS {
-                    let g = c.lock.lock(me, &AlwaysAlive, None);
+                    let g = c.lock.lock(me, &AlwaysAlive, Wait::Forever);
                     let Ok(g) = g else { return 2 };
                     // SAFETY: we hold the lock.
                     unsafe { *c.value.get() += 1 };
@@ -65,11 +65,11 @@ fn killed_owner_round(rlock: bool, sleep_before_kill: Duration) -> Duration {
     let s: &'static KillScene = shared_zeroed();
     let child = fork(move || {
         if rlock {
-            let g = s.rlock.lock(2, &AlwaysAlive, None);
+            let g = s.rlock.lock(2, &AlwaysAlive, Wait::Forever);
             let Ok(g) = g else { return 2 };
             std::mem::forget(g);
         } else {
-            let Ok(g) = s.lock.lock(2, &AlwaysAlive, None) else {
+            let Ok(g) = s.lock.lock(2, &AlwaysAlive, Wait::Forever) else {
                 return 2;
             };
             std::mem::forget(g);
@@ -90,7 +90,7 @@ fn killed_owner_round(rlock: bool, sleep_before_kill: Duration) -> Duration {
             let alive = move |id: u32| id != 2 || !has_exited(child);
             let deadline = Some(Deadline::after(Duration::from_secs(10)));
             let died = if rlock {
-                match s.rlock.lock(1, &alive, deadline) {
+                match s.rlock.lock(1, &alive, Wait::until(deadline)) {
                     Err(LockError::OwnerDied(mut g)) => {
                         assert!(g.is_inconsistent());
                         g.mark_consistent();
@@ -99,7 +99,7 @@ fn killed_owner_round(rlock: bool, sleep_before_kill: Duration) -> Duration {
                     _ => false,
                 }
             } else {
-                match s.lock.lock(1, &alive, deadline) {
+                match s.lock.lock(1, &alive, Wait::until(deadline)) {
                     Err(LockError::OwnerDied(mut g)) => {
                         assert_eq!(g.lock().owner(), Some(1));
                         g.mark_consistent();
@@ -122,10 +122,10 @@ fn killed_owner_round(rlock: bool, sleep_before_kill: Duration) -> Duration {
     // After marking consistent and unlocking, the lock is normal again.
     if rlock {
         assert!(!s.rlock.is_locked());
-        drop(s.rlock.lock(1, &AlwaysAlive, None).unwrap());
+        drop(s.rlock.lock(1, &AlwaysAlive, Wait::Forever).unwrap());
     } else {
         assert!(!s.lock.is_locked() && !s.lock.is_not_recoverable());
-        drop(s.lock.lock(1, &AlwaysAlive, None).unwrap());
+        drop(s.lock.lock(1, &AlwaysAlive, Wait::Forever).unwrap());
     }
     delay
 }
@@ -174,14 +174,16 @@ fn fake_death_hands_over_exactly_once() {
     for _round in 0..5 {
         let r: &'static Race = shared_zeroed();
         // Participant 99 holds the lock and "dies" (never releases).
-        std::mem::forget(r.lock.lock(99, &AlwaysAlive, None).unwrap());
+        std::mem::forget(r.lock.lock(99, &AlwaysAlive, Wait::Forever).unwrap());
         let pids: Vec<_> = (1..=4u32)
             .map(|me| {
                 fork(move || {
                     let dead_99 = |id: u32| id != 99;
-                    let res =
-                        r.lock
-                            .lock(me, &dead_99, Some(Deadline::after(Duration::from_secs(10))));
+                    let res = r.lock.lock(
+                        me,
+                        &dead_99,
+                        Wait::Until(Deadline::after(Duration::from_secs(10))),
+                    );
                     let mut g = match res {
                         Ok(g) => g,
                         Err(LockError::OwnerDied(g)) => {
@@ -220,7 +222,7 @@ fn arrival_after_death_takes_over_at_once() {
     let _g = FORK_LOCK.lock().unwrap();
     let s: &'static KillScene = shared_zeroed();
     let child = fork(move || {
-        let Ok(g) = s.lock.lock(5, &AlwaysAlive, None) else {
+        let Ok(g) = s.lock.lock(5, &AlwaysAlive, Wait::Forever) else {
             return 2;
         };
         std::mem::forget(g);
@@ -235,12 +237,16 @@ fn arrival_after_death_takes_over_at_once() {
     }
     println!("takeover on arrival after death: {:?}", t.elapsed());
     assert!(s.lock.is_poisoned() && !s.lock.is_not_recoverable());
-    match s.lock.lock(1, &AlwaysAlive, None) {
+    match s.lock.lock(1, &AlwaysAlive, Wait::Forever) {
         Err(LockError::OwnerDied(g)) => drop(g),
         other => panic!("expected the poison to last, got {other:?}"),
     }
     s.lock.clear_poison();
-    drop(s.lock.lock(1, &AlwaysAlive, None).expect("poison cleared"));
+    drop(
+        s.lock
+            .lock(1, &AlwaysAlive, Wait::Forever)
+            .expect("poison cleared"),
+    );
 }
 
 /// A SIGKILLed holder of a lock in shared memory: the next acquirer gets `OwnerDied` with the
@@ -257,7 +263,7 @@ fn sigkilled_holder_poisons_until_cleared_and_strict_is_not_recoverable() {
         };
         let ready: &'static AtomicU32 = shared_zeroed();
         let holder = fork(move || {
-            let Ok(g) = lock.lock(2, &AlwaysAlive, None) else {
+            let Ok(g) = lock.lock(2, &AlwaysAlive, Wait::Forever) else {
                 return 2;
             };
             std::mem::forget(g);
@@ -276,7 +282,7 @@ fn sigkilled_holder_poisons_until_cleared_and_strict_is_not_recoverable() {
             End::Signal(libc::SIGKILL)
         );
         let dead = move |id: u32| id != 2;
-        let d = || Some(Deadline::after(Duration::from_secs(10)));
+        let d = || Wait::Until(Deadline::after(Duration::from_secs(10)));
         match lock.lock(1, &dead, d()) {
             Err(LockError::OwnerDied(g)) => drop(g), // not marked consistent
             other => panic!("expected OwnerDied, got {other:?}"),

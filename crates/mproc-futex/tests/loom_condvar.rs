@@ -13,7 +13,7 @@ mod tests {
     use loom::cell::UnsafeCell;
     use loom::sync::Arc;
     use loom::thread;
-    use mproc_futex::{AlwaysAlive, Condvar, RawLock, futex};
+    use mproc_futex::{AlwaysAlive, Condvar, RawLock, Wait, futex};
 
     struct Shared {
         lock: RawLock,
@@ -28,11 +28,11 @@ mod tests {
     /// Waits under the lock until `ready`. Returns how many condvar waits it took and how many
     /// waiters finished before it.
     fn waiter(s: &Shared, me: u32) -> (u32, u32) {
-        let mut g = s.lock.lock(me, &AlwaysAlive, None).unwrap();
+        let mut g = s.lock.lock(me, &AlwaysAlive, Wait::Forever).unwrap();
         let mut waits = 0;
         // SAFETY: lock held.
         while !s.ready.with(|p| unsafe { *p }) {
-            g = s.cv.wait(g, None).unwrap().0;
+            g = s.cv.wait(g, Wait::Forever).unwrap().0;
             waits += 1;
         }
         // SAFETY: lock held.
@@ -46,7 +46,7 @@ mod tests {
     }
 
     fn notifier(s: &Shared, all: bool) {
-        let g = s.lock.lock(9, &AlwaysAlive, None).unwrap();
+        let g = s.lock.lock(9, &AlwaysAlive, Wait::Forever).unwrap();
         // SAFETY: lock held.
         s.ready.with_mut(|p| unsafe { *p = true });
         if all {

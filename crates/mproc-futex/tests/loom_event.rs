@@ -13,12 +13,12 @@ mod tests {
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicU32, Ordering};
     use loom::thread;
-    use mproc_futex::{Deadline, Event, futex};
+    use mproc_futex::{Deadline, Event, Wait, futex};
     use std::time::Duration;
 
     /// Waits without a deadline; returns whether this thread slept and was woken.
     fn wait(e: &Event) -> bool {
-        assert!(e.wait(None));
+        assert!(e.wait(Wait::Forever));
         let sl = futex::sleeps();
         assert_eq!(sl.timed_out, 0, "no deadline: no timeout");
         sl.woken > 0
@@ -134,7 +134,7 @@ mod tests {
             let e = Arc::new(Event::new());
             let e2 = e.clone();
             let h = thread::spawn(move || {
-                let r = e2.wait(Some(Deadline::after(Duration::from_millis(1))));
+                let r = e2.wait(Wait::Until(Deadline::after(Duration::from_millis(1))));
                 (r, futex::sleeps())
             });
             futex::advance_clock();

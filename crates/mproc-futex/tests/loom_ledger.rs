@@ -26,7 +26,7 @@ mod tests {
     use mproc_futex::fault::{DieAt, Fault};
     use mproc_futex::{
         AlwaysAlive, Caller, Futex, Give, GiveError, Ledger, LedgerError, Liveness,
-        RobustSemaphore, futex,
+        RobustSemaphore, Wait, futex,
     };
     use std::cell::Cell;
 
@@ -363,7 +363,7 @@ mod tests {
             let inside = Arc::new(AtomicU32::new(0));
             let work = |s: &Sem, inside: &AtomicU32, me: u32| {
                 let who = caller(me, &AlwaysAlive);
-                assert_eq!(s.acquire(who, None), Ok(true));
+                assert_eq!(s.acquire(who, Wait::Forever), Ok(true));
                 // Relaxed: the count itself is the check; the permit orders the section.
                 assert_eq!(inside.fetch_add(1, Ordering::Relaxed), 0);
                 inside.fetch_sub(1, Ordering::Relaxed);
@@ -445,7 +445,7 @@ mod tests {
                             alive
                         };
                         let me = caller(1, &live);
-                        assert_eq!(s.acquire(me, None), Ok(true));
+                        assert_eq!(s.acquire(me, Wait::Forever), Ok(true));
                         // Acquire: as in `live` (what 7's death was ordered after).
                         let while_alive = !dead.load(Ordering::Acquire);
                         s.release(me, 1).unwrap();

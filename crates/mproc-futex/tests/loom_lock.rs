@@ -15,7 +15,7 @@ mod tests {
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use loom::thread;
-    use mproc_futex::{AlwaysAlive, Deadline, LockError, RawLock, RawRLock, futex};
+    use mproc_futex::{AlwaysAlive, Deadline, LockError, RawLock, RawRLock, Wait, futex};
     use std::time::Duration;
 
     struct Shared {
@@ -37,7 +37,7 @@ mod tests {
     /// No deadline and no clock tick is involved, so a sleeper nobody wakes is a loom deadlock.
     fn incr(s: &Shared, me: u32) -> (u32, bool) {
         let before = futex::sleeps();
-        let g = s.lock.lock(me, &AlwaysAlive, None).unwrap();
+        let g = s.lock.lock(me, &AlwaysAlive, Wait::Forever).unwrap();
         // SAFETY: lock held; loom's cell tracks the access.
         let prev = s.data.with_mut(|p| unsafe {
             *p += 1;
@@ -105,7 +105,7 @@ mod tests {
         );
         ARMS.model(|| {
             let s = shared();
-            let g = s.lock.lock(1, &AlwaysAlive, None).unwrap();
+            let g = s.lock.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
             let hs: Vec<_> = (2..=3)
                 .map(|me| {
                     let s = s.clone();
@@ -136,7 +136,7 @@ mod tests {
         );
         ARMS.model(|| {
             let s = shared();
-            let g = s.lock.lock(1, &AlwaysAlive, None).unwrap();
+            let g = s.lock.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
             let s2 = s.clone();
             let h = thread::spawn(move || incr(&s2, 2).1);
             drop(g);
@@ -161,14 +161,14 @@ mod tests {
         );
         ARMS.model(|| {
             let s = shared();
-            std::mem::forget(s.lock.lock(9, &AlwaysAlive, None).unwrap());
+            std::mem::forget(s.lock.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
             let died = Arc::new(AtomicU32::new(0));
             let hs: Vec<_> = (1..=2)
                 .map(|me| {
                     let (s, died) = (s.clone(), died.clone());
                     thread::spawn(move || {
                         let dead9 = |id: u32| id != 9;
-                        let mut g = match s.lock.lock(me, &dead9, None) {
+                        let mut g = match s.lock.lock(me, &dead9, Wait::Forever) {
                             Ok(g) => {
                                 ARMS.either(
                                     futex::sleeps().woken > 0,
@@ -220,11 +220,11 @@ mod tests {
         ARMS.model(|| {
             let lock = Arc::new(RawLock::new_strict());
             let dead = Arc::new(AtomicBool::new(false));
-            std::mem::forget(lock.lock(9, &AlwaysAlive, None).unwrap());
+            std::mem::forget(lock.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
             let (l2, d2) = (lock.clone(), dead.clone());
             let h = thread::spawn(move || {
                 let alive = move |id: u32| id != 9 || !d2.load(Ordering::Acquire);
-                match l2.lock(1, &alive, None) {
+                match l2.lock(1, &alive, Wait::Forever) {
                     Err(LockError::OwnerDied(g)) => drop(g), // not marked: not recoverable
                     other => panic!("expected OwnerDied, got {other:?}"),
                 }
@@ -260,13 +260,13 @@ mod tests {
         );
         ARMS.model(|| {
             let s = shared();
-            std::mem::forget(s.lock.lock(9, &AlwaysAlive, None).unwrap());
+            std::mem::forget(s.lock.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
             let hs: Vec<_> = (1..=2)
                 .map(|me| {
                     let s = s.clone();
                     thread::spawn(move || {
                         let dead9 = |id: u32| id != 9;
-                        let mut g = match s.lock.lock(me, &dead9, None) {
+                        let mut g = match s.lock.lock(me, &dead9, Wait::Forever) {
                             Err(LockError::OwnerDied(g)) => g,
                             other => panic!("every acquirer must be told: {other:?}"),
                         };
@@ -310,11 +310,11 @@ mod tests {
         );
         ARMS.model(|| {
             let lock = Arc::new(RawLock::new());
-            let g = lock.lock(1, &AlwaysAlive, None).unwrap();
+            let g = lock.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
             let l2 = lock.clone();
             let h = thread::spawn(move || {
                 let d = Some(Deadline::after(Duration::from_millis(1)));
-                match l2.lock(2, &AlwaysAlive, d) {
+                match l2.lock(2, &AlwaysAlive, Wait::until(d)) {
                     Ok(g) => {
                         drop(g);
                         ARMS.either(
@@ -355,9 +355,9 @@ mod tests {
     fn lost_wakeup_is_caught() {
         loom::model(|| {
             let lock = Arc::new(RawLock::<NoWake>::new_for_waiter());
-            let g = lock.lock(1, &AlwaysAlive, None).unwrap();
+            let g = lock.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
             let l2 = lock.clone();
-            let h = thread::spawn(move || drop(l2.lock(2, &AlwaysAlive, None).unwrap()));
+            let h = thread::spawn(move || drop(l2.lock(2, &AlwaysAlive, Wait::Forever).unwrap()));
             drop(g);
             h.join().unwrap();
         });
@@ -373,8 +373,8 @@ mod tests {
             let l = Arc::new(RawRLock::new());
             let data = Arc::new(UnsafeCell::new(0u32));
             let work = |l: &RawRLock, data: &UnsafeCell<u32>, me: u32| {
-                let a = l.lock(me, &AlwaysAlive, None).unwrap();
-                let b = l.lock(me, &AlwaysAlive, None).unwrap();
+                let a = l.lock(me, &AlwaysAlive, Wait::Forever).unwrap();
+                let b = l.lock(me, &AlwaysAlive, Wait::Forever).unwrap();
                 // SAFETY: lock held.
                 data.with_mut(|p| unsafe { *p += 1 });
                 drop(b);

@@ -14,7 +14,7 @@ mod tests {
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicU32, Ordering};
     use loom::thread;
-    use mproc_futex::{BoundedSemaphore, Deadline, Semaphore, futex};
+    use mproc_futex::{BoundedSemaphore, Deadline, Semaphore, Wait, futex};
     use std::time::Duration;
 
     /// Whether the calling thread slept and was woken since `before` (it never times out in
@@ -36,7 +36,7 @@ mod tests {
             let s = Arc::new(Semaphore::with_permits(0));
             let s2 = s.clone();
             let h = thread::spawn(move || {
-                assert!(s2.acquire(None));
+                assert!(s2.acquire(Wait::Forever));
                 woken_since(Default::default())
             });
             s.release(1).unwrap();
@@ -56,7 +56,7 @@ mod tests {
             let s = Arc::new(Semaphore::with_permits(1));
             let inside = Arc::new(AtomicU32::new(0));
             let work = |s: &Semaphore, inside: &AtomicU32| {
-                assert!(s.acquire(None));
+                assert!(s.acquire(Wait::Forever));
                 assert_eq!(inside.fetch_add(1, Ordering::Relaxed), 0);
                 inside.fetch_sub(1, Ordering::Relaxed);
                 s.release(1).unwrap();
@@ -88,8 +88,8 @@ mod tests {
                     thread::spawn(move || s.release(1).unwrap())
                 })
                 .collect();
-            assert!(s.acquire(None));
-            assert!(s.acquire(None));
+            assert!(s.acquire(Wait::Forever));
+            assert!(s.acquire(Wait::Forever));
             let slept = woken_since(Default::default());
             ARMS.either(
                 slept,
@@ -116,7 +116,7 @@ mod tests {
                 .map(|_| {
                     let (s, order) = (s.clone(), order.clone());
                     thread::spawn(move || {
-                        assert!(s.acquire(None));
+                        assert!(s.acquire(Wait::Forever));
                         assert!(woken_since(Default::default()), "slept and was woken");
                         order.fetch_add(1, Ordering::Relaxed)
                     })
@@ -179,7 +179,7 @@ mod tests {
             let s = Arc::new(Semaphore::with_permits(0));
             let s2 = s.clone();
             let h = thread::spawn(move || {
-                let got = s2.acquire(Some(Deadline::after(Duration::from_millis(1))));
+                let got = s2.acquire(Wait::Until(Deadline::after(Duration::from_millis(1))));
                 (got, futex::sleeps())
             });
             futex::advance_clock();

@@ -4,14 +4,14 @@
 mod common;
 
 use common::*;
-use mproc_futex::{AlwaysAlive, Deadline, LockError, RawRLock, UnlockError};
+use mproc_futex::{AlwaysAlive, Deadline, LockError, RawRLock, UnlockError, Wait};
 use std::time::{Duration, Instant};
 
 #[test]
 fn reentrant_and_counted() {
     let l: RawRLock = RawRLock::new();
     assert_eq!(std::mem::size_of::<RawRLock>(), 12);
-    let a = l.lock(1, &AlwaysAlive, None).unwrap();
+    let a = l.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
     let b = l.try_lock(1, &AlwaysAlive).unwrap();
     assert_eq!(l.count(), 2);
     // The underlying lock word names the owning participant.
@@ -27,7 +27,7 @@ fn reentrant_and_counted() {
 #[test]
 fn other_thread_of_same_participant_cannot_release_or_reenter() {
     let l: RawRLock = RawRLock::new();
-    assert_eq!(l.acquire(1, &AlwaysAlive, None), Ok(()));
+    assert_eq!(l.acquire(1, &AlwaysAlive, Wait::Forever), Ok(()));
     std::thread::scope(|s| {
         s.spawn(|| {
             assert_eq!(l.release(1), Err(UnlockError::NotOwner));
@@ -36,7 +36,7 @@ fn other_thread_of_same_participant_cannot_release_or_reenter() {
             let r = l.lock(
                 1,
                 &AlwaysAlive,
-                Some(Deadline::after(Duration::from_millis(30))),
+                Wait::Until(Deadline::after(Duration::from_millis(30))),
             );
             assert!(matches!(r, Err(LockError::Timeout)));
             assert!(t.elapsed() >= Duration::from_millis(30));
@@ -48,13 +48,13 @@ fn other_thread_of_same_participant_cannot_release_or_reenter() {
 #[test]
 fn other_participant_blocks_until_release() {
     let l: RawRLock = RawRLock::new();
-    let g = l.lock(1, &AlwaysAlive, None).unwrap();
+    let g = l.lock(1, &AlwaysAlive, Wait::Forever).unwrap();
     std::thread::scope(|s| {
         let t = s.spawn(|| {
             let g = l.lock(
                 2,
                 &AlwaysAlive,
-                Some(Deadline::after(Duration::from_secs(10))),
+                Wait::Until(Deadline::after(Duration::from_secs(10))),
             );
             assert!(g.is_ok());
             drop(g);
@@ -71,7 +71,7 @@ fn other_participant_blocks_until_release() {
 fn forked_child_does_not_inherit_thread_identity() {
     let _g = FORK_LOCK.lock().unwrap();
     let l: &'static RawRLock = shared_zeroed();
-    assert_eq!(l.acquire(1, &AlwaysAlive, None), Ok(()));
+    assert_eq!(l.acquire(1, &AlwaysAlive, Wait::Forever), Ok(()));
     let child = fork(move || match l.try_acquire(1, &AlwaysAlive) {
         Err(LockError::WouldBlock) => 0,
         _ => 8,
@@ -91,8 +91,8 @@ fn rlock_poison_lasts_until_cleared_strict_is_not_recoverable() {
         } else {
             RawRLock::new()
         };
-        std::mem::forget(l.lock(9, &AlwaysAlive, None).unwrap());
-        let g = match l.lock(1, &|id| id != 9, None) {
+        std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
+        let g = match l.lock(1, &|id| id != 9, Wait::Forever) {
             Err(LockError::OwnerDied(g)) => g,
             other => panic!("{other:?}"),
         };
@@ -102,20 +102,20 @@ fn rlock_poison_lasts_until_cleared_strict_is_not_recoverable() {
         assert!(!l.is_locked());
         if strict {
             assert!(matches!(
-                l.lock(2, &AlwaysAlive, None),
+                l.lock(2, &AlwaysAlive, Wait::Forever),
                 Err(LockError::NotRecoverable)
             ));
             l.clear_poison();
             assert!(l.raw().is_not_recoverable());
             continue;
         }
-        match l.lock(2, &AlwaysAlive, None) {
+        match l.lock(2, &AlwaysAlive, Wait::Forever) {
             Err(LockError::OwnerDied(g)) => drop(g),
             other => panic!("the poison must last: {other:?}"),
         }
         l.clear_poison();
         assert!(!l.is_poisoned());
-        drop(l.lock(2, &AlwaysAlive, None).expect("cleared"));
+        drop(l.lock(2, &AlwaysAlive, Wait::Forever).expect("cleared"));
         assert_eq!(l.raw().word(), 0);
     }
 }

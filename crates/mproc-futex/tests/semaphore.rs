@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use mproc_futex::{BoundedSemaphore, Deadline, ReleaseError, Semaphore};
+use mproc_futex::{BoundedSemaphore, Deadline, ReleaseError, Semaphore, Wait};
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -42,7 +42,7 @@ proptest! {
                         (sem.try_acquire(), bsem.try_acquire())
                     } else {
                         let d = Some(Deadline::after(Duration::ZERO));
-                        (sem.acquire(d), bsem.acquire(d))
+                        (sem.acquire(Wait::until(d)), bsem.acquire(Wait::until(d)))
                     };
                     prop_assert_eq!(got, (expect, expect));
                     if expect { model -= 1; }
@@ -88,7 +88,7 @@ fn overflow_is_an_error() {
 fn deadline_is_respected() {
     let s: Semaphore = Semaphore::default();
     let t = Instant::now();
-    assert!(!s.acquire(Some(Deadline::after(Duration::from_millis(40)))));
+    assert!(!s.acquire(Wait::Until(Deadline::after(Duration::from_millis(40)))));
     let e = t.elapsed();
     assert!(
         e >= Duration::from_millis(40) && e < Duration::from_secs(3),
@@ -110,7 +110,7 @@ fn threads_never_exceed_permits() {
         for _ in 0..4 {
             sc.spawn(|| {
                 for _ in 0..iters {
-                    assert!(s.acquire(Some(Deadline::after(Duration::from_secs(10)))));
+                    assert!(s.acquire(Wait::Until(Deadline::after(Duration::from_secs(10)))));
                     assert!(inside.fetch_add(1, Ordering::SeqCst) < PERMITS);
                     inside.fetch_sub(1, Ordering::SeqCst);
                     s.release(1).unwrap();
@@ -136,7 +136,7 @@ fn processes_hand_permits_over() {
         for _ in 0..n {
             if !p
                 .sem
-                .acquire(Some(Deadline::after(Duration::from_secs(10))))
+                .acquire(Wait::Until(Deadline::after(Duration::from_secs(10))))
             {
                 return 3;
             }

@@ -85,7 +85,9 @@ use mproc_core::shared::{SharedState, shared_at};
 use std::time::Duration;
 
 use mproc_core::sleepers::Sleepers;
-use mproc_futex::{Caller, Deadline, Give, GiveError, Ledger, LedgerError, futex};
+use mproc_futex::{
+    Caller, Deadline, Futex, Give, GiveError, Ledger, LedgerError, SlicedWait, futex,
+};
 
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::message::{Message, MessageError};
@@ -96,7 +98,7 @@ use crate::queue::{
 use crate::shared::sync::{AtomicU32, Ordering};
 use crate::storage::object::{self, CreateError, Object, ObjectKind, ObjectSpec, OpenError};
 use crate::wait::CHECK_INTERVAL;
-use crate::wait::Wait;
+use crate::wait::{Outcome, Round, Wait};
 
 const TASKS_TYPE_NAME: &str = "JoinableQueue task ledger";
 /// Suffix of the task ledger's segment name for a named queue.
@@ -339,40 +341,37 @@ impl Tasks {
     }
 
     /// Waits until no task is queued or taken, releasing dead processes' tasks on the way.
-    fn join<T: Message>(
-        &self,
-        queue: &Queue<T>,
-        deadline: Option<Deadline>,
-    ) -> Result<Joined, JoinError> {
+    fn join<T: Message>(&self, queue: &Queue<T>, mode: Wait) -> Result<Joined, JoinError> {
         let w = self.words();
         let died_before = w.ledger.reclaimed();
         let lost_before = queue.lost();
         // Count, then fence: the joiner's half of the Dekker pair in `ring_joiners`.
         w.joiners.register();
-        let result = loop {
-            let seen = w.generation.load(Ordering::SeqCst);
-            if self.all_done(queue) {
-                break Ok(());
-            }
-            if deadline.is_some_and(|d| d.has_passed()) {
-                break Err(JoinError::Timeout);
-            }
-            // Sleep in slices: a dead worker rings nobody, and a task_done whose process died
-            // between its change and its wake-up neither.
-            let slice = Deadline::after(CHECK_INTERVAL);
-            let until = match deadline {
-                Some(d) if d < slice => d,
-                _ => slice,
-            };
-            if !futex::wait(&w.generation, seen, Some(until)) {
-                // A quiet slice: resolve dead claims in the ring (a dead reader's slot is
-                // freed and counted lost; a dead writer's becomes a tombstone), then release
-                // the tasks of dead processes.
-                queue.recover_dead();
-                if let Err(e) = self.reclaim() {
-                    break Err(e);
+        // Sleep in slices: a dead worker rings nobody, and a task_done whose process died
+        // between its change and its wake-up neither. The bed is `generation`, read SeqCst
+        // (the rest of the joiner's half of the Dekker pair) before the last look.
+        let result = match Futex::sliced_wait(
+            &w.generation,
+            mode,
+            CHECK_INTERVAL,
+            || self.all_done(queue).then_some(()),
+            |round| {
+                if matches!(round, Round::SleptOut | Round::Deadline) {
+                    // A quiet slice (or the last look): resolve dead claims in the ring (a
+                    // dead reader's slot is freed and counted lost; a dead writer's becomes a
+                    // tombstone), then release the tasks of dead processes.
+                    queue.recover_dead();
+                    if let Err(e) = self.reclaim() {
+                        return Some(Err(e));
+                    }
+                    return self.all_done(queue).then_some(Ok(()));
                 }
-            }
+                None
+            },
+        ) {
+            Outcome::Done(()) => Ok(()),
+            Outcome::Stopped(e) => Err(e),
+            Outcome::TimedOut => Err(JoinError::Timeout),
         };
         w.joiners.unregister();
         result?;
@@ -599,7 +598,7 @@ impl<T: Message> JoinableQueue<T> {
     ///
     /// [`JoinError::Register`] or [`JoinError::Corrupt`] (never a timeout).
     pub fn join(&self) -> Result<Joined, JoinError> {
-        self.tasks.join(&self.queue, None)
+        self.tasks.join(&self.queue, Wait::Forever)
     }
 
     /// As [`JoinableQueue::join`], for at most `timeout` (no Python counterpart: Python's
@@ -610,7 +609,8 @@ impl<T: Message> JoinableQueue<T> {
     /// [`JoinError::Timeout`] if tasks were still unfinished at the deadline, and as
     /// [`JoinableQueue::join`].
     pub fn join_timeout(&self, timeout: Duration) -> Result<Joined, JoinError> {
-        self.tasks.join(&self.queue, Some(Deadline::after(timeout)))
+        self.tasks
+            .join(&self.queue, Wait::Until(Deadline::after(timeout)))
     }
 
     /// Unfinished tasks, in every process (a snapshot): items in the queue (committed or

@@ -1,10 +1,13 @@
 //! The blocking loop every object shares: try, spin briefly, then sleep on a ring doorbell
-//! in slices of at most [`CHECK_INTERVAL`], re-checking the world between slices.
+//! in slices of at most [`CHECK_INTERVAL`], re-checking the world between slices. The loop
+//! itself is `mproc_futex`'s [`SlicedWait::sliced_wait`] (shared with the barrier and
+//! the joinable queue's `join`); this module gives it the ring's doorbells, and re-exports
+//! the wait mode [`Wait`] and the loop's [`Round`] and [`Outcome`].
 //!
 //! ```text
 //! attempt ─ok→ Done
 //!   │ would block
-//!   ├─ spin SPIN_TRIES times (spin_loop hint), attempt again each time
+//!   ├─ spin SLICED_SPINS times (spin_loop hint), attempt again each time
 //!   └─ loop:
 //!        check(round)   → Some(Ok(r))  Done       (e.g. the item appeared during recovery)
 //!                       → Some(Err(s)) Stopped    (e.g. Disconnected: no live peer holder)
@@ -30,75 +33,39 @@
 
 use std::time::Duration;
 
-use mproc_futex::{Deadline, futex};
+use mproc_futex::{Deadline, Futex, Parking, SlicedWait, futex};
 use mproc_ring::Doorbell;
+
+use crate::storage::cells::AtomicU32;
+
+pub(crate) use mproc_futex::{Outcome, Round, Wait};
 
 /// Longest single sleep: the bound on how late a sleeper notices a dead peer.
 pub(crate) const CHECK_INTERVAL: Duration = Duration::from_millis(50);
-/// Attempts in the spin phase before sleeping.
-pub(crate) const SPIN_TRIES: u32 = 64;
 
-/// How long a blocking call may wait: the one mode of the facade's blocking calls, in place
-/// of a `(deadline, block)` pair (Python's `block=` and `timeout=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wait {
-    /// Try once (`*_nowait`; Python's `block=False`).
-    Never,
-    /// Until the deadline (`*_timeout`; Python's `timeout=`).
-    Until(Deadline),
-    /// As long as it takes (Python's default `block=True`, no timeout).
-    Forever,
-}
+/// A ring doorbell as a [`Parking`] bed: `prepare_sleep` announces the sleeper (so [`ring`]
+/// knows to wake) and returns the word to sleep on; `cancel_sleep` withdraws.
+struct Bell<'a>(&'a Doorbell);
 
-impl Wait {
-    /// The deadline of a timed wait.
-    pub(crate) fn deadline(self) -> Option<Deadline> {
-        match self {
-            Wait::Until(d) => Some(d),
-            Wait::Never | Wait::Forever => None,
-        }
+impl Parking for Bell<'_> {
+    #[inline]
+    fn word(&self) -> &AtomicU32 {
+        self.0.word()
     }
 
-    /// Whether the call may sleep at all.
-    pub(crate) fn blocks(self) -> bool {
-        self != Wait::Never
+    #[inline]
+    fn prepare(&self) -> u32 {
+        self.0.prepare_sleep()
+    }
+
+    #[inline]
+    fn cancel(&self) {
+        self.0.cancel_sleep();
     }
 }
 
-/// Which pre-sleep check this is (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Round {
-    /// Before the first sleep: decide from shared memory only (recorded holders, no
-    /// liveness system calls), and make no system call that could be skipped.
-    First,
-    /// After a sleep that something woke.
-    Woken,
-    /// After a sleep that ran to the end of its slice: nobody rang.
-    SleptOut,
-    /// The caller's deadline has passed: a last check, asking the kernel, before the wait
-    /// reports a timeout (so a call with a zero or short deadline still sees a dead peer).
-    Deadline,
-}
-
-impl Round {
-    /// Whether this check may ask the kernel which peers are alive.
-    pub(crate) fn asks_liveness(self) -> bool {
-        self != Round::First
-    }
-}
-
-/// How [`block`] ended.
-#[derive(Debug)]
-pub(crate) enum Outcome<R, S> {
-    /// `attempt` (or `check`) produced a result.
-    Done(R),
-    /// `check` asked to stop.
-    Stopped(S),
-    /// The deadline passed first.
-    TimedOut,
-}
-
-/// Blocks until `attempt` returns `Some`, `check` returns `Some`, or `deadline` passes.
+/// Blocks until `attempt` returns `Some`, `check` returns `Some`, or `deadline` passes:
+/// [`SlicedWait::sliced_wait`] on `bell` in slices of [`CHECK_INTERVAL`].
 ///
 /// * `attempt`: try the operation once; `None` means "would block".
 /// * `check(round)`: called before each sleep (see [`Round`]): return `Some(Err(s))` to
@@ -107,55 +74,16 @@ pub(crate) enum Outcome<R, S> {
 pub(crate) fn block<R, S>(
     bell: &Doorbell,
     deadline: Option<Deadline>,
-    mut attempt: impl FnMut() -> Option<R>,
-    mut check: impl FnMut(Round) -> Option<Result<R, S>>,
+    attempt: impl FnMut() -> Option<R>,
+    check: impl FnMut(Round) -> Option<Result<R, S>>,
 ) -> Outcome<R, S> {
-    if let Some(r) = attempt() {
-        return Outcome::Done(r);
-    }
-    for _ in 0..SPIN_TRIES {
-        std::hint::spin_loop();
-        if let Some(r) = attempt() {
-            return Outcome::Done(r);
-        }
-    }
-    let mut round = Round::First;
-    loop {
-        match check(round) {
-            Some(Ok(r)) => return Outcome::Done(r),
-            Some(Err(s)) => return Outcome::Stopped(s),
-            None => {}
-        }
-        if deadline.is_some_and(|d| d.has_passed()) {
-            if round == Round::First {
-                // No sleep follows, so no wake-up path to keep clear: ask the kernel now.
-                round = Round::Deadline;
-                continue;
-            }
-            return Outcome::TimedOut;
-        }
-        let seen = bell.prepare_sleep();
-        if let Some(r) = attempt() {
-            bell.cancel_sleep();
-            return Outcome::Done(r);
-        }
-        let slice = Deadline::after(CHECK_INTERVAL);
-        let until = match deadline {
-            Some(d) if d < slice => d,
-            _ => slice,
-        };
-        // `false` only when `until` passed: a slice that ran out (or the caller's deadline,
-        // which the next round reports).
-        round = if futex::wait(bell.word(), seen, Some(until)) {
-            Round::Woken
-        } else {
-            Round::SleptOut
-        };
-        bell.cancel_sleep();
-        if let Some(r) = attempt() {
-            return Outcome::Done(r);
-        }
-    }
+    Futex::sliced_wait(
+        &Bell(bell),
+        Wait::until(deadline),
+        CHECK_INTERVAL,
+        attempt,
+        check,
+    )
 }
 
 /// The waker's side: after publishing (a push, a pop, a freed block), wake sleepers on

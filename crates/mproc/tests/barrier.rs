@@ -1,7 +1,8 @@
 //! `mproc::sync::Barrier` across real processes: Python's `_TestBarrier` essentials
 //! (indexes, action before release, abort, reset, timeout), a party SIGKILLed while waiting
-//! (the others are told the barrier is broken, unlike Python, P10), an action that panics,
-//! and a spawned party. Every wait is bounded.
+//! or between two waits (the others are told the barrier is broken, unlike Python, P10),
+//! 32 parties all watched (the last arrival's death is seen too), and a spawned party.
+//! Every wait is bounded.
 #![allow(unsafe_code, clippy::disallowed_types)]
 
 mod common;
@@ -211,4 +212,94 @@ fn named_barrier_with_a_spawned_party() {
         Err(OpenError::WrongType { .. })
     ));
     Barrier::unlink_named(&name).unwrap();
+}
+
+/// A child that waits once at `b`, then sleeps between waits (until killed).
+fn party_that_passes_once_then_sleeps(b: &Barrier) -> Process {
+    let mut p = Process::new(
+        |(b,): (Barrier,)| {
+            if b.wait_timeout(LONG).is_err() {
+                std::process::exit(3);
+            }
+            std::thread::sleep(Duration::from_secs(60));
+        },
+        (b.clone(),),
+    );
+    p.start().unwrap();
+    p
+}
+
+#[test]
+fn a_party_killed_between_waits_breaks_the_barrier() {
+    let b = Barrier::new(2).unwrap();
+    let p = party_that_passes_once_then_sleeps(&b);
+    b.wait_timeout(LONG).unwrap();
+    p.kill().unwrap();
+    assert_eq!(exit_code(&p), -9);
+    // The dead party registered at its first wait, so the survivor's next wait is broken
+    // (not timed out) within a check interval or so of the death.
+    let t0 = Instant::now();
+    assert!(matches!(b.wait_timeout(LONG), Err(BarrierError::Broken)));
+    eprintln!("broken {:?} into the wait after the death", t0.elapsed());
+    assert!(b.is_broken());
+    assert_eq!(b.n_waiting(), 0);
+    // Reset forgets the dead party: a new one can take its place.
+    b.reset();
+    let mut q = Process::new(
+        |(b,): (Barrier,)| std::process::exit(b.wait_timeout(LONG).map_or(9, |_| 0)),
+        (b.clone(),),
+    );
+    q.start().unwrap();
+    b.wait_timeout(LONG).unwrap();
+    assert_eq!(exit_code(&q), 0);
+}
+
+/// 32 parties: 31 threads of this process and a child that arrives last (index 31: the old
+/// barrier watched indexes below 28 only). The child is killed between waits; the 31
+/// threads' next wait ends `Broken`.
+#[test]
+fn thirty_two_parties_are_all_watched() {
+    const THREADS: u32 = 31;
+    let words = Words::new(); // 0: go signal for the child
+    let b = Barrier::new(THREADS + 1).unwrap();
+    let mut child = Process::new(
+        move |(b,): (Barrier,)| {
+            let deadline = Instant::now() + LONG;
+            while words.get(0).load(Ordering::SeqCst) == 0 {
+                if Instant::now() > deadline {
+                    std::process::exit(4);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let i = b.wait_timeout(LONG);
+            std::process::exit(if i.ok() == Some(THREADS) { 0 } else { 5 });
+        },
+        (b.clone(),),
+    );
+    child.start().unwrap();
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..THREADS)
+            .map(|_| s.spawn(|| b.wait_timeout(LONG)))
+            .collect();
+        let deadline = Instant::now() + LONG;
+        while b.n_waiting() != THREADS {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        words.get(0).store(1, Ordering::SeqCst);
+        for t in threads {
+            assert!(t.join().unwrap().unwrap() < THREADS);
+        }
+    });
+    // The child exits after its wait returned index 31: a party gone between waits.
+    assert_eq!(exit_code(&child), 0);
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..THREADS)
+            .map(|_| s.spawn(|| b.wait_timeout(LONG)))
+            .collect();
+        for t in threads {
+            assert!(matches!(t.join().unwrap(), Err(BarrierError::Broken)));
+        }
+    });
+    assert!(b.is_broken());
 }

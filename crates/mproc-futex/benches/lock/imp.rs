@@ -2,7 +2,7 @@
 
 use crate::common;
 use criterion::{Criterion, criterion_group};
-use mproc_futex::{AlwaysAlive, RawLock, futex};
+use mproc_futex::{AlwaysAlive, RawLock, Wait, futex};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -67,12 +67,12 @@ fn uncontended(c: &mut Criterion) {
     let lock: RawLock = RawLock::new();
     g.bench_function("mproc RawLock (raw)", |b| {
         b.iter(|| {
-            let _ = black_box(lock.acquire(1, &AlwaysAlive, None));
+            let _ = black_box(lock.acquire(1, &AlwaysAlive, Wait::Forever));
             let _ = lock.release(1);
         })
     });
     g.bench_function("mproc RawLock (guard)", |b| {
-        b.iter(|| drop(black_box(lock.lock(1, &AlwaysAlive, None))))
+        b.iter(|| drop(black_box(lock.lock(1, &AlwaysAlive, Wait::Forever))))
     });
     let m = std::sync::Mutex::new(());
     g.bench_function("std Mutex", |b| b.iter(|| drop(black_box(m.lock()))));
@@ -120,7 +120,7 @@ fn handoff_threads(c: &mut Criterion) {
             two_threads(
                 n,
                 || {
-                    let _ = lock.acquire(1, &AlwaysAlive, None);
+                    let _ = lock.acquire(1, &AlwaysAlive, Wait::Forever);
                 },
                 || {
                     let _ = lock.release(1);
@@ -172,7 +172,7 @@ fn handoff_processes(c: &mut Criterion) {
         b.iter_custom(|n| {
             let lock: &'static RawLock = common::shared_zeroed();
             processes_handoff(n, |me| {
-                let _ = lock.acquire(me, &AlwaysAlive, None);
+                let _ = lock.acquire(me, &AlwaysAlive, Wait::Forever);
                 let _ = lock.release(me);
             })
         })

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mproc_futex::{Condvar, Deadline, LockGuard, RawLock};
+use mproc_futex::{Condvar, Deadline, LockGuard, RawLock, Wait};
 
 use super::backing::{Backing, Kind, Shared};
 use super::error::AcquireError;
@@ -163,8 +163,17 @@ impl Condition {
     /// [`AcquireError::OwnerDied`] (with the guard: held, and poisoned),
     /// [`AcquireError::NotRecoverable`] (strict), [`AcquireError::Register`].
     pub fn acquire(&self) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
+        self.lock_with(Wait::Forever)
+    }
+
+    /// Every acquire goes through here with its wait mode (`Never`: the try path).
+    fn lock_with(
+        &self,
+        mode: Wait,
+    ) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
         let me = self.me()?;
-        self.guard(self.state().lock.lock(me, &self.shared.liveness, None))
+        let (lock, liveness) = (&self.state().lock, &self.shared.liveness);
+        self.guard(lock.lock(me, liveness, mode))
     }
 
     /// Takes the lock, waiting at most `timeout` (Python: `acquire(timeout=t)`).
@@ -176,9 +185,7 @@ impl Condition {
         &self,
         timeout: Duration,
     ) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
-        let me = self.me()?;
-        let deadline = Some(Deadline::after(timeout));
-        self.guard(self.state().lock.lock(me, &self.shared.liveness, deadline))
+        self.lock_with(Wait::Until(Deadline::after(timeout)))
     }
 
     /// Takes the lock without sleeping (Python: `acquire(block=False)`).
@@ -187,8 +194,7 @@ impl Condition {
     ///
     /// [`AcquireError::WouldBlock`], and as for [`acquire`](Self::acquire).
     pub fn try_acquire(&self) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
-        let me = self.me()?;
-        self.guard(self.state().lock.try_lock(me, &self.shared.liveness))
+        self.lock_with(Wait::Never)
     }
 }
 
@@ -208,15 +214,13 @@ impl fmt::Debug for ConditionGuard<'_> {
 }
 
 impl<'a> ConditionGuard<'a> {
-    fn wait_until(
-        self,
-        deadline: Option<Deadline>,
-    ) -> Result<WaitResult<'a>, AcquireError<WaitResult<'a>>> {
+    /// Every wait goes through here with its wait mode.
+    fn wait_with(self, mode: Wait) -> Result<WaitResult<'a>, AcquireError<WaitResult<'a>>> {
         let cv = self.cv;
         let wrap = |(guard, res): (LockGuard<'a>, mproc_futex::WaitTimeoutResult)| {
             (ConditionGuard { guard, cv }, !res.timed_out())
         };
-        cv.wait(self.guard, deadline)
+        cv.wait(self.guard, mode)
             .map(wrap)
             .map_err(|e| AcquireError::from(e).map(wrap))
     }
@@ -229,7 +233,7 @@ impl<'a> ConditionGuard<'a> {
     /// [`AcquireError::OwnerDied`] (with the guard) if a holder died while we slept;
     /// [`AcquireError::NotRecoverable`].
     pub fn wait(self) -> Result<ConditionGuard<'a>, AcquireError<ConditionGuard<'a>>> {
-        self.wait_until(None)
+        self.wait_with(Wait::Forever)
             .map(|(g, _)| g)
             .map_err(|e| e.map(|(g, _)| g))
     }
@@ -245,7 +249,7 @@ impl<'a> ConditionGuard<'a> {
         self,
         timeout: Duration,
     ) -> Result<WaitResult<'a>, AcquireError<WaitResult<'a>>> {
-        self.wait_until(Some(Deadline::after(timeout)))
+        self.wait_with(Wait::Until(Deadline::after(timeout)))
     }
 
     /// Waits until `predicate()` is true, or `timeout` passes (`None`: no limit); returns the
@@ -261,16 +265,16 @@ impl<'a> ConditionGuard<'a> {
         mut predicate: impl FnMut() -> bool,
         timeout: Option<Duration>,
     ) -> Result<WaitResult<'a>, AcquireError<WaitResult<'a>>> {
-        let deadline = Deadline::within(timeout);
+        let mode = Wait::within(timeout);
         let mut guard = self;
         loop {
             if predicate() {
                 return Ok((guard, true));
             }
-            if deadline.is_some_and(|d| d.has_passed()) {
+            if mode.has_passed() {
                 return Ok((guard, false));
             }
-            let (g, _) = guard.wait_until(deadline)?;
+            let (g, _) = guard.wait_with(mode)?;
             guard = g;
         }
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mproc_futex::Deadline;
+use mproc_futex::{Deadline, Wait};
 
 use super::backing::{Backing, Kind, Shared};
 use super::handle::shared_handle;
@@ -102,13 +102,18 @@ impl Event {
 
     /// Waits until the flag is set (Python: `wait()`, which then returns `True`).
     pub fn wait(&self) {
-        while !self.raw().wait(None) {}
+        while !self.wait_for(Wait::Forever) {}
     }
 
     /// Waits at most `timeout`; returns whether the flag was set (Python: `wait(timeout)`;
     /// `Duration::ZERO` never blocks). A `set` followed at once by `clear` still wakes the
     /// waiters with `true`.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.raw().wait(Some(Deadline::after(timeout)))
+        self.wait_for(Wait::Until(Deadline::after(timeout)))
+    }
+
+    /// Every wait goes through here with its wait mode.
+    fn wait_for(&self, mode: Wait) -> bool {
+        self.raw().wait(mode)
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mproc_futex::{Deadline, RawLock};
+use mproc_futex::{Deadline, RawLock, Wait};
 
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::storage::object::{CreateError, OpenError};
@@ -247,10 +247,12 @@ impl Lock {
         self.shared.backing.me().map_err(AcquireError::Register)
     }
 
+    /// Every acquire goes through here with its wait mode (`Never`: the try path).
     #[inline(never)]
-    fn lock_until(&self, deadline: Option<Deadline>) -> Result<LockGuard<'_>, AcquireError<'_>> {
+    fn lock_with(&self, mode: Wait) -> Result<LockGuard<'_>, AcquireError<'_>> {
         let me = self.me()?;
-        Ok(self.raw().lock(me, &self.shared.liveness, deadline)?)
+        let liveness = &self.shared.liveness;
+        Ok(self.raw().lock(me, liveness, mode)?)
     }
 
     /// Blocks until the lock is held (Python: `acquire()`).
@@ -267,7 +269,7 @@ impl Lock {
         {
             return Ok(guard);
         }
-        self.lock_until(None)
+        self.lock_with(Wait::Forever)
     }
 
     /// Blocks at most `timeout` (Python: `acquire(timeout=t)`); the deadline is absolute on
@@ -277,7 +279,7 @@ impl Lock {
     ///
     /// [`AcquireError::Timeout`], and as for [`acquire`](Self::acquire).
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, AcquireError<'_>> {
-        self.lock_until(Some(Deadline::after(timeout)))
+        self.lock_with(Wait::Until(Deadline::after(timeout)))
     }
 
     /// Takes the lock if it is free (or its holder is dead) without sleeping (Python:
@@ -287,8 +289,7 @@ impl Lock {
     ///
     /// [`AcquireError::WouldBlock`], and as for [`acquire`](Self::acquire).
     pub fn try_acquire(&self) -> Result<LockGuard<'_>, AcquireError<'_>> {
-        let me = self.me()?;
-        Ok(self.raw().try_lock(me, &self.shared.liveness)?)
+        self.lock_with(Wait::Never)
     }
 
     /// Whether some process holds the lock now (a snapshot; Python has no such method).

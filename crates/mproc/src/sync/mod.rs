@@ -25,8 +25,8 @@
 //! | [`Semaphore`], [`BoundedSemaphore`] | holding permits | the permits come back (Python's stay lost): a blocked `acquire` gets them within ~32 ms; releases by processes that held none count as made for the dead holder (see [`semaphore`](Semaphore) docs for the rule) |
 //! | [`Event`] | waiting | nothing: `set` never waits for waiters (Python's `set` hangs, P10) |
 //! | [`Condition`] | waiting | nothing: `notify` never waits for acknowledgements (Python's hangs, P10); a notification that the dead waiter consumed is lost |
-//! | [`Barrier`] | waiting at it (arrived) | the others get [`BarrierError::Broken`] within [`BARRIER_CHECK_INTERVAL`] |
-//! | [`Barrier`] | before arriving | the others wait until their timeout (which breaks it, as in Python) or an `abort` |
+//! | [`Barrier`] | after its first `wait` (waiting, running the action, or between waits) | the waiters get [`BarrierError::Broken`] within about [`BARRIER_CHECK_INTERVAL`] |
+//! | [`Barrier`] | before its first `wait` | the others wait until their timeout (which breaks it, as in Python) or an `abort` |
 //!
 //! # Where the state lives
 //!

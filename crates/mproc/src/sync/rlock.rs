@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mproc_futex::{Deadline, RawRLock};
+use mproc_futex::{Deadline, RawRLock, Wait};
 
 use super::backing::{Backing, Kind, Shared};
 use super::error::{AcquireError, NotOwner};
@@ -125,12 +125,11 @@ impl RLock {
         self.shared.backing.me().map_err(AcquireError::Register)
     }
 
-    fn lock_until(
-        &self,
-        deadline: Option<Deadline>,
-    ) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
+    /// Every acquire goes through here with its wait mode (`Never`: the try path).
+    fn lock_with(&self, mode: Wait) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
         let me = self.me()?;
-        Ok(self.raw().lock(me, &self.shared.liveness, deadline)?)
+        let liveness = &self.shared.liveness;
+        Ok(self.raw().lock(me, liveness, mode)?)
     }
 
     /// Blocks until this thread holds the lock (at once if it already does) (Python:
@@ -141,7 +140,7 @@ impl RLock {
     /// [`AcquireError::OwnerDied`] (with the guard: held, and poisoned),
     /// [`AcquireError::NotRecoverable`] (strict locks), [`AcquireError::Register`].
     pub fn acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.lock_until(None)
+        self.lock_with(Wait::Forever)
     }
 
     /// Blocks at most `timeout` (Python: `acquire(timeout=t)`).
@@ -153,7 +152,7 @@ impl RLock {
         &self,
         timeout: Duration,
     ) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.lock_until(Some(Deadline::after(timeout)))
+        self.lock_with(Wait::Until(Deadline::after(timeout)))
     }
 
     /// Takes the lock if it is free, already ours, or its owner is dead, without sleeping
@@ -163,8 +162,7 @@ impl RLock {
     ///
     /// [`AcquireError::WouldBlock`], and as for [`acquire`](Self::acquire).
     pub fn try_acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        let me = self.me()?;
-        Ok(self.raw().try_lock(me, &self.shared.liveness)?)
+        self.lock_with(Wait::Never)
     }
 
     /// Releases one level held by the calling thread without a guard — Python's unpaired

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mproc_core::shared::{SharedBytes, shared_at};
-use mproc_futex::{Caller, Deadline, GiveError, LedgerError};
+use mproc_futex::{Caller, Deadline, GiveError, LedgerError, Wait};
 use mproc_shm::RegisterError;
 
 use super::backing::{Backing, Kind, Shared};
@@ -109,8 +109,13 @@ impl Inner<'_> {
         Ok(f(self.raw(), self.caller()?)?)
     }
 
-    fn acquire(&self, deadline: Option<Deadline>) -> Result<bool, SemaphoreError> {
-        self.with_caller(|raw, who| raw.acquire(who, deadline))
+    /// Every acquire goes through here with its wait mode (`Never`: the try path, which
+    /// now and then reclaims dead holders' permits).
+    fn acquire(&self, mode: Wait) -> Result<bool, SemaphoreError> {
+        match mode {
+            Wait::Never => self.try_acquire(),
+            Wait::Until(_) | Wait::Forever => self.with_caller(|raw, who| raw.acquire(who, mode)),
+        }
     }
 
     fn try_acquire(&self) -> Result<bool, SemaphoreError> {
@@ -239,7 +244,7 @@ macro_rules! semaphore_methods {
         /// [`SemaphoreError`]: this process cannot register in the semaphore's segment, or
         /// the shared state is corrupt.
         pub fn acquire(&self) -> Result<(), SemaphoreError> {
-            while !self.inner().acquire(None)? {}
+            while !self.inner().acquire(Wait::Forever)? {}
             Ok(())
         }
 
@@ -250,7 +255,7 @@ macro_rules! semaphore_methods {
         ///
         /// As [`acquire`](Self::acquire).
         pub fn try_acquire(&self) -> Result<bool, SemaphoreError> {
-            self.inner().try_acquire()
+            self.inner().acquire(Wait::Never)
         }
 
         /// Takes a permit, waiting at most `timeout`; `Ok(false)` on timeout (Python:
@@ -260,7 +265,7 @@ macro_rules! semaphore_methods {
         ///
         /// As [`acquire`](Self::acquire).
         pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool, SemaphoreError> {
-            self.inner().acquire(Some(Deadline::after(timeout)))
+            self.inner().acquire(Wait::Until(Deadline::after(timeout)))
         }
 
         /// Returns a permit, waking a sleeper if any (Python: `release()`). Any process may
