@@ -1,7 +1,7 @@
 //! Helpers shared by the facade's multi-process tests: bounded joins, a page of
 //! `MAP_SHARED` memory that forked children see, and a second mapping of a named object's
 //! file for tests that play a corrupt peer. Each test binary uses a subset.
-#![allow(dead_code, unsafe_code)]
+#![allow(dead_code, unused_macros, unused_imports, unsafe_code)]
 
 use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
