@@ -7,7 +7,7 @@
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use mproc_core::shared::{SharedBytes, copy_from_shared, shared_bytes};
+use mproc_core::shared::{SharedBytes, copy_from_shared, copy_from_shared_uninit, shared_bytes};
 use mproc_ring::{TryPopError, TryPushError};
 use mproc_shm::{Arena, ArenaError, Offset};
 use rkyv::util::AlignedVec;
@@ -236,9 +236,15 @@ pub(super) fn decode_private<T: Message>(
 
 /// Replaces `sink`'s contents with a copy of `bytes` (see [`copy_from_shared`]).
 pub(super) fn copy_private(sink: &mut AlignedVec, bytes: &SharedBytes) {
+    let n = bytes.len();
     sink.clear();
-    sink.resize(bytes.len(), 0);
-    copy_from_shared(sink, bytes);
+    sink.reserve(n);
+    // SAFETY: `reserve` made room for `n` bytes at `as_mut_ptr()`; viewed as
+    // `MaybeUninit<u8>` they need no initialisation, and nothing else aliases the buffer.
+    let spare = unsafe { std::slice::from_raw_parts_mut(sink.as_mut_ptr().cast(), n) };
+    copy_from_shared_uninit(spare, bytes);
+    // SAFETY: `copy_from_shared_uninit` initialised all `n` bytes, within the capacity.
+    unsafe { sink.set_len(n) };
 }
 /// A popped message, lent to a `finish` closure while its slot is still claimed.
 pub(super) enum Popped<'a> {
