@@ -3,11 +3,14 @@
 //! multithreaded parent, and every way the start hand-shake can fail, each within its deadline.
 #![allow(unsafe_code, clippy::disallowed_types)]
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+mod common;
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{pipe, read_to_end};
 use mproc::handle::{Exporter, Importer};
 use mproc::{PassError, Passable, Process, StartError, StartMethod, StartStage};
 
@@ -159,7 +162,7 @@ fn spawn_from_a_multithreaded_parent() {
 fn spawned_panic_exits_1_with_message() {
     let (r, w) = pipe();
     let p = spawn(Process::new(panics, (PassFd(w),)).name("SpawnPanic"));
-    let err = String::from_utf8(read_to_end(r)).unwrap();
+    let err = String::from_utf8(read_to_end(r, LONG)).unwrap();
     assert_eq!(exitcode(&p), 1);
     assert!(err.contains("spawned child panics"), "{err:?}");
     assert!(err.contains("Process SpawnPanic: panicked at"), "{err:?}");
@@ -264,39 +267,6 @@ fn check_identity((parent,): (u32,)) {
     std::process::exit(if ok { 0 } else { 1 });
 }
 mproc::entry!(check_identity);
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: valid out-array of two ints.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: fresh descriptors owned by nobody else.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-}
-
-fn read_to_end(fd: OwnedFd) -> Vec<u8> {
-    let deadline = Instant::now() + LONG;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "pipe not closed in time");
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32) };
-        // SAFETY: `buf` is valid for its length.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n == 0 {
-            return out;
-        }
-        if n > 0 {
-            out.extend_from_slice(&buf[..n as usize]);
-        }
-    }
-}
 
 fn sleeps_then_exits(_: ()) {
     std::thread::sleep(Duration::from_secs(30));

@@ -4,9 +4,9 @@
 #![allow(dead_code, unused_macros, unused_imports, unsafe_code)]
 
 use std::fs::OpenOptions;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mproc::{ExitStatus, Process};
 
@@ -35,6 +35,54 @@ pub(crate) fn exit_code(p: &Process) -> i32 {
 pub(crate) fn join_ok(p: &Process) {
     let status = join(p);
     assert!(status.success(), "child failed: {status:?}");
+}
+
+/// A pipe (`O_CLOEXEC` both ends): (read end, write end).
+pub(crate) fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: valid out-array of two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors owned by nobody else.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// Reads a pipe to EOF; fails the test if it is not closed within `limit`.
+pub(crate) fn read_to_end(fd: OwnedFd, limit: Duration) -> Vec<u8> {
+    read_up_to(fd, usize::MAX, limit)
+}
+
+/// Reads a pipe to EOF or until `max` bytes have come; fails the test if neither happens
+/// within `limit`.
+pub(crate) fn read_up_to(fd: OwnedFd, max: usize, limit: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "pipe not closed in time; got {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32) };
+        // SAFETY: `buf` is valid for its length.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n == 0 {
+            return out;
+        }
+        if n > 0 {
+            out.extend_from_slice(&buf[..n as usize]);
+            if out.len() >= max {
+                return out;
+            }
+        }
+    }
 }
 
 /// One zero-filled 4096-byte `MAP_SHARED | MAP_ANONYMOUS` page, never unmapped, shared with
