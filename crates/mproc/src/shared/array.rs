@@ -133,10 +133,7 @@ impl<T: Shareable> RawArray<T> {
                 }
             }
         };
-        let backing = match name {
-            None => Backing::new(&kind, write)?,
-            Some(n) => Backing::create_named(&kind, n, write)?,
-        };
+        let backing = Backing::create(&kind, name, write)?;
         Ok(RawArray {
             backing: Arc::new(backing),
             len,

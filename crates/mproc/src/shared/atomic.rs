@@ -39,12 +39,7 @@ pub trait AtomicPrimitive: sealed::Sealed + Copy + Send + Sync + 'static {
 pub trait AtomicInteger: AtomicPrimitive {}
 
 fn kind<T: AtomicPrimitive>() -> Kind {
-    Kind {
-        tag: tag_of::<T>("AtomicValue"),
-        name: name_of::<T>("AtomicValue"),
-        size: size_of::<T::Atom>(),
-        align: align_of::<T::Atom>(),
-    }
+    Kind::of::<T::Atom>(tag_of::<T>("AtomicValue"), name_of::<T>("AtomicValue"))
 }
 
 /// A shared integer or `bool` updated atomically, without a lock (no Python counterpart:
@@ -89,10 +84,7 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
 
     fn create(name: Option<&str>, init: impl FnOnce(&SharedBytes)) -> Result<Self, CreateError> {
         let kind = kind::<T>();
-        let backing = match name {
-            None => Backing::new(&kind, init)?,
-            Some(n) => Backing::create_named(&kind, n, init)?,
-        };
+        let backing = Backing::create(&kind, name, init)?;
         Ok(AtomicValue {
             backing: Arc::new(backing),
             _t: PhantomData,

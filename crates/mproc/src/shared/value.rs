@@ -21,12 +21,7 @@ use crate::sync::lock::{Lock, LockGuard};
 pub(crate) const LOCK_SUFFIX: &str = ".lock";
 
 fn kind<T>(what: &str) -> Kind {
-    Kind {
-        tag: tag_of::<T>(what),
-        name: name_of::<T>(what),
-        size: size_of::<T>(),
-        align: align_of::<T>(),
-    }
+    Kind::of::<T>(tag_of::<T>(what), name_of::<T>(what))
 }
 
 /// A shared `T` without a lock — Python's `RawValue` / `Value(..., lock=False)`.
@@ -87,10 +82,7 @@ impl<T: Shareable> RawValue<T> {
         // yet visible to anyone. Relaxed: published by the backing's Release store of the
         // cell magic / object header.
         let init = |state: &SharedBytes| store(state, value, Ordering::Relaxed);
-        let backing = match name {
-            None => Backing::new(&kind, init)?,
-            Some(n) => Backing::create_named(&kind, n, init)?,
-        };
+        let backing = Backing::create(&kind, name, init)?;
         Ok(Self::from_backing(kind, backing))
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mproc_futex::{Condvar, Deadline, LockGuard, RawLock, Wait};
 
-use super::backing::{Backing, Kind, Shared};
+use super::backing::{Kind, Shared};
 use super::error::AcquireError;
 use super::handle::shared_handle;
 use super::lock::LockOptions;
@@ -25,12 +25,7 @@ struct CondState {
 // SAFETY: `repr(C)`, a `RawLock` and a `Condvar`, both `SharedState`; `Sync`.
 unsafe impl mproc_core::shared::SharedState for CondState {}
 
-const KIND: Kind = Kind {
-    tag: "Condition/v1",
-    name: "Condition",
-    size: size_of::<CondState>(),
-    align: align_of::<CondState>(),
-};
+const KIND: Kind = Kind::of::<CondState>("Condition/v1", "Condition");
 
 /// A condition variable with its own lock, shared between processes (Python's
 /// `multiprocessing.Condition`).
@@ -90,10 +85,7 @@ impl Condition {
     /// A segment error when a new pool segment cannot be made.
     pub fn new() -> Result<Condition, CreateError> {
         // All-zero bytes are an unlocked lock and a fresh counter.
-        Ok(Condition::from_shared(Shared::new(Backing::new(
-            &KIND,
-            |_| (),
-        )?))?)
+        Condition::create(None, |_| ())
     }
 
     /// A new condition whose lock has `options` (e.g. strict recovery).
@@ -105,9 +97,7 @@ impl Condition {
         // The state is a `CondState` whose first field (`repr(C)`) is the lock; the counter
         // stays all-zero.
         let init = |state: &SharedBytes| options.init_raw_lock(state);
-        Ok(Condition::from_shared(Shared::new(Backing::new(
-            &KIND, init,
-        )?))?)
+        Condition::create(None, init)
     }
 
     /// Whether a holder died and nobody has marked the lock consistent since (see
@@ -129,8 +119,7 @@ impl Condition {
     /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
     /// another [`CreateError`].
     pub fn create_named(name: &str) -> Result<Condition, CreateError> {
-        let backing = Backing::create_named(&KIND, name, |_| ())?;
-        Ok(Condition::from_shared(Shared::new(backing))?)
+        Condition::create(Some(name), |_| ())
     }
 
     fn from_shared(shared: Arc<Shared>) -> Result<Condition, OpenError> {

@@ -7,18 +7,13 @@ use std::time::Duration;
 
 use mproc_futex::{Deadline, Wait};
 
-use super::backing::{Backing, Kind, Shared};
+use super::backing::{Kind, Shared};
 use super::handle::shared_handle;
 use crate::storage::object::{CreateError, OpenError};
 
 type RawEvent = mproc_futex::Event;
 
-const KIND: Kind = Kind {
-    tag: "Event/v1",
-    name: "Event",
-    size: size_of::<RawEvent>(),
-    align: align_of::<RawEvent>(),
-};
+const KIND: Kind = Kind::of::<RawEvent>("Event/v1", "Event");
 
 /// A flag shared between processes (Python's `multiprocessing.Event`): [`set`](Self::set)
 /// wakes every waiter, [`clear`](Self::clear) resets it.
@@ -60,10 +55,7 @@ impl Event {
     /// A segment error when a new pool segment cannot be made.
     pub fn new() -> Result<Event, CreateError> {
         // All-zero bytes are an unset `mproc_futex::Event`.
-        Ok(Event::from_shared(Shared::new(Backing::new(
-            &KIND,
-            |_| (),
-        )?))?)
+        Event::create(None, |_| ())
     }
 
     /// A new, unset event under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
@@ -73,8 +65,7 @@ impl Event {
     /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
     /// another [`CreateError`].
     pub fn create_named(name: &str) -> Result<Event, CreateError> {
-        let backing = Backing::create_named(&KIND, name, |_| ())?;
-        Ok(Event::from_shared(Shared::new(backing))?)
+        Event::create(Some(name), |_| ())
     }
 
     fn from_shared(shared: Arc<Shared>) -> Result<Event, OpenError> {

@@ -1,11 +1,24 @@
 //! What every synchronisation handle shares: opening and unlinking by name (kind-checked)
 //! and passing to children. One macro, so the handle types stay small.
 
-/// Implements `open_named`, `unlink_named` and [`Passable`](crate::Passable) for a handle
-/// type with a `fn from_shared(Arc<Shared>) -> Result<Self, OpenError>` and a `shared: Arc<Shared>` field.
+/// Implements `open_named`, `unlink_named`, [`Passable`](crate::Passable) and the private
+/// constructor `create` for a handle type with a `fn from_shared(Arc<Shared>) ->
+/// Result<Self, OpenError>` and a `shared: Arc<Shared>` field.
 macro_rules! shared_handle {
     ($ty:ident, $kind:expr) => {
         impl $ty {
+            /// A handle over a new object whose fresh state `init` writes: named `name`, or
+            /// anonymous in the pool when `name` is `None`.
+            fn create(
+                name: Option<&str>,
+                init: impl FnOnce(&mproc_core::shared::SharedBytes),
+            ) -> Result<$ty, crate::CreateError> {
+                let backing = crate::sync::backing::Backing::create(&$kind, name, init)?;
+                Ok($ty::from_shared(crate::sync::backing::Shared::new(
+                    backing,
+                ))?)
+            }
+
             /// Opens the object created under `name` by
             #[doc = concat!("[`", stringify!($ty), "::create_named`], checking its kind.")]
             ///
@@ -45,6 +58,9 @@ macro_rules! shared_handle {
             }
 
             fn adopt(&mut self) -> Result<(), crate::PassError> {
+                // Registers the child's own participant entry (what it takes is then
+                // recorded under its own id, and its death is told apart from the parent's)
+                // and, for a pool object, takes the child's hold on the cell.
                 self.shared.backing.adopt()
             }
         }

@@ -7,19 +7,14 @@ use std::time::Duration;
 
 use mproc_futex::{Deadline, RawLock, Wait};
 
-use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::storage::object::{CreateError, OpenError};
-use crate::sync::backing::{Backing, Kind, Shared};
+use crate::sync::backing::{Kind, Shared};
+use crate::sync::handle::shared_handle;
 
 /// The lock's shared state: one [`RawLock`] word. Anonymous locks live in the small-object
 /// [cell store](crate::storage::cells) (4 bytes of a shared segment, not a segment each); named locks in
 /// their own named segment.
-const KIND: Kind = Kind {
-    tag: "RawLock/v1",
-    name: "Lock",
-    size: size_of::<RawLock>(),
-    align: align_of::<RawLock>(),
-};
+const KIND: Kind = Kind::of::<RawLock>("RawLock/v1", "Lock");
 
 /// [`Lock`]: Python's `multiprocessing.Lock`, a robust mutual-exclusion lock shared between
 /// processes, over `mproc-futex`'s [`RawLock`].
@@ -96,6 +91,8 @@ const KIND: Kind = Kind {
 pub struct Lock {
     shared: Arc<Shared>,
 }
+
+shared_handle!(Lock, KIND);
 
 impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -174,9 +171,7 @@ impl Lock {
     /// too many open files).
     pub fn new() -> Result<Lock, CreateError> {
         // All-zero bytes are an unlocked `RawLock`: nothing to initialise.
-        Ok(Lock {
-            shared: Shared::new(Backing::new(&KIND, |_| ())?),
-        })
+        Lock::create(None, |_| ())
     }
 
     /// A new, unlocked lock with `options` (e.g. strict recovery), in the small-object
@@ -186,10 +181,7 @@ impl Lock {
     ///
     /// As [`new`](Self::new).
     pub fn with_options(options: LockOptions) -> Result<Lock, CreateError> {
-        let init = |state: &SharedBytes| options.init_raw_lock(state);
-        Ok(Lock {
-            shared: Shared::new(Backing::new(&KIND, init)?),
-        })
+        Lock::create(None, |state: &SharedBytes| options.init_raw_lock(state))
     }
 
     /// A new lock under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]), which unrelated processes can
@@ -209,31 +201,13 @@ impl Lock {
     ///
     /// As [`create_named`](Self::create_named).
     pub fn create_named_with(name: &str, options: LockOptions) -> Result<Lock, CreateError> {
-        let init = |state: &SharedBytes| options.init_raw_lock(state);
-        Ok(Lock {
-            shared: Shared::new(Backing::create_named(&KIND, name, init)?),
+        Lock::create(Some(name), |state: &SharedBytes| {
+            options.init_raw_lock(state)
         })
     }
 
-    /// Opens the lock created under `name`.
-    ///
-    /// # Errors
-    ///
-    /// [`OpenError::WrongType`] if `name` holds another kind of object, [`OpenError::NotFound`]
-    /// if it does not exist, [`OpenError::Corrupt`] for a damaged header.
-    pub fn open_named(name: &str) -> Result<Lock, OpenError> {
-        Ok(Lock {
-            shared: Shared::new(Backing::open_named(&KIND, name)?),
-        })
-    }
-
-    /// Removes `name`; open handles keep working.
-    ///
-    /// # Errors
-    ///
-    /// [`OpenError::NotFound`] if there is no such name.
-    pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        crate::storage::names::unlink(name)
+    fn from_shared(shared: Arc<Shared>) -> Result<Lock, OpenError> {
+        Ok(Lock { shared })
     }
 
     #[inline]
@@ -314,24 +288,5 @@ impl Lock {
     /// Whether the lock was made with [`LockOptions::strict_recovery`].
     pub fn is_strict(&self) -> bool {
         self.raw().is_strict()
-    }
-}
-
-impl Passable for Lock {
-    fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
-        self.shared.backing.export(out)
-    }
-
-    fn import(input: &mut Importer) -> Result<Self, PassError> {
-        Ok(Lock {
-            shared: Shared::new(Backing::import(&KIND, input)?),
-        })
-    }
-
-    fn adopt(&mut self) -> Result<(), PassError> {
-        // Registers the child's own participant entry (its acquisitions are then recorded
-        // under its own id, and its death is told apart from the parent's) and, for a pool
-        // lock, takes the child's hold on the cell.
-        self.shared.backing.adopt()
     }
 }

@@ -8,18 +8,13 @@ use std::time::Duration;
 
 use mproc_futex::{Deadline, RawRLock, Wait};
 
-use super::backing::{Backing, Kind, Shared};
+use super::backing::{Kind, Shared};
 use super::error::{AcquireError, NotOwner};
 use super::handle::shared_handle;
 use super::lock::LockOptions;
 use crate::storage::object::{CreateError, OpenError};
 
-const KIND: Kind = Kind {
-    tag: "RawRLock/v1",
-    name: "RLock",
-    size: size_of::<RawRLock>(),
-    align: align_of::<RawRLock>(),
-};
+const KIND: Kind = Kind::of::<RawRLock>("RawRLock/v1", "RLock");
 
 /// Holds one level of an [`RLock`]; releases that level when dropped. Not `Send`: the lock
 /// belongs to the thread that took it.
@@ -80,10 +75,7 @@ impl RLock {
     /// A segment error when a new pool segment cannot be made.
     pub fn new() -> Result<RLock, CreateError> {
         // All-zero bytes are an unlocked `RawRLock`.
-        Ok(RLock::from_shared(Shared::new(Backing::new(
-            &KIND,
-            |_| (),
-        )?))?)
+        RLock::create(None, |_| ())
     }
 
     /// A new, unlocked reentrant lock with `options` (e.g. strict recovery).
@@ -98,7 +90,7 @@ impl RLock {
                 .raw()
                 .init_unlocked(options.is_strict_recovery());
         };
-        Ok(RLock::from_shared(Shared::new(Backing::new(&KIND, init)?))?)
+        RLock::create(None, init)
     }
 
     /// A new reentrant lock under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]) (see the [module docs](super) for
@@ -109,8 +101,7 @@ impl RLock {
     /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
     /// another [`CreateError`].
     pub fn create_named(name: &str) -> Result<RLock, CreateError> {
-        let backing = Backing::create_named(&KIND, name, |_| ())?;
-        Ok(RLock::from_shared(Shared::new(backing))?)
+        RLock::create(Some(name), |_| ())
     }
 
     fn from_shared(shared: Arc<Shared>) -> Result<RLock, OpenError> {

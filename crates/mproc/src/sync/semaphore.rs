@@ -11,26 +11,16 @@ use mproc_core::shared::{SharedBytes, shared_at};
 use mproc_futex::{Caller, Deadline, GiveError, LedgerError, Wait};
 use mproc_shm::RegisterError;
 
-use super::backing::{Backing, Kind, Shared};
+use super::backing::{Kind, Shared};
 use super::handle::shared_handle;
 use crate::shared::sync::{AtomicU64, Ordering};
 use crate::storage::object::{CreateError, OpenError};
 
 type RawSemaphore = mproc_futex::RobustSemaphore;
 
-const KIND: Kind = Kind {
-    tag: "Semaphore/v2",
-    name: "Semaphore",
-    size: size_of::<RawSemaphore>(),
-    align: align_of::<RawSemaphore>(),
-};
+const KIND: Kind = Kind::of::<RawSemaphore>("Semaphore/v2", "Semaphore");
 
-const BOUNDED_KIND: Kind = Kind {
-    tag: "BoundedSemaphore/v2",
-    name: "BoundedSemaphore",
-    size: size_of::<RawSemaphore>(),
-    align: align_of::<RawSemaphore>(),
-};
+const BOUNDED_KIND: Kind = Kind::of::<RawSemaphore>("BoundedSemaphore/v2", "BoundedSemaphore");
 
 /// How often a `try_acquire` that finds no permit asks the kernel about the holders (a
 /// blocked `acquire` asks after each check interval of its sleep).
@@ -318,8 +308,7 @@ impl Semaphore {
     ///
     /// A segment error when a new pool segment cannot be made.
     pub fn new(value: u32) -> Result<Semaphore, CreateError> {
-        let backing = Backing::new(&KIND, |p| init(p, value, None))?;
-        Ok(Semaphore::from_shared(Shared::new(backing))?)
+        Semaphore::create(None, |p| init(p, value, None))
     }
 
     /// A semaphore with `value` permits under `name` in `/dev/shm` (as `mproc.<name>`, see
@@ -330,8 +319,7 @@ impl Semaphore {
     /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
     /// another [`CreateError`].
     pub fn create_named(name: &str, value: u32) -> Result<Semaphore, CreateError> {
-        let backing = Backing::create_named(&KIND, name, |p| init(p, value, None))?;
-        Ok(Semaphore::from_shared(Shared::new(backing))?)
+        Semaphore::create(Some(name), |p| init(p, value, None))
     }
 
     fn over_release(&self) -> ReleaseError {
@@ -392,8 +380,7 @@ impl BoundedSemaphore {
     ///
     /// A segment error when a new pool segment cannot be made.
     pub fn new(value: u32) -> Result<BoundedSemaphore, CreateError> {
-        let backing = Backing::new(&BOUNDED_KIND, |p| init(p, value, Some(value)))?;
-        Ok(BoundedSemaphore::from_shared(Shared::new(backing))?)
+        BoundedSemaphore::create(None, |p| init(p, value, Some(value)))
     }
 
     /// A bounded semaphore under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
@@ -403,8 +390,7 @@ impl BoundedSemaphore {
     /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
     /// another [`CreateError`].
     pub fn create_named(name: &str, value: u32) -> Result<BoundedSemaphore, CreateError> {
-        let backing = Backing::create_named(&BOUNDED_KIND, name, |p| init(p, value, Some(value)))?;
-        Ok(BoundedSemaphore::from_shared(Shared::new(backing))?)
+        BoundedSemaphore::create(Some(name), |p| init(p, value, Some(value)))
     }
 
     fn over_release(&self) -> ReleaseError {
