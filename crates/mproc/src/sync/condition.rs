@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use mproc_futex::{Condvar, Deadline, LockGuard, RawLock, Wait};
 
+use super::acquire::lock_methods;
 use super::backing::{Kind, Shared};
 use super::error::AcquireError;
 use super::handle::shared_handle;
@@ -100,18 +101,6 @@ impl Condition {
         Condition::create(None, init)
     }
 
-    /// Whether a holder died and nobody has marked the lock consistent since (see
-    /// [`Lock::is_poisoned`](crate::Lock::is_poisoned)).
-    pub fn is_poisoned(&self) -> bool {
-        self.state().lock.is_poisoned()
-    }
-
-    /// Clears the poison a dead holder left (see
-    /// [`Lock::clear_poison`](crate::Lock::clear_poison)).
-    pub fn clear_poison(&self) {
-        self.state().lock.clear_poison();
-    }
-
     /// A new condition under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
     ///
     /// # Errors
@@ -130,6 +119,11 @@ impl Condition {
         self.shared.state::<CondState>()
     }
 
+    /// The condition's robust lock.
+    fn raw_lock(&self) -> &RawLock {
+        &self.state().lock
+    }
+
     fn guard<'a>(
         &'a self,
         r: Result<LockGuard<'a>, mproc_futex::LockError<LockGuard<'a>>>,
@@ -139,10 +133,6 @@ impl Condition {
             cv: &self.state().cv,
         };
         r.map(wrap).map_err(|e| AcquireError::from(e).map(wrap))
-    }
-
-    fn me(&self) -> Result<u32, AcquireError<ConditionGuard<'_>>> {
-        self.shared.backing.me().map_err(AcquireError::Register)
     }
 
     /// Takes the condition's lock (Python: `acquire()` / `with cond:`).
@@ -161,29 +151,15 @@ impl Condition {
         mode: Wait,
     ) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
         let me = self.me()?;
-        let (lock, liveness) = (&self.state().lock, &self.shared.liveness);
+        let (lock, liveness) = (self.raw_lock(), &self.shared.liveness);
         self.guard(lock.lock(me, liveness, mode))
     }
 
-    /// Takes the lock, waiting at most `timeout` (Python: `acquire(timeout=t)`).
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::Timeout`], and as for [`acquire`](Self::acquire).
-    pub fn acquire_timeout(
-        &self,
-        timeout: Duration,
-    ) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
-        self.lock_with(Wait::Until(Deadline::after(timeout)))
-    }
-
-    /// Takes the lock without sleeping (Python: `acquire(block=False)`).
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::WouldBlock`], and as for [`acquire`](Self::acquire).
-    pub fn try_acquire(&self) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
-        self.lock_with(Wait::Never)
+    lock_methods! {
+        guard: ConditionGuard<'_>,
+        raw: raw_lock,
+        /// Takes the lock without sleeping (Python: `acquire(block=False)`).
+        try_acquire,
     }
 }
 

@@ -3,11 +3,11 @@
 use mproc_core::shared::{SharedBytes, shared_at};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use mproc_futex::{Deadline, RawLock, Wait};
+use mproc_futex::{RawLock, Wait};
 
 use crate::storage::object::{CreateError, OpenError};
+use crate::sync::acquire::lock_methods;
 use crate::sync::backing::{Kind, Shared};
 use crate::sync::handle::shared_handle;
 
@@ -215,12 +215,6 @@ impl Lock {
         self.shared.state::<RawLock>()
     }
 
-    /// This process's participant id in the lock's segment (registering on first use, e.g.
-    /// in a forked child that inherited the handle).
-    fn me(&self) -> Result<u32, AcquireError<'_>> {
-        self.shared.backing.me().map_err(AcquireError::Register)
-    }
-
     /// Every acquire goes through here with its wait mode (`Never`: the try path).
     #[inline(never)]
     fn lock_with(&self, mode: Wait) -> Result<LockGuard<'_>, AcquireError<'_>> {
@@ -246,43 +240,17 @@ impl Lock {
         self.lock_with(Wait::Forever)
     }
 
-    /// Blocks at most `timeout` (Python: `acquire(timeout=t)`); the deadline is absolute on
-    /// the monotonic clock, so spurious wake-ups never stretch it.
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::Timeout`], and as for [`acquire`](Self::acquire).
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, AcquireError<'_>> {
-        self.lock_with(Wait::Until(Deadline::after(timeout)))
-    }
-
-    /// Takes the lock if it is free (or its holder is dead) without sleeping (Python:
-    /// `acquire(block=False)`).
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::WouldBlock`], and as for [`acquire`](Self::acquire).
-    pub fn try_acquire(&self) -> Result<LockGuard<'_>, AcquireError<'_>> {
-        self.lock_with(Wait::Never)
+    lock_methods! {
+        guard: LockGuard<'_>,
+        raw: raw,
+        /// Takes the lock if it is free (or its holder is dead) without sleeping (Python:
+        /// `acquire(block=False)`).
+        try_acquire,
     }
 
     /// Whether some process holds the lock now (a snapshot; Python has no such method).
     pub fn is_locked(&self) -> bool {
         self.raw().is_locked()
-    }
-
-    /// Whether a holder died and nobody has marked the lock consistent since (std's
-    /// `Mutex::is_poisoned`): the next acquire reports [`AcquireError::OwnerDied`].
-    pub fn is_poisoned(&self) -> bool {
-        self.raw().is_poisoned()
-    }
-
-    /// Clears the poison a dead holder left (std's `Mutex::clear_poison`): the next acquire
-    /// succeeds cleanly. Call it once the protected state is repaired, with or without the
-    /// lock held. Does nothing to a strict lock that is already
-    /// [`NotRecoverable`](AcquireError::NotRecoverable): that state is final.
-    pub fn clear_poison(&self) {
-        self.raw().clear_poison();
     }
 
     /// Whether the lock was made with [`LockOptions::strict_recovery`].

@@ -4,10 +4,10 @@
 use mproc_core::shared::{SharedBytes, shared_at};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use mproc_futex::{Deadline, RawRLock, Wait};
+use mproc_futex::{RawRLock, Wait};
 
+use super::acquire::lock_methods;
 use super::backing::{Kind, Shared};
 use super::error::{AcquireError, NotOwner};
 use super::handle::shared_handle;
@@ -112,10 +112,6 @@ impl RLock {
         self.shared.state::<RawRLock>()
     }
 
-    fn me(&self) -> Result<u32, AcquireError<RLockGuard<'_>>> {
-        self.shared.backing.me().map_err(AcquireError::Register)
-    }
-
     /// Every acquire goes through here with its wait mode (`Never`: the try path).
     fn lock_with(&self, mode: Wait) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
         let me = self.me()?;
@@ -134,26 +130,12 @@ impl RLock {
         self.lock_with(Wait::Forever)
     }
 
-    /// Blocks at most `timeout` (Python: `acquire(timeout=t)`).
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::Timeout`], and as for [`acquire`](Self::acquire).
-    pub fn acquire_timeout(
-        &self,
-        timeout: Duration,
-    ) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.lock_with(Wait::Until(Deadline::after(timeout)))
-    }
-
-    /// Takes the lock if it is free, already ours, or its owner is dead, without sleeping
-    /// (Python: `acquire(block=False)`).
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::WouldBlock`], and as for [`acquire`](Self::acquire).
-    pub fn try_acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.lock_with(Wait::Never)
+    lock_methods! {
+        guard: RLockGuard<'_>,
+        raw: raw,
+        /// Takes the lock if it is free, already ours, or its owner is dead, without sleeping
+        /// (Python: `acquire(block=False)`).
+        try_acquire,
     }
 
     /// Releases one level held by the calling thread without a guard — Python's unpaired
@@ -179,18 +161,6 @@ impl RLock {
     /// Whether anybody holds it now (a snapshot).
     pub fn is_locked(&self) -> bool {
         self.raw().is_locked()
-    }
-
-    /// Whether a holder died and nobody has marked the lock consistent since (see
-    /// [`Lock::is_poisoned`](crate::Lock::is_poisoned)).
-    pub fn is_poisoned(&self) -> bool {
-        self.raw().is_poisoned()
-    }
-
-    /// Clears the poison a dead holder left (see
-    /// [`Lock::clear_poison`](crate::Lock::clear_poison)).
-    pub fn clear_poison(&self) {
-        self.raw().clear_poison();
     }
 
     /// The recursion depth (meaningful to the owning thread; 0 when free) — the number in
