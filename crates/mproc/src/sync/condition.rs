@@ -14,7 +14,7 @@ use super::backing::{Kind, Shared};
 use super::error::AcquireError;
 use super::handle::shared_handle;
 use super::lock::LockOptions;
-use crate::storage::object::{CreateError, OpenError};
+use crate::storage::object::CreateError;
 
 /// The shared state: the lock and the condition variable's counter.
 #[repr(C)]
@@ -63,7 +63,7 @@ pub struct Condition {
     shared: Arc<Shared>,
 }
 
-shared_handle!(Condition, KIND);
+shared_handle!(Condition, KIND, state: CondState);
 
 impl fmt::Debug for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -109,14 +109,6 @@ impl Condition {
     /// another [`CreateError`].
     pub fn create_named(name: &str) -> Result<Condition, CreateError> {
         Condition::create(Some(name), |_| ())
-    }
-
-    fn from_shared(shared: Arc<Shared>) -> Result<Condition, OpenError> {
-        Ok(Condition { shared })
-    }
-
-    fn state(&self) -> &CondState {
-        self.shared.state::<CondState>()
     }
 
     /// The condition's robust lock.

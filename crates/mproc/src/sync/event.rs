@@ -9,7 +9,7 @@ use mproc_futex::{Deadline, Wait};
 
 use super::backing::{Kind, Shared};
 use super::handle::shared_handle;
-use crate::storage::object::{CreateError, OpenError};
+use crate::storage::object::CreateError;
 
 type RawEvent = mproc_futex::Event;
 
@@ -38,7 +38,7 @@ pub struct Event {
     shared: Arc<Shared>,
 }
 
-shared_handle!(Event, KIND);
+shared_handle!(Event, KIND, state: RawEvent);
 
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -68,27 +68,19 @@ impl Event {
         Event::create(Some(name), |_| ())
     }
 
-    fn from_shared(shared: Arc<Shared>) -> Result<Event, OpenError> {
-        Ok(Event { shared })
-    }
-
-    fn raw(&self) -> &RawEvent {
-        self.shared.state::<RawEvent>()
-    }
-
     /// Whether the flag is set (Python: `is_set()`).
     pub fn is_set(&self) -> bool {
-        self.raw().is_set()
+        self.state().is_set()
     }
 
     /// Sets the flag and wakes every waiter (Python: `set()`).
     pub fn set(&self) {
-        self.raw().set();
+        self.state().set();
     }
 
     /// Clears the flag (Python: `clear()`).
     pub fn clear(&self) {
-        self.raw().clear();
+        self.state().clear();
     }
 
     /// Waits until the flag is set (Python: `wait()`, which then returns `True`).
@@ -105,6 +97,6 @@ impl Event {
 
     /// Every wait goes through here with its wait mode.
     fn wait_for(&self, mode: Wait) -> bool {
-        self.raw().wait(mode)
+        self.state().wait(mode)
     }
 }

@@ -3,8 +3,28 @@
 
 /// Implements `open_named`, `unlink_named`, [`Passable`](crate::Passable) and the private
 /// constructor `create` for a handle type with a `fn from_shared(Arc<Shared>) ->
-/// Result<Self, OpenError>` and a `shared: Arc<Shared>` field.
+/// Result<Self, OpenError>` and a `shared: Arc<Shared>` field. With `state: T`, for a handle
+/// whose only field is `shared`, it also writes that `from_shared` and `fn state(&self) ->
+/// &T`.
 macro_rules! shared_handle {
+    // A handle that is just its shared part: also writes `from_shared` and `state`.
+    ($ty:ident, $kind:expr, state: $state:ty) => {
+        impl $ty {
+            fn from_shared(
+                shared: std::sync::Arc<crate::sync::backing::Shared>,
+            ) -> Result<$ty, crate::OpenError> {
+                Ok($ty { shared })
+            }
+
+            /// The shared state.
+            #[inline]
+            fn state(&self) -> &$state {
+                self.shared.state::<$state>()
+            }
+        }
+
+        crate::sync::handle::shared_handle!($ty, $kind);
+    };
     ($ty:ident, $kind:expr) => {
         impl $ty {
             /// A handle over a new object whose fresh state `init` writes: named `name`, or

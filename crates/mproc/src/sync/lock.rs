@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mproc_futex::{RawLock, Wait};
 
-use crate::storage::object::{CreateError, OpenError};
+use crate::storage::object::CreateError;
 use crate::sync::acquire::lock_methods;
 use crate::sync::backing::{Kind, Shared};
 use crate::sync::handle::shared_handle;
@@ -92,12 +92,12 @@ pub struct Lock {
     shared: Arc<Shared>,
 }
 
-shared_handle!(Lock, KIND);
+shared_handle!(Lock, KIND, state: RawLock);
 
 impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lock")
-            .field("owner", &self.raw().owner())
+            .field("owner", &self.state().owner())
             .field("backing", &self.shared.backing)
             .finish()
     }
@@ -206,21 +206,12 @@ impl Lock {
         })
     }
 
-    fn from_shared(shared: Arc<Shared>) -> Result<Lock, OpenError> {
-        Ok(Lock { shared })
-    }
-
-    #[inline]
-    fn raw(&self) -> &RawLock {
-        self.shared.state::<RawLock>()
-    }
-
     /// Every acquire goes through here with its wait mode (`Never`: the try path).
     #[inline(never)]
     fn lock_with(&self, mode: Wait) -> Result<LockGuard<'_>, AcquireError<'_>> {
         let me = self.me()?;
         let liveness = &self.shared.liveness;
-        Ok(self.raw().lock(me, liveness, mode)?)
+        Ok(self.state().lock(me, liveness, mode)?)
     }
 
     /// Blocks until the lock is held (Python: `acquire()`).
@@ -233,7 +224,7 @@ impl Lock {
     pub fn acquire(&self) -> Result<LockGuard<'_>, AcquireError<'_>> {
         // Fast path (inlined, so the guard is not passed back through memory): registered in this process already, and the lock is free.
         if let Some(me) = self.shared.backing.segment().participant()
-            && let Some(guard) = self.raw().lock_if_free(me.get(), &self.shared.liveness)
+            && let Some(guard) = self.state().lock_if_free(me.get(), &self.shared.liveness)
         {
             return Ok(guard);
         }
@@ -242,7 +233,7 @@ impl Lock {
 
     lock_methods! {
         guard: LockGuard<'_>,
-        raw: raw,
+        raw: state,
         /// Takes the lock if it is free (or its holder is dead) without sleeping (Python:
         /// `acquire(block=False)`).
         try_acquire,
@@ -250,11 +241,11 @@ impl Lock {
 
     /// Whether some process holds the lock now (a snapshot; Python has no such method).
     pub fn is_locked(&self) -> bool {
-        self.raw().is_locked()
+        self.state().is_locked()
     }
 
     /// Whether the lock was made with [`LockOptions::strict_recovery`].
     pub fn is_strict(&self) -> bool {
-        self.raw().is_strict()
+        self.state().is_strict()
     }
 }

@@ -12,7 +12,7 @@ use super::backing::{Kind, Shared};
 use super::error::{AcquireError, NotOwner};
 use super::handle::shared_handle;
 use super::lock::LockOptions;
-use crate::storage::object::{CreateError, OpenError};
+use crate::storage::object::CreateError;
 
 const KIND: Kind = Kind::of::<RawRLock>("RawRLock/v1", "RLock");
 
@@ -55,13 +55,13 @@ pub struct RLock {
     shared: Arc<Shared>,
 }
 
-shared_handle!(RLock, KIND);
+shared_handle!(RLock, KIND, state: RawRLock);
 
 impl fmt::Debug for RLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RLock")
-            .field("owner", &self.raw().raw().owner())
-            .field("count", &self.raw().count())
+            .field("owner", &self.state().raw().owner())
+            .field("count", &self.state().count())
             .finish()
     }
 }
@@ -104,19 +104,11 @@ impl RLock {
         RLock::create(Some(name), |_| ())
     }
 
-    fn from_shared(shared: Arc<Shared>) -> Result<RLock, OpenError> {
-        Ok(RLock { shared })
-    }
-
-    fn raw(&self) -> &RawRLock {
-        self.shared.state::<RawRLock>()
-    }
-
     /// Every acquire goes through here with its wait mode (`Never`: the try path).
     fn lock_with(&self, mode: Wait) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
         let me = self.me()?;
         let liveness = &self.shared.liveness;
-        Ok(self.raw().lock(me, liveness, mode)?)
+        Ok(self.state().lock(me, liveness, mode)?)
     }
 
     /// Blocks until this thread holds the lock (at once if it already does) (Python:
@@ -132,7 +124,7 @@ impl RLock {
 
     lock_methods! {
         guard: RLockGuard<'_>,
-        raw: raw,
+        raw: state,
         /// Takes the lock if it is free, already ours, or its owner is dead, without sleeping
         /// (Python: `acquire(block=False)`).
         try_acquire,
@@ -147,25 +139,25 @@ impl RLock {
     /// does, or nobody) — Python's `AssertionError`/`RuntimeError`.
     pub fn release(&self) -> Result<(), NotOwner> {
         let me = self.shared.backing.me().map_err(|_| NotOwner)?;
-        self.raw().release(me).map_err(|_| NotOwner)
+        self.state().release(me).map_err(|_| NotOwner)
     }
 
     /// Whether the calling thread holds the lock.
     pub fn is_owned(&self) -> bool {
         match self.shared.backing.segment().participant() {
-            Some(me) => self.raw().is_owned_by_me(me.get()),
+            Some(me) => self.state().is_owned_by_me(me.get()),
             None => false,
         }
     }
 
     /// Whether anybody holds it now (a snapshot).
     pub fn is_locked(&self) -> bool {
-        self.raw().is_locked()
+        self.state().is_locked()
     }
 
     /// The recursion depth (meaningful to the owning thread; 0 when free) — the number in
     /// Python's `repr`, `<RLock(MainProcess, 2)>`.
     pub fn count(&self) -> u32 {
-        self.raw().count()
+        self.state().count()
     }
 }
