@@ -56,6 +56,9 @@ fn kind<T: AtomicPrimitive>() -> Kind {
 /// assert_eq!(hits.load(), 7);
 /// # Ok::<(), mproc::CreateError>(())
 /// ```
+///
+/// Cloning gives another handle to the same shared atomic.
+#[derive(Clone)]
 pub struct AtomicValue<T: AtomicPrimitive> {
     backing: Arc<Backing>,
     _t: PhantomData<fn() -> T>,
@@ -275,16 +278,6 @@ impl AtomicValue<bool> {
             }
         }
         Err(raw != 0)
-    }
-}
-
-impl<T: AtomicPrimitive> Clone for AtomicValue<T> {
-    /// Another handle to the same shared atomic.
-    fn clone(&self) -> Self {
-        AtomicValue {
-            backing: self.backing.clone(),
-            _t: PhantomData,
-        }
     }
 }
 

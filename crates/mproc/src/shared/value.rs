@@ -5,10 +5,10 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::time::Duration;
 
 use mproc_core::shared::SharedBytes;
 
+use super::locked::locked_access;
 use super::sync::Ordering;
 use super::{Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
@@ -31,9 +31,11 @@ fn kind<T>(what: &str) -> Kind {
 /// one word may be read torn while another process writes it, and nothing makes a
 /// read-modify-write atomic. Use [`Value`] (locked) or [`AtomicValue`](super::AtomicValue)
 /// for that. See the [module docs](super).
+///
+/// Cloning gives another handle to the same shared `T`.
+#[derive(Clone)]
 pub struct RawValue<T: Shareable> {
     backing: Arc<Backing>,
-    kind: Kind,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -83,17 +85,16 @@ impl<T: Shareable> RawValue<T> {
         // cell magic / object header.
         let init = |state: &SharedBytes| store(state, value, Ordering::Relaxed);
         let backing = Backing::create(&kind, name, init)?;
-        Ok(Self::from_backing(kind, backing))
+        Ok(Self::from_backing(backing))
     }
 
     fn open(kind: Kind, name: &str) -> Result<RawValue<T>, OpenError> {
-        Ok(Self::from_backing(kind, Backing::open_named(&kind, name)?))
+        Ok(Self::from_backing(Backing::open_named(&kind, name)?))
     }
 
-    fn from_backing(kind: Kind, backing: Backing) -> RawValue<T> {
+    fn from_backing(backing: Backing) -> RawValue<T> {
         RawValue {
             backing: Arc::new(backing),
-            kind,
             _t: PhantomData,
         }
     }
@@ -123,17 +124,6 @@ impl<T: Shareable> RawValue<T> {
     }
 }
 
-impl<T: Shareable> Clone for RawValue<T> {
-    /// Another handle to the same shared `T`.
-    fn clone(&self) -> Self {
-        RawValue {
-            backing: self.backing.clone(),
-            kind: self.kind,
-            _t: PhantomData,
-        }
-    }
-}
-
 impl<T: Shareable + fmt::Debug> fmt::Debug for RawValue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RawValue")
@@ -152,7 +142,7 @@ impl<T: Shareable> Passable for RawValue<T> {
         // `import` is only reached through `Value`/`RawValue`'s own kinds: a `RawValue`
         // handle imports as a `RawValue`.
         let kind = kind::<T>("RawValue");
-        Ok(Self::from_backing(kind, Backing::import(&kind, input)?))
+        Ok(Self::from_backing(Backing::import(&kind, input)?))
     }
 
     fn adopt(&mut self) -> Result<(), PassError> {
@@ -167,6 +157,9 @@ impl<T: Shareable> Passable for RawValue<T> {
 /// read-modify-write (`*v.lock()? += 1`, which is exact, unlike Python's `v.value += 1`);
 /// [`get`](Self::get) and [`set`](Self::set) take it for one access each (Python's
 /// `.value`).
+///
+/// Cloning gives another handle to the same value and lock.
+#[derive(Clone)]
 pub struct Value<T: Shareable> {
     data: RawValue<T>,
     lock: Lock,
@@ -254,46 +247,11 @@ impl<T: Shareable> Value<T> {
         }
     }
 
-    fn wrap<'a>(
-        &'a self,
-        r: Result<LockGuard<'a>, crate::sync::AcquireError<LockGuard<'a>>>,
-    ) -> Result<ValueGuard<'a, T>, AcquireError<ValueGuard<'a, T>>> {
-        match r {
-            Ok(g) => Ok(self.guard(g)),
-            Err(e) => Err(e.map(|g| self.guard(g))),
-        }
-    }
-
-    /// Locks the value and lends it (Python: `with v.get_lock(): v.value ...`).
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::OwnerDied`] (with the guard: the lock is held, the data may be
-    /// half-written; the lock stays poisoned until marked), [`AcquireError::NotRecoverable`]
-    /// (a strict lock), [`AcquireError::Register`].
-    pub fn lock(&self) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
-        self.wrap(self.lock.acquire())
-    }
-
-    /// As [`Value::lock`], waiting at most `timeout`.
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::Timeout`], and as [`Value::lock`].
-    pub fn lock_timeout(
-        &self,
-        timeout: Duration,
-    ) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
-        self.wrap(self.lock.acquire_timeout(timeout))
-    }
-
-    /// As [`Value::lock`], without waiting.
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::WouldBlock`], and as [`Value::lock`].
-    pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
-        self.wrap(self.lock.try_acquire())
+    locked_access! {
+        Value,
+        ValueGuard,
+        /// Locks the value and lends it (Python: `with v.get_lock(): v.value ...`).
+        lock,
     }
 
     /// The value, read under the lock (Python: `v.value`).
@@ -332,16 +290,6 @@ impl<T: Shareable> Value<T> {
     }
 }
 
-impl<T: Shareable> Clone for Value<T> {
-    /// Another handle to the same value and lock.
-    fn clone(&self) -> Self {
-        Value {
-            data: self.data.clone(),
-            lock: self.lock.clone(),
-        }
-    }
-}
-
 impl<T: Shareable> fmt::Debug for Value<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Value")
@@ -359,7 +307,7 @@ impl<T: Shareable> Passable for Value<T> {
 
     fn import(input: &mut Importer) -> Result<Self, PassError> {
         let kind = kind::<T>("Value");
-        let data = RawValue::from_backing(kind, Backing::import(&kind, input)?);
+        let data = RawValue::from_backing(Backing::import(&kind, input)?);
         let lock = Lock::import(input)?;
         Ok(Value { data, lock })
     }
