@@ -14,9 +14,10 @@ use mproc_core::shared::{SharedBytes, shared_at};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use super::locked::locked_access;
+use super::locked::{
+    create_named_with_lock, locked_access, open_named_with_lock, unlink_named_with_lock,
+};
 use super::sync::{AtomicU64, Ordering};
-use super::value::LOCK_SUFFIX;
 use super::{Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::storage::object::{CreateError, OpenError};
@@ -355,17 +356,10 @@ impl<T: Shareable> Array<T> {
     ///
     /// [`CreateError::AlreadyExists`] or [`CreateError::InvalidName`], and as [`Array::zeroed`].
     pub fn create_named(name: &str, items: &[T]) -> Result<Array<T>, CreateError> {
-        // The user's name first, so that its errors are about it, not about the lock's.
-        crate::storage::names::shm_name(name)?;
-        let lock_name = format!("{name}{LOCK_SUFFIX}");
-        let lock = Lock::create_named(&lock_name)?;
-        match RawArray::create("Array", Some(name), Init::Copy(items)) {
-            Ok(data) => Ok(Array { data, lock }),
-            Err(e) => {
-                let _ = Lock::unlink_named(&lock_name);
-                Err(e)
-            }
-        }
+        let (data, lock) = create_named_with_lock(name, || {
+            RawArray::create("Array", Some(name), Init::Copy(items))
+        })?;
+        Ok(Array { data, lock })
     }
 
     /// Opens the array named `name`, checking that it holds `T`s.
@@ -374,8 +368,7 @@ impl<T: Shareable> Array<T> {
     ///
     /// [`OpenError::WrongType`], [`OpenError::NotFound`], [`OpenError::Corrupt`].
     pub fn open_named(name: &str) -> Result<Array<T>, OpenError> {
-        let data = RawArray::open("Array", name)?;
-        let lock = Lock::open_named(&format!("{name}{LOCK_SUFFIX}"))?;
+        let (data, lock) = open_named_with_lock(name, || RawArray::open("Array", name))?;
         Ok(Array { data, lock })
     }
 
@@ -385,9 +378,7 @@ impl<T: Shareable> Array<T> {
     ///
     /// [`OpenError::NotFound`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        let a = crate::storage::names::unlink(name);
-        let b = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));
-        a.and(b)
+        unlink_named_with_lock(name)
     }
 
     /// Number of elements (Python: `len(a)`).

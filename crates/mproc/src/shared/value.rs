@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use mproc_core::shared::SharedBytes;
 
-use super::locked::locked_access;
+use super::locked::{
+    create_named_with_lock, locked_access, open_named_with_lock, unlink_named_with_lock,
+};
 use super::sync::Ordering;
 use super::{Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
@@ -16,9 +18,6 @@ use crate::storage::object::{CreateError, OpenError};
 use crate::sync::AcquireError;
 use crate::sync::backing::{Backing, Kind};
 use crate::sync::lock::{Lock, LockGuard};
-
-/// Suffix of a named value's lock.
-pub(crate) const LOCK_SUFFIX: &str = ".lock";
 
 fn kind<T>(what: &str) -> Kind {
     Kind::of::<T>(tag_of::<T>(what), name_of::<T>(what))
@@ -197,16 +196,10 @@ impl<T: Shareable> Value<T> {
     /// [`CreateError::AlreadyExists`] or [`CreateError::InvalidName`] (either name), or another
     /// segment error. Nothing is left under either name on failure.
     pub fn create_named(name: &str, value: T) -> Result<Value<T>, CreateError> {
-        // The user's name first, so that its errors are about it, not about the lock's.
-        crate::storage::names::shm_name(name)?;
-        let lock = Lock::create_named(&format!("{name}{LOCK_SUFFIX}"))?;
-        match RawValue::create(kind::<T>("Value"), Some(name), value) {
-            Ok(data) => Ok(Value { data, lock }),
-            Err(e) => {
-                let _ = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));
-                Err(e)
-            }
-        }
+        let (data, lock) = create_named_with_lock(name, || {
+            RawValue::create(kind::<T>("Value"), Some(name), value)
+        })?;
+        Ok(Value { data, lock })
     }
 
     /// Opens the value named `name`, checking that it holds a `T`: opening a `Value<u64>` as
@@ -216,8 +209,7 @@ impl<T: Shareable> Value<T> {
     ///
     /// [`OpenError::WrongType`], [`OpenError::NotFound`].
     pub fn open_named(name: &str) -> Result<Value<T>, OpenError> {
-        let data = RawValue::open(kind::<T>("Value"), name)?;
-        let lock = Lock::open_named(&format!("{name}{LOCK_SUFFIX}"))?;
+        let (data, lock) = open_named_with_lock(name, || RawValue::open(kind::<T>("Value"), name))?;
         Ok(Value { data, lock })
     }
 
@@ -227,9 +219,7 @@ impl<T: Shareable> Value<T> {
     ///
     /// [`OpenError::NotFound`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        let a = crate::storage::names::unlink(name);
-        let b = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));
-        a.and(b)
+        unlink_named_with_lock(name)
     }
 
     /// The value's lock (Python: `get_lock()`). Holding it through [`Lock::acquire`] does
