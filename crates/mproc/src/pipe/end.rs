@@ -27,6 +27,7 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use mproc_ring::{ClaimError, Doorbell, RecordReader, RecordRing, RecordWriter, Role, WriteError};
+use mproc_shm::ParticipantId;
 
 use super::error::{RecvTimeoutError, SendError};
 use super::frame::{self, Assembler, Outgoing, Pulled};
@@ -294,18 +295,19 @@ fn peer_gone(obj: &Object, peer: u32, ask_liveness: bool) -> bool {
     obj.holders(peer, ask_liveness) == 0 && obj.holders(peer, ask_liveness) == 0
 }
 
-/// The writer role of `ring`, claimed for this process on first use.
-fn claim_writer<'a>(
+/// The role kept in `slot`, claimed for this process on first use with `claim` (given this
+/// process's participant id in `obj`).
+fn claim_role<'a, R>(
     obj: &Object,
-    ring: &RecordRing,
-    slot: &'a mut Option<RecordWriter>,
-) -> Claim<&'a mut RecordWriter> {
+    slot: &'a mut Option<R>,
+    claim: impl FnOnce(ParticipantId) -> Result<R, ClaimError>,
+) -> Claim<&'a mut R> {
     if slot.is_none() {
         let Ok(me) = obj.me() else {
             return Claim::Corrupt;
         };
-        match ring.claim_writer_from_dead(me, obj.liveness()) {
-            Ok(w) => *slot = Some(w),
+        match claim(me) {
+            Ok(role) => *slot = Some(role),
             Err(ClaimError::Held(_) | ClaimError::Contended) => return Claim::Busy,
             Err(ClaimError::Corrupt) => return Claim::Corrupt,
             // `ClaimError` is non-exhaustive: anything else is treated as corruption.
@@ -313,9 +315,20 @@ fn claim_writer<'a>(
         }
     }
     match slot.as_mut() {
-        Some(w) => Claim::Got(w),
+        Some(role) => Claim::Got(role),
         None => Claim::Busy,
     }
+}
+
+/// The writer role of `ring`, claimed for this process on first use.
+fn claim_writer<'a>(
+    obj: &Object,
+    ring: &RecordRing,
+    slot: &'a mut Option<RecordWriter>,
+) -> Claim<&'a mut RecordWriter> {
+    claim_role(obj, slot, |me| {
+        ring.claim_writer_from_dead(me, obj.liveness())
+    })
 }
 
 /// The reader role of `ring`, claimed for this process on first use.
@@ -324,22 +337,9 @@ fn claim_reader<'a>(
     ring: &RecordRing,
     slot: &'a mut Option<RecordReader>,
 ) -> Claim<&'a mut RecordReader> {
-    if slot.is_none() {
-        let Ok(me) = obj.me() else {
-            return Claim::Corrupt;
-        };
-        match ring.claim_reader_from_dead(me, obj.liveness()) {
-            Ok(r) => *slot = Some(r),
-            Err(ClaimError::Held(_) | ClaimError::Contended) => return Claim::Busy,
-            Err(ClaimError::Corrupt) => return Claim::Corrupt,
-            // `ClaimError` is non-exhaustive: anything else is treated as corruption.
-            Err(_) => return Claim::Corrupt,
-        }
-    }
-    match slot.as_mut() {
-        Some(r) => Claim::Got(r),
-        None => Claim::Busy,
-    }
+    claim_role(obj, slot, |me| {
+        ring.claim_reader_from_dead(me, obj.liveness())
+    })
 }
 
 impl Drop for End {
