@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{LONG, exit_code};
+use common::{LONG, exit_code, kill_and_reap};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -175,8 +175,7 @@ fn a_party_killed_while_waiting_breaks_the_barrier() {
     );
     p.start().unwrap();
     until_one_waits(&b);
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    kill_and_reap(&p);
     // Python: a ghost waiter, and the survivor blocks for ever. Here: broken, promptly.
     let t0 = Instant::now();
     assert!(matches!(b.wait_timeout(LONG), Err(BarrierError::Broken)));
@@ -234,8 +233,7 @@ fn a_party_killed_between_waits_breaks_the_barrier() {
     let b = Barrier::new(2).unwrap();
     let p = party_that_passes_once_then_sleeps(&b);
     b.wait_timeout(LONG).unwrap();
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    kill_and_reap(&p);
     // The dead party registered at its first wait, so the survivor's next wait is broken
     // (not timed out) within a check interval or so of the death.
     let t0 = Instant::now();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{LONG, exit_code};
+use common::{LONG, exit_code, kill_and_reap, start_doomed};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -145,8 +145,7 @@ fn a_killed_waiter_does_not_hang_notify() {
     // Once we get the lock, the child is asleep in `wait` (it released the lock there).
     let g = cond.acquire_timeout(LONG).unwrap();
     drop(g);
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    kill_and_reap(&p);
     let t0 = Instant::now();
     let g = cond.acquire_timeout(LONG).unwrap();
     g.notify(); // Python's hangs here for ever
@@ -158,19 +157,8 @@ fn a_killed_waiter_does_not_hang_notify() {
 #[test]
 fn a_killed_holder_gives_owner_died() {
     let cond = Condition::new().unwrap();
-    let ready = Event::new().unwrap();
-    let mut p = Process::new(
-        |(cond, ready): (Condition, Event)| {
-            std::mem::forget(cond.acquire().unwrap());
-            ready.set();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (cond.clone(), ready.clone()),
-    );
-    p.start().unwrap();
-    assert!(ready.wait_timeout(LONG));
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    let p = start_doomed(&cond, |cond| std::mem::forget(cond.acquire().unwrap()));
+    kill_and_reap(&p);
     let g = match cond.acquire_timeout(LONG) {
         Err(AcquireError::OwnerDied(g)) => g,
         other => panic!("expected OwnerDied, got {other:?}"),

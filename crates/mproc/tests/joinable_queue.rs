@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{LONG, join_ok};
+use common::{LONG, join_ok, kill_and_reap, start_doomed};
 
 use std::time::{Duration, Instant};
 
@@ -173,8 +173,7 @@ fn a_producer_killed_blocked_in_put_leaves_no_phantom_task() {
     p.start().unwrap();
     assert!(blocked.wait_timeout(LONG));
     std::thread::sleep(Duration::from_millis(50)); // well inside the blocking put
-    p.kill().unwrap();
-    assert_eq!(common::exit_code(&p), -9);
+    kill_and_reap(&p);
     assert_eq!(q.unfinished_tasks(), 1, "only the item in the queue");
     assert_eq!(q.get().unwrap(), 1);
     q.task_done().unwrap();
@@ -191,26 +190,17 @@ fn a_worker_killed_before_task_done_is_reported_by_join() {
     for i in 0..3 {
         q.put(i).unwrap();
     }
-    let got = Event::new().unwrap();
-    let mut p = Process::new(
-        |(q, got): (JoinableQueue<u32>, Event)| {
-            q.get_timeout(LONG).unwrap();
-            q.get_timeout(LONG).unwrap();
-            q.task_done().unwrap();
-            got.set();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (q.clone(), got.clone()),
-    );
-    p.start().unwrap();
-    assert!(got.wait_timeout(LONG));
+    let p = start_doomed(&q, |q| {
+        q.get_timeout(LONG).unwrap();
+        q.get_timeout(LONG).unwrap();
+        q.task_done().unwrap();
+    });
     assert_eq!(
         q.unfinished_tasks(),
         2,
         "one queued, one taken by the worker"
     );
-    p.kill().unwrap();
-    assert_eq!(common::exit_code(&p), -9);
+    kill_and_reap(&p);
     assert_eq!(q.get().unwrap(), 2);
     q.task_done().unwrap();
     let start = Instant::now();
@@ -244,21 +234,12 @@ fn a_worker_that_exits_with_an_open_task_counts_as_dead() {
 fn a_task_done_by_another_process_is_not_counted_twice() {
     let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
     q.put(1).unwrap();
-    let got = Event::new().unwrap();
-    let mut p = Process::new(
-        |(q, got): (JoinableQueue<u32>, Event)| {
-            q.get_timeout(LONG).unwrap();
-            got.set();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (q.clone(), got.clone()),
-    );
-    p.start().unwrap();
-    assert!(got.wait_timeout(LONG));
+    let p = start_doomed(&q, |q| {
+        q.get_timeout(LONG).unwrap();
+    });
     q.task_done().unwrap(); // the parent, holding no task, marks the worker's item done
     assert_eq!(q.task_done(), Err(TaskDoneError::TooManyTimes));
-    p.kill().unwrap();
-    assert_eq!(common::exit_code(&p), -9);
+    kill_and_reap(&p);
     let joined = q.join_timeout(LONG).expect("join returned");
     assert_eq!(joined.died, 0, "the task was done already");
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{LONG, join_ok};
+use common::{LONG, join_ok, kill_and_reap, start_doomed};
 #[path = "../examples/lock.rs"]
 mod lock_example;
 
@@ -126,22 +126,9 @@ fn processes_increment_a_shared_counter_exactly() {
 #[test]
 fn holder_killed_while_holding_hands_over_with_owner_died() {
     let lock = Lock::new().unwrap();
-    let held = Queue::<u8>::new().unwrap();
-    let mut p = Process::new(
-        |(lock, held): (Lock, Queue<u8>)| {
-            let guard = lock.acquire().unwrap();
-            held.put(1).unwrap();
-            std::mem::forget(guard);
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (lock.clone(), held.clone()),
-    );
-    p.start().unwrap();
-    held.get_timeout(LONG).unwrap();
+    let p = start_doomed(&lock, |lock| std::mem::forget(lock.acquire().unwrap()));
     assert!(lock.is_locked());
-    p.kill().unwrap();
-    let status = p.join_timeout(LONG).unwrap().unwrap();
-    assert_eq!(status.exitcode(), -9);
+    kill_and_reap(&p);
 
     let start = Instant::now();
     let mut guard = match lock.acquire_timeout(LONG) {
@@ -158,19 +145,8 @@ fn holder_killed_while_holding_hands_over_with_owner_died() {
 
 /// A holder SIGKILLed while holding `lock`, which is then reported (the child is reaped).
 fn kill_while_holding(lock: &Lock) {
-    let held = Queue::<u8>::new().unwrap();
-    let mut p = Process::new(
-        |(lock, held): (Lock, Queue<u8>)| {
-            std::mem::forget(lock.acquire().unwrap());
-            held.put(1).unwrap();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (lock.clone(), held.clone()),
-    );
-    p.start().unwrap();
-    held.get_timeout(LONG).unwrap();
-    p.kill().unwrap();
-    assert_eq!(p.join_timeout(LONG).unwrap().unwrap().exitcode(), -9);
+    let p = start_doomed(lock, |lock| std::mem::forget(lock.acquire().unwrap()));
+    kill_and_reap(&p);
 }
 
 /// std's poisoning, across processes: a SIGKILLed holder poisons the lock; the guard of the

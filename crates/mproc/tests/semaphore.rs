@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::{LONG, exit_code};
+use common::{LONG, exit_code, kill_and_reap, start_doomed};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use mproc::sync::{BoundedSemaphore, Event, ReleaseError, Semaphore};
+use mproc::sync::{BoundedSemaphore, ReleaseError, Semaphore};
 use mproc::{OpenError, Process};
 
 /// Two `AtomicU32`s in a `MAP_SHARED` anonymous page, visible to forked children.
@@ -126,21 +126,12 @@ fn at_most_n_holders_across_processes() {
 #[test]
 fn a_killed_holders_permits_come_back_to_a_blocked_acquirer() {
     let sem = BoundedSemaphore::new(2).unwrap();
-    let held = Event::new().unwrap();
-    let mut p = Process::new(
-        |(sem, held): (BoundedSemaphore, Event)| {
-            sem.acquire().unwrap();
-            sem.acquire().unwrap();
-            held.set();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (sem.clone(), held.clone()),
-    );
-    p.start().unwrap();
-    assert!(held.wait_timeout(LONG));
+    let p = start_doomed(&sem, |sem| {
+        sem.acquire().unwrap();
+        sem.acquire().unwrap();
+    });
     assert_eq!(sem.get_value(), 0);
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    kill_and_reap(&p);
     let t0 = Instant::now();
     assert!(
         sem.acquire_timeout(LONG).unwrap(),
@@ -162,19 +153,8 @@ fn a_killed_holders_permits_come_back_to_a_blocked_acquirer() {
 #[test]
 fn a_poller_gets_a_killed_holders_permit() {
     let sem = Semaphore::new(1).unwrap();
-    let held = Event::new().unwrap();
-    let mut p = Process::new(
-        |(sem, held): (Semaphore, Event)| {
-            sem.acquire().unwrap();
-            held.set();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (sem.clone(), held.clone()),
-    );
-    p.start().unwrap();
-    assert!(held.wait_timeout(LONG));
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    let p = start_doomed(&sem, |sem| sem.acquire().unwrap());
+    kill_and_reap(&p);
     let t0 = Instant::now();
     while !sem.try_acquire().unwrap() {
         assert!(t0.elapsed() < LONG, "the poller never got the permit");

@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use mproc::{ExitStatus, Process};
+use mproc::{Event, ExitStatus, Passable, Process};
 
 /// The bound on every wait in these tests.
 pub(crate) const LONG: Duration = Duration::from_secs(20);
@@ -83,6 +83,33 @@ pub(crate) fn read_up_to(fd: OwnedFd, max: usize, limit: Duration) -> Vec<u8> {
             }
         }
     }
+}
+
+/// Starts a child (fork) that runs `doomed` on its copy of `handle` — taking whatever must
+/// be held or half done when it dies — then tells the parent and sleeps until killed.
+/// Returns once the child has told (within [`LONG`]); [`kill_and_reap`] finishes it.
+pub(crate) fn start_doomed<H>(handle: &H, doomed: fn(&H)) -> Process
+where
+    H: Passable + Clone + Send + 'static,
+{
+    let ready = Event::new().unwrap();
+    let mut p = Process::new(
+        move |(handle, ready): (H, Event)| {
+            doomed(&handle);
+            ready.set();
+            std::thread::sleep(Duration::from_secs(60));
+        },
+        (handle.clone(), ready.clone()),
+    );
+    p.start().unwrap();
+    assert!(ready.wait_timeout(LONG), "the doomed child never got ready");
+    p
+}
+
+/// SIGKILLs `p` and reaps it (within [`LONG`]): it must have died of the signal.
+pub(crate) fn kill_and_reap(p: &Process) {
+    p.kill().unwrap();
+    assert_eq!(exit_code(p), -9);
 }
 
 /// One zero-filled 4096-byte `MAP_SHARED | MAP_ANONYMOUS` page, never unmapped, shared with
