@@ -3,40 +3,18 @@
 //! or between two waits (the others are told the barrier is broken, unlike Python, P10),
 //! 32 parties all watched (the last arrival's death is seen too), and a spawned party.
 //! Every wait is bounded.
-#![allow(unsafe_code, clippy::disallowed_types)]
+#![allow(clippy::disallowed_types)]
 
 mod common;
 
-use common::{LONG, exit_code, kill_and_reap};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use common::{LONG, SharedWords, exit_code, kill_and_reap};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mproc::sync::{Barrier, BarrierError};
 use mproc::{OpenError, Process, StartMethod};
 
 const ROUNDS: u32 = 5;
-
-/// `AtomicU32`s in a `MAP_SHARED` anonymous page, visible to forked children.
-#[derive(Clone, Copy)]
-struct Words(NonNull<AtomicU32>);
-
-// SAFETY: the page is shared memory accessed only through atomics.
-unsafe impl Send for Words {}
-// SAFETY: as above.
-unsafe impl Sync for Words {}
-
-impl Words {
-    fn new() -> Words {
-        Words(common::shared_page().cast())
-    }
-
-    fn get(&self, i: usize) -> &AtomicU32 {
-        assert!(i < 1024);
-        // SAFETY: the page holds 1024 zero-initialised words and is never unmapped.
-        unsafe { self.0.add(i).as_ref() }
-    }
-}
 
 #[test]
 fn single_party_and_bad_party_counts() {
@@ -59,7 +37,7 @@ fn single_party_and_bad_party_counts() {
 /// the action has run (once) before anybody is released.
 #[test]
 fn indexes_and_action_across_processes() {
-    let words = Words::new(); // 0: action runs; 1 + round: bitmask of indexes
+    let words = SharedWords::new(); // 0: action runs; 1 + round: bitmask of indexes
     let b = Barrier::with_action(3, move || {
         words.get(0).fetch_add(1, Ordering::SeqCst);
     })
@@ -258,7 +236,7 @@ fn a_party_killed_between_waits_breaks_the_barrier() {
 #[test]
 fn thirty_two_parties_are_all_watched() {
     const THREADS: u32 = 31;
-    let words = Words::new(); // 0: go signal for the child
+    let words = SharedWords::new(); // 0: go signal for the child
     let b = Barrier::new(THREADS + 1).unwrap();
     let mut child = Process::new(
         move |(b,): (Barrier,)| {

@@ -1,36 +1,16 @@
 //! `mproc::sync::Condition` across real processes: Python's `_TestCondition` essentials
 //! (notify, notify_all, wait timeouts, wait_for), a waiter SIGKILLed (notify never hangs,
 //! unlike Python's, P10) and a holder SIGKILLed (OwnerDied). Every wait is bounded.
-#![allow(unsafe_code, clippy::disallowed_types)]
+#![allow(clippy::disallowed_types)]
 
 mod common;
 
-use common::{LONG, exit_code, kill_and_reap, start_doomed};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use common::{LONG, SharedWords, exit_code, kill_and_reap, start_doomed};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mproc::Process;
 use mproc::sync::{AcquireError, Condition, Event};
-
-/// One `AtomicU32` in a `MAP_SHARED` anonymous page, visible to forked children (the
-/// state a condition protects).
-#[derive(Clone, Copy)]
-struct Word(NonNull<AtomicU32>);
-
-// SAFETY: the page is shared memory accessed only through atomics.
-unsafe impl Send for Word {}
-
-impl Word {
-    fn new() -> Word {
-        Word(common::shared_page().cast())
-    }
-
-    fn get(&self) -> &AtomicU32 {
-        // SAFETY: the page is zero-initialised and never unmapped.
-        unsafe { self.0.as_ref() }
-    }
-}
 
 #[test]
 fn python_test_timeout_and_wait_for_timeout() {
@@ -58,15 +38,15 @@ fn python_test_timeout_and_wait_for_timeout() {
 #[test]
 fn notify_wakes_a_waiter_in_another_process() {
     let cond = Condition::new().unwrap();
-    let state = Word::new();
+    let state = SharedWords::new();
     let mut p = Process::new(
         move |(cond,): (Condition,)| {
             let g = cond.acquire().unwrap();
             // Announce we wait (under the lock), then wait for the parent's 2.
-            state.get().store(1, Ordering::SeqCst);
+            state.get(0).store(1, Ordering::SeqCst);
             g.notify();
             let (g, ok) = g
-                .wait_for(|| state.get().load(Ordering::SeqCst) == 2, Some(LONG))
+                .wait_for(|| state.get(0).load(Ordering::SeqCst) == 2, Some(LONG))
                 .unwrap();
             // `exit` runs no destructors: release first.
             drop(g);
@@ -77,10 +57,10 @@ fn notify_wakes_a_waiter_in_another_process() {
     p.start().unwrap();
     let g = cond.acquire().unwrap();
     let (g, ok) = g
-        .wait_for(|| state.get().load(Ordering::SeqCst) == 1, Some(LONG))
+        .wait_for(|| state.get(0).load(Ordering::SeqCst) == 1, Some(LONG))
         .unwrap();
     assert!(ok);
-    state.get().store(2, Ordering::SeqCst);
+    state.get(0).store(2, Ordering::SeqCst);
     g.notify();
     drop(g);
     assert_eq!(exit_code(&p), 0);
@@ -89,16 +69,16 @@ fn notify_wakes_a_waiter_in_another_process() {
 #[test]
 fn notify_all_wakes_every_waiter() {
     let cond = Condition::new().unwrap();
-    let state = Word::new(); // low 16 bits: waiters; bit 16: go
+    let state = SharedWords::new(); // low 16 bits: waiters; bit 16: go
     let kids: Vec<Process> = (0..3)
         .map(|_| {
             let mut p = Process::new(
                 move |(cond,): (Condition,)| {
                     let g = cond.acquire().unwrap();
-                    state.get().fetch_add(1, Ordering::SeqCst);
+                    state.get(0).fetch_add(1, Ordering::SeqCst);
                     let (g, ok) = g
                         .wait_for(
-                            || state.get().load(Ordering::SeqCst) & 0x1_0000 != 0,
+                            || state.get(0).load(Ordering::SeqCst) & 0x1_0000 != 0,
                             Some(LONG),
                         )
                         .unwrap();
@@ -114,12 +94,12 @@ fn notify_all_wakes_every_waiter() {
         })
         .collect();
     let deadline = Instant::now() + LONG;
-    while state.get().load(Ordering::SeqCst) != 3 {
+    while state.get(0).load(Ordering::SeqCst) != 3 {
         assert!(Instant::now() < deadline, "children never waited");
         std::thread::sleep(Duration::from_millis(1));
     }
     let g = cond.acquire().unwrap();
-    state.get().fetch_or(0x1_0000, Ordering::SeqCst);
+    state.get(0).fetch_or(0x1_0000, Ordering::SeqCst);
     g.notify_all();
     drop(g);
     for p in &kids {

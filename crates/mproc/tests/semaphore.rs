@@ -1,35 +1,16 @@
 //! `mproc::sync::{Semaphore, BoundedSemaphore}` across real processes: Python's
 //! `_TestSemaphore` essentials, at most N holders at once, a holder SIGKILLed (its permits
 //! come back, by the documented rule), named open with the kind checked. Every wait is bounded.
-#![allow(unsafe_code, clippy::disallowed_types)]
+#![allow(clippy::disallowed_types)]
 
 mod common;
 
-use common::{LONG, exit_code, kill_and_reap, start_doomed};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use common::{LONG, SharedWords, exit_code, kill_and_reap, start_doomed};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mproc::sync::{BoundedSemaphore, ReleaseError, Semaphore};
 use mproc::{OpenError, Process};
-
-/// Two `AtomicU32`s in a `MAP_SHARED` anonymous page, visible to forked children.
-#[derive(Clone, Copy)]
-struct Words(NonNull<AtomicU32>);
-
-// SAFETY: the page is shared memory accessed only through atomics.
-unsafe impl Send for Words {}
-
-impl Words {
-    fn new() -> Words {
-        Words(common::shared_page().cast())
-    }
-
-    fn get(&self, i: usize) -> &AtomicU32 {
-        // SAFETY: the page holds 1024 zero-initialised words and is never unmapped.
-        unsafe { self.0.add(i).as_ref() }
-    }
-}
 
 #[test]
 fn python_test_semaphore() {
@@ -93,7 +74,7 @@ fn children_release_and_the_parent_acquires() {
 #[test]
 fn at_most_n_holders_across_processes() {
     let sem = BoundedSemaphore::new(2).unwrap();
-    let words = Words::new(); // 0: holders now, 1: most holders seen
+    let words = SharedWords::new(); // 0: holders now, 1: most holders seen
     let kids: Vec<Process> = (0..4)
         .map(|_| {
             let mut p = Process::new(

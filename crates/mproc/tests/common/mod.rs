@@ -1,11 +1,21 @@
-//! Helpers shared by the facade's multi-process tests: bounded joins, a page of
-//! `MAP_SHARED` memory that forked children see, and a second mapping of a named object's
-//! file for tests that play a corrupt peer. Each test binary uses a subset.
-#![allow(dead_code, unused_macros, unused_imports, unsafe_code)]
+//! Helpers shared by the facade's multi-process tests: bounded joins, a child that dies
+//! holding something, bounded pipe reads, a page of `MAP_SHARED` memory (and atomic words in
+//! it) that forked children see, and a second mapping of a named object's file for tests
+//! that play a corrupt peer. Each test binary uses a subset.
+// `disallowed_types`: `SharedWords` holds std atomics in memory shared with forked
+// children (the loom shim is for the crate's own models, not for test processes).
+#![allow(
+    dead_code,
+    unused_macros,
+    unused_imports,
+    unsafe_code,
+    clippy::disallowed_types
+)]
 
 use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use mproc::{Event, ExitStatus, Passable, Process};
@@ -116,6 +126,29 @@ pub(crate) fn kill_and_reap(p: &Process) {
 /// every child forked after this call.
 pub(crate) fn shared_page() -> NonNull<u8> {
     mproc_testkit::SharedMem::new(4096).leak()
+}
+
+/// `AtomicU32`s in a [`shared_page`] (1024 of them, zero at first), shared with every
+/// child forked after it is made.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedWords(NonNull<AtomicU32>);
+
+// SAFETY: the page is shared memory accessed only through atomics.
+unsafe impl Send for SharedWords {}
+// SAFETY: as above.
+unsafe impl Sync for SharedWords {}
+
+impl SharedWords {
+    pub(crate) fn new() -> SharedWords {
+        SharedWords(shared_page().cast())
+    }
+
+    /// Word `i` (below 1024).
+    pub(crate) fn get(&self, i: usize) -> &AtomicU32 {
+        assert!(i < 1024);
+        // SAFETY: the page holds 1024 zero-initialised words and is never unmapped.
+        unsafe { self.0.add(i).as_ref() }
+    }
 }
 
 /// A shared, writable second mapping of a named object's file.
