@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::{LONG, SharedWords, exit_code, kill_and_reap, start_doomed};
+use common::{LONG, SharedWords, exit_code, kill_and_reap, start_doomed, start_until_ready};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mproc::Process;
-use mproc::sync::{AcquireError, Condition, Event};
+use mproc::sync::{AcquireError, Condition};
 
 #[test]
 fn python_test_timeout_and_wait_for_timeout() {
@@ -110,18 +110,12 @@ fn notify_all_wakes_every_waiter() {
 #[test]
 fn a_killed_waiter_does_not_hang_notify() {
     let cond = Condition::new().unwrap();
-    let ready = Event::new().unwrap();
-    let mut p = Process::new(
-        |(cond, ready): (Condition, Event)| {
-            let g = cond.acquire().unwrap();
-            ready.set();
-            let _ = g.wait();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (cond.clone(), ready.clone()),
-    );
-    p.start().unwrap();
-    assert!(ready.wait_timeout(LONG));
+    let p = start_until_ready(&cond, |cond, ready| {
+        let g = cond.acquire().unwrap();
+        ready.set();
+        let _ = g.wait();
+        std::thread::sleep(Duration::from_secs(60));
+    });
     // Once we get the lock, the child is asleep in `wait` (it released the lock there).
     let g = cond.acquire_timeout(LONG).unwrap();
     drop(g);

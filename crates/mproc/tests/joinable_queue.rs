@@ -211,11 +211,8 @@ fn a_worker_killed_before_task_done_is_reported_by_join() {
     assert_eq!(q.unfinished_tasks(), 0);
 }
 
-/// A worker that exits normally with a task it did not mark done counts as one that died.
-#[test]
-fn a_worker_that_exits_with_an_open_task_counts_as_dead() {
-    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
-    q.put(7).unwrap();
+/// Runs a worker that takes one task and exits normally without marking it done.
+fn exit_holding_a_task(q: &JoinableQueue<u32>) {
     let mut p = Process::new(
         |(q,): (JoinableQueue<u32>,)| {
             q.get_timeout(LONG).unwrap();
@@ -224,6 +221,14 @@ fn a_worker_that_exits_with_an_open_task_counts_as_dead() {
     );
     p.start().unwrap();
     join_ok(&p);
+}
+
+/// A worker that exits normally with a task it did not mark done counts as one that died.
+#[test]
+fn a_worker_that_exits_with_an_open_task_counts_as_dead() {
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    q.put(7).unwrap();
+    exit_holding_a_task(&q);
     let joined = q.join_timeout(LONG).expect("join returned");
     assert_eq!(joined.died, 1);
 }
@@ -281,14 +286,7 @@ fn many_concurrent_workers_never_hide_a_dead_ones_task() {
         join_ok(p);
     }
     // One more worker takes the last task and exits holding it.
-    let mut dead = Process::new(
-        |(q,): (JoinableQueue<u32>,)| {
-            q.get_timeout(LONG).unwrap();
-        },
-        (q.clone(),),
-    );
-    dead.start().unwrap();
-    join_ok(&dead);
+    exit_holding_a_task(&q);
     let joined = q.join_timeout(LONG).expect("join returned");
     assert_eq!(joined.died, 1);
     assert_eq!(q.unfinished_tasks(), 0);

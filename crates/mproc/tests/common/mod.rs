@@ -95,25 +95,37 @@ pub(crate) fn read_up_to(fd: OwnedFd, max: usize, limit: Duration) -> Vec<u8> {
     }
 }
 
-/// Starts a child (fork) that runs `doomed` on its copy of `handle` — taking whatever must
-/// be held or half done when it dies — then tells the parent and sleeps until killed.
-/// Returns once the child has told (within [`LONG`]); [`kill_and_reap`] finishes it.
-pub(crate) fn start_doomed<H>(handle: &H, doomed: fn(&H)) -> Process
+/// Starts a child (fork) that runs `body` with its copy of `handle` and an event to set
+/// when the parent may go on; returns once it is set (within [`LONG`]).
+pub(crate) fn start_until_ready<H>(
+    handle: &H,
+    body: impl FnOnce(H, Event) + Send + 'static,
+) -> Process
 where
     H: Passable + Clone + Send + 'static,
 {
     let ready = Event::new().unwrap();
     let mut p = Process::new(
-        move |(handle, ready): (H, Event)| {
-            doomed(&handle);
-            ready.set();
-            std::thread::sleep(Duration::from_secs(60));
-        },
+        move |(handle, ready): (H, Event)| body(handle, ready),
         (handle.clone(), ready.clone()),
     );
     p.start().unwrap();
-    assert!(ready.wait_timeout(LONG), "the doomed child never got ready");
+    assert!(ready.wait_timeout(LONG), "the child never got ready");
     p
+}
+
+/// Starts a child (fork) that runs `doomed` on its copy of `handle` — taking whatever must
+/// be held or half done when it dies — then tells the parent and sleeps until killed.
+/// Returns once the child has told (within [`LONG`]); [`kill_and_reap`] finishes it.
+pub(crate) fn start_doomed<H>(handle: &H, doomed: impl FnOnce(&H) + Send + 'static) -> Process
+where
+    H: Passable + Clone + Send + 'static,
+{
+    start_until_ready(handle, |handle, ready| {
+        doomed(&handle);
+        ready.set();
+        std::thread::sleep(Duration::from_secs(60));
+    })
 }
 
 /// SIGKILLs `p` and reaps it (within [`LONG`]): it must have died of the signal.
