@@ -89,20 +89,23 @@ fn party_expecting_broken(b: &Barrier) -> Process {
 
 /// Waits (bounded) until one party is waiting at `b`.
 fn until_one_waits(b: &Barrier) {
-    let deadline = Instant::now() + LONG;
-    while b.n_waiting() != 1 {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    mproc_testkit::wait_until(LONG, || b.n_waiting() == 1);
+}
+
+/// A barrier of two with a child party waiting at it, broken by `breaker`: the child must see
+/// `Broken`.
+fn break_a_waiting_party(breaker: impl FnOnce(&Barrier)) -> Barrier {
+    let b = Barrier::new(2).unwrap();
+    let p = party_expecting_broken(&b);
+    until_one_waits(&b);
+    breaker(&b);
+    assert_eq!(exit_code(&p), 0);
+    b
 }
 
 #[test]
 fn abort_breaks_current_and_later_waiters_until_reset() {
-    let b = Barrier::new(2).unwrap();
-    let p = party_expecting_broken(&b);
-    until_one_waits(&b);
-    b.abort();
-    assert_eq!(exit_code(&p), 0);
+    let b = break_a_waiting_party(Barrier::abort);
     assert!(b.is_broken());
     assert!(matches!(b.wait_timeout(LONG), Err(BarrierError::Broken)));
     b.reset();
@@ -119,11 +122,7 @@ fn abort_breaks_current_and_later_waiters_until_reset() {
 
 #[test]
 fn reset_breaks_waiters() {
-    let b = Barrier::new(2).unwrap();
-    let p = party_expecting_broken(&b);
-    until_one_waits(&b);
-    b.reset();
-    assert_eq!(exit_code(&p), 0);
+    let b = break_a_waiting_party(Barrier::reset);
     assert!(!b.is_broken());
 }
 

@@ -77,22 +77,16 @@ fn daemon_and_start_method_cannot_change_after_start() {
 
 #[test]
 fn a_spawned_child_sees_its_parents_start_method() {
-    mproc::set_start_method(StartMethod::Spawn);
-    let mut p = Process::new(reports_start_method, ()).start_method(StartMethod::Spawn);
-    p.start().unwrap();
-    assert_eq!(
-        exit_code(&p),
-        Some(11),
-        "the child's default is the parent's: spawn"
-    );
-    mproc::set_start_method(StartMethod::Fork);
-    let mut q = Process::new(reports_start_method, ()).start_method(StartMethod::Spawn);
-    q.start().unwrap();
-    assert_eq!(
-        exit_code(&q),
-        Some(10),
-        "the child's default is the parent's: fork"
-    );
+    for (parents, code) in [(StartMethod::Spawn, 11), (StartMethod::Fork, 10)] {
+        mproc::set_start_method(parents);
+        let mut p = Process::new(reports_start_method, ()).start_method(StartMethod::Spawn);
+        p.start().unwrap();
+        assert_eq!(
+            exit_code(&p),
+            Some(code),
+            "the child's default is the parent's: {parents:?}"
+        );
+    }
 }
 
 /// `active_children()` (Python's): the running children, whether their handles live or were
