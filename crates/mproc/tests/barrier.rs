@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{LONG, SharedWords, exit_code, kill_and_reap};
+use common::{LONG, SharedWords, exit_code, join_all_ok, kill_and_reap, start_children};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -53,17 +53,9 @@ fn indexes_and_action_across_processes() {
                 .fetch_or(1 << i, Ordering::SeqCst);
         }
     };
-    let kids: Vec<Process> = (0..2)
-        .map(|_| {
-            let mut p = Process::new(move |(b,): (Barrier,)| party(&b), (b.clone(),));
-            p.start().unwrap();
-            p
-        })
-        .collect();
+    let kids = start_children(2, (b.clone(),), move |(b,): (Barrier,)| party(&b));
     party(&b);
-    for p in &kids {
-        assert_eq!(exit_code(p), 0);
-    }
+    join_all_ok(&kids);
     assert_eq!(words.get(0).load(Ordering::SeqCst), ROUNDS);
     for round in 0..ROUNDS as usize {
         assert_eq!(words.get(1 + round).load(Ordering::SeqCst), 0b111);

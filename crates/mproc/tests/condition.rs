@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{LONG, SharedWords, exit_code, kill_and_reap, start_doomed, start_until_ready};
+use common::{
+    LONG, SharedWords, exit_code, join_all_ok, kill_and_reap, start_children, start_doomed,
+    start_until_ready,
+};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -70,29 +73,20 @@ fn notify_wakes_a_waiter_in_another_process() {
 fn notify_all_wakes_every_waiter() {
     let cond = Condition::new().unwrap();
     let state = SharedWords::new(); // low 16 bits: waiters; bit 16: go
-    let kids: Vec<Process> = (0..3)
-        .map(|_| {
-            let mut p = Process::new(
-                move |(cond,): (Condition,)| {
-                    let g = cond.acquire().unwrap();
-                    state.get(0).fetch_add(1, Ordering::SeqCst);
-                    let (g, ok) = g
-                        .wait_for(
-                            || state.get(0).load(Ordering::SeqCst) & 0x1_0000 != 0,
-                            Some(LONG),
-                        )
-                        .unwrap();
-                    // `exit` runs no destructors: release first, or the others see
-                    // OwnerDied (the lock is robust).
-                    drop(g);
-                    std::process::exit(if ok { 0 } else { 1 });
-                },
-                (cond.clone(),),
-            );
-            p.start().unwrap();
-            p
-        })
-        .collect();
+    let kids = start_children(3, (cond.clone(),), move |(cond,): (Condition,)| {
+        let g = cond.acquire().unwrap();
+        state.get(0).fetch_add(1, Ordering::SeqCst);
+        let (g, ok) = g
+            .wait_for(
+                || state.get(0).load(Ordering::SeqCst) & 0x1_0000 != 0,
+                Some(LONG),
+            )
+            .unwrap();
+        // `exit` runs no destructors: release first, or the others see
+        // OwnerDied (the lock is robust).
+        drop(g);
+        std::process::exit(if ok { 0 } else { 1 });
+    });
     let deadline = Instant::now() + LONG;
     while state.get(0).load(Ordering::SeqCst) != 3 {
         assert!(Instant::now() < deadline, "children never waited");
@@ -102,9 +96,7 @@ fn notify_all_wakes_every_waiter() {
     state.get(0).fetch_or(0x1_0000, Ordering::SeqCst);
     g.notify_all();
     drop(g);
-    for p in &kids {
-        assert_eq!(exit_code(p), 0);
-    }
+    join_all_ok(&kids);
 }
 
 #[test]

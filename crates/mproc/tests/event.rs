@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{LONG, exit_code, kill_and_reap, start_until_ready};
+use common::{LONG, exit_code, join_all_ok, kill_and_reap, start_children, start_until_ready};
 use std::time::{Duration, Instant};
 
 use mproc::sync::Event;
@@ -30,21 +30,12 @@ fn python_test_event() {
 #[test]
 fn set_wakes_waiters_in_every_process() {
     let ev = Event::new().unwrap();
-    let kids: Vec<Process> = (0..3)
-        .map(|_| {
-            let mut p = Process::new(
-                |(ev,): (Event,)| std::process::exit(if ev.wait_timeout(LONG) { 0 } else { 1 }),
-                (ev.clone(),),
-            );
-            p.start().unwrap();
-            p
-        })
-        .collect();
+    let kids = start_children(3, (ev.clone(),), |(ev,): (Event,)| {
+        std::process::exit(if ev.wait_timeout(LONG) { 0 } else { 1 })
+    });
     std::thread::sleep(Duration::from_millis(50));
     ev.set();
-    for p in &kids {
-        assert_eq!(exit_code(p), 0);
-    }
+    join_all_ok(&kids);
 }
 
 #[test]

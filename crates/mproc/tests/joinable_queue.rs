@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{LONG, join_ok, kill_and_reap, start_doomed};
+use common::{LONG, join_all_ok, join_ok, kill_and_reap, start_children, start_doomed};
 
 use std::time::{Duration, Instant};
 
@@ -263,28 +263,22 @@ fn many_concurrent_workers_never_hide_a_dead_ones_task() {
     }
     let got = mproc::Semaphore::new(0).unwrap();
     let go = Event::new().unwrap();
-    let mut kids = Vec::new();
-    for _ in 0..WORKERS {
-        let mut p = Process::new(
-            |(q, got, go): (JoinableQueue<u32>, mproc::Semaphore, Event)| {
-                q.get_timeout(LONG).unwrap();
-                got.release().unwrap();
-                // Every worker holds its task until all 70 hold one.
-                assert!(go.wait_timeout(LONG));
-                q.task_done().unwrap();
-            },
-            (q.clone(), got.clone(), go.clone()),
-        );
-        p.start().unwrap();
-        kids.push(p);
-    }
+    let kids = start_children(
+        WORKERS as usize,
+        (q.clone(), got.clone(), go.clone()),
+        |(q, got, go): (JoinableQueue<u32>, mproc::Semaphore, Event)| {
+            q.get_timeout(LONG).unwrap();
+            got.release().unwrap();
+            // Every worker holds its task until all 70 hold one.
+            assert!(go.wait_timeout(LONG));
+            q.task_done().unwrap();
+        },
+    );
     for _ in 0..WORKERS {
         assert!(got.acquire_timeout(LONG).unwrap());
     }
     go.set();
-    for p in &kids {
-        join_ok(p);
-    }
+    join_all_ok(&kids);
     // One more worker takes the last task and exits holding it.
     exit_holding_a_task(&q);
     let joined = q.join_timeout(LONG).expect("join returned");

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{LONG, join_ok, kill_and_reap, start_doomed};
+use common::{
+    INCREMENTS_PER_CHILD, LONG, join_all_ok, join_ok, kill_and_reap, start_children, start_doomed,
+};
 #[path = "../examples/lock.rs"]
 mod lock_example;
 
@@ -94,33 +96,18 @@ fn try_acquire_fails_while_another_process_holds_it() {
 
 #[test]
 fn processes_increment_a_shared_counter_exactly() {
-    let per_process: u64 = if cfg!(debug_assertions) {
-        2_000
-    } else {
-        20_000
-    };
     let lock = Lock::new().unwrap();
     let counter = SharedCounter::new();
-    let mut children = Vec::new();
-    for _ in 0..4 {
-        let counter_addr = counter.0.as_ptr() as usize;
-        let mut p = Process::new(
-            move |(lock,): (Lock,)| {
-                let counter = SharedCounter(NonNull::new(counter_addr as *mut u64).unwrap());
-                for _ in 0..per_process {
-                    let _g = lock.acquire().unwrap();
-                    counter.bump();
-                }
-            },
-            (lock.clone(),),
-        );
-        p.start().unwrap();
-        children.push(p);
-    }
-    for p in &children {
-        join_ok(p);
-    }
-    assert_eq!(counter.get(), 4 * per_process);
+    let counter_addr = counter.0.as_ptr() as usize;
+    let children = start_children(4, (lock.clone(),), move |(lock,): (Lock,)| {
+        let counter = SharedCounter(NonNull::new(counter_addr as *mut u64).unwrap());
+        for _ in 0..INCREMENTS_PER_CHILD {
+            let _g = lock.acquire().unwrap();
+            counter.bump();
+        }
+    });
+    join_all_ok(&children);
+    assert_eq!(counter.get(), 4 * INCREMENTS_PER_CHILD);
 }
 
 #[test]

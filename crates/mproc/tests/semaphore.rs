@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{LONG, SharedWords, exit_code, kill_and_reap, start_doomed};
+use common::{
+    LONG, SharedWords, exit_code, join_all_ok, kill_and_reap, start_children, start_doomed,
+};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -75,28 +77,17 @@ fn children_release_and_the_parent_acquires() {
 fn at_most_n_holders_across_processes() {
     let sem = BoundedSemaphore::new(2).unwrap();
     let words = SharedWords::new(); // 0: holders now, 1: most holders seen
-    let kids: Vec<Process> = (0..4)
-        .map(|_| {
-            let mut p = Process::new(
-                move |(sem,): (BoundedSemaphore,)| {
-                    for _ in 0..5 {
-                        assert!(sem.acquire_timeout(LONG).unwrap());
-                        let now = words.get(0).fetch_add(1, Ordering::SeqCst) + 1;
-                        words.get(1).fetch_max(now, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(2));
-                        words.get(0).fetch_sub(1, Ordering::SeqCst);
-                        sem.release().unwrap();
-                    }
-                },
-                (sem.clone(),),
-            );
-            p.start().unwrap();
-            p
-        })
-        .collect();
-    for p in &kids {
-        assert_eq!(exit_code(p), 0);
-    }
+    let kids = start_children(4, (sem.clone(),), move |(sem,): (BoundedSemaphore,)| {
+        for _ in 0..5 {
+            assert!(sem.acquire_timeout(LONG).unwrap());
+            let now = words.get(0).fetch_add(1, Ordering::SeqCst) + 1;
+            words.get(1).fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(2));
+            words.get(0).fetch_sub(1, Ordering::SeqCst);
+            sem.release().unwrap();
+        }
+    });
+    join_all_ok(&kids);
     let most = words.get(1).load(Ordering::SeqCst);
     assert!((1..=2).contains(&most), "{most} holders at once");
     assert_eq!(sem.get_value(), 2);

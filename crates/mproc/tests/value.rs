@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{LONG, join_ok, kill_and_reap, start_doomed};
+use common::{
+    INCREMENTS_PER_CHILD, LONG, join_all_ok, join_ok, kill_and_reap, start_children, start_doomed,
+};
 
 use std::time::Duration;
 
@@ -97,36 +99,24 @@ fn get_lock_and_a_shared_lock() {
 /// `update`) hold the lock across the read-modify-write, and atomics need no lock.
 #[test]
 fn processes_count_exactly_under_the_lock_and_with_atomics() {
-    let per: u64 = if cfg!(debug_assertions) {
-        2_000
-    } else {
-        20_000
-    };
+    let per = INCREMENTS_PER_CHILD;
     let counter = Value::new(0u64).unwrap();
     let atomic = AtomicValue::new(0u64).unwrap();
-    let mut children: Vec<Process> = (0..3)
-        .map(|_| {
-            Process::new(
-                move |(c, a): (Value<u64>, AtomicValue<u64>)| {
-                    for i in 0..per {
-                        if i % 2 == 0 {
-                            *c.lock().unwrap() += 1;
-                        } else {
-                            c.update(|v| *v += 1).unwrap();
-                        }
-                        a.fetch_add(1);
-                    }
-                },
-                (counter.clone(), atomic.clone()),
-            )
-        })
-        .collect();
-    for p in &mut children {
-        p.start().unwrap();
-    }
-    for p in &children {
-        join_ok(p);
-    }
+    let children = start_children(
+        3,
+        (counter.clone(), atomic.clone()),
+        move |(c, a): (Value<u64>, AtomicValue<u64>)| {
+            for i in 0..per {
+                if i % 2 == 0 {
+                    *c.lock().unwrap() += 1;
+                } else {
+                    c.update(|v| *v += 1).unwrap();
+                }
+                a.fetch_add(1);
+            }
+        },
+    );
+    join_all_ok(&children);
     assert_eq!(counter.get().unwrap(), 3 * per);
     assert_eq!(atomic.load(), 3 * per);
 }

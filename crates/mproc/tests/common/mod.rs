@@ -18,6 +18,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
+use mproc::handle::Args;
 use mproc::{Event, ExitStatus, Passable, Process};
 
 /// The bound on every wait in these tests.
@@ -92,6 +93,36 @@ pub(crate) fn read_up_to(fd: OwnedFd, max: usize, limit: Duration) -> Vec<u8> {
                 return out;
             }
         }
+    }
+}
+
+/// Loop counts of the "every increment counted" tests: enough to lose updates without the
+/// lock, small enough for a debug build.
+pub(crate) const INCREMENTS_PER_CHILD: u64 = if cfg!(debug_assertions) {
+    2_000
+} else {
+    20_000
+};
+
+/// Starts `n` children (fork), each running `body` on its own copy of `args`.
+pub(crate) fn start_children<A, F>(n: usize, args: A, body: F) -> Vec<Process>
+where
+    A: Args + Clone,
+    F: FnOnce(A) + Clone + Send + 'static,
+{
+    (0..n)
+        .map(|_| {
+            let mut p = Process::new(body.clone(), args.clone());
+            p.start().unwrap();
+            p
+        })
+        .collect()
+}
+
+/// [`join_ok`] for every child.
+pub(crate) fn join_all_ok(children: &[Process]) {
+    for p in children {
+        join_ok(p);
     }
 }
 
