@@ -11,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{LONG, join};
+use common::{LONG, join, kill_and_reap};
 use mproc::queue::{TryGetError, TryPutError};
 use mproc::{Process, Queue};
 
@@ -78,8 +78,7 @@ fn a_get_nowait_poller_recovers_a_dead_producers_claim() {
     );
     assert_eq!(q.lost(), 1, "the dead producer's item is counted once");
     assert_eq!(q.qsize(), 0);
-    idle.kill().unwrap();
-    let _ = join(&idle);
+    kill_and_reap(&idle);
 }
 
 #[test]
@@ -98,8 +97,7 @@ fn qsize_polling_recovers_a_dead_producers_claim() {
     assert_eq!(q.lost(), 1, "qsize never recovered the dead claim");
     assert_eq!(q.get_nowait(), Ok(1));
     assert_eq!(q.qsize(), 0);
-    idle.kill().unwrap();
-    let _ = join(&idle);
+    kill_and_reap(&idle);
 }
 
 #[test]
@@ -130,8 +128,7 @@ fn a_put_nowait_poller_recovers_a_dead_consumers_claim() {
     assert_eq!(q.lost(), 1, "the dead consumer's item is counted once");
     assert_eq!(q.get_nowait(), Ok(11));
     assert_eq!(q.get_nowait(), Ok(12));
-    idle.kill().unwrap();
-    let _ = join(&idle);
+    kill_and_reap(&idle);
 }
 
 /// Stops right after claiming a slot for `item`, then finishes the put when continued.
