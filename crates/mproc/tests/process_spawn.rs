@@ -198,21 +198,24 @@ fn closure_cannot_be_spawned() {
     assert!(matches!(p.start(), Err(StartError::NotSpawnable { .. })));
 }
 
+/// `start` must fail with the child's refusal at `stage`, its message saying `why`.
+fn assert_rejected(p: &mut Process, stage: StartStage, why: &str) {
+    match p.start() {
+        Err(StartError::Rejected {
+            stage: got,
+            message,
+        }) if got == stage => assert!(message.contains(why), "{message}"),
+        other => panic!("expected a refusal at {stage:?}: {other:?}"),
+    }
+}
+
 #[test]
 fn unknown_entry_name_is_a_start_error() {
     let t0 = Instant::now();
     let mut p = Process::new(sleeps, ())
         .start_method(StartMethod::Spawn)
         .__entry_name_override("no::such::entry");
-    match p.start() {
-        Err(StartError::Rejected {
-            stage: StartStage::UnknownEntry,
-            message,
-        }) => {
-            assert!(message.contains("no::such::entry"), "{message}")
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_rejected(&mut p, StartStage::UnknownEntry, "no::such::entry");
     assert!(t0.elapsed() < LONG);
 }
 
@@ -228,15 +231,7 @@ fn child_dying_during_handshake_is_a_start_error() {
 #[test]
 fn bad_arguments_are_a_start_error() {
     let mut p = Process::new(takes_handle, (Misbehaves(REJECT),)).start_method(StartMethod::Spawn);
-    match p.start() {
-        Err(StartError::Rejected {
-            stage: StartStage::Import,
-            message,
-        }) => {
-            assert!(message.contains("refused on purpose"), "{message}")
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_rejected(&mut p, StartStage::Import, "refused on purpose");
 }
 
 #[test]
