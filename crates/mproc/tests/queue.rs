@@ -630,16 +630,9 @@ fn example_producer_consumer_output() {
                 .map(|i| &l[i..])
         })
         .collect();
-    let produced: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| l.starts_with("producer"))
-        .collect();
-    let consumed: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| l.starts_with("consumer"))
-        .collect();
+    // Every kept line starts with one of the two.
+    let (produced, consumed): (Vec<&str>, Vec<&str>) =
+        lines.iter().partition(|l| l.starts_with("producer"));
     let want_p: Vec<String> = (0..5).map(|i| format!("producer put {i}")).collect();
     let mut want_c: Vec<String> = (0..5).map(|i| format!("consumer got {i}")).collect();
     want_c.push("consumer stopped: no producer left".into());
