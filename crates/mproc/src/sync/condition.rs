@@ -4,13 +4,12 @@
 
 use mproc_core::shared::SharedBytes;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mproc_futex::{Condvar, Deadline, LockGuard, RawLock, Wait};
 
 use super::acquire::lock_methods;
-use super::backing::{Kind, Shared};
+use super::backing::Kind;
 use super::error::AcquireError;
 use super::handle::shared_handle;
 use super::lock::LockOptions;
@@ -28,42 +27,41 @@ unsafe impl mproc_core::shared::SharedState for CondState {}
 
 const KIND: Kind = Kind::of::<CondState>("Condition/v1", "Condition");
 
-/// A condition variable with its own lock, shared between processes (Python's
-/// `multiprocessing.Condition`).
-///
-/// Acquire it to get a [`ConditionGuard`]; the guard waits ([`ConditionGuard::wait`],
-/// [`wait_timeout`](ConditionGuard::wait_timeout), [`wait_for`](ConditionGuard::wait_for))
-/// and notifies ([`notify`](ConditionGuard::notify), [`notify_all`](ConditionGuard::notify_all)),
-/// so Python's "lock not owned" errors cannot happen. The lock is not reentrant (see the
-/// [module docs](super#why-condition-uses-a-plain-lock)). Wake-ups can be spurious, as with
-/// every condition variable: wait in a loop on a predicate, or use `wait_for`.
-///
-/// Death: a holder that dies gives the next acquirer (or a waiter re-taking the lock)
-/// [`AcquireError::OwnerDied`] with the guard, and the lock stays poisoned until
-/// [`ConditionGuard::mark_consistent`] or [`Condition::clear_poison`], as a
-/// [`Lock`](crate::Lock)'s does (see its docs; [`Condition::with_options`] makes it strict);
-/// a waiter that dies changes nothing for the others (`notify` never waits for
-/// acknowledgements, unlike Python's, which hangs).
-///
-/// # Examples
-///
-/// ```
-/// use mproc::sync::Condition;
-/// use std::time::Duration;
-///
-/// let cond = Condition::new()?;
-/// let guard = cond.acquire().expect("free");
-/// let (guard, notified) = guard.wait_timeout(Duration::from_millis(1)).expect("re-taken");
-/// assert!(!notified);
-/// guard.notify_all();
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct Condition {
-    shared: Arc<Shared>,
+shared_handle! {
+    /// A condition variable with its own lock, shared between processes (Python's
+    /// `multiprocessing.Condition`).
+    ///
+    /// Acquire it to get a [`ConditionGuard`]; the guard waits ([`ConditionGuard::wait`],
+    /// [`wait_timeout`](ConditionGuard::wait_timeout), [`wait_for`](ConditionGuard::wait_for))
+    /// and notifies ([`notify`](ConditionGuard::notify), [`notify_all`](ConditionGuard::notify_all)),
+    /// so Python's "lock not owned" errors cannot happen. The lock is not reentrant (see the
+    /// [module docs](super#why-condition-uses-a-plain-lock)). Wake-ups can be spurious, as with
+    /// every condition variable: wait in a loop on a predicate, or use `wait_for`.
+    ///
+    /// Death: a holder that dies gives the next acquirer (or a waiter re-taking the lock)
+    /// [`AcquireError::OwnerDied`] with the guard, and the lock stays poisoned until
+    /// [`ConditionGuard::mark_consistent`] or [`Condition::clear_poison`], as a
+    /// [`Lock`](crate::Lock)'s does (see its docs; [`Condition::with_options`] makes it strict);
+    /// a waiter that dies changes nothing for the others (`notify` never waits for
+    /// acknowledgements, unlike Python's, which hangs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mproc::sync::Condition;
+    /// use std::time::Duration;
+    ///
+    /// let cond = Condition::new()?;
+    /// let guard = cond.acquire().expect("free");
+    /// let (guard, notified) = guard.wait_timeout(Duration::from_millis(1)).expect("re-taken");
+    /// assert!(!notified);
+    /// guard.notify_all();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub struct Condition;
+    kind: KIND,
+    state: CondState,
 }
-
-shared_handle!(Condition, KIND, state: CondState);
 
 impl fmt::Debug for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

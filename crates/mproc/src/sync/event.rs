@@ -2,12 +2,11 @@
 //! [`Event`](mproc_futex::Event).
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mproc_futex::{Deadline, Wait};
 
-use super::backing::{Kind, Shared};
+use super::backing::Kind;
 use super::handle::shared_handle;
 use crate::storage::object::CreateError;
 
@@ -15,30 +14,29 @@ type RawEvent = mproc_futex::Event;
 
 const KIND: Kind = Kind::of::<RawEvent>("Event/v1", "Event");
 
-/// A flag shared between processes (Python's `multiprocessing.Event`): [`set`](Self::set)
-/// wakes every waiter, [`clear`](Self::clear) resets it.
-///
-/// Unlike Python's, `set` never waits for the waiters to acknowledge, so a waiter that died
-/// cannot make it hang (Python's P10).
-///
-/// # Examples
-///
-/// ```
-/// use mproc::sync::Event;
-/// use std::time::Duration;
-///
-/// let ev = Event::new()?;
-/// assert!(!ev.wait_timeout(Duration::from_millis(1)));
-/// ev.set();
-/// assert!(ev.is_set() && ev.wait_timeout(Duration::ZERO));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct Event {
-    shared: Arc<Shared>,
+shared_handle! {
+    /// A flag shared between processes (Python's `multiprocessing.Event`): [`set`](Self::set)
+    /// wakes every waiter, [`clear`](Self::clear) resets it.
+    ///
+    /// Unlike Python's, `set` never waits for the waiters to acknowledge, so a waiter that died
+    /// cannot make it hang (Python's P10).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mproc::sync::Event;
+    /// use std::time::Duration;
+    ///
+    /// let ev = Event::new()?;
+    /// assert!(!ev.wait_timeout(Duration::from_millis(1)));
+    /// ev.set();
+    /// assert!(ev.is_set() && ev.wait_timeout(Duration::ZERO));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub struct Event;
+    kind: KIND,
+    state: RawEvent,
 }
-
-shared_handle!(Event, KIND, state: RawEvent);
 
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -3,12 +3,19 @@
 
 /// Implements `open_named`, `unlink_named`, [`Passable`](crate::Passable) and the private
 /// constructor `create` for a handle type with a `fn from_shared(Arc<Shared>) ->
-/// Result<Self, OpenError>` and a `shared: Arc<Shared>` field. With `state: T`, for a handle
-/// whose only field is `shared`, it also writes that `from_shared` and `fn state(&self) ->
-/// &T`.
+/// Result<Self, OpenError>` and a `shared: Arc<Shared>` field. Given a `pub struct` with its
+/// kind and state type `T` instead, for a handle that is only that field, it also declares
+/// the struct and writes that `from_shared` and `fn state(&self) -> &T`.
 macro_rules! shared_handle {
-    // A handle that is just its shared part: also writes `from_shared` and `state`.
-    ($ty:ident, $kind:expr, state: $state:ty) => {
+    // A handle that is just its shared part: declares it (cloning gives another handle to
+    // the same object) and writes `from_shared` and `state` too.
+    ($(#[$attr:meta])* pub struct $ty:ident; kind: $kind:expr, state: $state:ty $(,)?) => {
+        $(#[$attr])*
+        #[derive(Clone)]
+        pub struct $ty {
+            shared: std::sync::Arc<crate::sync::backing::Shared>,
+        }
+
         impl $ty {
             fn from_shared(
                 shared: std::sync::Arc<crate::sync::backing::Shared>,

@@ -2,13 +2,12 @@
 
 use mproc_core::shared::{SharedBytes, shared_at};
 use std::fmt;
-use std::sync::Arc;
 
 use mproc_futex::{RawLock, Wait};
 
 use crate::storage::object::CreateError;
 use crate::sync::acquire::lock_methods;
-use crate::sync::backing::{Kind, Shared};
+use crate::sync::backing::Kind;
 use crate::sync::handle::shared_handle;
 
 /// The lock's shared state: one [`RawLock`] word. Anonymous locks live in the small-object
@@ -16,83 +15,82 @@ use crate::sync::handle::shared_handle;
 /// their own named segment.
 const KIND: Kind = Kind::of::<RawLock>("RawLock/v1", "Lock");
 
-/// [`Lock`]: Python's `multiprocessing.Lock`, a robust mutual-exclusion lock shared between
-/// processes, over `mproc-futex`'s [`RawLock`].
-///
-/// # Python → mproc
-///
-/// | Python | mproc |
-/// |---|---|
-/// | `Lock()` | [`Lock::new`] |
-/// | `lock.acquire()` / `with lock:` | [`Lock::acquire`] → a [`LockGuard`] that releases on drop |
-/// | `lock.acquire(block=False)` | [`Lock::try_acquire`] |
-/// | `lock.acquire(timeout=t)` | [`Lock::acquire_timeout`] |
-/// | `lock.release()` | drop the guard, or [`LockGuard::unlock`] |
-/// | `Process(target, args=(lock,))` | pass the lock (or a `clone()`) in `Process` args |
-/// | — | [`AcquireError::OwnerDied`]: a holder died holding it (`EOWNERDEAD`); the lock is poisoned |
-/// | — | [`Lock::clear_poison`], [`Lock::is_poisoned`], [`LockOptions::strict_recovery`] |
-///
-/// # A holder that dies
-///
-/// The lock word records its owner (the holder's participant id in the lock's segment). If
-/// that process dies holding the lock — SIGKILL, a crash, anything — the next acquirer takes
-/// it over within [`mproc_futex::CHECK_INTERVAL_MAX`] (32 ms) of noticing, and is told so the
-/// way std reports poisoning: [`AcquireError::OwnerDied`] *carries the guard* (the lock is
-/// held; [`AcquireError::into_inner`] hands it over). Repair what the lock protects, call
-/// [`LockGuard::mark_consistent`], and go on. Python has no counterpart: a
-/// `multiprocessing.Lock` whose holder died stays locked for ever.
-///
-/// What happens if nobody marks it consistent is std's rule, not POSIX's:
-///
-/// | | std `Mutex` (a holder panicked) | mproc `Lock` (default; a holder died) | mproc `Lock` with [`LockOptions::strict_recovery`] | POSIX robust mutex |
-/// |---|---|---|---|---|
-/// | next acquire | `Err(PoisonError)` with the guard | `Err(OwnerDied)` with the guard | `Err(OwnerDied)` with the guard | `EOWNERDEAD`, held |
-/// | guard dropped unmarked | stays poisoned | stays poisoned: every later acquire gets `OwnerDied` with the guard | [`NotRecoverable`](AcquireError::NotRecoverable) for ever | `ENOTRECOVERABLE` for ever |
-/// | healed by | [`Mutex::clear_poison`](std::sync::Mutex::clear_poison) | [`Lock::clear_poison`] or [`LockGuard::mark_consistent`] | `mark_consistent` before unlocking | `pthread_mutex_consistent` before unlocking |
-///
-/// The difference from std: its poisoning is a hint about a panic in *this* process, and
-/// `into_inner` is the whole ceremony; here the holder was another process that died, so the
-/// data may be torn mid-write, and the guard says so until somebody vouches for it.
-///
-/// # Threads
-///
-/// The owner is a *process* (threads of a process share its participant id), as in Python,
-/// where a `multiprocessing.Lock` may be released by any thread. Mutual exclusion between
-/// threads holds all the same: a second acquire sleeps until the first guard is dropped.
-///
-/// # Example
-///
-/// ```
-/// use mproc::{Lock, Process};
-/// use std::time::Duration;
-///
-/// let lock = Lock::new()?;
-/// let mut child = Process::new(
-///     |(lock,): (Lock,)| {
-///         let _held = lock.acquire().expect("lock");
-///         // ... one process at a time here ...
-///     },
-///     (lock.clone(),),
-/// );
-/// child.start()?;
-/// {
-///     // `AcquireError` borrows the lock (it may carry the guard), so like std's
-///     // `PoisonError` it is handled here rather than sent up with `?`.
-///     let _held = lock.acquire().expect("the lock is healthy");
-/// }
-/// assert_eq!(child.join_timeout(Duration::from_secs(10))?.map(|s| s.exitcode()), Some(0));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-///
-///
-/// Cloning gives another handle to the same lock; pass a handle to a child in
-/// [`Process`](crate::Process) args.
-#[derive(Clone)]
-pub struct Lock {
-    shared: Arc<Shared>,
+shared_handle! {
+    /// [`Lock`]: Python's `multiprocessing.Lock`, a robust mutual-exclusion lock shared between
+    /// processes, over `mproc-futex`'s [`RawLock`].
+    ///
+    /// # Python → mproc
+    ///
+    /// | Python | mproc |
+    /// |---|---|
+    /// | `Lock()` | [`Lock::new`] |
+    /// | `lock.acquire()` / `with lock:` | [`Lock::acquire`] → a [`LockGuard`] that releases on drop |
+    /// | `lock.acquire(block=False)` | [`Lock::try_acquire`] |
+    /// | `lock.acquire(timeout=t)` | [`Lock::acquire_timeout`] |
+    /// | `lock.release()` | drop the guard, or [`LockGuard::unlock`] |
+    /// | `Process(target, args=(lock,))` | pass the lock (or a `clone()`) in `Process` args |
+    /// | — | [`AcquireError::OwnerDied`]: a holder died holding it (`EOWNERDEAD`); the lock is poisoned |
+    /// | — | [`Lock::clear_poison`], [`Lock::is_poisoned`], [`LockOptions::strict_recovery`] |
+    ///
+    /// # A holder that dies
+    ///
+    /// The lock word records its owner (the holder's participant id in the lock's segment). If
+    /// that process dies holding the lock — SIGKILL, a crash, anything — the next acquirer takes
+    /// it over within [`mproc_futex::CHECK_INTERVAL_MAX`] (32 ms) of noticing, and is told so the
+    /// way std reports poisoning: [`AcquireError::OwnerDied`] *carries the guard* (the lock is
+    /// held; [`AcquireError::into_inner`] hands it over). Repair what the lock protects, call
+    /// [`LockGuard::mark_consistent`], and go on. Python has no counterpart: a
+    /// `multiprocessing.Lock` whose holder died stays locked for ever.
+    ///
+    /// What happens if nobody marks it consistent is std's rule, not POSIX's:
+    ///
+    /// | | std `Mutex` (a holder panicked) | mproc `Lock` (default; a holder died) | mproc `Lock` with [`LockOptions::strict_recovery`] | POSIX robust mutex |
+    /// |---|---|---|---|---|
+    /// | next acquire | `Err(PoisonError)` with the guard | `Err(OwnerDied)` with the guard | `Err(OwnerDied)` with the guard | `EOWNERDEAD`, held |
+    /// | guard dropped unmarked | stays poisoned | stays poisoned: every later acquire gets `OwnerDied` with the guard | [`NotRecoverable`](AcquireError::NotRecoverable) for ever | `ENOTRECOVERABLE` for ever |
+    /// | healed by | [`Mutex::clear_poison`](std::sync::Mutex::clear_poison) | [`Lock::clear_poison`] or [`LockGuard::mark_consistent`] | `mark_consistent` before unlocking | `pthread_mutex_consistent` before unlocking |
+    ///
+    /// The difference from std: its poisoning is a hint about a panic in *this* process, and
+    /// `into_inner` is the whole ceremony; here the holder was another process that died, so the
+    /// data may be torn mid-write, and the guard says so until somebody vouches for it.
+    ///
+    /// # Threads
+    ///
+    /// The owner is a *process* (threads of a process share its participant id), as in Python,
+    /// where a `multiprocessing.Lock` may be released by any thread. Mutual exclusion between
+    /// threads holds all the same: a second acquire sleeps until the first guard is dropped.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mproc::{Lock, Process};
+    /// use std::time::Duration;
+    ///
+    /// let lock = Lock::new()?;
+    /// let mut child = Process::new(
+    ///     |(lock,): (Lock,)| {
+    ///         let _held = lock.acquire().expect("lock");
+    ///         // ... one process at a time here ...
+    ///     },
+    ///     (lock.clone(),),
+    /// );
+    /// child.start()?;
+    /// {
+    ///     // `AcquireError` borrows the lock (it may carry the guard), so like std's
+    ///     // `PoisonError` it is handled here rather than sent up with `?`.
+    ///     let _held = lock.acquire().expect("the lock is healthy");
+    /// }
+    /// assert_eq!(child.join_timeout(Duration::from_secs(10))?.map(|s| s.exitcode()), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    ///
+    /// Cloning gives another handle to the same lock; pass a handle to a child in
+    /// [`Process`](crate::Process) args.
+    pub struct Lock;
+    kind: KIND,
+    state: RawLock,
 }
-
-shared_handle!(Lock, KIND, state: RawLock);
 
 impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -3,12 +3,11 @@
 
 use mproc_core::shared::{SharedBytes, shared_at};
 use std::fmt;
-use std::sync::Arc;
 
 use mproc_futex::{RawRLock, Wait};
 
 use super::acquire::lock_methods;
-use super::backing::{Kind, Shared};
+use super::backing::Kind;
 use super::error::{AcquireError, NotOwner};
 use super::handle::shared_handle;
 use super::lock::LockOptions;
@@ -20,42 +19,41 @@ const KIND: Kind = Kind::of::<RawRLock>("RawRLock/v1", "RLock");
 /// belongs to the thread that took it.
 pub type RLockGuard<'a> = mproc_futex::RLockGuard<'a>;
 
-/// A reentrant lock shared between processes (Python's `multiprocessing.RLock`).
-///
-/// The owner is one *thread* of one process: that thread may acquire it again (each
-/// acquisition returns a guard; the lock is free when every guard is dropped); any other
-/// thread or process waits. A forked child never owns its parent's lock.
-///
-/// If the owning process dies holding it, the next acquirer takes it over and gets
-/// [`AcquireError::OwnerDied`] carrying the guard (the count restarts at 1); call
-/// [`RLockGuard::mark_consistent`] after repairing the protected state. Otherwise the lock
-/// stays poisoned (every acquirer is told `OwnerDied`, with the guard) until marked or
-/// [`clear_poison`](Self::clear_poison)ed, as a [`Lock`](crate::Lock) does (see its docs for
-/// std's rule and mproc's); a lock made with
-/// [`LockOptions::strict_recovery`](super::LockOptions::strict_recovery) becomes unusable
-/// ([`AcquireError::NotRecoverable`]) instead. A *thread* that ends while holding it is not
-/// detected (its process lives), as in Python.
-///
-/// # Examples
-///
-/// ```
-/// use mproc::sync::RLock;
-///
-/// let lock = RLock::new()?;
-/// let outer = lock.acquire().expect("free");
-/// let inner = lock.acquire().expect("ours"); // the same thread may re-enter
-/// assert_eq!(lock.count(), 2);
-/// drop(inner);
-/// drop(outer);
-/// assert!(!lock.is_locked());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct RLock {
-    shared: Arc<Shared>,
+shared_handle! {
+    /// A reentrant lock shared between processes (Python's `multiprocessing.RLock`).
+    ///
+    /// The owner is one *thread* of one process: that thread may acquire it again (each
+    /// acquisition returns a guard; the lock is free when every guard is dropped); any other
+    /// thread or process waits. A forked child never owns its parent's lock.
+    ///
+    /// If the owning process dies holding it, the next acquirer takes it over and gets
+    /// [`AcquireError::OwnerDied`] carrying the guard (the count restarts at 1); call
+    /// [`RLockGuard::mark_consistent`] after repairing the protected state. Otherwise the lock
+    /// stays poisoned (every acquirer is told `OwnerDied`, with the guard) until marked or
+    /// [`clear_poison`](Self::clear_poison)ed, as a [`Lock`](crate::Lock) does (see its docs for
+    /// std's rule and mproc's); a lock made with
+    /// [`LockOptions::strict_recovery`](super::LockOptions::strict_recovery) becomes unusable
+    /// ([`AcquireError::NotRecoverable`]) instead. A *thread* that ends while holding it is not
+    /// detected (its process lives), as in Python.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mproc::sync::RLock;
+    ///
+    /// let lock = RLock::new()?;
+    /// let outer = lock.acquire().expect("free");
+    /// let inner = lock.acquire().expect("ours"); // the same thread may re-enter
+    /// assert_eq!(lock.count(), 2);
+    /// drop(inner);
+    /// drop(outer);
+    /// assert!(!lock.is_locked());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub struct RLock;
+    kind: KIND,
+    state: RawRLock,
 }
-
-shared_handle!(RLock, KIND, state: RawRLock);
 
 impl fmt::Debug for RLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
