@@ -171,7 +171,9 @@ impl End {
         let (obj, writer, peer) = (&*self.obj, &mut self.writer, 1 - self.role);
         let mut st = Outgoing::default();
         let attempt = || -> Option<Result<(), SendError>> {
-            let w = match claim_writer(obj, ring, writer) {
+            let w = match claim_role(obj, writer, |me| {
+                ring.claim_writer_from_dead(me, obj.liveness())
+            }) {
                 Claim::Got(w) => w,
                 Claim::Busy => return None,
                 Claim::Corrupt => return Some(Err(SendError::Corrupt)),
@@ -222,7 +224,9 @@ impl End {
             if asm.is_complete() {
                 return Some(Ok(Got::Message));
             }
-            let r = match claim_reader(obj, ring, reader) {
+            let r = match claim_role(obj, reader, |me| {
+                ring.claim_reader_from_dead(me, obj.liveness())
+            }) {
                 Claim::Got(r) => r,
                 Claim::Busy => return None,
                 Claim::Corrupt => return Some(Err(RecvTimeoutError::Corrupt)),
@@ -295,8 +299,8 @@ fn peer_gone(obj: &Object, peer: u32, ask_liveness: bool) -> bool {
     obj.holders(peer, ask_liveness) == 0 && obj.holders(peer, ask_liveness) == 0
 }
 
-/// The role kept in `slot`, claimed for this process on first use with `claim` (given this
-/// process's participant id in `obj`).
+/// The role (`ring`'s writer or reader) kept in `slot`, claimed for this process on first
+/// use with `claim` (given this process's participant id in `obj`).
 fn claim_role<'a, R>(
     obj: &Object,
     slot: &'a mut Option<R>,
@@ -318,28 +322,6 @@ fn claim_role<'a, R>(
         Some(role) => Claim::Got(role),
         None => Claim::Busy,
     }
-}
-
-/// The writer role of `ring`, claimed for this process on first use.
-fn claim_writer<'a>(
-    obj: &Object,
-    ring: &RecordRing,
-    slot: &'a mut Option<RecordWriter>,
-) -> Claim<&'a mut RecordWriter> {
-    claim_role(obj, slot, |me| {
-        ring.claim_writer_from_dead(me, obj.liveness())
-    })
-}
-
-/// The reader role of `ring`, claimed for this process on first use.
-fn claim_reader<'a>(
-    obj: &Object,
-    ring: &RecordRing,
-    slot: &'a mut Option<RecordReader>,
-) -> Claim<&'a mut RecordReader> {
-    claim_role(obj, slot, |me| {
-        ring.claim_reader_from_dead(me, obj.liveness())
-    })
 }
 
 impl Drop for End {
