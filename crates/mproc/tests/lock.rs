@@ -15,7 +15,7 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use mproc::sync::{AcquireError, LockOptions};
-use mproc::{Lock, Process, Queue};
+use mproc::{Lock, OpenError, Process, Queue};
 
 /// One `u64` in a `MAP_SHARED` anonymous page, visible to forked children.
 struct SharedCounter(NonNull<u64>);
@@ -228,6 +228,11 @@ fn named_lock_opens_by_name_and_checks_the_kind() {
     let _q = Queue::<u8>::builder().create_named(&qname).unwrap();
     let err = Lock::open_named(&qname).unwrap_err();
     assert!(err.to_string().contains("another kind"), "{err}");
+    // Nor does a lock's unlink remove it (the queue's own unlink below still finds it).
+    assert!(matches!(
+        Lock::unlink_named(&qname),
+        Err(OpenError::WrongType { .. })
+    ));
     Lock::unlink_named(&name).unwrap();
     Queue::<u8>::unlink_named(&qname).unwrap();
     assert!(Lock::open_named(&name).is_err());
