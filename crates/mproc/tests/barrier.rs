@@ -3,40 +3,18 @@
 //! or between two waits (the others are told the barrier is broken, unlike Python, P10),
 //! 32 parties all watched (the last arrival's death is seen too), and a spawned party.
 //! Every wait is bounded.
-#![allow(unsafe_code, clippy::disallowed_types)]
+#![allow(clippy::disallowed_types)]
 
 mod common;
 
-use common::{LONG, exit_code};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use common::{LONG, SharedWords, exit_code, join_all_ok, kill_and_reap, start_children};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mproc::sync::{Barrier, BarrierError};
 use mproc::{OpenError, Process, StartMethod};
 
 const ROUNDS: u32 = 5;
-
-/// `AtomicU32`s in a `MAP_SHARED` anonymous page, visible to forked children.
-#[derive(Clone, Copy)]
-struct Words(NonNull<AtomicU32>);
-
-// SAFETY: the page is shared memory accessed only through atomics.
-unsafe impl Send for Words {}
-// SAFETY: as above.
-unsafe impl Sync for Words {}
-
-impl Words {
-    fn new() -> Words {
-        Words(common::shared_page().cast())
-    }
-
-    fn get(&self, i: usize) -> &AtomicU32 {
-        assert!(i < 1024);
-        // SAFETY: the page holds 1024 zero-initialised words and is never unmapped.
-        unsafe { self.0.add(i).as_ref() }
-    }
-}
 
 #[test]
 fn single_party_and_bad_party_counts() {
@@ -59,7 +37,7 @@ fn single_party_and_bad_party_counts() {
 /// the action has run (once) before anybody is released.
 #[test]
 fn indexes_and_action_across_processes() {
-    let words = Words::new(); // 0: action runs; 1 + round: bitmask of indexes
+    let words = SharedWords::new(); // 0: action runs; 1 + round: bitmask of indexes
     let b = Barrier::with_action(3, move || {
         words.get(0).fetch_add(1, Ordering::SeqCst);
     })
@@ -75,17 +53,9 @@ fn indexes_and_action_across_processes() {
                 .fetch_or(1 << i, Ordering::SeqCst);
         }
     };
-    let kids: Vec<Process> = (0..2)
-        .map(|_| {
-            let mut p = Process::new(move |(b,): (Barrier,)| party(&b), (b.clone(),));
-            p.start().unwrap();
-            p
-        })
-        .collect();
+    let kids = start_children(2, (b.clone(),), move |(b,): (Barrier,)| party(&b));
     party(&b);
-    for p in &kids {
-        assert_eq!(exit_code(p), 0);
-    }
+    join_all_ok(&kids);
     assert_eq!(words.get(0).load(Ordering::SeqCst), ROUNDS);
     for round in 0..ROUNDS as usize {
         assert_eq!(words.get(1 + round).load(Ordering::SeqCst), 0b111);
@@ -111,20 +81,23 @@ fn party_expecting_broken(b: &Barrier) -> Process {
 
 /// Waits (bounded) until one party is waiting at `b`.
 fn until_one_waits(b: &Barrier) {
-    let deadline = Instant::now() + LONG;
-    while b.n_waiting() != 1 {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    mproc_testkit::wait_until(LONG, || b.n_waiting() == 1);
+}
+
+/// A barrier of two with a child party waiting at it, broken by `breaker`: the child must see
+/// `Broken`.
+fn break_a_waiting_party(breaker: impl FnOnce(&Barrier)) -> Barrier {
+    let b = Barrier::new(2).unwrap();
+    let p = party_expecting_broken(&b);
+    until_one_waits(&b);
+    breaker(&b);
+    assert_eq!(exit_code(&p), 0);
+    b
 }
 
 #[test]
 fn abort_breaks_current_and_later_waiters_until_reset() {
-    let b = Barrier::new(2).unwrap();
-    let p = party_expecting_broken(&b);
-    until_one_waits(&b);
-    b.abort();
-    assert_eq!(exit_code(&p), 0);
+    let b = break_a_waiting_party(Barrier::abort);
     assert!(b.is_broken());
     assert!(matches!(b.wait_timeout(LONG), Err(BarrierError::Broken)));
     b.reset();
@@ -141,11 +114,7 @@ fn abort_breaks_current_and_later_waiters_until_reset() {
 
 #[test]
 fn reset_breaks_waiters() {
-    let b = Barrier::new(2).unwrap();
-    let p = party_expecting_broken(&b);
-    until_one_waits(&b);
-    b.reset();
-    assert_eq!(exit_code(&p), 0);
+    let b = break_a_waiting_party(Barrier::reset);
     assert!(!b.is_broken());
 }
 
@@ -175,8 +144,7 @@ fn a_party_killed_while_waiting_breaks_the_barrier() {
     );
     p.start().unwrap();
     until_one_waits(&b);
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    kill_and_reap(&p);
     // Python: a ghost waiter, and the survivor blocks for ever. Here: broken, promptly.
     let t0 = Instant::now();
     assert!(matches!(b.wait_timeout(LONG), Err(BarrierError::Broken)));
@@ -234,8 +202,7 @@ fn a_party_killed_between_waits_breaks_the_barrier() {
     let b = Barrier::new(2).unwrap();
     let p = party_that_passes_once_then_sleeps(&b);
     b.wait_timeout(LONG).unwrap();
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    kill_and_reap(&p);
     // The dead party registered at its first wait, so the survivor's next wait is broken
     // (not timed out) within a check interval or so of the death.
     let t0 = Instant::now();
@@ -260,7 +227,7 @@ fn a_party_killed_between_waits_breaks_the_barrier() {
 #[test]
 fn thirty_two_parties_are_all_watched() {
     const THREADS: u32 = 31;
-    let words = Words::new(); // 0: go signal for the child
+    let words = SharedWords::new(); // 0: go signal for the child
     let b = Barrier::new(THREADS + 1).unwrap();
     let mut child = Process::new(
         move |(b,): (Barrier,)| {

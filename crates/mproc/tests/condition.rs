@@ -1,36 +1,19 @@
 //! `mproc::sync::Condition` across real processes: Python's `_TestCondition` essentials
 //! (notify, notify_all, wait timeouts, wait_for), a waiter SIGKILLed (notify never hangs,
 //! unlike Python's, P10) and a holder SIGKILLed (OwnerDied). Every wait is bounded.
-#![allow(unsafe_code, clippy::disallowed_types)]
+#![allow(clippy::disallowed_types)]
 
 mod common;
 
-use common::{LONG, exit_code};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use common::{
+    LONG, SharedWords, exit_code, join_all_ok, kill_and_reap, start_children, start_doomed,
+    start_until_ready,
+};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mproc::Process;
-use mproc::sync::{AcquireError, Condition, Event};
-
-/// One `AtomicU32` in a `MAP_SHARED` anonymous page, visible to forked children (the
-/// state a condition protects).
-#[derive(Clone, Copy)]
-struct Word(NonNull<AtomicU32>);
-
-// SAFETY: the page is shared memory accessed only through atomics.
-unsafe impl Send for Word {}
-
-impl Word {
-    fn new() -> Word {
-        Word(common::shared_page().cast())
-    }
-
-    fn get(&self) -> &AtomicU32 {
-        // SAFETY: the page is zero-initialised and never unmapped.
-        unsafe { self.0.as_ref() }
-    }
-}
+use mproc::sync::{AcquireError, Condition};
 
 #[test]
 fn python_test_timeout_and_wait_for_timeout() {
@@ -58,15 +41,15 @@ fn python_test_timeout_and_wait_for_timeout() {
 #[test]
 fn notify_wakes_a_waiter_in_another_process() {
     let cond = Condition::new().unwrap();
-    let state = Word::new();
+    let state = SharedWords::new();
     let mut p = Process::new(
         move |(cond,): (Condition,)| {
             let g = cond.acquire().unwrap();
             // Announce we wait (under the lock), then wait for the parent's 2.
-            state.get().store(1, Ordering::SeqCst);
+            state.get(0).store(1, Ordering::SeqCst);
             g.notify();
             let (g, ok) = g
-                .wait_for(|| state.get().load(Ordering::SeqCst) == 2, Some(LONG))
+                .wait_for(|| state.get(0).load(Ordering::SeqCst) == 2, Some(LONG))
                 .unwrap();
             // `exit` runs no destructors: release first.
             drop(g);
@@ -77,10 +60,10 @@ fn notify_wakes_a_waiter_in_another_process() {
     p.start().unwrap();
     let g = cond.acquire().unwrap();
     let (g, ok) = g
-        .wait_for(|| state.get().load(Ordering::SeqCst) == 1, Some(LONG))
+        .wait_for(|| state.get(0).load(Ordering::SeqCst) == 1, Some(LONG))
         .unwrap();
     assert!(ok);
-    state.get().store(2, Ordering::SeqCst);
+    state.get(0).store(2, Ordering::SeqCst);
     g.notify();
     drop(g);
     assert_eq!(exit_code(&p), 0);
@@ -89,64 +72,46 @@ fn notify_wakes_a_waiter_in_another_process() {
 #[test]
 fn notify_all_wakes_every_waiter() {
     let cond = Condition::new().unwrap();
-    let state = Word::new(); // low 16 bits: waiters; bit 16: go
-    let kids: Vec<Process> = (0..3)
-        .map(|_| {
-            let mut p = Process::new(
-                move |(cond,): (Condition,)| {
-                    let g = cond.acquire().unwrap();
-                    state.get().fetch_add(1, Ordering::SeqCst);
-                    let (g, ok) = g
-                        .wait_for(
-                            || state.get().load(Ordering::SeqCst) & 0x1_0000 != 0,
-                            Some(LONG),
-                        )
-                        .unwrap();
-                    // `exit` runs no destructors: release first, or the others see
-                    // OwnerDied (the lock is robust).
-                    drop(g);
-                    std::process::exit(if ok { 0 } else { 1 });
-                },
-                (cond.clone(),),
-            );
-            p.start().unwrap();
-            p
-        })
-        .collect();
+    let state = SharedWords::new(); // low 16 bits: waiters; bit 16: go
+    let kids = start_children(3, (cond.clone(),), move |(cond,): (Condition,)| {
+        let g = cond.acquire().unwrap();
+        state.get(0).fetch_add(1, Ordering::SeqCst);
+        let (g, ok) = g
+            .wait_for(
+                || state.get(0).load(Ordering::SeqCst) & 0x1_0000 != 0,
+                Some(LONG),
+            )
+            .unwrap();
+        // `exit` runs no destructors: release first, or the others see
+        // OwnerDied (the lock is robust).
+        drop(g);
+        std::process::exit(if ok { 0 } else { 1 });
+    });
     let deadline = Instant::now() + LONG;
-    while state.get().load(Ordering::SeqCst) != 3 {
+    while state.get(0).load(Ordering::SeqCst) != 3 {
         assert!(Instant::now() < deadline, "children never waited");
         std::thread::sleep(Duration::from_millis(1));
     }
     let g = cond.acquire().unwrap();
-    state.get().fetch_or(0x1_0000, Ordering::SeqCst);
+    state.get(0).fetch_or(0x1_0000, Ordering::SeqCst);
     g.notify_all();
     drop(g);
-    for p in &kids {
-        assert_eq!(exit_code(p), 0);
-    }
+    join_all_ok(&kids);
 }
 
 #[test]
 fn a_killed_waiter_does_not_hang_notify() {
     let cond = Condition::new().unwrap();
-    let ready = Event::new().unwrap();
-    let mut p = Process::new(
-        |(cond, ready): (Condition, Event)| {
-            let g = cond.acquire().unwrap();
-            ready.set();
-            let _ = g.wait();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (cond.clone(), ready.clone()),
-    );
-    p.start().unwrap();
-    assert!(ready.wait_timeout(LONG));
+    let p = start_until_ready(&cond, |cond, ready| {
+        let g = cond.acquire().unwrap();
+        ready.set();
+        let _ = g.wait();
+        std::thread::sleep(Duration::from_secs(60));
+    });
     // Once we get the lock, the child is asleep in `wait` (it released the lock there).
     let g = cond.acquire_timeout(LONG).unwrap();
     drop(g);
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    kill_and_reap(&p);
     let t0 = Instant::now();
     let g = cond.acquire_timeout(LONG).unwrap();
     g.notify(); // Python's hangs here for ever
@@ -158,19 +123,8 @@ fn a_killed_waiter_does_not_hang_notify() {
 #[test]
 fn a_killed_holder_gives_owner_died() {
     let cond = Condition::new().unwrap();
-    let ready = Event::new().unwrap();
-    let mut p = Process::new(
-        |(cond, ready): (Condition, Event)| {
-            std::mem::forget(cond.acquire().unwrap());
-            ready.set();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (cond.clone(), ready.clone()),
-    );
-    p.start().unwrap();
-    assert!(ready.wait_timeout(LONG));
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    let p = start_doomed(&cond, |cond| std::mem::forget(cond.acquire().unwrap()));
+    kill_and_reap(&p);
     let g = match cond.acquire_timeout(LONG) {
         Err(AcquireError::OwnerDied(g)) => g,
         other => panic!("expected OwnerDied, got {other:?}"),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{LONG, exit_code};
+use common::{LONG, exit_code, join_all_ok, kill_and_reap, start_children, start_until_ready};
 use std::time::{Duration, Instant};
 
 use mproc::sync::Event;
@@ -30,39 +30,23 @@ fn python_test_event() {
 #[test]
 fn set_wakes_waiters_in_every_process() {
     let ev = Event::new().unwrap();
-    let kids: Vec<Process> = (0..3)
-        .map(|_| {
-            let mut p = Process::new(
-                |(ev,): (Event,)| std::process::exit(if ev.wait_timeout(LONG) { 0 } else { 1 }),
-                (ev.clone(),),
-            );
-            p.start().unwrap();
-            p
-        })
-        .collect();
+    let kids = start_children(3, (ev.clone(),), |(ev,): (Event,)| {
+        std::process::exit(if ev.wait_timeout(LONG) { 0 } else { 1 })
+    });
     std::thread::sleep(Duration::from_millis(50));
     ev.set();
-    for p in &kids {
-        assert_eq!(exit_code(p), 0);
-    }
+    join_all_ok(&kids);
 }
 
 #[test]
 fn a_killed_waiter_does_not_hang_set() {
     let ev = Event::new().unwrap();
-    let ready = Event::new().unwrap();
-    let mut doomed = Process::new(
-        |(ev, ready): (Event, Event)| {
-            ready.set();
-            ev.wait();
-        },
-        (ev.clone(), ready.clone()),
-    );
-    doomed.start().unwrap();
-    assert!(ready.wait_timeout(LONG));
+    let doomed = start_until_ready(&ev, |ev, ready| {
+        ready.set();
+        ev.wait();
+    });
     std::thread::sleep(Duration::from_millis(20)); // let it sleep on the event
-    doomed.kill().unwrap();
-    assert_eq!(exit_code(&doomed), -9);
+    kill_and_reap(&doomed);
     let mut survivor = Process::new(
         |(ev,): (Event,)| std::process::exit(if ev.wait_timeout(LONG) { 0 } else { 1 }),
         (ev.clone(),),

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{LONG, join_ok};
+use common::{LONG, join_all_ok, join_ok, kill_and_reap, start_children, start_doomed};
 
 use std::time::{Duration, Instant};
 
@@ -173,8 +173,7 @@ fn a_producer_killed_blocked_in_put_leaves_no_phantom_task() {
     p.start().unwrap();
     assert!(blocked.wait_timeout(LONG));
     std::thread::sleep(Duration::from_millis(50)); // well inside the blocking put
-    p.kill().unwrap();
-    assert_eq!(common::exit_code(&p), -9);
+    kill_and_reap(&p);
     assert_eq!(q.unfinished_tasks(), 1, "only the item in the queue");
     assert_eq!(q.get().unwrap(), 1);
     q.task_done().unwrap();
@@ -191,26 +190,17 @@ fn a_worker_killed_before_task_done_is_reported_by_join() {
     for i in 0..3 {
         q.put(i).unwrap();
     }
-    let got = Event::new().unwrap();
-    let mut p = Process::new(
-        |(q, got): (JoinableQueue<u32>, Event)| {
-            q.get_timeout(LONG).unwrap();
-            q.get_timeout(LONG).unwrap();
-            q.task_done().unwrap();
-            got.set();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (q.clone(), got.clone()),
-    );
-    p.start().unwrap();
-    assert!(got.wait_timeout(LONG));
+    let p = start_doomed(&q, |q| {
+        q.get_timeout(LONG).unwrap();
+        q.get_timeout(LONG).unwrap();
+        q.task_done().unwrap();
+    });
     assert_eq!(
         q.unfinished_tasks(),
         2,
         "one queued, one taken by the worker"
     );
-    p.kill().unwrap();
-    assert_eq!(common::exit_code(&p), -9);
+    kill_and_reap(&p);
     assert_eq!(q.get().unwrap(), 2);
     q.task_done().unwrap();
     let start = Instant::now();
@@ -221,11 +211,8 @@ fn a_worker_killed_before_task_done_is_reported_by_join() {
     assert_eq!(q.unfinished_tasks(), 0);
 }
 
-/// A worker that exits normally with a task it did not mark done counts as one that died.
-#[test]
-fn a_worker_that_exits_with_an_open_task_counts_as_dead() {
-    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
-    q.put(7).unwrap();
+/// Runs a worker that takes one task and exits normally without marking it done.
+fn exit_holding_a_task(q: &JoinableQueue<u32>) {
     let mut p = Process::new(
         |(q,): (JoinableQueue<u32>,)| {
             q.get_timeout(LONG).unwrap();
@@ -234,6 +221,14 @@ fn a_worker_that_exits_with_an_open_task_counts_as_dead() {
     );
     p.start().unwrap();
     join_ok(&p);
+}
+
+/// A worker that exits normally with a task it did not mark done counts as one that died.
+#[test]
+fn a_worker_that_exits_with_an_open_task_counts_as_dead() {
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    q.put(7).unwrap();
+    exit_holding_a_task(&q);
     let joined = q.join_timeout(LONG).expect("join returned");
     assert_eq!(joined.died, 1);
 }
@@ -244,21 +239,12 @@ fn a_worker_that_exits_with_an_open_task_counts_as_dead() {
 fn a_task_done_by_another_process_is_not_counted_twice() {
     let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
     q.put(1).unwrap();
-    let got = Event::new().unwrap();
-    let mut p = Process::new(
-        |(q, got): (JoinableQueue<u32>, Event)| {
-            q.get_timeout(LONG).unwrap();
-            got.set();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (q.clone(), got.clone()),
-    );
-    p.start().unwrap();
-    assert!(got.wait_timeout(LONG));
+    let p = start_doomed(&q, |q| {
+        q.get_timeout(LONG).unwrap();
+    });
     q.task_done().unwrap(); // the parent, holding no task, marks the worker's item done
     assert_eq!(q.task_done(), Err(TaskDoneError::TooManyTimes));
-    p.kill().unwrap();
-    assert_eq!(common::exit_code(&p), -9);
+    kill_and_reap(&p);
     let joined = q.join_timeout(LONG).expect("join returned");
     assert_eq!(joined.died, 0, "the task was done already");
 }
@@ -277,37 +263,24 @@ fn many_concurrent_workers_never_hide_a_dead_ones_task() {
     }
     let got = mproc::Semaphore::new(0).unwrap();
     let go = Event::new().unwrap();
-    let mut kids = Vec::new();
-    for _ in 0..WORKERS {
-        let mut p = Process::new(
-            |(q, got, go): (JoinableQueue<u32>, mproc::Semaphore, Event)| {
-                q.get_timeout(LONG).unwrap();
-                got.release().unwrap();
-                // Every worker holds its task until all 70 hold one.
-                assert!(go.wait_timeout(LONG));
-                q.task_done().unwrap();
-            },
-            (q.clone(), got.clone(), go.clone()),
-        );
-        p.start().unwrap();
-        kids.push(p);
-    }
+    let kids = start_children(
+        WORKERS as usize,
+        (q.clone(), got.clone(), go.clone()),
+        |(q, got, go): (JoinableQueue<u32>, mproc::Semaphore, Event)| {
+            q.get_timeout(LONG).unwrap();
+            got.release().unwrap();
+            // Every worker holds its task until all 70 hold one.
+            assert!(go.wait_timeout(LONG));
+            q.task_done().unwrap();
+        },
+    );
     for _ in 0..WORKERS {
         assert!(got.acquire_timeout(LONG).unwrap());
     }
     go.set();
-    for p in &kids {
-        join_ok(p);
-    }
+    join_all_ok(&kids);
     // One more worker takes the last task and exits holding it.
-    let mut dead = Process::new(
-        |(q,): (JoinableQueue<u32>,)| {
-            q.get_timeout(LONG).unwrap();
-        },
-        (q.clone(),),
-    );
-    dead.start().unwrap();
-    join_ok(&dead);
+    exit_holding_a_task(&q);
     let joined = q.join_timeout(LONG).expect("join returned");
     assert_eq!(joined.died, 1);
     assert_eq!(q.unfinished_tasks(), 0);

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{LONG, join_ok};
+use common::{
+    INCREMENTS_PER_CHILD, LONG, join_all_ok, join_ok, kill_and_reap, start_children, start_doomed,
+};
 #[path = "../examples/lock.rs"]
 mod lock_example;
 
@@ -13,7 +15,7 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use mproc::sync::{AcquireError, LockOptions};
-use mproc::{Lock, Process, Queue};
+use mproc::{Lock, OpenError, Process, Queue};
 
 /// One `u64` in a `MAP_SHARED` anonymous page, visible to forked children.
 struct SharedCounter(NonNull<u64>);
@@ -94,54 +96,26 @@ fn try_acquire_fails_while_another_process_holds_it() {
 
 #[test]
 fn processes_increment_a_shared_counter_exactly() {
-    let per_process: u64 = if cfg!(debug_assertions) {
-        2_000
-    } else {
-        20_000
-    };
     let lock = Lock::new().unwrap();
     let counter = SharedCounter::new();
-    let mut children = Vec::new();
-    for _ in 0..4 {
-        let counter_addr = counter.0.as_ptr() as usize;
-        let mut p = Process::new(
-            move |(lock,): (Lock,)| {
-                let counter = SharedCounter(NonNull::new(counter_addr as *mut u64).unwrap());
-                for _ in 0..per_process {
-                    let _g = lock.acquire().unwrap();
-                    counter.bump();
-                }
-            },
-            (lock.clone(),),
-        );
-        p.start().unwrap();
-        children.push(p);
-    }
-    for p in &children {
-        join_ok(p);
-    }
-    assert_eq!(counter.get(), 4 * per_process);
+    let counter_addr = counter.0.as_ptr() as usize;
+    let children = start_children(4, (lock.clone(),), move |(lock,): (Lock,)| {
+        let counter = SharedCounter(NonNull::new(counter_addr as *mut u64).unwrap());
+        for _ in 0..INCREMENTS_PER_CHILD {
+            let _g = lock.acquire().unwrap();
+            counter.bump();
+        }
+    });
+    join_all_ok(&children);
+    assert_eq!(counter.get(), 4 * INCREMENTS_PER_CHILD);
 }
 
 #[test]
 fn holder_killed_while_holding_hands_over_with_owner_died() {
     let lock = Lock::new().unwrap();
-    let held = Queue::<u8>::new().unwrap();
-    let mut p = Process::new(
-        |(lock, held): (Lock, Queue<u8>)| {
-            let guard = lock.acquire().unwrap();
-            held.put(1).unwrap();
-            std::mem::forget(guard);
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (lock.clone(), held.clone()),
-    );
-    p.start().unwrap();
-    held.get_timeout(LONG).unwrap();
+    let p = start_doomed(&lock, |lock| std::mem::forget(lock.acquire().unwrap()));
     assert!(lock.is_locked());
-    p.kill().unwrap();
-    let status = p.join_timeout(LONG).unwrap().unwrap();
-    assert_eq!(status.exitcode(), -9);
+    kill_and_reap(&p);
 
     let start = Instant::now();
     let mut guard = match lock.acquire_timeout(LONG) {
@@ -158,19 +132,8 @@ fn holder_killed_while_holding_hands_over_with_owner_died() {
 
 /// A holder SIGKILLed while holding `lock`, which is then reported (the child is reaped).
 fn kill_while_holding(lock: &Lock) {
-    let held = Queue::<u8>::new().unwrap();
-    let mut p = Process::new(
-        |(lock, held): (Lock, Queue<u8>)| {
-            std::mem::forget(lock.acquire().unwrap());
-            held.put(1).unwrap();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (lock.clone(), held.clone()),
-    );
-    p.start().unwrap();
-    held.get_timeout(LONG).unwrap();
-    p.kill().unwrap();
-    assert_eq!(p.join_timeout(LONG).unwrap().unwrap().exitcode(), -9);
+    let p = start_doomed(lock, |lock| std::mem::forget(lock.acquire().unwrap()));
+    kill_and_reap(&p);
 }
 
 /// std's poisoning, across processes: a SIGKILLed holder poisons the lock; the guard of the
@@ -265,6 +228,11 @@ fn named_lock_opens_by_name_and_checks_the_kind() {
     let _q = Queue::<u8>::builder().create_named(&qname).unwrap();
     let err = Lock::open_named(&qname).unwrap_err();
     assert!(err.to_string().contains("another kind"), "{err}");
+    // Nor does a lock's unlink remove it (the queue's own unlink below still finds it).
+    assert!(matches!(
+        Lock::unlink_named(&qname),
+        Err(OpenError::WrongType { .. })
+    ));
     Lock::unlink_named(&name).unwrap();
     Queue::<u8>::unlink_named(&qname).unwrap();
     assert!(Lock::open_named(&name).is_err());

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{LONG, exit_code};
+use common::{LONG, exit_code, kill_and_reap};
 
 use std::time::{Duration, Instant};
 
@@ -331,8 +331,7 @@ fn disowned_fork_copies_do_not_keep_the_pipe_open() {
     assert_eq!(b.recv_timeout(LONG).as_deref(), Ok("only"));
     assert_eq!(b.recv_timeout(LONG), Err(RecvTimeoutError::Disconnected));
     assert_eq!(exit_code(&sender), 0);
-    bystander.kill().unwrap();
-    assert_eq!(exit_code(&bystander), -9);
+    kill_and_reap(&bystander);
 }
 
 #[test]
@@ -351,8 +350,7 @@ fn send_to_a_closed_peer_is_broken_pipe() {
         |(_r,): (Connection<u8>,)| std::thread::sleep(Duration::from_secs(30)),
         (r_side,),
     );
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    kill_and_reap(&p);
     let t = Instant::now();
     let mut result = Ok(());
     for _ in 0..10_000 {
@@ -433,8 +431,7 @@ fn writer_killed_mid_stream_loses_nothing_it_committed() {
     }
     // Pull part of the next message into the receiver, then kill the writer mid-stream.
     let _ = r.poll(Some(Duration::from_millis(5)));
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    kill_and_reap(&p);
     loop {
         match r.recv_bytes_timeout(LONG) {
             Ok(m) => {
@@ -476,8 +473,7 @@ fn reader_killed_leaves_writer_with_broken_pipe_and_others_unaffected() {
         (r,),
     );
     w.send_bytes(&pattern(100_000, 1)).unwrap();
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    kill_and_reap(&p);
     let t = Instant::now();
     let mut res = Ok(());
     while res.is_ok() && t.elapsed() < LONG {

@@ -36,16 +36,8 @@ fn seed_pipe_program_ends_on_eof_with_the_seeds_output() {
     let out = std::fs::read_to_string(&path).unwrap();
     std::fs::remove_file(&path).ok();
     let lines: Vec<&str> = out.lines().collect();
-    let sent: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| l.starts_with("Sent"))
-        .collect();
-    let received: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| !l.starts_with("Sent"))
-        .collect();
+    let (sent, received): (Vec<&str>, Vec<&str>) =
+        lines.iter().partition(|l| l.starts_with("Sent"));
     assert_eq!(
         sent,
         [

@@ -2,10 +2,14 @@
 //! daemons, dropping without zombies. Every wait is bounded.
 #![allow(unsafe_code)]
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+mod common;
+
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use common::{pipe, read_to_end, read_up_to};
 use mproc::{Process, ProcessError, StartError, StartMethod};
+use mproc_testkit::eventually;
 
 /// Generous bound for anything that should happen "at once".
 const LONG: Duration = Duration::from_secs(10);
@@ -27,67 +31,11 @@ fn exitcode_within(p: &Process, limit: Duration) -> i32 {
     }
 }
 
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: valid out-array of two ints.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: fresh descriptors owned by nobody else.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-}
-
-/// Reads a pipe to EOF (or `max` bytes) with a deadline.
-fn read_to_end(fd: OwnedFd, limit: Duration) -> Vec<u8> {
-    read_up_to(fd, usize::MAX, limit)
-}
-
-fn read_up_to(fd: OwnedFd, max: usize, limit: Duration) -> Vec<u8> {
-    let deadline = Instant::now() + limit;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(
-            !left.is_zero(),
-            "pipe not closed in time; got {:?}",
-            String::from_utf8_lossy(&out)
-        );
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32) };
-        // SAFETY: `buf` is valid for its length.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n == 0 {
-            return out;
-        }
-        if n > 0 {
-            out.extend_from_slice(&buf[..n as usize]);
-            if out.len() >= max {
-                return out;
-            }
-        }
-    }
-}
-
 /// The kernel's state letter for `pid` (`None` once it is gone).
 fn proc_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // "pid (comm) S ..."; comm may contain spaces, so split after the last ')'.
     stat.rsplit_once(')')?.1.trim_start().chars().next()
-}
-
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    cond()
 }
 
 #[test]
@@ -236,7 +184,7 @@ fn dropping_an_unjoined_handle_leaves_no_zombie() {
         "dropping must not kill the child"
     );
     // Once it has exited, the next Process operation (here the explicit call) reaps it.
-    let gone = wait_until(LONG, || {
+    let gone = eventually(LONG, || {
         mproc::reap_dropped_children();
         proc_state(pid).is_none()
     });
@@ -254,7 +202,7 @@ fn dropping_a_finished_handle_reaps_it() {
     let pid = p.pid().unwrap();
     // Wait for it to become a zombie without reaping it through the handle.
     assert!(
-        wait_until(LONG, || matches!(proc_state(pid), Some('Z') | None)),
+        eventually(LONG, || matches!(proc_state(pid), Some('Z') | None)),
         "state {:?}",
         proc_state(pid)
     );
@@ -295,7 +243,7 @@ fn daemon_child_dies_with_its_parent() {
     let plain = u32::from_le_bytes(bytes[4..].try_into().unwrap());
     let dead = |pid| matches!(proc_state(pid), None | Some('Z') | Some('X'));
     assert!(
-        wait_until(LONG, || dead(daemon)),
+        eventually(LONG, || dead(daemon)),
         "daemon {daemon} survived its parent"
     );
     let plain_alive = !dead(plain);

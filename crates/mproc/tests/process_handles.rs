@@ -7,7 +7,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mproc::handle::{Exporter, Importer, Owner};
 use mproc::{PassError, Passable, Process, StartMethod};
@@ -128,23 +128,12 @@ impl Passable for Holder {
     }
 }
 
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    cond()
-}
-
 /// Child body shared by both start methods: `passed` is ours; `inherited` (fork only) is a
 /// copy we did not get as an argument. Exit code: 10 × passed holders seen once the parent let
 /// go + whether dropping `inherited` changed its count (0 = no).
 fn child_body(passed: Holder, passed_obs: Holder, inherited: Option<(Holder, Holder)>) -> i32 {
     // The parent drops its copy right after our hand-shake: wait until only we hold it.
-    if !wait_for(LONG, || passed.holders() == 1) {
+    if !mproc_testkit::eventually(LONG, || passed.holders() == 1) {
         return 99;
     }
     let seen = passed_obs.holders();
@@ -155,6 +144,36 @@ fn child_body(passed: Holder, passed_obs: Holder, inherited: Option<(Holder, Hol
         changed = i32::from(obs.holders() != before);
     }
     seen as i32 * 10 + changed
+}
+
+/// Starts `p`, whose args hold the handle `passed_obs` observes, and checks the hand-over:
+/// when `start` returns the child alone holds it, and its count never touched zero meanwhile.
+fn start_handing_over(p: &mut Process, passed_obs: &Holder) {
+    p.start().unwrap();
+    assert_eq!(
+        passed_obs.holders(),
+        1,
+        "only the child holds the passed handle"
+    );
+    assert_eq!(
+        passed_obs.zero_events(),
+        0,
+        "the count never touched zero during start"
+    );
+}
+
+/// Joins `p` within [`LONG`] and returns its exit code.
+fn exit_code(p: &Process) -> i32 {
+    p.join_timeout(LONG)
+        .unwrap()
+        .expect("child ended")
+        .exitcode()
+}
+
+/// Nobody holds `obs`'s handle any more, and its count reached zero exactly once.
+fn assert_released_once(obs: &Holder) {
+    assert_eq!(obs.holders(), 0, "still held");
+    assert_eq!(obs.zero_events(), 1, "released exactly once");
 }
 
 #[test]
@@ -173,38 +192,18 @@ fn fork_adopts_passed_and_disowns_captured_handles() {
         (passed,),
     )
     .start_method(StartMethod::Fork);
-    p.start().unwrap();
-    // start() returned: the child adopted `passed` before the parent dropped its copy.
+    // The child adopts `passed` before the parent drops its copy.
+    start_handing_over(&mut p, &passed_obs);
     assert_eq!(
-        passed_obs.holders(),
-        1,
-        "only the child holds the passed handle"
-    );
-    assert_eq!(
-        passed_obs.zero_events(),
-        0,
-        "the count never touched zero during start"
-    );
-    // The captured handle went with the closure: the parent dropped it, the child's copy is
-    // inert, so nobody holds it.
-    let code = p
-        .join_timeout(LONG)
-        .unwrap()
-        .expect("child ended")
-        .exitcode();
-    assert_eq!(
-        code, 10,
+        exit_code(&p),
+        10,
         "child saw 1 holder and its inherited drop changed nothing"
     );
-    assert_eq!(captured_obs.holders(), 0);
-    assert_eq!(
-        captured_obs.zero_events(),
-        1,
-        "exactly the parent's drop released it"
-    );
+    // The captured handle went with the closure: the parent dropped it, the child's copy is
+    // inert, so exactly the parent's drop released it.
+    assert_released_once(&captured_obs);
     // The child's drop of its adopted copy released it.
-    assert_eq!(passed_obs.holders(), 0);
-    assert_eq!(passed_obs.zero_events(), 1);
+    assert_released_once(&passed_obs);
 }
 
 fn spawned_holder((h, obs): (Holder, Holder)) {
@@ -219,25 +218,9 @@ fn spawn_imports_passed_handles_before_the_parent_lets_go() {
     let child_obs = passed.observer();
     let not_passed = Holder::new();
     let mut p = Process::new(spawned_holder, (passed, child_obs)).start_method(StartMethod::Spawn);
-    p.start().unwrap();
-    assert_eq!(
-        passed_obs.holders(),
-        1,
-        "only the child holds the passed handle"
-    );
-    assert_eq!(
-        passed_obs.zero_events(),
-        0,
-        "the count never touched zero during start"
-    );
-    let code = p
-        .join_timeout(LONG)
-        .unwrap()
-        .expect("child ended")
-        .exitcode();
-    assert_eq!(code, 10);
-    assert_eq!(passed_obs.holders(), 0);
-    assert_eq!(passed_obs.zero_events(), 1);
+    start_handing_over(&mut p, &passed_obs);
+    assert_eq!(exit_code(&p), 10);
+    assert_released_once(&passed_obs);
     assert_eq!(not_passed.holders(), 1, "a handle not passed is untouched");
 }
 
@@ -266,21 +249,8 @@ fn raw_fork_disowns_inherited_handles() {
         // SAFETY: leaving the forked child without returning into the harness.
         unsafe { libc::_exit(if ok && obs.holders() == 1 { 0 } else { 1 }) };
     }
-    let deadline = Instant::now() + LONG;
-    let mut status = 0;
-    loop {
-        // SAFETY: waiting for our own child with a valid out-pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            break;
-        }
-        if Instant::now() > deadline {
-            // SAFETY: killing our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("raw fork child hung");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    // Bounded: kills the child and fails the test if it hangs.
+    let status = mproc_testkit::wait_status(pid, LONG);
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "status {status:#x}"

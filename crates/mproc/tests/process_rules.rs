@@ -6,7 +6,6 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mproc::{Process, StartError, StartMethod};
@@ -78,22 +77,16 @@ fn daemon_and_start_method_cannot_change_after_start() {
 
 #[test]
 fn a_spawned_child_sees_its_parents_start_method() {
-    mproc::set_start_method(StartMethod::Spawn);
-    let mut p = Process::new(reports_start_method, ()).start_method(StartMethod::Spawn);
-    p.start().unwrap();
-    assert_eq!(
-        exit_code(&p),
-        Some(11),
-        "the child's default is the parent's: spawn"
-    );
-    mproc::set_start_method(StartMethod::Fork);
-    let mut q = Process::new(reports_start_method, ()).start_method(StartMethod::Spawn);
-    q.start().unwrap();
-    assert_eq!(
-        exit_code(&q),
-        Some(10),
-        "the child's default is the parent's: fork"
-    );
+    for (parents, code) in [(StartMethod::Spawn, 11), (StartMethod::Fork, 10)] {
+        mproc::set_start_method(parents);
+        let mut p = Process::new(reports_start_method, ()).start_method(StartMethod::Spawn);
+        p.start().unwrap();
+        assert_eq!(
+            exit_code(&p),
+            Some(code),
+            "the child's default is the parent's: {parents:?}"
+        );
+    }
 }
 
 /// `active_children()` (Python's): the running children, whether their handles live or were
@@ -238,28 +231,14 @@ fn run_at_exit_helper(mode: &str) -> String {
     let report: PathBuf =
         std::env::temp_dir().join(format!("mproc-at-exit-{mode}-{}.txt", std::process::id()));
     let _ = std::fs::remove_file(&report);
-    let mut helper = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "at_exit_helper",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(AT_EXIT_HELPER, format!("{mode}:{}", report.display()))
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + LONG;
-    let status = loop {
-        if let Some(status) = helper.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = helper.kill();
-            let _ = helper.wait();
-            panic!("the helper did not exit in time");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let helper = mproc_testkit::self_command(
+        AT_EXIT_HELPER,
+        "at_exit_helper",
+        &format!("{mode}:{}", report.display()),
+    )
+    .spawn()
+    .unwrap();
+    let status = mproc_testkit::wait_spawned(helper, LONG);
     assert!(status.success(), "{mode}: helper {status:?}");
     let out = read_report(&report);
     let marker = marker_of(&report.display().to_string());

@@ -3,11 +3,14 @@
 //! multithreaded parent, and every way the start hand-shake can fail, each within its deadline.
 #![allow(unsafe_code, clippy::disallowed_types)]
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+mod common;
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{pipe, read_to_end};
 use mproc::handle::{Exporter, Importer};
 use mproc::{PassError, Passable, Process, StartError, StartMethod, StartStage};
 
@@ -159,7 +162,7 @@ fn spawn_from_a_multithreaded_parent() {
 fn spawned_panic_exits_1_with_message() {
     let (r, w) = pipe();
     let p = spawn(Process::new(panics, (PassFd(w),)).name("SpawnPanic"));
-    let err = String::from_utf8(read_to_end(r)).unwrap();
+    let err = String::from_utf8(read_to_end(r, LONG)).unwrap();
     assert_eq!(exitcode(&p), 1);
     assert!(err.contains("spawned child panics"), "{err:?}");
     assert!(err.contains("Process SpawnPanic: panicked at"), "{err:?}");
@@ -195,21 +198,24 @@ fn closure_cannot_be_spawned() {
     assert!(matches!(p.start(), Err(StartError::NotSpawnable { .. })));
 }
 
+/// `start` must fail with the child's refusal at `stage`, its message saying `why`.
+fn assert_rejected(p: &mut Process, stage: StartStage, why: &str) {
+    match p.start() {
+        Err(StartError::Rejected {
+            stage: got,
+            message,
+        }) if got == stage => assert!(message.contains(why), "{message}"),
+        other => panic!("expected a refusal at {stage:?}: {other:?}"),
+    }
+}
+
 #[test]
 fn unknown_entry_name_is_a_start_error() {
     let t0 = Instant::now();
     let mut p = Process::new(sleeps, ())
         .start_method(StartMethod::Spawn)
         .__entry_name_override("no::such::entry");
-    match p.start() {
-        Err(StartError::Rejected {
-            stage: StartStage::UnknownEntry,
-            message,
-        }) => {
-            assert!(message.contains("no::such::entry"), "{message}")
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_rejected(&mut p, StartStage::UnknownEntry, "no::such::entry");
     assert!(t0.elapsed() < LONG);
 }
 
@@ -225,15 +231,7 @@ fn child_dying_during_handshake_is_a_start_error() {
 #[test]
 fn bad_arguments_are_a_start_error() {
     let mut p = Process::new(takes_handle, (Misbehaves(REJECT),)).start_method(StartMethod::Spawn);
-    match p.start() {
-        Err(StartError::Rejected {
-            stage: StartStage::Import,
-            message,
-        }) => {
-            assert!(message.contains("refused on purpose"), "{message}")
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_rejected(&mut p, StartStage::Import, "refused on purpose");
 }
 
 #[test]
@@ -264,39 +262,6 @@ fn check_identity((parent,): (u32,)) {
     std::process::exit(if ok { 0 } else { 1 });
 }
 mproc::entry!(check_identity);
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: valid out-array of two ints.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: fresh descriptors owned by nobody else.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-}
-
-fn read_to_end(fd: OwnedFd) -> Vec<u8> {
-    let deadline = Instant::now() + LONG;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "pipe not closed in time");
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32) };
-        // SAFETY: `buf` is valid for its length.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n == 0 {
-            return out;
-        }
-        if n > 0 {
-            out.extend_from_slice(&buf[..n as usize]);
-        }
-    }
-}
 
 fn sleeps_then_exits(_: ()) {
     std::thread::sleep(Duration::from_secs(30));

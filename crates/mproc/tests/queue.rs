@@ -6,7 +6,6 @@ mod common;
 use common::{LONG, join_ok};
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mproc::queue::{
@@ -605,32 +604,19 @@ fn example_producer_consumer_child() {
 
 #[test]
 fn example_producer_consumer_output() {
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "example_producer_consumer_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("MPROC_RUN_PRODUCER_CONSUMER", "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + LONG;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the example hung (Python's would)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut child = mproc_testkit::self_command(
+        "MPROC_RUN_PRODUCER_CONSUMER",
+        "example_producer_consumer_child",
+        "1",
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Bounded: an example that hangs (Python's would) is killed and fails the test.
+    let status = mproc_testkit::wait_spawned(child, LONG);
     let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
     assert!(status.success(), "{out}");
     // The harness may print "test ... " before the first line: keep each line's tail from
     // "producer "/"consumer " on.
@@ -644,16 +630,9 @@ fn example_producer_consumer_output() {
                 .map(|i| &l[i..])
         })
         .collect();
-    let produced: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| l.starts_with("producer"))
-        .collect();
-    let consumed: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| l.starts_with("consumer"))
-        .collect();
+    // Every kept line starts with one of the two.
+    let (produced, consumed): (Vec<&str>, Vec<&str>) =
+        lines.iter().partition(|l| l.starts_with("producer"));
     let want_p: Vec<String> = (0..5).map(|i| format!("producer put {i}")).collect();
     let mut want_c: Vec<String> = (0..5).map(|i| format!("consumer got {i}")).collect();
     want_c.push("consumer stopped: no producer left".into());

@@ -90,20 +90,34 @@ impl Forge {
         assert!(self.q.corrupt() >= 1, "counted: {}", self.q.corrupt());
         self.map.write(self.tail, 4);
         self.map.write(self.head, 4);
-        match self.peer.put_nowait(8) {
-            Err(TryPutError::Message(8, e)) if is_corrupt(&e) => {}
-            other => panic!("put_nowait after the corruption: {other:?}"),
-        }
-        match self.peer.get_timeout(Duration::from_millis(50)) {
-            Err(GetTimeoutError::Message(e)) if is_corrupt(&e) => {}
-            other => panic!("get_timeout after the corruption: {other:?}"),
-        }
+        assert_put_refused(&self.peer, 8, "put_nowait after the corruption");
+        assert_get_refused(
+            &self.peer,
+            Duration::from_millis(50),
+            "get_timeout after the corruption",
+        );
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "reported at once, not after a wait"
         );
         drop(self.map);
         Queue::<u32>::unlink_named(&self.name).unwrap();
+    }
+}
+
+/// A `put_nowait` of `item` on a corrupt queue: refused as corrupt, with the item back.
+fn assert_put_refused(q: &Queue<u32>, item: u32, when: &str) {
+    match q.put_nowait(item) {
+        Err(TryPutError::Message(back, e)) if back == item && is_corrupt(&e) => {}
+        other => panic!("{when}: {other:?}"),
+    }
+}
+
+/// A `get_timeout(wait)` on a corrupt queue: refused as corrupt (not a timeout).
+fn assert_get_refused(q: &Queue<u32>, wait: Duration, when: &str) {
+    match q.get_timeout(wait) {
+        Err(GetTimeoutError::Message(e)) if is_corrupt(&e) => {}
+        other => panic!("{when}: {other:?}"),
     }
 }
 
@@ -116,14 +130,12 @@ fn out_of_range_head_and_tail_are_reported_not_silent() {
     let forged = (1u64 << 32) + 4 - 2 * 4;
     f.map.write(f.tail, forged);
     f.map.write(f.head, forged);
-    match f.q.put_nowait(7) {
-        Err(TryPutError::Message(7, e)) if is_corrupt(&e) => {}
-        other => panic!("put_nowait on a corrupt queue: {other:?}"),
-    }
-    match f.q.get_timeout(Duration::from_millis(200)) {
-        Err(GetTimeoutError::Message(e)) if is_corrupt(&e) => {}
-        other => panic!("get_timeout on a corrupt queue: {other:?}"),
-    }
+    assert_put_refused(&f.q, 7, "put_nowait on a corrupt queue");
+    assert_get_refused(
+        &f.q,
+        Duration::from_millis(200),
+        "get_timeout on a corrupt queue",
+    );
     f.assert_sticky();
 }
 
@@ -136,14 +148,12 @@ fn out_of_range_head_and_tail_are_reported_not_silent() {
 fn a_head_ahead_of_the_tail_is_reported_by_a_waiting_get() {
     let f = Forge::new("ahead");
     f.map.write(f.head, 4 + 2);
-    match f.q.get_timeout(Duration::from_millis(300)) {
-        Err(GetTimeoutError::Message(e)) if is_corrupt(&e) => {}
-        other => panic!("get_timeout on a corrupt queue: {other:?}"),
-    }
-    match f.q.put_nowait(7) {
-        Err(TryPutError::Message(7, e)) if is_corrupt(&e) => {}
-        other => panic!("put_nowait on a corrupt queue: {other:?}"),
-    }
+    assert_get_refused(
+        &f.q,
+        Duration::from_millis(300),
+        "get_timeout on a corrupt queue",
+    );
+    assert_put_refused(&f.q, 7, "put_nowait on a corrupt queue");
     f.assert_sticky();
 
     // `qsize` finds it too.
@@ -183,20 +193,14 @@ fn a_head_slot_that_no_one_claimed_is_a_reported_stall() {
     // Forge: slot 0 never claimed for position 4, while the tail says one item is queued.
     map.write(slot0, 4 << 32);
     let start = Instant::now();
-    match peer.get_timeout(Duration::from_secs(10)) {
-        Err(GetTimeoutError::Message(e)) if is_corrupt(&e) => {}
-        other => panic!("get on a stalled head: {other:?}"),
-    }
+    assert_get_refused(&peer, Duration::from_secs(10), "get on a stalled head");
     let took = start.elapsed();
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(8),
         "reported after the stall interval, not at once nor at the timeout: {took:?}"
     );
     assert_eq!(q.corrupt(), 1);
-    match q.put_nowait(9) {
-        Err(TryPutError::Message(9, e)) if is_corrupt(&e) => {}
-        other => panic!("put after the stall was reported: {other:?}"),
-    }
+    assert_put_refused(&q, 9, "put after the stall was reported");
     drop(map);
     Queue::<u32>::unlink_named(&name).unwrap();
 }

@@ -75,7 +75,7 @@ use std::time::{Duration, Instant};
 use mproc::queue::{
     GetError, GetTimeoutError, PutError, PutTimeoutError, TryGetError, TryPutError,
 };
-use mproc::{Event, JoinableQueue, MessageError, Process, Queue, StartMethod};
+use mproc::{Event, JoinableQueue, Message, MessageError, Process, Queue, StartMethod};
 
 /// CPython's `DELTA`.
 const DELTA: Duration = Duration::from_millis(100);
@@ -88,7 +88,9 @@ const TIMEOUT3: Duration = Duration::from_millis(100);
 struct Child(Process);
 
 impl Child {
-    fn start(mut p: Process) -> Child {
+    /// Starts `p` as a daemon under `method` (every child here is one).
+    fn start(p: Process, method: StartMethod) -> Child {
+        let mut p = p.daemon(true).start_method(method);
         p.start().expect("start the child");
         Child(p)
     }
@@ -113,17 +115,58 @@ impl Drop for SetOnDrop<'_> {
     }
 }
 
+/// Child side of CPython's two-event handshake (`test_put`, `test_get`, `test_empty`): wait
+/// until the parent sets `child_can_start`; the guard returned sets `parent_can_continue`
+/// when the child's part is done (or panicked, including here).
+fn await_turn<'a>(child_can_start: &Event, parent_can_continue: &'a Event) -> SetOnDrop<'a> {
+    let go_on = SetOnDrop(parent_can_continue);
+    assert!(
+        child_can_start.wait_timeout(LONG),
+        "the parent never let us start"
+    );
+    go_on
+}
+
+/// Parent side of that handshake: the two events, passed to the child in its args.
+struct Gates {
+    child_can_start: Event,
+    parent_can_continue: Event,
+}
+
+impl Gates {
+    fn new() -> Gates {
+        Gates {
+            child_can_start: Event::new().unwrap(),
+            parent_can_continue: Event::new().unwrap(),
+        }
+    }
+
+    /// The child's args: a handle to `queue`, then the two events.
+    fn child_args<T: Message>(&self, queue: &Queue<T>) -> (Queue<T>, Event, Event) {
+        (
+            queue.clone(),
+            self.child_can_start.clone(),
+            self.parent_can_continue.clone(),
+        )
+    }
+
+    /// Lets the child do its part and waits (at most [`LONG`]) until it has `done` it.
+    fn let_child_run(&self, done: &str) {
+        self.child_can_start.set();
+        assert!(
+            self.parent_can_continue.wait_timeout(LONG),
+            "the child never {done}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // test_put
 
 /// CPython's `_test_put`: wait for the parent, take the six items, let the parent go on.
 /// (CPython does not look at the items; the port checks them.)
 fn put_child((q, child_can_start, parent_can_continue): (Queue<u32>, Event, Event)) {
-    let _go_on = SetOnDrop(&parent_can_continue);
-    assert!(
-        child_can_start.wait_timeout(LONG),
-        "the parent never let us start"
-    );
+    let _go_on = await_turn(&child_can_start, &parent_can_continue);
     for i in 1..=6 {
         // Untimed, as in CPython: the parent holds the other handle and kills us if we hang.
         assert_eq!(q.get().unwrap(), i);
@@ -143,20 +186,8 @@ mproc::entry!(put_child);
 fn test_put(method: StartMethod) {
     const MAXSIZE: u32 = 6;
     let queue: Queue<u32> = Queue::with_capacity(MAXSIZE).unwrap();
-    let child_can_start = Event::new().unwrap();
-    let parent_can_continue = Event::new().unwrap();
-    let proc = Child::start(
-        Process::new(
-            put_child,
-            (
-                queue.clone(),
-                child_can_start.clone(),
-                parent_can_continue.clone(),
-            ),
-        )
-        .daemon(true)
-        .start_method(method),
-    );
+    let gates = Gates::new();
+    let proc = Child::start(Process::new(put_child, gates.child_args(&queue)), method);
 
     assert!(queue.empty());
     assert!(!queue.full());
@@ -202,11 +233,7 @@ fn test_put(method: StartMethod) {
     }
     assert_eq!(queue.qsize(), MAXSIZE as usize);
 
-    child_can_start.set();
-    assert!(
-        parent_can_continue.wait_timeout(LONG),
-        "the child never drained the queue"
-    );
+    gates.let_child_run("drained the queue");
 
     assert!(queue.empty());
     assert!(!queue.full());
@@ -226,11 +253,7 @@ fn get_child(
     (q, child_can_start, parent_can_continue, may_exit): (Queue<u32>, Event, Event, Event),
 ) {
     {
-        let _go_on = SetOnDrop(&parent_can_continue);
-        assert!(
-            child_can_start.wait_timeout(LONG),
-            "the parent never let us start"
-        );
+        let _go_on = await_turn(&child_can_start, &parent_can_continue);
         for i in 2..=5 {
             q.put(i).unwrap();
         }
@@ -251,30 +274,24 @@ mproc::entry!(get_child);
 /// answer, `Disconnected`.
 fn test_get(method: StartMethod) {
     let queue: Queue<u32> = Queue::new().unwrap();
-    let child_can_start = Event::new().unwrap();
-    let parent_can_continue = Event::new().unwrap();
+    let gates = Gates::new();
     let may_exit = Event::new().unwrap();
     let proc = Child::start(
         Process::new(
             get_child,
             (
                 queue.clone(),
-                child_can_start.clone(),
-                parent_can_continue.clone(),
+                gates.child_can_start.clone(),
+                gates.parent_can_continue.clone(),
                 may_exit.clone(),
             ),
-        )
-        .daemon(true)
-        .start_method(method),
+        ),
+        method,
     );
 
     assert!(queue.empty());
 
-    child_can_start.set();
-    assert!(
-        parent_can_continue.wait_timeout(LONG),
-        "the child never put"
-    );
+    gates.let_child_run("put");
 
     assert!(!queue.empty());
     assert_eq!(queue.qsize(), 4);
@@ -317,6 +334,19 @@ common::each_start_method! { test_get => test_get }
 // ---------------------------------------------------------------------------------------
 // test_fork
 
+/// Both forms of `test_fork`: a queue already holding 0..10 when `child` is started on it.
+fn ten_items_then_child<F>(child: F, method: StartMethod) -> (Queue<u32>, Child)
+where
+    F: FnOnce((Queue<u32>,)) + Send + 'static,
+{
+    let queue: Queue<u32> = Queue::new().unwrap();
+    for i in 0..10 {
+        queue.put(i).unwrap();
+    }
+    let p = Child::start(Process::new(child, (queue.clone(),)), method);
+    (queue, p)
+}
+
 /// CPython's `_test_fork`: put 10..20.
 fn fork_child((q,): (Queue<u32>,)) {
     for i in 10..20 {
@@ -336,15 +366,7 @@ mproc::entry!(fork_child);
 /// joining the child the parent holds the only handle, so mproc answers `Disconnected`,
 /// and with a second handle alive, Python's `Empty` — both are checked.
 fn test_fork(method: StartMethod) {
-    let queue: Queue<u32> = Queue::new().unwrap();
-    for i in 0..10 {
-        queue.put(i).unwrap();
-    }
-    let p = Child::start(
-        Process::new(fork_child, (queue.clone(),))
-            .daemon(true)
-            .start_method(method),
-    );
+    let (queue, p) = ten_items_then_child(fork_child, method);
     for i in 0..20 {
         assert_eq!(queue.get(), Ok(i));
     }
@@ -369,15 +391,7 @@ mproc::entry!(fork_getter_child);
 /// the parent put before starting it, then items it puts after, all reach the child in
 /// order, and nothing is left behind.
 fn test_fork_child_gets(method: StartMethod) {
-    let queue: Queue<u32> = Queue::new().unwrap();
-    for i in 0..10 {
-        queue.put(i).unwrap();
-    }
-    let p = Child::start(
-        Process::new(fork_getter_child, (queue.clone(),))
-            .daemon(true)
-            .start_method(method),
-    );
+    let (queue, p) = ten_items_then_child(fork_getter_child, method);
     for i in 10..20 {
         queue.put(i).unwrap();
     }
@@ -431,13 +445,7 @@ mproc::entry!(task_done_worker);
 fn test_task_done(method: StartMethod) {
     let queue: JoinableQueue<Option<u32>> = JoinableQueue::new().unwrap();
     let workers: Vec<Child> = (0..4)
-        .map(|_| {
-            Child::start(
-                Process::new(task_done_worker, (queue.clone(),))
-                    .daemon(true)
-                    .start_method(method),
-            )
-        })
+        .map(|_| Child::start(Process::new(task_done_worker, (queue.clone(),)), method))
         .collect();
 
     let t = Instant::now();
@@ -686,11 +694,7 @@ fn test_closed_queue_put_get_exceptions() {
 /// CPython's `TestSimpleQueue._test_empty`: put what `empty()` says, twice (true, then
 /// false), and let the parent go on even if that fails.
 fn empty_child((q, child_can_start, parent_can_continue): (Queue<bool>, Event, Event)) {
-    let _go_on = SetOnDrop(&parent_can_continue);
-    assert!(
-        child_can_start.wait_timeout(LONG),
-        "the parent never let us start"
-    );
+    let _go_on = await_turn(&child_can_start, &parent_can_continue);
     q.put(q.empty()).unwrap();
     q.put(q.empty()).unwrap();
 }
@@ -705,28 +709,12 @@ mproc::entry!(empty_child);
 /// (bounded: once the child has exited an empty queue is `Disconnected`).
 fn test_empty(method: StartMethod) {
     let queue: Queue<bool> = Queue::new().unwrap();
-    let child_can_start = Event::new().unwrap();
-    let parent_can_continue = Event::new().unwrap();
-    let proc = Child::start(
-        Process::new(
-            empty_child,
-            (
-                queue.clone(),
-                child_can_start.clone(),
-                parent_can_continue.clone(),
-            ),
-        )
-        .daemon(true)
-        .start_method(method),
-    );
+    let gates = Gates::new();
+    let proc = Child::start(Process::new(empty_child, gates.child_args(&queue)), method);
 
     assert!(queue.empty());
 
-    child_can_start.set();
-    assert!(
-        parent_can_continue.wait_timeout(LONG),
-        "the child never put"
-    );
+    gates.let_child_run("put");
 
     assert!(!queue.empty());
     assert_eq!(queue.get(), Ok(true));

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{LONG, join};
+use common::{LONG, join, kill_and_reap};
 use mproc::queue::{TryGetError, TryPutError};
 use mproc::{Process, Queue};
 
@@ -50,13 +50,20 @@ fn assert_killed(p: &Process) {
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
 }
 
-#[test]
-fn a_get_nowait_poller_recovers_a_dead_producers_claim() {
+/// A queue of 8 kept connected by an idle holder (returned, to be killed), whose head slot
+/// a producer claimed before it was killed.
+fn behind_a_dead_producer() -> (Queue<u32>, Process) {
     let q: Queue<u32> = Queue::with_capacity(8).unwrap();
     let idle = start(idle_holder, (q.clone(),));
-    // The producer dies holding the head slot; four items are committed behind it.
     let dead = start(dies_mid_put, (q.clone(), 0));
     assert_killed(&dead);
+    (q, idle)
+}
+
+#[test]
+fn a_get_nowait_poller_recovers_a_dead_producers_claim() {
+    let (q, idle) = behind_a_dead_producer();
+    // Four items are committed behind the dead producer's claim.
     for i in 1..=4 {
         q.put_nowait(i).unwrap();
     }
@@ -78,16 +85,12 @@ fn a_get_nowait_poller_recovers_a_dead_producers_claim() {
     );
     assert_eq!(q.lost(), 1, "the dead producer's item is counted once");
     assert_eq!(q.qsize(), 0);
-    idle.kill().unwrap();
-    let _ = join(&idle);
+    kill_and_reap(&idle);
 }
 
 #[test]
 fn qsize_polling_recovers_a_dead_producers_claim() {
-    let q: Queue<u32> = Queue::with_capacity(8).unwrap();
-    let idle = start(idle_holder, (q.clone(),));
-    let dead = start(dies_mid_put, (q.clone(), 0));
-    assert_killed(&dead);
+    let (q, idle) = behind_a_dead_producer();
     q.put_nowait(1).unwrap();
     // The dead claim counts until it is recovered and skipped (see `Queue::qsize`).
     let t = Instant::now();
@@ -98,8 +101,7 @@ fn qsize_polling_recovers_a_dead_producers_claim() {
     assert_eq!(q.lost(), 1, "qsize never recovered the dead claim");
     assert_eq!(q.get_nowait(), Ok(1));
     assert_eq!(q.qsize(), 0);
-    idle.kill().unwrap();
-    let _ = join(&idle);
+    kill_and_reap(&idle);
 }
 
 #[test]
@@ -130,8 +132,7 @@ fn a_put_nowait_poller_recovers_a_dead_consumers_claim() {
     assert_eq!(q.lost(), 1, "the dead consumer's item is counted once");
     assert_eq!(q.get_nowait(), Ok(11));
     assert_eq!(q.get_nowait(), Ok(12));
-    idle.kill().unwrap();
-    let _ = join(&idle);
+    kill_and_reap(&idle);
 }
 
 /// Stops right after claiming a slot for `item`, then finishes the put when continued.

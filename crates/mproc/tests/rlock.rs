@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{LONG, exit_code};
+use common::{LONG, exit_code, kill_and_reap, start_doomed};
 use std::time::Duration;
 
 use mproc::sync::{AcquireError, Event, LockOptions, NotOwner, RLock};
@@ -76,22 +76,13 @@ fn another_process_can_neither_take_nor_release_it() {
 #[test]
 fn owner_killed_while_holding_gives_owner_died() {
     let lock = RLock::new().unwrap();
-    let held = Event::new().unwrap();
-    let mut p = Process::new(
-        |(lock, held): (RLock, Event)| {
-            let a = lock.acquire().unwrap();
-            let b = lock.acquire().unwrap();
-            std::mem::forget((a, b));
-            held.set();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (lock.clone(), held.clone()),
-    );
-    p.start().unwrap();
-    assert!(held.wait_timeout(LONG));
+    let p = start_doomed(&lock, |lock| {
+        let a = lock.acquire().unwrap();
+        let b = lock.acquire().unwrap();
+        std::mem::forget((a, b));
+    });
     assert!(lock.is_locked() && !lock.is_owned());
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    kill_and_reap(&p);
     let mut guard = match lock.acquire_timeout(LONG) {
         Err(AcquireError::OwnerDied(g)) => g,
         other => panic!("expected OwnerDied, got {other:?}"),

@@ -1,35 +1,18 @@
 //! `mproc::sync::{Semaphore, BoundedSemaphore}` across real processes: Python's
 //! `_TestSemaphore` essentials, at most N holders at once, a holder SIGKILLed (its permits
 //! come back, by the documented rule), named open with the kind checked. Every wait is bounded.
-#![allow(unsafe_code, clippy::disallowed_types)]
+#![allow(clippy::disallowed_types)]
 
 mod common;
 
-use common::{LONG, exit_code};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use common::{
+    LONG, SharedWords, exit_code, join_all_ok, kill_and_reap, start_children, start_doomed,
+};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use mproc::sync::{BoundedSemaphore, Event, ReleaseError, Semaphore};
+use mproc::sync::{BoundedSemaphore, ReleaseError, Semaphore};
 use mproc::{OpenError, Process};
-
-/// Two `AtomicU32`s in a `MAP_SHARED` anonymous page, visible to forked children.
-#[derive(Clone, Copy)]
-struct Words(NonNull<AtomicU32>);
-
-// SAFETY: the page is shared memory accessed only through atomics.
-unsafe impl Send for Words {}
-
-impl Words {
-    fn new() -> Words {
-        Words(common::shared_page().cast())
-    }
-
-    fn get(&self, i: usize) -> &AtomicU32 {
-        // SAFETY: the page holds 1024 zero-initialised words and is never unmapped.
-        unsafe { self.0.add(i).as_ref() }
-    }
-}
 
 #[test]
 fn python_test_semaphore() {
@@ -93,29 +76,18 @@ fn children_release_and_the_parent_acquires() {
 #[test]
 fn at_most_n_holders_across_processes() {
     let sem = BoundedSemaphore::new(2).unwrap();
-    let words = Words::new(); // 0: holders now, 1: most holders seen
-    let kids: Vec<Process> = (0..4)
-        .map(|_| {
-            let mut p = Process::new(
-                move |(sem,): (BoundedSemaphore,)| {
-                    for _ in 0..5 {
-                        assert!(sem.acquire_timeout(LONG).unwrap());
-                        let now = words.get(0).fetch_add(1, Ordering::SeqCst) + 1;
-                        words.get(1).fetch_max(now, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(2));
-                        words.get(0).fetch_sub(1, Ordering::SeqCst);
-                        sem.release().unwrap();
-                    }
-                },
-                (sem.clone(),),
-            );
-            p.start().unwrap();
-            p
-        })
-        .collect();
-    for p in &kids {
-        assert_eq!(exit_code(p), 0);
-    }
+    let words = SharedWords::new(); // 0: holders now, 1: most holders seen
+    let kids = start_children(4, (sem.clone(),), move |(sem,): (BoundedSemaphore,)| {
+        for _ in 0..5 {
+            assert!(sem.acquire_timeout(LONG).unwrap());
+            let now = words.get(0).fetch_add(1, Ordering::SeqCst) + 1;
+            words.get(1).fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(2));
+            words.get(0).fetch_sub(1, Ordering::SeqCst);
+            sem.release().unwrap();
+        }
+    });
+    join_all_ok(&kids);
     let most = words.get(1).load(Ordering::SeqCst);
     assert!((1..=2).contains(&most), "{most} holders at once");
     assert_eq!(sem.get_value(), 2);
@@ -126,21 +98,12 @@ fn at_most_n_holders_across_processes() {
 #[test]
 fn a_killed_holders_permits_come_back_to_a_blocked_acquirer() {
     let sem = BoundedSemaphore::new(2).unwrap();
-    let held = Event::new().unwrap();
-    let mut p = Process::new(
-        |(sem, held): (BoundedSemaphore, Event)| {
-            sem.acquire().unwrap();
-            sem.acquire().unwrap();
-            held.set();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (sem.clone(), held.clone()),
-    );
-    p.start().unwrap();
-    assert!(held.wait_timeout(LONG));
+    let p = start_doomed(&sem, |sem| {
+        sem.acquire().unwrap();
+        sem.acquire().unwrap();
+    });
     assert_eq!(sem.get_value(), 0);
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    kill_and_reap(&p);
     let t0 = Instant::now();
     assert!(
         sem.acquire_timeout(LONG).unwrap(),
@@ -162,19 +125,8 @@ fn a_killed_holders_permits_come_back_to_a_blocked_acquirer() {
 #[test]
 fn a_poller_gets_a_killed_holders_permit() {
     let sem = Semaphore::new(1).unwrap();
-    let held = Event::new().unwrap();
-    let mut p = Process::new(
-        |(sem, held): (Semaphore, Event)| {
-            sem.acquire().unwrap();
-            held.set();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (sem.clone(), held.clone()),
-    );
-    p.start().unwrap();
-    assert!(held.wait_timeout(LONG));
-    p.kill().unwrap();
-    assert_eq!(exit_code(&p), -9);
+    let p = start_doomed(&sem, |sem| sem.acquire().unwrap());
+    kill_and_reap(&p);
     let t0 = Instant::now();
     while !sem.try_acquire().unwrap() {
         assert!(t0.elapsed() < LONG, "the poller never got the permit");

@@ -5,12 +5,14 @@
 
 mod common;
 
-use common::{LONG, join_ok};
+use common::{
+    INCREMENTS_PER_CHILD, LONG, join_all_ok, join_ok, kill_and_reap, start_children, start_doomed,
+};
 
 use std::time::Duration;
 
 use mproc::sync::{AcquireError, LockOptions};
-use mproc::{AtomicValue, Lock, OpenError, Process, Queue, RawValue, StartMethod, Value};
+use mproc::{AtomicValue, Lock, OpenError, Process, RawValue, StartMethod, Value};
 
 /// Python's `codes_values`: ('i', 4343, 24234), ('d', 3.625, -4.25), ('h', -232, 234),
 /// ('q', 2**33, 2**34), ('c', b'x', b'y').
@@ -97,36 +99,24 @@ fn get_lock_and_a_shared_lock() {
 /// `update`) hold the lock across the read-modify-write, and atomics need no lock.
 #[test]
 fn processes_count_exactly_under_the_lock_and_with_atomics() {
-    let per: u64 = if cfg!(debug_assertions) {
-        2_000
-    } else {
-        20_000
-    };
+    let per = INCREMENTS_PER_CHILD;
     let counter = Value::new(0u64).unwrap();
     let atomic = AtomicValue::new(0u64).unwrap();
-    let mut children: Vec<Process> = (0..3)
-        .map(|_| {
-            Process::new(
-                move |(c, a): (Value<u64>, AtomicValue<u64>)| {
-                    for i in 0..per {
-                        if i % 2 == 0 {
-                            *c.lock().unwrap() += 1;
-                        } else {
-                            c.update(|v| *v += 1).unwrap();
-                        }
-                        a.fetch_add(1);
-                    }
-                },
-                (counter.clone(), atomic.clone()),
-            )
-        })
-        .collect();
-    for p in &mut children {
-        p.start().unwrap();
-    }
-    for p in &children {
-        join_ok(p);
-    }
+    let children = start_children(
+        3,
+        (counter.clone(), atomic.clone()),
+        move |(c, a): (Value<u64>, AtomicValue<u64>)| {
+            for i in 0..per {
+                if i % 2 == 0 {
+                    *c.lock().unwrap() += 1;
+                } else {
+                    c.update(|v| *v += 1).unwrap();
+                }
+                a.fetch_add(1);
+            }
+        },
+    );
+    join_all_ok(&children);
     assert_eq!(counter.get().unwrap(), 3 * per);
     assert_eq!(atomic.load(), 3 * per);
 }
@@ -137,20 +127,12 @@ fn processes_count_exactly_under_the_lock_and_with_atomics() {
 #[test]
 fn owner_death_hands_over_the_guard_with_half_written_data() {
     let pair = Value::new([0u64; 2]).unwrap();
-    let held: Queue<u8> = Queue::new().unwrap();
-    let mut p = Process::new(
-        |(pair, held): (Value<[u64; 2]>, Queue<u8>)| {
-            let mut g = pair.lock().unwrap();
-            g[0] = 1; // ... and dies before writing g[1]
-            held.put(1).unwrap();
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (pair.clone(), held.clone()),
-    );
-    p.start().unwrap();
-    held.get_timeout(LONG).unwrap();
-    p.kill().unwrap();
-    let _ = p.join_timeout(LONG).unwrap().expect("killed child reaped");
+    let p = start_doomed(&pair, |pair| {
+        let mut g = pair.lock().unwrap();
+        g[0] = 1; // ... and dies before writing g[1]
+        std::mem::forget(g);
+    });
+    kill_and_reap(&p);
     match pair.lock_timeout(LONG) {
         Err(AcquireError::OwnerDied(mut g)) => {
             assert_eq!(*g, [1, 0], "the dead holder's half-written data");

@@ -27,6 +27,7 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use mproc_ring::{ClaimError, Doorbell, RecordReader, RecordRing, RecordWriter, Role, WriteError};
+use mproc_shm::ParticipantId;
 
 use super::error::{RecvTimeoutError, SendError};
 use super::frame::{self, Assembler, Outgoing, Pulled};
@@ -170,7 +171,9 @@ impl End {
         let (obj, writer, peer) = (&*self.obj, &mut self.writer, 1 - self.role);
         let mut st = Outgoing::default();
         let attempt = || -> Option<Result<(), SendError>> {
-            let w = match claim_writer(obj, ring, writer) {
+            let w = match claim_role(obj, writer, |me| {
+                ring.claim_writer_from_dead(me, obj.liveness())
+            }) {
                 Claim::Got(w) => w,
                 Claim::Busy => return None,
                 Claim::Corrupt => return Some(Err(SendError::Corrupt)),
@@ -221,7 +224,9 @@ impl End {
             if asm.is_complete() {
                 return Some(Ok(Got::Message));
             }
-            let r = match claim_reader(obj, ring, reader) {
+            let r = match claim_role(obj, reader, |me| {
+                ring.claim_reader_from_dead(me, obj.liveness())
+            }) {
                 Claim::Got(r) => r,
                 Claim::Busy => return None,
                 Claim::Corrupt => return Some(Err(RecvTimeoutError::Corrupt)),
@@ -294,18 +299,19 @@ fn peer_gone(obj: &Object, peer: u32, ask_liveness: bool) -> bool {
     obj.holders(peer, ask_liveness) == 0 && obj.holders(peer, ask_liveness) == 0
 }
 
-/// The writer role of `ring`, claimed for this process on first use.
-fn claim_writer<'a>(
+/// The role (`ring`'s writer or reader) kept in `slot`, claimed for this process on first
+/// use with `claim` (given this process's participant id in `obj`).
+fn claim_role<'a, R>(
     obj: &Object,
-    ring: &RecordRing,
-    slot: &'a mut Option<RecordWriter>,
-) -> Claim<&'a mut RecordWriter> {
+    slot: &'a mut Option<R>,
+    claim: impl FnOnce(ParticipantId) -> Result<R, ClaimError>,
+) -> Claim<&'a mut R> {
     if slot.is_none() {
         let Ok(me) = obj.me() else {
             return Claim::Corrupt;
         };
-        match ring.claim_writer_from_dead(me, obj.liveness()) {
-            Ok(w) => *slot = Some(w),
+        match claim(me) {
+            Ok(role) => *slot = Some(role),
             Err(ClaimError::Held(_) | ClaimError::Contended) => return Claim::Busy,
             Err(ClaimError::Corrupt) => return Claim::Corrupt,
             // `ClaimError` is non-exhaustive: anything else is treated as corruption.
@@ -313,31 +319,7 @@ fn claim_writer<'a>(
         }
     }
     match slot.as_mut() {
-        Some(w) => Claim::Got(w),
-        None => Claim::Busy,
-    }
-}
-
-/// The reader role of `ring`, claimed for this process on first use.
-fn claim_reader<'a>(
-    obj: &Object,
-    ring: &RecordRing,
-    slot: &'a mut Option<RecordReader>,
-) -> Claim<&'a mut RecordReader> {
-    if slot.is_none() {
-        let Ok(me) = obj.me() else {
-            return Claim::Corrupt;
-        };
-        match ring.claim_reader_from_dead(me, obj.liveness()) {
-            Ok(r) => *slot = Some(r),
-            Err(ClaimError::Held(_) | ClaimError::Contended) => return Claim::Busy,
-            Err(ClaimError::Corrupt) => return Claim::Corrupt,
-            // `ClaimError` is non-exhaustive: anything else is treated as corruption.
-            Err(_) => return Claim::Corrupt,
-        }
-    }
-    match slot.as_mut() {
-        Some(r) => Claim::Got(r),
+        Some(role) => Claim::Got(role),
         None => Claim::Busy,
     }
 }

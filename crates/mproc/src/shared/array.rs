@@ -13,10 +13,11 @@ use std::ops::{Deref, DerefMut};
 use mproc_core::shared::{SharedBytes, shared_at};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::time::Duration;
 
+use super::locked::{
+    create_named_with_lock, locked_access, open_named_with_lock, unlink_named_with_lock,
+};
 use super::sync::{AtomicU64, Ordering};
-use super::value::LOCK_SUFFIX;
 use super::{Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
 use crate::storage::object::{CreateError, OpenError};
@@ -58,6 +59,9 @@ fn kind<T>(what: &str, len: usize) -> Result<Kind, CreateError> {
 /// `Array(..., lock=False)`. Element accesses are unsynchronised, as for
 /// [`RawValue`](super::RawValue): each element is copied in word-sized atomic pieces
 /// (sound, but a wide element may be read torn).
+///
+/// Cloning gives another handle to the same array.
+#[derive(Clone)]
 pub struct RawArray<T: Shareable> {
     backing: Arc<Backing>,
     len: usize,
@@ -133,10 +137,7 @@ impl<T: Shareable> RawArray<T> {
                 }
             }
         };
-        let backing = match name {
-            None => Backing::new(&kind, write)?,
-            Some(n) => Backing::create_named(&kind, n, write)?,
-        };
+        let backing = Backing::create(&kind, name, write)?;
         Ok(RawArray {
             backing: Arc::new(backing),
             len,
@@ -275,17 +276,6 @@ impl<T> Init<'_, T> {
     }
 }
 
-impl<T: Shareable> Clone for RawArray<T> {
-    /// Another handle to the same array.
-    fn clone(&self) -> Self {
-        RawArray {
-            backing: self.backing.clone(),
-            len: self.len,
-            _t: PhantomData,
-        }
-    }
-}
-
 impl<T: Shareable> fmt::Debug for RawArray<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RawArray")
@@ -315,6 +305,9 @@ impl<T: Shareable> Passable for RawArray<T> {
 /// [`ArrayGuard`]); [`get`](Self::get), [`set`](Self::set) and [`to_vec`](Self::to_vec) take
 /// the lock once each, as Python's indexing does. The length never changes (Python: slice
 /// assignment must keep the length). See the [module docs](super).
+///
+/// Cloning gives another handle to the same array and lock.
+#[derive(Clone)]
 pub struct Array<T: Shareable> {
     data: RawArray<T>,
     lock: Lock,
@@ -363,17 +356,10 @@ impl<T: Shareable> Array<T> {
     ///
     /// [`CreateError::AlreadyExists`] or [`CreateError::InvalidName`], and as [`Array::zeroed`].
     pub fn create_named(name: &str, items: &[T]) -> Result<Array<T>, CreateError> {
-        // The user's name first, so that its errors are about it, not about the lock's.
-        crate::storage::names::shm_name(name)?;
-        let lock_name = format!("{name}{LOCK_SUFFIX}");
-        let lock = Lock::create_named(&lock_name)?;
-        match RawArray::create("Array", Some(name), Init::Copy(items)) {
-            Ok(data) => Ok(Array { data, lock }),
-            Err(e) => {
-                let _ = Lock::unlink_named(&lock_name);
-                Err(e)
-            }
-        }
+        let (data, lock) = create_named_with_lock(name, || {
+            RawArray::create("Array", Some(name), Init::Copy(items))
+        })?;
+        Ok(Array { data, lock })
     }
 
     /// Opens the array named `name`, checking that it holds `T`s.
@@ -382,8 +368,7 @@ impl<T: Shareable> Array<T> {
     ///
     /// [`OpenError::WrongType`], [`OpenError::NotFound`], [`OpenError::Corrupt`].
     pub fn open_named(name: &str) -> Result<Array<T>, OpenError> {
-        let data = RawArray::open("Array", name)?;
-        let lock = Lock::open_named(&format!("{name}{LOCK_SUFFIX}"))?;
+        let (data, lock) = open_named_with_lock(name, || RawArray::open("Array", name))?;
         Ok(Array { data, lock })
     }
 
@@ -393,9 +378,7 @@ impl<T: Shareable> Array<T> {
     ///
     /// [`OpenError::NotFound`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        let a = crate::storage::names::unlink(name);
-        let b = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));
-        a.and(b)
+        unlink_named_with_lock(name)
     }
 
     /// Number of elements (Python: `len(a)`).
@@ -423,46 +406,11 @@ impl<T: Shareable> Array<T> {
         }
     }
 
-    fn wrap<'a>(
-        &'a self,
-        r: Result<LockGuard<'a>, crate::sync::AcquireError<LockGuard<'a>>>,
-    ) -> Result<ArrayGuard<'a, T>, AcquireError<ArrayGuard<'a, T>>> {
-        match r {
-            Ok(g) => Ok(self.guard(g)),
-            Err(e) => Err(e.map(|g| self.guard(g))),
-        }
-    }
-
-    /// Locks the array and lends its elements (Python: `with a.get_lock(): ...`).
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::OwnerDied`] (with the guard: the lock is held, elements may be
-    /// half-written; the lock stays poisoned until marked), [`AcquireError::NotRecoverable`]
-    /// (a strict lock), [`AcquireError::Register`].
-    pub fn lock(&self) -> Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
-        self.wrap(self.lock.acquire())
-    }
-
-    /// As [`Array::lock`], waiting at most `timeout`.
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::Timeout`], and as [`Array::lock`].
-    pub fn lock_timeout(
-        &self,
-        timeout: Duration,
-    ) -> Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
-        self.wrap(self.lock.acquire_timeout(timeout))
-    }
-
-    /// As [`Array::lock`], without waiting.
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::WouldBlock`], and as [`Array::lock`].
-    pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
-        self.wrap(self.lock.try_acquire())
+    locked_access! {
+        Array,
+        ArrayGuard,
+        /// Locks the array and lends its elements (Python: `with a.get_lock(): ...`).
+        lock,
     }
 
     /// Element `i` read under the lock, or `None` past the end (Python: `a[i]`, which
@@ -507,16 +455,6 @@ impl<T: Shareable> Array<T> {
     pub fn to_vec(&self) -> Result<Vec<T>, AcquireError<ArrayGuard<'_, T>>> {
         let g = self.lock()?;
         Ok((0..g.len).map(|i| g.read(i)).collect())
-    }
-}
-
-impl<T: Shareable> Clone for Array<T> {
-    /// Another handle to the same array and lock.
-    fn clone(&self) -> Self {
-        Array {
-            data: self.data.clone(),
-            lock: self.lock.clone(),
-        }
     }
 }
 

@@ -39,12 +39,7 @@ pub trait AtomicPrimitive: sealed::Sealed + Copy + Send + Sync + 'static {
 pub trait AtomicInteger: AtomicPrimitive {}
 
 fn kind<T: AtomicPrimitive>() -> Kind {
-    Kind {
-        tag: tag_of::<T>("AtomicValue"),
-        name: name_of::<T>("AtomicValue"),
-        size: size_of::<T::Atom>(),
-        align: align_of::<T::Atom>(),
-    }
+    Kind::of::<T::Atom>(tag_of::<T>("AtomicValue"), name_of::<T>("AtomicValue"))
 }
 
 /// A shared integer or `bool` updated atomically, without a lock (no Python counterpart:
@@ -61,6 +56,9 @@ fn kind<T: AtomicPrimitive>() -> Kind {
 /// assert_eq!(hits.load(), 7);
 /// # Ok::<(), mproc::CreateError>(())
 /// ```
+///
+/// Cloning gives another handle to the same shared atomic.
+#[derive(Clone)]
 pub struct AtomicValue<T: AtomicPrimitive> {
     backing: Arc<Backing>,
     _t: PhantomData<fn() -> T>,
@@ -89,10 +87,7 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
 
     fn create(name: Option<&str>, init: impl FnOnce(&SharedBytes)) -> Result<Self, CreateError> {
         let kind = kind::<T>();
-        let backing = match name {
-            None => Backing::new(&kind, init)?,
-            Some(n) => Backing::create_named(&kind, n, init)?,
-        };
+        let backing = Backing::create(&kind, name, init)?;
         Ok(AtomicValue {
             backing: Arc::new(backing),
             _t: PhantomData,
@@ -127,6 +122,17 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
     }
 }
 
+/// Read-modify-writes that take a value and return the previous one, each the atom's own
+/// (SeqCst), from a table of names and docs.
+macro_rules! read_modify_writes {
+    ($t:ty; $($(#[$doc:meta])* $op:ident;)*) => { $(
+        $(#[$doc])*
+        pub fn $op(&self, value: $t) -> $t {
+            self.atom().$op(value, Ordering::SeqCst)
+        }
+    )* };
+}
+
 macro_rules! atomic_int {
     ($($t:ty => $atom:ty),* $(,)?) => { $(
         impl sealed::Sealed for $t {}
@@ -153,9 +159,24 @@ macro_rules! atomic_int {
                 self.atom().store(value, Ordering::SeqCst)
             }
 
-            /// Stores `value`, returning the previous value.
-            pub fn swap(&self, value: $t) -> $t {
-                self.atom().swap(value, Ordering::SeqCst)
+            read_modify_writes! {
+                $t;
+                /// Stores `value`, returning the previous value.
+                swap;
+                /// Adds `value` (wrapping on overflow), returning the previous value.
+                fetch_add;
+                /// Subtracts `value` (wrapping on overflow), returning the previous value.
+                fetch_sub;
+                /// Bitwise and with `value`, returning the previous value.
+                fetch_and;
+                /// Bitwise or with `value`, returning the previous value.
+                fetch_or;
+                /// Bitwise xor with `value`, returning the previous value.
+                fetch_xor;
+                /// Stores the maximum of the value and `value`, returning the previous value.
+                fetch_max;
+                /// Stores the minimum of the value and `value`, returning the previous value.
+                fetch_min;
             }
 
             /// Stores `new` if the value is `current`: `Ok(previous)` if it did, `Err(actual)`
@@ -167,41 +188,6 @@ macro_rules! atomic_int {
             pub fn compare_exchange(&self, current: $t, new: $t) -> Result<$t, $t> {
                 self.atom()
                     .compare_exchange(current, new, Ordering::SeqCst, Ordering::SeqCst)
-            }
-
-            /// Adds `value` (wrapping on overflow), returning the previous value.
-            pub fn fetch_add(&self, value: $t) -> $t {
-                self.atom().fetch_add(value, Ordering::SeqCst)
-            }
-
-            /// Subtracts `value` (wrapping on overflow), returning the previous value.
-            pub fn fetch_sub(&self, value: $t) -> $t {
-                self.atom().fetch_sub(value, Ordering::SeqCst)
-            }
-
-            /// Bitwise and with `value`, returning the previous value.
-            pub fn fetch_and(&self, value: $t) -> $t {
-                self.atom().fetch_and(value, Ordering::SeqCst)
-            }
-
-            /// Bitwise or with `value`, returning the previous value.
-            pub fn fetch_or(&self, value: $t) -> $t {
-                self.atom().fetch_or(value, Ordering::SeqCst)
-            }
-
-            /// Bitwise xor with `value`, returning the previous value.
-            pub fn fetch_xor(&self, value: $t) -> $t {
-                self.atom().fetch_xor(value, Ordering::SeqCst)
-            }
-
-            /// Stores the maximum of the value and `value`, returning the previous value.
-            pub fn fetch_max(&self, value: $t) -> $t {
-                self.atom().fetch_max(value, Ordering::SeqCst)
-            }
-
-            /// Stores the minimum of the value and `value`, returning the previous value.
-            pub fn fetch_min(&self, value: $t) -> $t {
-                self.atom().fetch_min(value, Ordering::SeqCst)
             }
 
             /// Applies `f` until it succeeds against concurrent writers (a CAS loop),
@@ -283,16 +269,6 @@ impl AtomicValue<bool> {
             }
         }
         Err(raw != 0)
-    }
-}
-
-impl<T: AtomicPrimitive> Clone for AtomicValue<T> {
-    /// Another handle to the same shared atomic.
-    fn clone(&self) -> Self {
-        AtomicValue {
-            backing: self.backing.clone(),
-            _t: PhantomData,
-        }
     }
 }
 

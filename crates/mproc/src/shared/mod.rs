@@ -90,6 +90,7 @@
 
 mod array;
 mod atomic;
+mod locked;
 pub(crate) mod sync;
 mod value;
 

@@ -5,10 +5,12 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::time::Duration;
 
 use mproc_core::shared::SharedBytes;
 
+use super::locked::{
+    create_named_with_lock, locked_access, open_named_with_lock, unlink_named_with_lock,
+};
 use super::sync::Ordering;
 use super::{Shareable, load, name_of, store, tag_of};
 use crate::handle::{Exporter, Importer, PassError, Passable};
@@ -17,16 +19,8 @@ use crate::sync::AcquireError;
 use crate::sync::backing::{Backing, Kind};
 use crate::sync::lock::{Lock, LockGuard};
 
-/// Suffix of a named value's lock.
-pub(crate) const LOCK_SUFFIX: &str = ".lock";
-
 fn kind<T>(what: &str) -> Kind {
-    Kind {
-        tag: tag_of::<T>(what),
-        name: name_of::<T>(what),
-        size: size_of::<T>(),
-        align: align_of::<T>(),
-    }
+    Kind::of::<T>(tag_of::<T>(what), name_of::<T>(what))
 }
 
 /// A shared `T` without a lock — Python's `RawValue` / `Value(..., lock=False)`.
@@ -36,9 +30,11 @@ fn kind<T>(what: &str) -> Kind {
 /// one word may be read torn while another process writes it, and nothing makes a
 /// read-modify-write atomic. Use [`Value`] (locked) or [`AtomicValue`](super::AtomicValue)
 /// for that. See the [module docs](super).
+///
+/// Cloning gives another handle to the same shared `T`.
+#[derive(Clone)]
 pub struct RawValue<T: Shareable> {
     backing: Arc<Backing>,
-    kind: Kind,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -87,21 +83,17 @@ impl<T: Shareable> RawValue<T> {
         // yet visible to anyone. Relaxed: published by the backing's Release store of the
         // cell magic / object header.
         let init = |state: &SharedBytes| store(state, value, Ordering::Relaxed);
-        let backing = match name {
-            None => Backing::new(&kind, init)?,
-            Some(n) => Backing::create_named(&kind, n, init)?,
-        };
-        Ok(Self::from_backing(kind, backing))
+        let backing = Backing::create(&kind, name, init)?;
+        Ok(Self::from_backing(backing))
     }
 
     fn open(kind: Kind, name: &str) -> Result<RawValue<T>, OpenError> {
-        Ok(Self::from_backing(kind, Backing::open_named(&kind, name)?))
+        Ok(Self::from_backing(Backing::open_named(&kind, name)?))
     }
 
-    fn from_backing(kind: Kind, backing: Backing) -> RawValue<T> {
+    fn from_backing(backing: Backing) -> RawValue<T> {
         RawValue {
             backing: Arc::new(backing),
-            kind,
             _t: PhantomData,
         }
     }
@@ -131,17 +123,6 @@ impl<T: Shareable> RawValue<T> {
     }
 }
 
-impl<T: Shareable> Clone for RawValue<T> {
-    /// Another handle to the same shared `T`.
-    fn clone(&self) -> Self {
-        RawValue {
-            backing: self.backing.clone(),
-            kind: self.kind,
-            _t: PhantomData,
-        }
-    }
-}
-
 impl<T: Shareable + fmt::Debug> fmt::Debug for RawValue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RawValue")
@@ -160,7 +141,7 @@ impl<T: Shareable> Passable for RawValue<T> {
         // `import` is only reached through `Value`/`RawValue`'s own kinds: a `RawValue`
         // handle imports as a `RawValue`.
         let kind = kind::<T>("RawValue");
-        Ok(Self::from_backing(kind, Backing::import(&kind, input)?))
+        Ok(Self::from_backing(Backing::import(&kind, input)?))
     }
 
     fn adopt(&mut self) -> Result<(), PassError> {
@@ -175,6 +156,9 @@ impl<T: Shareable> Passable for RawValue<T> {
 /// read-modify-write (`*v.lock()? += 1`, which is exact, unlike Python's `v.value += 1`);
 /// [`get`](Self::get) and [`set`](Self::set) take it for one access each (Python's
 /// `.value`).
+///
+/// Cloning gives another handle to the same value and lock.
+#[derive(Clone)]
 pub struct Value<T: Shareable> {
     data: RawValue<T>,
     lock: Lock,
@@ -212,16 +196,10 @@ impl<T: Shareable> Value<T> {
     /// [`CreateError::AlreadyExists`] or [`CreateError::InvalidName`] (either name), or another
     /// segment error. Nothing is left under either name on failure.
     pub fn create_named(name: &str, value: T) -> Result<Value<T>, CreateError> {
-        // The user's name first, so that its errors are about it, not about the lock's.
-        crate::storage::names::shm_name(name)?;
-        let lock = Lock::create_named(&format!("{name}{LOCK_SUFFIX}"))?;
-        match RawValue::create(kind::<T>("Value"), Some(name), value) {
-            Ok(data) => Ok(Value { data, lock }),
-            Err(e) => {
-                let _ = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));
-                Err(e)
-            }
-        }
+        let (data, lock) = create_named_with_lock(name, || {
+            RawValue::create(kind::<T>("Value"), Some(name), value)
+        })?;
+        Ok(Value { data, lock })
     }
 
     /// Opens the value named `name`, checking that it holds a `T`: opening a `Value<u64>` as
@@ -231,8 +209,7 @@ impl<T: Shareable> Value<T> {
     ///
     /// [`OpenError::WrongType`], [`OpenError::NotFound`].
     pub fn open_named(name: &str) -> Result<Value<T>, OpenError> {
-        let data = RawValue::open(kind::<T>("Value"), name)?;
-        let lock = Lock::open_named(&format!("{name}{LOCK_SUFFIX}"))?;
+        let (data, lock) = open_named_with_lock(name, || RawValue::open(kind::<T>("Value"), name))?;
         Ok(Value { data, lock })
     }
 
@@ -242,9 +219,7 @@ impl<T: Shareable> Value<T> {
     ///
     /// [`OpenError::NotFound`] if either name does not exist (the other is still removed).
     pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        let a = crate::storage::names::unlink(name);
-        let b = Lock::unlink_named(&format!("{name}{LOCK_SUFFIX}"));
-        a.and(b)
+        unlink_named_with_lock(name)
     }
 
     /// The value's lock (Python: `get_lock()`). Holding it through [`Lock::acquire`] does
@@ -262,46 +237,11 @@ impl<T: Shareable> Value<T> {
         }
     }
 
-    fn wrap<'a>(
-        &'a self,
-        r: Result<LockGuard<'a>, crate::sync::AcquireError<LockGuard<'a>>>,
-    ) -> Result<ValueGuard<'a, T>, AcquireError<ValueGuard<'a, T>>> {
-        match r {
-            Ok(g) => Ok(self.guard(g)),
-            Err(e) => Err(e.map(|g| self.guard(g))),
-        }
-    }
-
-    /// Locks the value and lends it (Python: `with v.get_lock(): v.value ...`).
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::OwnerDied`] (with the guard: the lock is held, the data may be
-    /// half-written; the lock stays poisoned until marked), [`AcquireError::NotRecoverable`]
-    /// (a strict lock), [`AcquireError::Register`].
-    pub fn lock(&self) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
-        self.wrap(self.lock.acquire())
-    }
-
-    /// As [`Value::lock`], waiting at most `timeout`.
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::Timeout`], and as [`Value::lock`].
-    pub fn lock_timeout(
-        &self,
-        timeout: Duration,
-    ) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
-        self.wrap(self.lock.acquire_timeout(timeout))
-    }
-
-    /// As [`Value::lock`], without waiting.
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::WouldBlock`], and as [`Value::lock`].
-    pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
-        self.wrap(self.lock.try_acquire())
+    locked_access! {
+        Value,
+        ValueGuard,
+        /// Locks the value and lends it (Python: `with v.get_lock(): v.value ...`).
+        lock,
     }
 
     /// The value, read under the lock (Python: `v.value`).
@@ -340,16 +280,6 @@ impl<T: Shareable> Value<T> {
     }
 }
 
-impl<T: Shareable> Clone for Value<T> {
-    /// Another handle to the same value and lock.
-    fn clone(&self) -> Self {
-        Value {
-            data: self.data.clone(),
-            lock: self.lock.clone(),
-        }
-    }
-}
-
 impl<T: Shareable> fmt::Debug for Value<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Value")
@@ -367,7 +297,7 @@ impl<T: Shareable> Passable for Value<T> {
 
     fn import(input: &mut Importer) -> Result<Self, PassError> {
         let kind = kind::<T>("Value");
-        let data = RawValue::from_backing(kind, Backing::import(&kind, input)?);
+        let data = RawValue::from_backing(Backing::import(&kind, input)?);
         let lock = Lock::import(input)?;
         Ok(Value { data, lock })
     }

@@ -30,6 +30,16 @@ pub(crate) struct Kind {
 }
 
 impl Kind {
+    /// The kind whose shared state is a `T`, tagged `tag` and named `name`.
+    pub(crate) const fn of<T>(tag: &'static str, name: &'static str) -> Kind {
+        Kind {
+            tag,
+            name,
+            size: size_of::<T>(),
+            align: align_of::<T>(),
+        }
+    }
+
     fn fingerprint(&self) -> u64 {
         object::fingerprint(ObjectKind::Lock, self.tag)
     }
@@ -94,6 +104,19 @@ impl Backing {
             Ok(())
         })?;
         Ok(Backing::from_object(kind, obj)?)
+    }
+
+    /// A new object: named `name` ([`create_named`](Self::create_named)), or anonymous in the
+    /// pool ([`new`](Self::new)) when `name` is `None`.
+    pub(crate) fn create(
+        kind: &Kind,
+        name: Option<&str>,
+        init: impl FnOnce(&SharedBytes),
+    ) -> Result<Backing, CreateError> {
+        match name {
+            None => Backing::new(kind, init),
+            Some(name) => Backing::create_named(kind, name, init),
+        }
     }
 
     /// Opens the named object `name`, checking that it is a `kind`.

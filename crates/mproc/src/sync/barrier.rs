@@ -16,7 +16,7 @@ use std::time::Duration;
 use mproc_core::shared::{SharedBytes, shared_at};
 use mproc_futex::{BarrierWaitError, Caller, Deadline, Futex, MAX_PARTIES, Wait};
 
-use super::backing::{Backing, Kind, Shared};
+use super::backing::{Kind, Shared};
 use super::error::BarrierError;
 use super::handle::shared_handle;
 use crate::storage::cells::PARTICIPANTS;
@@ -32,12 +32,7 @@ const _: () = assert!(REGISTRY >= mproc_shm::DEFAULT_PARTICIPANTS as usize);
 /// party count are a fresh barrier).
 type RawBarrier = mproc_futex::Barrier<Futex, REGISTRY>;
 
-const KIND: Kind = Kind {
-    tag: "Barrier/v2",
-    name: "Barrier",
-    size: size_of::<RawBarrier>(),
-    align: align_of::<RawBarrier>(),
-};
+const KIND: Kind = Kind::of::<RawBarrier>("Barrier/v2", "Barrier");
 
 type Action = Arc<dyn Fn() + Send + Sync>;
 
@@ -124,10 +119,7 @@ impl Barrier {
     /// refuses it, as mproc does) or more than 65535; a segment error.
     pub fn new(parties: u32) -> Result<Barrier, CreateError> {
         check_parties(parties)?;
-        Ok(Barrier::from_shared(Shared::new(Backing::new(
-            &KIND,
-            |p| init(p, parties),
-        )?))?)
+        Barrier::create(None, |p| init(p, parties))
     }
 
     /// A barrier whose last arriving party runs `action` before the others are released
@@ -152,8 +144,7 @@ impl Barrier {
     /// As [`new`](Self::new); [`CreateError::AlreadyExists`] or [`CreateError::InvalidName`].
     pub fn create_named(name: &str, parties: u32) -> Result<Barrier, CreateError> {
         check_parties(parties)?;
-        let backing = Backing::create_named(&KIND, name, |p| init(p, parties))?;
-        Ok(Barrier::from_shared(Shared::new(backing))?)
+        Barrier::create(Some(name), |p| init(p, parties))
     }
 
     fn from_shared(shared: Arc<Shared>) -> Result<Barrier, OpenError> {

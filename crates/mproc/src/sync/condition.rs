@@ -4,16 +4,16 @@
 
 use mproc_core::shared::SharedBytes;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mproc_futex::{Condvar, Deadline, LockGuard, RawLock, Wait};
 
-use super::backing::{Backing, Kind, Shared};
+use super::acquire::lock_methods;
+use super::backing::Kind;
 use super::error::AcquireError;
 use super::handle::shared_handle;
 use super::lock::LockOptions;
-use crate::storage::object::{CreateError, OpenError};
+use crate::storage::object::CreateError;
 
 /// The shared state: the lock and the condition variable's counter.
 #[repr(C)]
@@ -25,49 +25,43 @@ struct CondState {
 // SAFETY: `repr(C)`, a `RawLock` and a `Condvar`, both `SharedState`; `Sync`.
 unsafe impl mproc_core::shared::SharedState for CondState {}
 
-const KIND: Kind = Kind {
-    tag: "Condition/v1",
-    name: "Condition",
-    size: size_of::<CondState>(),
-    align: align_of::<CondState>(),
-};
+const KIND: Kind = Kind::of::<CondState>("Condition/v1", "Condition");
 
-/// A condition variable with its own lock, shared between processes (Python's
-/// `multiprocessing.Condition`).
-///
-/// Acquire it to get a [`ConditionGuard`]; the guard waits ([`ConditionGuard::wait`],
-/// [`wait_timeout`](ConditionGuard::wait_timeout), [`wait_for`](ConditionGuard::wait_for))
-/// and notifies ([`notify`](ConditionGuard::notify), [`notify_all`](ConditionGuard::notify_all)),
-/// so Python's "lock not owned" errors cannot happen. The lock is not reentrant (see the
-/// [module docs](super#why-condition-uses-a-plain-lock)). Wake-ups can be spurious, as with
-/// every condition variable: wait in a loop on a predicate, or use `wait_for`.
-///
-/// Death: a holder that dies gives the next acquirer (or a waiter re-taking the lock)
-/// [`AcquireError::OwnerDied`] with the guard, and the lock stays poisoned until
-/// [`ConditionGuard::mark_consistent`] or [`Condition::clear_poison`], as a
-/// [`Lock`](crate::Lock)'s does (see its docs; [`Condition::with_options`] makes it strict);
-/// a waiter that dies changes nothing for the others (`notify` never waits for
-/// acknowledgements, unlike Python's, which hangs).
-///
-/// # Examples
-///
-/// ```
-/// use mproc::sync::Condition;
-/// use std::time::Duration;
-///
-/// let cond = Condition::new()?;
-/// let guard = cond.acquire().expect("free");
-/// let (guard, notified) = guard.wait_timeout(Duration::from_millis(1)).expect("re-taken");
-/// assert!(!notified);
-/// guard.notify_all();
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct Condition {
-    shared: Arc<Shared>,
+shared_handle! {
+    /// A condition variable with its own lock, shared between processes (Python's
+    /// `multiprocessing.Condition`).
+    ///
+    /// Acquire it to get a [`ConditionGuard`]; the guard waits ([`ConditionGuard::wait`],
+    /// [`wait_timeout`](ConditionGuard::wait_timeout), [`wait_for`](ConditionGuard::wait_for))
+    /// and notifies ([`notify`](ConditionGuard::notify), [`notify_all`](ConditionGuard::notify_all)),
+    /// so Python's "lock not owned" errors cannot happen. The lock is not reentrant (see the
+    /// [module docs](super#why-condition-uses-a-plain-lock)). Wake-ups can be spurious, as with
+    /// every condition variable: wait in a loop on a predicate, or use `wait_for`.
+    ///
+    /// Death: a holder that dies gives the next acquirer (or a waiter re-taking the lock)
+    /// [`AcquireError::OwnerDied`] with the guard, and the lock stays poisoned until
+    /// [`ConditionGuard::mark_consistent`] or [`Condition::clear_poison`], as a
+    /// [`Lock`](crate::Lock)'s does (see its docs; [`Condition::with_options`] makes it strict);
+    /// a waiter that dies changes nothing for the others (`notify` never waits for
+    /// acknowledgements, unlike Python's, which hangs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mproc::sync::Condition;
+    /// use std::time::Duration;
+    ///
+    /// let cond = Condition::new()?;
+    /// let guard = cond.acquire().expect("free");
+    /// let (guard, notified) = guard.wait_timeout(Duration::from_millis(1)).expect("re-taken");
+    /// assert!(!notified);
+    /// guard.notify_all();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub struct Condition;
+    kind: KIND,
+    state: CondState,
 }
-
-shared_handle!(Condition, KIND);
 
 impl fmt::Debug for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -90,10 +84,7 @@ impl Condition {
     /// A segment error when a new pool segment cannot be made.
     pub fn new() -> Result<Condition, CreateError> {
         // All-zero bytes are an unlocked lock and a fresh counter.
-        Ok(Condition::from_shared(Shared::new(Backing::new(
-            &KIND,
-            |_| (),
-        )?))?)
+        Condition::create(None, |_| ())
     }
 
     /// A new condition whose lock has `options` (e.g. strict recovery).
@@ -105,21 +96,7 @@ impl Condition {
         // The state is a `CondState` whose first field (`repr(C)`) is the lock; the counter
         // stays all-zero.
         let init = |state: &SharedBytes| options.init_raw_lock(state);
-        Ok(Condition::from_shared(Shared::new(Backing::new(
-            &KIND, init,
-        )?))?)
-    }
-
-    /// Whether a holder died and nobody has marked the lock consistent since (see
-    /// [`Lock::is_poisoned`](crate::Lock::is_poisoned)).
-    pub fn is_poisoned(&self) -> bool {
-        self.state().lock.is_poisoned()
-    }
-
-    /// Clears the poison a dead holder left (see
-    /// [`Lock::clear_poison`](crate::Lock::clear_poison)).
-    pub fn clear_poison(&self) {
-        self.state().lock.clear_poison();
+        Condition::create(None, init)
     }
 
     /// A new condition under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
@@ -129,16 +106,12 @@ impl Condition {
     /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
     /// another [`CreateError`].
     pub fn create_named(name: &str) -> Result<Condition, CreateError> {
-        let backing = Backing::create_named(&KIND, name, |_| ())?;
-        Ok(Condition::from_shared(Shared::new(backing))?)
+        Condition::create(Some(name), |_| ())
     }
 
-    fn from_shared(shared: Arc<Shared>) -> Result<Condition, OpenError> {
-        Ok(Condition { shared })
-    }
-
-    fn state(&self) -> &CondState {
-        self.shared.state::<CondState>()
+    /// The condition's robust lock.
+    fn raw_lock(&self) -> &RawLock {
+        &self.state().lock
     }
 
     fn guard<'a>(
@@ -150,10 +123,6 @@ impl Condition {
             cv: &self.state().cv,
         };
         r.map(wrap).map_err(|e| AcquireError::from(e).map(wrap))
-    }
-
-    fn me(&self) -> Result<u32, AcquireError<ConditionGuard<'_>>> {
-        self.shared.backing.me().map_err(AcquireError::Register)
     }
 
     /// Takes the condition's lock (Python: `acquire()` / `with cond:`).
@@ -172,29 +141,15 @@ impl Condition {
         mode: Wait,
     ) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
         let me = self.me()?;
-        let (lock, liveness) = (&self.state().lock, &self.shared.liveness);
+        let (lock, liveness) = (self.raw_lock(), &self.shared.liveness);
         self.guard(lock.lock(me, liveness, mode))
     }
 
-    /// Takes the lock, waiting at most `timeout` (Python: `acquire(timeout=t)`).
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::Timeout`], and as for [`acquire`](Self::acquire).
-    pub fn acquire_timeout(
-        &self,
-        timeout: Duration,
-    ) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
-        self.lock_with(Wait::Until(Deadline::after(timeout)))
-    }
-
-    /// Takes the lock without sleeping (Python: `acquire(block=False)`).
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::WouldBlock`], and as for [`acquire`](Self::acquire).
-    pub fn try_acquire(&self) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
-        self.lock_with(Wait::Never)
+    lock_methods! {
+        guard: ConditionGuard<'_>,
+        raw: raw_lock,
+        /// Takes the lock without sleeping (Python: `acquire(block=False)`).
+        try_acquire,
     }
 }
 

@@ -2,48 +2,41 @@
 //! [`Event`](mproc_futex::Event).
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mproc_futex::{Deadline, Wait};
 
-use super::backing::{Backing, Kind, Shared};
+use super::backing::Kind;
 use super::handle::shared_handle;
-use crate::storage::object::{CreateError, OpenError};
+use crate::storage::object::CreateError;
 
 type RawEvent = mproc_futex::Event;
 
-const KIND: Kind = Kind {
-    tag: "Event/v1",
-    name: "Event",
-    size: size_of::<RawEvent>(),
-    align: align_of::<RawEvent>(),
-};
+const KIND: Kind = Kind::of::<RawEvent>("Event/v1", "Event");
 
-/// A flag shared between processes (Python's `multiprocessing.Event`): [`set`](Self::set)
-/// wakes every waiter, [`clear`](Self::clear) resets it.
-///
-/// Unlike Python's, `set` never waits for the waiters to acknowledge, so a waiter that died
-/// cannot make it hang (Python's P10).
-///
-/// # Examples
-///
-/// ```
-/// use mproc::sync::Event;
-/// use std::time::Duration;
-///
-/// let ev = Event::new()?;
-/// assert!(!ev.wait_timeout(Duration::from_millis(1)));
-/// ev.set();
-/// assert!(ev.is_set() && ev.wait_timeout(Duration::ZERO));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct Event {
-    shared: Arc<Shared>,
+shared_handle! {
+    /// A flag shared between processes (Python's `multiprocessing.Event`): [`set`](Self::set)
+    /// wakes every waiter, [`clear`](Self::clear) resets it.
+    ///
+    /// Unlike Python's, `set` never waits for the waiters to acknowledge, so a waiter that died
+    /// cannot make it hang (Python's P10).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mproc::sync::Event;
+    /// use std::time::Duration;
+    ///
+    /// let ev = Event::new()?;
+    /// assert!(!ev.wait_timeout(Duration::from_millis(1)));
+    /// ev.set();
+    /// assert!(ev.is_set() && ev.wait_timeout(Duration::ZERO));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub struct Event;
+    kind: KIND,
+    state: RawEvent,
 }
-
-shared_handle!(Event, KIND);
 
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -60,10 +53,7 @@ impl Event {
     /// A segment error when a new pool segment cannot be made.
     pub fn new() -> Result<Event, CreateError> {
         // All-zero bytes are an unset `mproc_futex::Event`.
-        Ok(Event::from_shared(Shared::new(Backing::new(
-            &KIND,
-            |_| (),
-        )?))?)
+        Event::create(None, |_| ())
     }
 
     /// A new, unset event under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
@@ -73,31 +63,22 @@ impl Event {
     /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
     /// another [`CreateError`].
     pub fn create_named(name: &str) -> Result<Event, CreateError> {
-        let backing = Backing::create_named(&KIND, name, |_| ())?;
-        Ok(Event::from_shared(Shared::new(backing))?)
-    }
-
-    fn from_shared(shared: Arc<Shared>) -> Result<Event, OpenError> {
-        Ok(Event { shared })
-    }
-
-    fn raw(&self) -> &RawEvent {
-        self.shared.state::<RawEvent>()
+        Event::create(Some(name), |_| ())
     }
 
     /// Whether the flag is set (Python: `is_set()`).
     pub fn is_set(&self) -> bool {
-        self.raw().is_set()
+        self.state().is_set()
     }
 
     /// Sets the flag and wakes every waiter (Python: `set()`).
     pub fn set(&self) {
-        self.raw().set();
+        self.state().set();
     }
 
     /// Clears the flag (Python: `clear()`).
     pub fn clear(&self) {
-        self.raw().clear();
+        self.state().clear();
     }
 
     /// Waits until the flag is set (Python: `wait()`, which then returns `True`).
@@ -114,6 +95,6 @@ impl Event {
 
     /// Every wait goes through here with its wait mode.
     fn wait_for(&self, mode: Wait) -> bool {
-        self.raw().wait(mode)
+        self.state().wait(mode)
     }
 }

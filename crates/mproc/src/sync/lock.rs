@@ -2,105 +2,100 @@
 
 use mproc_core::shared::{SharedBytes, shared_at};
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
 
-use mproc_futex::{Deadline, RawLock, Wait};
+use mproc_futex::{RawLock, Wait};
 
-use crate::handle::{Exporter, Importer, PassError, Passable};
-use crate::storage::object::{CreateError, OpenError};
-use crate::sync::backing::{Backing, Kind, Shared};
+use crate::storage::object::CreateError;
+use crate::sync::acquire::lock_methods;
+use crate::sync::backing::Kind;
+use crate::sync::handle::shared_handle;
 
 /// The lock's shared state: one [`RawLock`] word. Anonymous locks live in the small-object
 /// [cell store](crate::storage::cells) (4 bytes of a shared segment, not a segment each); named locks in
 /// their own named segment.
-const KIND: Kind = Kind {
-    tag: "RawLock/v1",
-    name: "Lock",
-    size: size_of::<RawLock>(),
-    align: align_of::<RawLock>(),
-};
+const KIND: Kind = Kind::of::<RawLock>("RawLock/v1", "Lock");
 
-/// [`Lock`]: Python's `multiprocessing.Lock`, a robust mutual-exclusion lock shared between
-/// processes, over `mproc-futex`'s [`RawLock`].
-///
-/// # Python → mproc
-///
-/// | Python | mproc |
-/// |---|---|
-/// | `Lock()` | [`Lock::new`] |
-/// | `lock.acquire()` / `with lock:` | [`Lock::acquire`] → a [`LockGuard`] that releases on drop |
-/// | `lock.acquire(block=False)` | [`Lock::try_acquire`] |
-/// | `lock.acquire(timeout=t)` | [`Lock::acquire_timeout`] |
-/// | `lock.release()` | drop the guard, or [`LockGuard::unlock`] |
-/// | `Process(target, args=(lock,))` | pass the lock (or a `clone()`) in `Process` args |
-/// | — | [`AcquireError::OwnerDied`]: a holder died holding it (`EOWNERDEAD`); the lock is poisoned |
-/// | — | [`Lock::clear_poison`], [`Lock::is_poisoned`], [`LockOptions::strict_recovery`] |
-///
-/// # A holder that dies
-///
-/// The lock word records its owner (the holder's participant id in the lock's segment). If
-/// that process dies holding the lock — SIGKILL, a crash, anything — the next acquirer takes
-/// it over within [`mproc_futex::CHECK_INTERVAL_MAX`] (32 ms) of noticing, and is told so the
-/// way std reports poisoning: [`AcquireError::OwnerDied`] *carries the guard* (the lock is
-/// held; [`AcquireError::into_inner`] hands it over). Repair what the lock protects, call
-/// [`LockGuard::mark_consistent`], and go on. Python has no counterpart: a
-/// `multiprocessing.Lock` whose holder died stays locked for ever.
-///
-/// What happens if nobody marks it consistent is std's rule, not POSIX's:
-///
-/// | | std `Mutex` (a holder panicked) | mproc `Lock` (default; a holder died) | mproc `Lock` with [`LockOptions::strict_recovery`] | POSIX robust mutex |
-/// |---|---|---|---|---|
-/// | next acquire | `Err(PoisonError)` with the guard | `Err(OwnerDied)` with the guard | `Err(OwnerDied)` with the guard | `EOWNERDEAD`, held |
-/// | guard dropped unmarked | stays poisoned | stays poisoned: every later acquire gets `OwnerDied` with the guard | [`NotRecoverable`](AcquireError::NotRecoverable) for ever | `ENOTRECOVERABLE` for ever |
-/// | healed by | [`Mutex::clear_poison`](std::sync::Mutex::clear_poison) | [`Lock::clear_poison`] or [`LockGuard::mark_consistent`] | `mark_consistent` before unlocking | `pthread_mutex_consistent` before unlocking |
-///
-/// The difference from std: its poisoning is a hint about a panic in *this* process, and
-/// `into_inner` is the whole ceremony; here the holder was another process that died, so the
-/// data may be torn mid-write, and the guard says so until somebody vouches for it.
-///
-/// # Threads
-///
-/// The owner is a *process* (threads of a process share its participant id), as in Python,
-/// where a `multiprocessing.Lock` may be released by any thread. Mutual exclusion between
-/// threads holds all the same: a second acquire sleeps until the first guard is dropped.
-///
-/// # Example
-///
-/// ```
-/// use mproc::{Lock, Process};
-/// use std::time::Duration;
-///
-/// let lock = Lock::new()?;
-/// let mut child = Process::new(
-///     |(lock,): (Lock,)| {
-///         let _held = lock.acquire().expect("lock");
-///         // ... one process at a time here ...
-///     },
-///     (lock.clone(),),
-/// );
-/// child.start()?;
-/// {
-///     // `AcquireError` borrows the lock (it may carry the guard), so like std's
-///     // `PoisonError` it is handled here rather than sent up with `?`.
-///     let _held = lock.acquire().expect("the lock is healthy");
-/// }
-/// assert_eq!(child.join_timeout(Duration::from_secs(10))?.map(|s| s.exitcode()), Some(0));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-///
-///
-/// Cloning gives another handle to the same lock; pass a handle to a child in
-/// [`Process`](crate::Process) args.
-#[derive(Clone)]
-pub struct Lock {
-    shared: Arc<Shared>,
+shared_handle! {
+    /// [`Lock`]: Python's `multiprocessing.Lock`, a robust mutual-exclusion lock shared between
+    /// processes, over `mproc-futex`'s [`RawLock`].
+    ///
+    /// # Python → mproc
+    ///
+    /// | Python | mproc |
+    /// |---|---|
+    /// | `Lock()` | [`Lock::new`] |
+    /// | `lock.acquire()` / `with lock:` | [`Lock::acquire`] → a [`LockGuard`] that releases on drop |
+    /// | `lock.acquire(block=False)` | [`Lock::try_acquire`] |
+    /// | `lock.acquire(timeout=t)` | [`Lock::acquire_timeout`] |
+    /// | `lock.release()` | drop the guard, or [`LockGuard::unlock`] |
+    /// | `Process(target, args=(lock,))` | pass the lock (or a `clone()`) in `Process` args |
+    /// | — | [`AcquireError::OwnerDied`]: a holder died holding it (`EOWNERDEAD`); the lock is poisoned |
+    /// | — | [`Lock::clear_poison`], [`Lock::is_poisoned`], [`LockOptions::strict_recovery`] |
+    ///
+    /// # A holder that dies
+    ///
+    /// The lock word records its owner (the holder's participant id in the lock's segment). If
+    /// that process dies holding the lock — SIGKILL, a crash, anything — the next acquirer takes
+    /// it over within [`mproc_futex::CHECK_INTERVAL_MAX`] (32 ms) of noticing, and is told so the
+    /// way std reports poisoning: [`AcquireError::OwnerDied`] *carries the guard* (the lock is
+    /// held; [`AcquireError::into_inner`] hands it over). Repair what the lock protects, call
+    /// [`LockGuard::mark_consistent`], and go on. Python has no counterpart: a
+    /// `multiprocessing.Lock` whose holder died stays locked for ever.
+    ///
+    /// What happens if nobody marks it consistent is std's rule, not POSIX's:
+    ///
+    /// | | std `Mutex` (a holder panicked) | mproc `Lock` (default; a holder died) | mproc `Lock` with [`LockOptions::strict_recovery`] | POSIX robust mutex |
+    /// |---|---|---|---|---|
+    /// | next acquire | `Err(PoisonError)` with the guard | `Err(OwnerDied)` with the guard | `Err(OwnerDied)` with the guard | `EOWNERDEAD`, held |
+    /// | guard dropped unmarked | stays poisoned | stays poisoned: every later acquire gets `OwnerDied` with the guard | [`NotRecoverable`](AcquireError::NotRecoverable) for ever | `ENOTRECOVERABLE` for ever |
+    /// | healed by | [`Mutex::clear_poison`](std::sync::Mutex::clear_poison) | [`Lock::clear_poison`] or [`LockGuard::mark_consistent`] | `mark_consistent` before unlocking | `pthread_mutex_consistent` before unlocking |
+    ///
+    /// The difference from std: its poisoning is a hint about a panic in *this* process, and
+    /// `into_inner` is the whole ceremony; here the holder was another process that died, so the
+    /// data may be torn mid-write, and the guard says so until somebody vouches for it.
+    ///
+    /// # Threads
+    ///
+    /// The owner is a *process* (threads of a process share its participant id), as in Python,
+    /// where a `multiprocessing.Lock` may be released by any thread. Mutual exclusion between
+    /// threads holds all the same: a second acquire sleeps until the first guard is dropped.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mproc::{Lock, Process};
+    /// use std::time::Duration;
+    ///
+    /// let lock = Lock::new()?;
+    /// let mut child = Process::new(
+    ///     |(lock,): (Lock,)| {
+    ///         let _held = lock.acquire().expect("lock");
+    ///         // ... one process at a time here ...
+    ///     },
+    ///     (lock.clone(),),
+    /// );
+    /// child.start()?;
+    /// {
+    ///     // `AcquireError` borrows the lock (it may carry the guard), so like std's
+    ///     // `PoisonError` it is handled here rather than sent up with `?`.
+    ///     let _held = lock.acquire().expect("the lock is healthy");
+    /// }
+    /// assert_eq!(child.join_timeout(Duration::from_secs(10))?.map(|s| s.exitcode()), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    ///
+    /// Cloning gives another handle to the same lock; pass a handle to a child in
+    /// [`Process`](crate::Process) args.
+    pub struct Lock;
+    kind: KIND,
+    state: RawLock,
 }
 
 impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lock")
-            .field("owner", &self.raw().owner())
+            .field("owner", &self.state().owner())
             .field("backing", &self.shared.backing)
             .finish()
     }
@@ -174,9 +169,7 @@ impl Lock {
     /// too many open files).
     pub fn new() -> Result<Lock, CreateError> {
         // All-zero bytes are an unlocked `RawLock`: nothing to initialise.
-        Ok(Lock {
-            shared: Shared::new(Backing::new(&KIND, |_| ())?),
-        })
+        Lock::create(None, |_| ())
     }
 
     /// A new, unlocked lock with `options` (e.g. strict recovery), in the small-object
@@ -186,10 +179,7 @@ impl Lock {
     ///
     /// As [`new`](Self::new).
     pub fn with_options(options: LockOptions) -> Result<Lock, CreateError> {
-        let init = |state: &SharedBytes| options.init_raw_lock(state);
-        Ok(Lock {
-            shared: Shared::new(Backing::new(&KIND, init)?),
-        })
+        Lock::create(None, |state: &SharedBytes| options.init_raw_lock(state))
     }
 
     /// A new lock under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]), which unrelated processes can
@@ -209,42 +199,9 @@ impl Lock {
     ///
     /// As [`create_named`](Self::create_named).
     pub fn create_named_with(name: &str, options: LockOptions) -> Result<Lock, CreateError> {
-        let init = |state: &SharedBytes| options.init_raw_lock(state);
-        Ok(Lock {
-            shared: Shared::new(Backing::create_named(&KIND, name, init)?),
+        Lock::create(Some(name), |state: &SharedBytes| {
+            options.init_raw_lock(state)
         })
-    }
-
-    /// Opens the lock created under `name`.
-    ///
-    /// # Errors
-    ///
-    /// [`OpenError::WrongType`] if `name` holds another kind of object, [`OpenError::NotFound`]
-    /// if it does not exist, [`OpenError::Corrupt`] for a damaged header.
-    pub fn open_named(name: &str) -> Result<Lock, OpenError> {
-        Ok(Lock {
-            shared: Shared::new(Backing::open_named(&KIND, name)?),
-        })
-    }
-
-    /// Removes `name`; open handles keep working.
-    ///
-    /// # Errors
-    ///
-    /// [`OpenError::NotFound`] if there is no such name.
-    pub fn unlink_named(name: &str) -> Result<(), OpenError> {
-        crate::storage::names::unlink(name)
-    }
-
-    #[inline]
-    fn raw(&self) -> &RawLock {
-        self.shared.state::<RawLock>()
-    }
-
-    /// This process's participant id in the lock's segment (registering on first use, e.g.
-    /// in a forked child that inherited the handle).
-    fn me(&self) -> Result<u32, AcquireError<'_>> {
-        self.shared.backing.me().map_err(AcquireError::Register)
     }
 
     /// Every acquire goes through here with its wait mode (`Never`: the try path).
@@ -252,7 +209,7 @@ impl Lock {
     fn lock_with(&self, mode: Wait) -> Result<LockGuard<'_>, AcquireError<'_>> {
         let me = self.me()?;
         let liveness = &self.shared.liveness;
-        Ok(self.raw().lock(me, liveness, mode)?)
+        Ok(self.state().lock(me, liveness, mode)?)
     }
 
     /// Blocks until the lock is held (Python: `acquire()`).
@@ -265,73 +222,28 @@ impl Lock {
     pub fn acquire(&self) -> Result<LockGuard<'_>, AcquireError<'_>> {
         // Fast path (inlined, so the guard is not passed back through memory): registered in this process already, and the lock is free.
         if let Some(me) = self.shared.backing.segment().participant()
-            && let Some(guard) = self.raw().lock_if_free(me.get(), &self.shared.liveness)
+            && let Some(guard) = self.state().lock_if_free(me.get(), &self.shared.liveness)
         {
             return Ok(guard);
         }
         self.lock_with(Wait::Forever)
     }
 
-    /// Blocks at most `timeout` (Python: `acquire(timeout=t)`); the deadline is absolute on
-    /// the monotonic clock, so spurious wake-ups never stretch it.
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::Timeout`], and as for [`acquire`](Self::acquire).
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, AcquireError<'_>> {
-        self.lock_with(Wait::Until(Deadline::after(timeout)))
-    }
-
-    /// Takes the lock if it is free (or its holder is dead) without sleeping (Python:
-    /// `acquire(block=False)`).
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::WouldBlock`], and as for [`acquire`](Self::acquire).
-    pub fn try_acquire(&self) -> Result<LockGuard<'_>, AcquireError<'_>> {
-        self.lock_with(Wait::Never)
+    lock_methods! {
+        guard: LockGuard<'_>,
+        raw: state,
+        /// Takes the lock if it is free (or its holder is dead) without sleeping (Python:
+        /// `acquire(block=False)`).
+        try_acquire,
     }
 
     /// Whether some process holds the lock now (a snapshot; Python has no such method).
     pub fn is_locked(&self) -> bool {
-        self.raw().is_locked()
-    }
-
-    /// Whether a holder died and nobody has marked the lock consistent since (std's
-    /// `Mutex::is_poisoned`): the next acquire reports [`AcquireError::OwnerDied`].
-    pub fn is_poisoned(&self) -> bool {
-        self.raw().is_poisoned()
-    }
-
-    /// Clears the poison a dead holder left (std's `Mutex::clear_poison`): the next acquire
-    /// succeeds cleanly. Call it once the protected state is repaired, with or without the
-    /// lock held. Does nothing to a strict lock that is already
-    /// [`NotRecoverable`](AcquireError::NotRecoverable): that state is final.
-    pub fn clear_poison(&self) {
-        self.raw().clear_poison();
+        self.state().is_locked()
     }
 
     /// Whether the lock was made with [`LockOptions::strict_recovery`].
     pub fn is_strict(&self) -> bool {
-        self.raw().is_strict()
-    }
-}
-
-impl Passable for Lock {
-    fn export(&self, out: &mut Exporter) -> Result<(), PassError> {
-        self.shared.backing.export(out)
-    }
-
-    fn import(input: &mut Importer) -> Result<Self, PassError> {
-        Ok(Lock {
-            shared: Shared::new(Backing::import(&KIND, input)?),
-        })
-    }
-
-    fn adopt(&mut self) -> Result<(), PassError> {
-        // Registers the child's own participant entry (its acquisitions are then recorded
-        // under its own id, and its death is told apart from the parent's) and, for a pool
-        // lock, takes the child's hold on the cell.
-        self.shared.backing.adopt()
+        self.state().is_strict()
     }
 }

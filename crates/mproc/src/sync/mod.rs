@@ -46,6 +46,7 @@
 //! `mproc-futex`'s condition variable is built for): with guards, re-entering a condition's
 //! lock is never needed to call helpers, and a reentrant wait would have to record and
 //! restore the depth across a sleep in which the owner may die.
+mod acquire;
 pub(crate) mod backing;
 mod barrier;
 mod condition;

@@ -3,70 +3,63 @@
 
 use mproc_core::shared::{SharedBytes, shared_at};
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
 
-use mproc_futex::{Deadline, RawRLock, Wait};
+use mproc_futex::{RawRLock, Wait};
 
-use super::backing::{Backing, Kind, Shared};
+use super::acquire::lock_methods;
+use super::backing::Kind;
 use super::error::{AcquireError, NotOwner};
 use super::handle::shared_handle;
 use super::lock::LockOptions;
-use crate::storage::object::{CreateError, OpenError};
+use crate::storage::object::CreateError;
 
-const KIND: Kind = Kind {
-    tag: "RawRLock/v1",
-    name: "RLock",
-    size: size_of::<RawRLock>(),
-    align: align_of::<RawRLock>(),
-};
+const KIND: Kind = Kind::of::<RawRLock>("RawRLock/v1", "RLock");
 
 /// Holds one level of an [`RLock`]; releases that level when dropped. Not `Send`: the lock
 /// belongs to the thread that took it.
 pub type RLockGuard<'a> = mproc_futex::RLockGuard<'a>;
 
-/// A reentrant lock shared between processes (Python's `multiprocessing.RLock`).
-///
-/// The owner is one *thread* of one process: that thread may acquire it again (each
-/// acquisition returns a guard; the lock is free when every guard is dropped); any other
-/// thread or process waits. A forked child never owns its parent's lock.
-///
-/// If the owning process dies holding it, the next acquirer takes it over and gets
-/// [`AcquireError::OwnerDied`] carrying the guard (the count restarts at 1); call
-/// [`RLockGuard::mark_consistent`] after repairing the protected state. Otherwise the lock
-/// stays poisoned (every acquirer is told `OwnerDied`, with the guard) until marked or
-/// [`clear_poison`](Self::clear_poison)ed, as a [`Lock`](crate::Lock) does (see its docs for
-/// std's rule and mproc's); a lock made with
-/// [`LockOptions::strict_recovery`](super::LockOptions::strict_recovery) becomes unusable
-/// ([`AcquireError::NotRecoverable`]) instead. A *thread* that ends while holding it is not
-/// detected (its process lives), as in Python.
-///
-/// # Examples
-///
-/// ```
-/// use mproc::sync::RLock;
-///
-/// let lock = RLock::new()?;
-/// let outer = lock.acquire().expect("free");
-/// let inner = lock.acquire().expect("ours"); // the same thread may re-enter
-/// assert_eq!(lock.count(), 2);
-/// drop(inner);
-/// drop(outer);
-/// assert!(!lock.is_locked());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct RLock {
-    shared: Arc<Shared>,
+shared_handle! {
+    /// A reentrant lock shared between processes (Python's `multiprocessing.RLock`).
+    ///
+    /// The owner is one *thread* of one process: that thread may acquire it again (each
+    /// acquisition returns a guard; the lock is free when every guard is dropped); any other
+    /// thread or process waits. A forked child never owns its parent's lock.
+    ///
+    /// If the owning process dies holding it, the next acquirer takes it over and gets
+    /// [`AcquireError::OwnerDied`] carrying the guard (the count restarts at 1); call
+    /// [`RLockGuard::mark_consistent`] after repairing the protected state. Otherwise the lock
+    /// stays poisoned (every acquirer is told `OwnerDied`, with the guard) until marked or
+    /// [`clear_poison`](Self::clear_poison)ed, as a [`Lock`](crate::Lock) does (see its docs for
+    /// std's rule and mproc's); a lock made with
+    /// [`LockOptions::strict_recovery`](super::LockOptions::strict_recovery) becomes unusable
+    /// ([`AcquireError::NotRecoverable`]) instead. A *thread* that ends while holding it is not
+    /// detected (its process lives), as in Python.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mproc::sync::RLock;
+    ///
+    /// let lock = RLock::new()?;
+    /// let outer = lock.acquire().expect("free");
+    /// let inner = lock.acquire().expect("ours"); // the same thread may re-enter
+    /// assert_eq!(lock.count(), 2);
+    /// drop(inner);
+    /// drop(outer);
+    /// assert!(!lock.is_locked());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub struct RLock;
+    kind: KIND,
+    state: RawRLock,
 }
-
-shared_handle!(RLock, KIND);
 
 impl fmt::Debug for RLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RLock")
-            .field("owner", &self.raw().raw().owner())
-            .field("count", &self.raw().count())
+            .field("owner", &self.state().raw().owner())
+            .field("count", &self.state().count())
             .finish()
     }
 }
@@ -80,10 +73,7 @@ impl RLock {
     /// A segment error when a new pool segment cannot be made.
     pub fn new() -> Result<RLock, CreateError> {
         // All-zero bytes are an unlocked `RawRLock`.
-        Ok(RLock::from_shared(Shared::new(Backing::new(
-            &KIND,
-            |_| (),
-        )?))?)
+        RLock::create(None, |_| ())
     }
 
     /// A new, unlocked reentrant lock with `options` (e.g. strict recovery).
@@ -98,7 +88,7 @@ impl RLock {
                 .raw()
                 .init_unlocked(options.is_strict_recovery());
         };
-        Ok(RLock::from_shared(Shared::new(Backing::new(&KIND, init)?))?)
+        RLock::create(None, init)
     }
 
     /// A new reentrant lock under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]) (see the [module docs](super) for
@@ -109,27 +99,14 @@ impl RLock {
     /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
     /// another [`CreateError`].
     pub fn create_named(name: &str) -> Result<RLock, CreateError> {
-        let backing = Backing::create_named(&KIND, name, |_| ())?;
-        Ok(RLock::from_shared(Shared::new(backing))?)
-    }
-
-    fn from_shared(shared: Arc<Shared>) -> Result<RLock, OpenError> {
-        Ok(RLock { shared })
-    }
-
-    fn raw(&self) -> &RawRLock {
-        self.shared.state::<RawRLock>()
-    }
-
-    fn me(&self) -> Result<u32, AcquireError<RLockGuard<'_>>> {
-        self.shared.backing.me().map_err(AcquireError::Register)
+        RLock::create(Some(name), |_| ())
     }
 
     /// Every acquire goes through here with its wait mode (`Never`: the try path).
     fn lock_with(&self, mode: Wait) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
         let me = self.me()?;
         let liveness = &self.shared.liveness;
-        Ok(self.raw().lock(me, liveness, mode)?)
+        Ok(self.state().lock(me, liveness, mode)?)
     }
 
     /// Blocks until this thread holds the lock (at once if it already does) (Python:
@@ -143,26 +120,12 @@ impl RLock {
         self.lock_with(Wait::Forever)
     }
 
-    /// Blocks at most `timeout` (Python: `acquire(timeout=t)`).
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::Timeout`], and as for [`acquire`](Self::acquire).
-    pub fn acquire_timeout(
-        &self,
-        timeout: Duration,
-    ) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.lock_with(Wait::Until(Deadline::after(timeout)))
-    }
-
-    /// Takes the lock if it is free, already ours, or its owner is dead, without sleeping
-    /// (Python: `acquire(block=False)`).
-    ///
-    /// # Errors
-    ///
-    /// [`AcquireError::WouldBlock`], and as for [`acquire`](Self::acquire).
-    pub fn try_acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.lock_with(Wait::Never)
+    lock_methods! {
+        guard: RLockGuard<'_>,
+        raw: state,
+        /// Takes the lock if it is free, already ours, or its owner is dead, without sleeping
+        /// (Python: `acquire(block=False)`).
+        try_acquire,
     }
 
     /// Releases one level held by the calling thread without a guard — Python's unpaired
@@ -174,37 +137,25 @@ impl RLock {
     /// does, or nobody) — Python's `AssertionError`/`RuntimeError`.
     pub fn release(&self) -> Result<(), NotOwner> {
         let me = self.shared.backing.me().map_err(|_| NotOwner)?;
-        self.raw().release(me).map_err(|_| NotOwner)
+        self.state().release(me).map_err(|_| NotOwner)
     }
 
     /// Whether the calling thread holds the lock.
     pub fn is_owned(&self) -> bool {
         match self.shared.backing.segment().participant() {
-            Some(me) => self.raw().is_owned_by_me(me.get()),
+            Some(me) => self.state().is_owned_by_me(me.get()),
             None => false,
         }
     }
 
     /// Whether anybody holds it now (a snapshot).
     pub fn is_locked(&self) -> bool {
-        self.raw().is_locked()
-    }
-
-    /// Whether a holder died and nobody has marked the lock consistent since (see
-    /// [`Lock::is_poisoned`](crate::Lock::is_poisoned)).
-    pub fn is_poisoned(&self) -> bool {
-        self.raw().is_poisoned()
-    }
-
-    /// Clears the poison a dead holder left (see
-    /// [`Lock::clear_poison`](crate::Lock::clear_poison)).
-    pub fn clear_poison(&self) {
-        self.raw().clear_poison();
+        self.state().is_locked()
     }
 
     /// The recursion depth (meaningful to the owning thread; 0 when free) — the number in
     /// Python's `repr`, `<RLock(MainProcess, 2)>`.
     pub fn count(&self) -> u32 {
-        self.raw().count()
+        self.state().count()
     }
 }

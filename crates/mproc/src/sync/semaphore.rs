@@ -11,26 +11,16 @@ use mproc_core::shared::{SharedBytes, shared_at};
 use mproc_futex::{Caller, Deadline, GiveError, LedgerError, Wait};
 use mproc_shm::RegisterError;
 
-use super::backing::{Backing, Kind, Shared};
+use super::backing::{Kind, Shared};
 use super::handle::shared_handle;
 use crate::shared::sync::{AtomicU64, Ordering};
 use crate::storage::object::{CreateError, OpenError};
 
 type RawSemaphore = mproc_futex::RobustSemaphore;
 
-const KIND: Kind = Kind {
-    tag: "Semaphore/v2",
-    name: "Semaphore",
-    size: size_of::<RawSemaphore>(),
-    align: align_of::<RawSemaphore>(),
-};
+const KIND: Kind = Kind::of::<RawSemaphore>("Semaphore/v2", "Semaphore");
 
-const BOUNDED_KIND: Kind = Kind {
-    tag: "BoundedSemaphore/v2",
-    name: "BoundedSemaphore",
-    size: size_of::<RawSemaphore>(),
-    align: align_of::<RawSemaphore>(),
-};
+const BOUNDED_KIND: Kind = Kind::of::<RawSemaphore>("BoundedSemaphore/v2", "BoundedSemaphore");
 
 /// How often a `try_acquire` that finds no permit asks the kernel about the holders (a
 /// blocked `acquire` asks after each check interval of its sleep).
@@ -158,60 +148,72 @@ impl Inner<'_> {
     }
 }
 
-/// A counting semaphore shared between processes (Python's `multiprocessing.Semaphore`).
-///
-/// Any thread of any process may release it.
-///
-/// # A holder that dies
-///
-/// Unlike Python's (and POSIX) semaphores, these know who holds their permits: a ledger in
-/// the semaphore's shared state records, per process, the permits it acquired and has not
-/// released. When a process dies holding permits — SIGKILL, a crash, or a normal exit without
-/// releasing — they come back: a survivor blocked in `acquire` notices within about 32 ms of
-/// sleeping (it asks the kernel about the holders whenever a check interval passes without a
-/// permit), and [`Semaphore::reclaim_dead`] does it on demand (a `try_acquire` poller calls
-/// it now and then by itself). [`Semaphore::reclaimed`] counts the permits given back.
-///
-/// **The rule.** Any process may release, as in Python. A release by a process that holds no
-/// permit of its own is counted as made *on some holder's behalf*, so a dead holder's permits
-/// come back less the releases made by processes that held none (they may have been its).
-/// This never returns a permit twice — a `BoundedSemaphore` never exceeds its bound and a
-/// rightful release never fails because of a reclaim — and in the usual patterns it is exact:
-/// a semaphore used as a lock or a resource pool (each process releases what it acquired,
-/// at most 64 processes holding at once) gets every dead holder's permits back; a semaphore
-/// used as a signal (producers release, consumers acquire) gives nothing back for a dead consumer, because the permits it took
-/// were signals, not loans. In the mixed case (a permit released by a non-holder for a live
-/// holder while another holder is dead) the dead holder's permit comes back only once that
-/// live holder dies too.
-///
-/// The ledger tracks [`mproc_futex::LEDGER_ENTRIES`] (64) holding processes at once (a
-/// process's entry is freed when it holds nothing). A 65th process holding permits at the
-/// same time is *untracked*: its permits are not given back if it dies, and its releases
-/// count as releases by a process holding none, which by the rule above lower what later
-/// dead holders get back (never more than is owed). The promises above hold exactly while
-/// at most 64 processes hold permits at once.
-///
-/// # Examples
-///
-/// ```
-/// use mproc::sync::Semaphore;
-/// use std::time::Duration;
-///
-/// let sem = Semaphore::new(2)?;
-/// sem.acquire()?;
-/// assert!(sem.try_acquire()?);
-/// assert!(!sem.acquire_timeout(Duration::from_millis(1))?);
-/// sem.release()?;
-/// assert_eq!(sem.get_value(), 1);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct Semaphore {
-    shared: Arc<Shared>,
-    last_reclaim: Arc<AtomicU64>,
+/// Declares a semaphore handle type: its shared part, and when this process last looked
+/// for dead holders' permits (a rate limit of the reclaim).
+macro_rules! semaphore_type {
+    ($(#[$attr:meta])* pub struct $ty:ident; kind: $kind:expr $(,)?) => {
+        $(#[$attr])*
+        #[derive(Clone)]
+        pub struct $ty {
+            shared: Arc<Shared>,
+            last_reclaim: Arc<AtomicU64>,
+        }
+
+        shared_handle!($ty, $kind);
+    };
 }
 
-shared_handle!(Semaphore, KIND);
+semaphore_type! {
+    /// A counting semaphore shared between processes (Python's `multiprocessing.Semaphore`).
+    ///
+    /// Any thread of any process may release it.
+    ///
+    /// # A holder that dies
+    ///
+    /// Unlike Python's (and POSIX) semaphores, these know who holds their permits: a ledger in
+    /// the semaphore's shared state records, per process, the permits it acquired and has not
+    /// released. When a process dies holding permits — SIGKILL, a crash, or a normal exit without
+    /// releasing — they come back: a survivor blocked in `acquire` notices within about 32 ms of
+    /// sleeping (it asks the kernel about the holders whenever a check interval passes without a
+    /// permit), and [`Semaphore::reclaim_dead`] does it on demand (a `try_acquire` poller calls
+    /// it now and then by itself). [`Semaphore::reclaimed`] counts the permits given back.
+    ///
+    /// **The rule.** Any process may release, as in Python. A release by a process that holds no
+    /// permit of its own is counted as made *on some holder's behalf*, so a dead holder's permits
+    /// come back less the releases made by processes that held none (they may have been its).
+    /// This never returns a permit twice — a `BoundedSemaphore` never exceeds its bound and a
+    /// rightful release never fails because of a reclaim — and in the usual patterns it is exact:
+    /// a semaphore used as a lock or a resource pool (each process releases what it acquired,
+    /// at most 64 processes holding at once) gets every dead holder's permits back; a semaphore
+    /// used as a signal (producers release, consumers acquire) gives nothing back for a dead consumer, because the permits it took
+    /// were signals, not loans. In the mixed case (a permit released by a non-holder for a live
+    /// holder while another holder is dead) the dead holder's permit comes back only once that
+    /// live holder dies too.
+    ///
+    /// The ledger tracks [`mproc_futex::LEDGER_ENTRIES`] (64) holding processes at once (a
+    /// process's entry is freed when it holds nothing). A 65th process holding permits at the
+    /// same time is *untracked*: its permits are not given back if it dies, and its releases
+    /// count as releases by a process holding none, which by the rule above lower what later
+    /// dead holders get back (never more than is owed). The promises above hold exactly while
+    /// at most 64 processes hold permits at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mproc::sync::Semaphore;
+    /// use std::time::Duration;
+    ///
+    /// let sem = Semaphore::new(2)?;
+    /// sem.acquire()?;
+    /// assert!(sem.try_acquire()?);
+    /// assert!(!sem.acquire_timeout(Duration::from_millis(1))?);
+    /// sem.release()?;
+    /// assert_eq!(sem.get_value(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub struct Semaphore;
+    kind: KIND,
+}
 
 impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -318,8 +320,7 @@ impl Semaphore {
     ///
     /// A segment error when a new pool segment cannot be made.
     pub fn new(value: u32) -> Result<Semaphore, CreateError> {
-        let backing = Backing::new(&KIND, |p| init(p, value, None))?;
-        Ok(Semaphore::from_shared(Shared::new(backing))?)
+        Semaphore::create(None, |p| init(p, value, None))
     }
 
     /// A semaphore with `value` permits under `name` in `/dev/shm` (as `mproc.<name>`, see
@@ -330,8 +331,7 @@ impl Semaphore {
     /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
     /// another [`CreateError`].
     pub fn create_named(name: &str, value: u32) -> Result<Semaphore, CreateError> {
-        let backing = Backing::create_named(&KIND, name, |p| init(p, value, None))?;
-        Ok(Semaphore::from_shared(Shared::new(backing))?)
+        Semaphore::create(Some(name), |p| init(p, value, None))
     }
 
     fn over_release(&self) -> ReleaseError {
@@ -348,30 +348,27 @@ fn init(state: &SharedBytes, value: u32, bound: Option<u32>) {
         .init(value, bound);
 }
 
-/// A semaphore whose count may never exceed its initial value (Python's
-/// `multiprocessing.BoundedSemaphore`). Releasing above the bound is
-/// [`ReleaseError::TooManyReleases`] (Python's `ValueError('semaphore or lock released too
-/// many times')`), and, unlike Python's, the check is atomic. Death: as for [`Semaphore`]; a
-/// reclaim never raises the count above the bound.
-///
-/// # Examples
-///
-/// ```
-/// use mproc::sync::{BoundedSemaphore, ReleaseError};
-///
-/// let sem = BoundedSemaphore::new(1)?;
-/// assert!(matches!(sem.release(), Err(ReleaseError::TooManyReleases)));
-/// sem.acquire()?;
-/// sem.release()?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct BoundedSemaphore {
-    shared: Arc<Shared>,
-    last_reclaim: Arc<AtomicU64>,
+semaphore_type! {
+    /// A semaphore whose count may never exceed its initial value (Python's
+    /// `multiprocessing.BoundedSemaphore`). Releasing above the bound is
+    /// [`ReleaseError::TooManyReleases`] (Python's `ValueError('semaphore or lock released too
+    /// many times')`), and, unlike Python's, the check is atomic. Death: as for [`Semaphore`]; a
+    /// reclaim never raises the count above the bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mproc::sync::{BoundedSemaphore, ReleaseError};
+    ///
+    /// let sem = BoundedSemaphore::new(1)?;
+    /// assert!(matches!(sem.release(), Err(ReleaseError::TooManyReleases)));
+    /// sem.acquire()?;
+    /// sem.release()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub struct BoundedSemaphore;
+    kind: BOUNDED_KIND,
 }
-
-shared_handle!(BoundedSemaphore, BOUNDED_KIND);
 
 impl fmt::Debug for BoundedSemaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -392,8 +389,7 @@ impl BoundedSemaphore {
     ///
     /// A segment error when a new pool segment cannot be made.
     pub fn new(value: u32) -> Result<BoundedSemaphore, CreateError> {
-        let backing = Backing::new(&BOUNDED_KIND, |p| init(p, value, Some(value)))?;
-        Ok(BoundedSemaphore::from_shared(Shared::new(backing))?)
+        BoundedSemaphore::create(None, |p| init(p, value, Some(value)))
     }
 
     /// A bounded semaphore under `name` in `/dev/shm` (as `mproc.<name>`, see [`crate::storage::names`]).
@@ -403,8 +399,7 @@ impl BoundedSemaphore {
     /// [`CreateError::AlreadyExists`] for an existing name, [`CreateError::InvalidName`], or
     /// another [`CreateError`].
     pub fn create_named(name: &str, value: u32) -> Result<BoundedSemaphore, CreateError> {
-        let backing = Backing::create_named(&BOUNDED_KIND, name, |p| init(p, value, Some(value)))?;
-        Ok(BoundedSemaphore::from_shared(Shared::new(backing))?)
+        BoundedSemaphore::create(Some(name), |p| init(p, value, Some(value)))
     }
 
     fn over_release(&self) -> ReleaseError {
