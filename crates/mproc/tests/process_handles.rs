@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use mproc::handle::{Exporter, Importer, Owner};
-use mproc::{PassError, Passable, Process, StartMethod};
+use mproc::{Event, PassError, Passable, Process, StartMethod};
 
 const LONG: Duration = Duration::from_secs(10);
 const HOLDERS: usize = 0;
@@ -130,11 +130,21 @@ impl Passable for Holder {
 
 /// Child body shared by both start methods: `passed` is ours; `inherited` (fork only) is a
 /// copy we did not get as an argument. Exit code: 10 × passed holders seen once the parent let
-/// go + whether dropping `inherited` changed its count (0 = no).
-fn child_body(passed: Holder, passed_obs: Holder, inherited: Option<(Holder, Holder)>) -> i32 {
+/// go + whether dropping `inherited` changed its count (0 = no). `checked` is set once the
+/// parent has looked at the count: `passed` stays held until then (dropping it sooner races
+/// the parent's look).
+fn child_body(
+    passed: Holder,
+    passed_obs: Holder,
+    checked: &Event,
+    inherited: Option<(Holder, Holder)>,
+) -> i32 {
     // The parent drops its copy right after our hand-shake: wait until only we hold it.
     if !mproc_testkit::eventually(LONG, || passed.holders() == 1) {
         return 99;
+    }
+    if !checked.wait_timeout(LONG) {
+        return 98;
     }
     let seen = passed_obs.holders();
     let mut changed = 0;
@@ -148,7 +158,7 @@ fn child_body(passed: Holder, passed_obs: Holder, inherited: Option<(Holder, Hol
 
 /// Starts `p`, whose args hold the handle `passed_obs` observes, and checks the hand-over:
 /// when `start` returns the child alone holds it, and its count never touched zero meanwhile.
-fn start_handing_over(p: &mut Process, passed_obs: &Holder) {
+fn start_handing_over(p: &mut Process, passed_obs: &Holder, checked: &Event) {
     p.start().unwrap();
     assert_eq!(
         passed_obs.holders(),
@@ -160,6 +170,7 @@ fn start_handing_over(p: &mut Process, passed_obs: &Holder) {
         0,
         "the count never touched zero during start"
     );
+    checked.set();
 }
 
 /// Joins `p` within [`LONG`] and returns its exit code.
@@ -184,16 +195,22 @@ fn fork_adopts_passed_and_disowns_captured_handles() {
     let captured_obs = captured.observer();
     let in_child_obs = captured.observer();
     let observer_for_child = passed.observer();
+    let checked = Event::new().unwrap();
     let mut p = Process::new(
-        move |(h,): (Holder,)| {
-            let code = child_body(h, observer_for_child, Some((captured, in_child_obs)));
+        move |(h, checked): (Holder, Event)| {
+            let code = child_body(
+                h,
+                observer_for_child,
+                &checked,
+                Some((captured, in_child_obs)),
+            );
             std::process::exit(code);
         },
-        (passed,),
+        (passed, checked.clone()),
     )
     .start_method(StartMethod::Fork);
     // The child adopts `passed` before the parent drops its copy.
-    start_handing_over(&mut p, &passed_obs);
+    start_handing_over(&mut p, &passed_obs, &checked);
     assert_eq!(
         exit_code(&p),
         10,
@@ -206,8 +223,8 @@ fn fork_adopts_passed_and_disowns_captured_handles() {
     assert_released_once(&passed_obs);
 }
 
-fn spawned_holder((h, obs): (Holder, Holder)) {
-    std::process::exit(child_body(h, obs, None));
+fn spawned_holder((h, obs, checked): (Holder, Holder, Event)) {
+    std::process::exit(child_body(h, obs, &checked, None));
 }
 mproc::entry!(spawned_holder);
 
@@ -217,8 +234,10 @@ fn spawn_imports_passed_handles_before_the_parent_lets_go() {
     let passed_obs = passed.observer();
     let child_obs = passed.observer();
     let not_passed = Holder::new();
-    let mut p = Process::new(spawned_holder, (passed, child_obs)).start_method(StartMethod::Spawn);
-    start_handing_over(&mut p, &passed_obs);
+    let checked = Event::new().unwrap();
+    let mut p = Process::new(spawned_holder, (passed, child_obs, checked.clone()))
+        .start_method(StartMethod::Spawn);
+    start_handing_over(&mut p, &passed_obs, &checked);
     assert_eq!(exit_code(&p), 10);
     assert_released_once(&passed_obs);
     assert_eq!(not_passed.holders(), 1, "a handle not passed is untouched");
