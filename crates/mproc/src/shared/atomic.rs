@@ -25,6 +25,9 @@ mod sealed {
 }
 
 /// The types an [`AtomicValue`] can hold: `u8`..`u64`, `i8`..`i64` and `bool`. Sealed.
+///
+/// The methods are the value type's side of [`AtomicValue`]'s (which documents them), all
+/// `SeqCst`; they are hidden because only `AtomicValue` calls them.
 pub trait AtomicPrimitive: sealed::Sealed + Copy + Send + Sync + 'static {
     /// The atomic type that holds it in shared memory.
     #[doc(hidden)]
@@ -33,10 +36,49 @@ pub trait AtomicPrimitive: sealed::Sealed + Copy + Send + Sync + 'static {
     /// Writes `value` into a fresh, unshared state (one `Self::Atom`).
     #[doc(hidden)]
     fn init(state: &SharedBytes, value: Self);
+
+    #[doc(hidden)]
+    fn load(atom: &Self::Atom) -> Self;
+
+    #[doc(hidden)]
+    fn store(atom: &Self::Atom, value: Self);
+
+    #[doc(hidden)]
+    fn swap(atom: &Self::Atom, value: Self) -> Self;
+
+    #[doc(hidden)]
+    fn compare_exchange(atom: &Self::Atom, current: Self, new: Self) -> Result<Self, Self>;
 }
 
 /// The integer [`AtomicPrimitive`]s (with `fetch_add` and friends). Sealed.
-pub trait AtomicInteger: AtomicPrimitive {}
+pub trait AtomicInteger: AtomicPrimitive {
+    /// The read-modify-write `op` applied with `value`, returning the previous value.
+    #[doc(hidden)]
+    fn fetch(atom: &Self::Atom, op: FetchOp, value: Self) -> Self;
+
+    #[doc(hidden)]
+    fn fetch_update(atom: &Self::Atom, f: impl FnMut(Self) -> Option<Self>) -> Result<Self, Self>;
+}
+
+/// The read-modify-writes of [`AtomicInteger`]s.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub enum FetchOp {
+    /// Wrapping add.
+    Add,
+    /// Wrapping subtract.
+    Sub,
+    /// Bitwise and.
+    And,
+    /// Bitwise or.
+    Or,
+    /// Bitwise xor.
+    Xor,
+    /// Maximum.
+    Max,
+    /// Minimum.
+    Min,
+}
 
 fn kind<T: AtomicPrimitive>() -> Kind {
     Kind::of::<T::Atom>(tag_of::<T>("AtomicValue"), name_of::<T>("AtomicValue"))
@@ -122,15 +164,78 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
     }
 }
 
-/// Read-modify-writes that take a value and return the previous one, each the atom's own
-/// (SeqCst), from a table of names and docs.
-macro_rules! read_modify_writes {
-    ($t:ty; $($(#[$doc:meta])* $op:ident;)*) => { $(
-        $(#[$doc])*
-        pub fn $op(&self, value: $t) -> $t {
-            self.atom().$op(value, Ordering::SeqCst)
-        }
-    )* };
+impl<T: AtomicPrimitive> AtomicValue<T> {
+    /// The value now.
+    pub fn load(&self) -> T {
+        T::load(self.atom())
+    }
+
+    /// Stores `value`.
+    pub fn store(&self, value: T) {
+        T::store(self.atom(), value);
+    }
+
+    /// Stores `value`, returning the previous value.
+    pub fn swap(&self, value: T) -> T {
+        T::swap(self.atom(), value)
+    }
+
+    /// Stores `new` if the value is `current`: `Ok(previous)` if it did, `Err(actual)` if
+    /// not.
+    ///
+    /// # Errors
+    ///
+    /// `Err(actual)` when the value was not `current`.
+    pub fn compare_exchange(&self, current: T, new: T) -> Result<T, T> {
+        T::compare_exchange(self.atom(), current, new)
+    }
+}
+
+impl<T: AtomicInteger> AtomicValue<T> {
+    /// Adds `value` (wrapping on overflow), returning the previous value.
+    pub fn fetch_add(&self, value: T) -> T {
+        T::fetch(self.atom(), FetchOp::Add, value)
+    }
+
+    /// Subtracts `value` (wrapping on overflow), returning the previous value.
+    pub fn fetch_sub(&self, value: T) -> T {
+        T::fetch(self.atom(), FetchOp::Sub, value)
+    }
+
+    /// Bitwise and with `value`, returning the previous value.
+    pub fn fetch_and(&self, value: T) -> T {
+        T::fetch(self.atom(), FetchOp::And, value)
+    }
+
+    /// Bitwise or with `value`, returning the previous value.
+    pub fn fetch_or(&self, value: T) -> T {
+        T::fetch(self.atom(), FetchOp::Or, value)
+    }
+
+    /// Bitwise xor with `value`, returning the previous value.
+    pub fn fetch_xor(&self, value: T) -> T {
+        T::fetch(self.atom(), FetchOp::Xor, value)
+    }
+
+    /// Stores the maximum of the value and `value`, returning the previous value.
+    pub fn fetch_max(&self, value: T) -> T {
+        T::fetch(self.atom(), FetchOp::Max, value)
+    }
+
+    /// Stores the minimum of the value and `value`, returning the previous value.
+    pub fn fetch_min(&self, value: T) -> T {
+        T::fetch(self.atom(), FetchOp::Min, value)
+    }
+
+    /// Applies `f` until it succeeds against concurrent writers (a CAS loop), returning the
+    /// previous value; `Err(current)` if `f` returned `None`.
+    ///
+    /// # Errors
+    ///
+    /// `Err(current)` when `f` declined.
+    pub fn fetch_update(&self, f: impl FnMut(T) -> Option<T>) -> Result<T, T> {
+        T::fetch_update(self.atom(), f)
+    }
 }
 
 macro_rules! atomic_int {
@@ -145,59 +250,42 @@ macro_rules! atomic_int {
                     .expect("the kind's state holds one atom")
                     .store(value, Ordering::Relaxed);
             }
+
+            fn load(atom: &$atom) -> $t {
+                atom.load(Ordering::SeqCst)
+            }
+
+            fn store(atom: &$atom, value: $t) {
+                atom.store(value, Ordering::SeqCst)
+            }
+
+            fn swap(atom: &$atom, value: $t) -> $t {
+                atom.swap(value, Ordering::SeqCst)
+            }
+
+            fn compare_exchange(atom: &$atom, current: $t, new: $t) -> Result<$t, $t> {
+                atom.compare_exchange(current, new, Ordering::SeqCst, Ordering::SeqCst)
+            }
         }
-        impl AtomicInteger for $t {}
 
-        impl AtomicValue<$t> {
-            /// The value now.
-            pub fn load(&self) -> $t {
-                self.atom().load(Ordering::SeqCst)
+        impl AtomicInteger for $t {
+            fn fetch(atom: &$atom, op: FetchOp, value: $t) -> $t {
+                match op {
+                    FetchOp::Add => atom.fetch_add(value, Ordering::SeqCst),
+                    FetchOp::Sub => atom.fetch_sub(value, Ordering::SeqCst),
+                    FetchOp::And => atom.fetch_and(value, Ordering::SeqCst),
+                    FetchOp::Or => atom.fetch_or(value, Ordering::SeqCst),
+                    FetchOp::Xor => atom.fetch_xor(value, Ordering::SeqCst),
+                    FetchOp::Max => atom.fetch_max(value, Ordering::SeqCst),
+                    FetchOp::Min => atom.fetch_min(value, Ordering::SeqCst),
+                }
             }
 
-            /// Stores `value`.
-            pub fn store(&self, value: $t) {
-                self.atom().store(value, Ordering::SeqCst)
-            }
-
-            read_modify_writes! {
-                $t;
-                /// Stores `value`, returning the previous value.
-                swap;
-                /// Adds `value` (wrapping on overflow), returning the previous value.
-                fetch_add;
-                /// Subtracts `value` (wrapping on overflow), returning the previous value.
-                fetch_sub;
-                /// Bitwise and with `value`, returning the previous value.
-                fetch_and;
-                /// Bitwise or with `value`, returning the previous value.
-                fetch_or;
-                /// Bitwise xor with `value`, returning the previous value.
-                fetch_xor;
-                /// Stores the maximum of the value and `value`, returning the previous value.
-                fetch_max;
-                /// Stores the minimum of the value and `value`, returning the previous value.
-                fetch_min;
-            }
-
-            /// Stores `new` if the value is `current`: `Ok(previous)` if it did, `Err(actual)`
-            /// if not.
-            ///
-            /// # Errors
-            ///
-            /// `Err(actual)` when the value was not `current`.
-            pub fn compare_exchange(&self, current: $t, new: $t) -> Result<$t, $t> {
-                self.atom()
-                    .compare_exchange(current, new, Ordering::SeqCst, Ordering::SeqCst)
-            }
-
-            /// Applies `f` until it succeeds against concurrent writers (a CAS loop),
-            /// returning the previous value; `Err(current)` if `f` returned `None`.
-            ///
-            /// # Errors
-            ///
-            /// `Err(current)` when `f` declined.
-            pub fn fetch_update(&self, f: impl FnMut($t) -> Option<$t>) -> Result<$t, $t> {
-                self.atom().fetch_update(Ordering::SeqCst, Ordering::SeqCst, f)
+            fn fetch_update(
+                atom: &$atom,
+                f: impl FnMut($t) -> Option<$t>,
+            ) -> Result<$t, $t> {
+                atom.fetch_update(Ordering::SeqCst, Ordering::SeqCst, f)
             }
         }
     )* };
@@ -215,6 +303,8 @@ atomic_int!(
 );
 
 impl sealed::Sealed for bool {}
+/// A shared flag. Stored as a byte: any nonzero byte reads as `true`, so a peer writing a
+/// stray value can never make an invalid `bool`.
 impl AtomicPrimitive for bool {
     type Atom = AtomicU8;
 
@@ -224,46 +314,29 @@ impl AtomicPrimitive for bool {
             .expect("the kind's state holds one byte")
             .store(u8::from(value), Ordering::Relaxed);
     }
-}
 
-/// A shared flag. Stored as a byte: any nonzero byte reads as `true`, so a peer writing a
-/// stray value can never make an invalid `bool`.
-impl AtomicValue<bool> {
-    /// The flag now.
-    pub fn load(&self) -> bool {
-        self.atom().load(Ordering::SeqCst) != 0
+    fn load(atom: &AtomicU8) -> bool {
+        atom.load(Ordering::SeqCst) != 0
     }
 
-    /// Stores `value`.
-    pub fn store(&self, value: bool) {
-        self.atom().store(u8::from(value), Ordering::SeqCst)
+    fn store(atom: &AtomicU8, value: bool) {
+        atom.store(u8::from(value), Ordering::SeqCst)
     }
 
-    /// Stores `value`, returning the previous value.
-    pub fn swap(&self, value: bool) -> bool {
-        self.atom().swap(u8::from(value), Ordering::SeqCst) != 0
+    fn swap(atom: &AtomicU8, value: bool) -> bool {
+        atom.swap(u8::from(value), Ordering::SeqCst) != 0
     }
 
-    /// Stores `new` if the flag is `current`: `Ok(previous)` if it did, `Err(actual)` if not.
-    ///
-    /// # Errors
-    ///
-    /// `Err(actual)` when the flag was not `current`.
-    pub fn compare_exchange(&self, current: bool, new: bool) -> Result<bool, bool> {
+    fn compare_exchange(atom: &AtomicU8, current: bool, new: bool) -> Result<bool, bool> {
         // Compare on the byte actually stored (any nonzero byte is `true`). Bounded: only a
         // peer rewriting the byte between our load and CAS makes us go round again, and we
         // give up (reporting the value we saw) after a few tries rather than spin.
-        let mut raw = self.atom().load(Ordering::SeqCst);
+        let mut raw = atom.load(Ordering::SeqCst);
         for _ in 0..64 {
             if (raw != 0) != current {
                 return Err(raw != 0);
             }
-            match self.atom().compare_exchange(
-                raw,
-                u8::from(new),
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
+            match atom.compare_exchange(raw, u8::from(new), Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => return Ok(current),
                 Err(now) => raw = now,
             }
