@@ -29,17 +29,22 @@
 mod arms;
 
 #[cfg(mproc_loom)]
+#[path = "../../mproc-futex/tests/common/parking.rs"]
+mod parking;
+
+#[cfg(mproc_loom)]
 mod common;
 
 #[cfg(mproc_loom)]
 mod tests {
-    use loom::sync::atomic::{AtomicU32, Ordering};
-    use loom::sync::{Arc, Condvar, Mutex};
+    use loom::sync::atomic::Ordering;
+    use loom::sync::{Arc, Mutex};
     use loom::thread;
     use mproc_ring::{Doorbell, MpmcRing, MpmcShape, TryPopError, TryPushError};
 
     use crate::arms::Arms;
     use crate::common::id;
+    use crate::parking::Futex;
 
     /// The sleeper's half: register, then re-check with `retry`; `true` if the re-check
     /// succeeded (then it unregisters), else returns the word value it would wait on.
@@ -144,58 +149,6 @@ mod tests {
             let slept = count(&ARMS, p.join().unwrap());
             assert_not_lost(r.space_doorbell(), slept);
         });
-    }
-
-    /// `futex(2)` on one word, as loom can see it: a parking table. `wait` compares the word
-    /// under the table lock (as the kernel does under its bucket lock, which the waker's
-    /// `wake` takes after its bump) and sleeps until a `wake` picks it; no timeout, so a
-    /// sleeper nobody wakes is a loom deadlock.
-    #[derive(Default)]
-    struct Futex {
-        table: Mutex<Table>,
-        woken: Condvar,
-    }
-
-    #[derive(Default)]
-    struct Table {
-        next: u32,
-        queued: Vec<u32>,
-        most_queued: usize,
-    }
-
-    impl Futex {
-        /// `futex_wait(word, seen)`: `false` at once if the word changed, else `true` after
-        /// a `wake` picked this sleeper.
-        fn wait(&self, word: &AtomicU32, seen: u32) -> bool {
-            let mut t = self.table.lock().unwrap();
-            // Acquire: as in `prepare_sleep` (a bump publishes what preceded it); the table
-            // lock orders this compare against the waker's bump-then-wake.
-            if word.load(Ordering::Acquire) != seen {
-                return false;
-            }
-            let me = t.next;
-            t.next += 1;
-            t.queued.push(me);
-            t.most_queued = t.most_queued.max(t.queued.len());
-            while t.queued.contains(&me) {
-                t = self.woken.wait(t).unwrap();
-            }
-            true
-        }
-
-        /// `futex_wake(word, n)`: wakes up to `n` queued sleepers, oldest first.
-        fn wake(&self, n: usize) {
-            let mut t = self.table.lock().unwrap();
-            let n = n.min(t.queued.len());
-            t.queued.drain(..n);
-            drop(t);
-            self.woken.notify_all();
-        }
-
-        /// The most sleepers that were queued at once.
-        fn most_queued(&self) -> usize {
-            self.table.lock().unwrap().most_queued
-        }
     }
 
     /// Wake every sleeper, as the facade does (`futex::wake_all`): one ring may stand for
