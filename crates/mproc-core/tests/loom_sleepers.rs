@@ -32,8 +32,8 @@ mod parking;
 
 #[cfg(mproc_loom)]
 mod tests {
-    use loom::sync::atomic::{AtomicU32, Ordering};
     use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicU32, Ordering};
     use loom::thread;
     use mproc_core::sleepers::Sleepers;
 
