@@ -312,30 +312,20 @@ fn error_not_regular_file() {
 
 #[test]
 fn error_invalid_options() {
-    let err = SegmentOptions::new()
-        .participants(0)
-        .create_anonymous()
-        .unwrap_err();
-    assert!(
-        matches!(err, SegmentError::InvalidOptions { .. }),
-        "{err:?}"
-    );
-    let err = SegmentOptions::new()
-        .participants(5000)
-        .create_anonymous()
-        .unwrap_err();
-    assert!(
-        matches!(err, SegmentError::InvalidOptions { .. }),
-        "{err:?}"
-    );
-    let err = SegmentOptions::new()
-        .len(u64::MAX - 10)
-        .create_anonymous()
-        .unwrap_err();
-    assert!(
-        matches!(err, SegmentError::InvalidOptions { .. }),
-        "{err:?}"
-    );
+    let invalid: [(&str, fn(&mut SegmentOptions) -> &mut SegmentOptions); 3] = [
+        ("no participants", |o| o.participants(0)),
+        ("5000 participants", |o| o.participants(5000)),
+        ("a length near u64::MAX", |o| o.len(u64::MAX - 10)),
+    ];
+    for (what, set) in invalid {
+        let err = set(&mut SegmentOptions::new())
+            .create_anonymous()
+            .unwrap_err();
+        assert!(
+            matches!(err, SegmentError::InvalidOptions { .. }),
+            "{what}: {err:?}"
+        );
+    }
     let anon = SegmentOptions::new().create_anonymous().unwrap();
     assert!(matches!(
         anon.unlink(),
