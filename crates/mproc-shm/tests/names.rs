@@ -7,7 +7,7 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
-use common::{Exit, Unlink, fork, kill, unique_name, wait};
+use common::{Exit, fork, kill, scratch_name, wait};
 use mproc_shm::name::{NameState, probe, reclaim};
 use mproc_shm::test_hooks::{CreatePoint, die_at};
 use mproc_shm::{Segment, SegmentError, SegmentOptions};
@@ -98,8 +98,7 @@ fn creator_killed_at_each_step_leaves_a_stale_name_that_create_reclaims() {
         CreatePoint::Locked,
         CreatePoint::BeforePublish,
     ] {
-        let name = unique_name("killed");
-        let _guard = Unlink(name.clone());
+        let (name, _guard) = scratch_name("killed");
         let child_name = name.clone();
         let pid = fork(move || {
             die_at(point);
@@ -146,8 +145,7 @@ fn creator_killed_at_each_step_leaves_a_stale_name_that_create_reclaims() {
 /// dead, the name is stale and reclaimed.
 #[test]
 fn live_creator_in_progress_is_never_reclaimed() {
-    let name = unique_name("live");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("live");
     let (pid, _ready) = live_creator(&name, None);
     let ino = inode(&name).unwrap();
     assert_eq!(probe(&name).unwrap(), NameState::Creating);
@@ -187,8 +185,7 @@ fn live_creator_in_progress_is_never_reclaimed() {
 /// the published segment opens.
 #[test]
 fn live_creator_that_finishes_wins() {
-    let name = unique_name("finish");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("finish");
     let (pid, _ready) = live_creator(&name, Some(Duration::from_millis(100)));
     let err = SegmentOptions::new()
         .fingerprint(FP)
@@ -211,8 +208,7 @@ fn live_creator_that_finishes_wins() {
 /// dropping an unpublished segment removes its name.
 #[test]
 fn deferred_publish_and_drop_before_publish() {
-    let name = unique_name("defer");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("defer");
     let seg = SegmentOptions::new()
         .fingerprint(FP)
         .defer_ready(true)
@@ -250,8 +246,7 @@ fn deferred_publish_and_drop_before_publish() {
 /// its lock, or an old one): openers call it stale after a short grace; `reclaim` removes it.
 #[test]
 fn empty_unlocked_file_is_stale_after_the_grace() {
-    let name = unique_name("empty");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("empty");
     std::fs::File::create(path(&name)).unwrap();
     assert_eq!(probe(&name).unwrap(), NameState::Stale);
     let err = SegmentOptions::new()
@@ -266,8 +261,7 @@ fn empty_unlocked_file_is_stale_after_the_grace() {
 /// `probe` and `reclaim` never touch what is not a stale mproc segment.
 #[test]
 fn probe_states_and_reclaim_leaves_others_alone() {
-    let name = unique_name("states");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("states");
     assert_eq!(probe(&name).unwrap(), NameState::Missing);
     assert_eq!(reclaim(&name).unwrap(), NameState::Missing);
     assert!(matches!(
