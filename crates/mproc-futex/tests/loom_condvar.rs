@@ -57,6 +57,16 @@ mod tests {
         drop(g);
     }
 
+    /// Waiters 1 and 2, each in a thread of its own, in that order.
+    fn spawn_two_waiters(s: &Arc<Shared>) -> Vec<thread::JoinHandle<(u32, u32)>> {
+        (1..=2)
+            .map(|me| {
+                let s = s.clone();
+                thread::spawn(move || waiter(&s, me))
+            })
+            .collect()
+    }
+
     fn shared() -> Arc<Shared> {
         Arc::new(Shared {
             lock: RawLock::new(),
@@ -93,12 +103,7 @@ mod tests {
         );
         ARMS.model(|| {
             let s = shared();
-            let hs: Vec<_> = (1..=2)
-                .map(|me| {
-                    let s = s.clone();
-                    thread::spawn(move || waiter(&s, me))
-                })
-                .collect();
+            let hs = spawn_two_waiters(&s);
             notifier(&s, true);
             for h in hs {
                 let (waits, _) = h.join().unwrap();
@@ -126,12 +131,7 @@ mod tests {
         );
         ARMS.model(|| {
             let s = shared();
-            let hs: Vec<_> = (1..=2)
-                .map(|me| {
-                    let s = s.clone();
-                    thread::spawn(move || waiter(&s, me))
-                })
-                .collect();
+            let hs = spawn_two_waiters(&s);
             // Both parked: on the condvar word, since nobody holds the lock now.
             while futex::parked() < 2 {
                 thread::yield_now();
