@@ -37,6 +37,16 @@ pub fn drain(r: &MpmcRing) -> Vec<Vec<u8>> {
     }
 }
 
+/// Runs `f` on a handle of its own to `r` (cloned before the spawn), in a loom thread.
+#[cfg(mproc_loom)]
+pub fn spawn_on<T: Send + 'static>(
+    r: &MpmcRing,
+    f: impl FnOnce(&MpmcRing) -> T + Send + 'static,
+) -> loom::thread::JoinHandle<T> {
+    let r = r.clone();
+    loom::thread::spawn(move || f(&r))
+}
+
 /// Runs `op`, a ring call on a handle whose fault hook calls `fault::kill`, and asserts that
 /// it was killed there (unwound with `Killed`); any other panic goes on unwinding.
 pub fn expect_killed<T: Debug>(op: impl FnOnce() -> T) {
