@@ -26,6 +26,22 @@ fn counters(mem: &Shared, at: usize, n: usize) -> &[AtomicU32] {
     unsafe { std::slice::from_raw_parts(mem.ptr.as_ptr().add(at).cast::<AtomicU32>(), n) }
 }
 
+/// A shared mapping holding a fresh MPMC ring of `capacity` slots of `slot_size` bytes,
+/// then `n` zeroed [`counters`] at the returned offset (128-aligned, after the ring).
+fn mpmc_with_counters(capacity: u32, slot_size: u32, n: usize) -> (Shared, MpmcRing, usize) {
+    let shape = MpmcShape {
+        capacity,
+        slot_size,
+    };
+    let at = MpmcRing::required_size(shape)
+        .unwrap()
+        .next_multiple_of(128);
+    let mem = Shared::new(at + 4 * n);
+    // SAFETY: fresh shared mapping, used only through this crate (and the counters after it).
+    let ring = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    (mem, ring, at)
+}
+
 /// In a child holding a claim: tells the parent (sets `flag`) and waits to be SIGKILLed.
 fn claimed_and_hang(flag: &AtomicU32) -> ! {
     flag.store(1, Ordering::Release);
@@ -39,16 +55,8 @@ fn mpmc_processes_stress() {
     const P: u32 = 2;
     const C: u32 = 2;
     let per = scaled(200_000) as usize;
-    let shape = MpmcShape {
-        capacity: 256,
-        slot_size: 64,
-    };
-    let size = MpmcRing::required_size(shape).unwrap();
-    let seen_at = size.next_multiple_of(128);
     let total = P as usize * per;
-    let mem = Shared::new(seen_at + 4 * (total + 1));
-    // SAFETY: fresh shared mapping, used only through this crate (and the counters after it).
-    let ring = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    let (mem, ring, seen_at) = mpmc_with_counters(256, 64, total + 1);
     let mut kids = Vec::new();
     for p in 0..P {
         kids.push(fork(|| {
@@ -172,15 +180,7 @@ fn record_ring_across_processes() {
 /// behind it until recovery tombstones it; exactly one message is lost and counted.
 #[test]
 fn mpmc_producer_killed_mid_write() {
-    let shape = MpmcShape {
-        capacity: 16,
-        slot_size: 32,
-    };
-    let size = MpmcRing::required_size(shape).unwrap();
-    let flag_at = size.next_multiple_of(128);
-    let mem = Shared::new(flag_at + 4);
-    // SAFETY: fresh shared mapping.
-    let ring = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    let (mem, ring, flag_at) = mpmc_with_counters(16, 32, 1);
     const SENT: u64 = 5;
     const CHILD: u32 = 7;
     let kid = fork(|| {
@@ -225,15 +225,7 @@ fn mpmc_producer_killed_mid_write() {
 /// counted, the slot is freed, and producers get the space back.
 #[test]
 fn mpmc_consumer_killed_mid_read() {
-    let shape = MpmcShape {
-        capacity: 2,
-        slot_size: 8,
-    };
-    let size = MpmcRing::required_size(shape).unwrap();
-    let flag_at = size.next_multiple_of(128);
-    let mem = Shared::new(flag_at + 4);
-    // SAFETY: fresh shared mapping.
-    let ring = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    let (mem, ring, flag_at) = mpmc_with_counters(2, 8, 1);
     ring.try_push(id(1), b"a").unwrap();
     ring.try_push(id(1), b"b").unwrap();
     const CHILD: u32 = 9;
