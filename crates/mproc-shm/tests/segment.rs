@@ -305,7 +305,8 @@ fn error_not_regular_file() {
 
 #[test]
 fn error_invalid_options() {
-    let invalid: [(&str, fn(&mut SegmentOptions) -> &mut SegmentOptions); 3] = [
+    type Set = fn(&mut SegmentOptions) -> &mut SegmentOptions;
+    let invalid: [(&str, Set); 3] = [
         ("no participants", |o| o.participants(0)),
         ("5000 participants", |o| o.participants(5000)),
         ("a length near u64::MAX", |o| o.len(u64::MAX - 10)),
