@@ -9,7 +9,7 @@ mod arms;
 
 #[cfg(mproc_loom)]
 mod tests {
-    use super::arms::Arms;
+    use super::arms::{Arms, SLEPT};
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicU32, Ordering};
     use loom::thread;
@@ -26,14 +26,13 @@ mod tests {
 
     #[test]
     fn set_wakes_waiter() {
-        static ARMS: Arms<2> =
-            Arms::new("set_wakes_waiter", ["slept and was woken", "never slept"]);
+        static ARMS: Arms<2> = Arms::new("set_wakes_waiter", SLEPT);
         ARMS.model(|| {
             let e = Arc::new(Event::new());
             let e2 = e.clone();
             let h = thread::spawn(move || wait(&e2));
             e.set();
-            ARMS.either(h.join().unwrap(), "slept and was woken", "never slept");
+            ARMS.slept(h.join().unwrap());
         });
     }
 
