@@ -9,10 +9,11 @@ mod common;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Shared, check_msg, fork, id, make_msg, scaled, wait, wait_ok};
+use common::{
+    Shared, check_msg, fork, id, in_place_record, in_place_spsc, make_msg, scaled, wait, wait_ok,
+};
 use mproc_ring::{
-    MpmcRing, MpmcShape, ReadError, RecordRing, RecordShape, SpscRing, SpscShape, TryPopError,
-    TryPushError, WriteError,
+    MpmcRing, MpmcShape, ReadError, RecordRing, SpscRing, TryPopError, TryPushError, WriteError,
 };
 use mproc_testkit::wait_until;
 
@@ -133,10 +134,7 @@ fn mpmc_processes_stress() {
 #[test]
 fn record_ring_across_processes() {
     let n = scaled(100_000);
-    let shape = RecordShape { capacity: 4096 };
-    let mem = Shared::new(RecordRing::required_size(shape).unwrap());
-    // SAFETY: fresh shared mapping, used only through this crate.
-    let ring = unsafe { RecordRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    let (mem, ring) = in_place_record(4096);
     let kid = fork(|| {
         // SAFETY: inherited mapping.
         let r = unsafe { RecordRing::attach(mem.ptr, mem.len) }.unwrap();
@@ -259,13 +257,7 @@ fn mpmc_consumer_killed_mid_read() {
 /// and its role can be taken over.
 #[test]
 fn spsc_producer_killed_then_taken_over() {
-    let shape = SpscShape {
-        capacity: 1024,
-        slot_size: 8,
-    };
-    let mem = Shared::new(SpscRing::required_size(shape).unwrap());
-    // SAFETY: fresh shared mapping.
-    let ring = unsafe { SpscRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    let (mem, ring) = in_place_spsc(1024, 8);
     let mut c = ring.claim_consumer(id(2)).unwrap();
     let kid = fork(|| {
         // SAFETY: inherited mapping.

@@ -8,7 +8,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Duration;
 
 use mproc_ring::fault::Killed;
-use mproc_ring::{MpmcRing, MpmcShape, ParticipantId, TryPopError};
+use mproc_ring::{
+    MpmcRing, MpmcShape, ParticipantId, RecordRing, RecordShape, SpscRing, SpscShape, TryPopError,
+};
 
 /// A participant id from a small number (test shorthand).
 pub fn id(n: u32) -> ParticipantId {
@@ -82,6 +84,52 @@ pub fn in_place_mpmc(capacity: u32, slot_size: u32) -> (Shared, MpmcRing) {
     // SAFETY: a fresh mapping of the required size, used only through this ring.
     let r = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
     (mem, r)
+}
+
+/// An SPSC ring laid out in place in fresh shared test memory (as [`in_place_mpmc`]).
+#[cfg(not(mproc_loom))]
+pub fn in_place_spsc(capacity: u32, slot_size: u32) -> (Shared, SpscRing) {
+    let shape = SpscShape {
+        capacity,
+        slot_size,
+    };
+    let mem = Shared::new(SpscRing::required_size(shape).unwrap());
+    // SAFETY: a fresh mapping of the required size, used only through this ring.
+    let r = unsafe { SpscRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    (mem, r)
+}
+
+/// A record ring of `capacity` bytes laid out in place in fresh shared test memory (as
+/// [`in_place_mpmc`]).
+#[cfg(not(mproc_loom))]
+pub fn in_place_record(capacity: u32) -> (Shared, RecordRing) {
+    let shape = RecordShape { capacity };
+    let mem = Shared::new(RecordRing::required_size(shape).unwrap());
+    // SAFETY: a fresh mapping of the required size, used only through this ring.
+    let r = unsafe { RecordRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    (mem, r)
+}
+
+/// Runs `op` until it succeeds, spinning while `retry` says its error means "try again"
+/// (full, empty) and panicking on any other; a retry after `deadline` fails the test.
+pub fn spin_until_ok<T, E: std::fmt::Display>(
+    deadline: std::time::Instant,
+    retry: impl Fn(&E) -> bool,
+    mut op: impl FnMut() -> Result<T, E>,
+) -> T {
+    loop {
+        match op() {
+            Ok(v) => return v,
+            Err(e) if retry(&e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "still \"{e}\" at the deadline"
+                );
+                std::hint::spin_loop();
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
 
 /// Waits and asserts a clean exit with code 0.
