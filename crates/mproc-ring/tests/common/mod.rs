@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use mproc_ring::fault::Killed;
 use mproc_ring::{
-    MpmcRing, MpmcShape, ParticipantId, RecordRing, RecordShape, SpscRing, SpscShape, TryPopError,
+    LayoutError, MpmcRing, MpmcShape, ParticipantId, RecordRing, RecordShape, SpscRing, SpscShape,
+    TryPopError,
 };
 
 /// A participant id from a small number (test shorthand).
@@ -72,42 +73,47 @@ pub use mproc_testkit::fork;
 /// Waits (bounded) for a child; kills it and panics on timeout. Returns the raw status.
 pub use mproc_testkit::wait_status as wait;
 
-/// An MPMC ring laid out in place in fresh shared test memory, for tests that read or
-/// forge its words. (Not under loom, whose rings live on the heap.)
+/// A ring laid out in place by its `init` in fresh shared test memory of `size` bytes, for
+/// tests that read or forge its words or share it with a forked child. (Not under loom,
+/// whose rings live on the heap.)
+#[cfg(not(mproc_loom))]
+fn in_place<S, R>(
+    size: Result<usize, LayoutError>,
+    init: unsafe fn(std::ptr::NonNull<u8>, usize, S) -> Result<R, LayoutError>,
+    shape: S,
+) -> (Shared, R) {
+    let mem = Shared::new(size.unwrap());
+    // SAFETY: a fresh mapping of the required size, used only through this ring.
+    let r = unsafe { init(mem.ptr, mem.len, shape) }.unwrap();
+    (mem, r)
+}
+
+/// An MPMC ring laid out in place in fresh shared test memory (see [`in_place`]).
 #[cfg(not(mproc_loom))]
 pub fn in_place_mpmc(capacity: u32, slot_size: u32) -> (Shared, MpmcRing) {
     let shape = MpmcShape {
         capacity,
         slot_size,
     };
-    let mem = Shared::new(MpmcRing::required_size(shape).unwrap());
-    // SAFETY: a fresh mapping of the required size, used only through this ring.
-    let r = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
-    (mem, r)
+    in_place(MpmcRing::required_size(shape), MpmcRing::init, shape)
 }
 
-/// An SPSC ring laid out in place in fresh shared test memory (as [`in_place_mpmc`]).
+/// An SPSC ring laid out in place in fresh shared test memory (see [`in_place`]).
 #[cfg(not(mproc_loom))]
 pub fn in_place_spsc(capacity: u32, slot_size: u32) -> (Shared, SpscRing) {
     let shape = SpscShape {
         capacity,
         slot_size,
     };
-    let mem = Shared::new(SpscRing::required_size(shape).unwrap());
-    // SAFETY: a fresh mapping of the required size, used only through this ring.
-    let r = unsafe { SpscRing::init(mem.ptr, mem.len, shape) }.unwrap();
-    (mem, r)
+    in_place(SpscRing::required_size(shape), SpscRing::init, shape)
 }
 
-/// A record ring of `capacity` bytes laid out in place in fresh shared test memory (as
-/// [`in_place_mpmc`]).
+/// A record ring of `capacity` bytes laid out in place in fresh shared test memory (see
+/// [`in_place`]).
 #[cfg(not(mproc_loom))]
 pub fn in_place_record(capacity: u32) -> (Shared, RecordRing) {
     let shape = RecordShape { capacity };
-    let mem = Shared::new(RecordRing::required_size(shape).unwrap());
-    // SAFETY: a fresh mapping of the required size, used only through this ring.
-    let r = unsafe { RecordRing::init(mem.ptr, mem.len, shape) }.unwrap();
-    (mem, r)
+    in_place(RecordRing::required_size(shape), RecordRing::init, shape)
 }
 
 /// Runs `op` until it succeeds, spinning while `retry` says its error means "try again"
