@@ -14,6 +14,14 @@ use mproc_shm::{Segment, SegmentError, SegmentOptions};
 
 const FP: u64 = 0x5eed;
 
+/// Options with the tests' fingerprint that wait up to `timeout` for another creator
+/// (`create_named`) or for the segment to become ready (`open_named`).
+fn waiting(timeout: Duration) -> SegmentOptions {
+    let mut options = SegmentOptions::new();
+    options.fingerprint(FP).open_timeout(timeout);
+    options
+}
+
 fn path(name: &str) -> String {
     format!("/dev/shm/{name}")
 }
@@ -113,9 +121,7 @@ fn creator_killed_at_each_step_leaves_a_stale_name_that_create_reclaims() {
         assert_eq!(probe(&name).unwrap(), NameState::Stale, "{point:?}");
 
         let start = Instant::now();
-        let err = SegmentOptions::new()
-            .fingerprint(FP)
-            .open_timeout(Duration::from_secs(5))
+        let err = waiting(Duration::from_secs(5))
             .open_named(&name)
             .unwrap_err();
         assert!(
@@ -152,9 +158,7 @@ fn live_creator_in_progress_is_never_reclaimed() {
     assert_eq!(reclaim(&name).unwrap(), NameState::Creating);
 
     let start = Instant::now();
-    let err = SegmentOptions::new()
-        .fingerprint(FP)
-        .open_timeout(Duration::from_millis(300))
+    let err = waiting(Duration::from_millis(300))
         .create_named(&name)
         .unwrap_err();
     assert!(matches!(err, SegmentError::AlreadyExists { .. }), "{err:?}");
@@ -162,9 +166,7 @@ fn live_creator_in_progress_is_never_reclaimed() {
     assert!(start.elapsed() < Duration::from_secs(5), "bounded");
     assert_eq!(inode(&name), Some(ino), "the creator's file is still there");
 
-    let err = SegmentOptions::new()
-        .fingerprint(FP)
-        .open_timeout(Duration::from_millis(200))
+    let err = waiting(Duration::from_millis(200))
         .open_named(&name)
         .unwrap_err();
     assert!(matches!(err, SegmentError::NotReady { .. }), "{err:?}");
@@ -187,9 +189,7 @@ fn live_creator_in_progress_is_never_reclaimed() {
 fn live_creator_that_finishes_wins() {
     let (name, _guard) = scratch_name("finish");
     let (pid, _ready) = live_creator(&name, Some(Duration::from_millis(100)));
-    let err = SegmentOptions::new()
-        .fingerprint(FP)
-        .open_timeout(Duration::from_secs(10))
+    let err = waiting(Duration::from_secs(10))
         .create_named(&name)
         .unwrap_err();
     assert!(matches!(err, SegmentError::AlreadyExists { .. }), "{err:?}");
