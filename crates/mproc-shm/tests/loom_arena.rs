@@ -277,6 +277,29 @@ mod tests {
         thread::spawn(move || f(&arena, &dead))
     }
 
+    /// An arena with room for `blocks` blocks, and `DYING`'s death flag (alive yet).
+    fn arena_and_death(blocks: u64) -> (Arc<ModelArena>, Arc<AtomicBool>) {
+        (arena(blocks), Arc::new(AtomicBool::new(false)))
+    }
+
+    /// A, the holder, in a thread of its own: allocates a block and holds it as `DYING`,
+    /// frees it again if `frees_own`, then dies. Returns the block.
+    fn spawn_holder(
+        arena: &Arc<ModelArena>,
+        dead: &Arc<AtomicBool>,
+        frees_own: bool,
+    ) -> thread::JoinHandle<Offset<u8>> {
+        spawn_with(arena, dead, move |arena, dead| {
+            let x = arena.alloc(1, 1).expect("A's alloc");
+            arena.hold(x, DYING).expect("A's hold");
+            if frees_own {
+                arena.free(x).expect("A's own free");
+            }
+            die(dead);
+            x
+        })
+    }
+
     /// `me`'s `reclaim_dead` walk: the held blocks it counted, and the oracle's answers.
     fn walk(arena: &ModelArena, dead: &AtomicBool, me: u32) -> (u64, Vec<(u32, bool)>) {
         let looks = Looks::default();
@@ -334,15 +357,9 @@ mod tests {
         );
         ARMS.model(|| {
             // Room for A's block and the one D splits off if it comes before the reclaim.
-            let arena = arena(2);
-            let dead = Arc::new(AtomicBool::new(false));
+            let (arena, dead) = arena_and_death(2);
 
-            let a = spawn_with(&arena, &dead, move |arena, dead| {
-                let x = arena.alloc(1, 1).expect("A's alloc");
-                arena.hold(x, DYING).expect("A's hold");
-                die(dead);
-                x
-            });
+            let a = spawn_holder(&arena, &dead, false);
             let c = spawn_with(&arena, &dead, move |arena, dead| walk(arena, dead, SECOND));
             // B: a recovery that runs once A is dead; then D, an allocation racing C. (A
             // fourth thread for D makes three guard waiters at once, which loom cannot
@@ -381,16 +398,9 @@ mod tests {
             ],
         );
         ARMS.model(|| {
-            let arena = arena(1);
-            let dead = Arc::new(AtomicBool::new(false));
+            let (arena, dead) = arena_and_death(1);
 
-            let a = spawn_with(&arena, &dead, move |arena, dead| {
-                let x = arena.alloc(1, 1).expect("A's alloc");
-                arena.hold(x, DYING).expect("A's hold");
-                arena.free(x).expect("A's own free");
-                die(dead);
-                x
-            });
+            let a = spawn_holder(&arena, &dead, true);
             // B walks in a thread of its own: run on the model's thread right after the
             // spawn, its walk met A in one interleaving only (loom 0.7's DPOR drops a newly
             // spawned thread that starts with a load, tokio-rs/loom#392).
@@ -440,8 +450,7 @@ mod tests {
     fn producer_killed<const N: usize>(stop: Stop, arms: &'static Arms<N>) {
         arms.model(move || {
             // Room for P's block and the one R's next put carves if P's is not back yet.
-            let arena = arena(2);
-            let dead = Arc::new(AtomicBool::new(false));
+            let (arena, dead) = arena_and_death(2);
             // The block at the start: only P allocates before R's next put.
             let x = Offset::new(FIRST_BLOCK_OFFSET + 16);
 
@@ -552,8 +561,7 @@ mod tests {
             ],
         );
         ARMS.model(|| {
-            let arena = arena(1);
-            let dead = Arc::new(AtomicBool::new(false));
+            let (arena, dead) = arena_and_death(1);
 
             let p = spawn_with(&arena, &dead, move |arena, dead| {
                 let x = arena.alloc_marked(1, 1, DYING).expect("P's alloc");
