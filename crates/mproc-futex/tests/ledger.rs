@@ -675,23 +675,10 @@ fn dying_at_every_store(op: Dying) {
 }
 
 #[test]
-fn take_dying_at_every_store() {
-    dying_at_every_store(Dying::Take);
-}
-
-#[test]
-fn give_dying_at_every_store() {
-    dying_at_every_store(Dying::Give);
-}
-
-#[test]
-fn consume_dying_at_every_store() {
-    dying_at_every_store(Dying::Consume);
-}
-
-#[test]
-fn reclaim_dying_at_every_store() {
-    dying_at_every_store(Dying::Reclaim);
+fn every_operation_dying_at_every_store() {
+    for op in [Dying::Take, Dying::Give, Dying::Consume, Dying::Reclaim] {
+        dying_at_every_store(op);
+    }
 }
 
 /// 7 dies at every store of `op`; then 1, taking the guard over, dies at every store of its
@@ -743,18 +730,10 @@ fn dying_twice(op: Dying) {
 }
 
 #[test]
-fn take_dying_then_restorer_dying() {
-    dying_twice(Dying::Take);
-}
-
-#[test]
-fn give_dying_then_restorer_dying() {
-    dying_twice(Dying::Give);
-}
-
-#[test]
-fn reclaim_dying_then_restorer_dying() {
-    dying_twice(Dying::Reclaim);
+fn take_give_and_reclaim_dying_then_restorer_dying() {
+    for op in [Dying::Take, Dying::Give, Dying::Reclaim] {
+        dying_twice(op);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
