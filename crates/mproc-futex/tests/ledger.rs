@@ -944,7 +944,7 @@ fn sleeper_gets_the_permit_of_a_holder_declared_dead() {
 #[test]
 fn threads_never_exceed_permits() {
     const PERMITS: u32 = 2;
-    let iters = if cfg!(debug_assertions) { 500 } else { 5_000 };
+    let iters = mproc_testkit::iterations(500, 5_000);
     let sem: Arc<RobustSemaphore> = Arc::new(RobustSemaphore::new(PERMITS, Some(PERMITS)));
     let inside = Arc::new(AtomicU32::new(0));
     let (tx, rx) = mpsc::channel();

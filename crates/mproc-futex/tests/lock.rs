@@ -300,11 +300,7 @@ fn unlock_makes_no_syscall_without_sleepers() {
 #[test]
 fn threads_mutual_exclusion() {
     const THREADS: u32 = 4;
-    let iters = if cfg!(debug_assertions) {
-        20_000
-    } else {
-        200_000
-    };
+    let iters = mproc_testkit::iterations(20_000, 200_000) as usize;
     let l: RawLock = RawLock::new();
     let inside = AtomicU32::new(0);
     let total = AtomicUsize::new(0);

@@ -93,11 +93,7 @@ fn deadline_is_respected() {
 #[test]
 fn threads_never_exceed_permits() {
     const PERMITS: u32 = 2;
-    let iters = if cfg!(debug_assertions) {
-        2_000
-    } else {
-        20_000
-    };
+    let iters = mproc_testkit::iterations(2_000, 20_000);
     let s: Semaphore = Semaphore::with_permits(PERMITS);
     let inside = std::sync::atomic::AtomicU32::new(0);
     std::thread::scope(|sc| {
