@@ -336,6 +336,17 @@ impl<const N: usize> Rig<N> {
         run(&self.ledger, self.mode, caller(who, &live), act, fault)
     }
 
+    /// `who` gives `n`: refused (`TooMany`), and nothing changes.
+    fn assert_give_refused(&mut self, who: u32, n: u32) {
+        let before = self.observe();
+        assert_eq!(
+            self.act(who, Act::Give(n)),
+            Outcome::Gave(Err(GiveError::TooMany)),
+            "{who} gives {n}"
+        );
+        assert_eq!(self.observe(), before, "a refused give of {n} by {who}");
+    }
+
     /// Runs `act` as `who` on both; asserts the same outcome and the same state after.
     fn act(&mut self, who: u32, act: Act) -> Outcome {
         let got = self.raw(who, act, &NoFault);
@@ -415,10 +426,7 @@ fn resource_pattern_never_passes_the_bound() {
     assert_eq!((r.ledger.value(), r.ledger.outstanding()), (2, 0));
     assert_eq!(r.ledger.reclaimed(), 1);
     // At the bound: one more release is refused.
-    assert_eq!(
-        r.act(B, Act::Give(1)),
-        Outcome::Gave(Err(GiveError::TooMany))
-    );
+    r.assert_give_refused(B, 1);
 }
 
 /// The same resource pattern through RobustSemaphore's own calls.
@@ -446,26 +454,15 @@ fn robust_semaphore_resource_pattern() {
 #[test]
 fn consume_refuses_more_than_outstanding() {
     let mut r = Rig::<LEDGER_ENTRIES>::new(Mode::Tasks, 0);
-    assert_eq!(
-        r.act(1, Act::Give(1)),
-        Outcome::Gave(Err(GiveError::TooMany))
-    );
+    r.assert_give_refused(1, 1);
     assert_eq!(r.observe(), State::default());
     r.act(2, Act::Take(2));
-    let before = r.observe();
-    assert_eq!(
-        r.act(1, Act::Give(3)),
-        Outcome::Gave(Err(GiveError::TooMany))
-    );
-    assert_eq!(r.observe(), before);
+    r.assert_give_refused(1, 3);
     // By a non-holder: allowed, counted as unattributed.
     assert_eq!(r.act(1, Act::Give(2)), Outcome::Gave(Ok(())));
     assert_eq!(r.ledger.outstanding(), 0);
     assert_eq!(r.observe().unattributed, 2);
-    assert_eq!(
-        r.act(2, Act::Give(1)),
-        Outcome::Gave(Err(GiveError::TooMany))
-    );
+    r.assert_give_refused(2, 1);
 }
 
 /// A BoundedSemaphore-style give past the bound is refused and changes nothing (neither the
@@ -477,16 +474,9 @@ fn give_past_the_bound_changes_nothing() {
     r.act(1, Act::Take(2));
     let before = r.observe();
     for n in [3, 4, u32::MAX] {
-        assert_eq!(
-            r.act(1, Act::Give(n)),
-            Outcome::Gave(Err(GiveError::TooMany))
-        );
-        assert_eq!(r.observe(), before);
+        r.assert_give_refused(1, n);
     }
-    assert_eq!(
-        r.act(2, Act::Give(3)),
-        Outcome::Gave(Err(GiveError::TooMany))
-    );
+    r.assert_give_refused(2, 3);
     assert_eq!(r.observe(), before);
     assert_eq!(r.act(1, Act::Give(2)), Outcome::Gave(Ok(())));
     assert_eq!(r.ledger.value(), 3);
