@@ -848,10 +848,6 @@ proptest! {
     ) {
         against_model::<LEDGER_ENTRIES>(mode, init, &steps);
     }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Two entries for three participants and their successors: untracked takes, and takes
     /// that must first give the dead holders' units back.
