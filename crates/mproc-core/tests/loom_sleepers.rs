@@ -27,65 +27,18 @@
 mod arms;
 
 #[cfg(mproc_loom)]
+#[path = "../../mproc-futex/tests/common/parking.rs"]
+mod parking;
+
+#[cfg(mproc_loom)]
 mod tests {
+    use loom::sync::Arc;
     use loom::sync::atomic::{AtomicU32, Ordering};
-    use loom::sync::{Arc, Condvar, Mutex};
     use loom::thread;
     use mproc_core::sleepers::Sleepers;
 
     use crate::arms::Arms;
-
-    /// `futex(2)` on one word, as loom can see it: a parking table. `wait` compares the word
-    /// under the table lock (as the kernel does under its bucket lock, which the waker's
-    /// `wake` takes after its change of the word) and sleeps until a `wake` picks it; no
-    /// timeout, so a sleeper nobody wakes is a loom deadlock.
-    #[derive(Default)]
-    struct Futex {
-        table: Mutex<Table>,
-        woken: Condvar,
-    }
-
-    #[derive(Default)]
-    struct Table {
-        next: u32,
-        queued: Vec<u32>,
-        most_queued: usize,
-    }
-
-    impl Futex {
-        /// `futex_wait(word, expected)`: `false` at once if the word is not `expected`, else
-        /// `true` after a `wake` picked this sleeper.
-        fn wait(&self, word: &AtomicU32, expected: u32) -> bool {
-            let mut t = self.table.lock().unwrap();
-            // Acquire: a changed word publishes what preceded the change; the table lock
-            // orders this compare against the waker's change-then-wake.
-            if word.load(Ordering::Acquire) != expected {
-                return false;
-            }
-            let me = t.next;
-            t.next += 1;
-            t.queued.push(me);
-            t.most_queued = t.most_queued.max(t.queued.len());
-            while t.queued.contains(&me) {
-                t = self.woken.wait(t).unwrap();
-            }
-            true
-        }
-
-        /// `futex_wake(word, n)`: wakes up to `n` queued sleepers, oldest first.
-        fn wake(&self, n: usize) {
-            let mut t = self.table.lock().unwrap();
-            let n = n.min(t.queued.len());
-            t.queued.drain(..n);
-            drop(t);
-            self.woken.notify_all();
-        }
-
-        /// The most sleepers that were queued at once.
-        fn most_queued(&self) -> usize {
-            self.table.lock().unwrap().most_queued
-        }
-    }
+    use crate::parking::Futex;
 
     /// One shared object: a count of published items (the condition), a futex word and the
     /// sleepers on it.

@@ -326,11 +326,19 @@ struct Change<'a, W: Waiter, const N: usize, F: Fault> {
 }
 
 impl<W: Waiter, const N: usize, F: Fault> Change<'_, W, N, F> {
+    /// The fault point before every store: `Died` if the fault says this participant dies
+    /// here (tests only; `NoFault` never does).
     #[inline]
-    fn put32(&self, word: &AtomicU32, v: u32) -> Result<(), LedgerError> {
+    fn may_die(&self) -> Result<(), LedgerError> {
         if self.fault.die() {
             return Err(LedgerError::Died);
         }
+        Ok(())
+    }
+
+    #[inline]
+    fn put32(&self, word: &AtomicU32, v: u32) -> Result<(), LedgerError> {
+        self.may_die()?;
         // Release: under the guard (see the module docs), but also read without it (`value`
         // peeks, `outstanding`): a reader that sees this store sees the change's earlier ones
         // and what the caller did before the operation.
@@ -340,9 +348,7 @@ impl<W: Waiter, const N: usize, F: Fault> Change<'_, W, N, F> {
 
     #[inline]
     fn put64(&self, word: &AtomicU64, v: u64) -> Result<(), LedgerError> {
-        if self.fault.die() {
-            return Err(LedgerError::Died);
-        }
+        self.may_die()?;
         // Release: as in `put32`.
         word.store(v, Ordering::Release);
         Ok(())

@@ -307,16 +307,29 @@ impl<W: Waiter> RawLock<W> {
                 return Err(LockError::WouldBlock);
             }
             let next = taken_by(me, w, w & WAITERS);
-            // Acquire on success: pairs with the Release CAS in `release` (see `acquire`).
-            match self
-                .word
-                .compare_exchange(w, next, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => return outcome(next),
-                Err(now) => w = now,
+            if self.take_word(&mut w, next) {
+                return outcome(next);
             }
         }
         Err(LockError::WouldBlock)
+    }
+
+    /// Takes the lock by replacing exactly the word `*seen` with `next` (which holds the
+    /// taker's id): `true` if it did, else `false` with the word found now in `*seen`.
+    #[inline]
+    fn take_word(&self, seen: &mut u32, next: u32) -> bool {
+        // Acquire on success: pairs with the Release CAS in `release` (see `acquire`); after
+        // a dead owner, with whatever Release the word's history carries.
+        match self
+            .word
+            .compare_exchange(*seen, next, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => true,
+            Err(now) => {
+                *seen = now;
+                false
+            }
+        }
     }
 
     #[cold]
@@ -343,17 +356,10 @@ impl<W: Waiter> RawLock<W> {
                 // one.
                 let waiters = if slept { WAITERS } else { w & WAITERS };
                 let next = taken_by(me, w, waiters);
-                // Acquire: pairs with the Release CAS in `release`.
-                match self
-                    .word
-                    .compare_exchange(w, next, Ordering::Acquire, Ordering::Relaxed)
-                {
-                    Ok(_) => return outcome(next),
-                    Err(now) => {
-                        w = now;
-                        continue;
-                    }
+                if self.take_word(&mut w, next) {
+                    return outcome(next);
                 }
+                continue;
             }
             // Fixed *before* asking about the owner: if the owner dies after the check said
             // "alive", this deadline is already running and bounds how long we sleep on it.
@@ -361,21 +367,13 @@ impl<W: Waiter> RawLock<W> {
             if check_due || owner != alive_owner {
                 if !liveness.is_alive(owner) {
                     // Take over from exactly the word we judged: among racing acquirers one
-                    // CAS wins; the losers see the new owner and keep waiting.
-                    // Acquire: the dead owner released nothing, but we do pair with whatever
-                    // Release the word's history carries; the data may be inconsistent, which
-                    // is what OwnerDied says.
+                    // CAS wins; the losers see the new owner and keep waiting. The dead owner
+                    // released nothing, so the data may be inconsistent: what OwnerDied says.
                     let next = taken_by(me, w, w & WAITERS);
-                    match self
-                        .word
-                        .compare_exchange(w, next, Ordering::Acquire, Ordering::Relaxed)
-                    {
-                        Ok(_) => return outcome(next),
-                        Err(now) => {
-                            w = now;
-                            continue;
-                        }
+                    if self.take_word(&mut w, next) {
+                        return outcome(next);
                     }
+                    continue;
                 }
                 alive_owner = owner;
                 check_due = false;

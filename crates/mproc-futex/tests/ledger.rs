@@ -336,6 +336,17 @@ impl<const N: usize> Rig<N> {
         run(&self.ledger, self.mode, caller(who, &live), act, fault)
     }
 
+    /// `who` gives `n`: refused (`TooMany`), and nothing changes.
+    fn assert_give_refused(&mut self, who: u32, n: u32) {
+        let before = self.observe();
+        assert_eq!(
+            self.act(who, Act::Give(n)),
+            Outcome::Gave(Err(GiveError::TooMany)),
+            "{who} gives {n}"
+        );
+        assert_eq!(self.observe(), before, "a refused give of {n} by {who}");
+    }
+
     /// Runs `act` as `who` on both; asserts the same outcome and the same state after.
     fn act(&mut self, who: u32, act: Act) -> Outcome {
         let got = self.raw(who, act, &NoFault);
@@ -415,10 +426,7 @@ fn resource_pattern_never_passes_the_bound() {
     assert_eq!((r.ledger.value(), r.ledger.outstanding()), (2, 0));
     assert_eq!(r.ledger.reclaimed(), 1);
     // At the bound: one more release is refused.
-    assert_eq!(
-        r.act(B, Act::Give(1)),
-        Outcome::Gave(Err(GiveError::TooMany))
-    );
+    r.assert_give_refused(B, 1);
 }
 
 /// The same resource pattern through RobustSemaphore's own calls.
@@ -446,26 +454,15 @@ fn robust_semaphore_resource_pattern() {
 #[test]
 fn consume_refuses_more_than_outstanding() {
     let mut r = Rig::<LEDGER_ENTRIES>::new(Mode::Tasks, 0);
-    assert_eq!(
-        r.act(1, Act::Give(1)),
-        Outcome::Gave(Err(GiveError::TooMany))
-    );
+    r.assert_give_refused(1, 1);
     assert_eq!(r.observe(), State::default());
     r.act(2, Act::Take(2));
-    let before = r.observe();
-    assert_eq!(
-        r.act(1, Act::Give(3)),
-        Outcome::Gave(Err(GiveError::TooMany))
-    );
-    assert_eq!(r.observe(), before);
+    r.assert_give_refused(1, 3);
     // By a non-holder: allowed, counted as unattributed.
     assert_eq!(r.act(1, Act::Give(2)), Outcome::Gave(Ok(())));
     assert_eq!(r.ledger.outstanding(), 0);
     assert_eq!(r.observe().unattributed, 2);
-    assert_eq!(
-        r.act(2, Act::Give(1)),
-        Outcome::Gave(Err(GiveError::TooMany))
-    );
+    r.assert_give_refused(2, 1);
 }
 
 /// A BoundedSemaphore-style give past the bound is refused and changes nothing (neither the
@@ -477,16 +474,9 @@ fn give_past_the_bound_changes_nothing() {
     r.act(1, Act::Take(2));
     let before = r.observe();
     for n in [3, 4, u32::MAX] {
-        assert_eq!(
-            r.act(1, Act::Give(n)),
-            Outcome::Gave(Err(GiveError::TooMany))
-        );
-        assert_eq!(r.observe(), before);
+        r.assert_give_refused(1, n);
     }
-    assert_eq!(
-        r.act(2, Act::Give(3)),
-        Outcome::Gave(Err(GiveError::TooMany))
-    );
+    r.assert_give_refused(2, 3);
     assert_eq!(r.observe(), before);
     assert_eq!(r.act(1, Act::Give(2)), Outcome::Gave(Ok(())));
     assert_eq!(r.ledger.value(), 3);
@@ -675,23 +665,10 @@ fn dying_at_every_store(op: Dying) {
 }
 
 #[test]
-fn take_dying_at_every_store() {
-    dying_at_every_store(Dying::Take);
-}
-
-#[test]
-fn give_dying_at_every_store() {
-    dying_at_every_store(Dying::Give);
-}
-
-#[test]
-fn consume_dying_at_every_store() {
-    dying_at_every_store(Dying::Consume);
-}
-
-#[test]
-fn reclaim_dying_at_every_store() {
-    dying_at_every_store(Dying::Reclaim);
+fn every_operation_dying_at_every_store() {
+    for op in [Dying::Take, Dying::Give, Dying::Consume, Dying::Reclaim] {
+        dying_at_every_store(op);
+    }
 }
 
 /// 7 dies at every store of `op`; then 1, taking the guard over, dies at every store of its
@@ -743,18 +720,10 @@ fn dying_twice(op: Dying) {
 }
 
 #[test]
-fn take_dying_then_restorer_dying() {
-    dying_twice(Dying::Take);
-}
-
-#[test]
-fn give_dying_then_restorer_dying() {
-    dying_twice(Dying::Give);
-}
-
-#[test]
-fn reclaim_dying_then_restorer_dying() {
-    dying_twice(Dying::Reclaim);
+fn take_give_and_reclaim_dying_then_restorer_dying() {
+    for op in [Dying::Take, Dying::Give, Dying::Reclaim] {
+        dying_twice(op);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -879,10 +848,6 @@ proptest! {
     ) {
         against_model::<LEDGER_ENTRIES>(mode, init, &steps);
     }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Two entries for three participants and their successors: untracked takes, and takes
     /// that must first give the dead holders' units back.
@@ -910,16 +875,7 @@ proptest! {
 fn acquire_deadline_times_out() {
     let sem: RobustSemaphore = RobustSemaphore::new(0, None);
     let me = caller(1, &AlwaysAlive);
-    let t = Instant::now();
-    assert_eq!(
-        sem.acquire(me, Wait::Until(Deadline::after(Duration::from_millis(40)))),
-        Ok(false)
-    );
-    let e = t.elapsed();
-    assert!(
-        e >= Duration::from_millis(40) && e < Duration::from_secs(3),
-        "{e:?}"
-    );
+    assert_eq!(with_deadline_kept(40, |w| sem.acquire(me, w)), Ok(false));
     // Held by a live participant: still a timeout, and its permit is left alone.
     let sem: RobustSemaphore = RobustSemaphore::new(1, Some(1));
     assert!(sem.try_acquire(caller(7, &AlwaysAlive)).unwrap());
@@ -974,7 +930,7 @@ fn sleeper_gets_the_permit_of_a_holder_declared_dead() {
 #[test]
 fn threads_never_exceed_permits() {
     const PERMITS: u32 = 2;
-    let iters = if cfg!(debug_assertions) { 500 } else { 5_000 };
+    let iters = mproc_testkit::iterations(500, 5_000);
     let sem: Arc<RobustSemaphore> = Arc::new(RobustSemaphore::new(PERMITS, Some(PERMITS)));
     let inside = Arc::new(AtomicU32::new(0));
     let (tx, rx) = mpsc::channel();

@@ -2,7 +2,9 @@
 #![allow(clippy::disallowed_types)] // tests use std atomics directly
 #![cfg(not(mproc_loom))] // real processes, clocks and futexes; loom models are in loom_*.rs
 
-use mproc_futex::{AlwaysAlive, Deadline, Futex, LockError, RawLock, UnlockError, Wait, Waiter};
+use mproc_futex::{
+    AlwaysAlive, Deadline, Futex, LockError, LockGuard, RawLock, UnlockError, Wait, Waiter,
+};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -111,15 +113,20 @@ fn deadline_is_respected() {
     }
 }
 
+/// Owner 9 vanishes holding `l`; id 1 takes the lock over (told `OwnerDied`) and gets the
+/// inconsistent guard. The fixture of every owner-death test below.
+fn taken_over_from_dead_owner(l: &RawLock) -> LockGuard<'_> {
+    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
+    match l.lock(1, &|id: u32| id != 9, Wait::Forever) {
+        Err(LockError::OwnerDied(g)) => g,
+        other => panic!("owner 9 is dead, so id 1 must take over: {other:?}"),
+    }
+}
+
 #[test]
 fn strict_takeover_then_not_recoverable_wakes_sleepers() {
     let l: RawLock = RawLock::new_strict();
-    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
-    let dead9 = |id: u32| id != 9;
-    let g = match l.lock(1, &dead9, Wait::Forever) {
-        Err(LockError::OwnerDied(g)) => g,
-        other => panic!("{other:?}"),
-    };
+    let g = taken_over_from_dead_owner(&l);
     assert!(g.is_inconsistent());
     std::thread::scope(|s| {
         let sleeper = s.spawn(|| {
@@ -152,12 +159,7 @@ fn strict_takeover_then_not_recoverable_wakes_sleepers() {
 fn unmarked_takeover_stays_poisoned_until_cleared() {
     let l: RawLock = RawLock::new();
     assert!(!l.is_strict());
-    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
-    let dead9 = |id: u32| id != 9;
-    let g = match l.lock(1, &dead9, Wait::Forever) {
-        Err(LockError::OwnerDied(g)) => g,
-        other => panic!("{other:?}"),
-    };
+    let g = taken_over_from_dead_owner(&l);
     assert!(g.is_inconsistent() && l.is_poisoned());
     drop(g); // without mark_consistent
     assert!(l.is_poisoned() && !l.is_locked() && !l.is_not_recoverable());
@@ -190,12 +192,7 @@ fn unmarked_takeover_stays_poisoned_until_cleared() {
 #[test]
 fn sleeper_behind_an_unmarked_takeover_gets_it_poisoned() {
     let l: RawLock = RawLock::new();
-    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
-    let g = l
-        .lock(1, &|id| id != 9, Wait::Forever)
-        .unwrap_err()
-        .into_inner()
-        .unwrap();
+    let g = taken_over_from_dead_owner(&l);
     std::thread::scope(|s| {
         let sleeper = s.spawn(|| {
             let d = Wait::Until(Deadline::after(Duration::from_secs(10)));
@@ -220,12 +217,7 @@ fn sleeper_behind_an_unmarked_takeover_gets_it_poisoned() {
 #[test]
 fn clear_poison_while_held_vouches_and_never_revives_a_strict_lock() {
     let l: RawLock = RawLock::new();
-    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
-    let g = l
-        .lock(1, &|id| id != 9, Wait::Forever)
-        .unwrap_err()
-        .into_inner()
-        .unwrap();
+    let g = taken_over_from_dead_owner(&l);
     l.clear_poison();
     assert!(!g.is_inconsistent());
     drop(g);
@@ -236,13 +228,7 @@ fn clear_poison_while_held_vouches_and_never_revives_a_strict_lock() {
     drop(l.lock(1, &AlwaysAlive, Wait::Forever).unwrap());
     drop(l.try_lock(1, &AlwaysAlive).unwrap());
     assert!(l.is_strict() && !l.is_locked());
-    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
-    drop(
-        l.lock(1, &|id| id != 9, Wait::Forever)
-            .unwrap_err()
-            .into_inner()
-            .unwrap(),
-    );
+    drop(taken_over_from_dead_owner(&l));
     assert!(l.is_not_recoverable());
     l.clear_poison();
     assert!(l.is_not_recoverable());
@@ -252,12 +238,7 @@ fn clear_poison_while_held_vouches_and_never_revives_a_strict_lock() {
     ));
     // Marked in time, a strict lock is fine.
     let l: RawLock = RawLock::new_strict();
-    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
-    let mut g = l
-        .lock(1, &|id| id != 9, Wait::Forever)
-        .unwrap_err()
-        .into_inner()
-        .unwrap();
+    let mut g = taken_over_from_dead_owner(&l);
     g.mark_consistent();
     drop(g);
     assert!(!l.is_poisoned());
@@ -319,11 +300,7 @@ fn unlock_makes_no_syscall_without_sleepers() {
 #[test]
 fn threads_mutual_exclusion() {
     const THREADS: u32 = 4;
-    let iters = if cfg!(debug_assertions) {
-        20_000
-    } else {
-        200_000
-    };
+    let iters = mproc_testkit::iterations(20_000, 200_000) as usize;
     let l: RawLock = RawLock::new();
     let inside = AtomicU32::new(0);
     let total = AtomicUsize::new(0);
@@ -377,11 +354,7 @@ fn release_with_a_non_id_is_not_owner_and_changes_nothing() {
     // A not-recoverable word is the POISONED and STRICT flags alone: "releasing" it with
     // that value as an id must not unlock it.
     let l = RawLock::new_strict();
-    std::mem::forget(l.lock(9, &AlwaysAlive, Wait::Forever).unwrap());
-    let g = match l.lock(1, &|id: u32| id != 9, Wait::Forever) {
-        Err(LockError::OwnerDied(g)) => g,
-        other => panic!("{other:?}"),
-    };
+    let g = taken_over_from_dead_owner(&l);
     drop(g); // without mark_consistent: not recoverable
     assert!(l.is_not_recoverable());
     assert_eq!(l.release(1 << 31), Err(UnlockError::NotOwner));

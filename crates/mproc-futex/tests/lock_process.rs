@@ -11,11 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const PROCS: u32 = 4;
-const INCREMENTS: u64 = if cfg!(debug_assertions) {
-    20_000
-} else {
-    100_000
-};
+const INCREMENTS: u64 = mproc_testkit::iterations(20_000, 100_000);
 
 #[repr(C)]
 struct Counter {

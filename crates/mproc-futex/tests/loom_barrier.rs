@@ -12,7 +12,7 @@ mod arms;
 
 #[cfg(mproc_loom)]
 mod tests {
-    use super::arms::Arms;
+    use super::arms::{Arms, SLEPT};
     use loom::cell::UnsafeCell;
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +39,19 @@ mod tests {
         let sl = futex::sleeps();
         assert_eq!(sl.timed_out, 0, "no clock tick: no timeout");
         sl.woken > 0
+    }
+
+    /// Party 1 waits alone at a 2-party barrier while the model's thread runs `release`
+    /// (`abort`, `reset`): the wait must end `Broken`. Returns the barrier and whether the
+    /// waiter slept (and was woken).
+    fn lone_waiter_broken_by(release: impl FnOnce(&Barrier2)) -> (Arc<Barrier2>, bool) {
+        let b = Arc::new(Barrier2::with_parties_for_waiter(2));
+        let b2 = b.clone();
+        let h = thread::spawn(move || (wait(&b2, 1), woken()));
+        release(&b);
+        let (r, slept) = h.join().unwrap();
+        assert_eq!(r, Err(BarrierWaitError::Broken));
+        (b, slept)
     }
 
     /// Two parties pass two generations; each generation hands out indices 0 and 1.
@@ -86,12 +99,7 @@ mod tests {
             ],
         );
         ARMS.model(|| {
-            let b = Arc::new(Barrier2::with_parties_for_waiter(2));
-            let b2 = b.clone();
-            let h = thread::spawn(move || (wait(&b2, 1), woken()));
-            b.abort();
-            let (r, slept) = h.join().unwrap();
-            assert_eq!(r, Err(BarrierWaitError::Broken));
+            let (b, slept) = lone_waiter_broken_by(|b| b.abort());
             // An arrival registers: 1 if the waiter arrived before the abort.
             ARMS.hit(match (b.registered(), slept) {
                 (0, false) => "found it broken on arrival",
@@ -106,22 +114,16 @@ mod tests {
     /// `reset` racing with a waiter: released as Broken, barrier usable afterwards.
     #[test]
     fn reset_releases_waiter() {
-        static ARMS: Arms<2> = Arms::new(
-            "reset_releases_waiter",
-            ["slept and was woken", "never slept"],
-        );
+        static ARMS: Arms<2> = Arms::new("reset_releases_waiter", SLEPT);
         ARMS.model(|| {
-            let b = Arc::new(Barrier2::with_parties_for_waiter(2));
-            let b2 = b.clone();
-            let h = thread::spawn(move || (wait(&b2, 1), woken()));
-            // Reset only once the waiter has arrived (a later arrival would simply wait).
-            while b.n_waiting() == 0 {
-                thread::yield_now();
-            }
-            b.reset();
-            let (r, slept) = h.join().unwrap();
-            assert_eq!(r, Err(BarrierWaitError::Broken));
-            ARMS.either(slept, "slept and was woken", "never slept");
+            let (b, slept) = lone_waiter_broken_by(|b| {
+                // Reset only once the waiter has arrived (a later arrival would simply wait).
+                while b.n_waiting() == 0 {
+                    thread::yield_now();
+                }
+                b.reset();
+            });
+            ARMS.slept(slept);
             assert!(!b.is_broken());
             assert_eq!(b.n_waiting(), 0);
         });

@@ -57,6 +57,16 @@ mod tests {
         drop(g);
     }
 
+    /// Waiters 1..=`n`, each in a thread of its own, in that order.
+    fn spawn_waiters(s: &Arc<Shared>, n: u32) -> Vec<thread::JoinHandle<(u32, u32)>> {
+        (1..=n)
+            .map(|me| {
+                let s = s.clone();
+                thread::spawn(move || waiter(&s, me))
+            })
+            .collect()
+    }
+
     fn shared() -> Arc<Shared> {
         Arc::new(Shared {
             lock: RawLock::new(),
@@ -66,20 +76,27 @@ mod tests {
         })
     }
 
+    /// The arms of [`waiters_are_woken`].
+    const WAITED: [&str; 2] = ["a waiter waited on the condvar", "a waiter found it ready"];
+
+    /// Waiters 1..=`n`, then the notifier (`notify_all` if `all`, else `notify_one`); each
+    /// waiter counts whether it waited on the condvar or found `ready` already.
+    fn waiters_are_woken(arms: &'static Arms<2>, n: u32, all: bool) {
+        arms.model(move || {
+            let s = shared();
+            let hs = spawn_waiters(&s, n);
+            notifier(&s, all);
+            for h in hs {
+                let (waits, _) = h.join().unwrap();
+                arms.either(waits > 0, WAITED[0], WAITED[1]);
+            }
+        });
+    }
+
     #[test]
     fn notify_one_wakes_waiter() {
-        static ARMS: Arms<2> = Arms::new(
-            "notify_one_wakes_waiter",
-            ["waited on the condvar", "found it ready"],
-        );
-        ARMS.model(|| {
-            let s = shared();
-            let s2 = s.clone();
-            let h = thread::spawn(move || waiter(&s2, 1));
-            notifier(&s, false);
-            let (waits, _) = h.join().unwrap();
-            ARMS.either(waits > 0, "waited on the condvar", "found it ready");
-        });
+        static ARMS: Arms<2> = Arms::new("notify_one_wakes_waiter", WAITED);
+        waiters_are_woken(&ARMS, 1, false);
     }
 
     /// Two waiters and a notifier, at the bound `LOOM_MAX_PREEMPTIONS` gives (it used to be
@@ -87,28 +104,8 @@ mod tests {
     /// `two_sleepers_on_condvar` has that in every schedule, whatever the bound.
     #[test]
     fn notify_all_wakes_two_waiters() {
-        static ARMS: Arms<2> = Arms::new(
-            "notify_all_wakes_two_waiters",
-            ["a waiter waited on the condvar", "a waiter found it ready"],
-        );
-        ARMS.model(|| {
-            let s = shared();
-            let hs: Vec<_> = (1..=2)
-                .map(|me| {
-                    let s = s.clone();
-                    thread::spawn(move || waiter(&s, me))
-                })
-                .collect();
-            notifier(&s, true);
-            for h in hs {
-                let (waits, _) = h.join().unwrap();
-                ARMS.either(
-                    waits > 0,
-                    "a waiter waited on the condvar",
-                    "a waiter found it ready",
-                );
-            }
-        });
+        static ARMS: Arms<2> = Arms::new("notify_all_wakes_two_waiters", WAITED);
+        waiters_are_woken(&ARMS, 2, true);
     }
 
     /// Two waiters are *both* asleep on the condvar (having released the lock) before the
@@ -126,12 +123,7 @@ mod tests {
         );
         ARMS.model(|| {
             let s = shared();
-            let hs: Vec<_> = (1..=2)
-                .map(|me| {
-                    let s = s.clone();
-                    thread::spawn(move || waiter(&s, me))
-                })
-                .collect();
+            let hs = spawn_waiters(&s, 2);
             // Both parked: on the condvar word, since nobody holds the lock now.
             while futex::parked() < 2 {
                 thread::yield_now();

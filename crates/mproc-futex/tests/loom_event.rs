@@ -9,7 +9,7 @@ mod arms;
 
 #[cfg(mproc_loom)]
 mod tests {
-    use super::arms::Arms;
+    use super::arms::{Arms, SLEPT};
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicU32, Ordering};
     use loom::thread;
@@ -26,14 +26,13 @@ mod tests {
 
     #[test]
     fn set_wakes_waiter() {
-        static ARMS: Arms<2> =
-            Arms::new("set_wakes_waiter", ["slept and was woken", "never slept"]);
+        static ARMS: Arms<2> = Arms::new("set_wakes_waiter", SLEPT);
         ARMS.model(|| {
             let e = Arc::new(Event::new());
             let e2 = e.clone();
             let h = thread::spawn(move || wait(&e2));
             e.set();
-            ARMS.either(h.join().unwrap(), "slept and was woken", "never slept");
+            ARMS.slept(h.join().unwrap());
         });
     }
 
@@ -67,6 +66,9 @@ mod tests {
         });
     }
 
+    /// The outcome arms of [`two_sleepers`]: which waiter returned first.
+    const WHO_RETURNED_FIRST: [&str; 2] = ["waiter A returned first", "waiter B returned first"];
+
     /// Two waiters are *both* asleep before the event is set (and, with `clear`, cleared
     /// again at once, before either has run). One `set` must wake both, and each must return
     /// true: from the flag, or from the generation that `set` advanced. Waking only one, or a
@@ -92,30 +94,20 @@ mod tests {
                 e.clear();
             }
             let first: Vec<_> = hs.into_iter().map(|h| h.join().unwrap() == 0).collect();
-            arms.either(
-                first[0],
-                "waiter A returned first",
-                "waiter B returned first",
-            );
+            arms.either(first[0], WHO_RETURNED_FIRST[0], WHO_RETURNED_FIRST[1]);
             assert_eq!(e.is_set(), !clear);
         });
     }
 
     #[test]
     fn two_sleepers_set() {
-        static ARMS: Arms<2> = Arms::new(
-            "two_sleepers_set",
-            ["waiter A returned first", "waiter B returned first"],
-        );
+        static ARMS: Arms<2> = Arms::new("two_sleepers_set", WHO_RETURNED_FIRST);
         two_sleepers(&ARMS, false);
     }
 
     #[test]
     fn two_sleepers_set_then_clear() {
-        static ARMS: Arms<2> = Arms::new(
-            "two_sleepers_set_then_clear",
-            ["waiter A returned first", "waiter B returned first"],
-        );
+        static ARMS: Arms<2> = Arms::new("two_sleepers_set_then_clear", WHO_RETURNED_FIRST);
         two_sleepers(&ARMS, true);
     }
 

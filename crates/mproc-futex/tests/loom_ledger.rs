@@ -19,7 +19,7 @@ mod arms;
 
 #[cfg(mproc_loom)]
 mod tests {
-    use super::arms::Arms;
+    use super::arms::{Arms, SLEPT};
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use loom::thread;
@@ -354,10 +354,7 @@ mod tests {
     /// loom deadlock.
     #[test]
     fn one_permit_two_threads() {
-        static ARMS: Arms<2> = Arms::new(
-            "one_permit_two_threads",
-            ["slept and was woken", "never slept"],
-        );
+        static ARMS: Arms<2> = Arms::new("one_permit_two_threads", SLEPT);
         ARMS.check(builder(), || {
             let s = Arc::new(Sem::new_for_waiter(1, Some(1)));
             let inside = Arc::new(AtomicU32::new(0));
@@ -368,11 +365,7 @@ mod tests {
                 assert_eq!(inside.fetch_add(1, Ordering::Relaxed), 0);
                 inside.fetch_sub(1, Ordering::Relaxed);
                 s.release(who, 1).unwrap();
-                ARMS.either(
-                    woken_since(Default::default()),
-                    "slept and was woken",
-                    "never slept",
-                );
+                ARMS.slept(woken_since(Default::default()));
             };
             let (s2, i2) = (s.clone(), inside.clone());
             let h = thread::spawn(move || work(&s2, &i2, 2));

@@ -10,7 +10,7 @@ mod arms;
 
 #[cfg(mproc_loom)]
 mod tests {
-    use super::arms::Arms;
+    use super::arms::{Arms, SLEPT};
     use loom::cell::UnsafeCell;
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -61,7 +61,7 @@ mod tests {
             let mut slept = vec![incr(&s, 1).1];
             slept.extend(hs.into_iter().map(|h| h.join().unwrap()));
             for slept in slept {
-                arms.either(slept, "slept and was woken", "never slept");
+                arms.slept(slept);
             }
             // SAFETY: all threads joined.
             assert_eq!(s.data.with(|p| unsafe { *p }), threads);
@@ -71,10 +71,7 @@ mod tests {
 
     #[test]
     fn mutual_exclusion_two_threads() {
-        static ARMS: Arms<2> = Arms::new(
-            "mutual_exclusion_two_threads",
-            ["slept and was woken", "never slept"],
-        );
+        static ARMS: Arms<2> = Arms::new("mutual_exclusion_two_threads", SLEPT);
         run_mutual_exclusion(&ARMS, loom::model::Builder::new(), 2);
     }
 
@@ -84,10 +81,7 @@ mod tests {
     /// has that in every schedule, whatever the bound.
     #[test]
     fn mutual_exclusion_three_threads() {
-        static ARMS: Arms<2> = Arms::new(
-            "mutual_exclusion_three_threads",
-            ["slept and was woken", "never slept"],
-        );
+        static ARMS: Arms<2> = Arms::new("mutual_exclusion_three_threads", SLEPT);
         run_mutual_exclusion(&ARMS, loom::model::Builder::new(), 3);
     }
 
@@ -365,10 +359,7 @@ mod tests {
 
     #[test]
     fn rlock_reentrant_mutual_exclusion() {
-        static ARMS: Arms<2> = Arms::new(
-            "rlock_reentrant_mutual_exclusion",
-            ["slept and was woken", "never slept"],
-        );
+        static ARMS: Arms<2> = Arms::new("rlock_reentrant_mutual_exclusion", SLEPT);
         ARMS.model(|| {
             let l = Arc::new(RawRLock::new());
             let data = Arc::new(UnsafeCell::new(0u32));
@@ -381,7 +372,7 @@ mod tests {
                 drop(a);
                 let sl = futex::sleeps();
                 assert_eq!(sl.timed_out, 0);
-                ARMS.either(sl.woken > 0, "slept and was woken", "never slept");
+                ARMS.slept(sl.woken > 0);
             };
             let (l2, d2) = (l.clone(), data.clone());
             // Same participant id, different threads: reentrancy is per thread.

@@ -10,7 +10,7 @@ mod arms;
 
 #[cfg(mproc_loom)]
 mod tests {
-    use super::arms::Arms;
+    use super::arms::{Arms, SLEPT};
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicU32, Ordering};
     use loom::thread;
@@ -28,10 +28,7 @@ mod tests {
     /// A sleeper on an empty semaphore is woken by a release that races with its sleep.
     #[test]
     fn release_wakes_sleeper() {
-        static ARMS: Arms<2> = Arms::new(
-            "release_wakes_sleeper",
-            ["slept and was woken", "never slept"],
-        );
+        static ARMS: Arms<2> = Arms::new("release_wakes_sleeper", SLEPT);
         ARMS.model(|| {
             let s = Arc::new(Semaphore::with_permits(0));
             let s2 = s.clone();
@@ -40,7 +37,7 @@ mod tests {
                 woken_since(Default::default())
             });
             s.release(1).unwrap();
-            ARMS.either(h.join().unwrap(), "slept and was woken", "never slept");
+            ARMS.slept(h.join().unwrap());
             assert_eq!(s.value(), 0);
         });
     }
@@ -48,10 +45,7 @@ mod tests {
     /// One permit, two users: never both inside; the count is back to 1 afterwards.
     #[test]
     fn one_permit_two_threads() {
-        static ARMS: Arms<2> = Arms::new(
-            "one_permit_two_threads",
-            ["slept and was woken", "never slept"],
-        );
+        static ARMS: Arms<2> = Arms::new("one_permit_two_threads", SLEPT);
         ARMS.model(|| {
             let s = Arc::new(Semaphore::with_permits(1));
             let inside = Arc::new(AtomicU32::new(0));
@@ -61,7 +55,7 @@ mod tests {
                 inside.fetch_sub(1, Ordering::Relaxed);
                 s.release(1).unwrap();
                 let slept = woken_since(Default::default());
-                ARMS.either(slept, "slept and was woken", "never slept");
+                ARMS.slept(slept);
             };
             let (s2, i2) = (s.clone(), inside.clone());
             let h = thread::spawn(move || work(&s2, &i2));

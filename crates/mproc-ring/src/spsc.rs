@@ -27,7 +27,7 @@ use crate::layout::{
 };
 use crate::mem::Mem;
 use crate::role::{self, ClaimError, ParticipantId, Role};
-use crate::sync::{AtomicU32, AtomicU64, Ordering, Tokens};
+use crate::sync::{AtomicU32, AtomicU64, DataGuard, Ordering, Tokens};
 
 /// Shape of an [`SpscRing`]: `capacity` elements of `slot_size` bytes each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +112,13 @@ impl SpscHeader {
         unsafe { p.as_ref() }.common.publish();
         p
     }
+}
+
+/// Which end of the ring a claim is for.
+#[derive(Clone, Copy)]
+enum End {
+    Producer,
+    Consumer,
 }
 
 /// Validates a recorded capacity for the SPSC kinds.
@@ -388,17 +395,7 @@ impl SpscRing {
         me: ParticipantId,
         alive: Option<&dyn Fn(u32) -> bool>,
     ) -> Result<Producer, ClaimError> {
-        let h = self.mem.hdr();
-        role::claim(&h.producer, me, alive)?;
-        // Relaxed for our own index: the role claim's Acquire ordered the previous holder's
-        // last store before us.
-        let tail = h.tail.load(Ordering::Relaxed);
-        // Acquire: pairs with the consumer's Release store of head.
-        let head = h.head.load(Ordering::Acquire);
-        if tail.wrapping_sub(head) > u64::from(self.cap) {
-            role::release(&h.producer, me);
-            return Err(ClaimError::Corrupt);
-        }
+        let (tail, head) = self.claim_end(End::Producer, me, alive)?;
         Ok(Producer {
             ring: self.clone(),
             me,
@@ -432,22 +429,45 @@ impl SpscRing {
         me: ParticipantId,
         alive: Option<&dyn Fn(u32) -> bool>,
     ) -> Result<Consumer, ClaimError> {
-        let h = self.mem.hdr();
-        role::claim(&h.consumer, me, alive)?;
-        // Relaxed: our own index, ordered by the claim's Acquire.
-        let head = h.head.load(Ordering::Relaxed);
-        // Acquire: pairs with the producer's Release store of tail.
-        let tail = h.tail.load(Ordering::Acquire);
-        if tail.wrapping_sub(head) > u64::from(self.cap) {
-            role::release(&h.consumer, me);
-            return Err(ClaimError::Corrupt);
-        }
+        let (tail, head) = self.claim_end(End::Consumer, me, alive)?;
         Ok(Consumer {
             ring: self.clone(),
             me,
             head,
             cached_tail: tail,
         })
+    }
+
+    /// Claims `end`'s role word for `me` and reads both indices, returning `(tail, head)`;
+    /// releases the role again and fails with `Corrupt` when they are further apart than
+    /// the capacity.
+    fn claim_end(
+        &self,
+        end: End,
+        me: ParticipantId,
+        alive: Option<&dyn Fn(u32) -> bool>,
+    ) -> Result<(u64, u64), ClaimError> {
+        let h = self.mem.hdr();
+        let (role_word, own, peer) = match end {
+            End::Producer => (&h.producer, &h.tail, &h.head),
+            End::Consumer => (&h.consumer, &h.head, &h.tail),
+        };
+        role::claim(role_word, me, alive)?;
+        // Relaxed for our own index: the role claim's Acquire ordered the previous holder's
+        // last store before us.
+        let own = own.load(Ordering::Relaxed);
+        // Acquire: pairs with the peer's Release store of its index (the consumer's head,
+        // after its reads of the slots; the producer's tail, after its writes).
+        let peer = peer.load(Ordering::Acquire);
+        let (tail, head) = match end {
+            End::Producer => (own, peer),
+            End::Consumer => (peer, own),
+        };
+        if tail.wrapping_sub(head) > u64::from(self.cap) {
+            role::release(role_word, me);
+            return Err(ClaimError::Corrupt);
+        }
+        Ok((tail, head))
     }
 
     /// Pointer to the first byte of slot `pos & mask`.
@@ -469,24 +489,21 @@ impl SpscRing {
         )
     }
 
-    pub(crate) fn tokens_write(&self, pos: u64, n: u32) -> Tokens {
+    /// The race detectors of the `n` slots from `pos` (wrapping at the end, as [`runs`](Self::runs)).
+    fn guards_from(&self, pos: u64, n: u32) -> impl Iterator<Item = &DataGuard> {
         let i = (pos & u64::from(self.cap - 1)) as usize;
         let first = (n as usize).min(self.cap as usize - i);
-        Tokens::write(
-            self.mem
-                .guards(i, first)
-                .chain(self.mem.guards(0, n as usize - first)),
-        )
+        self.mem
+            .guards(i, first)
+            .chain(self.mem.guards(0, n as usize - first))
+    }
+
+    pub(crate) fn tokens_write(&self, pos: u64, n: u32) -> Tokens {
+        Tokens::write(self.guards_from(pos, n))
     }
 
     pub(crate) fn tokens_read(&self, pos: u64, n: u32) -> Tokens {
-        let i = (pos & u64::from(self.cap - 1)) as usize;
-        let first = (n as usize).min(self.cap as usize - i);
-        Tokens::read(
-            self.mem
-                .guards(i, first)
-                .chain(self.mem.guards(0, n as usize - first)),
-        )
+        Tokens::read(self.guards_from(pos, n))
     }
 }
 

@@ -55,19 +55,33 @@ fn laps_work(r: &MpmcRing) {
     }
 }
 
+/// The `(capacity, skip)` rings the windows are tried in: offset 0 of a power-of-two ring,
+/// and the last slot of a lap (where the help is the jump to the next lap) in rings of 3
+/// and 5 slots.
+const OFFSETS: [(u32, u32); 3] = [(4, 0), (3, 2), (5, 4)];
+/// As [`OFFSETS`], for the cases that fill the ring around the dead claim.
+const BEFORE_ANY_HELP: [(u32, u32); 2] = [(2, 0), (3, 2)];
+
+/// Runs `case` on a fresh ring of each `(capacity, skip)`, [`warm`]ed by `skip`, with the
+/// position the next claim gets; then checks that the ring still does [`laps_work`].
+fn at_each_offset(rings: &[(u32, u32)], case: fn(&MpmcRing, u64)) {
+    for &(capacity, skip) in rings {
+        let r = ring(capacity);
+        let at = warm(&r, skip);
+        case(&r, at);
+        laps_work(&r);
+    }
+}
+
 /// What the hook saw the others do, recorded for the test to check after the call.
 type Log<T> = Arc<Mutex<Vec<T>>>;
 
 #[test]
 fn a_producer_frozen_between_claim_and_help_stalls_no_producer() {
-    for (cap, skip) in [(4, 0), (3, 2), (5, 4)] {
-        producer_frozen(cap, skip);
-    }
+    at_each_offset(&OFFSETS, producer_frozen);
 }
 
-fn producer_frozen(cap: u32, skip: u32) {
-    let r = ring(cap);
-    let at = warm(&r, skip);
+fn producer_frozen(r: &MpmcRing, at: u64) {
     type Seen = (Result<(), TryPushError>, Result<Vec<u8>, TryPopError>);
     let log: Log<Seen> = Arc::default();
     let frozen = {
@@ -87,21 +101,16 @@ fn producer_frozen(cap: u32, skip: u32) {
         [(Ok(()), Err(TryPopError::Empty))],
         "while P1 was frozen after its claim"
     );
-    assert_eq!(drain(&r), [b"p1".to_vec(), b"p2".to_vec()]);
+    assert_eq!(drain(r), [b"p1".to_vec(), b"p2".to_vec()]);
     assert_eq!(r.lost_writes(), 0);
-    laps_work(&r);
 }
 
 #[test]
 fn a_producer_dead_between_claim_and_help_stalls_no_producer() {
-    for (cap, skip) in [(4, 0), (3, 2), (5, 4)] {
-        producer_dead(cap, skip);
-    }
+    at_each_offset(&OFFSETS, producer_dead);
 }
 
-fn producer_dead(cap: u32, skip: u32) {
-    let r = ring(cap);
-    warm(&r, skip);
+fn producer_dead(r: &MpmcRing, _: u64) {
     expect_killed(|| r.with_fault_hook(|_| kill()).try_push(id(1), b"p1"));
     // P1's claim WRITING(skip, 1) is in slot `skip` and the tail still says `skip`.
     assert_eq!(
@@ -116,22 +125,17 @@ fn producer_dead(cap: u32, skip: u32) {
     );
     assert_eq!(r.recover(|p| p != 1).tombstoned, 1);
     assert_eq!(r.lost_writes(), 1);
-    assert_eq!(drain(&r), [b"p2".to_vec()], "the tombstone is skipped");
-    laps_work(&r);
+    assert_eq!(drain(r), [b"p2".to_vec()], "the tombstone is skipped");
 }
 
 /// The dead producer's tombstone is consumed before any other producer comes by, so nobody
 /// helped the tail past its claim: the next producer finds the slot a lap ahead of the tail.
 #[test]
 fn a_producer_dead_between_claim_and_help_then_skipped_stalls_no_producer() {
-    for (cap, skip) in [(2, 0), (3, 2)] {
-        producer_dead_then_skipped(cap, skip);
-    }
+    at_each_offset(&BEFORE_ANY_HELP, producer_dead_then_skipped);
 }
 
-fn producer_dead_then_skipped(cap: u32, skip: u32) {
-    let r = ring(cap);
-    warm(&r, skip);
+fn producer_dead_then_skipped(r: &MpmcRing, _: u64) {
     expect_killed(|| r.with_fault_hook(|_| kill()).try_push(id(1), b"p1"));
     assert_eq!(r.recover(|p| p != 1).tombstoned, 1);
     assert_eq!(
@@ -144,21 +148,16 @@ fn producer_dead_then_skipped(cap: u32, skip: u32) {
         Ok(()),
         "the tail must move past the dead claim"
     );
-    assert_eq!(drain(&r), [b"p2".to_vec()]);
+    assert_eq!(drain(r), [b"p2".to_vec()]);
     assert_eq!(r.lost_writes(), 1);
-    laps_work(&r);
 }
 
 #[test]
 fn a_consumer_frozen_between_claim_and_help_stalls_no_consumer() {
-    for (cap, skip) in [(4, 0), (3, 2), (5, 4)] {
-        consumer_frozen(cap, skip);
-    }
+    at_each_offset(&OFFSETS, consumer_frozen);
 }
 
-fn consumer_frozen(cap: u32, skip: u32) {
-    let r = ring(cap);
-    let at = warm(&r, skip);
+fn consumer_frozen(r: &MpmcRing, at: u64) {
     r.try_push(id(1), b"a").unwrap();
     r.try_push(id(1), b"b").unwrap();
     let log: Log<Result<Vec<u8>, TryPopError>> = Arc::default();
@@ -177,20 +176,15 @@ fn consumer_frozen(cap: u32, skip: u32) {
         "while C1 was frozen"
     );
     assert_eq!(r.lost_reads(), 0);
-    assert_eq!(drain(&r), Vec::<Vec<u8>>::new());
-    laps_work(&r);
+    assert_eq!(drain(r), Vec::<Vec<u8>>::new());
 }
 
 #[test]
 fn a_consumer_dead_between_claim_and_help_stalls_no_consumer() {
-    for (cap, skip) in [(4, 0), (3, 2), (5, 4)] {
-        consumer_dead(cap, skip);
-    }
+    at_each_offset(&OFFSETS, consumer_dead);
 }
 
-fn consumer_dead(cap: u32, skip: u32) {
-    let r = ring(cap);
-    warm(&r, skip);
+fn consumer_dead(r: &MpmcRing, _: u64) {
     for m in [b"a", b"b", b"c"] {
         r.try_push(id(1), m).unwrap();
     }
@@ -203,22 +197,18 @@ fn consumer_dead(cap: u32, skip: u32) {
     );
     assert_eq!(r.recover(|p| p != 2).freed, 1);
     assert_eq!(r.lost_reads(), 1);
-    assert_eq!(drain(&r), [b"c".to_vec()]);
-    laps_work(&r);
+    assert_eq!(drain(r), [b"c".to_vec()]);
 }
 
 /// The dead consumer's slot is freed and refilled before any other consumer comes by, so
 /// nobody helped the head past its claim: the next consumer finds the slot a lap ahead.
 #[test]
 fn a_consumer_dead_between_claim_and_help_then_refilled_stalls_no_consumer() {
-    for (cap, skip) in [(2, 0), (3, 2)] {
-        consumer_dead_then_refilled(cap, skip);
-    }
+    at_each_offset(&BEFORE_ANY_HELP, consumer_dead_then_refilled);
 }
 
-fn consumer_dead_then_refilled(cap: u32, skip: u32) {
-    let r = ring(cap);
-    warm(&r, skip);
+fn consumer_dead_then_refilled(r: &MpmcRing, _: u64) {
+    let cap = r.capacity();
     // Full, so the next push can only reuse the dead reader's slot.
     for i in 0..cap as u8 {
         r.try_push(id(1), &[i]).unwrap();
@@ -228,9 +218,8 @@ fn consumer_dead_then_refilled(cap: u32, skip: u32) {
     assert_eq!(r.try_push(id(1), b"c"), Ok(()), "reuses the freed slot");
     let mut want: Vec<Vec<u8>> = (1..cap as u8).map(|i| vec![i]).collect();
     want.push(b"c".to_vec());
-    assert_eq!(drain(&r), want, "the head must move past the dead claim");
+    assert_eq!(drain(r), want, "the head must move past the dead claim");
     assert_eq!(r.lost_reads(), 1);
-    laps_work(&r);
 }
 
 /// `occupied` counts messages and claims — a dead consumer's `READING` after the head moved

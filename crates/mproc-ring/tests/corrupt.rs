@@ -80,22 +80,30 @@ impl Found {
 
     /// Push, then pop, then both again: all `Corrupt`, counted, and the ring poisoned.
     fn assert_corrupt_push_first(&self, what: &str) {
-        assert_eq!(
-            self.r.try_push(id(1), b"x"),
-            Err(TryPushError::Corrupt),
-            "{what}"
-        );
+        self.assert_push_corrupt(what);
         self.assert_sticky(what);
     }
 
     /// Pop, then push, then both again: all `Corrupt`, counted, and the ring poisoned.
     fn assert_corrupt_pop_first(&self, what: &str) {
+        self.assert_pop_corrupt(what);
+        self.assert_sticky(what);
+    }
+
+    fn assert_push_corrupt(&self, what: &str) {
+        assert_eq!(
+            self.r.try_push(id(1), b"x"),
+            Err(TryPushError::Corrupt),
+            "{what}"
+        );
+    }
+
+    fn assert_pop_corrupt(&self, what: &str) {
         assert_eq!(
             self.r.try_pop_vec(id(2)),
             Err(TryPopError::Corrupt),
             "{what}"
         );
-        self.assert_sticky(what);
     }
 
     fn assert_sticky(&self, what: &str) {
@@ -103,31 +111,15 @@ impl Found {
         assert!(before >= 1, "{what}: counted");
         assert!(self.r.is_poisoned(), "{what}: poisoned");
         for _ in 0..3 {
-            assert_eq!(
-                self.r.try_push(id(1), b"x"),
-                Err(TryPushError::Corrupt),
-                "{what}"
-            );
-            assert_eq!(
-                self.r.try_pop_vec(id(2)),
-                Err(TryPopError::Corrupt),
-                "{what}"
-            );
+            self.assert_push_corrupt(what);
+            self.assert_pop_corrupt(what);
         }
         // Even with the hints put back (a consistent state again), the ring stays corrupt,
         // and sticky returns are not counted again.
         self.set(self.tail, self.lap);
         self.set(self.head, self.lap);
-        assert_eq!(
-            self.r.try_push(id(1), b"x"),
-            Err(TryPushError::Corrupt),
-            "{what}"
-        );
-        assert_eq!(
-            self.r.try_pop_vec(id(2)),
-            Err(TryPopError::Corrupt),
-            "{what}"
-        );
+        self.assert_push_corrupt(what);
+        self.assert_pop_corrupt(what);
         assert_eq!(self.r.corrupt_count(), before, "{what}");
         assert_eq!(self.r.stuck_claim(mproc_ring::Side::Head), None, "{what}");
     }
@@ -148,28 +140,31 @@ fn far(found: &Found) -> [(u64, &'static str); 2] {
     ]
 }
 
-#[test]
-fn a_head_far_beyond_the_tail_is_corrupt_and_sticky() {
+/// Each far value of one hint (`pick`, named `which`), on a fresh ring of each capacity, is
+/// found by the operation that reads that hint first (`assert_corrupt`).
+fn far_hint_is_corrupt_and_sticky(
+    which: &str,
+    pick: fn(&Found) -> *mut u64,
+    assert_corrupt: fn(&Found, &str),
+) {
     for capacity in CAPACITIES {
         for k in 0..2 {
             let f = Found::new(capacity);
             let (v, how) = far(&f)[k];
-            f.set(f.head, v);
-            f.assert_corrupt_pop_first(&format!("capacity {capacity}, head {how}"));
+            f.set(pick(&f), v);
+            assert_corrupt(&f, &format!("capacity {capacity}, {which} {how}"));
         }
     }
 }
 
 #[test]
+fn a_head_far_beyond_the_tail_is_corrupt_and_sticky() {
+    far_hint_is_corrupt_and_sticky("head", |f| f.head, Found::assert_corrupt_pop_first);
+}
+
+#[test]
 fn a_tail_far_beyond_the_head_is_corrupt_and_sticky() {
-    for capacity in CAPACITIES {
-        for k in 0..2 {
-            let f = Found::new(capacity);
-            let (v, how) = far(&f)[k];
-            f.set(f.tail, v);
-            f.assert_corrupt_push_first(&format!("capacity {capacity}, tail {how}"));
-        }
-    }
+    far_hint_is_corrupt_and_sticky("tail", |f| f.tail, Found::assert_corrupt_push_first);
 }
 
 #[test]

@@ -29,17 +29,22 @@
 mod arms;
 
 #[cfg(mproc_loom)]
+#[path = "../../mproc-futex/tests/common/parking.rs"]
+mod parking;
+
+#[cfg(mproc_loom)]
 mod common;
 
 #[cfg(mproc_loom)]
 mod tests {
-    use loom::sync::atomic::{AtomicU32, Ordering};
-    use loom::sync::{Arc, Condvar, Mutex};
+    use loom::sync::atomic::Ordering;
+    use loom::sync::{Arc, Mutex};
     use loom::thread;
-    use mproc_ring::{Doorbell, MpmcRing, MpmcShape, TryPopError, TryPushError};
+    use mproc_ring::{Doorbell, TryPopError, TryPushError};
 
     use crate::arms::Arms;
-    use crate::common::id;
+    use crate::common::{id, mpmc, spawn_on};
+    use crate::parking::Futex;
 
     /// The sleeper's half: register, then re-check with `retry`; `true` if the re-check
     /// succeeded (then it unregisters), else returns the word value it would wait on.
@@ -66,44 +71,34 @@ mod tests {
         }
     }
 
+    /// The two outcomes of [`sleep_or_succeed`], the arms of the one-sleeper models.
+    const RECHECK_ARMS: [&str; 2] = ["the re-check succeeded", "would sleep"];
+
     /// Counts the two outcomes of [`sleep_or_succeed`].
     fn count(arms: &Arms<2>, slept: Result<(), u32>) -> Result<(), u32> {
-        arms.either(slept.is_ok(), "the re-check succeeded", "would sleep");
+        arms.either(slept.is_ok(), RECHECK_ARMS[0], RECHECK_ARMS[1]);
         slept
     }
 
     #[test]
     fn mpmc_consumer_never_misses_an_item() {
-        static ARMS: Arms<2> = Arms::new(
-            "mpmc_consumer_never_misses_an_item",
-            ["the re-check succeeded", "would sleep"],
-        );
+        static ARMS: Arms<2> = Arms::new("mpmc_consumer_never_misses_an_item", RECHECK_ARMS);
         ARMS.model(|| {
-            let r = MpmcRing::new(MpmcShape {
-                capacity: 2,
-                slot_size: 1,
-            })
-            .unwrap();
-            let p = {
-                let r = r.clone();
-                thread::spawn(move || {
-                    r.try_push(id(1), &[7]).unwrap();
-                    let _woke = r.items_doorbell().notify();
+            let r = mpmc(2, 1);
+            let p = spawn_on(&r, |r| {
+                r.try_push(id(1), &[7]).unwrap();
+                let _woke = r.items_doorbell().notify();
+            });
+            let c = spawn_on(&r, |r| {
+                sleep_or_succeed(r.items_doorbell(), || match r.try_pop_vec(id(2)) {
+                    Ok(v) => {
+                        assert_eq!(v, [7]);
+                        true
+                    }
+                    Err(TryPopError::Empty) => false,
+                    Err(e) => panic!("{e}"),
                 })
-            };
-            let c = {
-                let r = r.clone();
-                thread::spawn(move || {
-                    sleep_or_succeed(r.items_doorbell(), || match r.try_pop_vec(id(2)) {
-                        Ok(v) => {
-                            assert_eq!(v, [7]);
-                            true
-                        }
-                        Err(TryPopError::Empty) => false,
-                        Err(e) => panic!("{e}"),
-                    })
-                })
-            };
+            });
             p.join().unwrap();
             let slept = count(&ARMS, c.join().unwrap());
             assert_not_lost(r.items_doorbell(), slept);
@@ -112,90 +107,25 @@ mod tests {
 
     #[test]
     fn mpmc_producer_never_misses_space() {
-        static ARMS: Arms<2> = Arms::new(
-            "mpmc_producer_never_misses_space",
-            ["the re-check succeeded", "would sleep"],
-        );
+        static ARMS: Arms<2> = Arms::new("mpmc_producer_never_misses_space", RECHECK_ARMS);
         ARMS.model(|| {
-            let r = MpmcRing::new(MpmcShape {
-                capacity: 1,
-                slot_size: 1,
-            })
-            .unwrap();
+            let r = mpmc(1, 1);
             r.try_push(id(1), &[1]).unwrap();
-            let c = {
-                let r = r.clone();
-                thread::spawn(move || {
-                    assert_eq!(r.try_pop_vec(id(2)).unwrap(), [1]);
-                    let _woke = r.space_doorbell().notify();
+            let c = spawn_on(&r, |r| {
+                assert_eq!(r.try_pop_vec(id(2)).unwrap(), [1]);
+                let _woke = r.space_doorbell().notify();
+            });
+            let p = spawn_on(&r, |r| {
+                sleep_or_succeed(r.space_doorbell(), || match r.try_push(id(1), &[2]) {
+                    Ok(()) => true,
+                    Err(TryPushError::Full) => false,
+                    Err(e) => panic!("{e}"),
                 })
-            };
-            let p = {
-                let r = r.clone();
-                thread::spawn(move || {
-                    sleep_or_succeed(r.space_doorbell(), || match r.try_push(id(1), &[2]) {
-                        Ok(()) => true,
-                        Err(TryPushError::Full) => false,
-                        Err(e) => panic!("{e}"),
-                    })
-                })
-            };
+            });
             c.join().unwrap();
             let slept = count(&ARMS, p.join().unwrap());
             assert_not_lost(r.space_doorbell(), slept);
         });
-    }
-
-    /// `futex(2)` on one word, as loom can see it: a parking table. `wait` compares the word
-    /// under the table lock (as the kernel does under its bucket lock, which the waker's
-    /// `wake` takes after its bump) and sleeps until a `wake` picks it; no timeout, so a
-    /// sleeper nobody wakes is a loom deadlock.
-    #[derive(Default)]
-    struct Futex {
-        table: Mutex<Table>,
-        woken: Condvar,
-    }
-
-    #[derive(Default)]
-    struct Table {
-        next: u32,
-        queued: Vec<u32>,
-        most_queued: usize,
-    }
-
-    impl Futex {
-        /// `futex_wait(word, seen)`: `false` at once if the word changed, else `true` after
-        /// a `wake` picked this sleeper.
-        fn wait(&self, word: &AtomicU32, seen: u32) -> bool {
-            let mut t = self.table.lock().unwrap();
-            // Acquire: as in `prepare_sleep` (a bump publishes what preceded it); the table
-            // lock orders this compare against the waker's bump-then-wake.
-            if word.load(Ordering::Acquire) != seen {
-                return false;
-            }
-            let me = t.next;
-            t.next += 1;
-            t.queued.push(me);
-            t.most_queued = t.most_queued.max(t.queued.len());
-            while t.queued.contains(&me) {
-                t = self.woken.wait(t).unwrap();
-            }
-            true
-        }
-
-        /// `futex_wake(word, n)`: wakes up to `n` queued sleepers, oldest first.
-        fn wake(&self, n: usize) {
-            let mut t = self.table.lock().unwrap();
-            let n = n.min(t.queued.len());
-            t.queued.drain(..n);
-            drop(t);
-            self.woken.notify_all();
-        }
-
-        /// The most sleepers that were queued at once.
-        fn most_queued(&self) -> usize {
-            self.table.lock().unwrap().most_queued
-        }
     }
 
     /// Wake every sleeper, as the facade does (`futex::wake_all`): one ring may stand for
@@ -255,11 +185,7 @@ mod tests {
     fn two_consumers_asleep_on_one_bell() {
         static ARMS: Arms<5> = Arms::new("two_consumers_asleep_on_one_bell", SLEEPER_ARMS);
         ARMS.model(|| {
-            let r = MpmcRing::new(MpmcShape {
-                capacity: 2,
-                slot_size: 1,
-            })
-            .unwrap();
+            let r = mpmc(2, 1);
             let fx = Arc::new(Futex::default());
             let got = Arc::new(Mutex::new(Vec::new()));
             let consumers: Vec<_> = (0..2u32)
@@ -304,11 +230,7 @@ mod tests {
     fn two_producers_asleep_on_one_bell() {
         static ARMS: Arms<5> = Arms::new("two_producers_asleep_on_one_bell", SLEEPER_ARMS);
         ARMS.model(|| {
-            let r = MpmcRing::new(MpmcShape {
-                capacity: 2,
-                slot_size: 1,
-            })
-            .unwrap();
+            let r = mpmc(2, 1);
             r.try_push(id(1), &[1]).unwrap();
             r.try_push(id(1), &[2]).unwrap();
             let fx = Arc::new(Futex::default());

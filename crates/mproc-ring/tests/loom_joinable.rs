@@ -60,6 +60,11 @@ mod tests {
     const PRODUCER: u32 = 5;
     const CONSUMER: u32 = 6;
     const JOINER: u32 = 9;
+    /// The consumer as the ledger sees it (alive throughout in every model).
+    const THE_CONSUMER: Caller<'static> = Caller {
+        id: CONSUMER,
+        liveness: &AlwaysAlive,
+    };
     /// The one item of every model.
     const ITEM: &[u8] = b"t";
     /// Looks a racing joiner takes before it leaves the rest to the model's final look
@@ -153,10 +158,7 @@ mod tests {
                 let (ring, tasks) = (ring.clone(), tasks.clone());
                 let (begun, returned) = (done_begun.clone(), done_returned.clone());
                 thread::spawn(move || {
-                    let me = Caller {
-                        id: CONSUMER,
-                        liveness: &AlwaysAlive,
-                    };
+                    let me = THE_CONSUMER;
                     loop {
                         match get(&ring, &tasks, me, &NoFault) {
                             Ok(taken) => {
@@ -219,10 +221,7 @@ mod tests {
             joiner.join().unwrap();
             assert!(all_done(&ring, &tasks));
             assert_eq!((ring.lost_reads(), tasks.reclaimed()), (0, 0));
-            let me = Caller {
-                id: CONSUMER,
-                liveness: &AlwaysAlive,
-            };
+            let me = THE_CONSUMER;
             assert_eq!(
                 task_done(&tasks, me, &NoFault),
                 Err(GiveError::TooMany),
@@ -267,10 +266,7 @@ mod tests {
         loom::model(move || {
             let (ring, tasks) = queue();
             ring.try_push(id(PRODUCER), ITEM).unwrap();
-            let me = Caller {
-                id: CONSUMER,
-                liveness: &AlwaysAlive,
-            };
+            let me = THE_CONSUMER;
             let (take, give) = (Count::default(), Count::default());
             assert_eq!(get(&ring, &tasks, me, &take), Ok(Ok(true)));
             task_done(&tasks, me, &give).unwrap();
@@ -354,10 +350,7 @@ mod tests {
                 let (dead, begun) = (dead.clone(), done_begun.clone());
                 let (joined, reaped) = (joined.clone(), reaped.clone());
                 thread::spawn(move || {
-                    let me = Caller {
-                        id: CONSUMER,
-                        liveness: &AlwaysAlive,
-                    };
+                    let me = THE_CONSUMER;
                     let die = |holding_guard: bool| {
                         // Release: pairs with the Acquire of the liveness closures, so a
                         // participant told "dead" sees everything the consumer did.
@@ -534,10 +527,7 @@ mod tests {
             let consumer = {
                 let (ring, tasks) = (ring.clone(), tasks.clone());
                 thread::spawn(move || {
-                    let me = Caller {
-                        id: CONSUMER,
-                        liveness: &AlwaysAlive,
-                    };
+                    let me = THE_CONSUMER;
                     for _ in 0..2 {
                         match get(&ring, &tasks, me, &NoFault) {
                             Err(TryPopError::Empty) => thread::yield_now(),
@@ -597,10 +587,7 @@ mod tests {
                 Vec::<Vec<u8>>::new(),
                 "nobody gets the dead item"
             );
-            let me = Caller {
-                id: CONSUMER,
-                liveness: &AlwaysAlive,
-            };
+            let me = THE_CONSUMER;
             assert_eq!(
                 task_done(&tasks, me, &NoFault),
                 Err(GiveError::TooMany),
@@ -664,10 +651,7 @@ mod tests {
                 let (ring, tasks) = (ring.clone(), tasks.clone());
                 let (begun, returned) = (done_begun.clone(), done_returned.clone());
                 thread::spawn(move || {
-                    let me = Caller {
-                        id: CONSUMER,
-                        liveness: &AlwaysAlive,
-                    };
+                    let me = THE_CONSUMER;
                     // A, from slot 1; then B, the follow-up work, into slot 0, before A is
                     // done.
                     assert_eq!(get(&ring, &tasks, me, &NoFault), Ok(Ok(true)));
@@ -722,10 +706,7 @@ mod tests {
             );
             assert_eq!((ring.lost_reads(), tasks.reclaimed()), (0, 0));
             assert_eq!(drain(&ring), Vec::<Vec<u8>>::new(), "B was got");
-            let me = Caller {
-                id: CONSUMER,
-                liveness: &AlwaysAlive,
-            };
+            let me = THE_CONSUMER;
             assert_eq!(
                 task_done(&tasks, me, &NoFault),
                 Err(GiveError::TooMany),

@@ -26,11 +26,31 @@ mod tests {
     use mproc_ring::{MpmcRing, TryPopError, TryPushError};
 
     use crate::arms::Arms;
-    use crate::common::{drain, expect_killed, id, mpmc};
+    use crate::common::{drain, expect_killed, id, mpmc, spawn_on};
 
     /// 2-byte slots: the models' messages are 1 byte, and every slot byte is work for loom.
     fn ring(capacity: u32) -> MpmcRing {
         mpmc(capacity, 2)
+    }
+
+    /// Producers 1 and 2 each push their id as a 1-byte message, racing: `Some(id)` if it
+    /// landed, `None` (arm "a push saw Full") if the ring was full.
+    fn spawn_two_pushers<const N: usize>(
+        r: &MpmcRing,
+        arms: &'static Arms<N>,
+    ) -> Vec<thread::JoinHandle<Option<u8>>> {
+        (1..=2u8)
+            .map(|p| {
+                spawn_on(r, move |r| match r.try_push(id(u32::from(p)), &[p]) {
+                    Ok(()) => Some(p),
+                    Err(TryPushError::Full) => {
+                        arms.hit("a push saw Full");
+                        None
+                    }
+                    Err(e) => panic!("{e}"),
+                })
+            })
+            .collect()
     }
 
     /// One more full lap, single-threaded: every slot word was left at the right lap (a
@@ -60,24 +80,9 @@ mod tests {
         );
         ARMS.model(|| {
             let r = ring(1);
-            let hs: Vec<_> = (1..=2u8)
-                .map(|p| {
-                    let r = r.clone();
-                    thread::spawn(move || match r.try_push(id(u32::from(p)), &[p]) {
-                        Ok(()) => Some(p),
-                        Err(TryPushError::Full) => {
-                            ARMS.hit("a push saw Full");
-                            None
-                        }
-                        Err(e) => panic!("{e}"),
-                    })
-                })
-                .collect();
+            let hs = spawn_two_pushers(&r, &ARMS);
             let mut got = Vec::new();
-            let c = {
-                let r = r.clone();
-                thread::spawn(move || r.try_pop_vec(id(9)))
-            };
+            let c = spawn_on(&r, |r| r.try_pop_vec(id(9)));
             match c.join().unwrap() {
                 Ok(v) => {
                     ARMS.hit("the consumer took one");
@@ -110,23 +115,8 @@ mod tests {
             let r = ring(3);
             r.try_push(id(3), &[10]).unwrap();
             r.try_push(id(3), &[11]).unwrap();
-            let hs: Vec<_> = (1..=2u8)
-                .map(|p| {
-                    let r = r.clone();
-                    thread::spawn(move || match r.try_push(id(u32::from(p)), &[p]) {
-                        Ok(()) => Some(p),
-                        Err(TryPushError::Full) => {
-                            ARMS.hit("a push saw Full");
-                            None
-                        }
-                        Err(e) => panic!("{e}"),
-                    })
-                })
-                .collect();
-            let c = {
-                let r = r.clone();
-                thread::spawn(move || r.try_pop_vec(id(9)))
-            };
+            let hs = spawn_two_pushers(&r, &ARMS);
+            let c = spawn_on(&r, |r| r.try_pop_vec(id(9)));
             assert_eq!(c.join().unwrap(), Ok(vec![10]), "the oldest first");
             let pushed: Vec<u8> = hs.into_iter().filter_map(|h| h.join().unwrap()).collect();
             assert!(
@@ -163,8 +153,7 @@ mod tests {
             let r = ring(2);
             let hs: Vec<_> = (0..2u32)
                 .map(|c| {
-                    let r = r.clone();
-                    thread::spawn(move || match r.try_pop_vec(id(10 + c)) {
+                    spawn_on(&r, move |r| match r.try_pop_vec(id(10 + c)) {
                         Ok(v) => Some(v[0]),
                         Err(TryPopError::Empty) => None,
                         Err(e) => panic!("{e}"),
@@ -204,23 +193,14 @@ mod tests {
         ARMS.model(|| {
             let r = ring(2);
             let producers: Vec<_> = (0..2u8)
-                .map(|p| {
-                    let r = r.clone();
-                    thread::spawn(move || r.try_push(id(1 + u32::from(p)), &[p]).unwrap())
-                })
+                .map(|p| spawn_on(&r, move |r| r.try_push(id(1 + u32::from(p)), &[p]).unwrap()))
                 .collect();
-            let consumer = {
-                let r = r.clone();
-                thread::spawn(move || {
-                    let _ = r.try_pop_vec(id(10));
-                })
-            };
+            let consumer = spawn_on(&r, |r| {
+                let _ = r.try_pop_vec(id(10));
+            });
             // The look in a thread of its own (loom 0.7's DPOR explores a thread spawned
             // after the model's own loads too narrowly, tokio-rs/loom#392).
-            let look = {
-                let r = r.clone();
-                thread::spawn(move || (r.unclaimed_head(), !r.is_empty()))
-            };
+            let look = spawn_on(&r, |r| (r.unclaimed_head(), !r.is_empty()));
             let (stall, queued) = look.join().unwrap();
             assert_eq!(stall, None, "a stall reported on a valid ring");
             ARMS.either(queued, "the look saw items queued", "the look saw none");
@@ -244,10 +224,8 @@ mod tests {
         ARMS.model(|| {
             let r = ring(2);
             let dead = id(5);
-            let r2 = r.clone();
-            let w = thread::spawn(move || r2.try_push(dead, b"d"));
-            let r3 = r.clone();
-            let rec = thread::spawn(move || r3.recover(|p| p != 5).tombstoned);
+            let w = spawn_on(&r, move |r| r.try_push(dead, b"d"));
+            let rec = spawn_on(&r, |r| r.recover(|p| p != 5).tombstoned);
             // Capacity 2: at most one other message, so never Full.
             r.try_push(id(1), b"l").unwrap();
             let res = w.join().unwrap();
@@ -288,14 +266,8 @@ mod tests {
         ARMS.model(|| {
             let r = ring(2);
             r.try_push(id(1), b"m").unwrap();
-            let reader = {
-                let r = r.clone();
-                thread::spawn(move || r.try_pop_vec(id(6)))
-            };
-            let rec = {
-                let r = r.clone();
-                thread::spawn(move || r.recover(|p| p != 6).freed)
-            };
+            let reader = spawn_on(&r, |r| r.try_pop_vec(id(6)));
+            let rec = spawn_on(&r, |r| r.recover(|p| p != 6).freed);
             r.try_push(id(1), b"x").unwrap();
             let res = reader.join().unwrap();
             let freed = rec.join().unwrap();
@@ -535,10 +507,7 @@ mod tests {
                 });
                 thread::spawn(move || expect_killed(|| r.try_push(id(5), b"d")))
             };
-            let live = {
-                let r = r.clone();
-                thread::spawn(move || r.try_push(id(1), b"l"))
-            };
+            let live = spawn_on(&r, |r| r.try_push(id(1), b"l"));
             let poller = {
                 let (r, killed) = (r.clone(), killed.clone());
                 thread::spawn(move || {

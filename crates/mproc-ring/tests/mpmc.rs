@@ -267,13 +267,7 @@ fn memory_is_capacity_slots() {
 /// A non-power-of-two ring in shared memory attaches with its exact capacity.
 #[test]
 fn attach_non_power_of_two() {
-    let shape = MpmcShape {
-        capacity: 6,
-        slot_size: 8,
-    };
-    let mem = common::Shared::new(MpmcRing::required_size(shape).unwrap());
-    // SAFETY: fresh mapping of the right size, used only through this crate.
-    let a = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    let (mem, a) = common::in_place_mpmc(6, 8);
     // SAFETY: as above.
     let b = unsafe { MpmcRing::attach(mem.ptr, mem.len) }.unwrap();
     assert_eq!(b.capacity(), 6);

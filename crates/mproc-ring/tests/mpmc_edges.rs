@@ -91,21 +91,26 @@ fn ring_with_found_slot_word(capacity: u32) -> (common::Shared, MpmcRing, *mut u
     (mem, r, word)
 }
 
-#[test]
-fn slot_words_no_execution_writes_are_corrupt() {
+/// For each capacity, and each move of a slot word's position field (bits 63..32) that no
+/// valid execution makes — by an amount that is not a whole number of laps ahead (1), or
+/// whole laps behind beyond the one a busy reader can leave (two laps) — on a fresh
+/// [`ring_with_found_slot_word`]: `prepare`, then the move, then `op` must say `corrupt`.
+fn a_moved_slot_word_is_corrupt<T: PartialEq + std::fmt::Debug>(
+    prepare: impl Fn(&MpmcRing, u32),
+    op: impl Fn(&MpmcRing) -> T,
+    corrupt: T,
+) {
     for capacity in [2u32, 3, 4] {
-        // The slot word's position field (bits 63..32) moved by an amount that is not a
-        // whole number of laps ahead (1) or is whole laps behind beyond the one a busy
-        // reader can leave (two laps): no valid execution shows either at the head.
         let lap = u64::from(capacity.next_power_of_two());
         for shift in [1u64, (2 * lap).wrapping_neg()] {
             let (_mem, r, word) = ring_with_found_slot_word(capacity);
+            prepare(&r, capacity);
             // SAFETY: `word` points into the live mapping; the ring treats every slot word
-            // as untrusted, which is what this test checks.
+            // as untrusted, which is what these tests check.
             unsafe { word.write_volatile(word.read_volatile().wrapping_add(shift << 32)) };
             assert_eq!(
-                r.try_pop_vec(id(2)),
-                Err(TryPopError::Corrupt),
+                op(&r),
+                corrupt,
                 "capacity {capacity}, position moved by {}",
                 shift as i64
             );
@@ -113,26 +118,28 @@ fn slot_words_no_execution_writes_are_corrupt() {
     }
 }
 
+/// The moved word is the head's slot: the pop finds it.
+#[test]
+fn slot_words_no_execution_writes_are_corrupt() {
+    a_moved_slot_word_is_corrupt(
+        |_, _| {},
+        |r| r.try_pop_vec(id(2)),
+        Err(TryPopError::Corrupt),
+    );
+}
+
+/// Fill the ring and free the first slot: the tail's next slot is that slot, `EMPTY` for
+/// the next lap, and the push finds it moved.
 #[test]
 fn a_tail_slot_word_no_execution_writes_is_corrupt() {
-    for capacity in [2u32, 3, 4] {
-        let lap = u64::from(capacity.next_power_of_two());
-        for shift in [1u64, (2 * lap).wrapping_neg()] {
-            // Fill the ring and free the first slot: the tail's next slot is that slot,
-            // `EMPTY` for the next lap. Then move its position field as above.
-            let (_mem, r, word) = ring_with_found_slot_word(capacity);
+    a_moved_slot_word_is_corrupt(
+        |r, capacity| {
             for i in 1..capacity {
                 r.try_push(id(1), &[i as u8]).unwrap();
             }
             assert_eq!(r.try_pop_vec(id(2)), Ok(b"m".to_vec()));
-            // SAFETY: as in `slot_words_no_execution_writes_are_corrupt`.
-            unsafe { word.write_volatile(word.read_volatile().wrapping_add(shift << 32)) };
-            assert_eq!(
-                r.try_push(id(1), b"x"),
-                Err(TryPushError::Corrupt),
-                "capacity {capacity}, position moved by {}",
-                shift as i64
-            );
-        }
-    }
+        },
+        |r| r.try_push(id(1), b"x"),
+        Err(TryPushError::Corrupt),
+    );
 }

@@ -9,10 +9,11 @@ mod common;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Shared, check_msg, fork, id, make_msg, scaled, wait, wait_ok};
+use common::{
+    Shared, check_msg, fork, id, in_place_record, in_place_spsc, make_msg, scaled, wait, wait_ok,
+};
 use mproc_ring::{
-    MpmcRing, MpmcShape, ReadError, RecordRing, RecordShape, SpscRing, SpscShape, TryPopError,
-    TryPushError, WriteError,
+    MpmcRing, MpmcShape, ReadError, RecordRing, SpscRing, TryPopError, TryPushError, WriteError,
 };
 use mproc_testkit::wait_until;
 
@@ -24,6 +25,22 @@ fn counters(mem: &Shared, at: usize, n: usize) -> &[AtomicU32] {
     // SAFETY: in bounds, 4-aligned (`at` is), zero-initialised shared memory used only as
     // atomics by this test's processes.
     unsafe { std::slice::from_raw_parts(mem.ptr.as_ptr().add(at).cast::<AtomicU32>(), n) }
+}
+
+/// A shared mapping holding a fresh MPMC ring of `capacity` slots of `slot_size` bytes,
+/// then `n` zeroed [`counters`] at the returned offset (128-aligned, after the ring).
+fn mpmc_with_counters(capacity: u32, slot_size: u32, n: usize) -> (Shared, MpmcRing, usize) {
+    let shape = MpmcShape {
+        capacity,
+        slot_size,
+    };
+    let at = MpmcRing::required_size(shape)
+        .unwrap()
+        .next_multiple_of(128);
+    let mem = Shared::new(at + 4 * n);
+    // SAFETY: fresh shared mapping, used only through this crate (and the counters after it).
+    let ring = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    (mem, ring, at)
 }
 
 /// In a child holding a claim: tells the parent (sets `flag`) and waits to be SIGKILLed.
@@ -39,16 +56,8 @@ fn mpmc_processes_stress() {
     const P: u32 = 2;
     const C: u32 = 2;
     let per = scaled(200_000) as usize;
-    let shape = MpmcShape {
-        capacity: 256,
-        slot_size: 64,
-    };
-    let size = MpmcRing::required_size(shape).unwrap();
-    let seen_at = size.next_multiple_of(128);
     let total = P as usize * per;
-    let mem = Shared::new(seen_at + 4 * (total + 1));
-    // SAFETY: fresh shared mapping, used only through this crate (and the counters after it).
-    let ring = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    let (mem, ring, seen_at) = mpmc_with_counters(256, 64, total + 1);
     let mut kids = Vec::new();
     for p in 0..P {
         kids.push(fork(|| {
@@ -125,10 +134,7 @@ fn mpmc_processes_stress() {
 #[test]
 fn record_ring_across_processes() {
     let n = scaled(100_000);
-    let shape = RecordShape { capacity: 4096 };
-    let mem = Shared::new(RecordRing::required_size(shape).unwrap());
-    // SAFETY: fresh shared mapping, used only through this crate.
-    let ring = unsafe { RecordRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    let (mem, ring) = in_place_record(4096);
     let kid = fork(|| {
         // SAFETY: inherited mapping.
         let r = unsafe { RecordRing::attach(mem.ptr, mem.len) }.unwrap();
@@ -172,15 +178,7 @@ fn record_ring_across_processes() {
 /// behind it until recovery tombstones it; exactly one message is lost and counted.
 #[test]
 fn mpmc_producer_killed_mid_write() {
-    let shape = MpmcShape {
-        capacity: 16,
-        slot_size: 32,
-    };
-    let size = MpmcRing::required_size(shape).unwrap();
-    let flag_at = size.next_multiple_of(128);
-    let mem = Shared::new(flag_at + 4);
-    // SAFETY: fresh shared mapping.
-    let ring = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    let (mem, ring, flag_at) = mpmc_with_counters(16, 32, 1);
     const SENT: u64 = 5;
     const CHILD: u32 = 7;
     let kid = fork(|| {
@@ -225,15 +223,7 @@ fn mpmc_producer_killed_mid_write() {
 /// counted, the slot is freed, and producers get the space back.
 #[test]
 fn mpmc_consumer_killed_mid_read() {
-    let shape = MpmcShape {
-        capacity: 2,
-        slot_size: 8,
-    };
-    let size = MpmcRing::required_size(shape).unwrap();
-    let flag_at = size.next_multiple_of(128);
-    let mem = Shared::new(flag_at + 4);
-    // SAFETY: fresh shared mapping.
-    let ring = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    let (mem, ring, flag_at) = mpmc_with_counters(2, 8, 1);
     ring.try_push(id(1), b"a").unwrap();
     ring.try_push(id(1), b"b").unwrap();
     const CHILD: u32 = 9;
@@ -267,13 +257,7 @@ fn mpmc_consumer_killed_mid_read() {
 /// and its role can be taken over.
 #[test]
 fn spsc_producer_killed_then_taken_over() {
-    let shape = SpscShape {
-        capacity: 1024,
-        slot_size: 8,
-    };
-    let mem = Shared::new(SpscRing::required_size(shape).unwrap());
-    // SAFETY: fresh shared mapping.
-    let ring = unsafe { SpscRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    let (mem, ring) = in_place_spsc(1024, 8);
     let mut c = ring.claim_consumer(id(2)).unwrap();
     let kid = fork(|| {
         // SAFETY: inherited mapping.

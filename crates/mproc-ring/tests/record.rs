@@ -76,10 +76,7 @@ fn fragments_and_reserve() {
 
 #[test]
 fn corrupt_header_drops_published_bytes() {
-    let shape = RecordShape { capacity: 64 };
-    let mem = common::Shared::new(RecordRing::required_size(shape).unwrap());
-    // SAFETY: fresh mapping of the right size, used only through this crate.
-    let r = unsafe { RecordRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    let (mem, r) = common::in_place_record(64);
     let mut w = r.claim_writer(id(1)).unwrap();
     let mut rd = r.claim_reader(id(2)).unwrap();
     w.try_write(b"ok").unwrap();
@@ -159,18 +156,14 @@ fn threads_stress() {
     let mut rd = r.claim_reader(id(2)).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let t = std::thread::spawn(move || {
-        let mut i = 0u64;
         let mut msg = Vec::new();
-        while i < n {
+        for i in 0..n {
             common::make_msg(1, i, 16 + (i % 300) as usize, &mut msg);
-            match w.try_write(&msg) {
-                Ok(()) => i += 1,
-                Err(WriteError::Full) => {
-                    assert!(std::time::Instant::now() < deadline);
-                    std::hint::spin_loop();
-                }
-                Err(e) => panic!("{e}"),
-            }
+            common::spin_until_ok(
+                deadline,
+                |e| matches!(e, WriteError::Full),
+                || w.try_write(&msg),
+            );
         }
     });
     let mut expect = 0u64;

@@ -167,13 +167,7 @@ fn chunks() {
 
 #[test]
 fn corrupt_indices_are_errors() {
-    let shape = SpscShape {
-        capacity: 4,
-        slot_size: 8,
-    };
-    let mem = common::Shared::new(SpscRing::required_size(shape).unwrap());
-    // SAFETY: fresh mapping of the right size, used only through this crate.
-    let r = unsafe { SpscRing::init(mem.ptr, mem.len, shape) }.unwrap();
+    let (mem, r) = common::in_place_spsc(4, 8);
     let mut p = r.claim_producer(id(1)).unwrap();
     let mut c = r.claim_consumer(id(2)).unwrap();
     // Find the tail word: the producer's line; scribble the whole header's index lines.
@@ -256,16 +250,12 @@ fn threads_stress() {
     let mut c = r.claim_consumer(id(2)).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let t = std::thread::spawn(move || {
-        let mut i = 0u64;
-        while i < n {
-            match p.push(&i.to_le_bytes()) {
-                Ok(()) => i += 1,
-                Err(PushError::Full) => {
-                    assert!(std::time::Instant::now() < deadline);
-                    std::hint::spin_loop();
-                }
-                Err(e) => panic!("{e}"),
-            }
+        for i in 0..n {
+            common::spin_until_ok(
+                deadline,
+                |e| matches!(e, PushError::Full),
+                || p.push(&i.to_le_bytes()),
+            );
         }
     });
     let mut expect = 0u64;

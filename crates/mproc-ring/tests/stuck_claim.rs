@@ -81,6 +81,13 @@ fn dead_claim_then(r: &MpmcRing, n: u8) {
     }
 }
 
+/// Runs `case` on a fresh ring of each capacity in `capacities`.
+fn in_rings_of(capacities: &[u32], case: fn(&MpmcRing)) {
+    for &capacity in capacities {
+        case(&ring(capacity));
+    }
+}
+
 #[test]
 fn a_pure_poller_gets_everything_behind_a_dead_producers_claim() {
     // Also with the dead claim on the last slot of a 6-slot ring, so the messages behind it
@@ -218,21 +225,19 @@ fn a_live_frozen_producer_is_never_recovered() {
 /// without asking liveness.
 #[test]
 fn a_new_claim_of_the_same_slot_a_lap_later_is_a_different_claim() {
-    for cap in [2, 3] {
-        new_claim_a_lap_later(cap);
-    }
+    in_rings_of(&[2, 3], new_claim_a_lap_later);
 }
 
-fn new_claim_a_lap_later(cap: u32) {
-    let r = ring(cap);
-    dead_claim_then(&r, cap as u8 - 1);
+fn new_claim_a_lap_later(r: &MpmcRing) {
+    let cap = r.capacity();
+    dead_claim_then(r, cap as u8 - 1);
     let old = r.stuck_claim(Side::Head).expect("stuck");
     assert_eq!(
         r.recover_claim(old, |p| p != 1),
         Some(Recovered::Tombstoned)
     );
     let behind: Vec<Vec<u8>> = (0..cap as u8 - 1).map(|i| vec![i]).collect();
-    assert_eq!(drain(&r), behind, "skips the tombstone");
+    assert_eq!(drain(r), behind, "skips the tombstone");
     // Slot 0 again, one lap later (position `one_lap`: 2 for 2 slots, 4 for 3): the same
     // producer id claims it and dies again.
     expect_killed(|| r.with_fault_hook(|_| kill()).try_push(id(1), b"dead"));
@@ -258,7 +263,7 @@ fn new_claim_a_lap_later(cap: u32) {
     );
     assert_eq!(r.lost_writes(), 2);
     r.try_push(id(2), b"after").unwrap();
-    assert_eq!(drain(&r), [b"after".to_vec()]);
+    assert_eq!(drain(r), [b"after".to_vec()]);
 }
 
 /// A stale claim whose claimant simply finished: nothing to recover, the message delivered.
@@ -307,13 +312,11 @@ fn a_producers_and_a_consumers_claim_of_one_position_differ() {
 /// tail slot) recovers it and pushes, polling only.
 #[test]
 fn a_pure_pusher_gets_the_slot_a_dead_reader_held() {
-    for cap in [2, 3] {
-        pure_pusher(cap);
-    }
+    in_rings_of(&[2, 3], pure_pusher);
 }
 
-fn pure_pusher(cap: u32) {
-    let r = ring(cap);
+fn pure_pusher(r: &MpmcRing) {
+    let cap = r.capacity();
     for i in 0..cap as u8 {
         r.try_push(id(1), &[i]).unwrap();
     }
@@ -347,7 +350,7 @@ fn pure_pusher(cap: u32) {
                 break;
             }
             Err(TryPushError::Full) => {
-                if let Some(rec) = watch.stuck(&r, now, &alive) {
+                if let Some(rec) = watch.stuck(r, now, &alive) {
                     assert_eq!(rec, Recovered::Freed);
                 }
             }
@@ -358,7 +361,7 @@ fn pure_pusher(cap: u32) {
     assert_eq!(asked.get(), 1);
     assert_eq!(r.lost_reads(), 1);
     assert_eq!(r.stuck_claim(Side::Tail), None);
-    assert_eq!(drain(&r), [b"c".to_vec()]);
+    assert_eq!(drain(r), [b"c".to_vec()]);
 }
 
 /// A live reader frozen right after its claim keeps its slot: producers see `Full` and wait.

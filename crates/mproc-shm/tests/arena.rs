@@ -256,11 +256,7 @@ fn hammer(arena: &Arena, seed: u64, iters: usize) -> Result<(), String> {
     Ok(())
 }
 
-const ITERS: usize = if cfg!(debug_assertions) {
-    20_000
-} else {
-    200_000
-};
+const ITERS: usize = mproc_testkit::iterations(20_000, 200_000) as usize;
 
 #[test]
 fn four_threads_in_process() {

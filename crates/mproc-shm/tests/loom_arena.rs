@@ -266,6 +266,40 @@ mod tests {
         dead.store(true, Ordering::Release);
     }
 
+    /// Runs `f` in a thread of its own with its own handles on the arena and the death
+    /// flag (cloned before the spawn, as each model's threads need).
+    fn spawn_with<T: Send + 'static>(
+        arena: &Arc<ModelArena>,
+        dead: &Arc<AtomicBool>,
+        f: impl FnOnce(&ModelArena, &AtomicBool) -> T + Send + 'static,
+    ) -> thread::JoinHandle<T> {
+        let (arena, dead) = (arena.clone(), dead.clone());
+        thread::spawn(move || f(&arena, &dead))
+    }
+
+    /// An arena with room for `blocks` blocks, and `DYING`'s death flag (alive yet).
+    fn arena_and_death(blocks: u64) -> (Arc<ModelArena>, Arc<AtomicBool>) {
+        (arena(blocks), Arc::new(AtomicBool::new(false)))
+    }
+
+    /// A, the holder, in a thread of its own: allocates a block and holds it as `DYING`,
+    /// frees it again if `frees_own`, then dies. Returns the block.
+    fn spawn_holder(
+        arena: &Arc<ModelArena>,
+        dead: &Arc<AtomicBool>,
+        frees_own: bool,
+    ) -> thread::JoinHandle<Offset<u8>> {
+        spawn_with(arena, dead, move |arena, dead| {
+            let x = arena.alloc(1, 1).expect("A's alloc");
+            arena.hold(x, DYING).expect("A's hold");
+            if frees_own {
+                arena.free(x).expect("A's own free");
+            }
+            die(dead);
+            x
+        })
+    }
+
     /// `me`'s `reclaim_dead` walk: the held blocks it counted, and the oracle's answers.
     fn walk(arena: &ModelArena, dead: &AtomicBool, me: u32) -> (u64, Vec<(u32, bool)>) {
         let looks = Looks::default();
@@ -323,22 +357,10 @@ mod tests {
         );
         ARMS.model(|| {
             // Room for A's block and the one D splits off if it comes before the reclaim.
-            let arena = arena(2);
-            let dead = Arc::new(AtomicBool::new(false));
+            let (arena, dead) = arena_and_death(2);
 
-            let a = {
-                let (arena, dead) = (arena.clone(), dead.clone());
-                thread::spawn(move || {
-                    let x = arena.alloc(1, 1).expect("A's alloc");
-                    arena.hold(x, DYING).expect("A's hold");
-                    die(&dead);
-                    x
-                })
-            };
-            let c = {
-                let (arena, dead) = (arena.clone(), dead.clone());
-                thread::spawn(move || walk(&arena, &dead, SECOND))
-            };
+            let a = spawn_holder(&arena, &dead, false);
+            let c = spawn_with(&arena, &dead, move |arena, dead| walk(arena, dead, SECOND));
             // B: a recovery that runs once A is dead; then D, an allocation racing C. (A
             // fourth thread for D makes three guard waiters at once, which loom cannot
             // explore in reasonable time; D after B on the model's thread still races C.)
@@ -376,26 +398,13 @@ mod tests {
             ],
         );
         ARMS.model(|| {
-            let arena = arena(1);
-            let dead = Arc::new(AtomicBool::new(false));
+            let (arena, dead) = arena_and_death(1);
 
-            let a = {
-                let (arena, dead) = (arena.clone(), dead.clone());
-                thread::spawn(move || {
-                    let x = arena.alloc(1, 1).expect("A's alloc");
-                    arena.hold(x, DYING).expect("A's hold");
-                    arena.free(x).expect("A's own free");
-                    die(&dead);
-                    x
-                })
-            };
+            let a = spawn_holder(&arena, &dead, true);
             // B walks in a thread of its own: run on the model's thread right after the
             // spawn, its walk met A in one interleaving only (loom 0.7's DPOR drops a newly
             // spawned thread that starts with a load, tokio-rs/loom#392).
-            let b = {
-                let (arena, dead) = (arena.clone(), dead.clone());
-                thread::spawn(move || walk(&arena, &dead, MAIN))
-            };
+            let b = spawn_with(&arena, &dead, move |arena, dead| walk(arena, dead, MAIN));
             let x = a.join().unwrap();
             let (counted, looks) = b.join().unwrap();
 
@@ -441,34 +450,27 @@ mod tests {
     fn producer_killed<const N: usize>(stop: Stop, arms: &'static Arms<N>) {
         arms.model(move || {
             // Room for P's block and the one R's next put carves if P's is not back yet.
-            let arena = arena(2);
-            let dead = Arc::new(AtomicBool::new(false));
+            let (arena, dead) = arena_and_death(2);
             // The block at the start: only P allocates before R's next put.
             let x = Offset::new(FIRST_BLOCK_OFFSET + 16);
 
-            let p = {
-                let (arena, dead) = (arena.clone(), dead.clone());
-                thread::spawn(move || {
-                    let got = arena.alloc_marked(1, 1, DYING).expect("P's alloc");
-                    assert_eq!(got, x);
-                    if stop == Stop::AfterMarkQueued {
-                        arena.mark_queued(got, STAMP).expect("P's hand-off");
-                    }
-                    die(&dead);
-                })
-            };
-            let s = {
-                let (arena, dead) = (arena.clone(), dead.clone());
-                thread::spawn(move || {
-                    // Acquire: pairs with the Release store in `die`: the ring shows S the
-                    // dead claim, and the payload naming `x`, once P is dead.
-                    let hooked = dead
-                        .load(Ordering::Acquire)
-                        .then(|| reclaim_claim(&arena, x, SECOND));
-                    let (counted, looks) = walk(&arena, &dead, SECOND);
-                    (hooked, counted, looks)
-                })
-            };
+            let p = spawn_with(&arena, &dead, move |arena, dead| {
+                let got = arena.alloc_marked(1, 1, DYING).expect("P's alloc");
+                assert_eq!(got, x);
+                if stop == Stop::AfterMarkQueued {
+                    arena.mark_queued(got, STAMP).expect("P's hand-off");
+                }
+                die(dead);
+            });
+            let s = spawn_with(&arena, &dead, move |arena, dead| {
+                // Acquire: pairs with the Release store in `die`: the ring shows S the
+                // dead claim, and the payload naming `x`, once P is dead.
+                let hooked = dead
+                    .load(Ordering::Acquire)
+                    .then(|| reclaim_claim(arena, x, SECOND));
+                let (counted, looks) = walk(arena, dead, SECOND);
+                (hooked, counted, looks)
+            });
             // R: a recovery that runs once P is dead.
             p.join().unwrap();
             let r_freed = reclaim_claim(&arena, x, MAIN);
@@ -559,23 +561,16 @@ mod tests {
             ],
         );
         ARMS.model(|| {
-            let arena = arena(1);
-            let dead = Arc::new(AtomicBool::new(false));
+            let (arena, dead) = arena_and_death(1);
 
-            let p = {
-                let (arena, dead) = (arena.clone(), dead.clone());
-                thread::spawn(move || {
-                    let x = arena.alloc_marked(1, 1, DYING).expect("P's alloc");
-                    arena.mark_queued(x, STAMP).expect("P's hand-off");
-                    // P commits its slot here; then it dies.
-                    die(&dead);
-                    x
-                })
-            };
-            let r = {
-                let (arena, dead) = (arena.clone(), dead.clone());
-                thread::spawn(move || walk(&arena, &dead, SECOND))
-            };
+            let p = spawn_with(&arena, &dead, move |arena, dead| {
+                let x = arena.alloc_marked(1, 1, DYING).expect("P's alloc");
+                arena.mark_queued(x, STAMP).expect("P's hand-off");
+                // P commits its slot here; then it dies.
+                die(dead);
+                x
+            });
+            let r = spawn_with(&arena, &dead, move |arena, dead| walk(arena, dead, SECOND));
             // The consumer takes the committed slot (the join stands for the slot's
             // Release/Acquire) and frees the block it names.
             let x = p.join().unwrap();

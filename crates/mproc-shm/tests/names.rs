@@ -7,12 +7,20 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
-use common::{Exit, Unlink, fork, kill, unique_name, wait};
+use common::{Exit, fork, kill, scratch_name, wait};
 use mproc_shm::name::{NameState, probe, reclaim};
 use mproc_shm::test_hooks::{CreatePoint, die_at};
 use mproc_shm::{Segment, SegmentError, SegmentOptions};
 
 const FP: u64 = 0x5eed;
+
+/// Options with the tests' fingerprint that wait up to `timeout` for another creator
+/// (`create_named`) or for the segment to become ready (`open_named`).
+fn waiting(timeout: Duration) -> SegmentOptions {
+    let mut options = SegmentOptions::new();
+    options.fingerprint(FP).open_timeout(timeout);
+    options
+}
 
 fn path(name: &str) -> String {
     format!("/dev/shm/{name}")
@@ -98,8 +106,7 @@ fn creator_killed_at_each_step_leaves_a_stale_name_that_create_reclaims() {
         CreatePoint::Locked,
         CreatePoint::BeforePublish,
     ] {
-        let name = unique_name("killed");
-        let _guard = Unlink(name.clone());
+        let (name, _guard) = scratch_name("killed");
         let child_name = name.clone();
         let pid = fork(move || {
             die_at(point);
@@ -114,9 +121,7 @@ fn creator_killed_at_each_step_leaves_a_stale_name_that_create_reclaims() {
         assert_eq!(probe(&name).unwrap(), NameState::Stale, "{point:?}");
 
         let start = Instant::now();
-        let err = SegmentOptions::new()
-            .fingerprint(FP)
-            .open_timeout(Duration::from_secs(5))
+        let err = waiting(Duration::from_secs(5))
             .open_named(&name)
             .unwrap_err();
         assert!(
@@ -146,17 +151,14 @@ fn creator_killed_at_each_step_leaves_a_stale_name_that_create_reclaims() {
 /// dead, the name is stale and reclaimed.
 #[test]
 fn live_creator_in_progress_is_never_reclaimed() {
-    let name = unique_name("live");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("live");
     let (pid, _ready) = live_creator(&name, None);
     let ino = inode(&name).unwrap();
     assert_eq!(probe(&name).unwrap(), NameState::Creating);
     assert_eq!(reclaim(&name).unwrap(), NameState::Creating);
 
     let start = Instant::now();
-    let err = SegmentOptions::new()
-        .fingerprint(FP)
-        .open_timeout(Duration::from_millis(300))
+    let err = waiting(Duration::from_millis(300))
         .create_named(&name)
         .unwrap_err();
     assert!(matches!(err, SegmentError::AlreadyExists { .. }), "{err:?}");
@@ -164,9 +166,7 @@ fn live_creator_in_progress_is_never_reclaimed() {
     assert!(start.elapsed() < Duration::from_secs(5), "bounded");
     assert_eq!(inode(&name), Some(ino), "the creator's file is still there");
 
-    let err = SegmentOptions::new()
-        .fingerprint(FP)
-        .open_timeout(Duration::from_millis(200))
+    let err = waiting(Duration::from_millis(200))
         .open_named(&name)
         .unwrap_err();
     assert!(matches!(err, SegmentError::NotReady { .. }), "{err:?}");
@@ -187,12 +187,9 @@ fn live_creator_in_progress_is_never_reclaimed() {
 /// the published segment opens.
 #[test]
 fn live_creator_that_finishes_wins() {
-    let name = unique_name("finish");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("finish");
     let (pid, _ready) = live_creator(&name, Some(Duration::from_millis(100)));
-    let err = SegmentOptions::new()
-        .fingerprint(FP)
-        .open_timeout(Duration::from_secs(10))
+    let err = waiting(Duration::from_secs(10))
         .create_named(&name)
         .unwrap_err();
     assert!(matches!(err, SegmentError::AlreadyExists { .. }), "{err:?}");
@@ -211,8 +208,7 @@ fn live_creator_that_finishes_wins() {
 /// dropping an unpublished segment removes its name.
 #[test]
 fn deferred_publish_and_drop_before_publish() {
-    let name = unique_name("defer");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("defer");
     let seg = SegmentOptions::new()
         .fingerprint(FP)
         .defer_ready(true)
@@ -250,8 +246,7 @@ fn deferred_publish_and_drop_before_publish() {
 /// its lock, or an old one): openers call it stale after a short grace; `reclaim` removes it.
 #[test]
 fn empty_unlocked_file_is_stale_after_the_grace() {
-    let name = unique_name("empty");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("empty");
     std::fs::File::create(path(&name)).unwrap();
     assert_eq!(probe(&name).unwrap(), NameState::Stale);
     let err = SegmentOptions::new()
@@ -266,8 +261,7 @@ fn empty_unlocked_file_is_stale_after_the_grace() {
 /// `probe` and `reclaim` never touch what is not a stale mproc segment.
 #[test]
 fn probe_states_and_reclaim_leaves_others_alone() {
-    let name = unique_name("states");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("states");
     assert_eq!(probe(&name).unwrap(), NameState::Missing);
     assert_eq!(reclaim(&name).unwrap(), NameState::Missing);
     assert!(matches!(

@@ -9,7 +9,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{Unlink, unique_name};
+use common::{scratch_name, unique_name};
 use mproc_shm::{
     HEADER_SIZE, LAYOUT_VERSION, MAGIC, NameError, Offset, OffsetError, REGION_ALIGN, Segment,
     SegmentError, SegmentOptions,
@@ -61,8 +61,7 @@ fn anonymous_create_layout_and_seals() {
 
 #[test]
 fn named_create_open_unlink_and_mode_0600() {
-    let name = unique_name("named");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("named");
     let seg = SegmentOptions::new()
         .len(1000)
         .fingerprint(FP)
@@ -87,8 +86,7 @@ fn named_create_open_unlink_and_mode_0600() {
 
 #[test]
 fn named_mode_is_applied_despite_umask() {
-    let name = unique_name("mode");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("mode");
     let _seg = SegmentOptions::new()
         .mode(0o640)
         .create_named(&name)
@@ -126,8 +124,7 @@ fn error_invalid_name() {
 
 #[test]
 fn error_already_exists() {
-    let name = unique_name("exists");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("exists");
     let _seg = SegmentOptions::new().create_named(&name).unwrap();
     let err = SegmentOptions::new().create_named(&name).unwrap_err();
     assert!(matches!(err, SegmentError::AlreadyExists { .. }), "{err:?}");
@@ -136,10 +133,8 @@ fn error_already_exists() {
 
 #[test]
 fn error_symlink_planted_at_name_is_not_followed() {
-    let name = unique_name("link");
-    let target = unique_name("target");
-    let _g1 = Unlink(name.clone());
-    let _g2 = Unlink(target.clone());
+    let (name, _g1) = scratch_name("link");
+    let (target, _g2) = scratch_name("target");
     std::os::unix::fs::symlink(shm_path(&target), shm_path(&name)).unwrap();
     // Creating: O_EXCL refuses the link, and the target is not created through it.
     let err = SegmentOptions::new().create_named(&name).unwrap_err();
@@ -169,8 +164,7 @@ fn error_not_found() {
 
 /// Creates a named segment, then edits its file with `edit`, then opens it.
 fn open_after_edit(edit: impl FnOnce(&std::fs::File)) -> Result<Segment, SegmentError> {
-    let name = unique_name("edit");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("edit");
     let _seg = SegmentOptions::new()
         .fingerprint(FP)
         .create_named(&name)
@@ -242,8 +236,7 @@ fn error_version_mismatch() {
 
 #[test]
 fn error_fingerprint_mismatch() {
-    let name = unique_name("fp");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("fp");
     let _seg = SegmentOptions::new()
         .fingerprint(1)
         .create_named(&name)
@@ -312,30 +305,21 @@ fn error_not_regular_file() {
 
 #[test]
 fn error_invalid_options() {
-    let err = SegmentOptions::new()
-        .participants(0)
-        .create_anonymous()
-        .unwrap_err();
-    assert!(
-        matches!(err, SegmentError::InvalidOptions { .. }),
-        "{err:?}"
-    );
-    let err = SegmentOptions::new()
-        .participants(5000)
-        .create_anonymous()
-        .unwrap_err();
-    assert!(
-        matches!(err, SegmentError::InvalidOptions { .. }),
-        "{err:?}"
-    );
-    let err = SegmentOptions::new()
-        .len(u64::MAX - 10)
-        .create_anonymous()
-        .unwrap_err();
-    assert!(
-        matches!(err, SegmentError::InvalidOptions { .. }),
-        "{err:?}"
-    );
+    type Set = fn(&mut SegmentOptions) -> &mut SegmentOptions;
+    let invalid: [(&str, Set); 3] = [
+        ("no participants", |o| o.participants(0)),
+        ("5000 participants", |o| o.participants(5000)),
+        ("a length near u64::MAX", |o| o.len(u64::MAX - 10)),
+    ];
+    for (what, set) in invalid {
+        let err = set(&mut SegmentOptions::new())
+            .create_anonymous()
+            .unwrap_err();
+        assert!(
+            matches!(err, SegmentError::InvalidOptions { .. }),
+            "{what}: {err:?}"
+        );
+    }
     let anon = SegmentOptions::new().create_anonymous().unwrap();
     assert!(matches!(
         anon.unlink(),
@@ -478,8 +462,7 @@ fn named_segment_opened_by_unrelated_process() {
         word(&seg, off + 16).store(u64::from(id.get()), Ordering::Release);
         std::process::exit(0);
     }
-    let name = unique_name("unrelated");
-    let _guard = Unlink(name.clone());
+    let (name, _guard) = scratch_name("unrelated");
     let seg = SegmentOptions::new()
         .fingerprint(FP)
         .create_named(&name)

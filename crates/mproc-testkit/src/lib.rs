@@ -13,6 +13,7 @@
 //! | [`unique_name`], [`Unlink`] | names no other test process uses, removed at the end |
 //! | [`self_command`], [`child_role`], [`wait_spawned`] | re-run this test binary as an unrelated process |
 //! | [`Rng`] | a tiny deterministic PRNG |
+//! | [`iterations`] | a stress test's count for this build (debug or release) |
 //!
 //! ```
 //! use mproc_testkit::{End, fork, wait_child};
@@ -281,6 +282,17 @@ pub fn wait_spawned(mut child: Child, timeout: Duration) -> ExitStatus {
             panic!("spawned child did not finish within {timeout:?} (killed)");
         }
         std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// How many iterations a stress test runs in this build: `debug` in a build with debug
+/// assertions (unoptimised, several times slower), `release` in an optimised one. The
+/// checks are the same; only the count differs.
+pub const fn iterations(debug: u64, release: u64) -> u64 {
+    if cfg!(debug_assertions) {
+        debug
+    } else {
+        release
     }
 }
 

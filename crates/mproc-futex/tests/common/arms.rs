@@ -23,6 +23,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+/// The arms of a model that asks one thing of a waiter: did it sleep (and was it woken), or
+/// never sleep. Used with [`Arms::slept`].
+pub(crate) const SLEPT: [&str; 2] = ["slept and was woken", "never slept"];
+
 /// Named outcome counters of one loom model; declare one `static` per model.
 pub(crate) struct Arms<const N: usize> {
     model: &'static str,
@@ -115,5 +119,12 @@ impl<const N: usize> Arms<N> {
             "loom model {}: arms never reached in {iterations} iterations: {missed:?}",
             self.model
         );
+    }
+}
+
+impl Arms<2> {
+    /// Records one of the [`SLEPT`] arms: whether the waiter `slept` and was woken.
+    pub(crate) fn slept(&self, slept: bool) {
+        self.either(slept, SLEPT[0], SLEPT[1]);
     }
 }

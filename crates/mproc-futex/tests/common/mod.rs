@@ -2,7 +2,9 @@
 //! one vocabulary, `mproc-testkit`).
 #![allow(dead_code, unused_imports, unsafe_code, unreachable_pub)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use mproc_futex::{Deadline, Wait};
 
 pub use mproc_testkit::{End, FORK_LOCK, fork, has_exited, kill, wait_child, wait_until};
 
@@ -27,3 +29,17 @@ pub fn shared_value<T>(value: T) -> &'static T {
 }
 
 pub const CHILD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `wait` with a deadline `ms` milliseconds away and returns what it returned, after
+/// checking that it kept the deadline: at least `ms`, and less than 3 s (a sanity bound,
+/// not a timing claim).
+pub fn with_deadline_kept<T>(ms: u64, wait: impl FnOnce(Wait) -> T) -> T {
+    let t = Instant::now();
+    let r = wait(Wait::Until(Deadline::after(Duration::from_millis(ms))));
+    let e = t.elapsed();
+    assert!(
+        e >= Duration::from_millis(ms) && e < Duration::from_secs(3),
+        "{e:?}"
+    );
+    r
+}

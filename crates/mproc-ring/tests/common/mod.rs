@@ -8,7 +8,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Duration;
 
 use mproc_ring::fault::Killed;
-use mproc_ring::{MpmcRing, MpmcShape, ParticipantId, TryPopError};
+use mproc_ring::{
+    LayoutError, MpmcRing, MpmcShape, ParticipantId, RecordRing, RecordShape, SpscRing, SpscShape,
+    TryPopError,
+};
 
 /// A participant id from a small number (test shorthand).
 pub fn id(n: u32) -> ParticipantId {
@@ -37,6 +40,16 @@ pub fn drain(r: &MpmcRing) -> Vec<Vec<u8>> {
     }
 }
 
+/// Runs `f` on a handle of its own to `r` (cloned before the spawn), in a loom thread.
+#[cfg(mproc_loom)]
+pub fn spawn_on<T: Send + 'static>(
+    r: &MpmcRing,
+    f: impl FnOnce(&MpmcRing) -> T + Send + 'static,
+) -> loom::thread::JoinHandle<T> {
+    let r = r.clone();
+    loom::thread::spawn(move || f(&r))
+}
+
 /// Runs `op`, a ring call on a handle whose fault hook calls `fault::kill`, and asserts that
 /// it was killed there (unwound with `Killed`); any other panic goes on unwinding.
 pub fn expect_killed<T: Debug>(op: impl FnOnce() -> T) {
@@ -60,18 +73,69 @@ pub use mproc_testkit::fork;
 /// Waits (bounded) for a child; kills it and panics on timeout. Returns the raw status.
 pub use mproc_testkit::wait_status as wait;
 
-/// An MPMC ring laid out in place in fresh shared test memory, for tests that read or
-/// forge its words. (Not under loom, whose rings live on the heap.)
+/// A ring laid out in place by its `init` in fresh shared test memory of `size` bytes, for
+/// tests that read or forge its words or share it with a forked child. (Not under loom,
+/// whose rings live on the heap.)
+#[cfg(not(mproc_loom))]
+fn in_place<S, R>(
+    size: Result<usize, LayoutError>,
+    init: unsafe fn(std::ptr::NonNull<u8>, usize, S) -> Result<R, LayoutError>,
+    shape: S,
+) -> (Shared, R) {
+    let mem = Shared::new(size.unwrap());
+    // SAFETY: a fresh mapping of the required size, used only through this ring.
+    let r = unsafe { init(mem.ptr, mem.len, shape) }.unwrap();
+    (mem, r)
+}
+
+/// An MPMC ring laid out in place in fresh shared test memory (see [`in_place`]).
 #[cfg(not(mproc_loom))]
 pub fn in_place_mpmc(capacity: u32, slot_size: u32) -> (Shared, MpmcRing) {
     let shape = MpmcShape {
         capacity,
         slot_size,
     };
-    let mem = Shared::new(MpmcRing::required_size(shape).unwrap());
-    // SAFETY: a fresh mapping of the required size, used only through this ring.
-    let r = unsafe { MpmcRing::init(mem.ptr, mem.len, shape) }.unwrap();
-    (mem, r)
+    in_place(MpmcRing::required_size(shape), MpmcRing::init, shape)
+}
+
+/// An SPSC ring laid out in place in fresh shared test memory (see [`in_place`]).
+#[cfg(not(mproc_loom))]
+pub fn in_place_spsc(capacity: u32, slot_size: u32) -> (Shared, SpscRing) {
+    let shape = SpscShape {
+        capacity,
+        slot_size,
+    };
+    in_place(SpscRing::required_size(shape), SpscRing::init, shape)
+}
+
+/// A record ring of `capacity` bytes laid out in place in fresh shared test memory (see
+/// [`in_place`]).
+#[cfg(not(mproc_loom))]
+pub fn in_place_record(capacity: u32) -> (Shared, RecordRing) {
+    let shape = RecordShape { capacity };
+    in_place(RecordRing::required_size(shape), RecordRing::init, shape)
+}
+
+/// Runs `op` until it succeeds, spinning while `retry` says its error means "try again"
+/// (full, empty) and panicking on any other; a retry after `deadline` fails the test.
+pub fn spin_until_ok<T, E: std::fmt::Display>(
+    deadline: std::time::Instant,
+    retry: impl Fn(&E) -> bool,
+    mut op: impl FnMut() -> Result<T, E>,
+) -> T {
+    loop {
+        match op() {
+            Ok(v) => return v,
+            Err(e) if retry(&e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "still \"{e}\" at the deadline"
+                );
+                std::hint::spin_loop();
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
 
 /// Waits and asserts a clean exit with code 0.

@@ -17,6 +17,14 @@ pub fn unique_name(tag: &str) -> String {
     mproc_testkit::unique_name("mproc-shm-test", tag)
 }
 
+/// A [`unique_name`] with its guard: the name's `/dev/shm` entry is removed when the guard
+/// drops (whether or not the test created it).
+pub fn scratch_name(tag: &str) -> (String, Unlink) {
+    let name = unique_name(tag);
+    let guard = Unlink(name.clone());
+    (name, guard)
+}
+
 /// Waits for `pid` within [`DEADLINE`]; on timeout kills it and panics.
 pub fn wait(pid: libc::pid_t) -> Exit {
     mproc_testkit::wait_child(pid, DEADLINE)
