@@ -41,7 +41,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mproc_core::shared::{SharedBytes, SharedState};
+use mproc_core::shared::{SharedBytes, SharedState, shared_bytes};
 use mproc_shm::{Offset, ParticipantId, REGION_ALIGN, Segment, SegmentOptions};
 
 pub use error::{CreateError, OpenError};
@@ -160,8 +160,6 @@ pub(crate) struct SubRegion {
     pub(crate) len: u64,
     /// First byte (inside the mapping, which the owning [`Object`] keeps alive).
     pub(crate) ptr: NonNull<u8>,
-    /// Offset from the start of the segment's user region.
-    rel: usize,
 }
 
 /// A process-local view of a shared object: the segment, the validated header fields and
@@ -379,7 +377,6 @@ impl Object {
                 offset: off,
                 len,
                 ptr: NonNull::new(ptr).expect("a mapped address is non-null"),
-                rel,
             });
         }
         let obj = Object {
@@ -421,8 +418,10 @@ impl Object {
     /// Sub-region `i` as shared bytes (see [`mproc_core::shared`]), or `None` past the end.
     pub(crate) fn region_bytes(&self, i: usize) -> Option<&SharedBytes> {
         let r = self.regions.get(i)?;
-        // In bounds: validated in `from_header`.
-        Some(&self.seg.shared_region()[r.rel..r.rel + r.len as usize])
+        // SAFETY: `ptr..ptr + len` was validated inside the user region in `from_header`,
+        // in the mapping `self.seg` keeps alive as long as `self`; the facade touches segment
+        // memory only through atomics and `SharedState` views.
+        Some(unsafe { shared_bytes(r.ptr, r.len as usize) })
     }
 
     /// This process's participant id in the segment, registering if needed (first use in a
