@@ -42,4 +42,5 @@
 pub mod participant;
 pub mod shared;
 pub mod sleepers;
-mod sync;
+#[doc(hidden)]
+pub mod sync;

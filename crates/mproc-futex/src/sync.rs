@@ -5,27 +5,8 @@
 //! algorithms run under loom with `RUSTFLAGS="--cfg mproc_loom"`.
 #![allow(clippy::disallowed_types)]
 
-// Type aliases rather than re-exports: clippy's `disallowed-types` sees through a `use`, but
-// an alias is the shim's own name, so every other use in the crate goes through here.
-/// The 32-bit atomic every primitive is made of (std's, or loom's under `mproc_loom`).
-#[cfg(not(mproc_loom))]
-pub(crate) type AtomicU32 = std::sync::atomic::AtomicU32;
-/// The 32-bit atomic every primitive is made of (std's, or loom's under `mproc_loom`).
-#[cfg(mproc_loom)]
-pub(crate) type AtomicU32 = loom::sync::atomic::AtomicU32;
-
-/// The 64-bit atomic of the ledger's counts (std's, or loom's under `mproc_loom`).
-#[cfg(not(mproc_loom))]
-pub(crate) type AtomicU64 = std::sync::atomic::AtomicU64;
-/// The 64-bit atomic of the ledger's counts (std's, or loom's under `mproc_loom`).
-#[cfg(mproc_loom)]
-pub(crate) type AtomicU64 = loom::sync::atomic::AtomicU64;
-
-#[cfg(not(mproc_loom))]
-pub(crate) use std::sync::atomic::Ordering;
-
-#[cfg(mproc_loom)]
-pub(crate) use loom::sync::atomic::Ordering;
+// The atomics are mproc-core's shim (one place names them for every loom-checked crate).
+pub(crate) use mproc_core::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// How many load-only iterations a lock spins before it goes to sleep. Under loom one
 /// iteration is enough to explore both outcomes and keeps models small.

@@ -10,25 +10,8 @@
 //! zero-sized type and the tokens are `()`.
 #![allow(clippy::disallowed_types)]
 
-// Type aliases rather than re-exports: clippy's `disallowed-types` sees through a `use`, but
-// an alias is the shim's own name, so every other use in the crate goes through here.
-/// A 32-bit atomic (std's, or loom's under `mproc_loom`).
-#[cfg(not(mproc_loom))]
-pub(crate) type AtomicU32 = core::sync::atomic::AtomicU32;
-/// A 32-bit atomic (std's, or loom's under `mproc_loom`).
-#[cfg(mproc_loom)]
-pub(crate) type AtomicU32 = loom::sync::atomic::AtomicU32;
-/// A 64-bit atomic (std's, or loom's under `mproc_loom`).
-#[cfg(not(mproc_loom))]
-pub(crate) type AtomicU64 = core::sync::atomic::AtomicU64;
-/// A 64-bit atomic (std's, or loom's under `mproc_loom`).
-#[cfg(mproc_loom)]
-pub(crate) type AtomicU64 = loom::sync::atomic::AtomicU64;
-
-#[cfg(not(mproc_loom))]
-pub(crate) use core::sync::atomic::Ordering;
-#[cfg(mproc_loom)]
-pub(crate) use loom::sync::atomic::Ordering;
+// The atomics are mproc-core's shim (one place names them for every loom-checked crate).
+pub(crate) use mproc_core::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// The spin-loop hint; under loom it yields so the model can make progress.
 #[inline]

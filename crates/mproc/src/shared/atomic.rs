@@ -191,40 +191,33 @@ impl<T: AtomicPrimitive> AtomicValue<T> {
     }
 }
 
+/// The read-modify-writes of [`AtomicInteger`]s, one method per [`FetchOp`], from a table
+/// of names and docs.
+macro_rules! fetch_ops {
+    ($($(#[$doc:meta])* $name:ident => $op:ident;)*) => { $(
+        $(#[$doc])*
+        pub fn $name(&self, value: T) -> T {
+            T::fetch(self.atom(), FetchOp::$op, value)
+        }
+    )* };
+}
+
 impl<T: AtomicInteger> AtomicValue<T> {
-    /// Adds `value` (wrapping on overflow), returning the previous value.
-    pub fn fetch_add(&self, value: T) -> T {
-        T::fetch(self.atom(), FetchOp::Add, value)
-    }
-
-    /// Subtracts `value` (wrapping on overflow), returning the previous value.
-    pub fn fetch_sub(&self, value: T) -> T {
-        T::fetch(self.atom(), FetchOp::Sub, value)
-    }
-
-    /// Bitwise and with `value`, returning the previous value.
-    pub fn fetch_and(&self, value: T) -> T {
-        T::fetch(self.atom(), FetchOp::And, value)
-    }
-
-    /// Bitwise or with `value`, returning the previous value.
-    pub fn fetch_or(&self, value: T) -> T {
-        T::fetch(self.atom(), FetchOp::Or, value)
-    }
-
-    /// Bitwise xor with `value`, returning the previous value.
-    pub fn fetch_xor(&self, value: T) -> T {
-        T::fetch(self.atom(), FetchOp::Xor, value)
-    }
-
-    /// Stores the maximum of the value and `value`, returning the previous value.
-    pub fn fetch_max(&self, value: T) -> T {
-        T::fetch(self.atom(), FetchOp::Max, value)
-    }
-
-    /// Stores the minimum of the value and `value`, returning the previous value.
-    pub fn fetch_min(&self, value: T) -> T {
-        T::fetch(self.atom(), FetchOp::Min, value)
+    fetch_ops! {
+        /// Adds `value` (wrapping on overflow), returning the previous value.
+        fetch_add => Add;
+        /// Subtracts `value` (wrapping on overflow), returning the previous value.
+        fetch_sub => Sub;
+        /// Bitwise and with `value`, returning the previous value.
+        fetch_and => And;
+        /// Bitwise or with `value`, returning the previous value.
+        fetch_or => Or;
+        /// Bitwise xor with `value`, returning the previous value.
+        fetch_xor => Xor;
+        /// Stores the maximum of the value and `value`, returning the previous value.
+        fetch_max => Max;
+        /// Stores the minimum of the value and `value`, returning the previous value.
+        fetch_min => Min;
     }
 
     /// Applies `f` until it succeeds against concurrent writers (a CAS loop), returning the
