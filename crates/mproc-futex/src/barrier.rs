@@ -148,9 +148,7 @@ pub struct Barrier<W: Waiter = Futex, const N: usize = BARRIER_REGISTRY> {
 // SAFETY: `repr(C)`, three `AtomicU32`s (a bad `parties` or state is reported, not
 // trusted), a registry of `AtomicU32` pairs (ids are only asked about through liveness, counts
 // are bounded by `parties`) and a zero-sized marker; `Sync`.
-#[cfg(not(mproc_loom))]
-#[allow(unsafe_code)]
-unsafe impl<W: Waiter, const N: usize> mproc_core::shared::SharedState for Barrier<W, N> {}
+crate::primitive::shared_primitive!(Barrier<W, const N>);
 
 impl<W: Waiter, const N: usize> fmt::Debug for Barrier<W, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -68,15 +68,7 @@ pub struct Condvar<W: Waiter = Futex> {
 
 // SAFETY: `repr(C)`, one `AtomicU32` notification counter (any value) and a zero-sized
 // marker; `Sync`.
-#[cfg(not(mproc_loom))]
-#[allow(unsafe_code)]
-unsafe impl<W: Waiter> mproc_core::shared::SharedState for Condvar<W> {}
-
-impl<W: Waiter> Default for Condvar<W> {
-    fn default() -> Self {
-        Self::new_for_waiter()
-    }
-}
+crate::primitive::shared_primitive!(Condvar<W>, default: new_for_waiter());
 
 impl<W: Waiter> fmt::Debug for Condvar<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -50,15 +50,7 @@ pub struct Event<W: Waiter = Futex> {
 
 // SAFETY: `repr(C)`, one `AtomicU32` (any nonzero value reads as set) and a zero-sized
 // marker; `Sync`.
-#[cfg(not(mproc_loom))]
-#[allow(unsafe_code)]
-unsafe impl<W: Waiter> mproc_core::shared::SharedState for Event<W> {}
-
-impl<W: Waiter> Default for Event<W> {
-    fn default() -> Self {
-        Self::new_for_waiter()
-    }
-}
+crate::primitive::shared_primitive!(Event<W>, default: new_for_waiter());
 
 impl<W: Waiter> fmt::Debug for Event<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

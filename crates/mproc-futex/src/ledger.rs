@@ -292,9 +292,7 @@ pub struct Ledger<W: Waiter = Futex, const N: usize = LEDGER_ENTRIES> {
 
 // SAFETY: `repr(C)`, a `RawLock`, atomics, a `Journal` and `Entry`s (all `SharedState`);
 // `Sync`.
-#[cfg(not(mproc_loom))]
-#[allow(unsafe_code)]
-unsafe impl<W: Waiter, const N: usize> mproc_core::shared::SharedState for Ledger<W, N> {}
+crate::primitive::shared_primitive!(Ledger<W, const N>);
 
 impl<W: Waiter, const N: usize> fmt::Debug for Ledger<W, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -74,6 +74,7 @@ mod liveness;
 mod lock;
 #[cfg(mproc_loom)]
 mod loom_park;
+mod primitive;
 mod rlock;
 mod robust_semaphore;
 mod semaphore;

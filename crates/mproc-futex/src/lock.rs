@@ -120,15 +120,7 @@ pub struct RawLock<W: Waiter = Futex> {
 // SAFETY: `repr(C)`, one `AtomicU32` (any value is a state the lock handles: unknown owner
 // ids are asked about through the liveness oracle) and a zero-sized marker; `Sync`. Loom
 // atomics are not valid for any bytes, hence not under `mproc_loom`.
-#[cfg(not(mproc_loom))]
-#[allow(unsafe_code)]
-unsafe impl<W: Waiter> mproc_core::shared::SharedState for RawLock<W> {}
-
-impl<W: Waiter> Default for RawLock<W> {
-    fn default() -> Self {
-        Self::new_for_waiter()
-    }
-}
+crate::primitive::shared_primitive!(RawLock<W>, default: new_for_waiter());
 
 impl<W: Waiter> fmt::Debug for RawLock<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

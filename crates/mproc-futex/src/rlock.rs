@@ -48,15 +48,7 @@ pub struct RawRLock<W: Waiter = Futex> {
 
 // SAFETY: `repr(C)`, a `RawLock` (itself `SharedState`) and two `AtomicU32`s, any values
 // of which the algorithm tolerates (tid and count are trusted only by their holder). `Sync`.
-#[cfg(not(mproc_loom))]
-#[allow(unsafe_code)]
-unsafe impl<W: Waiter> mproc_core::shared::SharedState for RawRLock<W> {}
-
-impl<W: Waiter> Default for RawRLock<W> {
-    fn default() -> Self {
-        Self::new_for_waiter()
-    }
-}
+crate::primitive::shared_primitive!(RawRLock<W>, default: new_for_waiter());
 
 impl<W: Waiter> fmt::Debug for RawRLock<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

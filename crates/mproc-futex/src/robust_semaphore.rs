@@ -61,9 +61,7 @@ pub struct RobustSemaphore<W: Waiter = Futex, const N: usize = LEDGER_ENTRIES> {
 }
 
 // SAFETY: `repr(C)`, a `Ledger` (`SharedState`) and two `AtomicU32`s; `Sync`.
-#[cfg(not(mproc_loom))]
-#[allow(unsafe_code)]
-unsafe impl<W: Waiter, const N: usize> mproc_core::shared::SharedState for RobustSemaphore<W, N> {}
+crate::primitive::shared_primitive!(RobustSemaphore<W, const N>);
 
 impl<W: Waiter, const N: usize> fmt::Debug for RobustSemaphore<W, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

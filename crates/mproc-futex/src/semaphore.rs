@@ -58,15 +58,7 @@ pub struct Semaphore<W: Waiter = Futex> {
 
 // SAFETY: `repr(C)`, two `AtomicU32`s (any count is a count) and a zero-sized marker;
 // `Sync`.
-#[cfg(not(mproc_loom))]
-#[allow(unsafe_code)]
-unsafe impl<W: Waiter> mproc_core::shared::SharedState for Semaphore<W> {}
-
-impl<W: Waiter> Default for Semaphore<W> {
-    fn default() -> Self {
-        Self::with_permits_for_waiter(0)
-    }
-}
+crate::primitive::shared_primitive!(Semaphore<W>, default: with_permits_for_waiter(0));
 
 impl<W: Waiter> fmt::Debug for Semaphore<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -220,9 +212,7 @@ pub struct BoundedSemaphore<W: Waiter = Futex> {
 }
 
 // SAFETY: `repr(C)`, a `Semaphore` (`SharedState`) and an `AtomicU32` bound; `Sync`.
-#[cfg(not(mproc_loom))]
-#[allow(unsafe_code)]
-unsafe impl<W: Waiter> mproc_core::shared::SharedState for BoundedSemaphore<W> {}
+crate::primitive::shared_primitive!(BoundedSemaphore<W>);
 
 impl<W: Waiter> fmt::Debug for BoundedSemaphore<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
