@@ -52,7 +52,6 @@ use crate::ledger::Caller;
 use crate::sync::{AtomicU32, Ordering};
 use crate::waiter::{Futex, Outcome, Round, SlicedWait, Waiter};
 use std::convert::Infallible;
-use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Duration;
@@ -150,16 +149,7 @@ pub struct Barrier<W: Waiter = Futex, const N: usize = BARRIER_REGISTRY> {
 // are bounded by `parties`) and a zero-sized marker; `Sync`.
 crate::primitive::shared_primitive!(Barrier<W, const N>);
 
-impl<W: Waiter, const N: usize> fmt::Debug for Barrier<W, N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Barrier")
-            .field("parties", &self.parties())
-            .field("n_waiting", &self.n_waiting())
-            .field("broken", &self.is_broken())
-            .field("registered", &self.registered())
-            .finish()
-    }
-}
+crate::primitive::debug_via_getters!(Barrier<W, const N> { parties: parties, n_waiting: n_waiting, broken: is_broken, registered: registered });
 
 impl<W: Waiter, const N: usize> Barrier<W, N> {
     /// A barrier for `parties` parties.

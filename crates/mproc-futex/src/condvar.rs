@@ -25,7 +25,6 @@ use crate::deadline::{Deadline, Wait};
 use crate::lock::{LockError, LockGuard};
 use crate::sync::{AtomicU32, Ordering};
 use crate::waiter::{Futex, Waiter};
-use std::fmt;
 use std::marker::PhantomData;
 
 /// Whether a [`Condvar::wait`] returned because its deadline passed.
@@ -70,11 +69,7 @@ pub struct Condvar<W: Waiter = Futex> {
 // marker; `Sync`.
 crate::primitive::shared_primitive!(Condvar<W>, default: new_for_waiter());
 
-impl<W: Waiter> fmt::Debug for Condvar<W> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Condvar").finish_non_exhaustive()
-    }
-}
+crate::primitive::debug_via_getters!(Condvar<W> { .. });
 
 impl<W: Waiter> Condvar<W> {
     /// A condition variable (all-zero bytes).

@@ -20,7 +20,6 @@
 use crate::deadline::Wait;
 use crate::sync::{AtomicU32, Ordering};
 use crate::waiter::{Futex, Waiter};
-use std::fmt;
 use std::marker::PhantomData;
 
 const SET: u32 = 1;
@@ -52,13 +51,7 @@ pub struct Event<W: Waiter = Futex> {
 // marker; `Sync`.
 crate::primitive::shared_primitive!(Event<W>, default: new_for_waiter());
 
-impl<W: Waiter> fmt::Debug for Event<W> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Event")
-            .field("set", &self.is_set())
-            .finish_non_exhaustive()
-    }
-}
+crate::primitive::debug_via_getters!(Event<W> { set: is_set, .. });
 
 impl<W: Waiter> Event<W> {
     /// A clear event.

@@ -294,17 +294,7 @@ pub struct Ledger<W: Waiter = Futex, const N: usize = LEDGER_ENTRIES> {
 // `Sync`.
 crate::primitive::shared_primitive!(Ledger<W, const N>);
 
-impl<W: Waiter, const N: usize> fmt::Debug for Ledger<W, N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ledger")
-            .field("value", &self.value())
-            .field("outstanding", &self.outstanding())
-            .field("unattributed", &self.unattributed())
-            .field("untracked", &self.untracked())
-            .field("reclaimed", &self.reclaimed())
-            .finish_non_exhaustive()
-    }
-}
+crate::primitive::debug_via_getters!(Ledger<W, const N> { value: value, outstanding: outstanding, unattributed: unattributed, untracked: untracked, reclaimed: reclaimed, .. });
 
 /// The words one journaled change may touch, read under the guard.
 #[derive(Debug, Clone, Copy)]

@@ -40,3 +40,33 @@ macro_rules! shared_primitive {
     };
 }
 pub(crate) use shared_primitive;
+
+/// Implements `Debug` for a primitive as a struct of its snapshot getters: each
+/// `field: getter` shows `self.getter()` as `field`; a trailing `..` marks state not shown
+/// (`finish_non_exhaustive`).
+///
+/// ```ignore
+/// debug_via_getters!(Semaphore<W> { permits: value, .. });
+/// debug_via_getters!(BoundedSemaphore<W> { permits: value, bound: bound });
+/// ```
+macro_rules! debug_via_getters {
+    ($ty:ident<W $(, const $n:ident)?> { $($field:ident: $getter:ident,)* .. }) => {
+        impl<W: $crate::waiter::Waiter $(, const $n: usize)?> std::fmt::Debug for $ty<W $(, $n)?> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$getter()))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+    ($ty:ident<W $(, const $n:ident)?> { $($field:ident: $getter:ident),* $(,)? }) => {
+        impl<W: $crate::waiter::Waiter $(, const $n: usize)?> std::fmt::Debug for $ty<W $(, $n)?> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$getter()))*
+                    .finish()
+            }
+        }
+    };
+}
+pub(crate) use debug_via_getters;

@@ -19,7 +19,6 @@ use crate::deadline::Wait;
 use crate::sync::{AtomicU32, Ordering};
 use crate::waiter::{Futex, Waiter};
 use mproc_core::sleepers::Sleepers;
-use std::fmt;
 use std::marker::PhantomData;
 
 /// Why a release was refused; nothing was released.
@@ -60,13 +59,7 @@ pub struct Semaphore<W: Waiter = Futex> {
 // `Sync`.
 crate::primitive::shared_primitive!(Semaphore<W>, default: with_permits_for_waiter(0));
 
-impl<W: Waiter> fmt::Debug for Semaphore<W> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Semaphore")
-            .field("permits", &self.value())
-            .finish_non_exhaustive()
-    }
-}
+crate::primitive::debug_via_getters!(Semaphore<W> { permits: value, .. });
 
 impl<W: Waiter> Semaphore<W> {
     /// A semaphore holding `permits` permits.
@@ -214,14 +207,7 @@ pub struct BoundedSemaphore<W: Waiter = Futex> {
 // SAFETY: `repr(C)`, a `Semaphore` (`SharedState`) and an `AtomicU32` bound; `Sync`.
 crate::primitive::shared_primitive!(BoundedSemaphore<W>);
 
-impl<W: Waiter> fmt::Debug for BoundedSemaphore<W> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BoundedSemaphore")
-            .field("permits", &self.value())
-            .field("bound", &self.bound())
-            .finish()
-    }
-}
+crate::primitive::debug_via_getters!(BoundedSemaphore<W> { permits: value, bound: bound });
 
 impl<W: Waiter> BoundedSemaphore<W> {
     /// A semaphore with `permits` permits and the same bound.
