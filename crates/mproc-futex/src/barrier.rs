@@ -150,10 +150,7 @@ pub struct Barrier<W: Waiter = Futex, const N: usize = BARRIER_REGISTRY> {
 crate::primitive::shared_primitive!(Barrier<W, const N>);
 
 crate::primitive::debug_via_getters!(Barrier<W, const N> {
-    parties: parties,
-    n_waiting: n_waiting,
-    broken: is_broken,
-    registered: registered,
+    parties: parties, n_waiting: n_waiting, broken: is_broken, registered: registered
 });
 
 impl<W: Waiter, const N: usize> Barrier<W, N> {

@@ -295,12 +295,8 @@ pub struct Ledger<W: Waiter = Futex, const N: usize = LEDGER_ENTRIES> {
 crate::primitive::shared_primitive!(Ledger<W, const N>);
 
 crate::primitive::debug_via_getters!(Ledger<W, const N> {
-    value: value,
-    outstanding: outstanding,
-    unattributed: unattributed,
-    untracked: untracked,
-    reclaimed: reclaimed,
-    ..
+    value: value, outstanding: outstanding, unattributed: unattributed,
+    untracked: untracked, reclaimed: reclaimed, ..
 });
 
 /// The words one journaled change may touch, read under the guard.
