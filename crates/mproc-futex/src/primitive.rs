@@ -13,7 +13,7 @@
 /// Precede every invocation with a `// SAFETY:` comment arguing that the type is `repr(C)`,
 /// every bit pattern of it is a valid value, every access to it is atomic, and it is `Sync`.
 ///
-/// ```ignore
+/// ```text
 /// // SAFETY: `repr(C)`, one `AtomicU32` and a zero-sized marker; `Sync`.
 /// shared_primitive!(Event<W>, default: new_for_waiter());
 /// shared_primitive!(Barrier<W, const N>);
@@ -45,7 +45,7 @@ pub(crate) use shared_primitive;
 /// `field: getter` shows `self.getter()` as `field`; a trailing `..` marks state not shown
 /// (`finish_non_exhaustive`).
 ///
-/// ```ignore
+/// ```text
 /// debug_via_getters!(Semaphore<W> { permits: value, .. });
 /// debug_via_getters!(BoundedSemaphore<W> { permits: value, bound: bound });
 /// ```
