@@ -4,15 +4,15 @@
 use std::io;
 use std::ptr::NonNull;
 
+use mproc_testkit::SharedMem;
+
 use crate::sync::AtomicU64;
 
 /// `mmap(MAP_SHARED | MAP_ANONYMOUS)` of `len` zeroed bytes, page aligned; unmapped on drop
 /// (in each process separately: a fork child's copy of the handle unmaps only its own view).
+/// The workspace test kit's mapping, with the accessors and word view the benches use.
 #[derive(Debug)]
-pub struct SharedMap {
-    ptr: NonNull<u8>,
-    len: usize,
-}
+pub struct SharedMap(SharedMem);
 
 impl SharedMap {
     /// Maps `len` (> 0) zeroed bytes.
@@ -20,47 +20,30 @@ impl SharedMap {
     /// # Errors
     /// `mmap`'s errno.
     pub fn new(len: usize) -> io::Result<SharedMap> {
-        // SAFETY: a fresh anonymous mapping; no existing memory is touched. Checked for failure.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len.max(1),
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(SharedMap {
-            ptr: NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?,
-            len: len.max(1),
-        })
+        SharedMem::try_new(len).map(SharedMap)
     }
 
     /// The first byte (page aligned).
     pub fn ptr(&self) -> NonNull<u8> {
-        self.ptr
+        self.0.ptr
     }
 
     /// Mapped length in bytes.
     pub fn len(&self) -> usize {
-        self.len
+        self.0.len
     }
 
-    /// Never true (the mapping is at least one byte); for clippy's `len_without_is_empty`.
+    /// Whether `len` was 0 (a zero-length request still maps one byte).
     pub fn is_empty(&self) -> bool {
-        false
+        self.0.len == 0
     }
 
     /// The mapping as `u64` control words, for a forked child or an `mproc::Process` closure
     /// to share with this process.
     pub(crate) fn words(&self) -> Words {
         Words {
-            base: self.ptr.as_ptr(),
-            count: self.len / 8,
+            base: self.0.ptr.as_ptr(),
+            count: self.0.len / 8,
         }
     }
 }
@@ -86,14 +69,5 @@ impl Words {
         // SAFETY: in bounds (checked above), 8-aligned (the mapping is page aligned), in a
         // mapping that outlives every use (see the type's doc); only accessed atomically.
         unsafe { &*self.base.cast::<AtomicU64>().add(i) }
-    }
-}
-
-impl Drop for SharedMap {
-    fn drop(&mut self) {
-        // SAFETY: mapped in `new` with exactly this pointer and length; every user of the
-        // memory borrows the `SharedMap` (or owns it) so none outlives this. An error cannot
-        // be handled in drop and would only leak address space.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }

@@ -161,8 +161,16 @@ pub struct SharedMem {
 }
 
 impl SharedMem {
-    /// Maps `len` zeroed bytes.
+    /// Maps `len` zeroed bytes; panics if `mmap` fails (see [`SharedMem::try_new`]).
     pub fn new(len: usize) -> SharedMem {
+        SharedMem::try_new(len).expect("mmap failed")
+    }
+
+    /// Maps `len` zeroed bytes, for a caller (a bench harness) that reports the failure.
+    ///
+    /// # Errors
+    /// `mmap`'s errno.
+    pub fn try_new(len: usize) -> std::io::Result<SharedMem> {
         // SAFETY: a fresh anonymous mapping with no address hint; checked below.
         let p = unsafe {
             libc::mmap(
@@ -174,11 +182,12 @@ impl SharedMem {
                 0,
             )
         };
-        assert_ne!(p, libc::MAP_FAILED, "mmap failed");
-        SharedMem {
-            ptr: NonNull::new(p.cast()).expect("mmap returned a non-null address"),
-            len,
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
         }
+        let ptr =
+            NonNull::new(p.cast()).ok_or_else(|| std::io::Error::other("mmap returned null"))?;
+        Ok(SharedMem { ptr, len })
     }
 
     /// Never unmaps (for memory a test hands out as `'static`).

@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    INCREMENTS_PER_CHILD, LONG, join_all_ok, join_ok, kill_and_reap, start_children, start_doomed,
+    INCREMENTS_PER_CHILD, LONG, join_all_ok, join_ok, kill_and_reap, owner_died, start_children,
+    start_doomed,
 };
 #[path = "../examples/lock.rs"]
 mod lock_example;
@@ -118,10 +119,7 @@ fn holder_killed_while_holding_hands_over_with_owner_died() {
     kill_and_reap(&p);
 
     let start = Instant::now();
-    let mut guard = match lock.acquire_timeout(LONG) {
-        Err(AcquireError::OwnerDied(guard)) => guard,
-        other => panic!("expected OwnerDied, got {other:?}"),
-    };
+    let mut guard = owner_died(lock.acquire_timeout(LONG));
     eprintln!("takeover after SIGKILL: {:?}", start.elapsed());
     assert!(guard.is_inconsistent());
     guard.mark_consistent();
@@ -145,11 +143,7 @@ fn unmarked_owner_died_guard_leaves_the_lock_poisoned_until_cleared() {
     let lock = Lock::new().unwrap();
     assert!(!lock.is_strict());
     kill_while_holding(&lock);
-    let guard = lock
-        .acquire_timeout(LONG)
-        .unwrap_err()
-        .into_inner()
-        .expect("OwnerDied carries the guard");
+    let guard = owner_died(lock.acquire_timeout(LONG));
     assert!(guard.is_inconsistent());
     drop(guard); // released without repair
     assert!(lock.is_poisoned() && !lock.is_locked());
@@ -188,11 +182,7 @@ fn strict_lock_not_marked_consistent_is_not_recoverable() {
     assert!(lock.is_strict());
     lock.acquire().unwrap().unlock().unwrap();
     kill_while_holding(&lock);
-    let guard = lock
-        .acquire_timeout(LONG)
-        .unwrap_err()
-        .into_inner()
-        .expect("OwnerDied");
+    let guard = owner_died(lock.acquire_timeout(LONG));
     drop(guard); // released without repair
     for _ in 0..2 {
         assert!(matches!(
@@ -204,11 +194,7 @@ fn strict_lock_not_marked_consistent_is_not_recoverable() {
     // Marked in time, a strict lock goes on normally.
     let lock = Lock::with_options(LockOptions::new().strict_recovery(true)).unwrap();
     kill_while_holding(&lock);
-    let mut guard = lock
-        .acquire_timeout(LONG)
-        .unwrap_err()
-        .into_inner()
-        .unwrap();
+    let mut guard = owner_died(lock.acquire_timeout(LONG));
     guard.mark_consistent();
     drop(guard);
     lock.acquire_timeout(LONG).unwrap().unlock().unwrap();

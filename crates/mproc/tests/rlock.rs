@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{LONG, exit_code, kill_and_reap, start_doomed};
+use common::{LONG, exit_code, kill_and_reap, owner_died, start_doomed};
 use std::time::Duration;
 
 use mproc::sync::{AcquireError, Event, LockOptions, NotOwner, RLock};
@@ -103,11 +103,7 @@ fn owner_died_unmarked_stays_poisoned_until_cleared() {
     );
     p.start().unwrap();
     assert_eq!(exit_code(&p), 0);
-    let guard = lock
-        .acquire_timeout(LONG)
-        .unwrap_err()
-        .into_inner()
-        .unwrap();
+    let guard = owner_died(lock.acquire_timeout(LONG));
     drop(guard); // not marked
     assert!(lock.is_poisoned() && !lock.is_locked());
     match lock.acquire_timeout(LONG) {
@@ -124,12 +120,7 @@ fn owner_died_unmarked_stays_poisoned_until_cleared() {
     );
     p.start().unwrap();
     assert_eq!(exit_code(&p), 0);
-    drop(
-        lock.acquire_timeout(LONG)
-            .unwrap_err()
-            .into_inner()
-            .unwrap(),
-    );
+    drop(owner_died(lock.acquire_timeout(LONG)));
     assert!(matches!(
         lock.acquire_timeout(LONG),
         Err(AcquireError::NotRecoverable)

@@ -6,7 +6,8 @@
 mod common;
 
 use common::{
-    INCREMENTS_PER_CHILD, LONG, join_all_ok, join_ok, kill_and_reap, start_children, start_doomed,
+    INCREMENTS_PER_CHILD, LONG, join_all_ok, join_ok, kill_and_reap, owner_died, start_children,
+    start_doomed,
 };
 
 use std::time::Duration;
@@ -155,11 +156,7 @@ fn owner_death_not_marked_consistent_poisons_until_cleared() {
     );
     p.start().unwrap();
     join_ok(&p);
-    let g = v
-        .lock_timeout(LONG)
-        .unwrap_err()
-        .into_inner()
-        .expect("OwnerDied");
+    let g = owner_died(v.lock_timeout(LONG));
     drop(g); // not marked consistent
     assert!(matches!(v.get(), Err(AcquireError::OwnerDied(_))));
     assert!(matches!(v.set(8), Err(AcquireError::OwnerDied(_))));
@@ -178,12 +175,7 @@ fn owner_death_not_marked_consistent_with_a_strict_lock_is_not_recoverable() {
     );
     p.start().unwrap();
     join_ok(&p);
-    drop(
-        v.lock_timeout(LONG)
-            .unwrap_err()
-            .into_inner()
-            .expect("OwnerDied"),
-    );
+    drop(owner_died(v.lock_timeout(LONG)));
     assert!(matches!(v.get(), Err(AcquireError::NotRecoverable)));
 }
 

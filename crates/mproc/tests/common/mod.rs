@@ -19,10 +19,20 @@ use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use mproc::handle::Args;
+use mproc::sync::AcquireError;
 use mproc::{Event, ExitStatus, Passable, Process};
 
 /// The bound on every wait in these tests.
 pub(crate) const LONG: Duration = Duration::from_secs(20);
+
+/// The guard an `OwnerDied` acquisition carries (held, poisoned); panics, naming what came
+/// instead, on any other outcome.
+pub(crate) fn owner_died<G: std::fmt::Debug>(acquired: Result<G, AcquireError<G>>) -> G {
+    match acquired {
+        Err(AcquireError::OwnerDied(guard)) => guard,
+        other => panic!("expected OwnerDied, got {other:?}"),
+    }
+}
 
 /// Joins `p` within [`LONG`]; kills the child and fails the test if it does not finish in
 /// time.
