@@ -53,6 +53,24 @@ mod tests {
             .collect()
     }
 
+    /// Recovers once while the killed claimant's thread may still be on its way to the claim
+    /// (`arms` records which came first), then again once it ended: across the two, the dead
+    /// claim is resolved (`resolved` counts it) exactly once.
+    fn recover_around_the_death(
+        arms: &Arms<4>,
+        dead: thread::JoinHandle<()>,
+        resolved: impl Fn() -> u32,
+    ) {
+        let first = resolved();
+        arms.either(
+            first == 1,
+            "the racing recovery found the dead claim",
+            "the dead claim came after the racing recovery",
+        );
+        dead.join().unwrap();
+        assert_eq!(first + resolved(), 1);
+    }
+
     /// One more full lap, single-threaded: every slot word was left at the right lap (a
     /// word one lap off makes a push or pop here fail).
     fn full_lap_works(r: &MpmcRing) {
@@ -356,15 +374,7 @@ mod tests {
             };
             // No recovery before the live push is done: it must not need one.
             live.join().unwrap().unwrap();
-            let first = r.recover(|p| p != 5).tombstoned;
-            arms.either(
-                first == 1,
-                "the racing recovery found the dead claim",
-                "the dead claim came after the racing recovery",
-            );
-            dead.join().unwrap();
-            let second = r.recover(|p| p != 5).tombstoned;
-            assert_eq!(first + second, 1);
+            recover_around_the_death(arms, dead, || r.recover(|p| p != 5).tombstoned);
             assert_eq!(r.lost_writes(), 1);
             assert_eq!(drain(&r), [b"l".to_vec()]);
             full_lap_works(&r);
@@ -409,15 +419,7 @@ mod tests {
             // No recovery before the live pop is done: it must not need one.
             let got = live.join().unwrap().unwrap();
             assert!(got == b"a" || got == b"b", "{got:?}");
-            let first = r.recover(|p| p != 6).freed;
-            ARMS.either(
-                first == 1,
-                "the racing recovery found the dead claim",
-                "the dead claim came after the racing recovery",
-            );
-            dead.join().unwrap();
-            let second = r.recover(|p| p != 6).freed;
-            assert_eq!(first + second, 1);
+            recover_around_the_death(&ARMS, dead, || r.recover(|p| p != 6).freed);
             assert_eq!(r.lost_reads(), 1);
             // No pop in between: the freed slot is refilled before any consumer helps the
             // head past a dead claim that the live pop did not pass.

@@ -11,7 +11,13 @@ use std::time::{Duration, Instant};
 
 use mproc::MessageError;
 use mproc::pipe::{PipeOptions, RecvBytesError, RecvError, RecvTimeoutError, SendError};
-use mproc::{Connection, PipeReader, PipeWriter, Process, StartMethod, pipe, pipe_oneway};
+use mproc::{Connection, Message, PipeReader, PipeWriter, Process, StartMethod, pipe, pipe_oneway};
+
+/// A one-way pipe whose ring holds `capacity` bytes (small rings make big messages stream
+/// through in fragments).
+fn oneway_with_ring<T: Message + 'static>(capacity: u32) -> (PipeReader<T>, PipeWriter<T>) {
+    PipeOptions::new().capacity(capacity).oneway::<T>().unwrap()
+}
 
 fn fork<A: mproc::Args>(f: impl FnOnce(A) + Send + 'static, args: A) -> Process {
     let mut p = Process::new(f, args).start_method(StartMethod::Fork);
@@ -191,10 +197,7 @@ fn oneway_across_fork_in_python_order() {
 
 #[test]
 fn large_messages_stream_through_a_small_ring_intact() {
-    let (r, mut w) = PipeOptions::new()
-        .capacity(64 << 10)
-        .oneway::<Vec<u64>>()
-        .unwrap();
+    let (r, mut w) = oneway_with_ring::<Vec<u64>>(64 << 10);
     let sizes = [1 << 20, 0, 65_536, 1, 3 * (1 << 20) + 17];
     let p = fork(
         move |(mut r,): (PipeReader<Vec<u64>>,)| {
@@ -406,10 +409,7 @@ fn writer_killed_mid_stream_loses_nothing_it_committed() {
     // The child streams numbered 256 KiB messages through a 16 KiB ring until killed; the
     // parent reads slowly so the child is always mid-message. Survivor: every whole message
     // intact and in order, then EOF (never a partial message, never a hang).
-    let (mut r, w) = PipeOptions::new()
-        .capacity(16 << 10)
-        .oneway::<Vec<u8>>()
-        .unwrap();
+    let (mut r, w) = oneway_with_ring::<Vec<u8>>(16 << 10);
     let p = fork(
         |(mut w,): (PipeWriter<Vec<u8>>,)| {
             for i in 0u32.. {
@@ -459,10 +459,7 @@ fn writer_killed_mid_stream_loses_nothing_it_committed() {
 #[test]
 fn reader_killed_leaves_writer_with_broken_pipe_and_others_unaffected() {
     // Kill a reading child mid-stream; the writer is told, a second pipe keeps working.
-    let (r, mut w) = PipeOptions::new()
-        .capacity(8 << 10)
-        .oneway::<Vec<u8>>()
-        .unwrap();
+    let (r, mut w) = oneway_with_ring::<Vec<u8>>(8 << 10);
     let (mut r2, mut w2) = pipe_oneway::<u8>().unwrap();
     let p = fork(
         |(mut r,): (PipeReader<Vec<u8>>,)| {
@@ -573,10 +570,7 @@ mproc::entry!(spawned_reader);
 
 #[test]
 fn reader_passed_mid_message_hands_its_partial_message_to_the_child() {
-    let (mut r, mut w) = PipeOptions::new()
-        .capacity(16 << 10)
-        .oneway::<Vec<u8>>()
-        .unwrap();
+    let (mut r, mut w) = oneway_with_ring::<Vec<u8>>(16 << 10);
     let (mut report_r, report_w) = pipe_oneway::<bool>().unwrap();
     let writer = std::thread::spawn(move || w.send_bytes(&pattern(1 << 20, 77)));
     std::thread::sleep(Duration::from_millis(50));
@@ -629,7 +623,7 @@ fn ends_are_send() {
 fn a_too_long_message_is_not_pulled_into_memory_and_stays_queued() {
     // 4 MiB through a 4 KiB ring from a child: recv_bytes_max(16) reads only the first
     // fragment (the writer stays blocked on the full ring), then a larger limit gets it all.
-    let (mut r, w) = PipeOptions::new().capacity(4096).oneway::<u8>().unwrap();
+    let (mut r, w) = oneway_with_ring::<u8>(4096);
     let p = fork(
         |(mut w,): (PipeWriter<u8>,)| {
             w.send_bytes(&pattern(4 << 20, 5)).unwrap();
