@@ -248,7 +248,7 @@ impl<W: Waiter> RawLock<W> {
     /// # Panics
     ///
     /// If `me` is 0 or above [`ParticipantId::MAX`](crate::ParticipantId::MAX).
-    #[inline]
+    #[inline(always)]
     pub fn acquire<L: Liveness + ?Sized>(
         &self,
         me: u32,
@@ -499,7 +499,7 @@ impl<W: Waiter> RawLock<W> {
     /// # Panics
     ///
     /// If `me` is not a valid participant id.
-    #[inline]
+    #[inline(always)]
     pub fn lock<'a>(
         &'a self,
         me: u32,
