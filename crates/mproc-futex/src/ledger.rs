@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::deadline::{Deadline, Wait};
+use crate::deadline::Wait;
 use crate::liveness::{Liveness, ParticipantId, check_id};
 use crate::lock::{LockError, LockGuard, RawLock};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
@@ -269,13 +269,13 @@ pub enum GiveError {
 /// # Examples
 ///
 /// ```
-/// use mproc_futex::{AlwaysAlive, Caller, Give, Ledger};
+/// use mproc_futex::{AlwaysAlive, Caller, Give, Ledger, Wait};
 ///
 /// let ledger: Ledger = Ledger::with_value(2);
 /// let me = Caller { id: 1, liveness: &AlwaysAlive };
-/// assert!(ledger.take(me, 1, true, None).unwrap());
+/// assert!(ledger.take(me, 1, true, Wait::Forever).unwrap());
 /// assert_eq!((ledger.value(), ledger.held_by(1), ledger.outstanding()), (1, 1, 1));
-/// ledger.give(me, 1, Give::ToValue { bound: 2 }, None).unwrap();
+/// ledger.give(me, 1, Give::ToValue { bound: 2 }, Wait::Forever).unwrap();
 /// assert_eq!((ledger.value(), ledger.held_by(1)), (2, 0));
 /// ```
 #[repr(C)]
@@ -463,11 +463,11 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
     fn enter<'a, F: Fault>(
         &'a self,
         who: Caller<'a>,
-        deadline: Option<Deadline>,
+        wait: Wait,
         fault: &'a F,
     ) -> Result<LockGuard<'a, W>, LedgerError> {
         check_id(who.id);
-        let mut guard = match self.guard.lock(who.id, who.liveness, Wait::until(deadline)) {
+        let mut guard = match self.guard.lock(who.id, who.liveness, wait) {
             Ok(g) => return Ok(g),
             Err(LockError::OwnerDied(g)) => g,
             Err(LockError::Timeout | LockError::WouldBlock) => return Err(LedgerError::Timeout),
@@ -513,11 +513,11 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
     fn locked<R, F: Fault>(
         &self,
         who: Caller<'_>,
-        deadline: Option<Deadline>,
+        wait: Wait,
         fault: &F,
         body: impl FnOnce(&Change<'_, W, N, F>) -> Result<R, LedgerError>,
     ) -> Result<R, LedgerError> {
-        let guard = self.enter(who, deadline, fault)?;
+        let guard = self.enter(who, wait, fault)?;
         let r = body(&Change {
             ledger: self,
             fault,
@@ -558,16 +558,17 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
     ///
     /// # Errors
     ///
-    /// [`LedgerError::Timeout`] if `deadline` passed while the guard was busy;
+    /// [`LedgerError::Timeout`] if `wait` ran out (or was [`Wait::Never`]) while the guard
+    /// was busy;
     /// [`LedgerError::Corrupt`].
     pub fn take(
         &self,
         who: Caller<'_>,
         n: u32,
         from_value: bool,
-        deadline: Option<Deadline>,
+        wait: Wait,
     ) -> Result<bool, LedgerError> {
-        self.take_with(who, n, from_value, deadline, &NoFault)
+        self.take_with(who, n, from_value, wait, &NoFault)
     }
 
     #[doc(hidden)]
@@ -577,10 +578,10 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
         who: Caller<'_>,
         n: u32,
         from_value: bool,
-        deadline: Option<Deadline>,
+        wait: Wait,
         fault: &F,
     ) -> Result<bool, LedgerError> {
-        self.locked(who, deadline, fault, |c| {
+        self.locked(who, wait, fault, |c| {
             // Relaxed: under the guard.
             let value = self.value.load(Ordering::Relaxed);
             if from_value && value < n {
@@ -633,14 +634,8 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
     /// [`GiveError::TooMany`] (nothing changes) if `value` would pass the bound of
     /// [`Give::ToValue`], or, for [`Give::Consume`], if fewer than `n` units are
     /// outstanding; [`GiveError::Ledger`] as for [`Ledger::take`].
-    pub fn give(
-        &self,
-        who: Caller<'_>,
-        n: u32,
-        to: Give,
-        deadline: Option<Deadline>,
-    ) -> Result<(), GiveError> {
-        self.give_with(who, n, to, deadline, &NoFault)
+    pub fn give(&self, who: Caller<'_>, n: u32, to: Give, wait: Wait) -> Result<(), GiveError> {
+        self.give_with(who, n, to, wait, &NoFault)
     }
 
     #[doc(hidden)]
@@ -650,11 +645,11 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
         who: Caller<'_>,
         n: u32,
         to: Give,
-        deadline: Option<Deadline>,
+        wait: Wait,
         fault: &F,
     ) -> Result<(), GiveError> {
         let mut too_many = false;
-        self.locked(who, deadline, fault, |c| {
+        self.locked(who, wait, fault, |c| {
             let image = self.image();
             let new_value = match to {
                 Give::ToValue { bound } => match image.value.checked_add(n) {
@@ -712,9 +707,9 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
         &self,
         who: Caller<'_>,
         to_value: bool,
-        deadline: Option<Deadline>,
+        wait: Wait,
     ) -> Result<u64, LedgerError> {
-        self.reclaim_dead_with(who, to_value, deadline, &NoFault)
+        self.reclaim_dead_with(who, to_value, wait, &NoFault)
     }
 
     #[doc(hidden)]
@@ -723,10 +718,10 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
         &self,
         who: Caller<'_>,
         to_value: bool,
-        deadline: Option<Deadline>,
+        wait: Wait,
         fault: &F,
     ) -> Result<u64, LedgerError> {
-        self.locked(who, deadline, fault, |c| {
+        self.locked(who, wait, fault, |c| {
             // Relaxed: under the guard.
             let before = self.reclaimed.load(Ordering::Relaxed);
             self.reclaim_entries(c, who, to_value)?;

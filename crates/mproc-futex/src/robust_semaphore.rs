@@ -128,7 +128,7 @@ impl<W: Waiter, const N: usize> RobustSemaphore<W, N> {
         if self.value() == 0 {
             return Ok(false);
         }
-        self.ledger.take(who, 1, true, None)
+        self.ledger.take(who, 1, true, Wait::Forever)
     }
 
     /// Takes a permit, sleeping until one is released, a dead holder's comes back, or
@@ -146,7 +146,7 @@ impl<W: Waiter, const N: usize> RobustSemaphore<W, N> {
         let mut interval = CHECK_INTERVAL_MIN;
         loop {
             if self.value() > 0 {
-                match self.ledger.take(who, 1, true, deadline) {
+                match self.ledger.take(who, 1, true, Wait::until(deadline)) {
                     Ok(true) => return Ok(true),
                     Ok(false) => {}
                     Err(LedgerError::Timeout) => return Ok(false),
@@ -192,7 +192,8 @@ impl<W: Waiter, const N: usize> RobustSemaphore<W, N> {
             return Ok(());
         }
         let bound = self.bound();
-        self.ledger.give(who, n, Give::ToValue { bound }, None)?;
+        self.ledger
+            .give(who, n, Give::ToValue { bound }, Wait::Forever)?;
         self.wake_sleepers(n);
         Ok(())
     }
@@ -212,7 +213,7 @@ impl<W: Waiter, const N: usize> RobustSemaphore<W, N> {
         who: Caller<'_>,
         deadline: Option<Deadline>,
     ) -> Result<u64, LedgerError> {
-        let back = self.ledger.reclaim_dead(who, true, deadline)?;
+        let back = self.ledger.reclaim_dead(who, true, Wait::until(deadline))?;
         if back > 0 {
             self.wake_sleepers(u32::try_from(back).unwrap_or(u32::MAX));
         }

@@ -105,21 +105,23 @@ fn run<const N: usize>(
     // that left it held would otherwise hang the test.
     let d = Some(Deadline::after(Duration::from_secs(10)));
     match act {
-        Act::Take(n) => match l.take_with(who, n, mode.takes_from_value(), d, fault) {
+        Act::Take(n) => match l.take_with(who, n, mode.takes_from_value(), Wait::until(d), fault) {
             Ok(took) => Outcome::Took(took),
             Err(LedgerError::Died) => Outcome::Died,
             Err(e) => panic!("take: {e}"),
         },
-        Act::Give(n) => match l.give_with(who, n, mode.give(), d, fault) {
+        Act::Give(n) => match l.give_with(who, n, mode.give(), Wait::until(d), fault) {
             Err(GiveError::Ledger(LedgerError::Died)) => Outcome::Died,
             Err(GiveError::Ledger(e)) => panic!("give: {e}"),
             r => Outcome::Gave(r),
         },
-        Act::Reclaim => match l.reclaim_dead_with(who, mode.takes_from_value(), d, fault) {
-            Ok(back) => Outcome::Reclaimed(back),
-            Err(LedgerError::Died) => Outcome::Died,
-            Err(e) => panic!("reclaim: {e}"),
-        },
+        Act::Reclaim => {
+            match l.reclaim_dead_with(who, mode.takes_from_value(), Wait::until(d), fault) {
+                Ok(back) => Outcome::Reclaimed(back),
+                Err(LedgerError::Died) => Outcome::Died,
+                Err(e) => panic!("reclaim: {e}"),
+            }
+        }
     }
 }
 
@@ -616,8 +618,12 @@ fn dying_at_every_store(op: Dying) {
             let live = r.liveness();
             let d = Some(Deadline::after(Duration::ZERO));
             assert_eq!(
-                r.ledger
-                    .take(caller(1, &live), 1, r.mode.takes_from_value(), d),
+                r.ledger.take(
+                    caller(1, &live),
+                    1,
+                    r.mode.takes_from_value(),
+                    Wait::until(d)
+                ),
                 Err(LedgerError::Timeout),
                 "{op:?} k={k}: the guard of a killed operation stays held"
             );
@@ -810,7 +816,8 @@ fn against_model<const N: usize>(mode: Mode, init: u32, steps: &[Step]) {
                     let live = r.liveness();
                     let d = Some(Deadline::after(Duration::from_secs(10)));
                     assert_eq!(
-                        r.ledger.take(caller(probe, &live), u32::MAX, true, d),
+                        r.ledger
+                            .take(caller(probe, &live), u32::MAX, true, Wait::until(d)),
                         Ok(false)
                     );
                     let seen = r.observe();
@@ -1064,7 +1071,13 @@ fn process_killed_inside_take() {
         .find(|&k| {
             let l: Ledger = Ledger::with_value(2);
             let f = DieAt::new(k);
-            let _ = l.take_with(caller(CHILD, &AlwaysAlive), 1, true, soon(), &f);
+            let _ = l.take_with(
+                caller(CHILD, &AlwaysAlive),
+                1,
+                true,
+                Wait::until(soon()),
+                &f,
+            );
             !f.died()
         })
         .expect("a take ends");
@@ -1073,7 +1086,13 @@ fn process_killed_inside_take() {
         l.init(2);
         let child = fork(move || {
             let f = DieAt::new(k);
-            match l.take_with(caller(CHILD, &AlwaysAlive), 1, true, soon(), &f) {
+            match l.take_with(
+                caller(CHILD, &AlwaysAlive),
+                1,
+                true,
+                Wait::until(soon()),
+                &f,
+            ) {
                 Err(LedgerError::Died) => 0,
                 _ => 2,
             }
@@ -1085,9 +1104,13 @@ fn process_killed_inside_take() {
         // Asking about the child: with AlwaysAlive this take would time out behind the guard
         // the child died holding.
         let d = Some(Deadline::after(Duration::from_secs(10)));
-        assert_eq!(l.take(me, 1, true, d), Ok(true), "k={k}");
+        assert_eq!(l.take(me, 1, true, Wait::until(d)), Ok(true), "k={k}");
         assert_eq!(l.value(), if kept { 0 } else { 1 }, "k={k}");
-        assert_eq!(l.reclaim_dead(me, true, d), Ok(u64::from(kept)), "k={k}");
+        assert_eq!(
+            l.reclaim_dead(me, true, Wait::until(d)),
+            Ok(u64::from(kept)),
+            "k={k}"
+        );
         assert_eq!((l.value(), l.outstanding(), l.held_by(CHILD)), (1, 1, 0));
     }
 }

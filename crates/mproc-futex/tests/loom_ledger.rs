@@ -78,9 +78,15 @@ mod tests {
     fn setup(op: Op) -> L {
         let l = L::with_value_for_waiter(V0);
         if op == Op::Reclaim {
-            assert_eq!(l.take(caller(GONE, &AlwaysAlive), 1, true, None), Ok(true));
+            assert_eq!(
+                l.take(caller(GONE, &AlwaysAlive), 1, true, Wait::Forever),
+                Ok(true)
+            );
         }
-        assert_eq!(l.take(caller(A, &AlwaysAlive), 1, true, None), Ok(true));
+        assert_eq!(
+            l.take(caller(A, &AlwaysAlive), 1, true, Wait::Forever),
+            Ok(true)
+        );
         l
     }
 
@@ -90,17 +96,17 @@ mod tests {
         let a = caller(A, &live);
         match op {
             Op::Take => l
-                .take_with(a, 1, true, None, fault)
+                .take_with(a, 1, true, Wait::Forever, fault)
                 .map(|took| assert!(took, "A's take is never short of a unit")),
             Op::Give => l
-                .give_with(a, 1, Give::ToValue { bound: V0 }, None, fault)
+                .give_with(a, 1, Give::ToValue { bound: V0 }, Wait::Forever, fault)
                 .map_err(|e| match e {
                     GiveError::Ledger(e) => e,
                     GiveError::TooMany => panic!("A's give never passes the bound"),
                     other => panic!("unexpected {other}"),
                 }),
             Op::Reclaim => l
-                .reclaim_dead_with(a, true, None, fault)
+                .reclaim_dead_with(a, true, Wait::Forever, fault)
                 .map(|back| assert_eq!(back, 1, "GONE's unit")),
         }
     }
@@ -281,8 +287,11 @@ mod tests {
                             alive
                         };
                         let me = caller(B, &live);
-                        assert_eq!(l.take(me, 1, true, None), Ok(true));
-                        assert_eq!(l.give(me, 1, Give::ToValue { bound: V0 }, None), Ok(()));
+                        assert_eq!(l.take(me, 1, true, Wait::Forever), Ok(true));
+                        assert_eq!(
+                            l.give(me, 1, Give::ToValue { bound: V0 }, Wait::Forever),
+                            Ok(())
+                        );
                         took_over.get()
                     })
                 };
@@ -294,7 +303,9 @@ mod tests {
                 // A's thread has ended: main declares it dead (killed or not) and gets back
                 // everything it held.
                 let live = |id: u32| id != A && id != GONE;
-                let back = l.reclaim_dead(caller(MAIN, &live), true, None).unwrap();
+                let back = l
+                    .reclaim_dead(caller(MAIN, &live), true, Wait::Forever)
+                    .unwrap();
                 assert!(back == undone || back == kept, "gave back {back}");
                 let was_kept = back == kept;
                 assert_eq!((l.value(), l.outstanding()), (V0, 0));
@@ -395,9 +406,13 @@ mod tests {
                     .find(|&k| {
                         let s = Sem::new_for_waiter(1, Some(1));
                         let f = DieAt::new(k);
-                        let _ =
-                            s.ledger()
-                                .take_with(caller(HOLDER, &AlwaysAlive), 1, true, None, &f);
+                        let _ = s.ledger().take_with(
+                            caller(HOLDER, &AlwaysAlive),
+                            1,
+                            true,
+                            Wait::Forever,
+                            &f,
+                        );
                         !f.died()
                     })
                     .expect("a take ends");
@@ -448,9 +463,9 @@ mod tests {
                     })
                 };
                 let f = DieAt::new(k);
-                let took = s
-                    .ledger()
-                    .take_with(caller(HOLDER, &AlwaysAlive), 1, true, None, &f);
+                let took =
+                    s.ledger()
+                        .take_with(caller(HOLDER, &AlwaysAlive), 1, true, Wait::Forever, &f);
                 assert_eq!(took.is_err(), f.died());
                 // Release: 1's liveness, told "dead", sees 7's stores.
                 dead.store(true, Ordering::Release);

@@ -46,7 +46,9 @@ mod tests {
     use loom::sync::atomic::{AtomicBool, Ordering};
     use loom::thread;
     use mproc_futex::fault::{DieAt, Fault, NoFault};
-    use mproc_futex::{AlwaysAlive, Caller, Futex, Give, GiveError, Ledger, LedgerError, futex};
+    use mproc_futex::{
+        AlwaysAlive, Caller, Futex, Give, GiveError, Ledger, LedgerError, Wait, futex,
+    };
     use mproc_ring::fault::{FaultPoint, kill};
     use mproc_ring::{MpmcRing, TryPopError};
 
@@ -94,13 +96,13 @@ mod tests {
     ) -> Result<Result<bool, LedgerError>, TryPopError> {
         ring.try_pop_with(id(who.id), |bytes| {
             assert_eq!(bytes, ITEM);
-            tasks.take_with(who, 1, false, None, fault)
+            tasks.take_with(who, 1, false, Wait::Forever, fault)
         })
     }
 
     /// `task_done` as JoinableQueue does it.
     fn task_done<F: Fault>(tasks: &Tasks, who: Caller<'_>, fault: &F) -> Result<(), GiveError> {
-        tasks.give_with(who, 1, Give::Consume, None, fault)
+        tasks.give_with(who, 1, Give::Consume, Wait::Forever, fault)
     }
 
     /// What a joiner that saw work outstanding does (`Tasks::join` on a quiet slice):
@@ -112,7 +114,9 @@ mod tests {
             id: JOINER,
             liveness: &alive,
         };
-        let released = tasks.reclaim_dead(who, false, None).expect("ledger usable");
+        let released = tasks
+            .reclaim_dead(who, false, Wait::Forever)
+            .expect("ledger usable");
         rep.freed + rep.tombstoned > 0 || released > 0
     }
 
@@ -375,7 +379,7 @@ mod tests {
                             let fault = DieAt::new(k);
                             let popped = ring.try_pop_with(id(CONSUMER), |bytes| {
                                 assert_eq!(bytes, ITEM);
-                                let taken = tasks.take_with(me, 1, false, None, &fault);
+                                let taken = tasks.take_with(me, 1, false, Wait::Forever, &fault);
                                 if taken == Err(LedgerError::Died) {
                                     die(true);
                                     // Dead inside the ring call: stay until reaped.
@@ -568,7 +572,7 @@ mod tests {
                             id: JOINER,
                             liveness: &alive,
                         };
-                        assert_eq!(tasks.reclaim_dead(who, false, None), Ok(0));
+                        assert_eq!(tasks.reclaim_dead(who, false, Wait::Forever), Ok(0));
                         thread::yield_now();
                     }
                 })

@@ -287,7 +287,7 @@ impl Tasks {
     fn take(&self) -> Result<(), TaskDoneError> {
         self.as_me(TaskDoneError::Register, |ledger, who| {
             ledger
-                .take(who, 1, false, None)
+                .take(who, 1, false, Wait::Forever)
                 .map(drop)
                 .map_err(Into::into)
         })
@@ -296,7 +296,7 @@ impl Tasks {
     /// One task done; wakes joiners when none is left taken.
     fn done(&self) -> Result<(), TaskDoneError> {
         self.as_me(TaskDoneError::Register, |ledger, who| {
-            match ledger.give(who, 1, Give::Consume, None) {
+            match ledger.give(who, 1, Give::Consume, Wait::Forever) {
                 Ok(()) => Ok(()),
                 Err(GiveError::TooMany) => Err(TaskDoneError::TooManyTimes),
                 Err(GiveError::Ledger(e)) => Err(e.into()),
@@ -313,7 +313,9 @@ impl Tasks {
     /// Releases the tasks of dead processes; wakes joiners if any were.
     fn reclaim(&self) -> Result<u64, JoinError> {
         let n = self.as_me(JoinError::Register, |ledger, who| {
-            ledger.reclaim_dead(who, false, None).map_err(Into::into)
+            ledger
+                .reclaim_dead(who, false, Wait::Forever)
+                .map_err(Into::into)
         })?;
         if n > 0 {
             self.ring_joiners();
