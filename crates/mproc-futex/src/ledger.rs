@@ -7,7 +7,7 @@
 use std::fmt;
 
 use crate::deadline::Wait;
-use crate::liveness::{Liveness, ParticipantId, check_id};
+use crate::liveness::{Liveness, ParticipantId};
 use crate::lock::{LockError, LockGuard, RawLock};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::waiter::{Futex, Waiter};
@@ -466,7 +466,7 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
         wait: Wait,
         fault: &'a F,
     ) -> Result<LockGuard<'a, W>, LedgerError> {
-        check_id(who.id);
+        // `lock` checks `who.id` (panicking on an invalid id) before anything uses it.
         let mut guard = match self.guard.lock(who.id, who.liveness, wait) {
             Ok(g) => return Ok(g),
             Err(LockError::OwnerDied(g)) => g,

@@ -266,16 +266,18 @@ impl Tasks {
         shared_at(r, 0).expect("`from_object` checked that region 0 holds a `TaskWords`")
     }
 
-    /// Runs `f` as this process's participant, with the segment's liveness.
+    /// Runs `f` on the ledger of `w` (this object's words) as this process's participant,
+    /// with the segment's liveness.
     fn as_me<R, E>(
         &self,
+        w: &TaskWords,
         register: E,
         f: impl FnOnce(&TaskLedger, Caller<'_>) -> Result<R, E>,
     ) -> Result<R, E> {
         let id = self.obj.me().map_err(|_| register)?.get();
         let alive = self.obj.liveness();
         f(
-            &self.words().ledger,
+            &w.ledger,
             Caller {
                 id,
                 liveness: &alive,
@@ -285,7 +287,7 @@ impl Tasks {
 
     /// Records one task as taken by this process (inside a get's claim).
     fn take(&self) -> Result<(), TaskDoneError> {
-        self.as_me(TaskDoneError::Register, |ledger, who| {
+        self.as_me(self.words(), TaskDoneError::Register, |ledger, who| {
             ledger
                 .take(who, 1, false, Wait::Forever)
                 .map(drop)
@@ -295,7 +297,9 @@ impl Tasks {
 
     /// One task done; wakes joiners when none is left taken.
     fn done(&self) -> Result<(), TaskDoneError> {
-        self.as_me(TaskDoneError::Register, |ledger, who| {
+        // One lookup of the words for the whole call (each is a checked reinterpretation).
+        let w = self.words();
+        self.as_me(w, TaskDoneError::Register, |ledger, who| {
             match ledger.give(who, 1, Give::Consume, Wait::Forever) {
                 Ok(()) => Ok(()),
                 Err(GiveError::TooMany) => Err(TaskDoneError::TooManyTimes),
@@ -304,37 +308,24 @@ impl Tasks {
                 Err(_) => Err(TaskDoneError::Corrupt),
             }
         })?;
-        if self.words().ledger.outstanding() <= 0 {
-            self.ring_joiners();
+        if w.ledger.outstanding() <= 0 {
+            ring_joiners(w);
         }
         Ok(())
     }
 
     /// Releases the tasks of dead processes; wakes joiners if any were.
     fn reclaim(&self) -> Result<u64, JoinError> {
-        let n = self.as_me(JoinError::Register, |ledger, who| {
+        let w = self.words();
+        let n = self.as_me(w, JoinError::Register, |ledger, who| {
             ledger
                 .reclaim_dead(who, false, Wait::Forever)
                 .map_err(Into::into)
         })?;
         if n > 0 {
-            self.ring_joiners();
+            ring_joiners(w);
         }
         Ok(n)
-    }
-
-    /// The ledger may have reached zero: bump the generation, then wake joiners if any sleep.
-    fn ring_joiners(&self) {
-        let w = self.words();
-        // Release: a `join` that reads the new generation sees the ledger change before it.
-        w.generation.fetch_add(1, Ordering::Release);
-        // Dekker pair with `join` (mproc-core's sleepers protocol): it registers (count,
-        // fence), then reads `generation` and the counts; we changed the ledger and bumped
-        // `generation`, then fence and read `joiners`. Either we see its registration (and
-        // wake it), or it sees our change (and does not sleep on it).
-        if w.joiners.should_wake() {
-            futex::wake_all(&w.generation);
-        }
     }
 
     /// Tasks taken and not done (a snapshot, never negative).
@@ -395,6 +386,20 @@ impl Tasks {
             return false;
         }
         queue.empty_across(|| self.taken() == 0)
+    }
+}
+
+/// The ledger of `w` may have reached zero: bump the generation, then wake joiners if any
+/// sleep.
+fn ring_joiners(w: &TaskWords) {
+    // Release: a `join` that reads the new generation sees the ledger change before it.
+    w.generation.fetch_add(1, Ordering::Release);
+    // Dekker pair with `join` (mproc-core's sleepers protocol): it registers (count,
+    // fence), then reads `generation` and the counts; we changed the ledger and bumped
+    // `generation`, then fence and read `joiners`. Either we see its registration (and
+    // wake it), or it sees our change (and does not sleep on it).
+    if w.joiners.should_wake() {
+        futex::wake_all(&w.generation);
     }
 }
 
