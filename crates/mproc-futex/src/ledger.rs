@@ -460,6 +460,7 @@ impl<W: Waiter, const N: usize> Ledger<W, N> {
     // The guard
 
     /// Takes the guard, undoing the change of a holder that died with it.
+    #[inline(always)]
     fn enter<'a, F: Fault>(
         &'a self,
         who: Caller<'a>,
